@@ -1,0 +1,55 @@
+# ntneural front door. Every target installs what is missing first (scripts/setup.sh).
+#   make demo   - set up, build, run the main job on the embedded data
+#   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both
+#   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
+#   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
+.PHONY: all setup build build-asan demo test test-release test-asan bench bench-baseline bench-compare format clean
+
+RELEASE := build/release
+BASELINE := bench/results/kernels_baseline.json
+CURRENT := bench/results/kernels_current.json
+BENCH_FLAGS := --benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_out_format=json
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake --preset release > /dev/null
+	@cmake --build --preset release
+
+build-asan: setup
+	@cmake --preset debug-asan > /dev/null
+	@cmake --build --preset debug-asan
+
+demo: build
+	./$(RELEASE)/ntneural info
+	./$(RELEASE)/ntneural bench kernels
+
+test-release: build
+	ctest --preset release
+
+test-asan: build-asan
+	ctest --preset debug-asan
+
+test: test-release test-asan
+
+bench: build
+	./$(RELEASE)/bench_kernels
+
+bench-baseline: build
+	@mkdir -p bench/results
+	./$(RELEASE)/bench_kernels $(BENCH_FLAGS) --benchmark_out=$(BASELINE)
+	@echo "baseline saved to $(BASELINE)"
+
+bench-compare: build
+	@test -f $(BASELINE) || { echo "no baseline: run 'make bench-baseline' first"; exit 1; }
+	./$(RELEASE)/bench_kernels $(BENCH_FLAGS) --benchmark_out=$(CURRENT) > /dev/null
+	/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks $(BASELINE) $(CURRENT)
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.inl')
+
+clean:
+	rm -rf build

@@ -1,0 +1,73 @@
+// Aligned storage and arenas: every buffer the library owns starts on a 64-byte boundary
+// (one cache line, one AVX-512 register), so kernels may use aligned loads on tensor rows
+// whose byte size is a multiple of 64.
+//
+// Intended usage:
+//   ntn::AlignedBuffer buf(n * sizeof(float));       // owning, move-only, 64-B aligned
+//   float* p = buf.as<float>();
+//
+//   ntn::Arena arena(1 << 20);                        // one slab, planned up front
+//   float* a = arena.alloc<float>(1024);              // bump allocation, 64-B aligned
+//   auto m = arena.mark(); ... arena.reset(m);        // free everything allocated after m
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+namespace ntn {
+
+inline constexpr std::size_t kAlign = 64;
+
+constexpr std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+// Allocates `bytes` (rounded up to a multiple of 64) aligned to 64; throws ntn::Error on failure.
+void* aligned_alloc_bytes(std::size_t bytes);
+void aligned_free(void* p) noexcept;
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t bytes);
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { aligned_free(data_); }
+
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+  template <class T>
+  T* as() const { return static_cast<T*>(data_); }
+  bool empty() const { return data_ == nullptr; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// A fixed-capacity bump allocator over one aligned slab. Memory is planned: exceeding the
+// capacity is API misuse and throws ntn::Error naming the request and what is left.
+class Arena {
+ public:
+  explicit Arena(std::size_t capacity_bytes) : slab_(capacity_bytes), capacity_(capacity_bytes) {}
+
+  void* alloc_bytes(std::size_t bytes);
+  template <class T>
+  T* alloc(std::size_t count) { return static_cast<T*>(alloc_bytes(count * sizeof(T))); }
+
+  std::size_t mark() const { return used_; }
+  void reset(std::size_t mark = 0);
+  std::size_t used() const { return used_; }
+  std::size_t capacity() const { return capacity_; }
+  std::size_t high_water() const { return high_water_; }
+
+ private:
+  AlignedBuffer slab_;
+  std::size_t capacity_ = 0;
+  std::size_t used_ = 0;
+  std::size_t high_water_ = 0;
+};
+
+}  // namespace ntn

@@ -1,0 +1,139 @@
+// Compute kernels: free functions over raw pointers and counts. They never allocate, throw or
+// start threads (callers split work above them by row ranges). Each op exists as a scalar
+// reference (always compiled, never auto-vectorised) and as AVX2+FMA and AVX-512 versions;
+// the best one the CPU supports is chosen once, capped by the environment variable
+// NTN_ISA=scalar|sse4|avx2|avx512|native.
+//
+// Conventions: n is an element count; outputs may alias inputs element-for-element (in place)
+// unless a comment says otherwise; no alignment is required.
+// NaN and inf: elementwise ops and activations follow IEEE arithmetic; NaN propagates through
+// every forward op (activations, reductions including min/max, normalisation, losses);
+// activations map +-inf to their limits (relu/gelu/silu/softplus(-inf) = 0, (+inf) = +inf;
+// tanh = +-1; sigmoid = 0 / 1).
+//
+// Intended usage:
+//   const ntn::KernelTable& k = ntn::kernels();         // active table (dispatch resolved once)
+//   k.f32_add(a, b, out, n);
+//   float loss = k.f32_mse(pred, target, grad, n);       // fused loss + gradient
+//   const ntn::KernelTable& ref = ntn::kernels_for(ntn::Isa::scalar);   // for tests
+#pragma once
+
+#include <cstddef>
+
+#include "ntn/cpu.h"
+
+namespace ntn {
+
+struct KernelTable {
+  Isa isa;
+
+  // ---- elementwise (out may alias any input) -------------------------------------------
+  void (*f32_add)(const float* a, const float* b, float* out, std::size_t n);  // a + b
+  void (*f32_sub)(const float* a, const float* b, float* out, std::size_t n);  // a - b
+  void (*f32_mul)(const float* a, const float* b, float* out, std::size_t n);  // a * b
+  void (*f32_axpy)(float alpha, const float* x, float* y, std::size_t n);      // y += alpha*x
+  void (*f32_scale)(float alpha, const float* x, float* y, std::size_t n);     // y = alpha*x
+  void (*f32_fma)(const float* a, const float* b, const float* c, float* out,
+                  std::size_t n);  // a*b + c
+
+  // ---- activations: fwd y = f(x); bwd dx = dy * f'(.) ----------------------------------
+  // The first argument of a backward is x for relu, gelu, softplus, silu and y = f(x) for
+  // tanh and sigmoid (the cheaper form). dx may alias dy.
+  void (*f32_relu)(const float* x, float* y, std::size_t n);
+  void (*f32_relu_bwd)(const float* x, const float* dy, float* dx, std::size_t n);
+  void (*f32_gelu)(const float* x, float* y, std::size_t n);  // exact: x * Phi(x)
+  void (*f32_gelu_bwd)(const float* x, const float* dy, float* dx, std::size_t n);
+  void (*f32_tanh)(const float* x, float* y, std::size_t n);
+  void (*f32_tanh_bwd)(const float* y, const float* dy, float* dx, std::size_t n);
+  void (*f32_sigmoid)(const float* x, float* y, std::size_t n);
+  void (*f32_sigmoid_bwd)(const float* y, const float* dy, float* dx, std::size_t n);
+  // softplus as PyTorch (beta 1, threshold 20): x > 20 ? x : log1p(exp(x)).
+  void (*f32_softplus)(const float* x, float* y, std::size_t n);
+  void (*f32_softplus_bwd)(const float* x, const float* dy, float* dx, std::size_t n);
+  void (*f32_silu)(const float* x, float* y, std::size_t n);  // x * sigmoid(x)
+  void (*f32_silu_bwd)(const float* x, const float* dy, float* dx, std::size_t n);
+
+  // ---- row-wise: x is (rows, cols) row-major ------------------------------------------
+  void (*f32_softmax)(const float* x, float* y, std::size_t rows, std::size_t cols);
+  // dx = y * (dy - sum(dy * y)) per row.
+  void (*f32_softmax_bwd)(const float* y, const float* dy, float* dx, std::size_t rows,
+                          std::size_t cols);
+  // y = (x - mean) * rstd * gamma + beta per row; writes mean (rows), rstd (rows).
+  void (*f32_layernorm)(const float* x, const float* gamma, const float* beta, float* y,
+                        float* mean, float* rstd, std::size_t rows, std::size_t cols, float eps);
+  // dx written; dgamma, dbeta (cols) accumulated (+=). dx must not alias x.
+  void (*f32_layernorm_bwd)(const float* x, const float* dy, const float* gamma,
+                            const float* mean, const float* rstd, float* dx, float* dgamma,
+                            float* dbeta, std::size_t rows, std::size_t cols);
+
+  // ---- reductions (n = 0: sum 0, mean/var NaN, min +inf, max -inf) -----------------------
+  float (*f32_sum)(const float* x, std::size_t n);
+  float (*f32_mean)(const float* x, std::size_t n);
+  // Corrected two-pass variance with divisor n - ddof (ddof 0: population, 1: sample).
+  float (*f32_variance)(const float* x, std::size_t n, int ddof);
+  float (*f32_min)(const float* x, std::size_t n);
+  float (*f32_max)(const float* x, std::size_t n);
+  float (*f32_dot)(const float* a, const float* b, std::size_t n);
+  float (*f32_sqnorm)(const float* x, std::size_t n);
+
+  // ---- normalisation: y = (x - center) / scale; inverse x = y * scale + center ------------
+  // Statistics (mean / std, min / max-min, median / IQR) come from ntn/normalize.h.
+  void (*f32_normalize)(const float* x, float* y, std::size_t n, float center, float scale);
+  void (*f32_denormalize)(const float* y, float* x, std::size_t n, float center, float scale);
+  void (*f64_normalize)(const double* x, double* y, std::size_t n, double center, double scale);
+  void (*f64_denormalize)(const double* y, double* x, std::size_t n, double center,
+                          double scale);
+  double (*f64_sum)(const double* x, std::size_t n);
+  // Corrected two-pass variance around a given mean, divisor n (population).
+  double (*f64_var_around)(const double* x, std::size_t n, double mean);
+  float (*f32_var_around)(const float* x, std::size_t n, float mean);
+  void (*f64_minmax)(const double* x, std::size_t n, double* mn, double* mx);
+
+  // ---- losses fused with their gradient: returns mean loss over n; if grad != nullptr,
+  // grad[i] = d(loss)/d(pred[i]) (includes the 1/n). grad may alias pred.
+  float (*f32_mse)(const float* pred, const float* target, float* grad, std::size_t n);
+  float (*f32_mae)(const float* pred, const float* target, float* grad, std::size_t n);
+  // PyTorch HuberLoss: 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta), d = pred - target.
+  float (*f32_huber)(const float* pred, const float* target, float* grad, std::size_t n,
+                     float delta);
+
+  // ---- packed GEMV for batch 1: y (M) = W (M, K) x (K) + bias (M, may be null) -----------
+  // W is packed once with f32_gemv_pack into panels of kGemvPanel rows (column-major within a
+  // panel, rows past M zero). The layout is the same for every ISA.
+  void (*f32_gemv_packed)(const float* packed, std::size_t M, std::size_t K, const float* x,
+                          const float* bias, float* y);
+
+  // ---- measurement helper: runs `iters` rounds of independent FMAs (for peak GFLOP/s) -----
+  // Returns a value that depends on every FMA; flops = iters * fma_peak_flops_per_iter.
+  float (*fma_peak_probe)(std::size_t iters);
+  std::size_t fma_peak_flops_per_iter;
+};
+
+inline constexpr std::size_t kGemvPanel = 16;
+
+// Active table: best ISA supported by the CPU, capped by NTN_ISA. Resolved on first call;
+// throws ntn::Error if NTN_ISA holds an unknown value.
+const KernelTable& kernels();
+// Table of one ISA (for tests and benchmarks). Throws if the CPU does not support it.
+const KernelTable& kernels_for(Isa isa);
+Isa active_isa();
+
+// Packing for f32_gemv_packed: packed must hold gemv_packed_size(M, K) floats.
+std::size_t gemv_packed_size(std::size_t M, std::size_t K);
+void f32_gemv_pack(const float* W, std::size_t M, std::size_t K, float* packed);
+
+// ---- GEMM through OpenBLAS (row-major): C = alpha * op(A) op(B) + beta * C ------------------
+// op(A) is (M, K), op(B) is (K, N), C is (M, N); lda/ldb/ldc are row strides of the stored
+// matrices (A stored (M, K) if !trans_a else (K, M)).
+void sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
+           const float* A, std::size_t lda, const float* B, std::size_t ldb, float beta, float* C,
+           std::size_t ldc);
+// Same contract, naive triple loop (the reference for tests).
+void sgemm_ref(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K,
+               float alpha, const float* A, std::size_t lda, const float* B, std::size_t ldb,
+               float beta, float* C, std::size_t ldc);
+// OpenBLAS sgemv, y = W x + beta y, W (M, K) row-major (the peer of our packed GEMV).
+void sgemv_blas(std::size_t M, std::size_t K, const float* W, const float* x, float beta, float* y);
+const char* blas_info();  // OpenBLAS build configuration string
+
+}  // namespace ntn

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package ntneural needs to build, test and benchmark.
+# Idempotent: packages already present are skipped, and `apt-get update` runs at most once,
+# only when something is missing, so a second run takes well under a second.
+set -euo pipefail
+
+packages=(
+  build-essential     # g++ 12 (C++20), make
+  cmake ninja-build   # build system
+  libgtest-dev libgmock-dev     # unit tests
+  libbenchmark-dev libbenchmark-tools  # Google Benchmark + compare.py
+  libopenblas-openmp-dev        # SGEMM; OpenMP build so BLAS and our parallel_for share one runtime
+  nlohmann-json3-dev            # JSON (bench output, artifact metadata)
+  libcli11-dev                  # command-line parsing for the ntneural binary
+  python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  # dpkg-query prints "install ok installed" only for a fully installed package.
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,595 @@
+// Kernel bodies shared by every SIMD ISA. Included inside namespace ntn::kern_<isa> after the
+// ISA's simd_<isa>.inl, which defines F32 / F64 (vector type V, mask M, width W and the ops
+// used below) and kIsa. Nothing here may include a header or use an inline function from std
+// (its out-of-line copy would carry this TU's ISA flags and could be picked by the linker for
+// code that runs on other CPUs); use the vector ops and __builtin_* only.
+
+using V = F32::V;
+using M = F32::M;
+constexpr std::size_t W = F32::W;
+constexpr float kInf = __builtin_inff();
+
+inline V vset(float a) { return F32::set1(a); }
+
+// ---- maps with a masked tail (no scalar remainder loop) -------------------------------------
+template <class Op>
+inline void map1(const float* x, float* y, std::size_t n, Op op) {
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V a = op(F32::load(x + i)), b = op(F32::load(x + i + W));
+    F32::store(y + i, a);
+    F32::store(y + i + W, b);
+  }
+  for (; i + W <= n; i += W) F32::store(y + i, op(F32::load(x + i)));
+  if (i < n) F32::store_n(y + i, op(F32::load_n(x + i, n - i, 0.0f)), n - i);
+}
+
+template <class Op>
+inline void map2(const float* a, const float* b, float* y, std::size_t n, Op op) {
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V r0 = op(F32::load(a + i), F32::load(b + i));
+    const V r1 = op(F32::load(a + i + W), F32::load(b + i + W));
+    F32::store(y + i, r0);
+    F32::store(y + i + W, r1);
+  }
+  for (; i + W <= n; i += W) F32::store(y + i, op(F32::load(a + i), F32::load(b + i)));
+  if (i < n) {
+    const std::size_t r = n - i;
+    F32::store_n(y + i, op(F32::load_n(a + i, r, 0.0f), F32::load_n(b + i, r, 0.0f)), r);
+  }
+}
+
+template <class Op>
+inline void map3(const float* a, const float* b, const float* c, float* y, std::size_t n, Op op) {
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) F32::store(y + i, op(F32::load(a + i), F32::load(b + i), F32::load(c + i)));
+  if (i < n) {
+    const std::size_t r = n - i;
+    F32::store_n(y + i,
+                 op(F32::load_n(a + i, r, 0.0f), F32::load_n(b + i, r, 0.0f), F32::load_n(c + i, r, 0.0f)),
+                 r);
+  }
+}
+
+// ---- vector maths (Cephes single-precision polynomials) -----------------------------------
+
+// exp(x): relative error ~2 ulp; x < -87.34 gives 0, x > 88.37 gives +inf, NaN propagates.
+inline V v_exp(V x) {
+  const V hi = vset(88.37f), lo = vset(-87.33654f);
+  V t = F32::min(hi, F32::max(lo, x));  // x second: NaN propagates
+  const V fx = F32::round(F32::mul(t, vset(1.44269504088896341f)));
+  t = F32::fnmadd(fx, vset(0.693359375f), t);  // t - fx*ln2, ln2 split in two for accuracy
+  t = F32::fnmadd(fx, vset(-2.12194440e-4f), t);
+  V p = vset(1.9875691500e-4f);
+  p = F32::fmadd(p, t, vset(1.3981999507e-3f));
+  p = F32::fmadd(p, t, vset(8.3334519073e-3f));
+  p = F32::fmadd(p, t, vset(4.1665795894e-2f));
+  p = F32::fmadd(p, t, vset(1.6666665459e-1f));
+  p = F32::fmadd(p, t, vset(5.0000001201e-1f));
+  p = F32::fmadd(p, F32::mul(t, t), F32::add(t, vset(1.0f)));
+  V r = F32::mul(p, F32::pow2i(fx));
+  r = F32::select(F32::lt(x, lo), F32::zero(), r);
+  r = F32::select(F32::gt(x, hi), vset(kInf), r);
+  return r;
+}
+
+// log(x) for normal x > 0.
+inline V v_log(V x) {
+  V e;
+  V m = F32::frexp(x, &e);  // x = m 2^e, m in [0.5, 1)
+  const M small = F32::lt(m, vset(0.707106781186547524f));
+  e = F32::sub(e, F32::select(small, vset(1.0f), F32::zero()));
+  m = F32::sub(F32::add(m, F32::select(small, m, F32::zero())), vset(1.0f));  // in [-0.29, 0.41)
+  const V z = F32::mul(m, m);
+  V y = vset(7.0376836292e-2f);
+  y = F32::fmadd(y, m, vset(-1.1514610310e-1f));
+  y = F32::fmadd(y, m, vset(1.1676998740e-1f));
+  y = F32::fmadd(y, m, vset(-1.2420140846e-1f));
+  y = F32::fmadd(y, m, vset(1.4249322787e-1f));
+  y = F32::fmadd(y, m, vset(-1.6668057665e-1f));
+  y = F32::fmadd(y, m, vset(2.0000714765e-1f));
+  y = F32::fmadd(y, m, vset(-2.4999993993e-1f));
+  y = F32::fmadd(y, m, vset(3.3333331174e-1f));
+  y = F32::mul(F32::mul(y, m), z);
+  y = F32::fmadd(e, vset(-2.12194440e-4f), y);
+  y = F32::fnmadd(z, vset(0.5f), y);
+  return F32::fmadd(e, vset(0.693359375f), F32::add(m, y));
+}
+
+// log1p(u) for u in [0, 1], accurate for tiny u: log(w) * u / (w - 1) with w = 1 + u.
+inline V v_log1p_unit(V u) {
+  const V w = F32::add(vset(1.0f), u);
+  const V d = F32::sub(w, vset(1.0f));
+  const V r = F32::div(F32::mul(v_log(w), u), d);
+  return F32::select(F32::eq(d, F32::zero()), u, r);
+}
+
+inline V v_sigmoid(V x) {
+  return F32::div(vset(1.0f), F32::add(vset(1.0f), v_exp(F32::sub(F32::zero(), x))));
+}
+
+// tanh: odd polynomial for |x| < 0.625 (no cancellation near 0), else 1 - 2 / (exp(2|x|) + 1).
+inline V v_tanh(V x) {
+  const V ax = F32::abs(x);
+  const V z = F32::mul(x, x);
+  V p = vset(-5.70498872745e-3f);
+  p = F32::fmadd(p, z, vset(2.06390887954e-2f));
+  p = F32::fmadd(p, z, vset(-5.37397155531e-2f));
+  p = F32::fmadd(p, z, vset(1.33314422036e-1f));
+  p = F32::fmadd(p, z, vset(-3.33332819422e-1f));
+  const V small = F32::fmadd(F32::mul(p, z), x, x);
+  const V e = v_exp(F32::add(ax, ax));
+  const V big = F32::copysign(F32::sub(vset(1.0f), F32::div(vset(2.0f), F32::add(e, vset(1.0f)))), x);
+  return F32::select(F32::lt(ax, vset(0.625f)), small, big);
+}
+
+// Phi(x), the standard normal CDF, through erfc (Numerical Recipes' erfcc, relative error
+// < 1.2e-7 in both tails): Phi(x) = erfc(-x / sqrt 2) / 2.
+inline V v_phi(V x) {
+  const V z = F32::mul(F32::abs(x), vset(0.70710678118654752f));
+  const V t = F32::div(vset(1.0f), F32::fmadd(vset(0.5f), z, vset(1.0f)));
+  V p = vset(0.17087277f);
+  p = F32::fmadd(p, t, vset(-0.82215223f));
+  p = F32::fmadd(p, t, vset(1.48851587f));
+  p = F32::fmadd(p, t, vset(-1.13520398f));
+  p = F32::fmadd(p, t, vset(0.27886807f));
+  p = F32::fmadd(p, t, vset(-0.18628806f));
+  p = F32::fmadd(p, t, vset(0.09678418f));
+  p = F32::fmadd(p, t, vset(0.37409196f));
+  p = F32::fmadd(p, t, vset(1.00002368f));
+  p = F32::fmadd(p, t, vset(-1.26551223f));
+  const V half_erfc = F32::mul(vset(0.5f), F32::mul(t, v_exp(F32::fnmadd(z, z, p))));  // erfc(z)/2
+  return F32::select(F32::lt(x, F32::zero()), half_erfc, F32::sub(vset(1.0f), half_erfc));
+}
+
+inline V zero_at_neg_inf(V x, V y) { return F32::select(F32::eq(x, vset(-kInf)), F32::zero(), y); }
+
+// ---- elementwise ----------------------------------------------------------------------------
+void f32_add(const float* a, const float* b, float* out, std::size_t n) {
+  map2(a, b, out, n, [](V x, V y) { return F32::add(x, y); });
+}
+void f32_sub(const float* a, const float* b, float* out, std::size_t n) {
+  map2(a, b, out, n, [](V x, V y) { return F32::sub(x, y); });
+}
+void f32_mul(const float* a, const float* b, float* out, std::size_t n) {
+  map2(a, b, out, n, [](V x, V y) { return F32::mul(x, y); });
+}
+void f32_axpy(float alpha, const float* x, float* y, std::size_t n) {
+  const V va = vset(alpha);
+  map2(x, y, y, n, [va](V xv, V yv) { return F32::fmadd(va, xv, yv); });
+}
+void f32_scale(float alpha, const float* x, float* y, std::size_t n) {
+  const V va = vset(alpha);
+  map1(x, y, n, [va](V xv) { return F32::mul(va, xv); });
+}
+void f32_fma(const float* a, const float* b, const float* c, float* out, std::size_t n) {
+  map3(a, b, c, out, n, [](V x, V y, V z) { return F32::fmadd(x, y, z); });
+}
+
+// ---- activations ----------------------------------------------------------------------------
+void f32_relu(const float* x, float* y, std::size_t n) {
+  map1(x, y, n, [](V v) { return F32::max(F32::zero(), v); });  // v second: NaN propagates
+}
+void f32_relu_bwd(const float* x, const float* dy, float* dx, std::size_t n) {
+  map2(x, dy, dx, n, [](V xv, V g) { return F32::select(F32::gt(xv, F32::zero()), g, F32::zero()); });
+}
+void f32_gelu(const float* x, float* y, std::size_t n) {
+  map1(x, y, n, [](V v) { return zero_at_neg_inf(v, F32::mul(v, v_phi(v))); });
+}
+// d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi).
+void f32_gelu_bwd(const float* x, const float* dy, float* dx, std::size_t n) {
+  map2(x, dy, dx, n, [](V v, V g) {
+    const V pdf = F32::mul(vset(0.39894228040143268f), v_exp(F32::mul(vset(-0.5f), F32::mul(v, v))));
+    return F32::mul(g, F32::fmadd(v, pdf, v_phi(v)));
+  });
+}
+void f32_tanh(const float* x, float* y, std::size_t n) { map1(x, y, n, [](V v) { return v_tanh(v); }); }
+// d tanh = 1 - y^2.
+void f32_tanh_bwd(const float* y, const float* dy, float* dx, std::size_t n) {
+  map2(y, dy, dx, n, [](V yv, V g) { return F32::mul(g, F32::fnmadd(yv, yv, vset(1.0f))); });
+}
+void f32_sigmoid(const float* x, float* y, std::size_t n) { map1(x, y, n, [](V v) { return v_sigmoid(v); }); }
+// d sigmoid = y (1 - y).
+void f32_sigmoid_bwd(const float* y, const float* dy, float* dx, std::size_t n) {
+  map2(y, dy, dx, n, [](V yv, V g) { return F32::mul(g, F32::mul(yv, F32::sub(vset(1.0f), yv))); });
+}
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)), = x above the threshold 20 (as PyTorch).
+void f32_softplus(const float* x, float* y, std::size_t n) {
+  map1(x, y, n, [](V v) {
+    const V sp = F32::add(F32::max(F32::zero(), v), v_log1p_unit(v_exp(F32::sub(F32::zero(), F32::abs(v)))));
+    return F32::select(F32::gt(v, vset(20.0f)), v, sp);
+  });
+}
+void f32_softplus_bwd(const float* x, const float* dy, float* dx, std::size_t n) {
+  map2(x, dy, dx, n, [](V v, V g) {
+    return F32::mul(g, F32::select(F32::gt(v, vset(20.0f)), vset(1.0f), v_sigmoid(v)));
+  });
+}
+void f32_silu(const float* x, float* y, std::size_t n) {
+  map1(x, y, n, [](V v) { return zero_at_neg_inf(v, F32::mul(v, v_sigmoid(v))); });
+}
+// d silu = s (1 + x (1 - s)), s = sigmoid(x).
+void f32_silu_bwd(const float* x, const float* dy, float* dx, std::size_t n) {
+  map2(x, dy, dx, n, [](V v, V g) {
+    const V s = v_sigmoid(v);
+    return F32::mul(g, F32::mul(s, F32::fmadd(v, F32::sub(vset(1.0f), s), vset(1.0f))));
+  });
+}
+
+// ---- reductions -----------------------------------------------------------------------------
+float f32_sum(const float* x, std::size_t n) {
+  V a0 = F32::zero(), a1 = F32::zero(), a2 = F32::zero(), a3 = F32::zero();
+  std::size_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    a0 = F32::add(a0, F32::load(x + i));
+    a1 = F32::add(a1, F32::load(x + i + W));
+    a2 = F32::add(a2, F32::load(x + i + 2 * W));
+    a3 = F32::add(a3, F32::load(x + i + 3 * W));
+  }
+  for (; i + W <= n; i += W) a0 = F32::add(a0, F32::load(x + i));
+  if (i < n) a1 = F32::add(a1, F32::load_n(x + i, n - i, 0.0f));
+  return F32::hsum(F32::add(F32::add(a0, a1), F32::add(a2, a3)));
+}
+
+float f32_mean(const float* x, std::size_t n) { return n ? f32_sum(x, n) / float(n) : __builtin_nanf(""); }
+
+// Sum of (x - m)^2 corrected by the rounding error of the mean (Chan, Golub, LeVeque 1983):
+// var = (sum d^2 - (sum d)^2 / n) / n.
+float f32_var_around(const float* x, std::size_t n, float mean) {
+  if (n == 0) return __builtin_nanf("");
+  const V m = vset(mean);
+  V s0 = F32::zero(), s1 = F32::zero(), q0 = F32::zero(), q1 = F32::zero();
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const V d0 = F32::sub(F32::load(x + i), m), d1 = F32::sub(F32::load(x + i + W), m);
+    s0 = F32::add(s0, d0);
+    s1 = F32::add(s1, d1);
+    q0 = F32::fmadd(d0, d0, q0);
+    q1 = F32::fmadd(d1, d1, q1);
+  }
+  for (; i + W <= n; i += W) {
+    const V d = F32::sub(F32::load(x + i), m);
+    s0 = F32::add(s0, d);
+    q0 = F32::fmadd(d, d, q0);
+  }
+  if (i < n) {
+    const V d = F32::sub(F32::load_n(x + i, n - i, mean), m);  // fill lanes contribute 0
+    s1 = F32::add(s1, d);
+    q1 = F32::fmadd(d, d, q1);
+  }
+  const float s = F32::hsum(F32::add(s0, s1)), q = F32::hsum(F32::add(q0, q1));
+  const float v = (q - s * s / float(n)) / float(n);
+  return v < 0.0f ? 0.0f : v;
+}
+
+float f32_variance(const float* x, std::size_t n, int ddof) {
+  if (n == 0 || std::size_t(ddof) >= n) return __builtin_nanf("");
+  return f32_var_around(x, n, f32_mean(x, n)) * (float(n) / float(n - std::size_t(ddof)));
+}
+
+template <bool kMax>
+inline float f32_extreme(const float* x, std::size_t n) {
+  const float init = kMax ? -kInf : kInf;
+  V a0 = vset(init), a1 = vset(init);
+  M nan = F32::mask_none();
+  auto step = [&nan](V acc, V v) {
+    nan = F32::mask_or(nan, F32::unord(v, v));
+    return kMax ? F32::max(acc, v) : F32::min(acc, v);
+  };
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    a0 = step(a0, F32::load(x + i));
+    a1 = step(a1, F32::load(x + i + W));
+  }
+  for (; i + W <= n; i += W) a0 = step(a0, F32::load(x + i));
+  if (i < n) a1 = step(a1, F32::load_n(x + i, n - i, init));
+  if (F32::any(nan)) return __builtin_nanf("");
+  return kMax ? F32::hmax(F32::max(a0, a1)) : F32::hmin(F32::min(a0, a1));
+}
+float f32_min(const float* x, std::size_t n) { return f32_extreme<false>(x, n); }
+float f32_max(const float* x, std::size_t n) { return f32_extreme<true>(x, n); }
+
+float f32_dot(const float* a, const float* b, std::size_t n) {
+  V a0 = F32::zero(), a1 = F32::zero(), a2 = F32::zero(), a3 = F32::zero();
+  std::size_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    a0 = F32::fmadd(F32::load(a + i), F32::load(b + i), a0);
+    a1 = F32::fmadd(F32::load(a + i + W), F32::load(b + i + W), a1);
+    a2 = F32::fmadd(F32::load(a + i + 2 * W), F32::load(b + i + 2 * W), a2);
+    a3 = F32::fmadd(F32::load(a + i + 3 * W), F32::load(b + i + 3 * W), a3);
+  }
+  for (; i + W <= n; i += W) a0 = F32::fmadd(F32::load(a + i), F32::load(b + i), a0);
+  if (i < n) a1 = F32::fmadd(F32::load_n(a + i, n - i, 0.0f), F32::load_n(b + i, n - i, 0.0f), a1);
+  return F32::hsum(F32::add(F32::add(a0, a1), F32::add(a2, a3)));
+}
+float f32_sqnorm(const float* x, std::size_t n) { return f32_dot(x, x, n); }
+
+// ---- row-wise ops ---------------------------------------------------------------------------
+void f32_softmax(const float* x, float* y, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const V mx = vset(f32_max(xr, cols));
+    map1(xr, yr, cols, [mx](V v) { return v_exp(F32::sub(v, mx)); });
+    const V inv = vset(1.0f / f32_sum(yr, cols));
+    map1(yr, yr, cols, [inv](V v) { return F32::mul(v, inv); });
+  }
+}
+
+void f32_softmax_bwd(const float* y, const float* dy, float* dx, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* yr = y + r * cols;
+    const float* gr = dy + r * cols;
+    const V s = vset(f32_dot(yr, gr, cols));
+    map2(yr, gr, dx + r * cols, cols, [s](V yv, V g) { return F32::mul(yv, F32::sub(g, s)); });
+  }
+}
+
+void f32_layernorm(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                   float* rstd, std::size_t rows, std::size_t cols, float eps) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float mu = f32_mean(xr, cols);
+    const float rs = 1.0f / __builtin_sqrtf(f32_var_around(xr, cols, mu) + eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    const V vm = vset(mu), vr = vset(rs);
+    float* yr = y + r * cols;
+    std::size_t i = 0;
+    for (; i + W <= cols; i += W) {
+      const V xh = F32::mul(F32::sub(F32::load(xr + i), vm), vr);
+      F32::store(yr + i, F32::fmadd(xh, F32::load(gamma + i), F32::load(beta + i)));
+    }
+    if (i < cols) {
+      const std::size_t k = cols - i;
+      const V xh = F32::mul(F32::sub(F32::load_n(xr + i, k, 0.0f), vm), vr);
+      F32::store_n(yr + i, F32::fmadd(xh, F32::load_n(gamma + i, k, 0.0f), F32::load_n(beta + i, k, 0.0f)), k);
+    }
+  }
+}
+
+// xh = (x - mean) rstd, g = dy gamma:
+//   dx = rstd (g - mean(g) - xh mean(g xh)),  dgamma += dy xh,  dbeta += dy.
+void f32_layernorm_bwd(const float* x, const float* dy, const float* gamma, const float* mean,
+                       const float* rstd, float* dx, float* dgamma, float* dbeta, std::size_t rows,
+                       std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float* gr = dy + r * cols;
+    float* dxr = dx + r * cols;
+    const V vm = vset(mean[r]), vr = vset(rstd[r]);
+    V sg = F32::zero(), sgx = F32::zero();
+    std::size_t i = 0;
+    for (; i < cols; i += W) {
+      const std::size_t k = cols - i < W ? cols - i : W;
+      const V xv = F32::load_n(xr + i, k, 0.0f), dyv = F32::load_n(gr + i, k, 0.0f);
+      const V xh = F32::mul(F32::sub(xv, vm), vr);
+      const V g = F32::mul(dyv, F32::load_n(gamma + i, k, 0.0f));  // 0 in unused lanes
+      sg = F32::add(sg, g);
+      sgx = F32::fmadd(g, xh, sgx);
+      F32::store_n(dgamma + i, F32::fmadd(dyv, xh, F32::load_n(dgamma + i, k, 0.0f)), k);
+      F32::store_n(dbeta + i, F32::add(dyv, F32::load_n(dbeta + i, k, 0.0f)), k);
+    }
+    const V mg = vset(F32::hsum(sg) / float(cols)), mgx = vset(F32::hsum(sgx) / float(cols));
+    for (i = 0; i < cols; i += W) {
+      const std::size_t k = cols - i < W ? cols - i : W;
+      const V xh = F32::mul(F32::sub(F32::load_n(xr + i, k, 0.0f), vm), vr);
+      const V g = F32::mul(F32::load_n(gr + i, k, 0.0f), F32::load_n(gamma + i, k, 0.0f));
+      F32::store_n(dxr + i, F32::mul(vr, F32::sub(F32::sub(g, mg), F32::mul(xh, mgx))), k);
+    }
+  }
+}
+
+// ---- normalisation --------------------------------------------------------------------------
+void f32_normalize(const float* x, float* y, std::size_t n, float center, float scale) {
+  const V c = vset(center), inv = vset(1.0f / scale);
+  map1(x, y, n, [c, inv](V v) { return F32::mul(F32::sub(v, c), inv); });
+}
+void f32_denormalize(const float* y, float* x, std::size_t n, float center, float scale) {
+  const V c = vset(center), s = vset(scale);
+  map1(y, x, n, [c, s](V v) { return F32::fmadd(v, s, c); });
+}
+
+template <class Op>
+inline void map1_f64(const double* x, double* y, std::size_t n, Op op) {
+  constexpr std::size_t D = F64::W;
+  std::size_t i = 0;
+  for (; i + D <= n; i += D) F64::store(y + i, op(F64::load(x + i)));
+  if (i < n) F64::store_n(y + i, op(F64::load_n(x + i, n - i, 0.0)), n - i);
+}
+void f64_normalize(const double* x, double* y, std::size_t n, double center, double scale) {
+  const auto c = F64::set1(center), inv = F64::set1(1.0 / scale);
+  map1_f64(x, y, n, [c, inv](F64::V v) { return F64::mul(F64::sub(v, c), inv); });
+}
+void f64_denormalize(const double* y, double* x, std::size_t n, double center, double scale) {
+  const auto c = F64::set1(center), s = F64::set1(scale);
+  map1_f64(y, x, n, [c, s](F64::V v) { return F64::fmadd(v, s, c); });
+}
+double f64_sum(const double* x, std::size_t n) {
+  constexpr std::size_t D = F64::W;
+  F64::V a0 = F64::zero(), a1 = F64::zero();
+  std::size_t i = 0;
+  for (; i + 2 * D <= n; i += 2 * D) {
+    a0 = F64::add(a0, F64::load(x + i));
+    a1 = F64::add(a1, F64::load(x + i + D));
+  }
+  for (; i + D <= n; i += D) a0 = F64::add(a0, F64::load(x + i));
+  if (i < n) a1 = F64::add(a1, F64::load_n(x + i, n - i, 0.0));
+  return F64::hsum(F64::add(a0, a1));
+}
+double f64_var_around(const double* x, std::size_t n, double mean) {
+  if (n == 0) return __builtin_nan("");
+  constexpr std::size_t D = F64::W;
+  const F64::V m = F64::set1(mean);
+  F64::V s = F64::zero(), q = F64::zero();
+  for (std::size_t i = 0; i < n; i += D) {
+    const std::size_t k = n - i < D ? n - i : D;
+    const F64::V d = F64::sub(F64::load_n(x + i, k, mean), m);
+    s = F64::add(s, d);
+    q = F64::fmadd(d, d, q);
+  }
+  const double ss = F64::hsum(s), qq = F64::hsum(q);
+  const double v = (qq - ss * ss / double(n)) / double(n);
+  return v < 0.0 ? 0.0 : v;
+}
+void f64_minmax(const double* x, std::size_t n, double* mn, double* mx) {
+  constexpr std::size_t D = F64::W;
+  F64::V lo = F64::set1(__builtin_inf()), hi = F64::set1(-__builtin_inf());
+  F64::M nan = F64::mask_none();
+  for (std::size_t i = 0; i < n; i += D) {
+    const std::size_t k = n - i < D ? n - i : D;
+    const F64::V v = F64::load_n(x + i, k, x[i]);  // fill with a real element: neutral
+    nan = F64::mask_or(nan, F64::unord(v, v));
+    lo = F64::min(lo, v);
+    hi = F64::max(hi, v);
+  }
+  if (F64::any(nan)) {
+    *mn = *mx = __builtin_nan("");
+    return;
+  }
+  *mn = F64::hmin(lo);
+  *mx = F64::hmax(hi);
+}
+
+// ---- losses ---------------------------------------------------------------------------------
+// Shared loop: per lane (loss term, gradient) from d = pred - target; the tail's extra lanes
+// read 0 for both, so their d is 0 and their loss term 0.
+template <class Op>
+inline float loss_loop(const float* pred, const float* target, float* grad, std::size_t n, Op op) {
+  if (n == 0) return __builtin_nanf("");
+  V acc0 = F32::zero(), acc1 = F32::zero();
+  std::size_t i = 0;
+  V g;
+  for (; i + W <= n; i += W) {
+    const V d = F32::sub(F32::load(pred + i), F32::load(target + i));
+    acc0 = F32::add(acc0, op(d, &g));
+    if (grad) F32::store(grad + i, g);
+    const V t = acc0;
+    acc0 = acc1;
+    acc1 = t;  // alternate accumulators: two add chains in flight
+  }
+  if (i < n) {
+    const V d = F32::sub(F32::load_n(pred + i, n - i, 0.0f), F32::load_n(target + i, n - i, 0.0f));
+    acc0 = F32::add(acc0, op(d, &g));
+    if (grad) F32::store_n(grad + i, g, n - i);
+  }
+  return F32::hsum(F32::add(acc0, acc1)) / float(n);
+}
+
+float f32_mse(const float* pred, const float* target, float* grad, std::size_t n) {
+  const V k = vset(2.0f / float(n));
+  return loss_loop(pred, target, grad, n, [k](V d, V* g) {
+    *g = F32::mul(k, d);
+    return F32::mul(d, d);
+  });
+}
+float f32_mae(const float* pred, const float* target, float* grad, std::size_t n) {
+  const V k = vset(1.0f / float(n));
+  return loss_loop(pred, target, grad, n, [k](V d, V* g) {
+    // sign(d) / n: 0 at d == 0, NaN for NaN (d * 0).
+    const V s = F32::select(F32::gt(d, F32::zero()), k,
+                            F32::select(F32::lt(d, F32::zero()), F32::sub(F32::zero(), k), F32::mul(d, F32::zero())));
+    *g = s;
+    return F32::abs(d);
+  });
+}
+float f32_huber(const float* pred, const float* target, float* grad, std::size_t n, float delta) {
+  const V k = vset(1.0f / float(n)), dl = vset(delta), ndl = vset(-delta), hd = vset(0.5f * delta);
+  return loss_loop(pred, target, grad, n, [=](V d, V* g) {
+    *g = F32::mul(k, F32::min(dl, F32::max(ndl, d)));  // clamp, NaN propagates
+    const V a = F32::abs(d);
+    const V quad = F32::mul(vset(0.5f), F32::mul(d, d));
+    const V lin = F32::mul(dl, F32::sub(a, hd));
+    return F32::select(F32::lt(a, dl), quad, lin);
+  });
+}
+
+// ---- packed GEMV ----------------------------------------------------------------------------
+// Packed layout: panel p holds rows [16p, 16p+16) as packed[p*K*16 + k*16 + r]. Per column k one
+// broadcast of x[k] feeds 16 rows with contiguous loads. We walk kNV vectors (whole panels) at a
+// time and unroll k by 2 with separate accumulators: 2*kNV independent FMA chains hide the FMA
+// latency while the loop streams the weights at load-port speed.
+constexpr std::size_t kPanel = 16;
+constexpr std::size_t kVpp = kPanel / W;    // vectors per panel row: 2 (AVX2) or 1 (AVX-512)
+constexpr std::size_t kNV = 4;              // vectors in flight per k
+constexpr std::size_t kPanelsPerStep = kNV / kVpp;
+
+inline void gemv_store(float* y, const float* bias, std::size_t row0, std::size_t M, V acc) {
+  if (row0 >= M) return;
+  const std::size_t k = M - row0 < W ? M - row0 : W;
+  if (bias) acc = F32::add(acc, F32::load_n(bias + row0, k, 0.0f));
+  F32::store_n(y + row0, acc, k);
+}
+
+void f32_gemv_packed(const float* packed, std::size_t M, std::size_t K, const float* x,
+                     const float* bias, float* y) {
+  const std::size_t panels = (M + kPanel - 1) / kPanel;
+  std::size_t p = 0;
+  for (; p + kPanelsPerStep <= panels; p += kPanelsPerStep) {
+    const float* base[kPanelsPerStep];
+    for (std::size_t j = 0; j < kPanelsPerStep; ++j) base[j] = packed + (p + j) * K * kPanel;
+    V a[kNV], b[kNV];
+    for (std::size_t v = 0; v < kNV; ++v) a[v] = b[v] = F32::zero();
+    std::size_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+      const V x0 = vset(x[k]), x1 = vset(x[k + 1]);
+      for (std::size_t v = 0; v < kNV; ++v) {
+        const float* w = base[v / kVpp] + k * kPanel + (v % kVpp) * W;
+        a[v] = F32::fmadd(F32::load(w), x0, a[v]);
+        b[v] = F32::fmadd(F32::load(w + kPanel), x1, b[v]);
+      }
+    }
+    if (k < K) {
+      const V x0 = vset(x[k]);
+      for (std::size_t v = 0; v < kNV; ++v)
+        a[v] = F32::fmadd(F32::load(base[v / kVpp] + k * kPanel + (v % kVpp) * W), x0, a[v]);
+    }
+    for (std::size_t v = 0; v < kNV; ++v)
+      gemv_store(y, bias, (p + v / kVpp) * kPanel + (v % kVpp) * W, M, F32::add(a[v], b[v]));
+  }
+  for (; p < panels; ++p) {  // leftover panels, one at a time
+    const float* w = packed + p * K * kPanel;
+    V a[kVpp], b[kVpp];
+    for (std::size_t v = 0; v < kVpp; ++v) a[v] = b[v] = F32::zero();
+    std::size_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+      const V x0 = vset(x[k]), x1 = vset(x[k + 1]);
+      for (std::size_t v = 0; v < kVpp; ++v) {
+        a[v] = F32::fmadd(F32::load(w + k * kPanel + v * W), x0, a[v]);
+        b[v] = F32::fmadd(F32::load(w + (k + 1) * kPanel + v * W), x1, b[v]);
+      }
+    }
+    if (k < K)
+      for (std::size_t v = 0; v < kVpp; ++v)
+        a[v] = F32::fmadd(F32::load(w + k * kPanel + v * W), vset(x[k]), a[v]);
+    for (std::size_t v = 0; v < kVpp; ++v) gemv_store(y, bias, p * kPanel + v * W, M, F32::add(a[v], b[v]));
+  }
+}
+
+// ---- peak FMA probe -------------------------------------------------------------------------
+constexpr std::size_t kProbeAcc = 12;  // > FMA latency x FMA ports, so the ports never wait
+float fma_peak_probe(std::size_t iters) {
+  V acc[kProbeAcc];
+  for (std::size_t j = 0; j < kProbeAcc; ++j) acc[j] = vset(float(j) * 1e-3f);
+  const V m = vset(0.999999f), c = vset(1e-7f);
+  for (std::size_t it = 0; it < iters; ++it)
+    for (std::size_t j = 0; j < kProbeAcc; ++j) acc[j] = F32::fmadd(acc[j], m, c);
+  V s = F32::zero();
+  for (std::size_t j = 0; j < kProbeAcc; ++j) s = F32::add(s, acc[j]);
+  return F32::hsum(s);
+}
+
+constexpr KernelTable kTable = {
+    kIsa,
+    f32_add, f32_sub, f32_mul, f32_axpy, f32_scale, f32_fma,
+    f32_relu, f32_relu_bwd, f32_gelu, f32_gelu_bwd, f32_tanh, f32_tanh_bwd,
+    f32_sigmoid, f32_sigmoid_bwd, f32_softplus, f32_softplus_bwd, f32_silu, f32_silu_bwd,
+    f32_softmax, f32_softmax_bwd, f32_layernorm, f32_layernorm_bwd,
+    f32_sum, f32_mean, f32_variance, f32_min, f32_max, f32_dot, f32_sqnorm,
+    f32_normalize, f32_denormalize, f64_normalize, f64_denormalize, f64_sum, f64_var_around,
+    f32_var_around, f64_minmax,
+    f32_mse, f32_mae, f32_huber,
+    f32_gemv_packed,
+    fma_peak_probe, kProbeAcc * W * 2,
+};

@@ -1,0 +1,88 @@
+// AVX-512 (F, DQ, BW, VL) vector types for the shared kernel bodies (kernels_impl.inl).
+// Included inside namespace ntn::kern_avx512 by isa_avx512.cpp only, after <immintrin.h>.
+// Operand order matters for NaN: x86 max/min return the SECOND operand when either is NaN.
+
+struct F32 {
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int W = 16;
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static __mmask16 tail_mask(std::size_t n) { return __mmask16((1u << n) - 1u); }
+  static V load_n(const float* p, std::size_t n, float fill) {
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p);
+  }
+  static void store_n(float* p, V v, std::size_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+  static V set1(float a) { return _mm512_set1_ps(a); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V abs(V a) { return _mm512_abs_ps(a); }
+  static V sqrt(V a) { return _mm512_sqrt_ps(a); }
+  static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V copysign(V mag, V sgn) {
+    // bitwise: s ? sgn : mag  (ternary-logic truth table 0xAC over (s, mag, sgn))
+    const __m512i s = _mm512_set1_epi32(int(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(s, _mm512_castps_si512(mag),
+                                                         _mm512_castps_si512(sgn), 0xAC));
+  }
+  static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M le(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+  static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M eq(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static M unord(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
+  static M mask_or(M a, M b) { return M(a | b); }
+  static M mask_none() { return 0; }
+  static bool any(M m) { return m != 0; }
+  static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }  // m ? a : b
+  static float hsum(V v) { return _mm512_reduce_add_ps(v); }
+  static float hmax(V v) { return _mm512_reduce_max_ps(v); }
+  static float hmin(V v) { return _mm512_reduce_min_ps(v); }
+  static V pow2i(V n) {
+    const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
+  }
+  static V frexp(V x, V* e) {
+    const __m512i b = _mm512_castps_si512(x);
+    *e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(b, 23), _mm512_set1_epi32(126)));
+    const __m512i m = _mm512_or_si512(_mm512_and_si512(b, _mm512_set1_epi32(0x807fffff)),
+                                      _mm512_set1_epi32(0x3f000000));
+    return _mm512_castsi512_ps(m);
+  }
+};
+
+struct F64 {
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int W = 8;
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static __mmask8 tail_mask(std::size_t n) { return __mmask8((1u << n) - 1u); }
+  static V load_n(const double* p, std::size_t n, double fill) {
+    return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), tail_mask(n), p);
+  }
+  static void store_n(double* p, V v, std::size_t n) { _mm512_mask_storeu_pd(p, tail_mask(n), v); }
+  static V set1(double a) { return _mm512_set1_pd(a); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
+  static V min(V a, V b) { return _mm512_min_pd(a, b); }
+  static M unord(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
+  static M mask_or(M a, M b) { return M(a | b); }
+  static M mask_none() { return 0; }
+  static bool any(M m) { return m != 0; }
+  static double hsum(V v) { return _mm512_reduce_add_pd(v); }
+  static double hmax(V v) { return _mm512_reduce_max_pd(v); }
+  static double hmin(V v) { return _mm512_reduce_min_pd(v); }
+};
+
+constexpr Isa kIsa = Isa::avx512;

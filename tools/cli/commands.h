@@ -1,0 +1,18 @@
+// Subcommands of the ntneural binary. Each registers its options on the CLI11 app and returns
+// the function that runs it (exit code).
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace ntn::cli {
+
+using Run = std::function<int()>;
+
+Run add_info(CLI::App& app);
+Run add_bench_kernels(CLI::App& bench);
+
+}  // namespace ntn::cli

@@ -1,0 +1,42 @@
+// ntneural: one binary, many subcommands (each a thin main in its own file).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <map>
+
+#include "commands.h"
+#include "ntn/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ntneural " NTN_VERSION
+               ": neural time-series forecasting for market data (fast CPU kernels, honest benchmarks)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ntneural " NTN_VERSION);
+
+  std::map<const CLI::App*, ntn::cli::Run> runs;
+  CLI::App* info = app.add_subcommand("info", "Print version, chosen ISA, CPU features, BLAS and threads");
+  runs[info] = ntn::cli::add_info(*info);
+
+  CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
+  bench->require_subcommand(1);
+  CLI::App* bk = bench->add_subcommand("kernels", "Kernel figures: normalisation, MSE, GEMM/GEMV, tensor pool");
+  runs[bk] = ntn::cli::add_bench_kernels(*bk);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [cmd, run] : runs)
+      if (cmd->parsed()) return run();
+  } catch (const ntn::Error& e) {
+    std::fprintf(stderr, "ntneural: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ntneural: unexpected error: %s\n", e.what());
+    return 3;
+  }
+  return 1;
+}
