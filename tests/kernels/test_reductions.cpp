@@ -28,6 +28,8 @@ TEST_P(ReductionTest, MatchReference) {
     EXPECT_EQ(k().f32_max(x.data(), n), ref().f32_max(x.data(), n)) << n;
     EXPECT_TRUE(close(k().f32_dot(x.data(), y.data(), n), ref().f32_dot(x.data(), y.data(), n), 1e-5f * mag, 1e-5f));
     EXPECT_TRUE(close(k().f32_sqnorm(x.data(), n), ref().f32_sqnorm(x.data(), n), 1e-6f, 1e-5f)) << n;
+    EXPECT_TRUE(close(k().f32_var_around(x.data(), n, 0.7f), ref().f32_var_around(x.data(), n, 0.7f), 1e-6f, 1e-5f))
+        << n;
   }
 }
 
