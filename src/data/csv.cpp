@@ -1,0 +1,352 @@
+#include "ntn/csv.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include "ntn/error.h"
+
+namespace ntn {
+namespace {
+
+// Walks the text line by line (\n or \r\n), skipping empty lines, with 1-based line numbers.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view text) : text_(text) {}
+  bool next(std::string_view* line, std::size_t* number) {
+    while (pos_ < text_.size()) {
+      std::size_t end = text_.find('\n', pos_);
+      if (end == std::string_view::npos) end = text_.size();
+      std::string_view l = text_.substr(pos_, end - pos_);
+      pos_ = end + 1;
+      ++line_;
+      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+      if (l.find_first_not_of(" \t") == std::string_view::npos) continue;
+      *line = l;
+      *number = line_;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t line_ = 0;
+};
+
+std::string where(const std::string& src, std::size_t line) { return cat(src, ":", line, ": "); }
+
+// Splits one record into fields: commas, RFC 4180 double quotes with "" as an escaped quote.
+void split_fields(std::string_view line, const std::string& src, std::size_t lineno,
+                  std::vector<std::string>* out) {
+  out->clear();
+  std::string field;
+  std::size_t i = 0;
+  for (;;) {
+    field.clear();
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      for (;;) {
+        NTN_CHECK(i < line.size(), where(src, lineno), "unterminated quoted field (column ", out->size() + 1, ")");
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        field += line[i++];
+      }
+      NTN_CHECK(i == line.size() || line[i] == ',', where(src, lineno), "text after a closing quote in column ",
+                out->size() + 1);
+    } else {
+      const std::size_t end = std::min(line.find(',', i), line.size());
+      field.assign(line.substr(i, end - i));
+      i = end;
+    }
+    out->push_back(field);
+    if (i >= line.size()) break;
+    ++i;  // the comma
+    if (i == line.size()) {  // a trailing comma: one more, empty field
+      out->emplace_back();
+      break;
+    }
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+enum class Cell { ok, missing, non_finite, text };
+
+Cell parse_number(std::string_view s, double* v) {
+  s = trim(s);
+  if (s.empty()) return Cell::missing;
+  if (s.front() == '+') s.remove_prefix(1);
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  if (ec == std::errc::result_out_of_range) return Cell::non_finite;
+  if (ec != std::errc() || ptr != s.data() + s.size()) return Cell::text;
+  return std::isfinite(*v) ? Cell::ok : Cell::non_finite;
+}
+
+bool parse_uint(std::string_view s, std::size_t n, int* v) {
+  if (s.size() != n) return false;
+  int r = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    r = r * 10 + (c - '0');
+  }
+  *v = r;
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+long days_from_civil(long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = unsigned(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + long(doe) - 719468;
+}
+
+bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+void fill_gaps(std::vector<double>& col, const std::vector<std::size_t>& gaps, FillPolicy fill,
+               const std::vector<std::size_t>& line_of_row, const std::string& src, const std::string& name) {
+  for (std::size_t k = 0; k < gaps.size(); ++k) {
+    const std::size_t r = gaps[k];
+    NTN_CHECK(r > 0 && !std::isnan(col[r - 1]), where(src, line_of_row[r]), "column '", name,
+              "' starts with a missing value; ", fill == FillPolicy::ffill ? "ffill" : "linear",
+              " fill needs an earlier value (trim the leading rows)");
+    if (fill == FillPolicy::ffill) {
+      col[r] = col[r - 1];
+      continue;
+    }
+    std::size_t e = r;  // end of this run of gaps
+    while (e < col.size() && std::isnan(col[e])) ++e;
+    const double a = col[r - 1];
+    if (e == col.size()) {  // trailing gap: hold the last value
+      for (std::size_t j = r; j < e; ++j) col[j] = a;
+    } else {
+      const double b = col[e], span = double(e - (r - 1));
+      for (std::size_t j = r; j < e; ++j) col[j] = a + (b - a) * double(j - (r - 1)) / span;
+    }
+    while (k + 1 < gaps.size() && gaps[k + 1] < e) ++k;  // the run is repaired
+  }
+}
+
+}  // namespace
+
+FillPolicy parse_fill_policy(const std::string& name) {
+  if (name == "error" || name.empty()) return FillPolicy::error;
+  if (name == "ffill") return FillPolicy::ffill;
+  if (name == "linear") return FillPolicy::linear;
+  throw Error(cat("unknown fill policy '", name, "': expected error, ffill or linear"));
+}
+
+bool parse_time(std::string_view s, double* out) {
+  s = trim(s);
+  double num;
+  if (parse_number(s, &num) == Cell::ok) {
+    *out = num;
+    return true;
+  }
+  // YYYY-MM[-DD[( |T)HH:MM[:SS]]]
+  int y, mo, d = 1, h = 0, mi = 0, sec = 0;
+  if (s.size() < 7 || !parse_uint(s.substr(0, 4), 4, &y) || s[4] != '-' || !parse_uint(s.substr(5, 2), 2, &mo))
+    return false;
+  std::string_view rest = s.substr(7);
+  if (!rest.empty()) {
+    if (rest.size() < 3 || rest[0] != '-' || !parse_uint(rest.substr(1, 2), 2, &d)) return false;
+    rest.remove_prefix(3);
+    if (!rest.empty()) {
+      if (rest[0] != ' ' && rest[0] != 'T') return false;
+      rest.remove_prefix(1);
+      if (rest.size() < 5 || !parse_uint(rest.substr(0, 2), 2, &h) || rest[2] != ':' ||
+          !parse_uint(rest.substr(3, 2), 2, &mi))
+        return false;
+      rest.remove_prefix(5);
+      if (!rest.empty()) {
+        if (rest.size() != 3 || rest[0] != ':' || !parse_uint(rest.substr(1, 2), 2, &sec)) return false;
+      }
+    }
+  }
+  static const int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap(y)) || h > 23 || mi > 59 || sec > 60)
+    return false;
+  *out = double(days_from_civil(y, unsigned(mo), unsigned(d))) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+  return true;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  NTN_CHECK(f.good(), "cannot open '", path, "': ", std::strerror(errno));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  NTN_CHECK(!f.bad(), "error while reading '", path, "'");
+  return ss.str();
+}
+
+const std::vector<double>& Frame::col(const std::string& name) const {
+  for (std::size_t c = 0; c < names.size(); ++c)
+    if (names[c] == name) return cols[c];
+  std::string have;
+  for (const auto& n : names) have += (have.empty() ? "" : ", ") + n;
+  throw Error(cat(source, ": no column '", name, "' (columns: ", have, ")"));
+}
+
+std::size_t SeriesSet::index_of(const std::string& id) const {
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return i;
+  throw Error(cat(source, ": no series '", id, "'"));
+}
+
+Frame read_wide_csv(const std::string& path, const CsvOptions& opt) {
+  return parse_wide_csv(read_file(path), path, opt);
+}
+
+Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOptions& opt) {
+  LineReader lines(text);
+  std::string_view line;
+  std::size_t lineno = 0;
+  NTN_CHECK(lines.next(&line, &lineno), src, ": the file is empty (expected a header line)");
+  std::vector<std::string> header, fields;
+  split_fields(line, src, lineno, &header);
+  for (auto& h : header) h = std::string(trim(h));
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    NTN_CHECK(!header[i].empty(), where(src, lineno), "header column ", i + 1, " has no name");
+    for (std::size_t j = 0; j < i; ++j)
+      NTN_CHECK(header[i] != header[j], where(src, lineno), "column name '", header[i], "' appears twice");
+  }
+  auto available = [&] {
+    std::string s;
+    for (const auto& h : header) s += (s.empty() ? "" : ", ") + h;
+    return s;
+  };
+  auto find = [&](const std::string& name) -> std::size_t {
+    for (std::size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return i;
+    throw Error(cat(src, ": unknown column '", name, "' (columns: ", available(), ")"));
+  };
+
+  Frame f;
+  f.source = src;
+  std::size_t time_idx = header.size();  // none
+  if (opt.has_time_column) {
+    time_idx = opt.time_column.empty() ? 0 : find(opt.time_column);
+    f.time_name = header[time_idx];
+  }
+  std::vector<std::size_t> picked;
+  if (opt.columns.empty()) {
+    for (std::size_t i = 0; i < header.size(); ++i)
+      if (i != time_idx) picked.push_back(i);
+  } else {
+    for (const auto& name : opt.columns) {
+      const std::size_t i = find(name);
+      NTN_CHECK(i != time_idx, src, ": column '", name, "' is the time column; pick numeric columns");
+      picked.push_back(i);
+    }
+  }
+  NTN_CHECK(!picked.empty(), src, ": no numeric columns (columns: ", available(), ")");
+  for (std::size_t i : picked) f.names.push_back(header[i]);
+  f.cols.resize(picked.size());
+
+  std::vector<std::vector<std::size_t>> gaps(picked.size());
+  std::vector<std::size_t> line_of_row;
+  while (lines.next(&line, &lineno)) {
+    split_fields(line, src, lineno, &fields);
+    NTN_CHECK(fields.size() == header.size(), where(src, lineno), "row has ", fields.size(), " fields, the header has ",
+              header.size());
+    const std::size_t row = line_of_row.size();
+    line_of_row.push_back(lineno);
+    double t = double(row);
+    if (time_idx < header.size()) {
+      NTN_CHECK(parse_time(fields[time_idx], &t), where(src, lineno), "time column '", f.time_name, "': '",
+                fields[time_idx], "' is not a date (YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM) or a number");
+      if (row > 0) {
+        const double prev = f.time.back();
+        NTN_CHECK(t != prev, where(src, lineno), "timestamp '", fields[time_idx], "' duplicates line ",
+                  line_of_row[row - 1]);
+        NTN_CHECK(t > prev, where(src, lineno), "timestamp '", fields[time_idx], "' is earlier than '",
+                  f.time_text.back(), "' on line ", line_of_row[row - 1], " (rows must be in time order)");
+      }
+      f.time_text.push_back(fields[time_idx]);
+    }
+    f.time.push_back(t);
+    for (std::size_t c = 0; c < picked.size(); ++c) {
+      double v = 0;
+      const Cell k = parse_number(fields[picked[c]], &v);
+      NTN_CHECK(k != Cell::text, where(src, lineno), "column '", f.names[c], "': '", fields[picked[c]],
+                "' is not a number");
+      if (k != Cell::ok) {
+        NTN_CHECK(opt.fill != FillPolicy::error, where(src, lineno), "column '", f.names[c], "': ",
+                  k == Cell::missing ? "missing value (empty cell)" : cat("value '", fields[picked[c]], "' is NaN/inf"),
+                  "; repair it in the file or use --fill ffill|linear");
+        gaps[c].push_back(row);
+        v = std::nan("");
+      }
+      f.cols[c].push_back(v);
+    }
+  }
+  NTN_CHECK(!line_of_row.empty(), src, ": no data rows after the header");
+  for (std::size_t c = 0; c < picked.size(); ++c) {
+    fill_gaps(f.cols[c], gaps[c], opt.fill, line_of_row, src, f.names[c]);
+    f.filled += gaps[c].size();
+  }
+  return f;
+}
+
+SeriesSet read_m4_csv(const std::string& path) { return parse_m4_csv(read_file(path), path); }
+
+SeriesSet parse_m4_csv(std::string_view text, const std::string& src) {
+  LineReader lines(text);
+  std::string_view line;
+  std::size_t lineno = 0;
+  NTN_CHECK(lines.next(&line, &lineno), src, ": the file is empty (expected a header line)");
+  std::vector<std::string> header, fields;
+  split_fields(line, src, lineno, &header);
+  NTN_CHECK(header.size() >= 2, where(src, lineno), "an M4 file needs an id column and value columns");
+  SeriesSet set;
+  set.source = src;
+  std::unordered_set<std::string> seen;
+  while (lines.next(&line, &lineno)) {
+    split_fields(line, src, lineno, &fields);
+    NTN_CHECK(fields.size() <= header.size(), where(src, lineno), "row has ", fields.size(),
+              " fields, the header has ", header.size());
+    const std::string id(trim(fields[0]));
+    NTN_CHECK(!id.empty(), where(src, lineno), "series id (column '", header[0], "') is empty");
+    std::vector<double> v;
+    std::size_t end = fields.size();
+    while (end > 1 && trim(fields[end - 1]).empty()) --end;  // ragged row: trailing padding
+    for (std::size_t i = 1; i < end; ++i) {
+      double x;
+      const Cell k = parse_number(fields[i], &x);
+      NTN_CHECK(k != Cell::missing, where(src, lineno), "series '", id, "': empty cell in column '", header[i],
+                "' before the end of the series (gaps are not allowed)");
+      NTN_CHECK(k != Cell::text, where(src, lineno), "series '", id, "', column '", header[i], "': '", fields[i],
+                "' is not a number");
+      NTN_CHECK(k == Cell::ok, where(src, lineno), "series '", id, "', column '", header[i], "': value '", fields[i],
+                "' is NaN/inf");
+      v.push_back(x);
+    }
+    NTN_CHECK(!v.empty(), where(src, lineno), "series '", id, "' has no values");
+    NTN_CHECK(seen.insert(id).second, where(src, lineno), "series id '", id, "' appears twice");
+    set.ids.push_back(id);
+    set.values.push_back(std::move(v));
+  }
+  NTN_CHECK(!set.ids.empty(), src, ": no series rows after the header");
+  return set;
+}
+
+}  // namespace ntn

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "ntn/csv.h"
+#include "ntn/error.h"
+
+namespace ntn {
+namespace {
+
+// Expects an ntn::Error whose message contains every fragment.
+template <class F>
+void expect_error(F&& f, std::initializer_list<const char*> fragments) {
+  try {
+    f();
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+  }
+}
+
+TEST(Csv, WideFileWithDatesAndSelectedColumns) {
+  const char* text =
+      "date,open,close\r\n"
+      "2020-01-02,1.5,2\r\n"
+      "2020-01-03,\"1.25\",3e0\r\n"
+      "\r\n"
+      "2020-01-06 09:30:00,+1,4\r\n";
+  Frame f = parse_wide_csv(text, "mem.csv");
+  EXPECT_EQ(f.rows(), 3u);
+  EXPECT_EQ(f.time_name, "date");
+  EXPECT_EQ(f.names, (std::vector<std::string>{"open", "close"}));
+  EXPECT_EQ(f.col("open"), (std::vector<double>{1.5, 1.25, 1}));
+  EXPECT_EQ(f.col("close"), (std::vector<double>{2, 3, 4}));
+  EXPECT_DOUBLE_EQ(f.time[1] - f.time[0], 86400.0);
+  EXPECT_DOUBLE_EQ(f.time[0], 18263.0 * 86400.0);  // 2020-01-02 is day 18263 since 1970-01-01
+  EXPECT_DOUBLE_EQ(f.time[2] - f.time[0], 4 * 86400.0 + 9.5 * 3600.0);
+  CsvOptions o;
+  o.columns = {"close"};
+  f = parse_wide_csv(text, "mem.csv", o);
+  EXPECT_EQ(f.names, (std::vector<std::string>{"close"}));
+  expect_error([&] { f.col("volume"); }, {"mem.csv", "no column 'volume'", "close"});
+}
+
+TEST(Csv, TimeFormats) {
+  double t;
+  EXPECT_TRUE(parse_time("1970-01-01", &t));
+  EXPECT_EQ(t, 0.0);
+  EXPECT_TRUE(parse_time("1949-02", &t));
+  EXPECT_EQ(t, -7639.0 * 86400.0);  // 1949-02-01: 21 years + 5 leap days - 31 days before 1970
+  EXPECT_TRUE(parse_time("2016-07-01T01:00", &t));
+  EXPECT_TRUE(parse_time("2000-02-29", &t));
+  EXPECT_TRUE(parse_time("1991.496154", &t));
+  EXPECT_DOUBLE_EQ(t, 1991.496154);
+  EXPECT_FALSE(parse_time("1999-02-29", &t));  // not a leap year
+  EXPECT_FALSE(parse_time("2020-13-01", &t));
+  EXPECT_FALSE(parse_time("2020-01-01 25:00", &t));
+  EXPECT_FALSE(parse_time("yesterday", &t));
+  EXPECT_FALSE(parse_time("2020/01/01", &t));
+}
+
+TEST(Csv, BadInputNamesFileLineAndColumn) {
+  expect_error([] { parse_wide_csv("", "e.csv"); }, {"e.csv", "empty"});
+  expect_error([] { parse_wide_csv("date,x\n", "h.csv"); }, {"h.csv", "no data rows"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-02,abc\n", "t.csv"); },
+               {"t.csv:3", "column 'x'", "'abc' is not a number"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-02,nan\n", "n.csv"); },
+               {"n.csv:3", "column 'x'", "NaN/inf", "--fill"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-02,\n", "m.csv"); },
+               {"m.csv:3", "column 'x'", "missing value"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-01,2\n", "d.csv"); },
+               {"d.csv:3", "duplicates line 2"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-02,1\n2020-01-01,2\n", "o.csv"); },
+               {"o.csv:3", "earlier than", "time order"});
+  expect_error([] { parse_wide_csv("date,x\nnot-a-date,1\n", "b.csv"); }, {"b.csv:2", "time column 'date'"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1,2\n", "r.csv"); }, {"r.csv:2", "3 fields", "header has 2"});
+  expect_error([] { parse_wide_csv("date,x,x\n2020-01-01,1,2\n", "u.csv"); }, {"u.csv:1", "'x' appears twice"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,\"1\n", "q.csv"); }, {"q.csv:2", "unterminated"});
+  CsvOptions o;
+  o.columns = {"close"};
+  expect_error([&] { parse_wide_csv("date,x\n2020-01-01,1\n", "c.csv", o); },
+               {"c.csv", "unknown column 'close'", "columns: date, x"});
+  expect_error([] { read_wide_csv("/nonexistent/file.csv"); }, {"cannot open '/nonexistent/file.csv'"});
+  expect_error([] { parse_fill_policy("bfill"); }, {"bfill", "ffill"});
+}
+
+TEST(Csv, FillPoliciesRepairGaps) {
+  const char* text = "t,a,b\n1,1,10\n2,,nan\n3,,\n4,4,40\n5,5,\n";
+  CsvOptions o;
+  o.fill = FillPolicy::ffill;
+  Frame f = parse_wide_csv(text, "f.csv", o);
+  EXPECT_EQ(f.col("a"), (std::vector<double>{1, 1, 1, 4, 5}));
+  EXPECT_EQ(f.col("b"), (std::vector<double>{10, 10, 10, 40, 40}));
+  EXPECT_EQ(f.filled, 5u);
+  o.fill = FillPolicy::linear;
+  f = parse_wide_csv(text, "f.csv", o);
+  EXPECT_EQ(f.col("a"), (std::vector<double>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(f.col("b"), (std::vector<double>{10, 20, 30, 40, 40}));  // trailing gap holds
+  expect_error([&] { parse_wide_csv("t,a\n1,\n2,2\n", "l.csv", o); }, {"l.csv:2", "starts with a missing value"});
+}
+
+TEST(Csv, M4RowsAreRaggedButGapFree) {
+  const char* text = "\"V1\",\"V2\",\"V3\",\"V4\"\n\"H1\",\"1\",\"2\",\"3\"\n\"H2\",\"5\",\"\",\"\"\n";
+  SeriesSet s = parse_m4_csv(text, "m4.csv");
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s.ids[1], "H2");
+  EXPECT_EQ(s.values[0], (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(s.values[1], (std::vector<double>{5}));
+  EXPECT_EQ(s.index_of("H2"), 1u);
+  expect_error([&] { s.index_of("H9"); }, {"m4.csv", "no series 'H9'"});
+  expect_error([] { parse_m4_csv("V1,V2,V3,V4\nH1,1,,3\n", "g.csv"); }, {"g.csv:2", "series 'H1'", "column 'V3'", "gaps"});
+  expect_error([] { parse_m4_csv("V1,V2\nH1,x\n", "x.csv"); }, {"x.csv:2", "'x' is not a number"});
+  expect_error([] { parse_m4_csv("V1,V2\nH1,\n", "z.csv"); }, {"z.csv:2", "no values"});
+  expect_error([] { parse_m4_csv("V1,V2\nH1,1\nH1,2\n", "y.csv"); }, {"y.csv:3", "appears twice"});
+}
+
+const std::string kData = NTN_SHARED_DATA;
+
+TEST(CsvRealData, EtthSp500AndM4Load) {
+  if (!std::filesystem::exists(kData + "/ETTh1.csv")) GTEST_SKIP() << "no ../shared/data";
+  Frame ett = read_wide_csv(kData + "/ETTh1.csv");
+  EXPECT_EQ(ett.rows(), 17420u);
+  EXPECT_EQ(ett.names.size(), 7u);
+  EXPECT_EQ(ett.names.back(), "OT");
+  EXPECT_NEAR(ett.col("OT")[0], 30.531, 1e-3);
+  EXPECT_DOUBLE_EQ(ett.time[1] - ett.time[0], 3600.0);
+
+  CsvOptions o;
+  o.columns = {"close"};
+  Frame sp = read_wide_csv(kData + "/sp500_2000_2020_daily.csv", o);
+  EXPECT_EQ(sp.rows(), 5105u);  // (the data README says 5,104; the file has 5,105 data rows)
+  EXPECT_NEAR(sp.col("close")[0], 1455.219971, 1e-6);
+
+  Frame eu = read_wide_csv(kData + "/eustockmarkets_daily.csv");
+  EXPECT_EQ(eu.rows(), 1860u);
+  EXPECT_EQ(eu.names, (std::vector<std::string>{"DAX", "SMI", "CAC", "FTSE"}));
+
+  SeriesSet train = read_m4_csv(kData + "/m4_hourly_train.csv");
+  SeriesSet test = read_m4_csv(kData + "/m4_hourly_test.csv");
+  EXPECT_EQ(train.size(), 414u);
+  EXPECT_EQ(test.size(), 414u);
+  EXPECT_EQ(train.values[0].size(), 700u);
+  EXPECT_EQ(train.values[0][0], 605.0);
+  for (const auto& v : test.values) EXPECT_EQ(v.size(), 48u);  // the M4 hourly horizon
+}
+
+}  // namespace
+}  // namespace ntn
