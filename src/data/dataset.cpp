@@ -1,0 +1,95 @@
+#include "ntn/dataset.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+#include "ntn/rng.h"
+
+namespace ntn {
+
+void SeriesStore::add(std::string name, const float* values, std::size_t n) {
+  values_.insert(values_.end(), values, values + n);
+  offset_.push_back(values_.size());
+  names_.push_back(std::move(name));
+}
+
+void SeriesStore::add(std::string name, const double* values, std::size_t n) {
+  values_.reserve(values_.size() + n);
+  for (std::size_t i = 0; i < n; ++i) values_.push_back(float(values[i]));
+  offset_.push_back(values_.size());
+  names_.push_back(std::move(name));
+}
+
+namespace {
+std::int64_t resolve(std::int64_t pos, std::int64_t len, bool zero_is_end) {
+  if (pos == 0 && zero_is_end) return len;
+  return pos < 0 ? len + pos : pos;
+}
+}  // namespace
+
+std::vector<WindowRef> make_windows(const SeriesStore& store, WindowShape shape, Split split, std::size_t stride,
+                                    bool allow_empty_series) {
+  NTN_CHECK(shape.input > 0 && shape.horizon > 0, "window input size and horizon must be positive (got ",
+            shape.input, " and ", shape.horizon, ")");
+  NTN_CHECK(stride > 0, "window stride must be positive");
+  const auto L = std::int64_t(shape.input), H = std::int64_t(shape.horizon);
+  std::vector<WindowRef> out;
+  for (std::size_t s = 0; s < store.size(); ++s) {
+    const auto len = std::int64_t(store.length(s));
+    const std::int64_t floor = std::max<std::int64_t>(0, resolve(split.input_floor, len, false));
+    const std::int64_t tb = resolve(split.target_begin, len, false);
+    const std::int64_t te = std::min(len, resolve(split.target_end, len, true));
+    // start >= floor, start + L >= tb, start + L + H <= te
+    const std::int64_t first = std::max(floor, tb - L), last = te - L - H;
+    const std::size_t before = out.size();
+    for (std::int64_t st = first; st <= last; st += std::int64_t(stride))
+      out.push_back({std::uint32_t(s), std::uint32_t(st)});
+    NTN_CHECK(allow_empty_series || out.size() > before, "series '", store.name(s), "' (length ", len,
+              ") has no window of input ", L, " + horizon ", H, " in its split [", tb, ", ", te,
+              "): it is too short; use a smaller --input-size or --horizon");
+  }
+  return out;
+}
+
+void shuffle_windows(std::vector<WindowRef>& w, std::uint64_t seed, std::uint64_t epoch) {
+  Rng rng(seed, stream_id("shuffle") ^ epoch);
+  for (std::size_t i = w.size(); i > 1; --i) std::swap(w[i - 1], w[rng.below(std::uint32_t(i))]);
+}
+
+WindowScaling parse_window_scaling(const std::string& name) {
+  if (name == "none" || name.empty()) return WindowScaling::none;
+  if (name == "standard") return WindowScaling::standard;
+  if (name == "robust") return WindowScaling::robust;
+  throw Error(cat("unknown window scaler '", name, "': expected none, standard or robust"));
+}
+
+const char* window_scaling_name(WindowScaling s) {
+  switch (s) {
+    case WindowScaling::none: return "none";
+    case WindowScaling::standard: return "standard";
+    case WindowScaling::robust: return "robust";
+  }
+  return "?";
+}
+
+BatchAssembler::BatchAssembler(const SeriesStore& store, WindowShape shape, WindowScaling scaling)
+    : store_(store), shape_(shape), scaling_(scaling) {}
+
+void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float* y, NormStats* stats) const {
+  const KernelTable& k = kernels();
+  const std::size_t L = shape_.input, H = shape_.horizon;
+  for (std::size_t b = 0; b < B; ++b) {
+    NTN_DASSERT(w[b].series < store_.size() && w[b].start + L + (y ? H : 0) <= store_.length(w[b].series));
+    const float* src = store_.data(w[b].series) + w[b].start;
+    NormStats st;  // identity
+    if (scaling_ != WindowScaling::none)
+      st = norm_stats(scaling_ == WindowScaling::standard ? NormKind::zscore : NormKind::robust, src, L, k);
+    k.f32_normalize(src, x + b * L, L, float(st.center), float(st.scale));
+    if (y) k.f32_normalize(src + L, y + b * H, H, float(st.center), float(st.scale));
+    if (stats) stats[b] = st;
+  }
+}
+
+}  // namespace ntn
