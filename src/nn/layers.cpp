@@ -1,0 +1,362 @@
+#include <cblas.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+#include "ntn/nn.h"
+#include "ntn/rng.h"
+
+namespace ntn::nn {
+
+// ---- ParamSet -------------------------------------------------------------------------------
+template <class T>
+std::size_t ParamSet<T>::add(std::string name, const Shape& shape, bool decay) {
+  NTN_CHECK(values_.empty(), "parameter '", name, "' declared after the parameter set was finalised");
+  for (const Entry& e : entries_) NTN_CHECK(e.name != name, "parameter '", name, "' declared twice");
+  const std::size_t size = std::size_t(shape.numel());
+  entries_.push_back({std::move(name), shape, slab_, size, decay});
+  slab_ += round_up(size, kAlign / sizeof(T));  // every parameter starts on a cache line
+  return entries_.size() - 1;
+}
+
+template <class T>
+void ParamSet<T>::finalize() {
+  values_ = AlignedBuffer(slab_ * sizeof(T));
+  grads_ = AlignedBuffer(slab_ * sizeof(T));
+  std::memset(values_.data(), 0, values_.bytes());
+  std::memset(grads_.data(), 0, grads_.bytes());
+}
+
+template <class T>
+std::size_t ParamSet<T>::count() const {
+  std::size_t n = 0;
+  for (const Entry& e : entries_) n += e.size;
+  return n;
+}
+
+template <class T>
+std::size_t ParamSet<T>::index_of(const std::string& name) const {
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].name == name) return i;
+  throw Error(cat("no parameter named '", name, "'"));
+}
+
+template <class T>
+void ParamSet<T>::zero_grad() {
+  std::memset(grads_.data(), 0, slab_ * sizeof(T));
+}
+
+template class ParamSet<float>;
+template class ParamSet<double>;
+
+// ---- activations ----------------------------------------------------------------------------
+Act parse_act(const std::string& name) {
+  std::string s = name;
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "identity" || s == "none") return Act::identity;
+  if (s == "relu") return Act::relu;
+  if (s == "gelu") return Act::gelu;
+  if (s == "tanh") return Act::tanh;
+  if (s == "sigmoid") return Act::sigmoid;
+  if (s == "softplus") return Act::softplus;
+  if (s == "silu" || s == "swish") return Act::silu;
+  throw Error(cat("unknown activation '", name, "': expected relu, gelu, tanh, sigmoid, softplus, silu or identity"));
+}
+
+const char* act_name(Act a) {
+  switch (a) {
+    case Act::identity: return "identity";
+    case Act::relu: return "relu";
+    case Act::gelu: return "gelu";
+    case Act::tanh: return "tanh";
+    case Act::sigmoid: return "sigmoid";
+    case Act::softplus: return "softplus";
+    case Act::silu: return "silu";
+  }
+  return "?";
+}
+
+template <>
+void act_forward<float>(Act a, const float* x, float* y, std::size_t n) {
+  const KernelTable& k = kernels();
+  switch (a) {
+    case Act::identity:
+      if (y != x) std::memcpy(y, x, n * sizeof(float));
+      return;
+    case Act::relu: return k.f32_relu(x, y, n);
+    case Act::gelu: return k.f32_gelu(x, y, n);
+    case Act::tanh: return k.f32_tanh(x, y, n);
+    case Act::sigmoid: return k.f32_sigmoid(x, y, n);
+    case Act::softplus: return k.f32_softplus(x, y, n);
+    case Act::silu: return k.f32_silu(x, y, n);
+  }
+}
+
+template <>
+void act_backward<float>(Act a, const float* x, const float* y, const float* dy, float* dx, std::size_t n) {
+  const KernelTable& k = kernels();
+  switch (a) {
+    case Act::identity:
+      if (dx != dy) std::memcpy(dx, dy, n * sizeof(float));
+      return;
+    case Act::relu: return k.f32_relu_bwd(x, dy, dx, n);
+    case Act::gelu: return k.f32_gelu_bwd(x, dy, dx, n);
+    case Act::tanh: return k.f32_tanh_bwd(y, dy, dx, n);
+    case Act::sigmoid: return k.f32_sigmoid_bwd(y, dy, dx, n);
+    case Act::softplus: return k.f32_softplus_bwd(x, dy, dx, n);
+    case Act::silu: return k.f32_silu_bwd(x, dy, dx, n);
+  }
+}
+
+namespace {
+double sigmoid_d(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double phi_d(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+}  // namespace
+
+template <>
+void act_forward<double>(Act a, const double* x, double* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    switch (a) {
+      case Act::identity: y[i] = v; break;
+      case Act::relu: y[i] = v < 0 ? 0.0 : v; break;
+      case Act::gelu: y[i] = v * phi_d(v); break;
+      case Act::tanh: y[i] = std::tanh(v); break;
+      case Act::sigmoid: y[i] = sigmoid_d(v); break;
+      case Act::softplus: y[i] = v > 20.0 ? v : std::log1p(std::exp(v)); break;
+      case Act::silu: y[i] = v * sigmoid_d(v); break;
+    }
+  }
+}
+
+template <>
+void act_backward<double>(Act a, const double* x, const double* y, const double* dy, double* dx, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    double d = 1.0;
+    switch (a) {
+      case Act::identity: break;
+      case Act::relu: d = v > 0 ? 1.0 : 0.0; break;
+      case Act::gelu: d = phi_d(v) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI); break;
+      case Act::tanh: d = 1.0 - y[i] * y[i]; break;
+      case Act::sigmoid: d = y[i] * (1.0 - y[i]); break;
+      case Act::softplus: d = v > 20.0 ? 1.0 : sigmoid_d(v); break;
+      case Act::silu: {
+        const double s = sigmoid_d(v);
+        d = s * (1.0 + v * (1.0 - s));
+        break;
+      }
+    }
+    dx[i] = dy[i] * d;
+  }
+}
+
+// ---- GEMM -----------------------------------------------------------------------------------
+template <>
+void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
+                 std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
+                  std::size_t lda, const double* B, std::size_t ldb, double beta, double* C, std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(M),
+              blasint(N), blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc));
+}
+
+// ---- Linear ---------------------------------------------------------------------------------
+template <class T>
+void Linear<T>::declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in_, std::size_t out_, bool bias) {
+  in = in_;
+  out = out_;
+  has_bias = bias;
+  w = ps.add(prefix + ".weight", Shape{std::int64_t(out), std::int64_t(in)}, true);
+  if (bias) b = ps.add(prefix + ".bias", Shape{std::int64_t(out)}, false);
+}
+
+template <class T>
+void Linear<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
+  const float bound = 1.0f / std::sqrt(float(in));
+  std::vector<float> tmp(in * out);
+  fill_uniform(tmp.data(), tmp.size(), -bound, bound, seed, stream_id(ps.entries()[w].name));
+  std::copy(tmp.begin(), tmp.end(), ps.value(w));
+  if (has_bias) {
+    fill_uniform(tmp.data(), out, -bound, bound, seed, stream_id(ps.entries()[b].name));
+    std::copy(tmp.begin(), tmp.begin() + std::ptrdiff_t(out), ps.value(b));
+  }
+}
+
+template <class T>
+void Linear<T>::forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) const {
+  if (has_bias) {
+    const T* bias = ps.value(b);
+    for (std::size_t r = 0; r < B; ++r) std::memcpy(y + r * out, bias, out * sizeof(T));
+  }
+  gemm<T>(false, true, B, out, in, T(1), x, in, ps.value(w), in, has_bias ? T(1) : T(0), y, out);
+}
+
+template <class T>
+void Linear<T>::backward(ParamSet<T>& ps, const T* x, const T* dy, T* dx, std::size_t B) const {
+  gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, T(1), ps.grad(w), in);  // dW += dy^T x
+  if (has_bias) {
+    T* db = ps.grad(b);
+    for (std::size_t r = 0; r < B; ++r)
+      for (std::size_t j = 0; j < out; ++j) db[j] += dy[r * out + j];
+  }
+  if (dx) gemm<T>(false, false, B, in, out, T(1), dy, out, ps.value(w), in, T(0), dx, in);  // dx = dy W
+}
+
+template struct Linear<float>;
+template struct Linear<double>;
+
+// ---- Dropout --------------------------------------------------------------------------------
+namespace {
+// Keep-mask bit for element i: Philox word (counter + i) of the stream, compared with p.
+inline bool keep(const Rng& rng, std::uint64_t w, std::uint32_t threshold) {
+  return rng.block(w >> 2)[w & 3] >= threshold;
+}
+std::uint32_t drop_threshold(float p) { return std::uint32_t(double(p) * 4294967296.0); }
+}  // namespace
+
+template <class T>
+void dropout_forward(const T* x, T* y, std::size_t n, float p, std::uint64_t seed, std::uint64_t stream,
+                     std::uint64_t counter) {
+  NTN_CHECK(p >= 0.0f && p < 1.0f, "dropout probability ", p, " is outside [0, 1)");
+  const Rng rng(seed, stream);
+  const std::uint32_t th = drop_threshold(p);
+  const T scale = T(1) / (T(1) - T(p));
+  for (std::size_t i = 0; i < n; ++i) y[i] = keep(rng, counter + i, th) ? x[i] * scale : T(0);
+}
+
+template <class T>
+void dropout_backward(const T* dy, T* dx, std::size_t n, float p, std::uint64_t seed, std::uint64_t stream,
+                      std::uint64_t counter) {
+  const Rng rng(seed, stream);
+  const std::uint32_t th = drop_threshold(p);
+  const T scale = T(1) / (T(1) - T(p));
+  for (std::size_t i = 0; i < n; ++i) dx[i] = keep(rng, counter + i, th) ? dy[i] * scale : T(0);
+}
+
+template void dropout_forward<float>(const float*, float*, std::size_t, float, std::uint64_t, std::uint64_t,
+                                     std::uint64_t);
+template void dropout_forward<double>(const double*, double*, std::size_t, float, std::uint64_t, std::uint64_t,
+                                      std::uint64_t);
+template void dropout_backward<float>(const float*, float*, std::size_t, float, std::uint64_t, std::uint64_t,
+                                      std::uint64_t);
+template void dropout_backward<double>(const double*, double*, std::size_t, float, std::uint64_t, std::uint64_t,
+                                       std::uint64_t);
+
+// ---- pooling --------------------------------------------------------------------------------
+Pool parse_pool(const std::string& name) {
+  if (name == "max" || name == "MaxPool1d") return Pool::max;
+  if (name == "avg" || name == "AvgPool1d") return Pool::avg;
+  throw Error(cat("unknown pooling mode '", name, "': expected max (MaxPool1d) or avg (AvgPool1d)"));
+}
+
+template <class T>
+void pool1d_forward(Pool mode, const T* x, T* y, std::size_t B, std::size_t L, std::size_t k) {
+  const std::size_t P = pooled_length(L, k);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t p = 0; p < P; ++p) {
+      const T* w = x + b * L + p * k;
+      const std::size_t len = std::min(k, L - p * k);
+      T acc = w[0];
+      if (mode == Pool::max) {
+        for (std::size_t i = 1; i < len; ++i)
+          if (w[i] > acc || std::isnan(w[i])) acc = w[i];
+        y[b * P + p] = acc;
+      } else {
+        for (std::size_t i = 1; i < len; ++i) acc += w[i];
+        y[b * P + p] = acc / T(len);
+      }
+    }
+}
+
+template <class T>
+void pool1d_backward(Pool mode, const T* x, const T* dy, T* dx, std::size_t B, std::size_t L, std::size_t k) {
+  const std::size_t P = pooled_length(L, k);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t p = 0; p < P; ++p) {
+      const T* w = x + b * L + p * k;
+      T* g = dx + b * L + p * k;
+      const std::size_t len = std::min(k, L - p * k);
+      const T d = dy[b * P + p];
+      if (mode == Pool::max) {
+        std::size_t arg = 0;
+        for (std::size_t i = 1; i < len; ++i)
+          if (w[i] > w[arg] || std::isnan(w[i])) arg = i;
+        for (std::size_t i = 0; i < len; ++i) g[i] = i == arg ? d : T(0);
+      } else {
+        for (std::size_t i = 0; i < len; ++i) g[i] = d / T(len);
+      }
+    }
+}
+
+template void pool1d_forward<float>(Pool, const float*, float*, std::size_t, std::size_t, std::size_t);
+template void pool1d_forward<double>(Pool, const double*, double*, std::size_t, std::size_t, std::size_t);
+template void pool1d_backward<float>(Pool, const float*, const float*, float*, std::size_t, std::size_t, std::size_t);
+template void pool1d_backward<double>(Pool, const double*, const double*, double*, std::size_t, std::size_t,
+                                      std::size_t);
+
+// ---- interpolation --------------------------------------------------------------------------
+Interp parse_interp(const std::string& name) {
+  if (name == "linear") return Interp::linear;
+  if (name == "nearest") return Interp::nearest;
+  throw Error(cat("unknown interpolation mode '", name, "': expected linear or nearest"));
+}
+
+namespace {
+// Source position of output j, PyTorch's rule for align_corners=False: (j + 0.5) n/m - 0.5,
+// clamped at 0 (linear); floor(j n/m) (nearest).
+struct Tap {
+  std::size_t i0, i1;
+  double w1;  // weight of i1; i0 gets 1 - w1
+};
+Tap tap(Interp mode, std::size_t j, std::size_t n, std::size_t m) {
+  const double scale = double(n) / double(m);
+  if (mode == Interp::nearest) {
+    const std::size_t i = std::min(std::size_t(std::floor(double(j) * scale)), n - 1);
+    return {i, i, 0.0};
+  }
+  double src = (double(j) + 0.5) * scale - 0.5;
+  if (src < 0) src = 0;
+  const std::size_t i0 = std::min(std::size_t(src), n - 1);
+  const std::size_t i1 = i0 + (i0 < n - 1 ? 1 : 0);
+  return {i0, i1, src - double(i0)};
+}
+}  // namespace
+
+template <class T>
+void interp1d_forward(Interp mode, const T* x, T* y, std::size_t B, std::size_t n, std::size_t m) {
+  for (std::size_t j = 0; j < m; ++j) {
+    const Tap t = tap(mode, j, n, m);
+    const T w1 = T(t.w1), w0 = T(1) - w1;
+    for (std::size_t b = 0; b < B; ++b) y[b * m + j] = w0 * x[b * n + t.i0] + w1 * x[b * n + t.i1];
+  }
+}
+
+template <class T>
+void interp1d_backward(Interp mode, const T* dy, T* dx, std::size_t B, std::size_t n, std::size_t m) {
+  std::fill(dx, dx + B * n, T(0));
+  for (std::size_t j = 0; j < m; ++j) {
+    const Tap t = tap(mode, j, n, m);
+    const T w1 = T(t.w1), w0 = T(1) - w1;
+    for (std::size_t b = 0; b < B; ++b) {
+      dx[b * n + t.i0] += w0 * dy[b * m + j];
+      dx[b * n + t.i1] += w1 * dy[b * m + j];
+    }
+  }
+}
+
+template void interp1d_forward<float>(Interp, const float*, float*, std::size_t, std::size_t, std::size_t);
+template void interp1d_forward<double>(Interp, const double*, double*, std::size_t, std::size_t, std::size_t);
+template void interp1d_backward<float>(Interp, const float*, float*, std::size_t, std::size_t, std::size_t);
+template void interp1d_backward<double>(Interp, const double*, double*, std::size_t, std::size_t, std::size_t);
+
+}  // namespace ntn::nn

@@ -1,0 +1,190 @@
+#include <cstring>
+
+#include "grad_check.h"
+#include "ntn/error.h"
+#include "ntn/nn.h"
+
+namespace ntn::nn {
+namespace {
+
+using test::dot;
+using test::expect_fd_match;
+using test::rand_d;
+
+TEST(Layers, ParamSetNamesAlignmentAndErrors) {
+  ParamSet<float> ps;
+  Linear<float> a, b;
+  a.declare(ps, "mlp.0", 3, 5);
+  b.declare(ps, "mlp.1", 5, 2, false);
+  ps.finalize();
+  EXPECT_EQ(ps.entries().size(), 3u);
+  EXPECT_EQ(ps.entries()[0].name, "mlp.0.weight");
+  EXPECT_EQ(ps.entries()[0].shape, (Shape{5, 3}));
+  EXPECT_FALSE(ps.entries()[1].decay);  // bias
+  EXPECT_EQ(ps.count(), 15u + 5u + 10u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(ps.value(i)) % 64, 0u);
+  EXPECT_EQ(ps.index_of("mlp.1.weight"), 2u);
+  EXPECT_THROW(ps.index_of("mlp.2.weight"), Error);
+  EXPECT_THROW(ps.add("late", Shape{1}), Error);
+  ParamSet<float> dup;
+  dup.add("x", Shape{1});
+  EXPECT_THROW(dup.add("x", Shape{2}), Error);
+  a.init(ps, 1);
+  const float bound = 1.0f / std::sqrt(3.0f);
+  for (std::size_t i = 0; i < 15; ++i) {
+    EXPECT_LE(std::fabs(ps.value(0)[i]), bound);
+  }
+  EXPECT_NE(ps.value(0)[0], ps.value(0)[1]);
+}
+
+TEST(Layers, LinearGradientsByFiniteDifferences) {
+  const std::size_t B = 3, in = 4, out = 5;
+  ParamSet<double> ps;
+  Linear<double> fc;
+  fc.declare(ps, "fc", in, out);
+  ps.finalize();
+  std::vector<double> W = rand_d(out * in, 1), bias = rand_d(out, 2), x = rand_d(B * in, 3), r = rand_d(B * out, 4);
+  auto load = [&] {
+    std::memcpy(ps.value(fc.w), W.data(), W.size() * sizeof(double));
+    std::memcpy(ps.value(fc.b), bias.data(), bias.size() * sizeof(double));
+  };
+  auto loss = [&] {
+    load();
+    std::vector<double> y(B * out);
+    fc.forward(ps, x.data(), y.data(), B);
+    return dot(y, r);
+  };
+  load();
+  ps.zero_grad();
+  std::vector<double> dx(B * in);
+  fc.backward(ps, x.data(), r.data(), dx.data(), B);
+  std::vector<double> dW(ps.grad(fc.w), ps.grad(fc.w) + W.size()), db(ps.grad(fc.b), ps.grad(fc.b) + out);
+  expect_fd_match(W, dW, loss, "linear dW");
+  expect_fd_match(bias, db, loss, "linear db");
+  expect_fd_match(x, dx, loss, "linear dx");
+  // Backward accumulates: a second call doubles the parameter gradients.
+  fc.backward(ps, x.data(), r.data(), nullptr, B);
+  EXPECT_NEAR(ps.grad(fc.w)[3], 2 * dW[3], 1e-12);
+}
+
+TEST(Layers, FloatLinearMatchesDouble) {
+  const std::size_t B = 7, in = 33, out = 17;
+  ParamSet<float> pf;
+  ParamSet<double> pd;
+  Linear<float> lf;
+  Linear<double> ld;
+  lf.declare(pf, "fc", in, out);
+  ld.declare(pd, "fc", in, out);
+  pf.finalize();
+  pd.finalize();
+  lf.init(pf, 5);
+  ld.init(pd, 5);  // same streams: same values
+  for (std::size_t i = 0; i < in * out; ++i) ASSERT_EQ(double(pf.value(lf.w)[i]), pd.value(ld.w)[i]);
+  auto xd = rand_d(B * in, 6);
+  std::vector<float> xf(xd.begin(), xd.end()), yf(B * out);
+  std::vector<double> yd(B * out);
+  lf.forward(pf, xf.data(), yf.data(), B);
+  ld.forward(pd, xd.data(), yd.data(), B);
+  for (std::size_t i = 0; i < yf.size(); ++i) EXPECT_NEAR(yf[i], yd[i], 1e-5);
+}
+
+TEST(Layers, ActivationGradientsByFiniteDifferences) {
+  for (Act a : {Act::identity, Act::relu, Act::gelu, Act::tanh, Act::sigmoid, Act::softplus, Act::silu}) {
+    std::vector<double> x = rand_d(40, 7, -3, 3), r = rand_d(40, 8);
+    for (double& v : x)
+      if (std::fabs(v) < 1e-3) v = 0.5;  // away from relu's kink
+    auto loss = [&] {
+      std::vector<double> y(x.size());
+      act_forward(a, x.data(), y.data(), x.size());
+      return dot(y, r);
+    };
+    std::vector<double> y(x.size()), dx(x.size());
+    act_forward(a, x.data(), y.data(), x.size());
+    act_backward(a, x.data(), y.data(), r.data(), dx.data(), x.size());
+    expect_fd_match(x, dx, loss, act_name(a));
+    // The float path (SIMD kernels) agrees with the double one.
+    std::vector<float> xf(x.begin(), x.end()), yf(x.size()), rf(r.begin(), r.end()), dxf(x.size());
+    act_forward(a, xf.data(), yf.data(), xf.size());
+    act_backward(a, xf.data(), yf.data(), rf.data(), dxf.data(), xf.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      EXPECT_NEAR(yf[i], y[i], 2e-6 * (1 + std::fabs(y[i]))) << act_name(a);
+      EXPECT_NEAR(dxf[i], dx[i], 2e-6 * (1 + std::fabs(dx[i]))) << act_name(a);
+    }
+  }
+  EXPECT_EQ(parse_act("ReLU"), Act::relu);
+  EXPECT_THROW(parse_act("leaky"), Error);
+}
+
+TEST(Layers, DropoutIsInvertedSeededAndItsOwnGradient) {
+  const std::size_t n = 100000;
+  std::vector<double> x(n, 1.0), y(n), g(n);
+  dropout_forward(x.data(), y.data(), n, 0.25f, 3, 9, 1000);
+  std::size_t kept = 0;
+  for (double v : y) {
+    ASSERT_TRUE(v == 0.0 || std::fabs(v - 1.0 / 0.75) < 1e-12);
+    kept += v != 0.0;
+  }
+  EXPECT_NEAR(double(kept) / n, 0.75, 0.01);
+  dropout_backward(x.data(), g.data(), n, 0.25f, 3, 9, 1000);  // same (seed, stream, counter): same mask
+  EXPECT_EQ(g, y);
+  std::vector<double> y2(n);
+  dropout_forward(x.data(), y2.data(), n, 0.25f, 3, 9, 2000);  // next step: another mask
+  EXPECT_NE(y, y2);
+  dropout_forward(x.data(), y2.data(), n, 0.0f, 3, 9, 0);
+  EXPECT_EQ(y2, x);
+  EXPECT_THROW(dropout_forward(x.data(), y2.data(), n, 1.0f, 3, 9, 0), Error);
+}
+
+TEST(Layers, PoolingValuesAndGradients) {
+  // L = 5, k = 2, ceil mode: windows [0,1], [2,3], [4] (partial).
+  const std::vector<double> x = {1, 3, -2, -5, 4};
+  std::vector<double> y(3);
+  pool1d_forward(Pool::max, x.data(), y.data(), 1, 5, 2);
+  EXPECT_EQ(y, (std::vector<double>{3, -2, 4}));
+  pool1d_forward(Pool::avg, x.data(), y.data(), 1, 5, 2);
+  EXPECT_EQ(y, (std::vector<double>{2, -3.5, 4}));
+  EXPECT_EQ(pooled_length(168, 2), 84u);
+  EXPECT_EQ(pooled_length(168, 5), 34u);
+  for (Pool mode : {Pool::max, Pool::avg})
+    for (std::size_t k : {std::size_t(1), std::size_t(2), std::size_t(3), std::size_t(4)}) {
+      const std::size_t B = 2, L = 11, P = pooled_length(L, k);
+      std::vector<double> xx = rand_d(B * L, 10 + k), r = rand_d(B * P, 20 + k), dx(B * L);
+      auto loss = [&] {
+        std::vector<double> yy(B * P);
+        pool1d_forward(mode, xx.data(), yy.data(), B, L, k);
+        return dot(yy, r);
+      };
+      pool1d_backward(mode, xx.data(), r.data(), dx.data(), B, L, k);
+      expect_fd_match(xx, dx, loss, "pool k=" + std::to_string(k));
+    }
+  EXPECT_EQ(parse_pool("MaxPool1d"), Pool::max);
+  EXPECT_THROW(parse_pool("sum"), Error);
+}
+
+TEST(Layers, InterpolationValuesAndGradients) {
+  const std::vector<double> x = {1, 2};
+  std::vector<double> y(4);
+  interp1d_forward(Interp::linear, x.data(), y.data(), 1, 2, 4);  // torch: [1, 1.25, 1.75, 2]
+  EXPECT_EQ(y, (std::vector<double>{1, 1.25, 1.75, 2}));
+  interp1d_forward(Interp::nearest, x.data(), y.data(), 1, 2, 4);  // torch: [1, 1, 2, 2]
+  EXPECT_EQ(y, (std::vector<double>{1, 1, 2, 2}));
+  const std::vector<double> z = {1, 5, 3};
+  std::vector<double> same(3);
+  interp1d_forward(Interp::linear, z.data(), same.data(), 1, 3, 3);  // n == m: identity
+  EXPECT_EQ(same, z);
+  for (Interp mode : {Interp::linear, Interp::nearest})
+    for (auto [n, m] : {std::pair<std::size_t, std::size_t>{6, 24}, {4, 96}, {24, 24}, {1, 5}, {5, 3}}) {
+      const std::size_t B = 2;
+      std::vector<double> xx = rand_d(B * n, 30 + n), r = rand_d(B * m, 40 + m), dx(B * n);
+      auto loss = [&] {
+        std::vector<double> yy(B * m);
+        interp1d_forward(mode, xx.data(), yy.data(), B, n, m);
+        return dot(yy, r);
+      };
+      interp1d_backward(mode, r.data(), dx.data(), B, n, m);
+      expect_fd_match(xx, dx, loss, "interp " + std::to_string(n) + "->" + std::to_string(m));
+    }
+}
+
+}  // namespace
+}  // namespace ntn::nn
