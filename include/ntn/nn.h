@@ -13,7 +13,7 @@
 //   ps.finalize();                               // one aligned slab for values, one for grads
 //   fc.init(ps, /*seed=*/1);                     // PyTorch's default U(-1/sqrt(in), 1/sqrt(in))
 //   fc.forward(ps, x, y, B);
-//   ps.zero_grad(); fc.backward(ps, x, dy, dx, B);
+//   ps.zero_grad(); fc.backward(ps, ps.grads(), x, dy, dx, B);
 #pragma once
 
 #include <cstddef>
@@ -44,6 +44,7 @@ class ParamSet {
   void finalize();
   bool finalized() const { return !values_.empty() || entries_.empty(); }
 
+  std::size_t offset(std::size_t i) const { return entries_[i].offset; }
   T* value(std::size_t i) { return values_.as<T>() + entries_[i].offset; }
   const T* value(std::size_t i) const { return values_.as<T>() + entries_[i].offset; }
   T* grad(std::size_t i) { return grads_.as<T>() + entries_[i].offset; }
@@ -91,7 +92,8 @@ struct Linear {
   // PyTorch's default: W and b ~ U(-1/sqrt(in), 1/sqrt(in)), from the stream of each name.
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
   void forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) const;
-  void backward(ParamSet<T>& ps, const T* x, const T* dy, T* dx, std::size_t B) const;
+  // Accumulates into `grads`, a slab laid out like ps (ps.grads() or a thread's own slab).
+  void backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B) const;
 };
 
 // ---- Dropout (inverted): y = x * m / (1 - p), m ~ Bernoulli(1 - p) from Philox(seed, stream,

@@ -57,13 +57,13 @@ TEST(Layers, LinearGradientsByFiniteDifferences) {
   load();
   ps.zero_grad();
   std::vector<double> dx(B * in);
-  fc.backward(ps, x.data(), r.data(), dx.data(), B);
+  fc.backward(ps, ps.grads(), x.data(), r.data(), dx.data(), B);
   std::vector<double> dW(ps.grad(fc.w), ps.grad(fc.w) + W.size()), db(ps.grad(fc.b), ps.grad(fc.b) + out);
   expect_fd_match(W, dW, loss, "linear dW");
   expect_fd_match(bias, db, loss, "linear db");
   expect_fd_match(x, dx, loss, "linear dx");
   // Backward accumulates: a second call doubles the parameter gradients.
-  fc.backward(ps, x.data(), r.data(), nullptr, B);
+  fc.backward(ps, ps.grads(), x.data(), r.data(), nullptr, B);
   EXPECT_NEAR(ps.grad(fc.w)[3], 2 * dW[3], 1e-12);
 }
 

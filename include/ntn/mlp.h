@@ -1,0 +1,60 @@
+// A stack of Linear layers with an optional activation (and dropout) after each: the building
+// block of the MLP-family models. Caches what its backward needs in a per-thread Cache.
+//
+// Intended usage (the NHITS/N-BEATS block MLP: first Linear without activation, then
+// (Linear + act) per hidden pair, then the output Linear):
+//   ntn::nn::Mlp<float> mlp;
+//   mlp.declare(ps, "blocks.0.mlp", {84, 512, 512, 174}, {false, true, false}, Act::relu, 0.0f);
+//   auto cache = mlp.make_cache(max_batch);
+//   mlp.forward(ps, cache, x, theta, B, ctx);
+//   mlp.backward(ps, grads, cache, dtheta, dx, B, ctx);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ntn/nn.h"
+
+namespace ntn::nn {
+
+// Per-call context: training enables dropout; the mask of element j of batch row r is drawn
+// from counter (step << 40) + (row0 + r) * width + j, so it does not depend on how a batch is
+// split into micro-batches or threads.
+struct RunCtx {
+  bool training = false;
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+  std::uint64_t row0 = 0;  // global index of this call's first row within the logical batch
+};
+
+template <class T>
+struct Mlp {
+  std::vector<Linear<T>> layers;
+  std::vector<bool> act_after;  // per layer
+  Act act = Act::relu;
+  float dropout = 0.0f;
+  std::uint64_t stream = 0;  // dropout stream (from the prefix)
+
+  struct Cache {
+    std::size_t max_batch = 0;
+    std::vector<std::vector<T>> in;   // (layer) input of each Linear, (B, in_l)
+    std::vector<std::vector<T>> pre;  // (layer) Linear output before the activation, (B, out_l)
+    std::vector<std::vector<T>> post; // (layer) activation output before dropout (empty if no act)
+    std::vector<T> g0, g1;            // gradient ping-pong buffers, (B, max width)
+  };
+
+  // widths (n+1): in, hidden..., out; act_after (n): activation after Linear i.
+  void declare(ParamSet<T>& ps, const std::string& prefix, const std::vector<std::size_t>& widths,
+               const std::vector<bool>& act_after, Act act, float dropout);
+  void init(ParamSet<T>& ps, std::uint64_t seed) const;
+  std::size_t in() const { return layers.front().in; }
+  std::size_t out() const { return layers.back().out; }
+  Cache make_cache(std::size_t max_batch) const;
+  void forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const;
+  // Accumulates parameter gradients into `grads` (a slab laid out like ps); writes dx if not null.
+  void backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T* dx, std::size_t B,
+                const RunCtx& ctx) const;
+};
+
+}  // namespace ntn::nn

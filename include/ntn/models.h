@@ -1,0 +1,73 @@
+// Forecasting models: a Config (JSON, stored in artifacts) + named parameters + forward/backward.
+// Input x (B, L) is one window per row; output y (B, H, Q): H steps, Q outputs per step (1 for
+// a point forecast, one per quantile level for a multi-quantile head).
+//
+// Registered types (make_model):
+//   "nhits"  NHITS (Challu et al. 2023) as in the authors' library: stacks of blocks, each
+//            max/avg-pooling its input, an MLP producing backcast + forecast knots, knots
+//            interpolated (linear/nearest) to the horizon; doubly residual (the input is
+//            flipped, the forecast starts at the last input value).
+//   "nbeats" N-BEATS (Oreshkin et al. 2020) with identity (generic), trend (polynomial basis)
+//            and seasonality (Fourier basis) stacks, optional weight sharing within a stack.
+//   "mlp"    plain MLP: (Linear + ReLU) x layers, then Linear to H*Q.
+//
+// Intended usage:
+//   auto m = ntn::make_model<float>({{"type", "nhits"}, {"input_size", 168}, {"horizon", 24}});
+//   m->init(/*seed=*/1);
+//   auto ws = m->make_workspace(/*max_batch=*/32);
+//   m->forward(*ws, x, y, B, {});                       // inference
+//   m->forward(*ws, x, y, B, ctx); m->backward(*ws, dy, m->params().grads(), nullptr, B, ctx);
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ntn/mlp.h"
+#include "ntn/nn.h"
+
+namespace ntn {
+
+template <class T>
+class Model {
+ public:
+  struct Workspace {
+    virtual ~Workspace() = default;
+    std::size_t max_batch = 0;
+  };
+
+  virtual ~Model() = default;
+  virtual std::string type() const = 0;
+  // The full configuration, defaults filled in: make_model(config()) rebuilds the same model.
+  virtual nlohmann::json config() const = 0;
+  virtual std::size_t input_size() const = 0;  // L
+  virtual std::size_t horizon() const = 0;     // H
+  virtual std::size_t outputs() const = 0;     // Q
+
+  nn::ParamSet<T>& params() { return ps_; }
+  const nn::ParamSet<T>& params() const { return ps_; }
+  // PyTorch-default initialisation of every parameter from (seed, parameter name).
+  virtual void init(std::uint64_t seed) = 0;
+  // Activations and scratch for batches up to max_batch; one per thread.
+  virtual std::unique_ptr<Workspace> make_workspace(std::size_t max_batch) const = 0;
+  // y (B, H, Q) from x (B, L). Caches in ws what backward needs.
+  virtual void forward(Workspace& ws, const T* x, T* y, std::size_t B, const nn::RunCtx& ctx) const = 0;
+  // After forward on the same ws: accumulates parameter gradients into `grads` (laid out like
+  // params()), writes dx (B, L) if not null.
+  virtual void backward(Workspace& ws, const T* dy, T* grads, T* dx, std::size_t B,
+                        const nn::RunCtx& ctx) const = 0;
+
+ protected:
+  nn::ParamSet<T> ps_;
+};
+
+// Builds a model from its configuration; unknown types or invalid fields throw ntn::Error
+// naming the field. Missing fields take the defaults of the authors' libraries.
+template <class T>
+std::unique_ptr<Model<T>> make_model(const nlohmann::json& config);
+
+std::vector<std::string> model_types();
+
+}  // namespace ntn

@@ -1,0 +1,518 @@
+// NHITS, N-BEATS (one doubly-residual stack implementation) and the plain MLP, plus the
+// registry that builds them from JSON.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ntn/error.h"
+#include "ntn/models.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+// ---- config helpers: every bad field is an error that names it ------------------------------
+template <class V>
+V field(const json& cfg, const char* model, const char* key, V def) {
+  if (!cfg.contains(key)) return def;
+  try {
+    return cfg.at(key).get<V>();
+  } catch (const json::exception&) {
+    throw Error(cat(model, " config: field '", key, "' has the wrong type (", cfg.at(key).dump(), ")"));
+  }
+}
+
+std::size_t positive(const json& cfg, const char* model, const char* key, std::size_t def) {
+  const long long v = field<long long>(cfg, model, key, (long long)def);
+  NTN_CHECK(v > 0, model, " config: field '", key, "' must be positive (got ", v, ")");
+  return std::size_t(v);
+}
+
+using Units = std::vector<std::vector<std::size_t>>;
+
+Units mlp_units(const json& cfg, const char* model, const Units& def) {
+  Units u = field<Units>(cfg, model, "mlp_units", def);
+  NTN_CHECK(!u.empty(), model, " config: 'mlp_units' is empty");
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    NTN_CHECK(u[i].size() == 2 && u[i][0] > 0 && u[i][1] > 0, model, " config: 'mlp_units'[", i,
+              "] must be a pair of positive widths");
+    NTN_CHECK(i == 0 || u[i][0] == u[i - 1][1], model, " config: 'mlp_units'[", i, "] starts at ", u[i][0],
+              " but the previous layer ends at ", u[i - 1][1]);
+  }
+  return u;
+}
+
+// The authors' block MLP: Linear(in, u[0][0]) without activation, then (Linear + act) per pair,
+// then Linear(u.back()[1], n_theta).
+void block_mlp_shape(std::size_t in, const Units& u, std::size_t n_theta, std::vector<std::size_t>* widths,
+                     std::vector<bool>* act) {
+  widths->assign({in, u[0][0]});
+  act->assign({false});
+  for (const auto& p : u) {
+    widths->push_back(p[1]);
+    act->push_back(true);
+  }
+  widths->push_back(n_theta);
+  act->push_back(false);
+}
+
+// ---- doubly-residual stacks (NHITS and N-BEATS) ---------------------------------------------
+enum class Basis { identity, trend, seasonality };
+
+struct BlockSpec {
+  std::size_t pool_k = 1;    // 1 = no pooling
+  Basis basis = Basis::identity;
+  std::size_t knots = 0;     // identity: forecast knots per output (interpolated to H)
+  bool q_major = true;       // identity knots laid out (Q, K) (NHITS) or (H, Q) (N-BEATS)
+  std::size_t n_basis = 0;   // trend / seasonality: basis functions p
+  std::size_t mlp = 0;       // index of the MLP (blocks of a shared stack point to one)
+  std::size_t stack = 0;
+};
+
+template <class T>
+class ResidualStacks final : public Model<T> {
+ public:
+  ResidualStacks(std::string type, json cfg, std::size_t L, std::size_t H, std::size_t Q, std::vector<BlockSpec> blocks,
+                 const Units& units, nn::Act act, float dropout, nn::Pool pool, nn::Interp interp)
+      : type_(std::move(type)), cfg_(std::move(cfg)), L_(L), H_(H), Q_(Q), blocks_(std::move(blocks)),
+        pool_(pool), interp_(interp) {
+    std::size_t n_mlp = 0;
+    for (const auto& b : blocks_) n_mlp = std::max(n_mlp, b.mlp + 1);
+    mlps_.resize(n_mlp);
+    std::vector<bool> declared(n_mlp, false);
+    for (std::size_t j = 0; j < blocks_.size(); ++j) {
+      BlockSpec& b = blocks_[j];
+      if (declared[b.mlp]) continue;
+      declared[b.mlp] = true;
+      std::vector<std::size_t> widths;
+      std::vector<bool> acts;
+      block_mlp_shape(nn::pooled_length(L_, b.pool_k), units, n_theta(b), &widths, &acts);
+      mlps_[b.mlp].declare(this->ps_, cat("stacks.", b.stack, ".blocks.", j, ".mlp"), widths, acts, act, dropout);
+    }
+    this->ps_.finalize();
+    // Fixed bases (the authors' definitions), computed in double.
+    basis_bc_.resize(blocks_.size());
+    basis_fc_.resize(blocks_.size());
+    for (std::size_t j = 0; j < blocks_.size(); ++j) {
+      const BlockSpec& b = blocks_[j];
+      if (b.basis == Basis::identity) continue;
+      std::vector<T>& bc = basis_bc_[j];  // (p, L)
+      std::vector<T>& fc = basis_fc_[j];  // (p, H)
+      bc.resize(b.n_basis * L_);
+      fc.resize(b.n_basis * H_);
+      if (b.basis == Basis::trend) {
+        for (std::size_t p = 0; p < b.n_basis; ++p) {
+          for (std::size_t t = 0; t < L_; ++t) bc[p * L_ + t] = T(std::pow(double(t) / double(L_), double(p)));
+          for (std::size_t t = 0; t < H_; ++t) fc[p * H_ + t] = T(std::pow(double(t) / double(H_), double(p)));
+        }
+      } else {  // seasonality: frequencies 0, then harmonics/harmonics .. < H/2 in steps of 1/harmonics
+        const std::vector<double> freq = fourier_frequencies();
+        const std::size_t F = freq.size();
+        for (std::size_t f = 0; f < F; ++f) {
+          for (std::size_t t = 0; t < L_; ++t) {
+            const double g = -2.0 * M_PI * (double(t) / double(H_)) * freq[f];
+            bc[f * L_ + t] = T(std::cos(g));
+            bc[(F + f) * L_ + t] = T(std::sin(g));
+          }
+          for (std::size_t t = 0; t < H_; ++t) {
+            const double g = 2.0 * M_PI * (double(t) / double(H_)) * freq[f];
+            fc[f * H_ + t] = T(std::cos(g));
+            fc[(F + f) * H_ + t] = T(std::sin(g));
+          }
+        }
+      }
+    }
+  }
+
+  std::string type() const override { return type_; }
+  json config() const override { return cfg_; }
+  std::size_t input_size() const override { return L_; }
+  std::size_t horizon() const override { return H_; }
+  std::size_t outputs() const override { return Q_; }
+
+  void init(std::uint64_t seed) override {
+    for (const auto& m : mlps_) m.init(this->ps_, seed);
+  }
+
+  struct Ws final : Model<T>::Workspace {
+    std::vector<std::vector<T>> resid;  // (blocks + 1) x (B, L): input of block j (flipped)
+    std::vector<typename nn::Mlp<T>::Cache> caches;  // per block
+    std::vector<T> pooled, theta, dtheta, dresid, dpool, tmp_bh, tmp_bk;
+  };
+
+  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B) const override {
+    auto ws = std::make_unique<Ws>();
+    ws->max_batch = B;
+    ws->resid.assign(blocks_.size() + 1, std::vector<T>(B * L_));
+    std::size_t max_theta = 0;
+    for (const auto& b : blocks_) {
+      ws->caches.push_back(mlps_[b.mlp].make_cache(B));
+      max_theta = std::max(max_theta, n_theta(b));
+    }
+    ws->pooled.resize(B * L_);
+    ws->theta.resize(B * max_theta);
+    ws->dtheta.resize(B * max_theta);
+    ws->dresid.resize(B * L_);
+    ws->dpool.resize(B * L_);
+    ws->tmp_bh.resize(B * std::max({H_, L_, max_theta}));  // also the (B, L) pooling gradient
+    ws->tmp_bk.resize(B * std::max(H_, max_theta));
+    return ws;
+  }
+
+  void forward(typename Model<T>::Workspace& base, const T* x, T* y, std::size_t B,
+               const nn::RunCtx& ctx) const override {
+    Ws& ws = static_cast<Ws&>(base);
+    NTN_DASSERT(B <= ws.max_batch);
+    T* r0 = ws.resid[0].data();
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < L_; ++t) r0[b * L_ + t] = x[b * L_ + (L_ - 1 - t)];
+    for (std::size_t b = 0; b < B; ++b)  // level: the naive forecast (last input value)
+      std::fill(y + b * H_ * Q_, y + (b + 1) * H_ * Q_, x[b * L_ + L_ - 1]);
+    for (std::size_t j = 0; j < blocks_.size(); ++j) {
+      const BlockSpec& bs = blocks_[j];
+      const T* rin = ws.resid[j].data();
+      const T* mlp_in = rin;
+      if (bs.pool_k > 1) {
+        nn::pool1d_forward(pool_, rin, ws.pooled.data(), B, L_, bs.pool_k);
+        mlp_in = ws.pooled.data();
+      }
+      const std::size_t nt = n_theta(bs);
+      T* theta = ws.theta.data();
+      mlps_[bs.mlp].forward(this->ps_, ws.caches[j], mlp_in, theta, B, ctx);
+      T* rout = ws.resid[j + 1].data();
+      basis_forward(j, theta, nt, rin, rout, y, B, ws);
+    }
+  }
+
+  void backward(typename Model<T>::Workspace& base, const T* dy, T* grads, T* dx, std::size_t B,
+                const nn::RunCtx& ctx) const override {
+    Ws& ws = static_cast<Ws&>(base);
+    T* dres = ws.dresid.data();  // gradient w.r.t. resid[j+1], then resid[j]
+    std::fill(dres, dres + B * L_, T(0));
+    for (std::size_t j = blocks_.size(); j-- > 0;) {
+      const BlockSpec& bs = blocks_[j];
+      const std::size_t nt = n_theta(bs);
+      T* dtheta = ws.dtheta.data();
+      basis_backward(j, dres, dy, dtheta, nt, B, ws);
+      // resid[j+1] = resid[j] - backcast: dres passes through unchanged, plus the MLP path.
+      const std::size_t P = nn::pooled_length(L_, bs.pool_k);
+      T* dmlp_in = ws.dpool.data();
+      mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, ctx);
+      if (bs.pool_k > 1) {
+        T* dr = ws.tmp_bh.data();
+        nn::pool1d_backward(pool_, ws.resid[j].data(), dmlp_in, dr, B, L_, bs.pool_k);
+        for (std::size_t i = 0; i < B * L_; ++i) dres[i] += dr[i];
+      } else {
+        for (std::size_t i = 0; i < B * P; ++i) dres[i] += dmlp_in[i];
+      }
+    }
+    if (!dx) return;
+    for (std::size_t b = 0; b < B; ++b) {
+      for (std::size_t t = 0; t < L_; ++t) dx[b * L_ + t] = dres[b * L_ + (L_ - 1 - t)];
+      T level = 0;
+      for (std::size_t i = 0; i < H_ * Q_; ++i) level += dy[b * H_ * Q_ + i];
+      dx[b * L_ + L_ - 1] += level;
+    }
+  }
+
+ private:
+  std::size_t n_theta(const BlockSpec& b) const {
+    if (b.basis == Basis::identity) return L_ + Q_ * b.knots;
+    return b.n_basis * (1 + Q_);
+  }
+
+  std::vector<double> fourier_frequencies() const {
+    const double h = double(cfg_.value("n_harmonics", 2));
+    std::vector<double> f = {0.0};
+    for (double v = h; v < h / 2.0 * double(H_); v += 1.0) f.push_back(v / h);
+    return f;
+  }
+
+  // theta (B, nt) -> rout = rin - backcast; y += forecast.
+  void basis_forward(std::size_t j, const T* theta, std::size_t nt, const T* rin, T* rout, T* y, std::size_t B,
+                     Ws& ws) const {
+    const BlockSpec& bs = blocks_[j];
+    if (bs.basis == Basis::identity) {
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t t = 0; t < L_; ++t) rout[b * L_ + t] = rin[b * L_ + t] - theta[b * nt + t];
+      const std::size_t K = bs.knots;
+      if (!bs.q_major) {  // (H, Q) layout, K == H: the knots are the forecast
+        for (std::size_t b = 0; b < B; ++b)
+          for (std::size_t i = 0; i < H_ * Q_; ++i) y[b * H_ * Q_ + i] += theta[b * nt + L_ + i];
+        return;
+      }
+      for (std::size_t q = 0; q < Q_; ++q) {
+        T* knots = ws.tmp_bk.data();  // (B, K)
+        T* f = ws.tmp_bh.data();      // (B, H)
+        for (std::size_t b = 0; b < B; ++b)
+          std::memcpy(knots + b * K, theta + b * nt + L_ + q * K, K * sizeof(T));
+        nn::interp1d_forward(interp_, knots, f, B, K, H_);
+        for (std::size_t b = 0; b < B; ++b)
+          for (std::size_t h = 0; h < H_; ++h) y[(b * H_ + h) * Q_ + q] += f[b * H_ + h];
+      }
+      return;
+    }
+    // Polynomial / Fourier: backcast = theta_b (B, p) Bb (p, L); forecast[b,t,q] = sum_p theta_f[b, p, q] Bf[p, t].
+    const std::size_t p = bs.n_basis;
+    std::memcpy(rout, rin, B * L_ * sizeof(T));
+    nn::gemm<T>(false, false, B, L_, p, T(-1), theta, nt, basis_bc_[j].data(), L_, T(1), rout, L_);
+    for (std::size_t q = 0; q < Q_; ++q) {
+      T* coef = ws.tmp_bk.data();  // (B, p)
+      T* f = ws.tmp_bh.data();     // (B, H)
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t k = 0; k < p; ++k) coef[b * p + k] = theta[b * nt + p + k * Q_ + q];
+      nn::gemm<T>(false, false, B, H_, p, T(1), coef, p, basis_fc_[j].data(), H_, T(0), f, H_);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H_; ++h) y[(b * H_ + h) * Q_ + q] += f[b * H_ + h];
+    }
+  }
+
+  // dres = dL/d rout (B, L), dy = dL/d forecast (B, H, Q) -> dtheta (B, nt).
+  void basis_backward(std::size_t j, const T* dres, const T* dy, T* dtheta, std::size_t nt, std::size_t B,
+                      Ws& ws) const {
+    const BlockSpec& bs = blocks_[j];
+    if (bs.basis == Basis::identity) {
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t t = 0; t < L_; ++t) dtheta[b * nt + t] = -dres[b * L_ + t];
+      const std::size_t K = bs.knots;
+      if (!bs.q_major) {
+        for (std::size_t b = 0; b < B; ++b)
+          std::memcpy(dtheta + b * nt + L_, dy + b * H_ * Q_, H_ * Q_ * sizeof(T));
+        return;
+      }
+      for (std::size_t q = 0; q < Q_; ++q) {
+        T* df = ws.tmp_bh.data();     // (B, H)
+        T* dknots = ws.tmp_bk.data(); // (B, K)
+        for (std::size_t b = 0; b < B; ++b)
+          for (std::size_t h = 0; h < H_; ++h) df[b * H_ + h] = dy[(b * H_ + h) * Q_ + q];
+        nn::interp1d_backward(interp_, df, dknots, B, K, H_);
+        for (std::size_t b = 0; b < B; ++b)
+          std::memcpy(dtheta + b * nt + L_ + q * K, dknots + b * K, K * sizeof(T));
+      }
+      return;
+    }
+    const std::size_t p = bs.n_basis;
+    // d theta_b = -dres (B, L) Bb^T (L, p)
+    nn::gemm<T>(false, true, B, p, L_, T(-1), dres, L_, basis_bc_[j].data(), L_, T(0), dtheta, nt);
+    for (std::size_t q = 0; q < Q_; ++q) {
+      T* df = ws.tmp_bh.data();   // (B, H)
+      T* dc = ws.tmp_bk.data();   // (B, p)
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < H_; ++h) df[b * H_ + h] = dy[(b * H_ + h) * Q_ + q];
+      nn::gemm<T>(false, true, B, p, H_, T(1), df, H_, basis_fc_[j].data(), H_, T(0), dc, p);
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t k = 0; k < p; ++k) dtheta[b * nt + p + k * Q_ + q] = dc[b * p + k];
+    }
+  }
+
+  std::string type_;
+  json cfg_;
+  std::size_t L_, H_, Q_;
+  std::vector<BlockSpec> blocks_;
+  std::vector<nn::Mlp<T>> mlps_;
+  nn::Pool pool_;
+  nn::Interp interp_;
+  std::vector<std::vector<T>> basis_bc_, basis_fc_;
+};
+
+// ---- plain MLP ------------------------------------------------------------------------------
+template <class T>
+class MlpModel final : public Model<T> {
+ public:
+  MlpModel(json cfg, std::size_t L, std::size_t H, std::size_t Q, std::size_t hidden, std::size_t layers, nn::Act act,
+           float dropout)
+      : cfg_(std::move(cfg)), L_(L), H_(H), Q_(Q) {
+    std::vector<std::size_t> widths = {L};
+    std::vector<bool> acts;
+    for (std::size_t i = 0; i < layers; ++i) {
+      widths.push_back(hidden);
+      acts.push_back(true);
+    }
+    widths.push_back(H * Q);
+    acts.push_back(false);
+    mlp_.declare(this->ps_, "mlp", widths, acts, act, dropout);
+    this->ps_.finalize();
+  }
+  std::string type() const override { return "mlp"; }
+  json config() const override { return cfg_; }
+  std::size_t input_size() const override { return L_; }
+  std::size_t horizon() const override { return H_; }
+  std::size_t outputs() const override { return Q_; }
+  void init(std::uint64_t seed) override { mlp_.init(this->ps_, seed); }
+
+  struct Ws final : Model<T>::Workspace {
+    typename nn::Mlp<T>::Cache cache;
+  };
+  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B) const override {
+    auto ws = std::make_unique<Ws>();
+    ws->max_batch = B;
+    ws->cache = mlp_.make_cache(B);
+    return ws;
+  }
+  void forward(typename Model<T>::Workspace& base, const T* x, T* y, std::size_t B,
+               const nn::RunCtx& ctx) const override {
+    mlp_.forward(this->ps_, static_cast<Ws&>(base).cache, x, y, B, ctx);
+  }
+  void backward(typename Model<T>::Workspace& base, const T* dy, T* grads, T* dx, std::size_t B,
+                const nn::RunCtx& ctx) const override {
+    mlp_.backward(this->ps_, grads, static_cast<Ws&>(base).cache, dy, dx, B, ctx);
+  }
+
+ private:
+  json cfg_;
+  std::size_t L_, H_, Q_;
+  nn::Mlp<T> mlp_;
+};
+
+// ---- builders -------------------------------------------------------------------------------
+struct Common {
+  std::size_t L, H, Q;
+  nn::Act act;
+  float dropout;
+};
+
+Common common(json& cfg, const char* model) {
+  Common c;
+  c.L = positive(cfg, model, "input_size", 168);
+  c.H = positive(cfg, model, "horizon", 24);
+  c.Q = positive(cfg, model, "outputs", 1);
+  c.act = nn::parse_act(field<std::string>(cfg, model, "activation", "relu"));
+  c.dropout = field<float>(cfg, model, "dropout", 0.0f);
+  NTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, model, " config: 'dropout' must be in [0, 1) (got ", c.dropout, ")");
+  cfg["input_size"] = c.L;
+  cfg["horizon"] = c.H;
+  cfg["outputs"] = c.Q;
+  cfg["activation"] = nn::act_name(c.act);
+  cfg["dropout"] = c.dropout;
+  return c;
+}
+
+template <class V>
+std::vector<V> per_stack(const json& cfg, const char* model, const char* key, std::vector<V> def, std::size_t stacks) {
+  std::vector<V> v = field<std::vector<V>>(cfg, model, key, def);
+  NTN_CHECK(v.size() == stacks, model, " config: '", key, "' has ", v.size(), " entries for ", stacks, " stacks");
+  return v;
+}
+
+template <class T>
+std::unique_ptr<Model<T>> build_nhits(json cfg) {
+  const char* M = "nhits";
+  const Common c = common(cfg, M);
+  const auto n_blocks = field<std::vector<std::size_t>>(cfg, M, "n_blocks", {1, 1, 1});
+  const std::size_t S = n_blocks.size();
+  NTN_CHECK(S > 0, M, " config: 'n_blocks' is empty");
+  const auto pool_k = per_stack<std::size_t>(cfg, M, "pool_kernel", S == 3 ? std::vector<std::size_t>{2, 2, 1}
+                                                                           : std::vector<std::size_t>(S, 1), S);
+  const auto fd = per_stack<std::size_t>(cfg, M, "freq_downsample", S == 3 ? std::vector<std::size_t>{4, 2, 1}
+                                                                           : std::vector<std::size_t>(S, 1), S);
+  const Units units = mlp_units(cfg, M, Units(3, {512, 512}));
+  const nn::Pool pool = nn::parse_pool(field<std::string>(cfg, M, "pooling", "max"));
+  const nn::Interp interp = nn::parse_interp(field<std::string>(cfg, M, "interpolation", "linear"));
+  std::vector<BlockSpec> blocks;
+  for (std::size_t s = 0; s < S; ++s) {
+    NTN_CHECK(n_blocks[s] > 0 && pool_k[s] > 0 && fd[s] > 0, M, " config: stack ", s,
+              " needs positive n_blocks, pool_kernel and freq_downsample");
+    for (std::size_t b = 0; b < n_blocks[s]; ++b) {
+      BlockSpec bs;
+      bs.pool_k = pool_k[s];
+      bs.basis = Basis::identity;
+      bs.knots = std::max<std::size_t>(c.H / fd[s], 1);
+      bs.q_major = true;
+      bs.mlp = blocks.size();
+      bs.stack = s;
+      blocks.push_back(bs);
+    }
+  }
+  cfg["type"] = M;
+  cfg["n_blocks"] = n_blocks;
+  cfg["pool_kernel"] = pool_k;
+  cfg["freq_downsample"] = fd;
+  cfg["mlp_units"] = units;
+  cfg["pooling"] = pool == nn::Pool::max ? "max" : "avg";
+  cfg["interpolation"] = interp == nn::Interp::linear ? "linear" : "nearest";
+  return std::make_unique<ResidualStacks<T>>(M, cfg, c.L, c.H, c.Q, std::move(blocks), units, c.act, c.dropout, pool,
+                                             interp);
+}
+
+template <class T>
+std::unique_ptr<Model<T>> build_nbeats(json cfg) {
+  const char* M = "nbeats";
+  const Common c = common(cfg, M);
+  const auto types = field<std::vector<std::string>>(cfg, M, "stack_types", {"identity", "trend", "seasonality"});
+  const std::size_t S = types.size();
+  NTN_CHECK(S > 0, M, " config: 'stack_types' is empty");
+  const auto n_blocks = per_stack<std::size_t>(cfg, M, "n_blocks", std::vector<std::size_t>(S, 1), S);
+  const Units units = mlp_units(cfg, M, Units(3, {512, 512}));
+  const std::size_t harmonics = positive(cfg, M, "n_harmonics", 2);
+  const long long poly = field<long long>(cfg, M, "n_polynomials", 2);
+  NTN_CHECK(poly >= 0, M, " config: 'n_polynomials' must be >= 0");
+  const bool shared = field<bool>(cfg, M, "shared_weights", false);
+  cfg["n_harmonics"] = harmonics;
+  std::size_t n_freq = 1;
+  for (double v = double(harmonics); v < double(harmonics) / 2.0 * double(c.H); v += 1.0) ++n_freq;
+  std::vector<BlockSpec> blocks;
+  std::size_t n_mlp = 0;
+  for (std::size_t s = 0; s < S; ++s) {
+    NTN_CHECK(n_blocks[s] > 0, M, " config: stack ", s, " needs n_blocks > 0");
+    for (std::size_t b = 0; b < n_blocks[s]; ++b) {
+      BlockSpec bs;
+      bs.stack = s;
+      if (types[s] == "identity" || types[s] == "generic") {
+        bs.basis = Basis::identity;
+        bs.knots = c.H;
+        bs.q_major = false;
+      } else if (types[s] == "trend") {
+        bs.basis = Basis::trend;
+        bs.n_basis = std::size_t(poly) + 1;
+      } else if (types[s] == "seasonality") {
+        bs.basis = Basis::seasonality;
+        bs.n_basis = 2 * n_freq;
+      } else {
+        throw Error(cat(M, " config: 'stack_types'[", s, "] = '", types[s],
+                        "' is not identity, generic, trend or seasonality"));
+      }
+      bs.mlp = (shared && b > 0) ? n_mlp - 1 : n_mlp++;
+      blocks.push_back(bs);
+    }
+  }
+  cfg["type"] = M;
+  cfg["stack_types"] = types;
+  cfg["n_blocks"] = n_blocks;
+  cfg["mlp_units"] = units;
+  cfg["n_polynomials"] = poly;
+  cfg["shared_weights"] = shared;
+  return std::make_unique<ResidualStacks<T>>(M, cfg, c.L, c.H, c.Q, std::move(blocks), units, c.act, c.dropout,
+                                             nn::Pool::max, nn::Interp::linear);
+}
+
+template <class T>
+std::unique_ptr<Model<T>> build_mlp(json cfg) {
+  const char* M = "mlp";
+  const Common c = common(cfg, M);
+  const std::size_t hidden = positive(cfg, M, "hidden_size", 1024);
+  const std::size_t layers = positive(cfg, M, "num_layers", 2);
+  cfg["type"] = M;
+  cfg["hidden_size"] = hidden;
+  cfg["num_layers"] = layers;
+  return std::make_unique<MlpModel<T>>(cfg, c.L, c.H, c.Q, hidden, layers, c.act, c.dropout);
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Model<T>> make_model(const json& config) {
+  NTN_CHECK(config.is_object(), "model config must be a JSON object (got ", config.dump(), ")");
+  const std::string type = config.value("type", "");
+  if (type == "nhits") return build_nhits<T>(config);
+  if (type == "nbeats") return build_nbeats<T>(config);
+  if (type == "mlp") return build_mlp<T>(config);
+  throw Error(cat("unknown model type '", type, "': expected one of nhits, nbeats, mlp"));
+}
+
+std::vector<std::string> model_types() { return {"nhits", "nbeats", "mlp"}; }
+
+template std::unique_ptr<Model<float>> make_model<float>(const json&);
+template std::unique_ptr<Model<double>> make_model<double>(const json&);
+
+}  // namespace ntn

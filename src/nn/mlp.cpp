@@ -1,0 +1,106 @@
+#include "ntn/mlp.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ntn/error.h"
+#include "ntn/rng.h"
+
+namespace ntn::nn {
+
+template <class T>
+void Mlp<T>::declare(ParamSet<T>& ps, const std::string& prefix, const std::vector<std::size_t>& widths,
+                     const std::vector<bool>& act_after_, Act act_, float dropout_) {
+  NTN_CHECK(widths.size() >= 2 && act_after_.size() == widths.size() - 1, "mlp '", prefix, "': ", widths.size(),
+            " widths need ", widths.size() - 1, " activation flags (got ", act_after_.size(), ")");
+  NTN_CHECK(dropout_ >= 0.0f && dropout_ < 1.0f, "mlp '", prefix, "': dropout ", dropout_, " is outside [0, 1)");
+  layers.resize(widths.size() - 1);
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i)
+    layers[i].declare(ps, prefix + "." + std::to_string(i), widths[i], widths[i + 1]);
+  act_after = act_after_;
+  act = act_;
+  dropout = dropout_;
+  stream = stream_id(prefix + ".dropout");
+}
+
+template <class T>
+void Mlp<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
+  for (const auto& l : layers) l.init(ps, seed);
+}
+
+template <class T>
+typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch) const {
+  Cache c;
+  c.max_batch = max_batch;
+  std::size_t widest = 0;
+  for (const auto& l : layers) {
+    c.in.emplace_back(max_batch * l.in);
+    c.pre.emplace_back(max_batch * l.out);
+    c.post.emplace_back(act_after[c.pre.size() - 1] ? max_batch * l.out : 0);
+    widest = std::max({widest, l.in, l.out});
+  }
+  c.g0.resize(max_batch * widest);
+  c.g1.resize(max_batch * widest);
+  return c;
+}
+
+namespace {
+// Dropout applies after an activation; its counter depends on the global row, not the call.
+template <class T>
+std::uint64_t drop_counter(const RunCtx& ctx, std::size_t layer, std::size_t width) {
+  return (ctx.step << 40) + (std::uint64_t(layer) << 56) + ctx.row0 * width;
+}
+}  // namespace
+
+template <class T>
+void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const {
+  NTN_DASSERT(B <= c.max_batch);
+  const bool drop = ctx.training && dropout > 0.0f;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const Linear<T>& l = layers[i];
+    T* in = c.in[i].data();
+    if (i == 0) std::memcpy(in, x, B * l.in * sizeof(T));
+    T* out = i + 1 < layers.size() ? c.in[i + 1].data() : y;
+    l.forward(ps, in, c.pre[i].data(), B);
+    const std::size_t n = B * l.out;
+    if (act_after[i]) {
+      act_forward(act, c.pre[i].data(), c.post[i].data(), n);
+      if (drop)
+        dropout_forward(c.post[i].data(), out, n, dropout, ctx.seed, stream, drop_counter<T>(ctx, i, l.out));
+      else
+        std::memcpy(out, c.post[i].data(), n * sizeof(T));
+    } else {
+      std::memcpy(out, c.pre[i].data(), n * sizeof(T));
+    }
+  }
+}
+
+template <class T>
+void Mlp<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T* dx, std::size_t B,
+                      const RunCtx& ctx) const {
+  const bool drop = ctx.training && dropout > 0.0f;
+  const T* g = dy;  // gradient w.r.t. the output of layer i (after activation / dropout)
+  for (std::size_t k = layers.size(); k-- > 0;) {
+    const Linear<T>& l = layers[k];
+    const std::size_t n = B * l.out;
+    // Ping-pong: gpre may be the buffer g points into (elementwise ops run in place), but it is
+    // never the buffer the Linear backward below writes dx into.
+    T* gpre = (k % 2 == 0) ? c.g0.data() : c.g1.data();
+    if (act_after[k]) {
+      if (drop) {
+        dropout_backward(g, gpre, n, dropout, ctx.seed, stream, drop_counter<T>(ctx, k, l.out));
+        g = gpre;
+      }
+      act_backward(act, c.pre[k].data(), c.post[k].data(), g, gpre, n);
+      g = gpre;
+    }
+    T* gin = k > 0 ? ((k % 2 == 0) ? c.g1.data() : c.g0.data()) : dx;
+    l.backward(ps, grads, c.in[k].data(), g, gin, B);
+    g = gin;
+  }
+}
+
+template struct Mlp<float>;
+template struct Mlp<double>;
+
+}  // namespace ntn::nn

@@ -1,0 +1,145 @@
+#include <cstring>
+
+#include "../nn/grad_check.h"
+#include "ntn/error.h"
+#include "ntn/models.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+using test::dot;
+using test::rand_d;
+
+// Full-model gradient check in double: every parameter and every input element.
+void check_model_gradients(const json& cfg, std::size_t B, const nn::RunCtx& ctx = {}) {
+  auto m = make_model<double>(cfg);
+  m->init(3);
+  auto& ps = m->params();
+  // Small random weights everywhere (init leaves zero-mean U(+-1/sqrt(in)); keep them).
+  const std::size_t L = m->input_size(), HQ = m->horizon() * m->outputs();
+  std::vector<double> x = rand_d(B * L, 1, -2, 2), r = rand_d(B * HQ, 2);
+  auto ws = m->make_workspace(B);
+  auto loss = [&] {
+    std::vector<double> y(B * HQ);
+    m->forward(*ws, x.data(), y.data(), B, ctx);
+    return dot(y, r);
+  };
+  std::vector<double> y(B * HQ), dx(B * L);
+  m->forward(*ws, x.data(), y.data(), B, ctx);
+  ps.zero_grad();
+  m->backward(*ws, r.data(), ps.grads(), dx.data(), B, ctx);
+  test::expect_fd_match(x, dx, loss, cfg.dump() + " dx", 1e-5);
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    std::vector<double> v(ps.value(i), ps.value(i) + e.size), g(ps.grad(i), ps.grad(i) + e.size);
+    auto param_loss = [&] {
+      std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
+      return loss();
+    };
+    test::expect_fd_match(v, g, param_loss, e.name, 1e-5);
+    std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
+  }
+}
+
+TEST(Models, NhitsGradientsByFiniteDifferences) {
+  json cfg = {{"type", "nhits"}, {"input_size", 12},        {"horizon", 6},
+              {"mlp_units", {{8, 8}}}, {"pool_kernel", {2, 3, 1}}, {"freq_downsample", {3, 2, 1}}};
+  check_model_gradients(cfg, 3);
+  cfg["outputs"] = 3;  // multi-quantile head
+  cfg["pooling"] = "avg";
+  cfg["interpolation"] = "nearest";
+  cfg["n_blocks"] = {2, 1, 1};
+  check_model_gradients(cfg, 2);
+}
+
+TEST(Models, NbeatsGradientsByFiniteDifferences) {
+  json cfg = {{"type", "nbeats"}, {"input_size", 10}, {"horizon", 5}, {"mlp_units", {{6, 6}, {6, 7}}},
+              {"n_blocks", {1, 2, 2}}};
+  check_model_gradients(cfg, 3);
+  cfg["shared_weights"] = true;  // gradients of a shared MLP sum over its blocks
+  cfg["outputs"] = 2;
+  check_model_gradients(cfg, 2);
+}
+
+TEST(Models, MlpGradientsByFiniteDifferences) {
+  check_model_gradients({{"type", "mlp"}, {"input_size", 9}, {"horizon", 4}, {"hidden_size", 7}, {"num_layers", 2},
+                         {"outputs", 2}},
+                        3);
+  // Training with dropout: the mask is a function of (seed, step, row), so the loss is too.
+  nn::RunCtx train;
+  train.training = true;
+  train.seed = 5;
+  train.step = 17;
+  check_model_gradients({{"type", "nhits"}, {"input_size", 12}, {"horizon", 6}, {"mlp_units", {{8, 8}, {8, 8}}},
+                         {"dropout", 0.3}},
+                        3, train);
+}
+
+TEST(Models, NhitsDefaultShapeHasTheExpectedParameters) {
+  auto m = make_model<float>({{"type", "nhits"}, {"input_size", 168}, {"horizon", 24}, {"mlp_units", {{512, 512}}}});
+  // Per stack: Linear(pooled, 512) + Linear(512, 512) + Linear(512, 168 + knots); pooled 84, 84, 168;
+  // knots 24/4, 24/2, 24/1.
+  const std::size_t want = (84 * 512 + 512) + (512 * 512 + 512) + (512 * 174 + 174) + (84 * 512 + 512) +
+                           (512 * 512 + 512) + (512 * 180 + 180) + (168 * 512 + 512) + (512 * 512 + 512) +
+                           (512 * 192 + 192);
+  EXPECT_EQ(m->params().count(), want);
+  EXPECT_EQ(want, 1241634u);
+  EXPECT_EQ(m->params().entries()[0].name, "stacks.0.blocks.0.mlp.0.weight");
+  const json c = m->config();
+  EXPECT_EQ(c["pool_kernel"], json({2, 2, 1}));
+  EXPECT_EQ(c["freq_downsample"], json({4, 2, 1}));
+  EXPECT_EQ(c["activation"], "relu");
+  // The config rebuilds the same model.
+  EXPECT_EQ(make_model<float>(c)->params().count(), want);
+}
+
+TEST(Models, FloatForwardMatchesDouble) {
+  const json cfg = {{"type", "nbeats"}, {"input_size", 24}, {"horizon", 8}, {"mlp_units", {{16, 16}}}};
+  auto mf = make_model<float>(cfg);
+  auto md = make_model<double>(cfg);
+  mf->init(9);
+  md->init(9);
+  const std::size_t B = 4;
+  auto xd = rand_d(B * 24, 5, -1, 1);
+  std::vector<float> xf(xd.begin(), xd.end()), yf(B * 8);
+  std::vector<double> yd(B * 8);
+  auto wf = mf->make_workspace(B);
+  auto wd = md->make_workspace(B);
+  mf->forward(*wf, xf.data(), yf.data(), B, {});
+  md->forward(*wd, xd.data(), yd.data(), B, {});
+  for (std::size_t i = 0; i < yf.size(); ++i) EXPECT_NEAR(yf[i], yd[i], 1e-4 * (1 + std::fabs(yd[i])));
+}
+
+TEST(Models, ZeroWeightsGiveTheNaiveForecast) {
+  // With every parameter 0 each block outputs 0: the forecast is the last input value.
+  auto m = make_model<float>({{"type", "nhits"}, {"input_size", 8}, {"horizon", 3}, {"mlp_units", {{4, 4}}}});
+  const float x[8] = {1, 2, 3, 4, 5, 6, 7, 42};
+  float y[3];
+  auto ws = m->make_workspace(1);
+  m->forward(*ws, x, y, 1, {});
+  EXPECT_EQ(y[0], 42.0f);
+  EXPECT_EQ(y[2], 42.0f);
+}
+
+TEST(Models, BadConfigsNameTheField) {
+  auto expect_msg = [](const json& cfg, const char* frag) {
+    try {
+      make_model<float>(cfg);
+      ADD_FAILURE() << "no error for " << cfg.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
+    }
+  };
+  expect_msg({{"type", "lstm9"}}, "unknown model type 'lstm9'");
+  expect_msg({{"type", "nhits"}, {"horizon", 0}}, "'horizon' must be positive");
+  expect_msg({{"type", "nhits"}, {"pool_kernel", {2, 2}}}, "'pool_kernel' has 2 entries for 3 stacks");
+  expect_msg({{"type", "nhits"}, {"mlp_units", {{8, 8}, {9, 4}}}}, "'mlp_units'[1] starts at 9");
+  expect_msg({{"type", "nhits"}, {"input_size", "long"}}, "field 'input_size' has the wrong type");
+  expect_msg({{"type", "nbeats"}, {"stack_types", {"trend", "wavelet"}}, {"n_blocks", {1, 1}}}, "'wavelet'");
+  expect_msg({{"type", "mlp"}, {"activation", "leaky"}}, "unknown activation 'leaky'");
+  expect_msg({{"type", "mlp"}, {"dropout", 1.5}}, "'dropout' must be in [0, 1)");
+}
+
+}  // namespace
+}  // namespace ntn
