@@ -97,6 +97,13 @@ struct KernelTable {
   float (*f32_huber)(const float* pred, const float* target, float* grad, std::size_t n,
                      float delta);
 
+  // ---- optimizer step (PyTorch Adam / AdamW, same operation order) ------------------------
+  // g' = g + l2 p (Adam's L2 decay); m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+  // p = p * (1 - decoupled) - step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps),
+  // with step_size = lr / (1 - b1^t), inv_sqrt_bc2 = 1 / sqrt(1 - b2^t), decoupled = lr * wd (AdamW).
+  void (*f32_adam)(float* p, const float* g, float* m, float* v, std::size_t n, float step_size, float b1, float b2,
+                   float eps, float inv_sqrt_bc2, float l2, float decoupled);
+
   // ---- packed GEMV for batch 1: y (M) = W (M, K) x (K) + bias (M, may be null) -----------
   // W is packed once with f32_gemv_pack into panels of kGemvPanel rows (column-major within a
   // panel, rows past M zero). The layout is the same for every ISA.

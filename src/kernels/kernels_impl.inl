@@ -505,6 +505,24 @@ float f32_huber(const float* pred, const float* target, float* grad, std::size_t
   });
 }
 
+// ---- optimizer ------------------------------------------------------------------------------
+void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float step_size, float b1, float b2,
+              float eps, float inv_sqrt_bc2, float l2, float decoupled) {
+  const V vb1 = vset(b1), vb2 = vset(b2), c1 = vset(1.0f - b1), c2 = vset(1.0f - b2), ve = vset(eps),
+          vs = vset(step_size), vbc = vset(inv_sqrt_bc2), vl2 = vset(l2), keep = vset(1.0f - decoupled);
+  for (std::size_t i = 0; i < n; i += W) {
+    const std::size_t k = n - i < W ? n - i : W;
+    const V pv = F32::load_n(p + i, k, 0.0f);
+    const V gi = F32::fmadd(vl2, pv, F32::load_n(g + i, k, 0.0f));
+    const V mv = F32::fmadd(vb1, F32::load_n(m + i, k, 0.0f), F32::mul(c1, gi));
+    const V vv = F32::fmadd(vb2, F32::load_n(v + i, k, 0.0f), F32::mul(c2, F32::mul(gi, gi)));
+    const V denom = F32::fmadd(F32::sqrt(vv), vbc, ve);
+    F32::store_n(m + i, mv, k);
+    F32::store_n(v + i, vv, k);
+    F32::store_n(p + i, F32::fnmadd(vs, F32::div(mv, denom), F32::mul(pv, keep)), k);
+  }
+}
+
 // ---- packed GEMV ----------------------------------------------------------------------------
 // Packed layout: panel p holds rows [16p, 16p+16) as packed[p*K*16 + k*16 + r]. Per column k one
 // broadcast of x[k] feeds 16 rows with contiguous loads. We walk kNV vectors (whole panels) at a
@@ -590,6 +608,7 @@ constexpr KernelTable kTable = {
     f32_normalize, f32_denormalize, f64_normalize, f64_denormalize, f64_sum, f64_var_around,
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
+    f32_adam,
     f32_gemv_packed,
     fma_peak_probe, kProbeAcc * W * 2,
 };

@@ -274,6 +274,18 @@ float f32_huber(const float* pred, const float* target, float* grad, std::size_t
   return float(s / double(n));
 }
 
+// ---- optimizer ------------------------------------------------------------------------------
+void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float step_size, float b1, float b2,
+              float eps, float inv_sqrt_bc2, float l2, float decoupled) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float gi = g[i] + l2 * p[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+    const float denom = std::sqrt(v[i]) * inv_sqrt_bc2 + eps;
+    p[i] = p[i] * (1.0f - decoupled) - step_size * m[i] / denom;
+  }
+}
+
 // ---- packed GEMV ----------------------------------------------------------------------------
 void f32_gemv_packed(const float* packed, std::size_t M, std::size_t K, const float* x,
                      const float* bias, float* y) {
@@ -303,6 +315,7 @@ constexpr KernelTable kTable = {
     f32_normalize, f32_denormalize, f64_normalize, f64_denormalize, f64_sum, f64_var_around,
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
+    f32_adam,
     f32_gemv_packed,
     fma_peak_probe, kProbeAcc * 2,
 };

@@ -63,3 +63,32 @@ TEST_P(LossTest, NanPropagatesToLossAndGradient) {
 
 }  // namespace
 }  // namespace ntn::test
+
+namespace ntn::test {
+namespace {
+
+using AdamKernelTest = IsaTest;
+NTN_INSTANTIATE_ISA_TESTS(AdamKernelTest);
+
+TEST_P(AdamKernelTest, MatchesReferenceOverSteps) {
+  for (std::size_t n : sizes()) {
+    auto p = rand_vec(n, 60), pr = p;
+    std::vector<float> m(n, 0.0f), v(n, 0.0f), mr(n, 0.0f), vr(n, 0.0f);
+    for (int t = 1; t <= 5; ++t) {
+      const auto g = rand_vec(n, 60 + std::uint64_t(t));
+      const float bc1 = 1.0f - std::pow(0.9f, float(t)), bc2 = 1.0f - std::pow(0.999f, float(t));
+      for (float decoupled : {0.0f, 1e-4f}) {
+        k().f32_adam(p.data(), g.data(), m.data(), v.data(), n, 1e-3f / bc1, 0.9f, 0.999f, 1e-8f,
+                     1.0f / std::sqrt(bc2), 0.01f, decoupled);
+        ref().f32_adam(pr.data(), g.data(), mr.data(), vr.data(), n, 1e-3f / bc1, 0.9f, 0.999f, 1e-8f,
+                       1.0f / std::sqrt(bc2), 0.01f, decoupled);
+      }
+    }
+    expect_all_close(p, pr, 1e-6f, 1e-6f, "adam params");
+    expect_all_close(m, mr, 1e-7f, 1e-5f, "adam m");
+    expect_all_close(v, vr, 1e-9f, 1e-5f, "adam v");
+  }
+}
+
+}  // namespace
+}  // namespace ntn::test
