@@ -1,0 +1,75 @@
+// The safetensors file layout (used for model artifacts and training checkpoints):
+//   u64 little-endian N | N bytes of JSON header | raw tensor bytes
+// The header maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end)} (offsets
+// relative to the end of the header) and "__metadata__" to a string -> string map. Python's
+// `safetensors` package reads these files.
+// Files are written atomically: to "<path>.tmp.<pid>", flushed, then renamed over <path>, so a
+// crash never leaves a half-written file where the previous one was.
+// Reading validates everything (header size, JSON, dtypes, shapes against offsets, offsets
+// within the file, no overlap) and reports a one-line ntn::Error naming the file.
+//
+// Intended usage:
+//   ntn::SafeTensorsWriter w;
+//   w.add("stacks.0.blocks.0.mlp.0.weight", ntn::DType::f32, {512, 84}, ptr);
+//   w.metadata["model_type"] = "nhits";
+//   w.write("model.ntn");
+//   ntn::SafeTensorsFile f = ntn::SafeTensorsFile::read("model.ntn");
+//   const float* wts = f.get("stacks.0.blocks.0.mlp.0.weight", ntn::DType::f32, {512, 84});
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ntn/tensor.h"
+
+namespace ntn {
+
+class SafeTensorsWriter {
+ public:
+  std::map<std::string, std::string> metadata;
+  // Copies the bytes now (the caller may reuse its buffer).
+  void add(const std::string& name, DType dtype, const Shape& shape, const void* data);
+  void write(const std::string& path) const;
+
+ private:
+  struct Item {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::vector<std::uint8_t> bytes;
+  };
+  std::vector<Item> items_;
+};
+
+class SafeTensorsFile {
+ public:
+  struct Info {
+    DType dtype;
+    Shape shape;
+    std::size_t begin, end;  // byte offsets in the data section
+  };
+  static SafeTensorsFile read(const std::string& path);
+  static SafeTensorsFile parse(std::string bytes, const std::string& source);
+
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& meta(const std::string& key) const;  // throws naming the file and key
+  bool has(const std::string& name) const { return infos_.count(name) != 0; }
+  const std::map<std::string, Info>& tensors() const { return infos_; }
+  // Pointer to the tensor's bytes; throws if absent or if dtype / shape differ from expected.
+  const void* get(const std::string& name, DType dtype, const Shape& shape) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::string bytes_;
+  std::size_t data_start_ = 0;
+  std::map<std::string, std::string> metadata_;
+  std::map<std::string, Info> infos_;
+};
+
+// Writes `bytes` to path atomically (temp file + fsync + rename); throws naming the path.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace ntn

@@ -1,0 +1,170 @@
+#include "ntn/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "ntn/csv.h"
+#include "ntn/error.h"
+
+namespace ntn {
+namespace {
+
+const char* st_dtype(DType d) {
+  switch (d) {
+    case DType::f32: return "F32";
+    case DType::f16: return "F16";
+    case DType::i8: return "I8";
+  }
+  return "?";
+}
+
+bool parse_st_dtype(const std::string& s, DType* d) {
+  if (s == "F32") *d = DType::f32;
+  else if (s == "F16") *d = DType::f16;
+  else if (s == "I8") *d = DType::i8;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = cat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  NTN_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error(cat("cannot write '", tmp, "': ", std::strerror(err)));
+    }
+    done += std::size_t(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(cat("cannot flush '", tmp, "': ", std::strerror(err)));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(cat("cannot rename '", tmp, "' to '", path, "': ", std::strerror(err)));
+  }
+}
+
+void SafeTensorsWriter::add(const std::string& name, DType dtype, const Shape& shape, const void* data) {
+  NTN_CHECK(name != "__metadata__" && !name.empty(), "invalid tensor name '", name, "'");
+  for (const Item& it : items_) NTN_CHECK(it.name != name, "tensor '", name, "' added twice");
+  const std::size_t n = std::size_t(shape.numel()) * dtype_size(dtype);
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  items_.push_back({name, dtype, shape, std::vector<std::uint8_t>(p, p + n)});
+}
+
+void SafeTensorsWriter::write(const std::string& path) const {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::size_t off = 0;
+  for (const Item& it : items_) {
+    std::vector<std::int64_t> shape(it.shape.data(), it.shape.data() + it.shape.rank());
+    header[it.name] = {{"dtype", st_dtype(it.dtype)}, {"shape", shape}, {"data_offsets", {off, off + it.bytes.size()}}};
+    off += it.bytes.size();
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
+  std::string out(8, '\0');
+  const std::uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[std::size_t(i)] = char((n >> (8 * i)) & 0xff);
+  out += h;
+  out.reserve(out.size() + off);
+  for (const Item& it : items_) out.append(reinterpret_cast<const char*>(it.bytes.data()), it.bytes.size());
+  write_file_atomic(path, out);
+}
+
+SafeTensorsFile SafeTensorsFile::read(const std::string& path) { return parse(read_file(path), path); }
+
+SafeTensorsFile SafeTensorsFile::parse(std::string bytes, const std::string& src) {
+  SafeTensorsFile f;
+  f.source_ = src;
+  NTN_CHECK(bytes.size() >= 8, src, ": not a model file (", bytes.size(), " bytes; too short for a safetensors header)");
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | std::uint8_t(bytes[std::size_t(i)]);
+  NTN_CHECK(n <= bytes.size() - 8, src, ": header of ", n, " bytes but the file has ", bytes.size(),
+            " (truncated or not a safetensors file)");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(n));
+  } catch (const nlohmann::json::exception&) {
+    throw Error(cat(src, ": the header is not valid JSON (corrupted file)"));
+  }
+  NTN_CHECK(header.is_object(), src, ": the header is not a JSON object (corrupted file)");
+  f.data_start_ = 8 + std::size_t(n);
+  const std::size_t data_size = bytes.size() - f.data_start_;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges;
+  for (auto& [name, v] : header.items()) {
+    if (name == "__metadata__") {
+      NTN_CHECK(v.is_object(), src, ": __metadata__ is not an object");
+      for (auto& [k, mv] : v.items()) {
+        NTN_CHECK(mv.is_string(), src, ": metadata '", k, "' is not a string");
+        f.metadata_[k] = mv.get<std::string>();
+      }
+      continue;
+    }
+    NTN_CHECK(v.is_object() && v.contains("dtype") && v.contains("shape") && v.contains("data_offsets"), src,
+              ": tensor '", name, "' lacks dtype, shape or data_offsets");
+    Info info{};
+    NTN_CHECK(v["dtype"].is_string() && parse_st_dtype(v["dtype"].get<std::string>(), &info.dtype), src, ": tensor '",
+              name, "' has unsupported dtype ", v["dtype"].dump());
+    std::vector<std::int64_t> dims;
+    try {
+      dims = v["shape"].get<std::vector<std::int64_t>>();
+      auto off = v["data_offsets"].get<std::vector<std::uint64_t>>();
+      NTN_CHECK(off.size() == 2, src, ": tensor '", name, "' data_offsets must have 2 entries");
+      info.begin = std::size_t(off[0]);
+      info.end = std::size_t(off[1]);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(cat(src, ": tensor '", name, "' has a malformed shape or data_offsets"));
+    }
+    NTN_CHECK(int(dims.size()) <= kMaxRank, src, ": tensor '", name, "' has rank ", dims.size());
+    for (auto d : dims) NTN_CHECK(d >= 0, src, ": tensor '", name, "' has a negative dimension");
+    info.shape = Shape(dims.data(), int(dims.size()));
+    NTN_CHECK(info.begin <= info.end && info.end <= data_size, src, ": tensor '", name, "' bytes [", info.begin, ", ",
+              info.end, ") lie outside the ", data_size, "-byte data section (truncated file)");
+    NTN_CHECK(info.end - info.begin == std::size_t(info.shape.numel()) * dtype_size(info.dtype), src, ": tensor '",
+              name, "' has ", info.end - info.begin, " bytes for shape ", info.shape.str());
+    ranges.emplace_back(info.begin, info.end);
+    f.infos_[name] = info;
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    NTN_CHECK(ranges[i].first >= ranges[i - 1].second, src, ": tensors overlap in the data section (corrupted file)");
+  f.bytes_ = std::move(bytes);
+  return f;
+}
+
+const std::string& SafeTensorsFile::meta(const std::string& key) const {
+  auto it = metadata_.find(key);
+  NTN_CHECK(it != metadata_.end(), source_, ": metadata '", key, "' is missing (not an ntneural file?)");
+  return it->second;
+}
+
+const void* SafeTensorsFile::get(const std::string& name, DType dtype, const Shape& shape) const {
+  auto it = infos_.find(name);
+  NTN_CHECK(it != infos_.end(), source_, ": tensor '", name, "' is missing");
+  NTN_CHECK(it->second.dtype == dtype && it->second.shape == shape, source_, ": tensor '", name, "' is ",
+            dtype_name(it->second.dtype), " ", it->second.shape.str(), ", expected ", dtype_name(dtype), " ",
+            shape.str());
+  return bytes_.data() + data_start_ + it->second.begin;
+}
+
+}  // namespace ntn
