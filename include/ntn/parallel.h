@@ -37,6 +37,9 @@ class FunctionRef<R(A...)> {
 // Sets the threads used by parallel_for and by OpenBLAS. n <= 0 means all hardware threads.
 void set_num_threads(int n);
 int num_threads();
+// OpenBLAS threads alone (the trainer runs BLAS single-threaded inside its micro-batches).
+void set_blas_threads(int n);
+int blas_threads();
 int hardware_threads();
 
 void parallel_for(std::size_t n, std::size_t grain, FunctionRef<void(std::size_t, std::size_t)> f);

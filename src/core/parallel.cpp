@@ -29,6 +29,9 @@ int num_threads() {
   return n > 0 ? n : omp_get_max_threads();
 }
 
+void set_blas_threads(int n) { openblas_set_num_threads(n <= 0 ? hardware_threads() : n); }
+int blas_threads() { return openblas_get_num_threads(); }
+
 void parallel_for(std::size_t n, std::size_t grain, FunctionRef<void(std::size_t, std::size_t)> f) {
   if (n == 0) return;
   grain = std::max<std::size_t>(grain, 1);

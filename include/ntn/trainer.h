@@ -1,0 +1,125 @@
+// Trainer: mini-batch training of a Model<float> on window references.
+//
+// Determinism: each logical batch of B windows is split into a FIXED number of micro-batches
+// (config.micro_batches, not the thread count): micro-batch c holds rows [c*B/C, (c+1)*B/C).
+// Micro-batches run in parallel, each into its own gradient slab (BLAS single-threaded inside),
+// and the slabs are summed in the order c = 0..C-1. Data order is a Philox shuffle of (seed,
+// epoch), dropout masks depend on (seed, step, row). So a given seed gives bitwise-identical
+// weights whatever the thread count, and a resumed run equals an uninterrupted one.
+//
+// Batches are assembled (copied and scaled per window) on a background thread one step ahead.
+// Validation runs every val_every steps; early stopping (patience > 0 evaluations without an
+// improvement larger than min_delta) stops and restores the best weights. Checkpoints hold
+// weights, optimizer state, schedule state, data position, early-stopping state and step, and
+// are written atomically.
+//
+// Intended usage:
+//   ntn::TrainConfig tc;  tc.max_steps = 1000;  tc.batch_size = 32;
+//   ntn::Trainer tr(*model, store, train_windows, val_windows, tc);
+//   ntn::TrainSummary s = tr.run();
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ntn/dataset.h"
+#include "ntn/loss.h"
+#include "ntn/models.h"
+#include "ntn/optim.h"
+
+namespace ntn {
+
+struct TrainConfig {
+  std::uint64_t max_steps = 1000;   // optimizer steps (if epochs == 0)
+  std::uint64_t epochs = 0;         // > 0: train this many passes over the windows instead
+  std::size_t batch_size = 32;      // windows per logical batch
+  std::size_t micro_batches = 4;    // fixed split of each batch (determinism does not depend on threads)
+  std::uint64_t seed = 1;
+  LossSpec loss;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  float clip_norm = 0.0f;           // <= 0: no clipping
+  WindowScaling window_scaling = WindowScaling::none;
+  std::uint64_t val_every = 100;    // steps between validations (0: never)
+  std::size_t val_batch = 1024;     // windows per validation batch
+  std::uint64_t patience = 0;       // early stopping after this many validations without improvement
+  double min_delta = 0.0;
+  std::string checkpoint_path;      // empty: no checkpoints
+  std::uint64_t checkpoint_every = 0;
+  std::uint64_t log_every = 50;
+
+  nlohmann::json to_json() const;
+};
+
+struct TrainLog {
+  std::uint64_t step = 0, total_steps = 0;
+  double train_loss = 0;            // mean over the steps since the last log
+  double val_loss = -1;             // < 0: not evaluated at this step
+  double lr = 0;
+  double grad_norm = 0;
+  double elapsed_s = 0;
+  bool final = false;
+};
+
+struct TrainSummary {
+  std::uint64_t steps = 0;
+  double seconds = 0;
+  double last_train_loss = 0;
+  double best_val_loss = -1;        // < 0: no validation
+  std::uint64_t best_step = 0;
+  bool stopped_early = false;
+  bool restored_best = false;
+  nlohmann::json to_json() const;
+};
+
+class Trainer {
+ public:
+  Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train, std::vector<WindowRef> val,
+          TrainConfig cfg);
+  ~Trainer();
+
+  std::function<void(const TrainLog&)> on_log;  // progress reporting (CLI: bar or JSON lines)
+
+  // Loads a checkpoint written by a trainer of the same model and config; run() continues it.
+  void resume(const std::string& checkpoint_path);
+  TrainSummary run();
+  // Mean loss over windows (scaled space, as training), batched and parallel, deterministic.
+  double evaluate(const std::vector<WindowRef>& windows);
+  std::uint64_t total_steps() const;
+  // One training step on explicit windows (no data order, no logging): returns the mean loss.
+  double train_step(const WindowRef* w, std::size_t B);
+
+  void save_checkpoint(const std::string& path) const;
+
+ private:
+  struct Chunk;
+  class Prefetcher;
+  double step_on_batch(const float* x, const float* y, std::size_t B);
+
+  Model<float>& model_;
+  const SeriesStore& store_;
+  std::vector<WindowRef> train_, val_;
+  TrainConfig cfg_;
+  Optimizer opt_;
+  Schedule sched_;
+  BatchAssembler assembler_;
+  std::vector<Chunk*> chunks_;
+  std::vector<float> grads_;  // main gradient slab (micro-batch 0 accumulates here)
+  std::vector<float> best_params_;
+  // Progress (saved in checkpoints).
+  std::uint64_t step_ = 0, epoch_ = 0, offset_ = 0;
+  double best_val_ = -1;
+  std::uint64_t best_step_ = 0, bad_evals_ = 0;
+  double last_loss_ = 0;
+};
+
+// Forecasts for windows in the ORIGINAL scale (per-window scaling inverted): out (N, H, Q).
+// Batched over max_batch windows, parallel over threads.
+void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
+                     WindowScaling scaling, float* out, std::size_t max_batch = 256);
+
+}  // namespace ntn

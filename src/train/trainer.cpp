@@ -1,0 +1,427 @@
+#include "ntn/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+#include "ntn/parallel.h"
+#include "ntn/safetensors.h"
+#include "ntn/timing.h"
+
+namespace ntn {
+
+using nlohmann::json;
+
+json TrainConfig::to_json() const {
+  return {{"max_steps", max_steps},
+          {"epochs", epochs},
+          {"batch_size", batch_size},
+          {"micro_batches", micro_batches},
+          {"seed", seed},
+          {"loss", loss_name(loss.kind)},
+          {"quantiles", loss.quantiles},
+          {"huber_delta", loss.delta},
+          {"optimizer", optim.name},
+          {"lr", optim.lr},
+          {"weight_decay", optim.weight_decay},
+          {"schedule", schedule.name},
+          {"clip_norm", clip_norm},
+          {"window_scaling", window_scaling_name(window_scaling)},
+          {"val_every", val_every},
+          {"patience", patience},
+          {"min_delta", min_delta}};
+}
+
+json TrainSummary::to_json() const {
+  json j = {{"steps", steps},
+            {"seconds", seconds},
+            {"last_train_loss", last_train_loss},
+            {"stopped_early", stopped_early},
+            {"restored_best", restored_best}};
+  if (best_val_loss >= 0) {
+    j["best_val_loss"] = best_val_loss;
+    j["best_step"] = best_step;
+  }
+  return j;
+}
+
+// ---- per-micro-batch state ------------------------------------------------------------------
+struct Trainer::Chunk {
+  std::unique_ptr<Model<float>::Workspace> ws;
+  std::vector<float> pred, dpred, grads;  // grads: own slab (empty for chunk 0: it uses the main one)
+  double loss = 0;
+};
+
+// ---- batch prefetcher: assembles the next batch on its own thread ----------------------------
+class Trainer::Prefetcher {
+ public:
+  struct Batch {
+    std::vector<WindowRef> windows;
+    std::vector<float> x, y;
+    std::uint64_t epoch_after = 0, offset_after = 0;
+  };
+
+  Prefetcher(const Trainer& t, std::uint64_t epoch, std::uint64_t offset)
+      : t_(t), epoch_(epoch), offset_(offset), thread_([this] { loop(); }) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Blocks until the next batch is ready; the returned reference is valid until the next call.
+  Batch& next() {
+    std::unique_lock<std::mutex> l(mu_);
+    if (consumed_) {  // release the slot handed out last time
+      ready_[cur_] = false;
+      cur_ ^= 1;
+      consumed_ = false;
+      cv_.notify_all();
+    }
+    cv_.wait(l, [&] { return ready_[cur_] || error_; });
+    if (error_) std::rethrow_exception(error_);
+    consumed_ = true;
+    return slots_[cur_];
+  }
+
+ private:
+  void loop() {
+    const std::size_t N = t_.train_.size(), B = t_.cfg_.batch_size;
+    const std::size_t L = t_.model_.input_size(), H = t_.model_.horizon();
+    std::vector<WindowRef> order = t_.train_;
+    shuffle_windows(order, t_.cfg_.seed, epoch_);
+    int slot = 0;
+    try {
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> l(mu_);
+          cv_.wait(l, [&] { return stop_ || !ready_[slot]; });
+          if (stop_) return;
+        }
+        if (offset_ >= N) {  // next epoch, freshly shuffled
+          ++epoch_;
+          offset_ = 0;
+          order = t_.train_;
+          shuffle_windows(order, t_.cfg_.seed, epoch_);
+        }
+        const std::size_t nb = std::min<std::size_t>(B, N - offset_);
+        Batch& b = slots_[slot];
+        b.windows.assign(order.begin() + std::ptrdiff_t(offset_), order.begin() + std::ptrdiff_t(offset_ + nb));
+        b.x.resize(nb * L);
+        b.y.resize(nb * H);
+        t_.assembler_.assemble(b.windows.data(), nb, b.x.data(), b.y.data(), nullptr);
+        offset_ += nb;
+        b.epoch_after = epoch_;
+        b.offset_after = offset_;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          ready_[slot] = true;
+        }
+        cv_.notify_all();
+        slot ^= 1;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> l(mu_);
+      error_ = std::current_exception();
+      cv_.notify_all();
+    }
+  }
+
+  const Trainer& t_;
+  std::uint64_t epoch_, offset_;
+  Batch slots_[2];
+  bool ready_[2] = {false, false};
+  int cur_ = 0;
+  bool consumed_ = false;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+// ---- trainer --------------------------------------------------------------------------------
+Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train,
+                 std::vector<WindowRef> val, TrainConfig cfg)
+    : model_(model),
+      store_(store),
+      train_(std::move(train)),
+      val_(std::move(val)),
+      cfg_(std::move(cfg)),
+      opt_(cfg_.optim, model.params()),
+      sched_(cfg_.schedule, cfg_.optim.lr),
+      assembler_(store, {model.input_size(), model.horizon()}, cfg_.window_scaling) {
+  NTN_CHECK(!train_.empty(), "no training windows: the series are too short for input ", model.input_size(),
+            " + horizon ", model.horizon());
+  NTN_CHECK(cfg_.batch_size > 0, "batch size must be positive");
+  NTN_CHECK(cfg_.micro_batches > 0, "micro-batches must be positive");
+  NTN_CHECK(cfg_.loss.outputs() == model.outputs(), "the ", loss_name(cfg_.loss.kind), " loss needs ",
+            cfg_.loss.outputs(), " outputs per step but the model has ", model.outputs());
+  const std::size_t C = cfg_.micro_batches;
+  const std::size_t rows = (std::max(cfg_.batch_size, cfg_.val_batch) + C - 1) / C;
+  const std::size_t HQ = model.horizon() * model.outputs();
+  const std::size_t slab = model.params().slab_size();
+  grads_.assign(slab, 0.0f);
+  for (std::size_t c = 0; c < C; ++c) {
+    auto* ch = new Chunk;
+    ch->ws = model.make_workspace(rows);
+    ch->pred.resize(rows * HQ);
+    ch->dpred.resize(rows * HQ);
+    if (c > 0) ch->grads.assign(slab, 0.0f);
+    chunks_.push_back(ch);
+  }
+}
+
+Trainer::~Trainer() {
+  for (Chunk* c : chunks_) delete c;
+}
+
+std::uint64_t Trainer::total_steps() const {
+  if (cfg_.epochs == 0) return cfg_.max_steps;
+  const std::uint64_t per_epoch = (train_.size() + cfg_.batch_size - 1) / cfg_.batch_size;
+  return cfg_.epochs * per_epoch;
+}
+
+namespace {
+// BLAS runs single-threaded inside micro-batches: our threads split the batch instead, and the
+// result cannot depend on how many threads BLAS would have used.
+struct BlasSingleThread {
+  int saved = blas_threads();
+  BlasSingleThread() { set_blas_threads(1); }
+  ~BlasSingleThread() { set_blas_threads(saved); }
+};
+}  // namespace
+
+double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
+  BlasSingleThread blas1;
+  const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+  const std::size_t C = std::min(cfg_.micro_batches, B);
+  const float inv = 1.0f / float(B * H * Q);
+  const std::size_t slab = grads_.size();
+  parallel_chunks(C, [&](std::size_t c) {
+    const std::size_t r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
+    Chunk& ch = *chunks_[c];
+    float* g = c == 0 ? grads_.data() : ch.grads.data();
+    std::memset(g, 0, slab * sizeof(float));
+    nn::RunCtx ctx;
+    ctx.training = true;
+    ctx.seed = cfg_.seed;
+    ctx.step = step_;
+    ctx.row0 = r0;
+    model_.forward(*ch.ws, x + r0 * L, ch.pred.data(), nb, ctx);
+    ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y + r0 * H, ch.dpred.data(), nb, H, inv);
+    model_.backward(*ch.ws, ch.dpred.data(), g, nullptr, nb, ctx);
+  });
+  // Fixed reduction order: grads = ((g0 + g1) + g2) + ...; element ranges in parallel.
+  const KernelTable& k = kernels();
+  parallel_for(slab, 1 << 14, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t c = 1; c < C; ++c) k.f32_add(grads_.data() + lo, chunks_[c]->grads.data() + lo, grads_.data() + lo, hi - lo);
+  });
+  double sum = 0;
+  for (std::size_t c = 0; c < C; ++c) sum += chunks_[c]->loss;
+  const double loss = sum * double(inv);
+  NTN_CHECK(std::isfinite(loss), "training diverged at step ", step_, ": the loss is ", loss,
+            "; lower the learning rate, clip gradients (--clip) or scale the data");
+  clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
+  opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+  ++step_;
+  return loss;
+}
+
+double Trainer::train_step(const WindowRef* w, std::size_t B) {
+  std::vector<float> x(B * model_.input_size()), y(B * model_.horizon());
+  assembler_.assemble(w, B, x.data(), y.data(), nullptr);
+  return step_on_batch(x.data(), y.data(), B);
+}
+
+double Trainer::evaluate(const std::vector<WindowRef>& windows) {
+  if (windows.empty()) return -1;
+  BlasSingleThread blas1;
+  const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+  const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
+  std::vector<float> x(VB * L), y(VB * H);
+  double sum = 0;
+  for (std::size_t s = 0; s < windows.size(); s += VB) {
+    const std::size_t B = std::min(VB, windows.size() - s);
+    assembler_.assemble(windows.data() + s, B, x.data(), y.data(), nullptr);
+    const std::size_t CC = std::min(C, B);
+    parallel_chunks(CC, [&](std::size_t c) {
+      const std::size_t r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
+      Chunk& ch = *chunks_[c];
+      model_.forward(*ch.ws, x.data() + r0 * L, ch.pred.data(), nb, nn::RunCtx{});
+      ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y.data() + r0 * H, nullptr, nb, H, 0.0f);
+    });
+    for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
+  }
+  return sum / double(windows.size() * H * Q);
+}
+
+TrainSummary Trainer::run() {
+  const std::uint64_t total = total_steps();
+  const double t0 = now_s();
+  TrainSummary s;
+  Prefetcher pf(*this, epoch_, offset_);
+  double acc = 0;
+  std::uint64_t acc_n = 0;
+  const bool early = cfg_.patience > 0 && !val_.empty() && cfg_.val_every > 0;
+  auto snapshot_best = [&] {
+    const float* p = model_.params().values();
+    best_params_.assign(p, p + model_.params().slab_size());
+  };
+  while (step_ < total) {
+    Prefetcher::Batch& b = pf.next();
+    const double loss = step_on_batch(b.x.data(), b.y.data(), b.windows.size());
+    epoch_ = b.epoch_after;
+    offset_ = b.offset_after;
+    last_loss_ = loss;
+    acc += loss;
+    ++acc_n;
+    TrainLog log;
+    log.step = step_;
+    log.total_steps = total;
+    log.lr = sched_.lr(step_ - 1);
+    bool emit = cfg_.log_every > 0 && step_ % cfg_.log_every == 0;
+    bool stop = false;
+    if (!val_.empty() && cfg_.val_every > 0 && (step_ % cfg_.val_every == 0 || step_ == total)) {
+      const double v = evaluate(val_);
+      log.val_loss = v;
+      emit = true;
+      sched_.observe(v);
+      if (best_val_ < 0 || v < best_val_ - cfg_.min_delta) {
+        best_val_ = v;
+        best_step_ = step_;
+        bad_evals_ = 0;
+        if (early) snapshot_best();
+      } else if (early && ++bad_evals_ >= cfg_.patience) {
+        stop = true;
+        s.stopped_early = true;
+      }
+    }
+    if (!cfg_.checkpoint_path.empty() && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0)
+      save_checkpoint(cfg_.checkpoint_path);
+    if (emit || stop || step_ == total) {
+      log.train_loss = acc / double(std::max<std::uint64_t>(acc_n, 1));
+      log.elapsed_s = now_s() - t0;
+      log.final = stop || step_ == total;
+      acc = 0;
+      acc_n = 0;
+      if (on_log) on_log(log);
+    }
+    if (stop) break;
+  }
+  if (early && !best_params_.empty()) {
+    std::memcpy(model_.params().values(), best_params_.data(), best_params_.size() * sizeof(float));
+    s.restored_best = true;
+  }
+  s.steps = step_;
+  s.seconds = now_s() - t0;
+  s.last_train_loss = last_loss_;
+  s.best_val_loss = best_val_;
+  s.best_step = best_step_;
+  return s;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  const auto& ps = model_.params();
+  const Shape slab{std::int64_t(ps.slab_size())};
+  SafeTensorsWriter w;
+  w.add("params", DType::f32, slab, ps.values());
+  auto& self = const_cast<Trainer&>(*this);  // Optimizer::state() hands out its buffers
+  for (auto& [name, buf] : self.opt_.state())
+    if (!buf->empty()) w.add("optim." + name, DType::f32, slab, buf->data());
+  if (!best_params_.empty()) w.add("best_params", DType::f32, slab, best_params_.data());
+  const json state = {{"step", step_},
+                      {"epoch", epoch_},
+                      {"offset", offset_},
+                      {"opt_steps", opt_.steps()},
+                      {"best_val", best_val_},
+                      {"best_step", best_step_},
+                      {"bad_evals", bad_evals_},
+                      {"last_loss", last_loss_},
+                      {"sched_scale", sched_.plateau_scale()},
+                      {"sched_best", sched_.plateau_best()},
+                      {"sched_bad", sched_.plateau_bad()}};
+  w.metadata["format"] = "ntneural-checkpoint";
+  w.metadata["model_config"] = model_.config().dump();
+  w.metadata["train_config"] = cfg_.to_json().dump();
+  w.metadata["trainer_state"] = state.dump();
+  w.write(path);
+}
+
+void Trainer::resume(const std::string& path) {
+  const SafeTensorsFile f = SafeTensorsFile::read(path);
+  NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-checkpoint", path,
+            ": not an ntneural checkpoint");
+  json mc, tc, st;
+  try {
+    mc = json::parse(f.meta("model_config"));
+    tc = json::parse(f.meta("train_config"));
+    st = json::parse(f.meta("trainer_state"));
+  } catch (const json::exception&) {
+    throw Error(cat(path, ": checkpoint metadata is not valid JSON (corrupted file)"));
+  }
+  NTN_CHECK(mc == model_.config(), path, ": the checkpoint is of another model (", mc.dump(), ")");
+  json mine = cfg_.to_json(), theirs = tc;
+  for (const char* k : {"max_steps", "epochs", "patience", "val_every"}) {  // may be extended on resume
+    mine.erase(k);
+    theirs.erase(k);
+  }
+  NTN_CHECK(mine == theirs, path, ": the checkpoint was trained with another configuration (", tc.dump(), ")");
+  auto& ps = model_.params();
+  const Shape slab{std::int64_t(ps.slab_size())};
+  std::memcpy(ps.values(), f.get("params", DType::f32, slab), ps.slab_size() * sizeof(float));
+  for (auto& [name, buf] : opt_.state())
+    if (!buf->empty()) std::memcpy(buf->data(), f.get("optim." + name, DType::f32, slab), buf->size() * sizeof(float));
+  if (f.has("best_params")) {
+    const auto* p = static_cast<const float*>(f.get("best_params", DType::f32, slab));
+    best_params_.assign(p, p + ps.slab_size());
+  }
+  try {
+    step_ = st.at("step").get<std::uint64_t>();
+    epoch_ = st.at("epoch").get<std::uint64_t>();
+    offset_ = st.at("offset").get<std::uint64_t>();
+    opt_.set_steps(st.at("opt_steps").get<std::uint64_t>());
+    best_val_ = st.at("best_val").get<double>();
+    best_step_ = st.at("best_step").get<std::uint64_t>();
+    bad_evals_ = st.at("bad_evals").get<std::uint64_t>();
+    last_loss_ = st.at("last_loss").get<double>();
+    sched_.restore(st.at("sched_scale").get<float>(), st.at("sched_best").get<double>(),
+                   st.at("sched_bad").get<std::uint64_t>());
+  } catch (const json::exception&) {
+    throw Error(cat(path, ": checkpoint trainer state is incomplete (corrupted file)"));
+  }
+}
+
+void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
+                     WindowScaling scaling, float* out, std::size_t max_batch) {
+  const std::size_t L = model.input_size(), H = model.horizon(), Q = model.outputs();
+  const std::size_t T = std::size_t(std::max(1, num_threads()));
+  const std::size_t per = std::max<std::size_t>(1, (max_batch + T - 1) / T);
+  const BatchAssembler assembler(store, {L, H}, scaling);
+  std::vector<std::unique_ptr<Model<float>::Workspace>> ws;
+  for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per));
+  std::vector<std::vector<float>> xs(T, std::vector<float>(per * L));
+  std::vector<std::vector<NormStats>> stats(T, std::vector<NormStats>(per));
+  BlasSingleThread blas1;
+  for (std::size_t s = 0; s < windows.size(); s += per * T) {
+    const std::size_t n = std::min(per * T, windows.size() - s);
+    const std::size_t chunks = (n + per - 1) / per;
+    parallel_chunks(chunks, [&](std::size_t c) {
+      const std::size_t r0 = s + c * per, nb = std::min(per, windows.size() - r0);
+      assembler.assemble(windows.data() + r0, nb, xs[c].data(), nullptr, stats[c].data());
+      float* y = out + r0 * H * Q;
+      model.forward(*ws[c], xs[c].data(), y, nb, nn::RunCtx{});
+      for (std::size_t b = 0; b < nb; ++b) denormalize(stats[c][b], y + b * H * Q, y + b * H * Q, H * Q);
+    });
+  }
+}
+
+}  // namespace ntn

@@ -1,0 +1,185 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "ntn/error.h"
+#include "ntn/parallel.h"
+#include "ntn/rng.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+SeriesStore sine_store(std::size_t n = 600) {
+  SeriesStore s;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<float> v(n), noise(n);
+    fill_normal(noise.data(), n, 0.0f, 0.05f, 3, std::uint64_t(k));
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = float(std::sin(0.26 * double(i) + k) + 0.3 * std::sin(0.05 * double(i))) + noise[i];
+    s.add("s" + std::to_string(k), v.data(), n);
+  }
+  return s;
+}
+
+const json kSmall = {{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{32, 32}}},
+                     {"dropout", 0.1}};
+
+TrainConfig small_cfg() {
+  TrainConfig c;
+  c.max_steps = 30;
+  c.batch_size = 16;
+  c.micro_batches = 3;
+  c.seed = 7;
+  c.loss = parse_loss("mae");
+  c.optim.lr = 1e-3f;
+  c.val_every = 10;
+  c.log_every = 0;
+  return c;
+}
+
+std::vector<float> train_weights(int threads, const TrainConfig& cfg, const SeriesStore& store) {
+  set_num_threads(threads);
+  auto m = make_model<float>(kSmall);
+  m->init(1);
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  Trainer tr(*m, store, train, val, cfg);
+  tr.run();
+  set_num_threads(0);
+  return std::vector<float>(m->params().values(), m->params().values() + m->params().slab_size());
+}
+
+TEST(Trainer, BitwiseIdenticalWeightsOnOneAndTwoThreads) {
+  const SeriesStore store = sine_store();
+  const auto w1 = train_weights(1, small_cfg(), store);
+  const auto w2 = train_weights(2, small_cfg(), store);
+  ASSERT_EQ(w1.size(), w2.size());
+  EXPECT_EQ(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)), 0);
+  // and the weights moved
+  auto m = make_model<float>(kSmall);
+  m->init(1);
+  EXPECT_NE(std::memcmp(w1.data(), m->params().values(), w1.size() * sizeof(float)), 0);
+}
+
+TEST(Trainer, ResumeGivesBitwiseTheSameWeights) {
+  const SeriesStore store = sine_store();
+  const std::string ck = (std::filesystem::temp_directory_path() / ("ntn_ck_" + std::to_string(::getpid()))).string();
+  TrainConfig full = small_cfg();
+  full.max_steps = 40;
+  full.batch_size = 64;  // 4 batches per epoch: the resume point falls inside an epoch
+  full.schedule.name = "step";
+  full.schedule.step_size = 15;
+  const auto uninterrupted = train_weights(2, full, store);
+
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  TrainConfig first = full;
+  first.max_steps = 17;
+  first.checkpoint_path = ck;
+  first.checkpoint_every = 17;
+  {
+    auto m = make_model<float>(kSmall);
+    m->init(1);
+    Trainer tr(*m, store, train, val, first);
+    tr.run();
+  }
+  auto m = make_model<float>(kSmall);
+  m->init(99);  // different init: everything must come from the checkpoint
+  Trainer tr(*m, store, train, val, full);
+  tr.resume(ck);
+  tr.run();
+  EXPECT_EQ(std::memcmp(uninterrupted.data(), m->params().values(), uninterrupted.size() * sizeof(float)), 0);
+  std::remove(ck.c_str());
+}
+
+TEST(Trainer, LearnsAndEarlyStoppingRestoresTheBest) {
+  const SeriesStore store = sine_store();
+  auto m = make_model<float>(kSmall);
+  m->init(1);
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  TrainConfig c = small_cfg();
+  c.max_steps = 300;
+  c.val_every = 20;
+  c.patience = 3;
+  Trainer tr(*m, store, train, val, c);
+  const double before = tr.evaluate(val);
+  std::vector<TrainLog> logs;
+  tr.on_log = [&](const TrainLog& l) { logs.push_back(l); };
+  TrainSummary s = tr.run();
+  EXPECT_LT(s.best_val_loss, 0.5 * before);
+  EXPECT_TRUE(s.restored_best);
+  EXPECT_NEAR(tr.evaluate(val), s.best_val_loss, 1e-12);  // the weights are the best ones
+  ASSERT_FALSE(logs.empty());
+  EXPECT_TRUE(logs.back().final);
+  EXPECT_GE(logs.front().val_loss, 0.0);
+}
+
+TEST(Trainer, MicroBatchesAccumulateTheBatchGradient) {
+  // One SGD step with 1 and with 4 micro-batches (no dropout) moves the weights the same.
+  const SeriesStore store = sine_store();
+  json cfg = kSmall;
+  cfg["dropout"] = 0.0;
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  std::vector<std::vector<float>> w;
+  for (std::size_t C : {std::size_t(1), std::size_t(4)}) {
+    auto m = make_model<float>(cfg);
+    m->init(1);
+    TrainConfig c = small_cfg();
+    c.micro_batches = C;
+    c.optim.name = "sgd";
+    c.optim.lr = 0.1f;
+    Trainer tr(*m, store, train, {}, c);
+    tr.train_step(train.data(), 32);
+    w.emplace_back(m->params().values(), m->params().values() + m->params().slab_size());
+  }
+  for (std::size_t i = 0; i < w[0].size(); ++i) ASSERT_NEAR(w[0][i], w[1][i], 1e-6f) << i;
+}
+
+TEST(Trainer, ErrorsAreClear) {
+  const SeriesStore store = sine_store();
+  auto m = make_model<float>(kSmall);
+  TrainConfig c = small_cfg();
+  EXPECT_THROW(Trainer(*m, store, {}, {}, c), Error);
+  c.loss = parse_loss("mq", {0.1f, 0.9f});  // 2 outputs, the model has 1
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  EXPECT_THROW(Trainer(*m, store, train, {}, c), Error);
+  Trainer tr(*m, store, train, {}, small_cfg());
+  EXPECT_THROW(tr.resume("/nonexistent/ck"), Error);
+  // A checkpoint of another model is refused.
+  const std::string ck = (std::filesystem::temp_directory_path() / ("ntn_ck2_" + std::to_string(::getpid()))).string();
+  json other = kSmall;
+  other["mlp_units"] = {{16, 16}};
+  auto m2 = make_model<float>(other);
+  Trainer t2(*m2, store, train, {}, small_cfg());
+  t2.save_checkpoint(ck);
+  try {
+    tr.resume(ck);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("another model"), std::string::npos) << e.what();
+  }
+  std::remove(ck.c_str());
+}
+
+TEST(Trainer, PredictWindowsInvertsWindowScaling) {
+  const SeriesStore store = sine_store();
+  auto m = make_model<float>(kSmall);  // zero weights: the naive forecast, whatever the scaling
+  auto w = make_windows(store, {24, 6}, Split{0, 500, 0});
+  std::vector<float> out(w.size() * 6);
+  predict_windows(*m, store, w, WindowScaling::standard, out.data(), 7);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const float last = store.data(w[i].series)[w[i].start + 23];
+    ASSERT_NEAR(out[i * 6], last, 1e-5f) << i;
+    ASSERT_NEAR(out[i * 6 + 5], last, 1e-5f) << i;
+  }
+}
+
+}  // namespace
+}  // namespace ntn
