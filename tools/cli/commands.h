@@ -14,5 +14,8 @@ using Run = std::function<int()>;
 
 Run add_info(CLI::App& app);
 Run add_bench_kernels(CLI::App& bench);
+Run add_train(CLI::App& app);
+Run add_evaluate(CLI::App& app);
+Run add_predict(CLI::App& app);
 
 }  // namespace ntn::cli

@@ -18,6 +18,13 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Print version, chosen ISA, CPU features, BLAS and threads");
   runs[info] = ntn::cli::add_info(*info);
 
+  CLI::App* train = app.add_subcommand("train", "Train a model on a data file and write an artifact");
+  runs[train] = ntn::cli::add_train(*train);
+  CLI::App* evaluate = app.add_subcommand("evaluate", "Score a model artifact on the test part of a protocol");
+  runs[evaluate] = ntn::cli::add_evaluate(*evaluate);
+  CLI::App* predict = app.add_subcommand("predict", "Forecast the next horizon after the end of each series");
+  runs[predict] = ntn::cli::add_predict(*predict);
+
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
   bench->require_subcommand(1);
   CLI::App* bk = bench->add_subcommand("kernels", "Kernel figures: normalisation, MSE, GEMM/GEMV, tensor pool");

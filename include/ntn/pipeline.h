@@ -1,0 +1,104 @@
+// From files to train / validation / test windows under a named evaluation protocol, and the
+// model artifact that carries everything needed to forecast again (so nobody inverts a
+// transform by hand).
+//
+// Protocols (flags, so that any file in the same format is evaluated the same way):
+//   ltsf  ETT-style wide CSV, every numeric column a univariate series (channel-independent).
+//         Split by rows: train = first 8640 (12*30*24), validation = next 2880, test = next 2880
+//         when the file has >= 14400 rows; otherwise 70% / 10% / 20% (the Informer "custom" split).
+//         Each series z-scored with statistics of its TRAIN part; test windows stride 1, inputs
+//         may reach back before the test part, first target in it; MSE / MAE on the normalised
+//         scale averaged over windows, steps and series.
+//   m4    M4 train + test files (one row per series). Horizon = the test rows' length; the last
+//         horizon of each train series is the validation part; the test forecast starts after
+//         the train series. Metrics on the original scale: sMAPE (M4 convention), MASE (season
+//         m), MAE.
+//   none  any wide CSV: per series, the last test_ratio of the rows is the test part, the
+//         val_ratio before it validation; the per-series scaler is fitted on the train part;
+//         metrics on the original scale.
+//
+// Intended usage:
+//   ntn::DataSpec d;  d.path = "ETTh1.csv";  d.protocol = ntn::Protocol::ltsf;
+//   ntn::Prepared p = ntn::prepare(d, {168, 96});
+//   ... train on p.store / p.train / p.val ...
+//   ntn::Artifact a = ntn::Artifact::from_training(...);  a.save("model.ntn");
+//   ntn::Metrics m = ntn::evaluate_test(a, p);
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ntn/csv.h"
+#include "ntn/dataset.h"
+#include "ntn/models.h"
+
+namespace ntn {
+
+enum class Protocol { none, ltsf, m4 };
+Protocol parse_protocol(const std::string& name);  // "none" | "ltsf" | "m4"
+const char* protocol_name(Protocol p);
+
+// Per-series scaler fitted on the training part (none = identity).
+enum class SeriesScaling { none, standard, robust, minmax };
+SeriesScaling parse_series_scaling(const std::string& name);
+const char* series_scaling_name(SeriesScaling s);
+
+struct DataSpec {
+  std::string path;                  // wide CSV, or the M4 train file
+  std::string test_path;             // m4: the test file
+  Protocol protocol = Protocol::none;
+  CsvOptions csv;                    // wide files: columns, time column, fill policy
+  SeriesScaling scaling = SeriesScaling::standard;  // none protocol (ltsf forces standard, m4 none)
+  double val_ratio = 0.1, test_ratio = 0.2;          // none protocol
+  std::size_t season = 24;           // MASE season (m4); 0 = no MASE
+};
+
+struct Prepared {
+  Protocol protocol = Protocol::none;
+  SeriesStore store;                 // scaled series (train + validation + test parts)
+  std::vector<NormStats> stats;      // per series scaler (identity if none)
+  SeriesScaling scaling = SeriesScaling::none;
+  std::vector<std::size_t> train_len;  // per series: length of its training part (MASE scale, predict)
+  std::vector<WindowRef> train, val, test;
+  std::size_t season = 0;
+  nlohmann::json describe() const;   // protocol, files, split sizes (stored in the artifact)
+  nlohmann::json source;             // the DataSpec, for the artifact
+};
+
+// Reads the files and builds the windows of the protocol for input L and horizon H. For m4,
+// H may be 0: it is then taken from the test file.
+Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H);
+
+struct Artifact {
+  std::unique_ptr<Model<float>> model;
+  SeriesScaling scaling = SeriesScaling::none;
+  std::vector<std::string> series;   // names the scaler statistics belong to
+  std::vector<NormStats> stats;
+  WindowScaling window_scaling = WindowScaling::none;
+  std::vector<float> quantiles;      // empty: point forecast
+  nlohmann::json training;           // train config, summary, data description
+  std::string uuid, version, created;
+
+  void save(const std::string& path) const;
+  static Artifact load(const std::string& path);
+  // Index of the output used as the point forecast: the 0.5 quantile, else the middle one.
+  std::size_t point_output() const;
+};
+
+struct TestMetrics {
+  nlohmann::json to_json() const { return json; }
+  nlohmann::json json;  // mse, mae, rmse (+ smape, mase, owa-ready fields for m4), windows, scale
+};
+
+// Forecasts every test window of p with the artifact's model and scores them per protocol.
+TestMetrics evaluate_test(const Artifact& a, const Prepared& p);
+
+// A fresh random UUID (version 4) and the current time as ISO 8601 UTC.
+std::string make_uuid();
+std::string utc_now_iso8601();
+
+}  // namespace ntn

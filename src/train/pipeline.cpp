@@ -1,0 +1,310 @@
+#include "ntn/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "ntn/error.h"
+#include "ntn/metrics.h"
+#include "ntn/safetensors.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+
+using nlohmann::json;
+
+Protocol parse_protocol(const std::string& name) {
+  if (name == "none" || name.empty()) return Protocol::none;
+  if (name == "ltsf") return Protocol::ltsf;
+  if (name == "m4") return Protocol::m4;
+  throw Error(cat("unknown protocol '", name, "': expected ltsf, m4 or none"));
+}
+
+const char* protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::none: return "none";
+    case Protocol::ltsf: return "ltsf";
+    case Protocol::m4: return "m4";
+  }
+  return "?";
+}
+
+SeriesScaling parse_series_scaling(const std::string& name) {
+  if (name == "none" || name == "identity") return SeriesScaling::none;
+  if (name == "standard" || name == "zscore") return SeriesScaling::standard;
+  if (name == "robust") return SeriesScaling::robust;
+  if (name == "minmax") return SeriesScaling::minmax;
+  throw Error(cat("unknown scaler '", name, "': expected none, standard, robust or minmax"));
+}
+
+const char* series_scaling_name(SeriesScaling s) {
+  switch (s) {
+    case SeriesScaling::none: return "none";
+    case SeriesScaling::standard: return "standard";
+    case SeriesScaling::robust: return "robust";
+    case SeriesScaling::minmax: return "minmax";
+  }
+  return "?";
+}
+
+namespace {
+
+NormStats fit(SeriesScaling s, const double* x, std::size_t n) {
+  switch (s) {
+    case SeriesScaling::none: return {};
+    case SeriesScaling::standard: return norm_stats(NormKind::zscore, x, n);
+    case SeriesScaling::robust: return norm_stats(NormKind::robust, x, n);
+    case SeriesScaling::minmax: return norm_stats(NormKind::minmax, x, n);
+  }
+  return {};
+}
+
+// Wide file: every selected column one series of `rows` values, scaled by its train-part stats.
+void add_wide(Prepared& p, const Frame& f, std::size_t rows, std::size_t train_rows) {
+  for (std::size_t c = 0; c < f.names.size(); ++c) {
+    const std::vector<double>& col = f.cols[c];
+    const NormStats st = fit(p.scaling, col.data(), train_rows);
+    std::vector<double> scaled(rows);
+    normalize(st, col.data(), scaled.data(), rows);
+    p.store.add(f.names[c], scaled.data(), rows);
+    p.stats.push_back(st);
+    p.train_len.push_back(train_rows);
+  }
+}
+
+}  // namespace
+
+json Prepared::describe() const {
+  return {{"protocol", protocol_name(protocol)},
+          {"series", store.size()},
+          {"series_scaling", series_scaling_name(scaling)},
+          {"train_windows", train.size()},
+          {"val_windows", val.size()},
+          {"test_windows", test.size()},
+          {"source", source}};
+}
+
+Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
+  Prepared p;
+  p.protocol = spec.protocol;
+  p.source = {{"path", spec.path}, {"protocol", protocol_name(spec.protocol)}};
+  if (spec.protocol == Protocol::m4) {
+    NTN_CHECK(!spec.test_path.empty(), "the m4 protocol needs the test file too (--test-data)");
+    const SeriesSet tr = read_m4_csv(spec.path), te = read_m4_csv(spec.test_path);
+    NTN_CHECK(tr.size() == te.size(), spec.test_path, ": ", te.size(), " series, but ", spec.path, " has ", tr.size());
+    const std::size_t h = te.values[0].size();
+    for (std::size_t s = 0; s < te.size(); ++s) {
+      NTN_CHECK(te.ids[s] == tr.ids[s], spec.test_path, ": series ", s + 1, " is '", te.ids[s], "' but ", spec.path,
+                " has '", tr.ids[s], "' there");
+      NTN_CHECK(te.values[s].size() == h, spec.test_path, ": series '", te.ids[s], "' has ", te.values[s].size(),
+                " test values, the first has ", h, " (all must equal the horizon)");
+    }
+    if (H == 0) H = h;
+    NTN_CHECK(H == h, "horizon ", H, " does not match the ", h, " test values per series of ", spec.test_path);
+    p.scaling = SeriesScaling::none;
+    p.season = spec.season;
+    for (std::size_t s = 0; s < tr.size(); ++s) {
+      std::vector<double> v = tr.values[s];
+      v.insert(v.end(), te.values[s].begin(), te.values[s].end());
+      p.store.add(tr.ids[s], v.data(), v.size());
+      p.stats.push_back({});
+      p.train_len.push_back(tr.values[s].size());
+    }
+    const auto h2 = std::int64_t(2 * H), h1 = std::int64_t(H);
+    p.train = make_windows(p.store, {L, H}, Split{0, 0, -h2});
+    p.val = make_windows(p.store, {L, H}, Split{0, -h2, -h1});
+    p.test = make_windows(p.store, {L, H}, Split{0, -h1, 0});
+    p.source["test_path"] = spec.test_path;
+    return p;
+  }
+  NTN_CHECK(H > 0, "the horizon must be positive (--horizon)");
+  const Frame f = read_wide_csv(spec.path, spec.csv);
+  const std::size_t R = f.rows();
+  p.source["columns"] = f.names;
+  std::size_t tr, va, te;
+  if (spec.protocol == Protocol::ltsf) {
+    p.scaling = SeriesScaling::standard;
+    if (R >= 14400) {
+      tr = 12 * 30 * 24;
+      va = 4 * 30 * 24;
+      te = 4 * 30 * 24;
+    } else {
+      tr = std::size_t(double(R) * 0.7);
+      te = std::size_t(double(R) * 0.2);
+      va = R - tr - te;
+    }
+  } else {
+    p.scaling = spec.scaling;
+    p.season = spec.season;
+    NTN_CHECK(spec.val_ratio >= 0 && spec.test_ratio > 0 && spec.val_ratio + spec.test_ratio < 1,
+              "validation and test ratios must be >= 0, > 0 and sum below 1 (got ", spec.val_ratio, ", ",
+              spec.test_ratio, ")");
+    te = std::size_t(std::llround(double(R) * spec.test_ratio));
+    va = std::size_t(std::llround(double(R) * spec.val_ratio));
+    tr = R - te - va;
+  }
+  NTN_CHECK(tr >= L + H, spec.path, ": the training part has ", tr, " rows, fewer than input ", L, " + horizon ", H);
+  add_wide(p, f, tr + va + te, tr);
+  const auto a = std::int64_t(tr), b = std::int64_t(tr + va), c = std::int64_t(tr + va + te);
+  p.train = make_windows(p.store, {L, H}, Split{0, 0, a});
+  if (va >= H) p.val = make_windows(p.store, {L, H}, Split{0, a, b});
+  p.test = make_windows(p.store, {L, H}, Split{0, b, c});
+  p.source["rows"] = {{"train", tr}, {"val", va}, {"test", te}};
+  return p;
+}
+
+// ---- artifact -------------------------------------------------------------------------------
+std::string make_uuid() {
+  std::random_device rd;
+  std::uint8_t b[16];
+  for (auto& v : b) v = std::uint8_t(rd());
+  b[6] = std::uint8_t((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = std::uint8_t((b[8] & 0x3f) | 0x80);  // variant 10
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += hex[b[i] >> 4];
+    s += hex[b[i] & 15];
+  }
+  return s;
+}
+
+std::string utc_now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void Artifact::save(const std::string& path) const {
+  NTN_CHECK(model != nullptr, "artifact without a model");
+  const auto& ps = model->params();
+  SafeTensorsWriter w;
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) w.add(ps.entries()[i].name, DType::f32, ps.entries()[i].shape, ps.value(i));
+  std::vector<double> center, scale;
+  for (const auto& s : stats) {
+    center.push_back(s.center);
+    scale.push_back(s.scale);
+  }
+  const json scaler = {{"series_scaling", series_scaling_name(scaling)},
+                       {"series", series},
+                       {"center", center},
+                       {"scale", scale},
+                       {"window_scaling", window_scaling_name(window_scaling)}};
+  w.metadata["format"] = "ntneural-model";
+  w.metadata["version"] = version;
+  w.metadata["uuid"] = uuid;
+  w.metadata["created"] = created;
+  w.metadata["model_type"] = model->type();
+  w.metadata["model_config"] = model->config().dump();
+  w.metadata["scaler"] = scaler.dump();
+  w.metadata["quantiles"] = json(quantiles).dump();
+  w.metadata["training"] = training.dump();
+  w.write(path);
+}
+
+Artifact Artifact::load(const std::string& path) {
+  const SafeTensorsFile f = SafeTensorsFile::read(path);
+  NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-model", path,
+            ": not an ntneural model artifact (metadata 'format' missing or different)");
+  Artifact a;
+  json cfg, scaler, q;
+  try {
+    cfg = json::parse(f.meta("model_config"));
+    scaler = json::parse(f.meta("scaler"));
+    q = json::parse(f.meta("quantiles"));
+    a.training = json::parse(f.meta("training"));
+  } catch (const json::exception&) {
+    throw Error(cat(path, ": artifact metadata is not valid JSON (corrupted file)"));
+  }
+  a.version = f.meta("version");
+  a.uuid = f.meta("uuid");
+  a.created = f.meta("created");
+  a.model = make_model<float>(cfg);
+  auto& ps = a.model->params();
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    std::memcpy(ps.value(i), f.get(e.name, DType::f32, e.shape), e.size * sizeof(float));
+  }
+  try {
+    a.scaling = parse_series_scaling(scaler.at("series_scaling").get<std::string>());
+    a.series = scaler.at("series").get<std::vector<std::string>>();
+    const auto center = scaler.at("center").get<std::vector<double>>();
+    const auto scale = scaler.at("scale").get<std::vector<double>>();
+    NTN_CHECK(center.size() == a.series.size() && scale.size() == a.series.size(), path,
+              ": scaler statistics do not match its series list");
+    for (std::size_t i = 0; i < center.size(); ++i) {
+      NTN_CHECK(std::isfinite(center[i]) && std::isfinite(scale[i]) && scale[i] > 0, path, ": scaler of series '",
+                a.series[i], "' is invalid");
+      a.stats.push_back({center[i], scale[i]});
+    }
+    a.window_scaling = parse_window_scaling(scaler.at("window_scaling").get<std::string>());
+    a.quantiles = q.get<std::vector<float>>();
+  } catch (const json::exception&) {
+    throw Error(cat(path, ": artifact scaler metadata is incomplete (corrupted file)"));
+  }
+  NTN_CHECK(a.quantiles.empty() || a.quantiles.size() == a.model->outputs(), path, ": ", a.quantiles.size(),
+            " quantile levels for a model with ", a.model->outputs(), " outputs");
+  return a;
+}
+
+std::size_t Artifact::point_output() const {
+  for (std::size_t i = 0; i < quantiles.size(); ++i)
+    if (std::fabs(quantiles[i] - 0.5f) < 1e-6f) return i;
+  return model->outputs() / 2;
+}
+
+TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
+  const Model<float>& m = *a.model;
+  const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size();
+  NTN_CHECK(!p.test.empty(), "no test windows");
+  std::vector<float> out(p.test.size() * H * Q);
+  predict_windows(m, p.store, p.test, a.window_scaling, out.data());
+  const std::size_t qo = a.point_output();
+  MetricSums sums;
+  std::vector<float> y(H), f(H), hist;
+  for (std::size_t i = 0; i < p.test.size(); ++i) {
+    const WindowRef w = p.test[i];
+    const float* s = p.store.data(w.series);
+    const NormStats& st = p.stats[w.series];
+    const bool original = p.protocol != Protocol::ltsf;  // ltsf scores on the normalised scale
+    for (std::size_t h = 0; h < H; ++h) {
+      y[h] = s[w.start + L + h];
+      f[h] = out[(i * H + h) * Q + qo];
+    }
+    float last = s[w.start + L - 1];
+    if (original) {
+      denormalize(st, y.data(), y.data(), H);
+      denormalize(st, f.data(), f.data(), H);
+      denormalize(st, &last, &last, 1);
+    }
+    double scale = 0;
+    if (p.season > 0 && p.train_len[w.series] > p.season) {
+      hist.assign(s, s + p.train_len[w.series]);
+      if (original) denormalize(st, hist.data(), hist.data(), hist.size());
+      scale = mase_scale(hist.data(), hist.size(), p.season);
+    }
+    sums.add(y.data(), f.data(), H, scale, &last);
+  }
+  TestMetrics t;
+  t.json = {{"protocol", protocol_name(p.protocol)},
+            {"windows", p.test.size()},
+            {"series", p.store.size()},
+            {"horizon", H},
+            {"scale", p.protocol == Protocol::ltsf ? "normalised" : "original"},
+            {"mse", sums.mse()},
+            {"mae", sums.mae()},
+            {"rmse", sums.rmse()},
+            {"smape", sums.smape()},
+            {"directional_accuracy", sums.directional_accuracy()}};
+  if (sums.mase() >= 0) t.json["mase"] = sums.mase();
+  return t;
+}
+
+}  // namespace ntn

@@ -1,0 +1,92 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "ntn/error.h"
+
+namespace ntn::cli {
+
+std::vector<std::string> split_list(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+std::vector<float> parse_floats(const std::string& s, const char* what) {
+  std::vector<float> v;
+  for (const auto& tok : split_list(s)) {
+    float x = 0;
+    const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), x);
+    NTN_CHECK(ec == std::errc() && p == tok.data() + tok.size(), what, ": '", tok, "' is not a number");
+    v.push_back(x);
+  }
+  return v;
+}
+
+void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol) {
+  app.add_option("--data", o.path, "Data file: wide CSV (time column + one column per series) or M4 train rows")
+      ->required();
+  app.add_option("--columns", o.columns, "Comma-separated series columns of a wide CSV (default: all numeric)");
+  app.add_option("--time-column", o.time_column, "Time column of a wide CSV (default: the first column)");
+  app.add_option("--fill", o.fill, "Missing / NaN / inf cells: error (default), ffill or linear");
+  if (!with_protocol) return;
+  app.add_option("--protocol", o.protocol,
+                 "Evaluation protocol: ltsf (ETT-style split, train-part z-score, normalised MSE/MAE), m4 (M4 "
+                 "train/test files, sMAPE/MASE) or none (ratio split, --scaler)");
+  app.add_option("--test-data", o.test_path, "M4 test file (protocol m4)");
+  app.add_option("--scaler", o.scaler, "Per-series scaler fitted on the train part (protocol none): none, standard, "
+                                       "robust, minmax");
+  app.add_option("--val-ratio", o.val_ratio, "Validation share of each series (protocol none)");
+  app.add_option("--test-ratio", o.test_ratio, "Test share of each series (protocol none)");
+  app.add_option("--season", o.season, "Season of the MASE scale (0: no MASE)");
+}
+
+DataSpec data_spec(const DataOpts& o) {
+  DataSpec d;
+  d.path = o.path;
+  d.test_path = o.test_path;
+  d.protocol = parse_protocol(o.protocol);
+  d.csv.columns = split_list(o.columns);
+  d.csv.time_column = o.time_column;
+  d.csv.fill = parse_fill_policy(o.fill);
+  d.scaling = parse_series_scaling(o.scaler);
+  d.val_ratio = o.val_ratio;
+  d.test_ratio = o.test_ratio;
+  d.season = o.season;
+  return d;
+}
+
+void report_progress(const TrainLog& log) {
+  static const bool tty = ::isatty(2);
+  if (tty) {
+    const double rate = log.elapsed_s > 0 ? double(log.step) / log.elapsed_s : 0;
+    const double eta = rate > 0 ? double(log.total_steps - log.step) / rate : 0;
+    std::fprintf(stderr, "\rstep %6llu/%llu  loss %.5f", (unsigned long long)log.step,
+                 (unsigned long long)log.total_steps, log.train_loss);
+    if (log.val_loss >= 0) std::fprintf(stderr, "  val %.5f", log.val_loss);
+    std::fprintf(stderr, "  lr %.2e  %.0f steps/s  ETA %.0fs   ", log.lr, rate, eta);
+    if (log.final) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+    return;
+  }
+  nlohmann::json j = {{"step", log.step}, {"total_steps", log.total_steps}, {"loss", log.train_loss},
+                      {"lr", log.lr},     {"elapsed_s", log.elapsed_s}};
+  if (log.val_loss >= 0) j["val_loss"] = log.val_loss;
+  std::fprintf(stderr, "%s\n", j.dump().c_str());
+}
+
+}  // namespace ntn::cli

@@ -1,0 +1,30 @@
+// Options and helpers shared by the subcommands that read data and train / use models.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "ntn/pipeline.h"
+#include "ntn/trainer.h"
+
+namespace ntn::cli {
+
+// String forms of the data options, parsed into a DataSpec by data_spec().
+struct DataOpts {
+  std::string path, test_path, format = "wide", protocol = "none", columns, time_column, fill = "error",
+                                   scaler = "standard";
+  double val_ratio = 0.1, test_ratio = 0.2;
+  std::size_t season = 24;
+};
+void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol);
+DataSpec data_spec(const DataOpts& o);
+
+std::vector<std::string> split_list(const std::string& s, char sep = ',');
+std::vector<float> parse_floats(const std::string& s, const char* what);
+
+// Progress: a one-line bar on a terminal (stderr), JSON lines otherwise.
+void report_progress(const TrainLog& log);
+
+}  // namespace ntn::cli
