@@ -23,9 +23,16 @@ build-asan: setup
 	@cmake --preset debug-asan > /dev/null
 	@cmake --build --preset debug-asan
 
+# The demo trains a small NHITS on the embedded S&P 500 closes (data/README.md), scores the last
+# 20% of the days against the random-walk forecast, then forecasts the 5 days after the data.
+DEMO_MODEL := build/demo_sp500.ntn
 demo: build
 	./$(RELEASE)/ntneural info
-	./$(RELEASE)/ntneural bench kernels
+	./$(RELEASE)/ntneural train --data data/sp500_2000_2020_daily.csv --columns close \
+	  --scaler none --window-scaler standard --input-size 60 --horizon 5 \
+	  --model nhits --mlp-units 256x256 --max-steps 1000 --batch 64 --val-every 50 --patience 5 \
+	  --out $(DEMO_MODEL)
+	./$(RELEASE)/ntneural predict --model $(DEMO_MODEL) --data data/sp500_2000_2020_daily.csv --columns close
 
 test-release: build
 	ctest --preset release

@@ -267,7 +267,7 @@ TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
   std::vector<float> out(p.test.size() * H * Q);
   predict_windows(m, p.store, p.test, a.window_scaling, out.data());
   const std::size_t qo = a.point_output();
-  MetricSums sums;
+  MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
   std::vector<float> y(H), f(H), hist;
   for (std::size_t i = 0; i < p.test.size(); ++i) {
     const WindowRef w = p.test[i];
@@ -291,6 +291,8 @@ TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
       scale = mase_scale(hist.data(), hist.size(), p.season);
     }
     sums.add(y.data(), f.data(), H, scale, &last);
+    std::fill(f.begin(), f.end(), last);
+    naive.add(y.data(), f.data(), H, scale, nullptr);
   }
   TestMetrics t;
   t.json = {{"protocol", protocol_name(p.protocol)},
@@ -304,6 +306,9 @@ TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
             {"smape", sums.smape()},
             {"directional_accuracy", sums.directional_accuracy()}};
   if (sums.mase() >= 0) t.json["mase"] = sums.mase();
+  t.json["naive"] = {{"mse", naive.mse()}, {"mae", naive.mae()}, {"smape", naive.smape()}};
+  if (naive.mase() >= 0) t.json["naive"]["mase"] = naive.mase();
+  t.json["mae_over_naive"] = sums.mae() / naive.mae();
   return t;
 }
 

@@ -172,7 +172,17 @@ int run_train(const TrainOpts& o) {
       std::printf(", best validation loss %.5f at step %llu", summary.best_val_loss,
                   (unsigned long long)summary.best_step);
     std::printf("\n");
-    if (result.contains("test")) std::printf("test: %s\n", result["test"].dump().c_str());
+    if (result.contains("test")) {
+      const json& t = result["test"];
+      std::printf("test: %zu windows, %s scale\n", t["windows"].get<std::size_t>(),
+                  t["scale"].get<std::string>().c_str());
+      std::printf("  %-22s %12s %12s\n", "metric", "model", "naive");
+      for (const char* k : {"mae", "mse", "smape", "mase"})
+        if (t.contains(k))
+          std::printf("  %-22s %12.5g %12.5g\n", k, t[k].get<double>(), t["naive"].value(k, -1.0));
+      std::printf("  %-22s %12.3f\n", "directional_accuracy", t["directional_accuracy"].get<double>());
+      std::printf("  %-22s %12.3f\n", "mae_over_naive", t["mae_over_naive"].get<double>());
+    }
   }
   return 0;
 }
