@@ -26,6 +26,9 @@ struct RunCtx {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
   std::uint64_t row0 = 0;  // global index of this call's first row within the logical batch
+  // backward: false = overwrite the parameter gradients instead of adding to them (the caller
+  // then need not zero its gradient slab).
+  bool accumulate = true;
 };
 
 template <class T>

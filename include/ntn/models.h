@@ -55,7 +55,7 @@ class Model {
   // y (B, H, Q) from x (B, L). Caches in ws what backward needs.
   virtual void forward(Workspace& ws, const T* x, T* y, std::size_t B, const nn::RunCtx& ctx) const = 0;
   // After forward on the same ws: accumulates parameter gradients into `grads` (laid out like
-  // params()), writes dx (B, L) if not null.
+  // params()) - or overwrites them when ctx.accumulate is false - and writes dx (B, L) if not null.
   virtual void backward(Workspace& ws, const T* dy, T* grads, T* dx, std::size_t B,
                         const nn::RunCtx& ctx) const = 0;
 

@@ -92,8 +92,10 @@ struct Linear {
   // PyTorch's default: W and b ~ U(-1/sqrt(in), 1/sqrt(in)), from the stream of each name.
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
   void forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) const;
-  // Accumulates into `grads`, a slab laid out like ps (ps.grads() or a thread's own slab).
-  void backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B) const;
+  // Accumulates into `grads`, a slab laid out like ps (ps.grads() or a thread's own slab); with
+  // accumulate = false it overwrites them instead (saves zeroing the slab first).
+  void backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,
+                bool accumulate = true) const;
 };
 
 // ---- Dropout (inverted): y = x * m / (1 - p), m ~ Bernoulli(1 - p) from Philox(seed, stream,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ntn/nn.h"
+#include "ntn/parallel.h"
 
 namespace ntn {
 
@@ -32,8 +33,13 @@ struct OptimConfig {
 class Optimizer {
  public:
   Optimizer(const OptimConfig& cfg, const nn::ParamSet<float>& ps);
-  // One update of every parameter with the given gradients (laid out like ps) and rate.
-  void step(nn::ParamSet<float>& ps, const float* grads, float lr);
+  // One update of every parameter with the given gradients (laid out like ps) and rate. The
+  // slab is updated flat (alignment gaps hold zeros and stay zero) in cache-sized blocks, split
+  // over threads (elementwise: the result does not depend on the split). If `prepare` is given
+  // it is called on each block [lo, hi) just before that block is updated, e.g. to sum the
+  // micro-batch gradients into `grads` while the block is in cache.
+  void step(nn::ParamSet<float>& ps, float* grads, float lr,
+            FunctionRef<void(std::size_t, std::size_t)>* prepare = nullptr);
   std::uint64_t steps() const { return t_; }
   const OptimConfig& config() const { return cfg_; }
   // State for checkpoints: named flat buffers ("exp_avg", "exp_avg_sq", "momentum_buffer",
@@ -44,7 +50,6 @@ class Optimizer {
  private:
   OptimConfig cfg_;
   std::vector<float> a_, b_;  // first / second state buffer, slab-sized
-  std::vector<std::size_t> spans_;  // (offset, size) pairs of the parameters: no alignment gaps
   std::uint64_t t_ = 0;
   bool momentum_started_ = false;
 };

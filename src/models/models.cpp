@@ -190,6 +190,7 @@ class ResidualStacks final : public Model<T> {
     Ws& ws = static_cast<Ws&>(base);
     T* dres = ws.dresid.data();  // gradient w.r.t. resid[j+1], then resid[j]
     std::fill(dres, dres + B * L_, T(0));
+    std::vector<char> touched(mlps_.size(), 0);  // a shared MLP accumulates after its first block
     for (std::size_t j = blocks_.size(); j-- > 0;) {
       const BlockSpec& bs = blocks_[j];
       const std::size_t nt = n_theta(bs);
@@ -198,7 +199,10 @@ class ResidualStacks final : public Model<T> {
       // resid[j+1] = resid[j] - backcast: dres passes through unchanged, plus the MLP path.
       const std::size_t P = nn::pooled_length(L_, bs.pool_k);
       T* dmlp_in = ws.dpool.data();
-      mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, ctx);
+      nn::RunCtx c = ctx;
+      c.accumulate = ctx.accumulate || touched[bs.mlp];
+      touched[bs.mlp] = 1;
+      mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, c);
       if (bs.pool_k > 1) {
         T* dr = ws.tmp_bh.data();
         nn::pool1d_backward(pool_, ws.resid[j].data(), dmlp_in, dr, B, L_, bs.pool_k);

@@ -202,10 +202,13 @@ void Linear<T>::forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) 
 }
 
 template <class T>
-void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B) const {
-  gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, T(1), grads + ps.offset(w), in);  // dW += dy^T x
+void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,
+                         bool accumulate) const {
+  // dW (+)= dy^T x
+  gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, accumulate ? T(1) : T(0), grads + ps.offset(w), in);
   if (has_bias) {
     T* db = grads + ps.offset(b);
+    if (!accumulate) std::fill(db, db + out, T(0));
     for (std::size_t r = 0; r < B; ++r)
       for (std::size_t j = 0; j < out; ++j) db[j] += dy[r * out + j];
   }

@@ -95,7 +95,7 @@ void Mlp<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T*
       g = gpre;
     }
     T* gin = k > 0 ? ((k % 2 == 0) ? c.g1.data() : c.g0.data()) : dx;
-    l.backward(ps, grads, c.in[k].data(), g, gin, B);
+    l.backward(ps, grads, c.in[k].data(), g, gin, B, ctx.accumulate);
     g = gin;
   }
 }

@@ -17,10 +17,6 @@ Optimizer::Optimizer(const OptimConfig& cfg, const nn::ParamSet<float>& ps) : cf
             "nesterov momentum needs momentum > 0 and dampening 0");
   a_.assign(ps.slab_size(), 0.0f);
   if (cfg.name != "sgd") b_.assign(ps.slab_size(), 0.0f);
-  for (const auto& e : ps.entries()) {
-    spans_.push_back(e.offset);
-    spans_.push_back(e.size);
-  }
 }
 
 std::vector<std::pair<std::string, std::vector<float>*>> Optimizer::state() {
@@ -29,30 +25,27 @@ std::vector<std::pair<std::string, std::vector<float>*>> Optimizer::state() {
   return {{"exp_avg", &a_}, {"exp_avg_sq", &b_}};
 }
 
-void Optimizer::step(nn::ParamSet<float>& ps, const float* grads, float lr) {
+void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
+                     FunctionRef<void(std::size_t, std::size_t)>* prepare) {
   ++t_;
   float* p = ps.values();
+  const std::size_t n = ps.slab_size();
   const float wd = cfg_.weight_decay;
-  if (cfg_.name == "adam" || cfg_.name == "adamw") {
-    const double bc1 = 1.0 - std::pow(double(cfg_.beta1), double(t_));
-    const double bc2 = 1.0 - std::pow(double(cfg_.beta2), double(t_));
-    const float step_size = float(double(lr) / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-    const bool decoupled = cfg_.name == "adamw";
-    const KernelTable& k = kernels();
-    for (std::size_t i = 0; i < spans_.size(); i += 2) {
-      const std::size_t o = spans_[i], n = spans_[i + 1];
-      k.f32_adam(p + o, grads + o, a_.data() + o, b_.data() + o, n, step_size, cfg_.beta1, cfg_.beta2, cfg_.eps,
-                 inv_sqrt_bc2, decoupled ? 0.0f : wd, decoupled ? lr * wd : 0.0f);
-    }
-    return;
-  }
-  for (std::size_t s = 0; s < spans_.size(); s += 2) {
-    const std::size_t o = spans_[s], n = spans_[s + 1];
-    float* w = p + o;
-    const float* g = grads + o;
-    float* buf = a_.data() + o;
-    if (cfg_.name == "sgd") {
-      for (std::size_t i = 0; i < n; ++i) {
+  const double bc1 = 1.0 - std::pow(double(cfg_.beta1), double(t_));
+  const double bc2 = 1.0 - std::pow(double(cfg_.beta2), double(t_));
+  const float step_size = float(double(lr) / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+  const bool adam = cfg_.name == "adam" || cfg_.name == "adamw", decoupled = cfg_.name == "adamw";
+  const KernelTable& k = kernels();
+  auto update = [&](std::size_t lo, std::size_t hi) {
+    float* w = p + lo;
+    const float* g = grads + lo;
+    float* buf = a_.data() + lo;
+    const std::size_t m = hi - lo;
+    if (adam) {
+      k.f32_adam(w, g, buf, b_.data() + lo, m, step_size, cfg_.beta1, cfg_.beta2, cfg_.eps, inv_sqrt_bc2,
+                 decoupled ? 0.0f : wd, decoupled ? lr * wd : 0.0f);
+    } else if (cfg_.name == "sgd") {
+      for (std::size_t i = 0; i < m; ++i) {
         float d = g[i] + wd * w[i];
         if (cfg_.momentum != 0.0f) {
           buf[i] = t_ == 1 ? d : cfg_.momentum * buf[i] + (1.0f - cfg_.dampening) * d;
@@ -61,8 +54,8 @@ void Optimizer::step(nn::ParamSet<float>& ps, const float* grads, float lr) {
         w[i] -= lr * d;
       }
     } else {  // rmsprop (not centered)
-      float* sq = b_.data() + o;
-      for (std::size_t i = 0; i < n; ++i) {
+      float* sq = b_.data() + lo;
+      for (std::size_t i = 0; i < m; ++i) {
         const float d = g[i] + wd * w[i];
         sq[i] = cfg_.alpha * sq[i] + (1.0f - cfg_.alpha) * d * d;
         const float avg = std::sqrt(sq[i]) + cfg_.eps;
@@ -74,7 +67,15 @@ void Optimizer::step(nn::ParamSet<float>& ps, const float* grads, float lr) {
         }
       }
     }
-  }
+  };
+  constexpr std::size_t kBlock = 4096;  // 16 KiB per array: the block's 4-7 arrays stay in L1/L2
+  parallel_for(n, kBlock, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t b = lo; b < hi; b += kBlock) {
+      const std::size_t e = std::min(hi, b + kBlock);
+      if (prepare) (*prepare)(b, e);
+      update(b, e);
+    }
+  });
 }
 
 Schedule::Schedule(const ScheduleConfig& cfg, float base_lr) : cfg_(cfg), base_(base_lr) {

@@ -191,27 +191,31 @@ std::uint64_t Trainer::total_steps() const {
 }
 
 namespace {
-// BLAS runs single-threaded inside micro-batches: our threads split the batch instead, and the
-// result cannot depend on how many threads BLAS would have used.
-struct BlasSingleThread {
+// Threads left over when there are fewer micro-batches than threads go to BLAS inside each
+// micro-batch. OpenBLAS's sgemm partitions only the output (M, N), never the K sum, so its
+// results are bitwise the same on any thread count (checked on 16,648 shape / transpose / beta
+// combinations with 0.3.21; the trainer's determinism test runs this path on 1 and 2 threads).
+struct BlasThreadsPerChunk {
   int saved = blas_threads();
-  BlasSingleThread() { set_blas_threads(1); }
-  ~BlasSingleThread() { set_blas_threads(saved); }
+  explicit BlasThreadsPerChunk(std::size_t chunks) {
+    set_blas_threads(std::max(1, num_threads() / int(std::max<std::size_t>(chunks, 1))));
+  }
+  ~BlasThreadsPerChunk() { set_blas_threads(saved); }
 };
 }  // namespace
 
 double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
-  BlasSingleThread blas1;
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = std::min(cfg_.micro_batches, B);
+  BlasThreadsPerChunk blas(C);
   const float inv = 1.0f / float(B * H * Q);
   const std::size_t slab = grads_.size();
   parallel_chunks(C, [&](std::size_t c) {
     const std::size_t r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
     Chunk& ch = *chunks_[c];
     float* g = c == 0 ? grads_.data() : ch.grads.data();
-    std::memset(g, 0, slab * sizeof(float));
     nn::RunCtx ctx;
+    ctx.accumulate = false;  // the backward overwrites every gradient: no zeroing pass
     ctx.training = true;
     ctx.seed = cfg_.seed;
     ctx.step = step_;
@@ -220,18 +224,26 @@ double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
     ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y + r0 * H, ch.dpred.data(), nb, H, inv);
     model_.backward(*ch.ws, ch.dpred.data(), g, nullptr, nb, ctx);
   });
-  // Fixed reduction order: grads = ((g0 + g1) + g2) + ...; element ranges in parallel.
+  // Fixed reduction order per element: grads = ((g0 + g1) + g2) + ... Without clipping it is
+  // fused into the optimizer's blocked pass (each block summed while in cache, then updated).
   const KernelTable& k = kernels();
-  parallel_for(slab, 1 << 14, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t c = 1; c < C; ++c) k.f32_add(grads_.data() + lo, chunks_[c]->grads.data() + lo, grads_.data() + lo, hi - lo);
-  });
+  auto reduce = [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t c = 1; c < C; ++c)
+      k.f32_add(grads_.data() + lo, chunks_[c]->grads.data() + lo, grads_.data() + lo, hi - lo);
+  };
+  FunctionRef<void(std::size_t, std::size_t)> reduce_ref(reduce);
   double sum = 0;
   for (std::size_t c = 0; c < C; ++c) sum += chunks_[c]->loss;
   const double loss = sum * double(inv);
   NTN_CHECK(std::isfinite(loss), "training diverged at step ", step_, ": the loss is ", loss,
             "; lower the learning rate, clip gradients (--clip) or scale the data");
-  clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
-  opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+  if (cfg_.clip_norm > 0) {
+    if (C > 1) parallel_for(slab, 1 << 14, reduce);
+    clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
+    opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+  } else {
+    opt_.step(model_.params(), grads_.data(), sched_.lr(step_), C > 1 ? &reduce_ref : nullptr);
+  }
   ++step_;
   return loss;
 }
@@ -244,7 +256,7 @@ double Trainer::train_step(const WindowRef* w, std::size_t B) {
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {
   if (windows.empty()) return -1;
-  BlasSingleThread blas1;
+  BlasThreadsPerChunk blas(cfg_.micro_batches);
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
   std::vector<float> x(VB * L), y(VB * H);
@@ -410,7 +422,7 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
   for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per));
   std::vector<std::vector<float>> xs(T, std::vector<float>(per * L));
   std::vector<std::vector<NormStats>> stats(T, std::vector<NormStats>(per));
-  BlasSingleThread blas1;
+  BlasThreadsPerChunk blas(T);
   for (std::size_t s = 0; s < windows.size(); s += per * T) {
     const std::size_t n = std::min(per * T, windows.size() - s);
     const std::size_t chunks = (n + per - 1) / per;

@@ -61,6 +61,24 @@ TEST(Trainer, BitwiseIdenticalWeightsOnOneAndTwoThreads) {
   const auto w2 = train_weights(2, small_cfg(), store);
   ASSERT_EQ(w1.size(), w2.size());
   EXPECT_EQ(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)), 0);
+  // One micro-batch: the second thread goes to BLAS inside it; still bitwise the same. Wide
+  // layers, so that OpenBLAS really splits its GEMMs.
+  TrainConfig one = small_cfg();
+  one.micro_batches = 1;
+  one.batch_size = 64;
+  one.max_steps = 10;
+  set_num_threads(1);
+  auto big = [&](int threads) {
+    set_num_threads(threads);
+    auto m = make_model<float>({{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{256, 256}}}});
+    m->init(1);
+    Trainer tr(*m, store, make_windows(store, {24, 6}, Split{0, 0, 400}), {}, one);
+    tr.run();
+    set_num_threads(0);
+    return std::vector<float>(m->params().values(), m->params().values() + m->params().slab_size());
+  };
+  const auto b1 = big(1), b2 = big(2);
+  EXPECT_EQ(std::memcmp(b1.data(), b2.data(), b1.size() * sizeof(float)), 0);
   // and the weights moved
   auto m = make_model<float>(kSmall);
   m->init(1);

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
   CLI::App* bk = bench->add_subcommand("kernels", "Kernel figures: normalisation, MSE, GEMM/GEMV, tensor pool");
   runs[bk] = ntn::cli::add_bench_kernels(*bk);
+  CLI::App* bt = bench->add_subcommand("train", "Median time of one training step (forward + backward + Adam)");
+  runs[bt] = ntn::cli::add_bench_train(*bt);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Side by side with PyTorch, same machine, same thread count, one run:
+  * training-step time of NHITS (input 168, horizon 24, 3 stacks, MLP 512x512; batch 32;
+    forward + backward + Adam, MSE) - target: ntneural at least 2x faster;
+  * peak resident memory of a process doing those training steps - target: ntneural at most
+    35% of PyTorch's.
+Each side runs in its own process (its peak RSS is its own); both are validated before timing
+(the same parameter count, and 30 steps on one batch must lower the loss). Medians over reps.
+
+  /usr/bin/python3 bench/compare_torch.py [--threads 2] [--batch 32] [--ntneural build/release/ntneural]
+Needs Debian's python3-torch and libopenblas0-openmp (scripts/setup.sh --torch installs them).
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def torch_worker(args):
+    import torch
+    sys.path.insert(0, HERE)
+    from torch_reference import NHITS, count_parameters
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    model = NHITS(L=args.input_size, H=args.horizon, units=((args.hidden, args.hidden),))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # Standardised random-walk windows, as ntneural's bench (per-window standard scaling).
+    walk = torch.cumsum(torch.randn(20000), 0)
+    starts = torch.randint(0, 20000 - args.input_size - args.horizon, (4096,))
+    idx = starts[:, None] + torch.arange(args.input_size + args.horizon)[None, :]
+    w = walk[idx]
+    mean = w[:, : args.input_size].mean(1, keepdim=True)
+    std = w[:, : args.input_size].std(1, unbiased=False, keepdim=True).clamp_min(1e-6)
+    w = (w - mean) / std
+    xs, ys = w[:, : args.input_size].contiguous(), w[:, args.input_size:].contiguous()
+
+    def step(b):
+        x, y = xs[b * args.batch:(b + 1) * args.batch], ys[b * args.batch:(b + 1) * args.batch]
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x)[..., 0], y)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    first = step(0)
+    last = first
+    for _ in range(29):
+        last = step(0)
+    assert last < first, f"torch validation failed: {first} -> {last}"
+    nb = xs.shape[0] // args.batch
+    times = []
+    k = 0
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < 0.05:
+            step(k % nb)
+            k += 1
+            n += 1
+        times.append((time.perf_counter() - t0) / n)
+    print(json.dumps({
+        "parameters": count_parameters(model),
+        "step_ms": statistics.median(times) * 1e3,
+        "step_ms_min": min(times) * 1e3,
+        "step_ms_max": max(times) * 1e3,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "validation_loss_first_last": [first, last],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--input-size", type=int, default=168)
+    ap.add_argument("--horizon", type=int, default=24)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--reps", type=int, default=21)
+    ap.add_argument("--ntneural", default=os.path.join(HERE, "..", "build", "release", "ntneural"))
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return torch_worker(args)
+
+    common = ["--batch", str(args.batch), "--input-size", str(args.input_size), "--horizon", str(args.horizon),
+              "--hidden", str(args.hidden), "--threads", str(args.threads), "--reps", str(args.reps)]
+    ntn = json.loads(subprocess.run([args.ntneural, "bench", "train", "--model", "nhits", "--json"] + common,
+                                    check=True, capture_output=True, text=True).stdout)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    torch_out = json.loads(subprocess.run([sys.executable, os.path.abspath(__file__), "--worker"] + common,
+                                          check=True, capture_output=True, text=True, env=env).stdout)
+    assert ntn["parameters"] == torch_out["parameters"], (ntn["parameters"], torch_out["parameters"])
+    result = {
+        "model": f"nhits L={args.input_size} H={args.horizon} 3 stacks mlp {args.hidden}x{args.hidden}",
+        "parameters": ntn["parameters"],
+        "batch": args.batch,
+        "threads": args.threads,
+        "ntneural": ntn,
+        "pytorch": torch_out,
+        "train_step_speedup": torch_out["step_ms"] / ntn["step_ms"],
+        "peak_rss_ratio": ntn["peak_rss_mb"] / torch_out["peak_rss_mb"],
+    }
+    print(json.dumps(result, indent=2))
+    print(f"\ntraining step, batch {args.batch}, {args.threads} threads: ntneural {ntn['step_ms']:.2f} ms, "
+          f"PyTorch {torch_out['step_ms']:.2f} ms -> {result['train_step_speedup']:.2f}x (target >= 2x)")
+    print(f"peak RSS: ntneural {ntn['peak_rss_mb']:.1f} MB, PyTorch {torch_out['peak_rss_mb']:.1f} MB -> "
+          f"{100 * result['peak_rss_ratio']:.1f}% (target <= 35%)")
+
+
+if __name__ == "__main__":
+    main()

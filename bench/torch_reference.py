@@ -1,0 +1,74 @@
+"""PyTorch re-implementations of ntneural's models, for side-by-side benchmarks and golden
+fixtures only (never a runtime dependency). They follow the NHITS / N-BEATS authors' library
+(neuralforecast): the block MLP is Linear(in, u0) without activation, then (Linear + act) per
+pair, then Linear to theta; the input is flipped into the residual and the forecast starts at
+the last input value. Parameter names are ntneural's ("stacks.S.blocks.J.mlp.I.weight").
+
+Run with Debian's /usr/bin/python3 (python3-torch + libopenblas0-openmp).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BlockMLP(nn.Module):
+    def __init__(self, n_in, units, n_theta, act=nn.ReLU):
+        super().__init__()
+        layers = [nn.Linear(n_in, units[0][0])]
+        for a, b in units:
+            layers += [nn.Linear(a, b), act()]
+        layers.append(nn.Linear(units[-1][1], n_theta))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class NHITS(nn.Module):
+    """input_size L, horizon H, Q outputs per step; one block per stack by default."""
+
+    def __init__(self, L=168, H=24, units=((512, 512),), n_blocks=(1, 1, 1), pool=(2, 2, 1),
+                 freq_downsample=(4, 2, 1), Q=1, pooling="max", interpolation="linear"):
+        super().__init__()
+        self.L, self.H, self.Q = L, H, Q
+        self.interpolation = interpolation
+        self.blocks = nn.ModuleList()
+        self.meta = []
+        for s, nb in enumerate(n_blocks):
+            for _ in range(nb):
+                knots = max(H // freq_downsample[s], 1)
+                pooled = math.ceil(L / pool[s])
+                self.blocks.append(BlockMLP(pooled, units, L + Q * knots))
+                pool_layer = (nn.MaxPool1d if pooling == "max" else nn.AvgPool1d)(
+                    kernel_size=pool[s], stride=pool[s], ceil_mode=True)
+                self.meta.append((s, pool_layer, knots))
+
+    def ntn_names(self):
+        """ntneural's name for each torch parameter."""
+        names = {}
+        for j, blk in enumerate(self.blocks):
+            s = self.meta[j][0]
+            linear = [m for m in blk.layers if isinstance(m, nn.Linear)]
+            for i, lin in enumerate(linear):
+                names[f"stacks.{s}.blocks.{j}.mlp.{i}.weight"] = lin.weight
+                names[f"stacks.{s}.blocks.{j}.mlp.{i}.bias"] = lin.bias
+        return names
+
+    def forward(self, x):  # x (B, L) -> (B, H, Q)
+        resid = x.flip(dims=(-1,))
+        forecast = x[:, -1:, None].repeat(1, self.H, self.Q)
+        for blk, (_, pool_layer, knots) in zip(self.blocks, self.meta):
+            pooled = pool_layer(resid.unsqueeze(1)).squeeze(1)
+            theta = blk(pooled)
+            backcast = theta[:, : self.L]
+            k = theta[:, self.L:].reshape(len(theta), self.Q, knots)
+            f = F.interpolate(k, size=self.H, mode=self.interpolation)  # (B, Q, H)
+            resid = resid - backcast
+            forecast = forecast + f.permute(0, 2, 1)
+        return forecast
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
