@@ -3,7 +3,8 @@
 #   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
-.PHONY: all setup build build-asan demo test test-release test-asan bench bench-baseline bench-compare format clean
+#   make bench-torch - training step and memory side by side with PyTorch (installs python3-torch)
+.PHONY: all setup build build-asan demo test test-release test-asan bench bench-baseline bench-compare bench-torch golden format clean
 
 RELEASE := build/release
 BASELINE := bench/results/kernels_baseline.json
@@ -54,6 +55,12 @@ bench-compare: build
 	@test -f $(BASELINE) || { echo "no baseline: run 'make bench-baseline' first"; exit 1; }
 	./$(RELEASE)/bench_kernels $(BENCH_FLAGS) --benchmark_out=$(CURRENT) > /dev/null
 	/usr/bin/python3 /usr/share/benchmark/compare.py benchmarks $(BASELINE) $(CURRENT)
+
+# Side by side with PyTorch (installs Debian's python3-torch first).
+bench-torch: build
+	@bash scripts/setup.sh --torch
+	/usr/bin/python3 bench/compare_torch.py --threads 2
+	/usr/bin/python3 bench/compare_torch.py --threads 1
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.inl')

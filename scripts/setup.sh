@@ -2,6 +2,9 @@
 # Installs every Debian package ntneural needs to build, test and benchmark.
 # Idempotent: packages already present are skipped, and `apt-get update` runs at most once,
 # only when something is missing, so a second run takes well under a second.
+#   scripts/setup.sh          build + test + benchmark dependencies
+#   scripts/setup.sh --torch  also Debian's PyTorch, for the side-by-side benchmarks and the
+#                             golden-fixture generator only (never a runtime dependency)
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,11 @@ packages=(
   libcli11-dev                  # command-line parsing for the ntneural binary
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
 )
+
+if [ "${1:-}" = "--torch" ]; then
+  # python3-torch falls back to the reference BLAS (~20x slower) without an optimised one.
+  packages+=(python3-torch libopenblas0-openmp python3-numpy)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
