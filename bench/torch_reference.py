@@ -72,3 +72,74 @@ class NHITS(nn.Module):
 
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
+
+
+class NBEATS(nn.Module):
+    """N-BEATS as in neuralforecast: identity / trend / seasonality stacks, one block each by
+    default, optional weight sharing inside a stack. Theta layouts (ntneural's too): identity
+    [backcast L | forecast (H, Q)], trend / seasonality [backcast p | forecast (p, Q)]."""
+
+    def __init__(self, L=16, H=6, units=((16, 16),), stack_types=("identity", "trend", "seasonality"),
+                 n_blocks=(1, 1, 1), n_harmonics=2, n_polynomials=2, Q=1, shared_weights=False):
+        super().__init__()
+        self.L, self.H, self.Q = L, H, Q
+        self.blocks = nn.ModuleList()
+        self.meta = []  # (stack, kind, p, index of the MLP in self.blocks)
+        freq = [0.0] + [v / n_harmonics for v in range(n_harmonics, int(math.ceil(n_harmonics / 2 * H)))
+                        if v < n_harmonics / 2 * H]
+        self.bases = {}
+        for s, (kind, nb) in enumerate(zip(stack_types, n_blocks)):
+            for b in range(nb):
+                if kind == "identity":
+                    p, n_theta = 0, L + H * Q
+                elif kind == "trend":
+                    p = n_polynomials + 1
+                    n_theta = p * (1 + Q)
+                    bc = torch.tensor([[(t / L) ** i for t in range(L)] for i in range(p)], dtype=torch.float64)
+                    fc = torch.tensor([[(t / H) ** i for t in range(H)] for i in range(p)], dtype=torch.float64)
+                    self.bases[len(self.meta)] = (bc.float(), fc.float())
+                else:
+                    F_ = len(freq)
+                    p = 2 * F_
+                    n_theta = p * (1 + Q)
+                    f = torch.tensor(freq, dtype=torch.float64)
+                    tb = torch.arange(L, dtype=torch.float64)[:, None] / H
+                    tf = torch.arange(H, dtype=torch.float64)[:, None] / H
+                    gb, gf = -2 * math.pi * tb * f, 2 * math.pi * tf * f  # (L, F), (H, F)
+                    bc = torch.cat([torch.cos(gb).T, torch.sin(gb).T])
+                    fc = torch.cat([torch.cos(gf).T, torch.sin(gf).T])
+                    self.bases[len(self.meta)] = (bc.float(), fc.float())
+                if shared_weights and b > 0:
+                    mlp_index = self.meta[-1][3]
+                else:
+                    self.blocks.append(BlockMLP(L, units, n_theta))
+                    mlp_index = len(self.blocks) - 1
+                self.meta.append((s, kind, p, mlp_index))
+
+    def ntn_names(self):
+        names = {}
+        first_block_of_mlp = {}
+        for j, (s, _, _, mi) in enumerate(self.meta):
+            first_block_of_mlp.setdefault(mi, (s, j))
+        for mi, (s, j) in first_block_of_mlp.items():
+            linear = [m for m in self.blocks[mi].layers if isinstance(m, nn.Linear)]
+            for i, lin in enumerate(linear):
+                names[f"stacks.{s}.blocks.{j}.mlp.{i}.weight"] = lin.weight
+                names[f"stacks.{s}.blocks.{j}.mlp.{i}.bias"] = lin.bias
+        return names
+
+    def forward(self, x):
+        resid = x.flip(dims=(-1,))
+        forecast = x[:, -1:, None].repeat(1, self.H, self.Q)
+        for j, (_, kind, p, mi) in enumerate(self.meta):
+            theta = self.blocks[mi](resid)
+            if kind == "identity":
+                backcast = theta[:, : self.L]
+                f = theta[:, self.L:].reshape(len(theta), self.H, self.Q)
+            else:
+                bc, fc = self.bases[j]
+                backcast = theta[:, :p] @ bc
+                f = torch.einsum("bpq,pt->btq", theta[:, p:].reshape(len(theta), p, self.Q), fc)
+            resid = resid - backcast
+            forecast = forecast + f
+        return forecast

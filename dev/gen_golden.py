@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
+for a small NHITS and a small N-BEATS, the initial weights (ntneural names), one batch, the
+forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
+on that batch. Files are safetensors written here by hand (no extra Python package needed).
+
+  scripts/setup.sh --torch && /usr/bin/python3 dev/gen_golden.py     # rewrites tests/fixtures/
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+from torch_reference import NBEATS, NHITS  # noqa: E402
+
+OUT = os.path.join(HERE, "..", "tests", "fixtures")
+
+
+def write_safetensors(path, tensors, metadata):
+    header, blobs, off = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        b = t.detach().contiguous().to(torch.float32).numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def make(name, model, config, B, lr=1e-3, steps=5):
+    torch.manual_seed(7)
+    for p in model.parameters():  # PyTorch's default init already; re-draw for a fixed seed
+        if p.dim() == 2:
+            torch.nn.init.kaiming_uniform_(p, a=5 ** 0.5)
+        else:
+            torch.nn.init.uniform_(p, -0.1, 0.1)
+    names = model.ntn_names()
+    assert sum(p.numel() for p in names.values()) == sum(p.numel() for p in model.parameters())
+    x = torch.randn(B, model.L)
+    y = torch.randn(B, model.H)
+    t = {f"param/{n}": p.clone() for n, p in names.items()}
+    t["x"], t["y"] = x, y
+    out = model(x)
+    loss = torch.nn.functional.mse_loss(out[..., 0], y)
+    loss.backward()
+    t["forecast"] = out
+    t["loss"] = loss.reshape(1)
+    for n, p in names.items():
+        t[f"grad/{n}"] = p.grad.clone()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt.zero_grad()
+    for k in range(1, steps + 1):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x)[..., 0], y).backward()
+        opt.step()
+        for n, p in names.items():
+            t[f"step{k}/{n}"] = p.detach().clone()
+    meta = {"model_config": json.dumps(config), "loss": "mse", "lr": repr(lr), "adam_steps": str(steps),
+            "generator": "dev/gen_golden.py", "torch": torch.__version__}
+    path = os.path.join(OUT, f"golden_{name}.safetensors")
+    write_safetensors(path, t, meta)
+    print(f"wrote {path}: {len(t)} tensors, loss {float(loss):.6f}")
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    nhits_cfg = {"type": "nhits", "input_size": 24, "horizon": 8, "mlp_units": [[32, 32]],
+                 "pool_kernel": [2, 2, 1], "freq_downsample": [4, 2, 1]}
+    make("nhits", NHITS(L=24, H=8, units=((32, 32),)), nhits_cfg, B=5)
+    nbeats_cfg = {"type": "nbeats", "input_size": 16, "horizon": 6, "mlp_units": [[16, 16]],
+                  "stack_types": ["identity", "trend", "seasonality"], "n_blocks": [1, 2, 2],
+                  "shared_weights": True}
+    make("nbeats", NBEATS(L=16, H=6, units=((16, 16),), n_blocks=(1, 2, 2), shared_weights=True), nbeats_cfg, B=5)
+
+
+if __name__ == "__main__":
+    main()

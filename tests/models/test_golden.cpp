@@ -1,0 +1,82 @@
+// Golden tests against PyTorch: the same weights give the same forecast, loss, every parameter
+// gradient and the first 5 Adam steps (fixtures from dev/gen_golden.py, PyTorch fp32).
+// Tolerance: relative error <= 1e-5 per tensor, max |ours - torch| / max |torch|.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "ntn/loss.h"
+#include "ntn/models.h"
+#include "ntn/optim.h"
+#include "ntn/safetensors.h"
+
+namespace ntn {
+namespace {
+
+const std::string kFixtures = NTN_FIXTURES;
+
+double rel_err(const float* got, const float* want, std::size_t n) {
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    diff = std::max(diff, std::fabs(double(got[i]) - double(want[i])));
+    scale = std::max(scale, std::fabs(double(want[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+const float* tensor(const SafeTensorsFile& f, const std::string& name, std::size_t* n = nullptr) {
+  const auto& info = f.tensors().at(name);
+  if (n) *n = std::size_t(info.shape.numel());
+  return static_cast<const float*>(f.get(name, DType::f32, info.shape));
+}
+
+void run_golden(const std::string& file) {
+  const SafeTensorsFile f = SafeTensorsFile::read(kFixtures + "/" + file);
+  auto model = make_model<float>(nlohmann::json::parse(f.meta("model_config")));
+  auto& ps = model->params();
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    std::memcpy(ps.value(i), f.get("param/" + e.name, DType::f32, e.shape), e.size * sizeof(float));
+  }
+  std::size_t nx, ny;
+  const float* x = tensor(f, "x", &nx);
+  const float* y = tensor(f, "y", &ny);
+  const std::size_t L = model->input_size(), H = model->horizon(), B = nx / L;
+  ASSERT_EQ(ny, B * H);
+  auto ws = model->make_workspace(B);
+  std::vector<float> out(B * H), dout(B * H);
+  model->forward(*ws, x, out.data(), B, {});
+  EXPECT_LE(rel_err(out.data(), tensor(f, "forecast"), B * H), 1e-5) << file << " forecast";
+  const LossSpec mse = parse_loss("mse");
+  const double loss = loss_sum_grad(mse, out.data(), y, dout.data(), B, H, 1.0f / float(B * H)) / double(B * H);
+  EXPECT_LE(std::fabs(loss - tensor(f, "loss")[0]) / std::fabs(tensor(f, "loss")[0]), 1e-5) << file << " loss";
+  ps.zero_grad();
+  model->backward(*ws, dout.data(), ps.grads(), nullptr, B, {});
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    EXPECT_LE(rel_err(ps.grad(i), tensor(f, "grad/" + e.name), e.size), 1e-5) << file << " gradient of " << e.name;
+  }
+  OptimConfig oc;
+  oc.lr = std::stof(f.meta("lr"));
+  Optimizer opt(oc, ps);
+  const int steps = std::stoi(f.meta("adam_steps"));
+  for (int k = 1; k <= steps; ++k) {
+    model->forward(*ws, x, out.data(), B, {});
+    loss_sum_grad(mse, out.data(), y, dout.data(), B, H, 1.0f / float(B * H));
+    ps.zero_grad();
+    model->backward(*ws, dout.data(), ps.grads(), nullptr, B, {});
+    opt.step(ps, ps.grads(), oc.lr);
+    for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+      const auto& e = ps.entries()[i];
+      EXPECT_LE(rel_err(ps.value(i), tensor(f, "step" + std::to_string(k) + "/" + e.name), e.size), 1e-5)
+          << file << " Adam step " << k << " " << e.name;
+    }
+  }
+}
+
+TEST(Golden, NhitsMatchesPyTorch) { run_golden("golden_nhits.safetensors"); }
+TEST(Golden, NbeatsMatchesPyTorch) { run_golden("golden_nbeats.safetensors"); }
+
+}  // namespace
+}  // namespace ntn
