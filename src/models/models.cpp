@@ -198,11 +198,14 @@ class ResidualStacks final : public Model<T> {
       basis_backward(j, dres, dy, dtheta, nt, B, ws);
       // resid[j+1] = resid[j] - backcast: dres passes through unchanged, plus the MLP path.
       const std::size_t P = nn::pooled_length(L_, bs.pool_k);
-      T* dmlp_in = ws.dpool.data();
+      // The first block's input gradient only matters when the caller wants dx.
+      const bool need_din = j > 0 || dx != nullptr;
+      T* dmlp_in = need_din ? ws.dpool.data() : nullptr;
       nn::RunCtx c = ctx;
       c.accumulate = ctx.accumulate || touched[bs.mlp];
       touched[bs.mlp] = 1;
       mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, c);
+      if (!need_din) break;  // j == 0: nothing flows further back
       if (bs.pool_k > 1) {
         T* dr = ws.tmp_bh.data();
         nn::pool1d_backward(pool_, ws.resid[j].data(), dmlp_in, dr, B, L_, bs.pool_k);

@@ -8,6 +8,7 @@
 #include "ntn/error.h"
 #include "ntn/kernels.h"
 #include "ntn/nn.h"
+#include "ntn/parallel.h"
 #include "ntn/rng.h"
 
 namespace ntn::nn {
@@ -204,15 +205,27 @@ void Linear<T>::forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) 
 template <class T>
 void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,
                          bool accumulate) const {
-  // dW (+)= dy^T x
-  gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, accumulate ? T(1) : T(0), grads + ps.offset(w), in);
-  if (has_bias) {
-    T* db = grads + ps.offset(b);
-    if (!accumulate) std::fill(db, db + out, T(0));
-    for (std::size_t r = 0; r < B; ++r)
-      for (std::size_t j = 0; j < out; ++j) db[j] += dy[r * out + j];
+  // Two independent products: dW (+)= dy^T x and dx = dy W. With two or more threads they run
+  // as two concurrent single-threaded GEMMs (better than splitting each skinny GEMM), with
+  // results identical either way (the GEMMs do not depend on BLAS's thread count).
+  auto weight_grad = [&] {
+    gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, accumulate ? T(1) : T(0), grads + ps.offset(w), in);
+    if (has_bias) {
+      T* db = grads + ps.offset(b);
+      if (!accumulate) std::fill(db, db + out, T(0));
+      for (std::size_t r = 0; r < B; ++r)
+        for (std::size_t j = 0; j < out; ++j) db[j] += dy[r * out + j];
+    }
+  };
+  auto input_grad = [&] {
+    if (dx) gemm<T>(false, false, B, in, out, T(1), dy, out, ps.value(w), in, T(0), dx, in);
+  };
+  if (dx && num_threads() > 1) {
+    parallel_chunks(2, [&](std::size_t task) { task == 0 ? weight_grad() : input_grad(); });
+  } else {
+    weight_grad();
+    input_grad();
   }
-  if (dx) gemm<T>(false, false, B, in, out, T(1), dy, out, ps.value(w), in, T(0), dx, in);  // dx = dy W
 }
 
 template struct Linear<float>;
