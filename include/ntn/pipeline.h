@@ -54,7 +54,8 @@ struct DataSpec {
   CsvOptions csv;                    // wide files: columns, time column, fill policy
   SeriesScaling scaling = SeriesScaling::standard;  // none protocol (ltsf forces standard, m4 none)
   double val_ratio = 0.1, test_ratio = 0.2;          // none protocol
-  std::size_t season = 24;           // MASE season (m4); 0 = no MASE
+  std::size_t season = 0;            // MASE season; 0 = m4: from the series ids (H 24, D 7, W 52,
+                                     // M 12, Q 4, Y 1), otherwise no MASE
 };
 
 struct Prepared {

@@ -119,6 +119,8 @@ class Trainer {
 };
 
 // Forecasts for windows in the ORIGINAL scale (per-window scaling inverted): out (N, H, Q).
+// With Q > 1 outputs (quantile levels in increasing order) each step's outputs are sorted, so
+// quantile forecasts never cross (Chernozhukov et al.'s rearrangement).
 // Batched over max_batch windows, parallel over threads.
 void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
                      WindowScaling scaling, float* out, std::size_t max_batch = 256);

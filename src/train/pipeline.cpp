@@ -106,6 +106,19 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     NTN_CHECK(H == h, "horizon ", H, " does not match the ", h, " test values per series of ", spec.test_path);
     p.scaling = SeriesScaling::none;
     p.season = spec.season;
+    if (p.season == 0) {  // the M4 frequency letter of the ids: H1, D12, W3, M5, Q7, Y9
+      switch (tr.ids[0].empty() ? ' ' : tr.ids[0][0]) {
+        case 'H': p.season = 24; break;
+        case 'D': p.season = 7; break;
+        case 'W': p.season = 52; break;
+        case 'M': p.season = 12; break;
+        case 'Q': p.season = 4; break;
+        case 'Y': p.season = 1; break;
+        default:
+          throw Error(cat(spec.path, ": cannot infer the season from series id '", tr.ids[0],
+                          "' (M4 ids start with H, D, W, M, Q or Y); give --season"));
+      }
+    }
     for (std::size_t s = 0; s < tr.size(); ++s) {
       std::vector<double> v = tr.values[s];
       v.insert(v.end(), te.values[s].begin(), te.values[s].end());

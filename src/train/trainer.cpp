@@ -431,6 +431,8 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
       assembler.assemble(windows.data() + r0, nb, xs[c].data(), nullptr, stats[c].data());
       float* y = out + r0 * H * Q;
       model.forward(*ws[c], xs[c].data(), y, nb, nn::RunCtx{});
+      if (Q > 1)  // monotone quantiles: sort each step's outputs (rearrangement; never worse in pinball loss)
+        for (std::size_t i = 0; i < nb * H; ++i) std::sort(y + i * Q, y + (i + 1) * Q);
       for (std::size_t b = 0; b < nb; ++b) denormalize(stats[c][b], y + b * H * Q, y + b * H * Q, H * Q);
     });
   }

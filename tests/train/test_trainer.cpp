@@ -201,3 +201,23 @@ TEST(Trainer, PredictWindowsInvertsWindowScaling) {
 
 }  // namespace
 }  // namespace ntn
+
+namespace ntn {
+namespace {
+
+TEST(Trainer, QuantileForecastsNeverCross) {
+  const SeriesStore store = sine_store();
+  auto m = make_model<float>({{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{16, 16}}},
+                              {"outputs", 3}});
+  m->init(4);  // random weights: raw outputs cross freely
+  auto w = make_windows(store, {24, 6}, Split{0, 500, 0});
+  std::vector<float> out(w.size() * 6 * 3);
+  predict_windows(*m, store, w, WindowScaling::standard, out.data());
+  for (std::size_t i = 0; i < w.size() * 6; ++i) {
+    ASSERT_LE(out[i * 3], out[i * 3 + 1]) << i;
+    ASSERT_LE(out[i * 3 + 1], out[i * 3 + 2]) << i;
+  }
+}
+
+}  // namespace
+}  // namespace ntn

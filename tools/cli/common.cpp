@@ -52,7 +52,8 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol) {
                                        "robust, minmax");
   app.add_option("--val-ratio", o.val_ratio, "Validation share of each series (protocol none)");
   app.add_option("--test-ratio", o.test_ratio, "Test share of each series (protocol none)");
-  app.add_option("--season", o.season, "Season of the MASE scale (0: no MASE)");
+  app.add_option("--season", o.season, "Season of the MASE scale (default: m4 from the ids, e.g. H -> 24; "
+                                       "else none)");
 }
 
 DataSpec data_spec(const DataOpts& o) {

@@ -16,7 +16,7 @@ struct DataOpts {
   std::string path, test_path, format = "wide", protocol = "none", columns, time_column, fill = "error",
                                    scaler = "standard";
   double val_ratio = 0.1, test_ratio = 0.2;
-  std::size_t season = 24;
+  std::size_t season = 0;
 };
 void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol);
 DataSpec data_spec(const DataOpts& o);
