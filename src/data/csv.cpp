@@ -81,6 +81,15 @@ void split_fields(std::string_view line, const std::string& src, std::size_t lin
   }
 }
 
+// Reads the header record of a file: fails on an empty file.
+std::vector<std::string> read_header(LineReader& lines, const std::string& src, std::size_t* lineno) {
+  std::string_view line;
+  NTN_CHECK(lines.next(&line, lineno), src, ": the file is empty (expected a header line)");
+  std::vector<std::string> header;
+  split_fields(line, src, *lineno, &header);
+  return header;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -220,9 +229,7 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
   LineReader lines(text);
   std::string_view line;
   std::size_t lineno = 0;
-  NTN_CHECK(lines.next(&line, &lineno), src, ": the file is empty (expected a header line)");
-  std::vector<std::string> header, fields;
-  split_fields(line, src, lineno, &header);
+  std::vector<std::string> header = read_header(lines, src, &lineno), fields;
   for (auto& h : header) h = std::string(trim(h));
   for (std::size_t i = 0; i < header.size(); ++i) {
     NTN_CHECK(!header[i].empty(), where(src, lineno), "header column ", i + 1, " has no name");
@@ -313,9 +320,7 @@ SeriesSet parse_m4_csv(std::string_view text, const std::string& src) {
   LineReader lines(text);
   std::string_view line;
   std::size_t lineno = 0;
-  NTN_CHECK(lines.next(&line, &lineno), src, ": the file is empty (expected a header line)");
-  std::vector<std::string> header, fields;
-  split_fields(line, src, lineno, &header);
+  std::vector<std::string> header = read_header(lines, src, &lineno), fields;
   NTN_CHECK(header.size() >= 2, where(src, lineno), "an M4 file needs an id column and value columns");
   SeriesSet set;
   set.source = src;
