@@ -111,12 +111,17 @@ class Trainer {
   std::vector<Chunk*> chunks_;
   std::vector<float> grads_;  // main gradient slab (micro-batch 0 accumulates here)
   std::vector<float> best_params_;
+  std::vector<float> step_x_, step_y_;  // train_step's batch, reused across calls
   // Progress (saved in checkpoints).
   std::uint64_t step_ = 0, epoch_ = 0, offset_ = 0;
   double best_val_ = -1;
   std::uint64_t best_step_ = 0, bad_evals_ = 0;
   double last_loss_ = 0;
 };
+
+// Optimizer steps a configuration runs on n training windows: max_steps, or epochs times the
+// batches per epoch (the last batch of an epoch may be partial).
+std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train);
 
 // Forecasts for windows in the ORIGINAL scale (per-window scaling inverted): out (N, H, Q).
 // With Q > 1 outputs (quantile levels in increasing order) each step's outputs are sorted, so

@@ -46,7 +46,6 @@ typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch) const {
 
 namespace {
 // Dropout applies after an activation; its counter depends on the global row, not the call.
-template <class T>
 std::uint64_t drop_counter(const RunCtx& ctx, std::size_t layer, std::size_t width) {
   return (ctx.step << 40) + (std::uint64_t(layer) << 56) + ctx.row0 * width;
 }
@@ -66,7 +65,7 @@ void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::siz
     if (act_after[i]) {
       act_forward(act, c.pre[i].data(), c.post[i].data(), n);
       if (drop)
-        dropout_forward(c.post[i].data(), out, n, dropout, ctx.seed, stream, drop_counter<T>(ctx, i, l.out));
+        dropout_forward(c.post[i].data(), out, n, dropout, ctx.seed, stream, drop_counter(ctx, i, l.out));
       else
         std::memcpy(out, c.post[i].data(), n * sizeof(T));
     } else {
@@ -88,7 +87,7 @@ void Mlp<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T*
     T* gpre = (k % 2 == 0) ? c.g0.data() : c.g1.data();
     if (act_after[k]) {
       if (drop) {
-        dropout_backward(g, gpre, n, dropout, ctx.seed, stream, drop_counter<T>(ctx, k, l.out));
+        dropout_backward(g, gpre, n, dropout, ctx.seed, stream, drop_counter(ctx, k, l.out));
         g = gpre;
       }
       act_backward(act, c.pre[k].data(), c.post[k].data(), g, gpre, n);

@@ -184,11 +184,12 @@ Trainer::~Trainer() {
   for (Chunk* c : chunks_) delete c;
 }
 
-std::uint64_t Trainer::total_steps() const {
-  if (cfg_.epochs == 0) return cfg_.max_steps;
-  const std::uint64_t per_epoch = (train_.size() + cfg_.batch_size - 1) / cfg_.batch_size;
-  return cfg_.epochs * per_epoch;
+std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {
+  if (cfg.epochs == 0) return cfg.max_steps;
+  return cfg.epochs * ((n_train + cfg.batch_size - 1) / std::max<std::size_t>(cfg.batch_size, 1));
 }
+
+std::uint64_t Trainer::total_steps() const { return ntn::total_steps(cfg_, train_.size()); }
 
 namespace {
 // Threads left over when there are fewer micro-batches than threads go to BLAS inside each
@@ -249,9 +250,10 @@ double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
 }
 
 double Trainer::train_step(const WindowRef* w, std::size_t B) {
-  std::vector<float> x(B * model_.input_size()), y(B * model_.horizon());
-  assembler_.assemble(w, B, x.data(), y.data(), nullptr);
-  return step_on_batch(x.data(), y.data(), B);
+  step_x_.resize(B * model_.input_size());
+  step_y_.resize(B * model_.horizon());
+  assembler_.assemble(w, B, step_x_.data(), step_y_.data(), nullptr);
+  return step_on_batch(step_x_.data(), step_y_.data(), B);
 }
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {

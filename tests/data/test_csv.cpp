@@ -4,23 +4,13 @@
 #include <filesystem>
 
 #include "ntn/csv.h"
+#include "expect_error.h"
 #include "ntn/error.h"
 
 namespace ntn {
 namespace {
 
-// Expects an ntn::Error whose message contains every fragment.
-template <class F>
-void expect_error(F&& f, std::initializer_list<const char*> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "'" << frag << "' not in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
-  }
-}
+using test::expect_error;
 
 TEST(Csv, WideFileWithDatesAndSelectedColumns) {
   const char* text =

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "expect_error.h"
 #include "ntn/csv.h"
 #include "ntn/error.h"
 #include "ntn/safetensors.h"
@@ -15,15 +16,7 @@ std::string tmp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("ntn_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
-template <class F>
-void expect_error(F&& f, const char* frag) {
-  try {
-    f();
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
-  }
-}
+using test::expect_error;
 
 TEST(SafeTensors, RoundTripWithMetadata) {
   const std::string path = tmp_path("rt.safetensors");
@@ -43,9 +36,9 @@ TEST(SafeTensors, RoundTripWithMetadata) {
   const float* r = static_cast<const float*>(f.get("layer.weight", DType::f32, {2, 3}));
   EXPECT_EQ(r[5], 6.0f);
   EXPECT_EQ(static_cast<const std::int8_t*>(f.get("layer.q", DType::i8, {3}))[2], 7);
-  expect_error([&] { f.get("layer.weight", DType::f32, {3, 2}); }, "expected f32 (3, 2)");
-  expect_error([&] { f.get("nope", DType::f32, {1}); }, "tensor 'nope' is missing");
-  expect_error([&] { f.meta("uuid"); }, "metadata 'uuid' is missing");
+  expect_error([&] { f.get("layer.weight", DType::f32, {3, 2}); }, {"expected f32 (3, 2)"});
+  expect_error([&] { f.get("nope", DType::f32, {1}); }, {"tensor 'nope' is missing"});
+  expect_error([&] { f.meta("uuid"); }, {"metadata 'uuid' is missing"});
   std::remove(path.c_str());
 }
 
@@ -59,15 +52,15 @@ TEST(SafeTensors, TruncatedOrCorruptedFilesAreClearErrors) {
   // Every truncation is an error, never a crash.
   for (std::size_t cut = 0; cut < good.size(); cut += 7)
     EXPECT_THROW(SafeTensorsFile::parse(good.substr(0, cut), "cut.safetensors"), Error) << cut;
-  expect_error([&] { SafeTensorsFile::parse(good.substr(0, good.size() - 4), "t.st"); }, "truncated");
+  expect_error([&] { SafeTensorsFile::parse(good.substr(0, good.size() - 4), "t.st"); }, {"truncated"});
   std::string bad = good;
   bad[8] = '#';  // break the JSON
-  expect_error([&] { SafeTensorsFile::parse(bad, "j.st"); }, "not valid JSON");
+  expect_error([&] { SafeTensorsFile::parse(bad, "j.st"); }, {"not valid JSON"});
   bad = good;
   bad[7] = char(0x7f);  // absurd header size
-  expect_error([&] { SafeTensorsFile::parse(bad, "h.st"); }, "header of");
-  expect_error([&] { SafeTensorsFile::parse("hello", "tiny.st"); }, "too short");
-  expect_error([&] { SafeTensorsFile::read("/nonexistent/model.ntn"); }, "cannot open");
+  expect_error([&] { SafeTensorsFile::parse(bad, "h.st"); }, {"header of"});
+  expect_error([&] { SafeTensorsFile::parse("hello", "tiny.st"); }, {"too short"});
+  expect_error([&] { SafeTensorsFile::read("/nonexistent/model.ntn"); }, {"cannot open"});
   std::remove(path.c_str());
 }
 

@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "../nn/grad_check.h"
+#include "expect_error.h"
 #include "ntn/error.h"
 #include "ntn/models.h"
 
@@ -124,12 +125,8 @@ TEST(Models, ZeroWeightsGiveTheNaiveForecast) {
 
 TEST(Models, BadConfigsNameTheField) {
   auto expect_msg = [](const json& cfg, const char* frag) {
-    try {
-      make_model<float>(cfg);
-      ADD_FAILURE() << "no error for " << cfg.dump();
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << e.what();
-    }
+    SCOPED_TRACE(cfg.dump());
+    test::expect_error([&] { make_model<float>(cfg); }, {frag});
   };
   expect_msg({{"type", "lstm9"}}, "unknown model type 'lstm9'");
   expect_msg({{"type", "nhits"}, {"horizon", 0}}, "'horizon' must be positive");

@@ -121,9 +121,7 @@ int run_train(const TrainOpts& o) {
   tc.checkpoint_path = o.checkpoint;
   tc.checkpoint_every = o.checkpoint_every;
   tc.log_every = o.quiet ? 0 : 50;
-  const std::uint64_t total =
-      tc.epochs ? tc.epochs * ((p.train.size() + tc.batch_size - 1) / std::max<std::size_t>(tc.batch_size, 1))
-                : tc.max_steps;
+  const std::uint64_t total = total_steps(tc, p.train.size());
   if (tc.schedule.name == "step") {  // the authors' default: halve the rate num_lr_decays times
     tc.schedule.step_size = std::max<std::uint64_t>(1, total / std::max<std::size_t>(o.lr_decays, 1));
     tc.schedule.gamma = 0.5f;
