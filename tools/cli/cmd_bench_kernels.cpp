@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "common.h"
 #include "ntn/aligned.h"
 #include "ntn/error.h"
 #include "ntn/kernels.h"
@@ -176,12 +177,8 @@ int run(const Opts& o) {
     detail["fresh_aligned_alloc_free"] = timing_json(tf);
   }
 
-  if (o.json) {
-    out["detail"] = detail;
-    std::printf("%s\n", out.dump().c_str());
-  } else {
-    for (auto& [key, v] : out.items()) std::printf("%-36s %s\n", key.c_str(), v.dump().c_str());
-  }
+  if (o.json) out["detail"] = detail;  // the spreads, for the JSON consumer
+  print_result(out, o.json);
   return 0;
 }
 

@@ -87,11 +87,7 @@ int run(const Opts& o) {
                       {"reps", t.reps},
                       {"validation_loss_first_last", {first, last}},
                       {"peak_rss_mb", peak_rss_mb()}};
-  if (o.json) {
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    for (auto& [key, v] : j.items()) std::printf("%-28s %s\n", key.c_str(), v.dump().c_str());
-  }
+  print_result(j, o.json);
   return 0;
 }
 

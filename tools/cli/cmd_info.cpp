@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "common.h"
 #include "ntn/cpu.h"
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
@@ -31,12 +32,7 @@ Run add_info(CLI::App& app) {
         {"hardware_threads", hardware_threads()},
         {"blas", blas_info()},
     };
-    if (*json) {
-      std::printf("%s\n", j.dump().c_str());
-    } else {
-      for (auto& [k, v] : j.items())
-        std::printf("%-17s %s\n", (k + ":").c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
-    }
+    print_result(j, *json);
     return 0;
   };
 }

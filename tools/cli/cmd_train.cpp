@@ -201,11 +201,7 @@ int run_evaluate(const EvalOpts& o) {
   json j = m.to_json();
   j["model"] = o.model;
   j["uuid"] = a.uuid;
-  if (o.json) {
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    for (auto& [k, v] : j.items()) std::printf("%-22s %s\n", k.c_str(), v.dump().c_str());
-  }
+  print_result(j, o.json);
   return 0;
 }
 

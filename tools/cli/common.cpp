@@ -71,6 +71,17 @@ DataSpec data_spec(const DataOpts& o) {
   return d;
 }
 
+void print_result(const nlohmann::json& j, bool as_json) {
+  if (as_json) {
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::size_t width = 0;
+  for (auto& [k, v] : j.items()) width = std::max(width, k.size());
+  for (auto& [k, v] : j.items())
+    std::printf("%-*s  %s\n", int(width), k.c_str(), v.is_string() ? v.get<std::string>().c_str() : v.dump().c_str());
+}
+
 void report_progress(const TrainLog& log) {
   static const bool tty = ::isatty(2);
   if (tty) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ DataSpec data_spec(const DataOpts& o);
 
 std::vector<std::string> split_list(const std::string& s, char sep = ',');
 std::vector<float> parse_floats(const std::string& s, const char* what);
+
+// A command's result: one JSON object with --json, else "key  value" lines (strings unquoted).
+void print_result(const nlohmann::json& j, bool as_json);
 
 // Progress: a one-line bar on a terminal (stderr), JSON lines otherwise.
 void report_progress(const TrainLog& log);
