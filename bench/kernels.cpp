@@ -135,14 +135,14 @@ void BM_gemv_packed(benchmark::State& st, Isa isa) {
   const KernelTable& k = kernels_for(isa);
   const std::size_t M = std::size_t(st.range(0)), K = M;
   const auto W = rnd(M * K, 9), x = rnd(K, 10);
-  AlignedBuffer packed(gemv_packed_size(M, K) * sizeof(float));
-  f32_gemv_pack(W.data(), M, K, packed.as<float>());
+  std::vector<float> packed(dense_packed_size(M, K));
+  f32_dense_pack(W.data(), M, K, packed.data());
   std::vector<float> y(M), yb(M);
-  k.f32_gemv_packed(packed.as<float>(), M, K, x.data(), nullptr, y.data());
+  k.f32_dense(packed.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
   sgemv_blas(M, K, W.data(), x.data(), 0.0f, yb.data());
   if (!validate(st, y, yb, 1e-4f)) return;
   for (auto _ : st) {
-    k.f32_gemv_packed(packed.as<float>(), M, K, x.data(), nullptr, y.data());
+    k.f32_dense(packed.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
     benchmark::DoNotOptimize(y.data());
   }
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * double(M * K) * double(st.iterations()), benchmark::Counter::kIsRate);

@@ -28,6 +28,8 @@ struct CpuFeatures {
 };
 
 // Instruction sets we compile kernels for, in increasing order.
+// avx2 = AVX2 + FMA + F16C; avx512 = F, DQ, BW, VL and VNNI (Ice Lake, Zen 4 and later; a
+// Skylake-SP without VNNI runs the avx2 kernels).
 enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
 
 const CpuFeatures& cpu_features();

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "ntn/cpu.h"
 
@@ -104,11 +105,31 @@ struct KernelTable {
   void (*f32_adam)(float* p, const float* g, float* m, float* v, std::size_t n, float step_size, float b1, float b2,
                    float eps, float inv_sqrt_bc2, float l2, float decoupled);
 
-  // ---- packed GEMV for batch 1: y (M) = W (M, K) x (K) + bias (M, may be null) -----------
-  // W is packed once with f32_gemv_pack into panels of kGemvPanel rows (column-major within a
-  // panel, rows past M zero). The layout is the same for every ISA.
-  void (*f32_gemv_packed)(const float* packed, std::size_t M, std::size_t K, const float* x,
-                          const float* bias, float* y);
+  // ---- packed dense layers for inference: y (B, M) = x (B, K) W^T + bias (M, may be null) ---
+  // W (M, K) is packed once (f32_dense_pack and friends below) into panels of kDensePanel
+  // output rows; x rows are ldx apart, y rows ldy apart. Every output is ONE chain of fp32 FMAs
+  // over k = 0..K-1 in order, started at 0, then + bias: a row's result is bitwise the same
+  // whatever B, the ISA (the scalar reference included) or the split of rows across threads.
+  // B = 1 is the GEMV of a single forecast. y must not alias x.
+  void (*f32_dense)(const float* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                    std::size_t B, const float* bias, float* y, std::size_t ldy);
+  // fp16 (IEEE binary16) weights, widened exactly to fp32 before each FMA (F16C on x86): the
+  // same chains as f32_dense, half the weight bytes.
+  void (*f16_dense)(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                    std::size_t B, const float* bias, float* y, std::size_t ldy);
+  // Dynamic symmetric quantisation of one activation row: amax = max |x|, s = amax / 127,
+  // q[k] = round-half-even(x[k] * (127 / amax)) in [-127, 127] (0 if amax == 0), q[K..Kp) = 0.
+  // Returns s. x must be finite.
+  float (*f32_quantize_i8)(const float* x, std::size_t K, std::int8_t* q, std::size_t Kp);
+  // int8 weights q_w (per output channel scale w_scale, |q_w| <= 127, packed by i8_dense_pack)
+  // times int8 rows xq (B, Kp) with scales xs (B) from f32_quantize_i8:
+  //   acc = sum_k xq[b, k] q_w[o, k]  (exact in int32), y[b, o] = float(acc) * (xs[b] * w_scale[o]) + bias[o].
+  // Integer sums are exact, so every ISA gives bitwise the same y. AVX2 uses vpmaddubsw on |x|
+  // and sign-transferred weights (each 16-bit pair sum <= 2 * 127 * 127 < 32767: it never
+  // saturates); AVX-512 uses VNNI vpdpbusd on x + 128 and subtracts 128 * w_sum[o].
+  void (*i8_dense)(const std::int8_t* packed, const float* w_scale, const std::int32_t* w_sum, std::size_t M,
+                   std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs, std::size_t B,
+                   const float* bias, float* y, std::size_t ldy);
 
   // ---- measurement helper: runs `iters` rounds of independent FMAs (for peak GFLOP/s) -----
   // Returns a value that depends on every FMA; flops = iters * fma_peak_flops_per_iter.
@@ -116,7 +137,7 @@ struct KernelTable {
   std::size_t fma_peak_flops_per_iter;
 };
 
-inline constexpr std::size_t kGemvPanel = 16;
+inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel
 
 // Active table: best ISA supported by the CPU, capped by NTN_ISA. Resolved on first call;
 // throws ntn::Error if NTN_ISA holds an unknown value.
@@ -125,9 +146,23 @@ const KernelTable& kernels();
 const KernelTable& kernels_for(Isa isa);
 Isa active_isa();
 
-// Packing for f32_gemv_packed: packed must hold gemv_packed_size(M, K) floats.
-std::size_t gemv_packed_size(std::size_t M, std::size_t K);
-void f32_gemv_pack(const float* W, std::size_t M, std::size_t K, float* packed);
+// ---- packing for the dense kernels (any ISA; done once when a model is loaded) ----------
+// Panel p holds output rows [16p, 16p + 16); rows past M are zero.
+//   f32 / f16: packed[p * K * 16 + k * 16 + r]                      (size dense_packed_size)
+//   int8:      packed[p * Kp * 16 + (k / 4) * 64 + r * 4 + k % 4]   (Kp = K rounded up to 4,
+//              size dense_packed_size(M, Kp) bytes), w_sum (panels * 16) = row sums of q_w.
+std::size_t dense_panels(std::size_t M);
+std::size_t dense_packed_size(std::size_t M, std::size_t K);  // elements
+inline std::size_t i8_padded_k(std::size_t K) { return (K + 3) / 4 * 4; }
+void f32_dense_pack(const float* W, std::size_t M, std::size_t K, float* packed);
+void f16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::uint16_t* packed);
+void i8_dense_pack(const std::int8_t* q, std::size_t M, std::size_t K, std::int8_t* packed, std::int32_t* w_sum);
+// Per output channel symmetric quantisation of W (M, K): scale[o] = max_k |W[o, k]| / 127,
+// q[o, k] = round-half-even(W[o, k] / scale[o]) (all zero and scale 0 for a zero row).
+void i8_quantize_rows(const float* W, std::size_t M, std::size_t K, std::int8_t* q, float* scale);
+// IEEE binary16 conversions (round to nearest even; overflow -> inf; NaN stays NaN), portable.
+std::uint16_t f32_to_f16(float x);
+float f16_to_f32(std::uint16_t h);
 
 // ---- GEMM through OpenBLAS (row-major): C = alpha * op(A) op(B) + beta * C ------------------
 // op(A) is (M, K), op(B) is (K, N), C is (M, N); lda/ldb/ldc are row strides of the stored

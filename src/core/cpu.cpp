@@ -90,7 +90,7 @@ bool isa_supported(Isa isa) {
     case Isa::scalar: return true;
     case Isa::avx2: return f.avx2 && f.fma && f.f16c;
     case Isa::avx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512dq && f.avx512bw &&
-                             f.avx512vl;
+                             f.avx512vl && f.avx512vnni;  // int8 kernels use VNNI
   }
   return false;
 }

@@ -523,66 +523,166 @@ void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float
   }
 }
 
-// ---- packed GEMV ----------------------------------------------------------------------------
-// Packed layout: panel p holds rows [16p, 16p+16) as packed[p*K*16 + k*16 + r]. Per column k one
-// broadcast of x[k] feeds 16 rows with contiguous loads. We walk kNV vectors (whole panels) at a
-// time and unroll k by 2 with separate accumulators: 2*kNV independent FMA chains hide the FMA
-// latency while the loop streams the weights at load-port speed.
-constexpr std::size_t kPanel = 16;
-constexpr std::size_t kVpp = kPanel / W;    // vectors per panel row: 2 (AVX2) or 1 (AVX-512)
-constexpr std::size_t kNV = 4;              // vectors in flight per k
-constexpr std::size_t kPanelsPerStep = kNV / kVpp;
+// ---- packed dense layers -------------------------------------------------------------------
+// A tile is R rows x NV vectors of outputs (NV / kVpp whole panels). Per column k the tile
+// loads its NV weight vectors once and feeds every row with one broadcast of x[r, k]; each
+// accumulator is one FMA chain in k order (the contract that makes results bitwise equal to
+// the reference). Batch 1 uses a wide tile (kGemvNV chains) to hide the FMA latency; larger
+// batches use kRows rows so each weight load feeds kRows FMAs.
+constexpr std::size_t kPanel = kDensePanel;
+constexpr std::size_t kVpp = kPanel / W;  // vectors per panel row: 2 (AVX2) or 1 (AVX-512)
 
-inline void gemv_store(float* y, const float* bias, std::size_t row0, std::size_t M, V acc) {
-  if (row0 >= M) return;
-  const std::size_t k = M - row0 < W ? M - row0 : W;
-  if (bias) acc = F32::add(acc, F32::load_n(bias + row0, k, 0.0f));
-  F32::store_n(y + row0, acc, k);
+struct LoadF32 {
+  using T = float;
+  static V at(const float* p) { return F32::load(p); }
+};
+struct LoadF16 {
+  using T = std::uint16_t;
+  static V at(const std::uint16_t* p) { return F32::load_f16(p); }
+};
+
+inline void dense_store(float* y, const float* bias, std::size_t o, std::size_t M, V acc) {
+  if (o >= M) return;
+  const std::size_t k = M - o < W ? M - o : W;
+  if (bias) acc = F32::add(acc, F32::load_n(bias + o, k, 0.0f));
+  F32::store_n(y + o, acc, k);
 }
 
-void f32_gemv_packed(const float* packed, std::size_t M, std::size_t K, const float* x,
-                     const float* bias, float* y) {
-  const std::size_t panels = (M + kPanel - 1) / kPanel;
-  std::size_t p = 0;
-  for (; p + kPanelsPerStep <= panels; p += kPanelsPerStep) {
-    const float* base[kPanelsPerStep];
-    for (std::size_t j = 0; j < kPanelsPerStep; ++j) base[j] = packed + (p + j) * K * kPanel;
-    V a[kNV], b[kNV];
-    for (std::size_t v = 0; v < kNV; ++v) a[v] = b[v] = F32::zero();
-    std::size_t k = 0;
-    for (; k + 2 <= K; k += 2) {
-      const V x0 = vset(x[k]), x1 = vset(x[k + 1]);
-      for (std::size_t v = 0; v < kNV; ++v) {
-        const float* w = base[v / kVpp] + k * kPanel + (v % kVpp) * W;
-        a[v] = F32::fmadd(F32::load(w), x0, a[v]);
-        b[v] = F32::fmadd(F32::load(w + kPanel), x1, b[v]);
-      }
+template <class Ld, std::size_t R, std::size_t NV>
+inline void dense_tile(const typename Ld::T* wp, std::size_t K, const float* x, std::size_t ldx, const float* bias,
+                       float* y, std::size_t ldy, std::size_t o0, std::size_t M) {
+  V acc[R][NV];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::zero();
+  for (std::size_t k = 0; k < K; ++k) {
+    V w[NV];
+    for (std::size_t v = 0; v < NV; ++v) w[v] = Ld::at(wp + (v / kVpp) * K * kPanel + k * kPanel + (v % kVpp) * W);
+    for (std::size_t r = 0; r < R; ++r) {
+      const V xb = vset(x[r * ldx + k]);
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::fmadd(w[v], xb, acc[r][v]);
     }
-    if (k < K) {
-      const V x0 = vset(x[k]);
-      for (std::size_t v = 0; v < kNV; ++v)
-        a[v] = F32::fmadd(F32::load(base[v / kVpp] + k * kPanel + (v % kVpp) * W), x0, a[v]);
-    }
-    for (std::size_t v = 0; v < kNV; ++v)
-      gemv_store(y, bias, (p + v / kVpp) * kPanel + (v % kVpp) * W, M, F32::add(a[v], b[v]));
   }
-  for (; p < panels; ++p) {  // leftover panels, one at a time
-    const float* w = packed + p * K * kPanel;
-    V a[kVpp], b[kVpp];
-    for (std::size_t v = 0; v < kVpp; ++v) a[v] = b[v] = F32::zero();
-    std::size_t k = 0;
-    for (; k + 2 <= K; k += 2) {
-      const V x0 = vset(x[k]), x1 = vset(x[k + 1]);
-      for (std::size_t v = 0; v < kVpp; ++v) {
-        a[v] = F32::fmadd(F32::load(w + k * kPanel + v * W), x0, a[v]);
-        b[v] = F32::fmadd(F32::load(w + (k + 1) * kPanel + v * W), x1, b[v]);
-      }
-    }
-    if (k < K)
-      for (std::size_t v = 0; v < kVpp; ++v)
-        a[v] = F32::fmadd(F32::load(w + k * kPanel + v * W), vset(x[k]), a[v]);
-    for (std::size_t v = 0; v < kVpp; ++v) gemv_store(y, bias, p * kPanel + v * W, M, F32::add(a[v], b[v]));
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < NV; ++v) dense_store(y + r * ldy, bias, o0 + v * W, M, acc[r][v]);
+}
+
+// R rows over every panel: tiles of NV vectors, leftover panels one at a time.
+template <class Ld, std::size_t R, std::size_t NV>
+inline void dense_rows(const typename Ld::T* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                       const float* bias, float* y, std::size_t ldy) {
+  const std::size_t nvec = (M + kPanel - 1) / kPanel * kVpp;
+  std::size_t v0 = 0;
+  for (; v0 + NV <= nvec; v0 += NV)
+    dense_tile<Ld, R, NV>(packed + v0 / kVpp * K * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+  for (; v0 < nvec; v0 += kVpp)
+    dense_tile<Ld, R, kVpp>(packed + v0 / kVpp * K * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+}
+
+template <class Ld, std::size_t R>
+inline void dense_rows_tail(std::size_t rows, const typename Ld::T* packed, std::size_t M, std::size_t K,
+                            const float* x, std::size_t ldx, const float* bias, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) return dense_rows<Ld, R, kTileNV>(packed, M, K, x, ldx, bias, y, ldy);
+    dense_rows_tail<Ld, R - 1>(rows, packed, M, K, x, ldx, bias, y, ldy);
   }
+}
+
+template <class Ld>
+inline void dense(const typename Ld::T* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                  std::size_t B, const float* bias, float* y, std::size_t ldy) {
+  if (B == 1) return dense_rows<Ld, 1, kGemvNV>(packed, M, K, x, ldx, bias, y, ldy);
+  std::size_t r = 0;
+  for (; r + kRows <= B; r += kRows) dense_rows<Ld, kRows, kTileNV>(packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
+  if (r < B) dense_rows_tail<Ld, kRows - 1>(B - r, packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
+}
+
+void f32_dense(const float* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
+               const float* bias, float* y, std::size_t ldy) {
+  dense<LoadF32>(packed, M, K, x, ldx, B, bias, y, ldy);
+}
+
+void f16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+               std::size_t B, const float* bias, float* y, std::size_t ldy) {
+  dense<LoadF16>(packed, M, K, x, ldx, B, bias, y, ldy);
+}
+
+// ---- int8 ----------------------------------------------------------------------------------
+float f32_quantize_i8(const float* x, std::size_t K, std::int8_t* q, std::size_t Kp) {
+  V m = F32::zero();
+  std::size_t i = 0;
+  for (; i + W <= K; i += W) m = F32::max(m, F32::abs(F32::load(x + i)));
+  if (i < K) m = F32::max(m, F32::abs(F32::load_n(x + i, K - i, 0.0f)));
+  const float amax = F32::hmax(m);
+  if (!(amax > 0.0f)) {
+    for (std::size_t k = 0; k < Kp; ++k) q[k] = 0;
+    return 0.0f;
+  }
+  const V inv = vset(127.0f / amax);
+  for (i = 0; i + W <= K; i += W) I8::store_q(q + i, F32::mul(F32::load(x + i), inv), W);
+  if (i < K) I8::store_q(q + i, F32::mul(F32::load_n(x + i, K - i, 0.0f), inv), K - i);
+  for (std::size_t k = K; k < Kp; ++k) q[k] = 0;
+  return amax / 127.0f;
+}
+
+// One int vector holds W outputs x 4 consecutive k (AVX2: 8 outputs, AVX-512: 16), so an int
+// tile's vector v covers the same outputs as a float vector: the epilogue is shared.
+template <std::size_t R, std::size_t NV>
+inline void i8_tile(const std::int8_t* wp, std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs,
+                    const float* ws, const std::int32_t* wsum, const float* bias, float* y, std::size_t ldy,
+                    std::size_t o0, std::size_t M) {
+  typename I8::V acc[R][NV];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = I8::zero();
+  for (std::size_t k = 0; k < Kp; k += 4) {
+    typename I8::V w[NV];
+    for (std::size_t v = 0; v < NV; ++v) w[v] = I8::load(wp + (v / kVpp) * Kp * kPanel + k * kPanel + (v % kVpp) * W * 4);
+    for (std::size_t r = 0; r < R; ++r) {
+      const typename I8::X xb = I8::bcast4(xq + r * ldq + k);
+      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = I8::dot4(acc[r][v], w[v], xb);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t o = o0 + v * W;
+      if (o >= M) continue;
+      const std::size_t n = M - o < W ? M - o : W;
+      const V s = F32::mul(vset(xs[r]), F32::load_n(ws + o, n, 0.0f));
+      V f = F32::mul(I8::to_f32(I8::finish(acc[r][v], wsum + o)), s);
+      if (bias) f = F32::add(f, F32::load_n(bias + o, n, 0.0f));
+      F32::store_n(y + r * ldy + o, f, n);
+    }
+}
+
+template <std::size_t R, std::size_t NV>
+inline void i8_rows(const std::int8_t* packed, const float* ws, const std::int32_t* wsum, std::size_t M,
+                    std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs, const float* bias, float* y,
+                    std::size_t ldy) {
+  const std::size_t nvec = (M + kPanel - 1) / kPanel * kVpp;
+  std::size_t v0 = 0;
+  for (; v0 + NV <= nvec; v0 += NV)
+    i8_tile<R, NV>(packed + v0 / kVpp * Kp * kPanel, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+  for (; v0 < nvec; v0 += kVpp)
+    i8_tile<R, kVpp>(packed + v0 / kVpp * Kp * kPanel, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+}
+
+template <std::size_t R>
+inline void i8_rows_tail(std::size_t rows, const std::int8_t* packed, const float* ws, const std::int32_t* wsum,
+                         std::size_t M, std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs,
+                         const float* bias, float* y, std::size_t ldy) {
+  if constexpr (R > 0) {
+    if (rows == R) return i8_rows<R, kTileNV>(packed, ws, wsum, M, Kp, xq, ldq, xs, bias, y, ldy);
+    i8_rows_tail<R - 1>(rows, packed, ws, wsum, M, Kp, xq, ldq, xs, bias, y, ldy);
+  }
+}
+
+void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* wsum, std::size_t M, std::size_t Kp,
+              const std::int8_t* xq, std::size_t ldq, const float* xs, std::size_t B, const float* bias, float* y,
+              std::size_t ldy) {
+  if (B == 1) return i8_rows<1, kGemvNV>(packed, ws, wsum, M, Kp, xq, ldq, xs, bias, y, ldy);
+  std::size_t r = 0;
+  for (; r + kRows <= B; r += kRows)
+    i8_rows<kRows, kTileNV>(packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
+  if (r < B) i8_rows_tail<kRows - 1>(B - r, packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
 }
 
 // ---- peak FMA probe -------------------------------------------------------------------------
@@ -609,6 +709,6 @@ constexpr KernelTable kTable = {
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
     f32_adam,
-    f32_gemv_packed,
+    f32_dense, f16_dense, f32_quantize_i8, i8_dense,
     fma_peak_probe, kProbeAcc * W * 2,
 };

@@ -3,8 +3,10 @@
 // the oracle of the kernel tests and the yardstick of every SIMD ratio we report.
 // Reductions accumulate in double, so the reference is at least as accurate as any SIMD path.
 // No std::fma: without -mfma it is a library call per element, which would flatter the SIMD ratios.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 
 #include "ntn/kernels.h"
@@ -286,15 +288,54 @@ void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float
   }
 }
 
-// ---- packed GEMV ----------------------------------------------------------------------------
-void f32_gemv_packed(const float* packed, std::size_t M, std::size_t K, const float* x,
-                     const float* bias, float* y) {
-  for (std::size_t row = 0; row < M; ++row) {
-    const float* w = packed + row / kGemvPanel * K * kGemvPanel + row % kGemvPanel;
-    float s = 0.0f;
-    for (std::size_t k = 0; k < K; ++k) s += w[k * kGemvPanel] * x[k];
-    y[row] = bias ? s + bias[row] : s;
+// ---- packed dense layers (the definition the SIMD kernels reproduce bitwise) ---------------
+template <class Wt, class Widen>
+void dense_ref(const Wt* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
+               const float* bias, float* y, std::size_t ldy, Widen widen) {
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t o = 0; o < M; ++o) {
+      const Wt* w = packed + o / kDensePanel * K * kDensePanel + o % kDensePanel;
+      float acc = 0.0f;
+      for (std::size_t k = 0; k < K; ++k) acc = std::fma(widen(w[k * kDensePanel]), x[b * ldx + k], acc);
+      y[b * ldy + o] = bias ? acc + bias[o] : acc;
+    }
+}
+
+void f32_dense(const float* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
+               const float* bias, float* y, std::size_t ldy) {
+  dense_ref(packed, M, K, x, ldx, B, bias, y, ldy, [](float w) { return w; });
+}
+
+void f16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+               std::size_t B, const float* bias, float* y, std::size_t ldy) {
+  dense_ref(packed, M, K, x, ldx, B, bias, y, ldy, f16_to_f32);
+}
+
+float f32_quantize_i8(const float* x, std::size_t K, std::int8_t* q, std::size_t Kp) {
+  float amax = 0.0f;
+  for (std::size_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
+  if (!(amax > 0.0f)) {
+    std::fill(q, q + Kp, std::int8_t(0));
+    return 0.0f;
   }
+  const float inv = 127.0f / amax;
+  for (std::size_t k = 0; k < K; ++k)
+    q[k] = std::int8_t(std::clamp(std::nearbyint(x[k] * inv), -127.0f, 127.0f));
+  std::fill(q + K, q + Kp, std::int8_t(0));
+  return amax / 127.0f;
+}
+
+void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* /*w_sum*/, std::size_t M, std::size_t Kp,
+              const std::int8_t* xq, std::size_t ldq, const float* xs, std::size_t B, const float* bias, float* y,
+              std::size_t ldy) {
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t o = 0; o < M; ++o) {
+      const std::int8_t* w = packed + o / kDensePanel * Kp * kDensePanel + o % kDensePanel * 4;
+      std::int32_t acc = 0;
+      for (std::size_t k = 0; k < Kp; ++k) acc += std::int32_t(w[k / 4 * 4 * kDensePanel + k % 4]) * xq[b * ldq + k];
+      const float f = float(acc) * (xs[b] * ws[o]);
+      y[b * ldy + o] = bias ? f + bias[o] : f;
+    }
 }
 
 constexpr std::size_t kProbeAcc = 4;  // scalar: 4 independent chains (no FMA without -mfma)
@@ -316,7 +357,7 @@ constexpr KernelTable kTable = {
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
     f32_adam,
-    f32_gemv_packed,
+    f32_dense, f16_dense, f32_quantize_i8, i8_dense,
     fma_peak_probe, kProbeAcc * 2,
 };
 

@@ -17,6 +17,9 @@ struct F32 {
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
   }
   static void store_n(float* p, V v, std::size_t n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
+  static V load_f16(const std::uint16_t* p) {  // 8 binary16 -> 8 floats (exact, F16C)
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
   static V set1(float a) { return _mm256_set1_ps(a); }
   static V zero() { return _mm256_setzero_ps(); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -117,3 +120,41 @@ struct F64 {
 };
 
 constexpr Isa kIsa = Isa::avx2;
+
+// Dense-kernel tiles (kernels_impl.inl): batch 1 keeps 8 FMA chains in flight (4 panels); larger
+// batches use 6 rows x 1 panel = 12 accumulators + 2 weight vectors + 1 broadcast of 16 ymm.
+constexpr std::size_t kGemvNV = 8, kRows = 6, kTileNV = 2;
+
+// int8 dot products of 8 outputs x 4 k per vector, with vpmaddubsw (u8 x s8 -> s16 pairs). To
+// keep its 16-bit pair sums from saturating, the unsigned operand is |x| and the sign of x is
+// moved onto the weight (vpsignb): each pair is |x0 w0| + |x1 w1| <= 2 * 127 * 127 = 32258.
+struct I8 {
+  using V = __m256i;
+  struct X {
+    __m256i x, ax;  // 4 bytes of x broadcast, and their absolute values
+  };
+  static V zero() { return _mm256_setzero_si256(); }
+  static V load(const std::int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static X bcast4(const std::int8_t* p) {
+    int v;
+    __builtin_memcpy(&v, p, 4);
+    const __m256i b = _mm256_set1_epi32(v);
+    return {b, _mm256_abs_epi8(b)};
+  }
+  static V dot4(V acc, V w, const X& x) {
+    const __m256i p16 = _mm256_maddubs_epi16(x.ax, _mm256_sign_epi8(w, x.x));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  }
+  static V finish(V acc, const std::int32_t*) { return acc; }
+  static __m256 to_f32(V a) { return _mm256_cvtepi32_ps(a); }
+  // n <= 8 values (already multiplied by 127 / amax) rounded half-even, clamped, stored as int8.
+  static void store_q(std::int8_t* q, __m256 v, std::size_t n) {
+    __m256i i = _mm256_cvtps_epi32(v);
+    i = _mm256_min_epi32(_mm256_max_epi32(i, _mm256_set1_epi32(-127)), _mm256_set1_epi32(127));
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    const __m128i b8 = _mm_packs_epi16(w16, w16);
+    alignas(16) std::int8_t tmp[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), b8);
+    for (std::size_t k = 0; k < n; ++k) q[k] = tmp[k];
+  }
+};

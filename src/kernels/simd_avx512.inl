@@ -13,6 +13,9 @@ struct F32 {
     return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p);
   }
   static void store_n(float* p, V v, std::size_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+  static V load_f16(const std::uint16_t* p) {  // 16 binary16 -> 16 floats (exact)
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
   static V set1(float a) { return _mm512_set1_ps(a); }
   static V zero() { return _mm512_setzero_ps(); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -86,3 +89,32 @@ struct F64 {
 };
 
 constexpr Isa kIsa = Isa::avx512;
+
+// Dense-kernel tiles (kernels_impl.inl): batch 1 keeps 8 FMA chains in flight (8 panels); larger
+// batches use 6 rows x 4 panels = 24 accumulators.
+constexpr std::size_t kGemvNV = 4, kRows = 6, kTileNV = 4;
+
+// int8 dot products of 16 outputs x 4 k per vector with AVX-512 VNNI vpdpbusd (u8 x s8, summed
+// into int32 without intermediate saturation). x is made unsigned by adding 128 (xor 0x80);
+// finish() removes the 128 * sum_k w[o, k] this adds.
+struct I8 {
+  using V = __m512i;
+  using X = __m512i;
+  static V zero() { return _mm512_setzero_si512(); }
+  static V load(const std::int8_t* p) { return _mm512_loadu_si512(p); }
+  static X bcast4(const std::int8_t* p) {
+    int v;
+    __builtin_memcpy(&v, p, 4);
+    return _mm512_xor_si512(_mm512_set1_epi32(v), _mm512_set1_epi8(char(0x80)));
+  }
+  static V dot4(V acc, V w, X x) { return _mm512_dpbusd_epi32(acc, x, w); }
+  static V finish(V acc, const std::int32_t* wsum) {
+    return _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512(wsum), 7));
+  }
+  static __m512 to_f32(V a) { return _mm512_cvtepi32_ps(a); }
+  static void store_q(std::int8_t* q, __m512 v, std::size_t n) {
+    __m512i i = _mm512_cvtps_epi32(v);
+    i = _mm512_min_epi32(_mm512_max_epi32(i, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+    _mm512_mask_cvtepi32_storeu_epi8(q, __mmask16((1u << n) - 1u), i);
+  }
+};

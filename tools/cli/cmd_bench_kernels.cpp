@@ -91,23 +91,62 @@ int run(const Opts& o) {
     }
   }
 
-  // ---- GEMV 512x512, batch 1, weights in cache: ours (packed) vs OpenBLAS sgemv -------------
+  // ---- dense 512x512: batch 1 (GEMV) fp32 / fp16 / int8 vs OpenBLAS sgemv; batch 256 fp32 vs
+  // OpenBLAS sgemm on one thread. Weights in cache. ------------------------------------------
   {
-    const std::size_t M = 512, K = 512;
-    std::vector<float> w = random_vec(M * K, 4), x = random_vec(K, 5), y(M), yb(M);
-    AlignedBuffer packed(gemv_packed_size(M, K) * sizeof(float));
-    f32_gemv_pack(w.data(), M, K, packed.as<float>());
-    simd.f32_gemv_packed(packed.as<float>(), M, K, x.data(), nullptr, y.data());
+    const std::size_t M = 512, K = 512, Kp = i8_padded_k(K), B = 256;
+    std::vector<float> w = random_vec(M * K, 4), x = random_vec(B * K, 5), y(B * M), yb(B * M);
+    std::vector<float> packed(dense_packed_size(M, K));
+    f32_dense_pack(w.data(), M, K, packed.data());
+    std::vector<std::uint16_t> h(M * K), hpacked(dense_packed_size(M, K));
+    for (std::size_t i = 0; i < M * K; ++i) h[i] = f32_to_f16(w[i]);
+    f16_dense_pack(h.data(), M, K, hpacked.data());
+    std::vector<std::int8_t> q(M * K), qpacked(dense_packed_size(M, Kp)), xq(Kp);
+    std::vector<float> ws(M);
+    std::vector<std::int32_t> wsum(dense_panels(M) * kDensePanel);
+    i8_quantize_rows(w.data(), M, K, q.data(), ws.data());
+    i8_dense_pack(q.data(), M, K, qpacked.data(), wsum.data());
+    simd.f32_dense(packed.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
     sgemv_blas(M, K, w.data(), x.data(), 0.0f, yb.data());
     for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 1e-4f, "gemv vs OpenBLAS sgemv");
-    const Timing ts = measure([&] { simd.f32_gemv_packed(packed.as<float>(), M, K, x.data(), nullptr, y.data()); },
+    simd.f16_dense(hpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
+    for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 2e-2f, "fp16 gemv vs OpenBLAS sgemv");
+    float xs = simd.f32_quantize_i8(x.data(), K, xq.data(), Kp);
+    simd.i8_dense(qpacked.data(), ws.data(), wsum.data(), M, Kp, xq.data(), Kp, &xs, 1, nullptr, y.data(), M);
+    for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 0.2f, "int8 gemv vs OpenBLAS sgemv");
+    const Timing ts = measure([&] { simd.f32_dense(packed.data(), M, K, x.data(), K, 1, nullptr, y.data(), M); }, reps,
+                              batch_s);
+    const Timing th = measure([&] { simd.f16_dense(hpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M); },
                               reps, batch_s);
+    const Timing tq = measure(
+        [&] {
+          xs = simd.f32_quantize_i8(x.data(), K, xq.data(), Kp);
+          simd.i8_dense(qpacked.data(), ws.data(), wsum.data(), M, Kp, xq.data(), Kp, &xs, 1, nullptr, y.data(), M);
+        },
+        reps, batch_s);
     const Timing tb = measure([&] { sgemv_blas(M, K, w.data(), x.data(), 0.0f, yb.data()); }, reps, batch_s);
     const double flops = 2.0 * double(M) * double(K);
     out["gemv_512_gflops"] = flops / ts.median_s / 1e9;
     out["gemv_openblas_512_gflops"] = flops / tb.median_s / 1e9;
     out["gemv_over_openblas"] = tb.median_s / ts.median_s;
-    detail["gemv_512"] = {{"ntn", timing_json(ts)}, {"openblas", timing_json(tb)}};
+    out["gemv_f16_512_gflops"] = flops / th.median_s / 1e9;
+    out["gemv_i8_512_gops"] = flops / tq.median_s / 1e9;
+    detail["gemv_512"] = {{"ntn", timing_json(ts)}, {"openblas", timing_json(tb)}, {"ntn_f16", timing_json(th)},
+                          {"ntn_i8_incl_quantize", timing_json(tq)}};
+    // Batch 256 through the same packed kernel vs OpenBLAS sgemm, one thread each.
+    const int saved = blas_threads();
+    set_blas_threads(1);
+    simd.f32_dense(packed.data(), M, K, x.data(), K, B, nullptr, y.data(), M);
+    sgemm(false, true, B, M, K, 1.0f, x.data(), K, w.data(), K, 0.0f, yb.data(), M);
+    for (std::size_t i = 0; i < B * M; i += 97) expect_close(y[i], yb[i], 1e-4f, "dense B=256 vs OpenBLAS sgemm");
+    const Timing td = measure([&] { simd.f32_dense(packed.data(), M, K, x.data(), K, B, nullptr, y.data(), M); },
+                              reps, batch_s);
+    const Timing tg = measure(
+        [&] { sgemm(false, true, B, M, K, 1.0f, x.data(), K, w.data(), K, 0.0f, yb.data(), M); }, reps, batch_s);
+    set_blas_threads(saved);
+    out["dense_b256_512_gflops"] = double(B) * flops / td.median_s / 1e9;
+    out["dense_b256_over_sgemm"] = tg.median_s / td.median_s;
+    detail["dense_b256_512"] = {{"ntn", timing_json(td)}, {"openblas_sgemm", timing_json(tg)}};
   }
 
   // ---- peak FMA throughput (per core, measured) and SGEMM 512^3 on N threads -----------------
