@@ -1,10 +1,11 @@
 # ntneural front door. Every target installs what is missing first (scripts/setup.sh).
 #   make demo   - set up, build, run the main job on the embedded data
-#   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both
+#   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both, and
+#                 the concurrent serving tests under ThreadSanitizer
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
 #   make bench-torch - training step and memory side by side with PyTorch (installs python3-torch)
-.PHONY: all setup build build-asan demo test test-release test-asan bench bench-baseline bench-compare bench-torch golden format clean
+.PHONY: all setup build build-asan build-tsan demo test test-release test-asan test-tsan bench bench-baseline bench-compare bench-torch golden format clean
 
 RELEASE := build/release
 BASELINE := bench/results/kernels_baseline.json
@@ -41,7 +42,15 @@ test-release: build
 test-asan: build-asan
 	ctest --preset debug-asan
 
-test: test-release test-asan
+# ThreadSanitizer: the library and the concurrent serving tests only (keeps the suite short).
+build-tsan: setup
+	@cmake --preset tsan > /dev/null
+	@cmake --build --preset tsan
+
+test-tsan: build-tsan
+	ctest --preset tsan
+
+test: test-release test-asan test-tsan
 
 bench: build
 	./$(RELEASE)/bench_kernels

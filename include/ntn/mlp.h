@@ -18,6 +18,14 @@
 
 namespace ntn::nn {
 
+// Inference hook: runs the Linear layers of an Mlp<float> from packed weights (fp32 / fp16 /
+// int8, src/infer). One object per thread (it may keep scratch). x (B, l.in) -> y (B, l.out).
+class PackedLinears {
+ public:
+  virtual ~PackedLinears() = default;
+  virtual void run(const Linear<float>& l, const float* x, float* y, std::size_t B) = 0;
+};
+
 // Per-call context: training enables dropout; the mask of element j of batch row r is drawn
 // from counter (step << 40) + (row0 + r) * width + j, so it does not depend on how a batch is
 // split into micro-batches or threads.
@@ -29,6 +37,9 @@ struct RunCtx {
   // backward: false = overwrite the parameter gradients instead of adding to them (the caller
   // then need not zero its gradient slab).
   bool accumulate = true;
+  // Inference: when set, Mlp<float>::forward runs its Linears through it and keeps nothing for
+  // backward (outputs ping-pong between two buffers); no backward may follow such a forward.
+  PackedLinears* packed = nullptr;
 };
 
 template <class T>
@@ -53,7 +64,8 @@ struct Mlp {
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
   std::size_t in() const { return layers.front().in; }
   std::size_t out() const { return layers.back().out; }
-  Cache make_cache(std::size_t max_batch) const;
+  // inference = true: only the two ping-pong buffers (enough for a forward with ctx.packed).
+  Cache make_cache(std::size_t max_batch, bool inference = false) const;
   void forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const;
   // Accumulates parameter gradients into `grads` (a slab laid out like ps); writes dx if not null.
   void backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T* dx, std::size_t B,

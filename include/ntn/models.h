@@ -50,8 +50,9 @@ class Model {
   const nn::ParamSet<T>& params() const { return ps_; }
   // PyTorch-default initialisation of every parameter from (seed, parameter name).
   virtual void init(std::uint64_t seed) = 0;
-  // Activations and scratch for batches up to max_batch; one per thread.
-  virtual std::unique_ptr<Workspace> make_workspace(std::size_t max_batch) const = 0;
+  // Activations and scratch for batches up to max_batch; one per thread. inference = true sizes
+  // only what a forward with RunCtx::packed needs (no backward).
+  virtual std::unique_ptr<Workspace> make_workspace(std::size_t max_batch, bool inference = false) const = 0;
   // y (B, H, Q) from x (B, L). Caches in ws what backward needs.
   virtual void forward(Workspace& ws, const T* x, T* y, std::size_t B, const nn::RunCtx& ctx) const = 0;
   // After forward on the same ws: accumulates parameter gradients into `grads` (laid out like

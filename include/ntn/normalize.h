@@ -35,6 +35,11 @@ NormKind parse_norm_kind(const std::string& name);  // "standard"/"zscore", "min
 // `k` picks the kernels (the active table by default; benchmarks and tests pass others).
 NormStats norm_stats(NormKind kind, const float* x, std::size_t n, const KernelTable& k = kernels());
 NormStats norm_stats(NormKind kind, const double* x, std::size_t n, const KernelTable& k = kernels());
+// (center, scale) of f32 data computed elsewhere (e.g. sliding-window updates), with the same
+// constant-series rule as norm_stats: a scale <= 1e-6 |center| (or not > 0) becomes 1.
+NormStats f32_stats_from(double center, double scale);
+// Same, allocation-free: robust statistics use `scratch` (n doubles) instead of a new buffer.
+NormStats norm_stats(NormKind kind, const float* x, std::size_t n, double* scratch, const KernelTable& k = kernels());
 
 // Quantile q in [0, 1] with linear interpolation between order statistics (numpy's default).
 // `scratch` holds n values and is reordered; x must be finite.

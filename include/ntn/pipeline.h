@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,8 +76,26 @@ struct Prepared {
 // H may be 0: it is then taken from the test file.
 Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H);
 
+// Weight storage of an artifact. fp16: every Linear weight as IEEE binary16; int8: every Linear
+// weight as int8 with one fp32 scale per output channel ("<name>.scale"). Biases and all other
+// parameters stay fp32. The model's fp32 parameters then hold the widened / dequantised values.
+enum class Precision { fp32, fp16, int8 };
+Precision parse_precision(const std::string& name);  // "fp32" | "fp16" | "int8"
+const char* precision_name(Precision p);
+
+// A Linear weight (M, K) in low precision, row-major: the exact stored values.
+struct LowPrecisionWeight {
+  Precision precision = Precision::fp32;
+  std::size_t rows = 0, cols = 0;
+  std::vector<std::uint16_t> half;  // fp16: (rows, cols)
+  std::vector<std::int8_t> q;       // int8: (rows, cols)
+  std::vector<float> scale;         // int8: (rows)
+};
+
 struct Artifact {
   std::unique_ptr<Model<float>> model;
+  Precision precision = Precision::fp32;
+  std::map<std::string, LowPrecisionWeight> low;  // by parameter name, when precision != fp32
   SeriesScaling scaling = SeriesScaling::none;
   std::vector<std::string> series;   // names the scaler statistics belong to
   std::vector<NormStats> stats;
@@ -97,6 +117,9 @@ struct TestMetrics {
 
 // Forecasts every test window of p with the artifact's model and scores them per protocol.
 TestMetrics evaluate_test(const Artifact& a, const Prepared& p);
+// Scores given forecasts out (test windows, H, Q) of p's test windows, on the scale of p.store
+// (series-scaled), exactly as evaluate_test does.
+TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out);
 
 // A fresh random UUID (version 4) and the current time as ISO 8601 UTC.
 std::string make_uuid();

@@ -31,14 +31,21 @@ double sanitize_scale(double center, double scale, double rel_tiny) {
   return scale > rel_tiny * std::fabs(center) && scale > 0.0 ? scale : 1.0;
 }
 
+// scratch: n doubles (allocated here when null).
 template <class T>
-NormStats robust_stats(const T* x, std::size_t n) {
-  std::vector<double> tmp(x, x + n);
+NormStats robust_stats(const T* x, std::size_t n, double* scratch) {
+  std::vector<double> own;
+  if (!scratch) {
+    own.resize(n);
+    scratch = own.data();
+  }
+  double* tmp = scratch;
+  std::copy(x, x + n, tmp);
   // nth_element needs a strict weak order: NaN would break it, so check before sorting.
   reject_non_finite(x, n);
-  const double med = quantile_inplace(tmp.data(), n, 0.5);
-  const double q25 = quantile_inplace(tmp.data(), n, 0.25);
-  const double q75 = quantile_inplace(tmp.data(), n, 0.75);
+  const double med = quantile_inplace(tmp, n, 0.5);
+  const double q25 = quantile_inplace(tmp, n, 0.25);
+  const double q75 = quantile_inplace(tmp, n, 0.75);
   return {med, q75 - q25};
 }
 
@@ -72,7 +79,13 @@ double quantile_inplace(double* v, std::size_t n, double q) {
   return a + frac * (b - a);
 }
 
+NormStats f32_stats_from(double center, double scale) { return {center, sanitize_scale(center, scale, 1e-6)}; }
+
 NormStats norm_stats(NormKind kind, const float* x, std::size_t n, const KernelTable& k) {
+  return norm_stats(kind, x, n, nullptr, k);
+}
+
+NormStats norm_stats(NormKind kind, const float* x, std::size_t n, double* scratch, const KernelTable& k) {
   NTN_CHECK(n > 0, "normalisation statistics of an empty series");
   NormStats s;
   switch (kind) {
@@ -86,7 +99,7 @@ NormStats norm_stats(NormKind kind, const float* x, std::size_t n, const KernelT
       s = {lo, double(hi) - double(lo)};
       break;
     }
-    case NormKind::robust: s = robust_stats(x, n); break;
+    case NormKind::robust: s = robust_stats(x, n, scratch); break;
   }
   check_finite(x, n, s);
   s.scale = sanitize_scale(s.center, s.scale, 1e-6);
@@ -108,7 +121,7 @@ NormStats norm_stats(NormKind kind, const double* x, std::size_t n, const Kernel
       s = {lo, hi - lo};
       break;
     }
-    case NormKind::robust: s = robust_stats(x, n); break;
+    case NormKind::robust: s = robust_stats(x, n, nullptr); break;
   }
   check_finite(x, n, s);
   s.scale = sanitize_scale(s.center, s.scale, 1e-12);

@@ -141,20 +141,22 @@ class ResidualStacks final : public Model<T> {
     std::vector<T> pooled, theta, dtheta, dresid, dpool, tmp_bh, tmp_bk;
   };
 
-  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B) const override {
+  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
     auto ws = std::make_unique<Ws>();
     ws->max_batch = B;
     ws->resid.assign(blocks_.size() + 1, std::vector<T>(B * L_));
     std::size_t max_theta = 0;
     for (const auto& b : blocks_) {
-      ws->caches.push_back(mlps_[b.mlp].make_cache(B));
+      ws->caches.push_back(mlps_[b.mlp].make_cache(B, inference));
       max_theta = std::max(max_theta, n_theta(b));
     }
     ws->pooled.resize(B * L_);
     ws->theta.resize(B * max_theta);
-    ws->dtheta.resize(B * max_theta);
-    ws->dresid.resize(B * L_);
-    ws->dpool.resize(B * L_);
+    if (!inference) {
+      ws->dtheta.resize(B * max_theta);
+      ws->dresid.resize(B * L_);
+      ws->dpool.resize(B * L_);
+    }
     ws->tmp_bh.resize(B * std::max({H_, L_, max_theta}));  // also the (B, L) pooling gradient
     ws->tmp_bk.resize(B * std::max(H_, max_theta));
     return ws;
@@ -351,10 +353,10 @@ class MlpModel final : public Model<T> {
   struct Ws final : Model<T>::Workspace {
     typename nn::Mlp<T>::Cache cache;
   };
-  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B) const override {
+  std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
     auto ws = std::make_unique<Ws>();
     ws->max_batch = B;
-    ws->cache = mlp_.make_cache(B);
+    ws->cache = mlp_.make_cache(B, inference);
     return ws;
   }
   void forward(typename Model<T>::Workspace& base, const T* x, T* y, std::size_t B,

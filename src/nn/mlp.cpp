@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "ntn/error.h"
 #include "ntn/rng.h"
@@ -29,15 +30,16 @@ void Mlp<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 }
 
 template <class T>
-typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch) const {
+typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch, bool inference) const {
   Cache c;
   c.max_batch = max_batch;
   std::size_t widest = 0;
   for (const auto& l : layers) {
+    widest = std::max({widest, l.in, l.out});
+    if (inference) continue;
     c.in.emplace_back(max_batch * l.in);
     c.pre.emplace_back(max_batch * l.out);
     c.post.emplace_back(act_after[c.pre.size() - 1] ? max_batch * l.out : 0);
-    widest = std::max({widest, l.in, l.out});
   }
   c.g0.resize(max_batch * widest);
   c.g1.resize(max_batch * widest);
@@ -54,6 +56,19 @@ std::uint64_t drop_counter(const RunCtx& ctx, std::size_t layer, std::size_t wid
 template <class T>
 void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const {
   NTN_DASSERT(B <= c.max_batch);
+  if constexpr (std::is_same_v<T, float>) {
+    if (ctx.packed) {  // inference: Linear (+ activation in place) into ping-pong buffers
+      NTN_DASSERT(!ctx.training);
+      const T* in = x;
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        T* out = i + 1 == layers.size() ? y : (i % 2 == 0 ? c.g0.data() : c.g1.data());
+        ctx.packed->run(layers[i], in, out, B);
+        if (act_after[i]) act_forward(act, out, out, B * layers[i].out);
+        in = out;
+      }
+      return;
+    }
+  }
   const bool drop = ctx.training && dropout > 0.0f;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const Linear<T>& l = layers[i];

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "ntn/error.h"
+#include "ntn/kernels.h"
 #include "ntn/metrics.h"
 #include "ntn/safetensors.h"
 #include "ntn/trainer.h"
@@ -199,7 +200,18 @@ void Artifact::save(const std::string& path) const {
   NTN_CHECK(model != nullptr, "artifact without a model");
   const auto& ps = model->params();
   SafeTensorsWriter w;
-  for (std::size_t i = 0; i < ps.entries().size(); ++i) w.add(ps.entries()[i].name, DType::f32, ps.entries()[i].shape, ps.value(i));
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    const auto lp = low.find(e.name);
+    if (lp == low.end()) {
+      w.add(e.name, DType::f32, e.shape, ps.value(i));
+    } else if (lp->second.precision == Precision::fp16) {
+      w.add(e.name, DType::f16, e.shape, lp->second.half.data());
+    } else {
+      w.add(e.name, DType::i8, e.shape, lp->second.q.data());
+      w.add(e.name + ".scale", DType::f32, {std::int64_t(lp->second.rows)}, lp->second.scale.data());
+    }
+  }
   std::vector<double> center, scale;
   for (const auto& s : stats) {
     center.push_back(s.center);
@@ -215,6 +227,7 @@ void Artifact::save(const std::string& path) const {
   w.metadata["uuid"] = uuid;
   w.metadata["created"] = created;
   w.metadata["model_type"] = model->type();
+  w.metadata["precision"] = precision_name(precision);
   w.metadata["model_config"] = model->config().dump();
   w.metadata["scaler"] = scaler.dump();
   w.metadata["quantiles"] = json(quantiles).dump();
@@ -240,10 +253,40 @@ Artifact Artifact::load(const std::string& path) {
   a.uuid = f.meta("uuid");
   a.created = f.meta("created");
   a.model = make_model<float>(cfg);
+  a.precision = f.metadata().count("precision") ? parse_precision(f.meta("precision")) : Precision::fp32;
   auto& ps = a.model->params();
   for (std::size_t i = 0; i < ps.entries().size(); ++i) {
     const auto& e = ps.entries()[i];
-    std::memcpy(ps.value(i), f.get(e.name, DType::f32, e.shape), e.size * sizeof(float));
+    const auto info = f.tensors().find(e.name);
+    const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
+    if (dt == DType::f32 || e.shape.rank() != 2) {
+      std::memcpy(ps.value(i), f.get(e.name, DType::f32, e.shape), e.size * sizeof(float));
+      continue;
+    }
+    LowPrecisionWeight lp;
+    lp.rows = std::size_t(e.shape[0]);
+    lp.cols = std::size_t(e.shape[1]);
+    float* v = ps.value(i);
+    if (dt == DType::f16) {
+      lp.precision = Precision::fp16;
+      lp.half.resize(e.size);
+      std::memcpy(lp.half.data(), f.get(e.name, DType::f16, e.shape), e.size * 2);
+      for (std::size_t j = 0; j < e.size; ++j) v[j] = f16_to_f32(lp.half[j]);
+    } else {
+      lp.precision = Precision::int8;
+      lp.q.resize(e.size);
+      lp.scale.resize(lp.rows);
+      std::memcpy(lp.q.data(), f.get(e.name, DType::i8, e.shape), e.size);
+      std::memcpy(lp.scale.data(), f.get(e.name + ".scale", DType::f32, {e.shape[0]}), lp.rows * sizeof(float));
+      for (std::size_t r = 0; r < lp.rows; ++r) {
+        NTN_CHECK(std::isfinite(lp.scale[r]) && lp.scale[r] >= 0.0f, path, ": tensor '", e.name, ".scale' row ", r,
+                  " is not a finite non-negative scale");
+        for (std::size_t c = 0; c < lp.cols; ++c) v[r * lp.cols + c] = float(lp.q[r * lp.cols + c]) * lp.scale[r];
+      }
+    }
+    NTN_CHECK(lp.precision == a.precision, path, ": tensor '", e.name, "' is ", precision_name(lp.precision),
+              " but the artifact says ", precision_name(a.precision));
+    a.low.emplace(e.name, std::move(lp));
   }
   try {
     a.scaling = parse_series_scaling(scaler.at("series_scaling").get<std::string>());
@@ -267,6 +310,22 @@ Artifact Artifact::load(const std::string& path) {
   return a;
 }
 
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "fp16") return Precision::fp16;
+  if (name == "int8") return Precision::int8;
+  throw Error(cat("unknown precision '", name, "': expected fp32, fp16 or int8"));
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp16: return "fp16";
+    case Precision::int8: return "int8";
+  }
+  return "?";
+}
+
 std::size_t Artifact::point_output() const {
   for (std::size_t i = 0; i < quantiles.size(); ++i)
     if (std::fabs(quantiles[i] - 0.5f) < 1e-6f) return i;
@@ -274,11 +333,16 @@ std::size_t Artifact::point_output() const {
 }
 
 TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
+  NTN_CHECK(!p.test.empty(), "no test windows");
+  std::vector<float> out(p.test.size() * a.model->horizon() * a.model->outputs());
+  predict_windows(*a.model, p.store, p.test, a.window_scaling, out.data());
+  return score_test(a, p, out.data());
+}
+
+TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   const Model<float>& m = *a.model;
   const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size();
   NTN_CHECK(!p.test.empty(), "no test windows");
-  std::vector<float> out(p.test.size() * H * Q);
-  predict_windows(m, p.store, p.test, a.window_scaling, out.data());
   const std::size_t qo = a.point_output();
   MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
   std::vector<float> y(H), f(H), hist;

@@ -1,0 +1,188 @@
+// Serving forecasts: a Predictor loads an artifact once, packs its Linear weights for the dense
+// kernels at the precision asked for (create), sizes one workspace per thread for its largest
+// batch (reshape), runs the whole path once (warm-up), and from then on predict() does
+// arithmetic only: no allocation, no lock held while computing. Inputs and outputs are on the
+// ORIGINAL scale: the artifact's per-series scaler and per-window scaler are applied and
+// inverted inside (SIMD normalisation kernels).
+//
+// Precision: fp32 (packed fp32 weights), fp16 (binary16 weights widened with F16C), int8
+// (per-output-channel int8 weights, each activation row quantised on the fly). An fp32 artifact
+// can be served at any precision (converted at load); a quantised artifact (ntneural quantize)
+// carries its exact low-precision weights.
+//
+// Every output is computed by the dense kernels' fixed FMA order, so a window's forecast is
+// bitwise the same whether it is predicted alone, in a batch of 512, on 1 or 16 threads.
+//
+// Thread safety: predict / predict_batch may be called from many threads at once; each call
+// borrows a workspace from a small pool (a new one is created only when more threads call at
+// once than ever before). Latency statistics are lock-free.
+//
+// Intended usage:
+//   ntn::Predictor p("model.ntn", {.precision = ntn::Precision::int8});
+//   const std::size_t s = p.series_index("OT");              // for per-series scaled models
+//   p.predict(last_168_values, forecast, s);                 // forecast (H, Q)
+//   p.predict_batch(windows, 256, forecasts);                // (256, L) -> (256, H, Q)
+//   ntn::LatencySummary lat = p.latency().summary();
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ntn/aligned.h"
+#include "ntn/latency.h"
+#include "ntn/mlp.h"
+#include "ntn/normalize.h"
+#include "ntn/pipeline.h"
+#include "ntn/pool.h"
+
+namespace ntn {
+
+// Every Linear weight of a model packed for the dense kernels at one precision (read-only,
+// shared by all threads).
+class PackedWeights {
+ public:
+  struct Layer {
+    Precision precision = Precision::fp32;
+    std::size_t M = 0, K = 0, Kp = 0;  // outputs, inputs, inputs padded for int8
+    AlignedBuffer data;                // packed f32 / f16 / i8 panels
+    std::vector<float> scale;          // int8: per output channel
+    std::vector<std::int32_t> w_sum;   // int8: per output (panels * 16), for VNNI
+    const float* bias = nullptr;       // the model's fp32 bias (null if none)
+  };
+  // Packs every 2-D "<name>.weight" parameter. Weights stored low-precision in the artifact are
+  // packed from their exact stored values; fp32 weights are converted when precision says so.
+  PackedWeights(const Artifact& a, Precision precision);
+  Precision precision() const { return precision_; }
+  const Layer& layer(std::size_t weight_param) const;  // by the ParamSet index of the weight
+  std::size_t max_kp() const { return max_kp_; }
+  std::size_t bytes() const;  // packed weight bytes
+
+ private:
+  Precision precision_;
+  std::vector<std::unique_ptr<Layer>> by_param_;  // indexed by parameter index (null: not a weight)
+  std::size_t max_kp_ = 0;
+};
+
+// Runs Linear layers from PackedWeights (the nn::PackedLinears hook); one per thread: owns the
+// int8 row-quantisation scratch for up to max_batch rows.
+class PackedRunner final : public nn::PackedLinears {
+ public:
+  PackedRunner(const PackedWeights& w, std::size_t max_batch);
+  void run(const nn::Linear<float>& l, const float* x, float* y, std::size_t B) override;
+
+ private:
+  const PackedWeights& w_;
+  std::size_t max_batch_;
+  std::vector<std::int8_t> xq_;  // (max_batch, max Kp)
+  std::vector<float> xs_;        // (max_batch)
+};
+
+struct PredictorOptions {
+  Precision precision = Precision::fp32;  // how Linear weights are served
+  std::size_t max_batch = 64;       // rows per forward per thread; batches are cut into chunks of this size
+  double latency_target_us = 0;     // predict() calls slower than this count as violations (0: none)
+  bool warm_up = true;              // run the whole path once per workspace at load
+  std::size_t workspaces = 0;       // created at load (0: one per hardware thread)
+};
+
+class Predictor {
+ public:
+  static constexpr std::size_t kNoSeries = std::size_t(-1);
+
+  explicit Predictor(const std::string& artifact_path, PredictorOptions o = {});
+  Predictor(Artifact a, PredictorOptions o = {});
+  ~Predictor();
+  Predictor(const Predictor&) = delete;
+  Predictor& operator=(const Predictor&) = delete;
+
+  std::size_t input_size() const { return L_; }
+  std::size_t horizon() const { return H_; }
+  std::size_t outputs() const { return Q_; }
+  std::size_t output_size() const { return H_ * Q_; }  // floats per forecast
+  Precision precision() const { return packed_.precision(); }
+  const Artifact& artifact() const { return a_; }
+  const PredictorOptions& options() const { return opt_; }
+  // A 64-bit id of (artifact uuid, precision): the model part of a cache key.
+  std::uint64_t model_key() const { return model_key_; }
+  // Index of a series of the artifact's per-series scaler; throws naming the series.
+  std::size_t series_index(const std::string& name) const;
+  // Per-series scaler in use for `series` (identity if the model has none); throws if the model
+  // scales per series and series is kNoSeries while it was trained on several.
+  NormStats series_stats(std::size_t series) const;
+  std::size_t packed_bytes() const { return packed_.bytes(); }
+
+  // One forecast: x (L) the last L observations, original scale -> y (H, Q) original scale.
+  // Throws ntn::Error naming the position of a NaN / inf input. Records its latency.
+  void predict(const float* x, float* y, std::size_t series = kNoSeries);
+  // Same, with the window's scaler statistics already known (StreamingPredictor keeps them
+  // updated in O(1)); window_stats is on the series-scaled values and ignored without a window
+  // scaler.
+  void predict(const float* x, float* y, std::size_t series, const NormStats& window_stats);
+  // B forecasts: x (B, L) -> y (B, H, Q); series (B) per row or null (kNoSeries for all). Rows
+  // are cut into chunks of max_batch, run on the thread pool (set_num_threads). Every row is
+  // validated before any is computed.
+  void predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series = nullptr);
+  // Same, into a (B, H, Q) tensor from `pool` (returned to it when the handle dies): repeated
+  // batches of one size reuse their output buffers.
+  PooledTensor predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series = nullptr);
+
+  LatencyStats& latency() { return latency_; }
+
+ private:
+  struct Workspace;
+  Workspace* acquire();
+  void release(Workspace* w);
+  void check_row(const float* x, std::size_t row) const;
+  // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
+  void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
+                const NormStats* window_stats);
+
+  Artifact a_;
+  PredictorOptions opt_;
+  std::size_t L_, H_, Q_;
+  PackedWeights packed_;
+  std::uint64_t model_key_;
+  LatencyStats latency_;
+  SpinLock mu_;
+  std::vector<std::unique_ptr<Workspace>> all_;  // every workspace ever created
+  std::vector<Workspace*> free_;                 // capacity reserved: push/pop never allocate
+};
+
+// Streaming: one Predictor forecast per tick. push(value) appends an observation to a ring
+// buffer kept contiguous (each value is written twice, at i and i + L, so the window is always
+// one slice), updates the window scaler's statistics incrementally - O(1) for the standard
+// scaler (sliding Welford mean / M2 in double, recomputed exactly every L pushes so rounding
+// cannot drift), a sorted copy for the robust scaler (binary search + memmove of L floats) -
+// and returns the forecast of the next H steps. Recurrent / convolutional models (later) will
+// carry their state here. The forecast equals Predictor::predict on the same window up to the
+// rounding of the statistics (tested).
+//
+// Intended usage:
+//   ntn::StreamingPredictor s(predictor, predictor.series_index("close"));
+//   for (float v : ticks) if (s.push(v, forecast)) use(forecast);   // (H, Q) once L values arrived
+class StreamingPredictor {
+ public:
+  explicit StreamingPredictor(Predictor& p, std::size_t series = Predictor::kNoSeries);
+  // Appends one observation (original scale). NaN / inf throw and leave the window unchanged.
+  // Returns false while fewer than L values have arrived; then true with y (H, Q) written.
+  bool push(float value, float* y);
+  std::size_t size() const { return n_; }             // values in the window (<= L)
+  const float* window() const { return buf_.data() + (n_ < L_ ? 0 : pos_); }  // oldest first
+  void reset();
+
+ private:
+  void recompute();
+  Predictor& p_;
+  std::size_t series_, L_;
+  NormStats ss_;               // series scaler
+  WindowScaling scaling_;
+  std::vector<float> buf_;     // (2L)
+  std::size_t pos_ = 0, n_ = 0, since_exact_ = 0;
+  double mean_ = 0, m2_ = 0;   // raw window (standard scaler)
+  std::vector<float> sorted_;  // raw window, sorted (robust scaler)
+};
+
+}  // namespace ntn

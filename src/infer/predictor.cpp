@@ -1,0 +1,318 @@
+#include "ntn/predictor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+#include "ntn/parallel.h"
+
+namespace ntn {
+
+// ---- packed weights ---------------------------------------------------------------------------
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision_(precision) {
+  NTN_CHECK(a.model != nullptr, "PackedWeights: artifact without a model");
+  const auto& ps = a.model->params();
+  const auto& entries = ps.entries();
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < entries.size(); ++i) index[entries[i].name] = i;
+  by_param_.resize(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (e.shape.rank() != 2 || !ends_with(e.name, ".weight")) continue;
+    auto L = std::make_unique<Layer>();
+    L->precision = precision;
+    L->M = std::size_t(e.shape[0]);
+    L->K = std::size_t(e.shape[1]);
+    L->Kp = i8_padded_k(L->K);
+    const auto b = index.find(e.name.substr(0, e.name.size() - 6) + "bias");
+    if (b != index.end()) L->bias = ps.value(b->second);
+    const float* w = ps.value(i);  // fp32 (widened / dequantised for a low-precision artifact)
+    const auto low = a.low.find(e.name);
+    const LowPrecisionWeight* lp = low == a.low.end() ? nullptr : &low->second;
+    const std::size_t n = dense_packed_size(L->M, L->K);
+    switch (precision) {
+      case Precision::fp32:
+        L->data = AlignedBuffer(n * sizeof(float));
+        f32_dense_pack(w, L->M, L->K, L->data.as<float>());
+        break;
+      case Precision::fp16: {
+        std::vector<std::uint16_t> h;
+        if (!lp || lp->precision != Precision::fp16) {
+          h.resize(L->M * L->K);
+          for (std::size_t j = 0; j < h.size(); ++j) h[j] = f32_to_f16(w[j]);
+        }
+        L->data = AlignedBuffer(n * sizeof(std::uint16_t));
+        f16_dense_pack(h.empty() ? lp->half.data() : h.data(), L->M, L->K, L->data.as<std::uint16_t>());
+        break;
+      }
+      case Precision::int8: {
+        std::vector<std::int8_t> q;
+        if (lp && lp->precision == Precision::int8) {
+          L->scale = lp->scale;
+        } else {
+          q.resize(L->M * L->K);
+          L->scale.resize(L->M);
+          i8_quantize_rows(w, L->M, L->K, q.data(), L->scale.data());
+        }
+        L->data = AlignedBuffer(dense_packed_size(L->M, L->Kp));
+        L->w_sum.resize(dense_panels(L->M) * kDensePanel);
+        i8_dense_pack(q.empty() ? lp->q.data() : q.data(), L->M, L->K, L->data.as<std::int8_t>(), L->w_sum.data());
+        break;
+      }
+    }
+    max_kp_ = std::max(max_kp_, L->Kp);
+    by_param_[i] = std::move(L);
+  }
+}
+
+const PackedWeights::Layer& PackedWeights::layer(std::size_t weight_param) const {
+  NTN_DASSERT(weight_param < by_param_.size() && by_param_[weight_param]);
+  return *by_param_[weight_param];
+}
+
+std::size_t PackedWeights::bytes() const {
+  std::size_t s = 0;
+  for (const auto& l : by_param_)
+    if (l) s += l->data.bytes() + l->scale.size() * 4 + l->w_sum.size() * 4;
+  return s;
+}
+
+PackedRunner::PackedRunner(const PackedWeights& w, std::size_t max_batch)
+    : w_(w), max_batch_(max_batch) {
+  if (w.precision() == Precision::int8) {
+    xq_.resize(max_batch * w.max_kp());
+    xs_.resize(max_batch);
+  }
+}
+
+void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std::size_t B) {
+  NTN_DASSERT(B <= max_batch_);
+  const PackedWeights::Layer& L = w_.layer(l.w);
+  const KernelTable& k = kernels();
+  switch (L.precision) {
+    case Precision::fp32: k.f32_dense(L.data.as<float>(), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
+    case Precision::fp16: k.f16_dense(L.data.as<std::uint16_t>(), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
+    case Precision::int8:
+      for (std::size_t b = 0; b < B; ++b) xs_[b] = k.f32_quantize_i8(x + b * L.K, L.K, xq_.data() + b * L.Kp, L.Kp);
+      k.i8_dense(L.data.as<std::int8_t>(), L.scale.data(), L.w_sum.data(), L.M, L.Kp, xq_.data(), L.Kp, xs_.data(), B,
+                 L.bias, y, L.M);
+      return;
+  }
+}
+
+// ---- predictor --------------------------------------------------------------------------------
+struct Predictor::Workspace {
+  Workspace(const Predictor& p, std::size_t max_batch)
+      : model(p.a_.model->make_workspace(max_batch, /*inference=*/true)),
+        runner(p.packed_, max_batch),
+        x(max_batch * p.L_),
+        series_st(max_batch),
+        window_st(max_batch),
+        scratch(p.L_) {}
+  std::unique_ptr<Model<float>::Workspace> model;
+  PackedRunner runner;
+  std::vector<float> x;                 // (max_batch, L) scaled inputs
+  std::vector<NormStats> series_st;     // (max_batch)
+  std::vector<NormStats> window_st;     // (max_batch)
+  std::vector<double> scratch;          // (L) robust window statistics
+};
+
+namespace {
+std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
+Predictor::Predictor(const std::string& artifact_path, PredictorOptions o)
+    : Predictor(Artifact::load(artifact_path), o) {}
+
+Predictor::Predictor(Artifact a, PredictorOptions o)
+    : a_(std::move(a)),
+      opt_(o),
+      L_(a_.model->input_size()),
+      H_(a_.model->horizon()),
+      Q_(a_.model->outputs()),
+      packed_(a_, o.precision),
+      model_key_(fnv1a(precision_name(o.precision), fnv1a(a_.uuid))),
+      latency_(o.latency_target_us) {
+  NTN_CHECK(opt_.max_batch > 0, "predictor: max_batch must be positive");
+  const std::size_t n = opt_.workspaces ? opt_.workspaces : std::size_t(std::max(1, hardware_threads()));
+  all_.reserve(std::max<std::size_t>(256, n));
+  free_.reserve(std::max<std::size_t>(256, n));
+  for (std::size_t i = 0; i < n; ++i) {
+    all_.push_back(std::make_unique<Workspace>(*this, opt_.max_batch));
+    free_.push_back(all_.back().get());
+  }
+  if (!opt_.warm_up) return;
+  // Warm-up: every workspace runs one row and a full batch of a synthetic series, so pages,
+  // caches and branch predictors are warm before the first real forecast.
+  std::vector<float> x(opt_.max_batch * L_), y(opt_.max_batch * H_ * Q_);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 100.0f + std::sin(0.1f * float(i));
+  std::vector<std::size_t> series(opt_.max_batch, a_.stats.size() > 1 ? 0 : kNoSeries);
+  for (auto& w : all_) {
+    run_rows(*w, x.data(), 1, y.data(), series.data(), nullptr);
+    run_rows(*w, x.data(), opt_.max_batch, y.data(), series.data(), nullptr);
+  }
+}
+
+Predictor::~Predictor() = default;
+
+std::size_t Predictor::series_index(const std::string& name) const {
+  const auto it = std::find(a_.series.begin(), a_.series.end(), name);
+  NTN_CHECK(it != a_.series.end(), "series '", name, "' was not in the training data of this model (",
+            a_.series.size(), " series", a_.series.empty() ? "" : cat(", e.g. '", a_.series.front(), "'"), ")");
+  return std::size_t(it - a_.series.begin());
+}
+
+NormStats Predictor::series_stats(std::size_t series) const {
+  if (a_.scaling == SeriesScaling::none) return {};
+  if (series == kNoSeries) {
+    NTN_CHECK(a_.stats.size() == 1, "this model scales each of its ", a_.stats.size(),
+              " training series differently: name the series of the input (Predictor::series_index)");
+    return a_.stats[0];
+  }
+  NTN_CHECK(series < a_.stats.size(), "series index ", series, " is out of range (the model knows ", a_.stats.size(),
+            " series)");
+  return a_.stats[series];
+}
+
+void Predictor::check_row(const float* x, std::size_t row) const {
+  if (std::isfinite(kernels().f32_sum(x, L_))) return;
+  for (std::size_t i = 0; i < L_; ++i)
+    NTN_CHECK(std::isfinite(x[i]), "input row ", row, ": value ", x[i], " at position ", i, " of ", L_,
+              " is not finite; repair missing values before forecasting");
+  throw Error(cat("input row ", row, ": the values are too large to sum in f32"));
+}
+
+Predictor::Workspace* Predictor::acquire() {
+  {
+    std::lock_guard<SpinLock> g(mu_);
+    if (!free_.empty()) {
+      Workspace* w = free_.back();
+      free_.pop_back();
+      return w;
+    }
+  }
+  auto w = std::make_unique<Workspace>(*this, opt_.max_batch);  // more concurrent callers than ever before
+  std::lock_guard<SpinLock> g(mu_);
+  all_.push_back(std::move(w));
+  return all_.back().get();
+}
+
+void Predictor::release(Workspace* w) {
+  std::lock_guard<SpinLock> g(mu_);
+  free_.push_back(w);
+}
+
+void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
+                         const NormStats* window_stats) {
+  const KernelTable& k = kernels();
+  const bool window = a_.window_scaling != WindowScaling::none;
+  const NormKind wkind = a_.window_scaling == WindowScaling::robust ? NormKind::robust : NormKind::zscore;
+  for (std::size_t b = 0; b < B; ++b) {
+    const NormStats ss = series_stats(series ? series[b] : kNoSeries);
+    float* xr = ws.x.data() + b * L_;
+    k.f32_normalize(x + b * L_, xr, L_, float(ss.center), float(ss.scale));
+    NormStats wst;
+    if (window) {
+      wst = window_stats ? *window_stats : norm_stats(wkind, xr, L_, ws.scratch.data(), k);
+      k.f32_normalize(xr, xr, L_, float(wst.center), float(wst.scale));
+    }
+    ws.series_st[b] = ss;
+    ws.window_st[b] = wst;
+  }
+  nn::RunCtx ctx;
+  ctx.packed = &ws.runner;
+  a_.model->forward(*ws.model, ws.x.data(), y, B, ctx);
+  const std::size_t HQ = H_ * Q_;
+  for (std::size_t b = 0; b < B; ++b) {
+    float* yb = y + b * HQ;
+    if (Q_ > 1)  // monotone quantiles, as in training-time prediction
+      for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
+    if (window) k.f32_denormalize(yb, yb, HQ, float(ws.window_st[b].center), float(ws.window_st[b].scale));
+    k.f32_denormalize(yb, yb, HQ, float(ws.series_st[b].center), float(ws.series_st[b].scale));
+  }
+}
+
+void Predictor::predict(const float* x, float* y, std::size_t series) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_row(x, 0);
+  series_stats(series);  // throws on a bad series before a workspace is taken
+  Workspace* w = acquire();
+  try {
+    run_rows(*w, x, 1, y, &series, nullptr);
+  } catch (...) {
+    release(w);
+    throw;
+  }
+  release(w);
+  latency_.record(std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+}
+
+void Predictor::predict(const float* x, float* y, std::size_t series, const NormStats& window_stats) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_row(x, 0);
+  series_stats(series);
+  NTN_CHECK(std::isfinite(window_stats.center) && std::isfinite(window_stats.scale) && window_stats.scale > 0,
+            "window statistics (", window_stats.center, ", ", window_stats.scale, ") are not a valid scaler");
+  Workspace* w = acquire();
+  try {
+    run_rows(*w, x, 1, y, &series, &window_stats);
+  } catch (...) {
+    release(w);
+    throw;
+  }
+  release(w);
+  latency_.record(std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
+}
+
+void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series) {
+  for (std::size_t b = 0; b < B; ++b) {
+    check_row(x + b * L_, b);
+    if (series) series_stats(series[b]);
+  }
+  if (!series) series_stats(kNoSeries);
+  if (B == 0) return;
+  const std::size_t chunk = opt_.max_batch, chunks = (B + chunk - 1) / chunk;
+  std::exception_ptr err;
+  SpinLock err_mu;
+  auto body = [&](std::size_t c) {
+    const std::size_t r0 = c * chunk, n = std::min(chunk, B - r0);
+    Workspace* w = acquire();
+    try {
+      run_rows(*w, x + r0 * L_, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr);
+    } catch (...) {  // never let an exception cross the OpenMP region
+      std::lock_guard<SpinLock> g(err_mu);
+      if (!err) err = std::current_exception();
+    }
+    release(w);
+  };
+  if (chunks == 1)
+    body(0);
+  else
+    parallel_chunks(chunks, body);
+  if (err) std::rethrow_exception(err);
+}
+
+PooledTensor Predictor::predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series) {
+  PooledTensor out = pool.acquire({std::int64_t(B), std::int64_t(H_), std::int64_t(Q_)});
+  predict_batch(x, B, out.tensor().f32(), series);
+  return out;
+}
+
+}  // namespace ntn

@@ -1,0 +1,352 @@
+// Predictor, streaming, cache and quantised artifacts. References: the training-time
+// prediction path (predict_windows: model forward through BLAS, scalers applied by hand).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "alloc_counter.h"
+#include "expect_error.h"
+#include "ntn/forecast_cache.h"
+#include "ntn/latency.h"
+#include "ntn/parallel.h"
+#include "ntn/predictor.h"
+#include "ntn/quantize.h"
+#include "ntn/rng.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+const json kNhits = {{"type", "nhits"}, {"input_size", 48}, {"horizon", 12}, {"mlp_units", {{32, 32}}}};
+
+Artifact make_artifact(const json& cfg, SeriesScaling sc = SeriesScaling::none,
+                       WindowScaling ws = WindowScaling::none, std::size_t n_series = 1) {
+  Artifact a;
+  a.model = make_model<float>(cfg);
+  a.model->init(11);
+  a.scaling = sc;
+  a.window_scaling = ws;
+  for (std::size_t s = 0; s < n_series; ++s) {
+    a.series.push_back("s" + std::to_string(s));
+    a.stats.push_back(sc == SeriesScaling::none ? NormStats{} : NormStats{100.0 + 10.0 * double(s), 5.0 + double(s)});
+  }
+  if (a.model->outputs() == 3) a.quantiles = {0.1f, 0.5f, 0.9f};
+  a.uuid = make_uuid();
+  a.version = "test";
+  return a;
+}
+
+// Price-like windows on the original scale: 100 + random walk.
+std::vector<float> windows(std::size_t B, std::size_t L, std::uint64_t seed) {
+  std::vector<float> x(B * L);
+  Rng rng(seed, 3);
+  for (std::size_t b = 0; b < B; ++b) {
+    float v = 100.0f + 5.0f * rng.normal();
+    for (std::size_t t = 0; t < L; ++t) x[b * L + t] = v += rng.normal();
+  }
+  return x;
+}
+
+// The training-time path: series-scale by hand, predict_windows (BLAS forward), unscale.
+std::vector<float> reference(const Artifact& a, const float* x, std::size_t B, const std::vector<std::size_t>& series) {
+  const std::size_t L = a.model->input_size(), HQ = a.model->horizon() * a.model->outputs();
+  SeriesStore store;
+  std::vector<NormStats> st(B);
+  for (std::size_t b = 0; b < B; ++b) {
+    if (a.scaling != SeriesScaling::none) st[b] = a.stats[series[b]];
+    std::vector<float> v(L);
+    normalize(st[b], x + b * L, v.data(), L);
+    store.add("w" + std::to_string(b), v.data(), L);
+  }
+  std::vector<WindowRef> w;
+  for (std::size_t b = 0; b < B; ++b) w.push_back({std::uint32_t(b), 0});
+  std::vector<float> out(B * HQ);
+  predict_windows(*a.model, store, w, a.window_scaling, out.data());
+  for (std::size_t b = 0; b < B; ++b) denormalize(st[b], out.data() + b * HQ, out.data() + b * HQ, HQ);
+  return out;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float rtol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 0;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], rtol * scale) << what << " at " << i;
+}
+
+void expect_bitwise(const float* a, const float* b, std::size_t n, const std::string& what) {
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(std::memcmp(a + i, b + i, 4), 0) << what << " at " << i;
+}
+
+TEST(Predictor, Fp32MatchesTrainingPathForEveryModelAndScaler) {
+  const json nbeats = {{"type", "nbeats"}, {"input_size", 30}, {"horizon", 6}, {"mlp_units", {{16, 16}}},
+                       {"stack_types", {"trend", "seasonality", "identity"}}};
+  const json mlp = {{"type", "mlp"}, {"input_size", 20}, {"horizon", 5}, {"hidden", 24}, {"layers", 2}};
+  json quantile = kNhits;
+  quantile["outputs"] = 3;
+  for (const json& cfg : {kNhits, nbeats, mlp, quantile})
+    for (auto sc : {SeriesScaling::none, SeriesScaling::standard})
+      for (auto ws : {WindowScaling::none, WindowScaling::standard, WindowScaling::robust}) {
+        const Artifact a = make_artifact(cfg, sc, ws, sc == SeriesScaling::none ? 1 : 3);
+        const std::string what = cfg.dump() + " series " + series_scaling_name(sc) + " window " +
+                                  window_scaling_name(ws);
+        const std::size_t L = a.model->input_size(), HQ = a.model->horizon() * a.model->outputs(), B = 9;
+        const auto x = windows(B, L, 1);
+        std::vector<std::size_t> series(B);
+        for (std::size_t b = 0; b < B; ++b) series[b] = sc == SeriesScaling::none ? Predictor::kNoSeries : b % 3;
+        const std::vector<float> want = reference(a, x.data(), B, series);
+        Artifact copy = quantize(a, Precision::fp32);  // same weights, new uuid
+        Predictor p(std::move(copy), {.max_batch = 4, .workspaces = 2});
+        std::vector<float> got(B * HQ);
+        p.predict_batch(x.data(), B, got.data(), series.data());
+        expect_close(got, want, 1e-5f, "batch " + what);
+        for (std::size_t b = 0; b < B; ++b) {  // one at a time: bitwise equal to the batch rows
+          std::vector<float> y(HQ);
+          p.predict(x.data() + b * L, y.data(), series[b]);
+          expect_bitwise(y.data(), got.data() + b * HQ, HQ, "single vs batch row " + std::to_string(b) + " " + what);
+        }
+      }
+}
+
+TEST(Predictor, BatchSplitDoesNotChangeResults) {
+  Predictor p(make_artifact(kNhits), {.max_batch = 16});
+  const std::size_t B = 133, L = 48, HQ = 12;
+  const auto x = windows(B, L, 2);
+  std::vector<float> y1(B * HQ), y2(B * HQ);
+  set_num_threads(1);
+  p.predict_batch(x.data(), B, y1.data());
+  set_num_threads(2);
+  p.predict_batch(x.data(), B, y2.data());
+  set_num_threads(0);
+  expect_bitwise(y1.data(), y2.data(), B * HQ, "1 vs 2 threads");
+  Predictor wide(make_artifact(kNhits), {.max_batch = 128});
+  // Another artifact object with the same weights (init seed) and a different chunk size.
+  std::vector<float> y3(B * HQ);
+  wide.predict_batch(x.data(), B, y3.data());
+  expect_bitwise(y1.data(), y3.data(), B * HQ, "max_batch 16 vs 128");
+  TensorPool pool;
+  for (int i = 0; i < 3; ++i) {
+    PooledTensor t = p.predict_batch(x.data(), B, pool);
+    expect_bitwise(t.tensor().f32(), y1.data(), B * HQ, "pooled output");
+  }
+  EXPECT_EQ(pool.metrics().misses, 1u);
+  EXPECT_EQ(pool.metrics().hits, 2u);
+}
+
+TEST(Predictor, LowPrecisionCloseToFp32AndArtifactsRoundTrip) {
+  const Artifact a = make_artifact(kNhits, SeriesScaling::standard, WindowScaling::standard, 2);
+  const std::size_t B = 64, L = 48, HQ = 12;
+  const auto x = windows(B, L, 3);
+  std::vector<std::size_t> series(B, 1);
+  Predictor p32(quantize(a, Precision::fp32));
+  std::vector<float> y32(B * HQ);
+  p32.predict_batch(x.data(), B, y32.data(), series.data());
+  const auto dir = std::filesystem::temp_directory_path() / ("ntn_pred_" + make_uuid());
+  std::filesystem::create_directories(dir);
+  for (Precision prec : {Precision::fp16, Precision::int8}) {
+    const std::string what = precision_name(prec);
+    Predictor on_the_fly(quantize(a, Precision::fp32), {.precision = prec});
+    std::vector<float> y(B * HQ), y2(B * HQ);
+    on_the_fly.predict_batch(x.data(), B, y.data(), series.data());
+    // Forecasts are prices around 100 with a spread of a few units: compare the deviation
+    // from the last input, where the model's work shows.
+    double err = 0, spread = 0;
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t h = 0; h < HQ; ++h) {
+        const double last = x[b * L + L - 1];
+        err = std::max(err, std::fabs(double(y[b * HQ + h]) - y32[b * HQ + h]));
+        spread = std::max(spread, std::fabs(double(y32[b * HQ + h]) - last));
+      }
+    EXPECT_LT(err, (prec == Precision::fp16 ? 2e-3 : 3e-2) * spread) << what;
+    EXPECT_GT(err, 0.0) << what << " should differ from fp32 somewhere";
+    // A quantised artifact saved and loaded serves bitwise what on-the-fly conversion serves.
+    const std::string path = (dir / (what + ".ntn")).string();
+    quantize(a, prec).save(path);
+    Predictor stored(path, {.precision = prec});
+    EXPECT_EQ(stored.artifact().precision, prec);
+    stored.predict_batch(x.data(), B, y2.data(), series.data());
+    expect_bitwise(y.data(), y2.data(), B * HQ, "stored vs on-the-fly " + what);
+    EXPECT_LT(stored.packed_bytes(), p32.packed_bytes() / (prec == Precision::fp16 ? 1.9 : 2.5)) << what;  // + int8 scales
+  }
+  std::filesystem::remove_all(dir);
+  test::expect_error([&] { quantize(quantize(a, Precision::int8), Precision::fp16); }, {"already int8"});
+}
+
+TEST(Predictor, BadInputIsAClearError) {
+  Predictor p(make_artifact(kNhits, SeriesScaling::standard, WindowScaling::none, 2));
+  auto x = windows(2, 48, 4);
+  std::vector<float> y(2 * 12);
+  x[5] = std::nanf("");
+  test::expect_error([&] { p.predict(x.data(), y.data(), 0); }, {"position 5", "not finite"});
+  x[5] = 1.0f;
+  x[48 + 7] = INFINITY;
+  test::expect_error([&] { p.predict_batch(x.data(), 2, y.data(), std::vector<std::size_t>{0, 1}.data()); },
+                     {"row 1", "position 7"});
+  x[48 + 7] = 1.0f;
+  test::expect_error([&] { p.predict(x.data(), y.data()); }, {"name the series"});
+  test::expect_error([&] { p.predict(x.data(), y.data(), 7); }, {"series index 7"});
+  test::expect_error([&] { p.series_index("nope"); }, {"'nope'", "not in the training data"});
+  EXPECT_EQ(p.series_index("s1"), 1u);
+  EXPECT_EQ(p.latency().summary().count, 0u);  // failed calls are not timed
+  p.predict(x.data(), y.data(), 1);
+  EXPECT_EQ(p.latency().summary().count, 1u);
+}
+
+TEST(Predictor, PredictAllocatesNothingAfterWarmUp) {
+  for (Precision prec : {Precision::fp32, Precision::fp16, Precision::int8})
+    for (auto ws : {WindowScaling::standard, WindowScaling::robust}) {
+      Predictor p(make_artifact(kNhits, SeriesScaling::standard, ws, 1), {.precision = prec, .max_batch = 32});
+      const auto x = windows(100, 48, 5);
+      std::vector<float> y(100 * 12);
+      p.predict(x.data(), y.data());
+      p.predict_batch(x.data(), 100, y.data());  // first parallel region: OpenMP starts its team
+      const std::uint64_t before = test::allocations();
+      for (int r = 0; r < 50; ++r) p.predict(x.data() + std::size_t(r) * 48, y.data());
+      p.predict_batch(x.data(), 100, y.data());
+      const std::uint64_t after = test::allocations();
+      EXPECT_EQ(after - before, 0u) << precision_name(prec) << " " << window_scaling_name(ws);
+    }
+}
+
+TEST(Predictor, ConcurrentCallersGetTheSingleThreadResults) {
+  Predictor p(make_artifact(kNhits, SeriesScaling::standard, WindowScaling::standard, 1),
+              {.precision = Precision::int8, .workspaces = 1});
+  const std::size_t N = 64, L = 48, HQ = 12;
+  const auto x = windows(N, L, 6);
+  std::vector<float> want(N * HQ);
+  for (std::size_t i = 0; i < N; ++i) p.predict(x.data() + i * L, want.data() + i * HQ);
+  ForecastCache cache(L, HQ, {.capacity = 16});
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> y(HQ);
+      for (int r = 0; r < 200; ++r) {
+        const std::size_t i = std::size_t(r * 7 + t) % N;
+        if (r % 2)
+          p.predict(x.data() + i * L, y.data());
+        else
+          predict_cached(p, cache, x.data() + i * L, y.data());
+        if (std::memcmp(y.data(), want.data() + i * HQ, HQ * 4) != 0) ++bad[std::size_t(t)];
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[std::size_t(t)], 0) << "thread " << t;
+  EXPECT_EQ(p.latency().summary().count, N + 4 * 100 + cache.metrics().misses);
+}
+
+TEST(Streaming, EqualsPredictOnTheSameWindow) {
+  for (auto ws : {WindowScaling::none, WindowScaling::standard, WindowScaling::robust}) {
+    Predictor p(make_artifact(kNhits, SeriesScaling::standard, ws, 2));
+    StreamingPredictor s(p, 1);
+    const auto values = windows(1, 48 * 60, 7);  // 2880 ticks: many exact recomputations
+    std::vector<float> y(12), want(12);
+    std::size_t forecasts = 0;
+    for (std::size_t t = 0; t < values.size(); ++t) {
+      const bool ready = s.push(values[t], y.data());
+      ASSERT_EQ(ready, t + 1 >= 48) << t;
+      if (!ready) continue;
+      ASSERT_EQ(std::memcmp(s.window(), values.data() + t + 1 - 48, 48 * 4), 0) << "window at tick " << t;
+      p.predict(values.data() + t + 1 - 48, want.data(), 1);
+      for (std::size_t h = 0; h < 12; ++h)
+        ASSERT_NEAR(y[h], want[h], 1e-4f * (1.0f + std::fabs(want[h]))) << window_scaling_name(ws) << " tick " << t;
+      ++forecasts;
+    }
+    EXPECT_EQ(forecasts, values.size() - 47);
+    test::expect_error([&] { s.push(NAN, y.data()); }, {"not finite"});
+    EXPECT_EQ(std::memcmp(s.window(), values.data() + values.size() - 48, 48 * 4), 0) << "NaN changed the window";
+  }
+}
+
+TEST(Streaming, ConstantSeriesGivesAFiniteForecast) {
+  Predictor p(make_artifact(kNhits, SeriesScaling::none, WindowScaling::standard));
+  StreamingPredictor s(p);
+  std::vector<float> y(12);
+  for (int t = 0; t < 100; ++t) s.push(42.0f, y.data());
+  for (float v : y) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(Cache, HitsMissesLruAndExactKeys) {
+  const std::size_t L = 4, HQ = 2;
+  ForecastCache c(L, HQ, {.capacity = 2});
+  const float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 5}, d[4] = {9, 9, 9, 9};
+  const float ya[2] = {10, 11}, yb[2] = {20, 21}, yd[2] = {30, 31};
+  float y[2];
+  EXPECT_FALSE(c.get(1, 0, a, y));
+  c.put(1, 0, a, ya);
+  c.put(1, 0, b, yb);
+  ASSERT_TRUE(c.get(1, 0, a, y));
+  EXPECT_EQ(y[0], 10);
+  EXPECT_FALSE(c.get(2, 0, a, y)) << "another model";
+  EXPECT_FALSE(c.get(1, 1, a, y)) << "another series";
+  c.put(1, 0, d, yd);  // evicts b, the least recently used
+  EXPECT_FALSE(c.get(1, 0, b, y));
+  ASSERT_TRUE(c.get(1, 0, d, y));
+  EXPECT_EQ(y[1], 31);
+  ASSERT_TRUE(c.get(1, 0, a, y));
+  const auto m = c.metrics();
+  EXPECT_EQ(m.hits, 3u);
+  EXPECT_EQ(m.misses, 4u);
+  EXPECT_EQ(m.evictions, 1u);
+  EXPECT_EQ(m.size, 2u);
+  c.clear();
+  EXPECT_FALSE(c.get(1, 0, a, y));
+}
+
+TEST(Cache, ManyKeysThroughEvictionStayConsistent) {
+  const std::size_t L = 3, cap = 64;
+  ForecastCache c(L, 1, {.capacity = cap});
+  for (int i = 0; i < 5000; ++i) {  // keys i and their values; the last `cap` must all be present
+    const float x[3] = {float(i), float(i % 7), 1.0f}, v = float(i) * 2.0f;
+    c.put(9, 0, x, &v);
+  }
+  for (int i = 0; i < 5000; ++i) {
+    const float x[3] = {float(i), float(i % 7), 1.0f};
+    float v = -1;
+    const bool hit = c.get(9, 0, x, &v);
+    EXPECT_EQ(hit, i >= 5000 - int(cap)) << i;
+    if (hit) {
+      EXPECT_EQ(v, float(i) * 2.0f);
+    }
+  }
+}
+
+TEST(Cache, ToleranceSharesNearlyIdenticalWindows) {
+  ForecastCache c(3, 1, {.capacity = 8, .tolerance = 0.01f});
+  const float a[3] = {100.001f, 50.0f, 7.0f}, b[3] = {100.003f, 50.002f, 7.001f}, far[3] = {100.02f, 50.0f, 7.0f};
+  const float v = 1.0f;
+  float y;
+  c.put(1, 0, a, &v);
+  EXPECT_TRUE(c.get(1, 0, b, &y));
+  EXPECT_FALSE(c.get(1, 0, far, &y));
+  const float huge[3] = {1e30f, 0, 0};
+  c.put(1, 0, huge, &v);  // off the grid: not cached
+  EXPECT_FALSE(c.get(1, 0, huge, &y));
+  test::expect_error([] { ForecastCache(3, 1, {.capacity = 0}); }, {"capacity"});
+}
+
+TEST(Latency, PercentilesWithinTheBucketError) {
+  LatencyStats s(/*target_us=*/50);
+  for (std::uint64_t i = 1; i <= 1000; ++i) s.record(i * 100);  // 0.1 .. 100 us
+  const LatencySummary m = s.summary();
+  EXPECT_EQ(m.count, 1000u);
+  EXPECT_NEAR(m.mean_us, 50.05, 1e-9);
+  EXPECT_EQ(m.max_us, 100.0);
+  EXPECT_GE(m.p50_us, 50.0);
+  EXPECT_LE(m.p50_us, 50.0 * 1.032);
+  EXPECT_GE(m.p99_us, 99.0);
+  EXPECT_LE(m.p99_us, 100.0);
+  EXPECT_EQ(m.violations, 500u);  // 50.1 .. 100 us
+  s.reset();
+  EXPECT_EQ(s.summary().count, 0u);
+  s.record(7);  // tiny values are exact
+  EXPECT_EQ(s.summary().p50_us, 0.007);
+}
+
+}  // namespace
+}  // namespace ntn
