@@ -22,19 +22,26 @@ inline constexpr std::size_t kAlign = 64;
 constexpr std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
 
 // Allocates `bytes` (rounded up to a multiple of 64) aligned to 64; throws ntn::Error on failure.
-void* aligned_alloc_bytes(std::size_t bytes);
-void aligned_free(void* p) noexcept;
+// Blocks of 1 MiB and more are fresh zeroed mappings: populated up front (MAP_POPULATE, one
+// call instead of a page fault per 4 KiB) unless `lazy`, in which case only the pages touched
+// later become resident. Smaller blocks come from the heap (contents unspecified).
+void* aligned_alloc_bytes(std::size_t bytes, bool lazy = false);
+// Zero-filled aligned block (a lazy mapping when large: untouched pages cost nothing).
+void* aligned_alloc_zeroed(std::size_t bytes);
+void aligned_free(void* p, std::size_t bytes) noexcept;  // bytes: as passed to aligned_alloc_bytes
 
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t bytes);
+  // Zero-filled; large buffers are lazy mappings (pages become resident when first touched).
+  static AlignedBuffer zeroed(std::size_t bytes);
   AlignedBuffer(AlignedBuffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer() { aligned_free(data_); }
+  ~AlignedBuffer() { aligned_free(data_, bytes_); }
 
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }

@@ -40,17 +40,19 @@ class ParamSet {
 
   // Declares a parameter (before finalize); returns its index.
   std::size_t add(std::string name, const Shape& shape, bool decay = true);
-  // Allocates the value and gradient slabs, zero-filled. No add() afterwards.
+  // Allocates the value slab, zero-filled. No add() afterwards. The gradient slab (same
+  // layout, zero-filled) is allocated on first use of grads() / grad() / zero_grad(), so a model
+  // loaded only to forecast never holds one. That first use must not race with another thread.
   void finalize();
   bool finalized() const { return !values_.empty() || entries_.empty(); }
 
   std::size_t offset(std::size_t i) const { return entries_[i].offset; }
   T* value(std::size_t i) { return values_.as<T>() + entries_[i].offset; }
   const T* value(std::size_t i) const { return values_.as<T>() + entries_[i].offset; }
-  T* grad(std::size_t i) { return grads_.as<T>() + entries_[i].offset; }
-  const T* grad(std::size_t i) const { return grads_.as<T>() + entries_[i].offset; }
+  T* grad(std::size_t i) { return grad_slab() + entries_[i].offset; }
+  const T* grad(std::size_t i) const { return grad_slab() + entries_[i].offset; }
   T* values() { return values_.as<T>(); }
-  T* grads() { return grads_.as<T>(); }
+  T* grads() { return grad_slab(); }
   const T* values() const { return values_.as<T>(); }
   std::size_t slab_size() const { return slab_; }      // elements including alignment gaps
   std::size_t count() const;                            // parameters (elements), no gaps
@@ -59,9 +61,11 @@ class ParamSet {
   void zero_grad();
 
  private:
+  T* grad_slab() const;
   std::vector<Entry> entries_;
   std::size_t slab_ = 0;
-  AlignedBuffer values_, grads_;
+  AlignedBuffer values_;
+  mutable AlignedBuffer grads_;
 };
 
 // ---- activations ---------------------------------------------------------------------------

@@ -92,10 +92,17 @@ struct LowPrecisionWeight {
   std::vector<float> scale;         // int8: (rows)
 };
 
+class SafeTensorsFile;
+
 struct Artifact {
   std::unique_ptr<Model<float>> model;
   Precision precision = Precision::fp32;
   std::map<std::string, LowPrecisionWeight> low;  // by parameter name, when precision != fp32
+  // false after load(path, /*linear_weights=*/false): the Linear weights were left in `file`
+  // (a read-only mapping) and model->params() holds zeros for them - the Predictor packs them
+  // straight from the file. Such an artifact serves forecasts only through a Predictor.
+  bool linear_weights_loaded = true;
+  std::shared_ptr<const SafeTensorsFile> file;
   SeriesScaling scaling = SeriesScaling::none;
   std::vector<std::string> series;   // names the scaler statistics belong to
   std::vector<NormStats> stats;
@@ -105,7 +112,7 @@ struct Artifact {
   std::string uuid, version, created;
 
   void save(const std::string& path) const;
-  static Artifact load(const std::string& path);
+  static Artifact load(const std::string& path, bool linear_weights = true);
   // Index of the output used as the point forecast: the 0.5 quantile, else the middle one.
   std::size_t point_output() const;
 };

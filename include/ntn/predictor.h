@@ -47,7 +47,7 @@ class PackedWeights {
   struct Layer {
     Precision precision = Precision::fp32;
     std::size_t M = 0, K = 0, Kp = 0;  // outputs, inputs, inputs padded for int8
-    AlignedBuffer data;                // packed f32 / f16 / i8 panels
+    void* data = nullptr;              // packed f32 / f16 / i8 panels (in the shared slab)
     std::vector<float> scale;          // int8: per output channel
     std::vector<std::int32_t> w_sum;   // int8: per output (panels * 16), for VNNI
     const float* bias = nullptr;       // the model's fp32 bias (null if none)
@@ -62,6 +62,7 @@ class PackedWeights {
 
  private:
   Precision precision_;
+  AlignedBuffer slab_;
   std::vector<std::unique_ptr<Layer>> by_param_;  // indexed by parameter index (null: not a weight)
   std::size_t max_kp_ = 0;
 };
@@ -82,16 +83,20 @@ class PackedRunner final : public nn::PackedLinears {
 
 struct PredictorOptions {
   Precision precision = Precision::fp32;  // how Linear weights are served
-  std::size_t max_batch = 64;       // rows per forward per thread; batches are cut into chunks of this size
+  std::size_t max_batch = 32;       // rows per forward per thread; batches are cut into chunks of this size
   double latency_target_us = 0;     // predict() calls slower than this count as violations (0: none)
   bool warm_up = true;              // run the whole path once per workspace at load
-  std::size_t workspaces = 0;       // created at load (0: one per hardware thread)
+  // Workspaces created (and warmed up) at load: set it to the number of threads that will call
+  // at once, so that none is created later (a later one costs one allocation, then is reused).
+  std::size_t workspaces = 1;
 };
 
 class Predictor {
  public:
   static constexpr std::size_t kNoSeries = std::size_t(-1);
 
+  // From a file: the Linear weights are packed straight from the read-only file mapping and
+  // never copied into the model (artifact().linear_weights_loaded is false).
   explicit Predictor(const std::string& artifact_path, PredictorOptions o = {});
   Predictor(Artifact a, PredictorOptions o = {});
   ~Predictor();

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,8 +63,9 @@ class SafeTensorsFile {
   const std::string& source() const { return source_; }
 
  private:
+  static SafeTensorsFile parse_bytes(std::shared_ptr<const char> keep, std::size_t size, const std::string& src);
   std::string source_;
-  std::string bytes_;
+  std::shared_ptr<const char> bytes_;  // the whole file (a read-only mapping or an owned string)
   std::size_t data_start_ = 0;
   std::map<std::string, std::string> metadata_;
   std::map<std::string, Info> infos_;

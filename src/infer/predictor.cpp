@@ -11,6 +11,7 @@
 #include "ntn/error.h"
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
+#include "ntn/safetensors.h"
 
 namespace ntn {
 
@@ -28,6 +29,18 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < entries.size(); ++i) index[entries[i].name] = i;
   by_param_.resize(entries.size());
+  // One slab for every packed layer (one populated mapping instead of a heap block per layer).
+  const std::size_t elem = precision == Precision::fp32 ? 4 : precision == Precision::fp16 ? 2 : 1;
+  std::vector<std::size_t> offset(entries.size(), 0);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (e.shape.rank() != 2 || !ends_with(e.name, ".weight")) continue;
+    const std::size_t M = std::size_t(e.shape[0]), K = std::size_t(e.shape[1]);
+    offset[i] = total;
+    total += round_up(dense_packed_size(M, precision == Precision::int8 ? i8_padded_k(K) : K) * elem, kAlign);
+  }
+  slab_ = AlignedBuffer(total);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     if (e.shape.rank() != 2 || !ends_with(e.name, ".weight")) continue;
@@ -36,16 +49,30 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
     L->M = std::size_t(e.shape[0]);
     L->K = std::size_t(e.shape[1]);
     L->Kp = i8_padded_k(L->K);
+    L->data = static_cast<char*>(slab_.data()) + offset[i];
     const auto b = index.find(e.name.substr(0, e.name.size() - 6) + "bias");
     if (b != index.end()) L->bias = ps.value(b->second);
-    const float* w = ps.value(i);  // fp32 (widened / dequantised for a low-precision artifact)
     const auto low = a.low.find(e.name);
     const LowPrecisionWeight* lp = low == a.low.end() ? nullptr : &low->second;
-    const std::size_t n = dense_packed_size(L->M, L->K);
+    // fp32 values: in params() (widened / dequantised for a low-precision artifact), or - for
+    // an artifact loaded without its Linear weights - in the file mapping (or rebuilt here).
+    std::vector<float> tmp;
+    const float* w = ps.value(i);
+    if (!a.linear_weights_loaded) {
+      if (!lp) {
+        w = static_cast<const float*>(a.file->get(e.name, DType::f32, e.shape));
+      } else if (precision != lp->precision) {
+        tmp.resize(e.size);
+        for (std::size_t r = 0; r < L->M; ++r)
+          for (std::size_t c = 0; c < L->K; ++c)
+            tmp[r * L->K + c] = lp->precision == Precision::fp16 ? f16_to_f32(lp->half[r * L->K + c])
+                                                                  : float(lp->q[r * L->K + c]) * lp->scale[r];
+        w = tmp.data();
+      }
+    }
     switch (precision) {
       case Precision::fp32:
-        L->data = AlignedBuffer(n * sizeof(float));
-        f32_dense_pack(w, L->M, L->K, L->data.as<float>());
+        f32_dense_pack(w, L->M, L->K, static_cast<float*>(L->data));
         break;
       case Precision::fp16: {
         std::vector<std::uint16_t> h;
@@ -53,8 +80,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
           h.resize(L->M * L->K);
           for (std::size_t j = 0; j < h.size(); ++j) h[j] = f32_to_f16(w[j]);
         }
-        L->data = AlignedBuffer(n * sizeof(std::uint16_t));
-        f16_dense_pack(h.empty() ? lp->half.data() : h.data(), L->M, L->K, L->data.as<std::uint16_t>());
+        f16_dense_pack(h.empty() ? lp->half.data() : h.data(), L->M, L->K, static_cast<std::uint16_t*>(L->data));
         break;
       }
       case Precision::int8: {
@@ -66,9 +92,9 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
           L->scale.resize(L->M);
           i8_quantize_rows(w, L->M, L->K, q.data(), L->scale.data());
         }
-        L->data = AlignedBuffer(dense_packed_size(L->M, L->Kp));
         L->w_sum.resize(dense_panels(L->M) * kDensePanel);
-        i8_dense_pack(q.empty() ? lp->q.data() : q.data(), L->M, L->K, L->data.as<std::int8_t>(), L->w_sum.data());
+        i8_dense_pack(q.empty() ? lp->q.data() : q.data(), L->M, L->K, static_cast<std::int8_t*>(L->data),
+                      L->w_sum.data());
         break;
       }
     }
@@ -83,9 +109,9 @@ const PackedWeights::Layer& PackedWeights::layer(std::size_t weight_param) const
 }
 
 std::size_t PackedWeights::bytes() const {
-  std::size_t s = 0;
+  std::size_t s = slab_.bytes();
   for (const auto& l : by_param_)
-    if (l) s += l->data.bytes() + l->scale.size() * 4 + l->w_sum.size() * 4;
+    if (l) s += l->scale.size() * 4 + l->w_sum.size() * 4;
   return s;
 }
 
@@ -102,11 +128,13 @@ void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std
   const PackedWeights::Layer& L = w_.layer(l.w);
   const KernelTable& k = kernels();
   switch (L.precision) {
-    case Precision::fp32: k.f32_dense(L.data.as<float>(), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
-    case Precision::fp16: k.f16_dense(L.data.as<std::uint16_t>(), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
+    case Precision::fp32: k.f32_dense(static_cast<const float*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
+    case Precision::fp16:
+      k.f16_dense(static_cast<const std::uint16_t*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M);
+      return;
     case Precision::int8:
       for (std::size_t b = 0; b < B; ++b) xs_[b] = k.f32_quantize_i8(x + b * L.K, L.K, xq_.data() + b * L.Kp, L.Kp);
-      k.i8_dense(L.data.as<std::int8_t>(), L.scale.data(), L.w_sum.data(), L.M, L.Kp, xq_.data(), L.Kp, xs_.data(), B,
+      k.i8_dense(static_cast<const std::int8_t*>(L.data), L.scale.data(), L.w_sum.data(), L.M, L.Kp, xq_.data(), L.Kp, xs_.data(), B,
                  L.bias, y, L.M);
       return;
   }
@@ -137,7 +165,7 @@ std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 1469598103934665603u
 }  // namespace
 
 Predictor::Predictor(const std::string& artifact_path, PredictorOptions o)
-    : Predictor(Artifact::load(artifact_path), o) {}
+    : Predictor(Artifact::load(artifact_path, /*linear_weights=*/false), o) {}
 
 Predictor::Predictor(Artifact a, PredictorOptions o)
     : a_(std::move(a)),
@@ -149,7 +177,7 @@ Predictor::Predictor(Artifact a, PredictorOptions o)
       model_key_(fnv1a(precision_name(o.precision), fnv1a(a_.uuid))),
       latency_(o.latency_target_us) {
   NTN_CHECK(opt_.max_batch > 0, "predictor: max_batch must be positive");
-  const std::size_t n = opt_.workspaces ? opt_.workspaces : std::size_t(std::max(1, hardware_threads()));
+  const std::size_t n = opt_.workspaces ? opt_.workspaces : std::size_t(std::max(1, hardware_threads()));  // 0: all
   all_.reserve(std::max<std::size_t>(256, n));
   free_.reserve(std::max<std::size_t>(256, n));
   for (std::size_t i = 0; i < n; ++i) {
@@ -157,15 +185,13 @@ Predictor::Predictor(Artifact a, PredictorOptions o)
     free_.push_back(all_.back().get());
   }
   if (!opt_.warm_up) return;
-  // Warm-up: every workspace runs one row and a full batch of a synthetic series, so pages,
-  // caches and branch predictors are warm before the first real forecast.
-  std::vector<float> x(opt_.max_batch * L_), y(opt_.max_batch * H_ * Q_);
+  // Warm-up: every workspace runs one synthetic forecast (its buffers were zero-filled, so
+  // their pages are already mapped): weights, caches and branch predictors are warm before the
+  // first real forecast.
+  std::vector<float> x(L_), y(H_ * Q_);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 100.0f + std::sin(0.1f * float(i));
-  std::vector<std::size_t> series(opt_.max_batch, a_.stats.size() > 1 ? 0 : kNoSeries);
-  for (auto& w : all_) {
-    run_rows(*w, x.data(), 1, y.data(), series.data(), nullptr);
-    run_rows(*w, x.data(), opt_.max_batch, y.data(), series.data(), nullptr);
-  }
+  std::vector<std::size_t> series(1, a_.stats.size() > 1 ? 0 : kNoSeries);
+  for (auto& w : all_) run_rows(*w, x.data(), 1, y.data(), series.data(), nullptr);
 }
 
 Predictor::~Predictor() = default;

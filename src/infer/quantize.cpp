@@ -9,6 +9,7 @@ namespace ntn {
 
 Artifact quantize(const Artifact& a, Precision to) {
   NTN_CHECK(a.model != nullptr, "quantize: artifact without a model");
+  NTN_CHECK(a.linear_weights_loaded, "quantize: the artifact was loaded without its Linear weights (serving only)");
   NTN_CHECK(a.precision == Precision::fp32, "quantize: the artifact is already ", precision_name(a.precision),
             "; quantise its fp32 original instead");
   Artifact q;

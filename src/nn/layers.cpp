@@ -26,10 +26,15 @@ std::size_t ParamSet<T>::add(std::string name, const Shape& shape, bool decay) {
 
 template <class T>
 void ParamSet<T>::finalize() {
-  values_ = AlignedBuffer(slab_ * sizeof(T));
-  grads_ = AlignedBuffer(slab_ * sizeof(T));
-  std::memset(values_.data(), 0, values_.bytes());
-  std::memset(grads_.data(), 0, grads_.bytes());
+  // Lazily mapped: a model loaded only to serve from packed weights never touches (or pays
+  // for) the pages of its Linear weights.
+  values_ = AlignedBuffer::zeroed(slab_ * sizeof(T));
+}
+
+template <class T>
+T* ParamSet<T>::grad_slab() const {
+  if (grads_.bytes() == 0 && slab_ > 0) grads_ = AlignedBuffer::zeroed(slab_ * sizeof(T));
+  return grads_.as<T>();
 }
 
 template <class T>
@@ -48,7 +53,7 @@ std::size_t ParamSet<T>::index_of(const std::string& name) const {
 
 template <class T>
 void ParamSet<T>::zero_grad() {
-  std::memset(grads_.data(), 0, slab_ * sizeof(T));
+  std::memset(grad_slab(), 0, slab_ * sizeof(T));
 }
 
 template class ParamSet<float>;

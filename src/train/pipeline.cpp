@@ -235,8 +235,9 @@ void Artifact::save(const std::string& path) const {
   w.write(path);
 }
 
-Artifact Artifact::load(const std::string& path) {
-  const SafeTensorsFile f = SafeTensorsFile::read(path);
+Artifact Artifact::load(const std::string& path, bool linear_weights) {
+  auto file = std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path));
+  const SafeTensorsFile& f = *file;
   NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-model", path,
             ": not an ntneural model artifact (metadata 'format' missing or different)");
   Artifact a;
@@ -254,13 +255,17 @@ Artifact Artifact::load(const std::string& path) {
   a.created = f.meta("created");
   a.model = make_model<float>(cfg);
   a.precision = f.metadata().count("precision") ? parse_precision(f.meta("precision")) : Precision::fp32;
+  a.linear_weights_loaded = linear_weights;
+  if (!linear_weights) a.file = file;
   auto& ps = a.model->params();
   for (std::size_t i = 0; i < ps.entries().size(); ++i) {
     const auto& e = ps.entries()[i];
     const auto info = f.tensors().find(e.name);
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
+    const bool linear = e.shape.rank() == 2 && e.name.size() > 7 && e.name.compare(e.name.size() - 7, 7, ".weight") == 0;
     if (dt == DType::f32 || e.shape.rank() != 2) {
-      std::memcpy(ps.value(i), f.get(e.name, DType::f32, e.shape), e.size * sizeof(float));
+      const void* src = f.get(e.name, DType::f32, e.shape);  // validates dtype and shape in both modes
+      if (linear_weights || !linear) std::memcpy(ps.value(i), src, e.size * sizeof(float));
       continue;
     }
     LowPrecisionWeight lp;
@@ -271,7 +276,8 @@ Artifact Artifact::load(const std::string& path) {
       lp.precision = Precision::fp16;
       lp.half.resize(e.size);
       std::memcpy(lp.half.data(), f.get(e.name, DType::f16, e.shape), e.size * 2);
-      for (std::size_t j = 0; j < e.size; ++j) v[j] = f16_to_f32(lp.half[j]);
+      if (linear_weights)
+        for (std::size_t j = 0; j < e.size; ++j) v[j] = f16_to_f32(lp.half[j]);
     } else {
       lp.precision = Precision::int8;
       lp.q.resize(e.size);
@@ -281,7 +287,8 @@ Artifact Artifact::load(const std::string& path) {
       for (std::size_t r = 0; r < lp.rows; ++r) {
         NTN_CHECK(std::isfinite(lp.scale[r]) && lp.scale[r] >= 0.0f, path, ": tensor '", e.name, ".scale' row ", r,
                   " is not a finite non-negative scale");
-        for (std::size_t c = 0; c < lp.cols; ++c) v[r * lp.cols + c] = float(lp.q[r * lp.cols + c]) * lp.scale[r];
+        if (linear_weights)
+          for (std::size_t c = 0; c < lp.cols; ++c) v[r * lp.cols + c] = float(lp.q[r * lp.cols + c]) * lp.scale[r];
       }
     }
     NTN_CHECK(lp.precision == a.precision, path, ": tensor '", e.name, "' is ", precision_name(lp.precision),

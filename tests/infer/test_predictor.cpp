@@ -205,10 +205,10 @@ TEST(Predictor, PredictAllocatesNothingAfterWarmUp) {
       std::vector<float> y(100 * 12);
       p.predict(x.data(), y.data());
       p.predict_batch(x.data(), 100, y.data());  // first parallel region: OpenMP starts its team
-      const std::uint64_t before = test::allocations();
+      const std::uint64_t before = allocations();
       for (int r = 0; r < 50; ++r) p.predict(x.data() + std::size_t(r) * 48, y.data());
       p.predict_batch(x.data(), 100, y.data());
-      const std::uint64_t after = test::allocations();
+      const std::uint64_t after = allocations();
       EXPECT_EQ(after - before, 0u) << precision_name(prec) << " " << window_scaling_name(ws);
     }
 }

@@ -15,6 +15,7 @@ using Run = std::function<int()>;
 Run add_info(CLI::App& app);
 Run add_bench_kernels(CLI::App& bench);
 Run add_bench_train(CLI::App& bench);
+Run add_bench_predict(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   runs[bk] = ntn::cli::add_bench_kernels(*bk);
   CLI::App* bt = bench->add_subcommand("train", "Median time of one training step (forward + backward + Adam)");
   runs[bt] = ntn::cli::add_bench_train(*bt);
+  CLI::App* bp = bench->add_subcommand("predict", "Serving figures: batch-1 latency, batch throughput, cache, memory");
+  runs[bp] = ntn::cli::add_bench_predict(*bp);
 
   try {
     app.parse(argc, argv);

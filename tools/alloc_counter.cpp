@@ -8,9 +8,9 @@ namespace {
 std::atomic<std::uint64_t> g_allocs{0};
 }
 
-namespace ntn::test {
+namespace ntn {
 std::uint64_t allocations() { return g_allocs.load(); }
-}  // namespace ntn::test
+}  // namespace ntn
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 void* operator new(std::size_t n) {
