@@ -173,7 +173,15 @@ class StreamingPredictor {
   explicit StreamingPredictor(Predictor& p, std::size_t series = Predictor::kNoSeries);
   // Appends one observation (original scale). NaN / inf throw and leave the window unchanged.
   // Returns false while fewer than L values have arrived; then true with y (H, Q) written.
-  bool push(float value, float* y);
+  bool push(float value, float* y) {
+    if (!append(value)) return false;
+    forecast(y);
+    return true;
+  }
+  // The two halves of push (a caller may look the window up in a ForecastCache in between):
+  // append returns whether the window is full; forecast needs a full window.
+  bool append(float value);
+  void forecast(float* y);
   std::size_t size() const { return n_; }             // values in the window (<= L)
   const float* window() const { return buf_.data() + (n_ < L_ ? 0 : pos_); }  // oldest first
   void reset();

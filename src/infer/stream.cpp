@@ -45,7 +45,7 @@ double sorted_quantile(const std::vector<float>& v, double q) {  // linear inter
 }
 }  // namespace
 
-bool StreamingPredictor::push(float value, float* y) {
+bool StreamingPredictor::append(float value) {
   NTN_CHECK(std::isfinite(value), "stream value ", value, " (observation ", n_, ") is not finite");
   const bool full = n_ == L_;
   const float old = full ? buf_[pos_] : 0.0f;
@@ -74,7 +74,11 @@ bool StreamingPredictor::push(float value, float* y) {
     if (full) sorted_.erase(std::lower_bound(sorted_.begin(), sorted_.end(), old));
     sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), value), value);
   }
-  if (n_ < L_) return false;
+  return n_ == L_;
+}
+
+void StreamingPredictor::forecast(float* y) {
+  NTN_CHECK(n_ == L_, "streaming forecast before the window is full (", n_, " of ", L_, " values)");
   NormStats ws;  // window statistics on the series-scaled values: affine image of the raw ones
   if (scaling_ == WindowScaling::standard) {
     ws = f32_stats_from((mean_ - ss_.center) / ss_.scale, std::sqrt(std::max(0.0, m2_ / double(L_))) / ss_.scale);
@@ -84,7 +88,6 @@ bool StreamingPredictor::push(float value, float* y) {
     ws = f32_stats_from((med - ss_.center) / ss_.scale, iqr / ss_.scale);
   }
   p_.predict(window(), y, series_, ws);
-  return true;
 }
 
 }  // namespace ntn

@@ -80,5 +80,34 @@ expect_error corrupted_artifact "corrupt.ntn: the header is not valid JSON" "$bi
 expect_error not_an_artifact "not a model file" "$bin" predict --model "$dir/empty.csv" --data "$dir/ok.csv"
 expect_error unseen_series "series 'volume' was not in the training data" "$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --columns volume
 
+# Serving: precisions, streaming from stdin (equal to predict on the same last window), cache,
+# quantised artifacts and their accuracy report.
+for prec in fp16 int8; do
+  "$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --precision $prec --json > "$dir/pred_$prec.json"
+  check "predict_$prec" python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']['price']; b=json.load(open(sys.argv[2]))['forecasts']['price']; assert max(abs(x-y) for x,y in zip(a,b)) < 0.05*max(abs(v) for v in b), (a,b)" "$dir/pred_$prec.json" "$dir/pred.json"
+done
+tail -n +2 "$dir/ok.csv" | cut -d, -f2 | "$bin" predict --model "$dir/m.ntn" --stream --series price --cache 64 > "$dir/stream.csv" 2> "$dir/stream.err"
+check stream_lines test "$(wc -l < "$dir/stream.csv")" -eq $((400 - 24 + 1))
+check stream_equals_predict python3 -c "import json,sys; last=[float(v) for v in open(sys.argv[1]).read().split()[-1].split(',')]; b=json.load(open(sys.argv[2]))['forecasts']['price']; assert max(abs(x-y) for x,y in zip(last,b)) < 1e-3*max(abs(v) for v in b), (last,b)" "$dir/stream.csv" "$dir/pred.json"
+check stream_cache_report grep -q '"misses":377' "$dir/stream.err"
+expect_error stream_text "stdin:2: 'abc' is not a number" sh -c "printf '1\nabc\n' | '$bin' predict --model '$dir/m.ntn' --stream"
+expect_error stream_nan "stdin:1: value nan is not finite" sh -c "printf 'nan\n' | '$bin' predict --model '$dir/m.ntn' --stream"
+expect_error predict_needs_data "--data is required" "$bin" predict --model "$dir/m.ntn"
+expect_error bad_precision "unknown precision 'int4'" "$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --precision int4
+"$bin" quantize --model "$dir/m.ntn" --to int8 --out "$dir/m8.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/q.json"
+check quantize_report python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['accuracy']; assert abs(d['mae']['relative_change']) < 0.05 and d['windows'] > 0, d" "$dir/q.json"
+"$bin" predict --model "$dir/m8.ntn" --data "$dir/ok.csv" --columns price --precision int8 --json > "$dir/pred_q.json"
+check quantized_artifact_serves_like_on_the_fly python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']; b=json.load(open(sys.argv[2]))['forecasts']; assert a == b, (a, b)" "$dir/pred_q.json" "$dir/pred_int8.json"
+check quantized_artifact_in_python python3 -c "
+import json, struct, sys
+raw = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]; h = json.loads(raw[8:8 + n])
+assert h['__metadata__']['precision'] == 'int8'
+w = [k for k in h if k.endswith('mlp.1.weight')][0]
+assert h[w]['dtype'] == 'I8' and h[w + '.scale']['dtype'] == 'F32', h[w]
+" "$dir/m8.ntn"
+expect_error quantize_twice "already int8" "$bin" quantize --model "$dir/m8.ntn" --to fp16 --out "$dir/x.ntn"
+"$bin" bench predict --model "$dir/m.ntn" --requests 500 --ticks 5 --json > "$dir/bench.json"
+check bench_predict_fields python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d[k] for k in ['latency_p50_us','latency_p99_us','throughput_b1_per_s','throughput_b512_per_s','cache_hit_rate','cache_hit_us','allocs_per_predict','load_first_forecast_ms','peak_rss_mb']]; assert d['cache_hit_rate'] > 0.9" "$dir/bench.json"
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

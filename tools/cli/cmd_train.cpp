@@ -2,15 +2,22 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 
 #include "commands.h"
 #include "common.h"
 #include "ntn/error.h"
+#include "ntn/forecast_cache.h"
 #include "ntn/parallel.h"
 #include "ntn/pipeline.h"
+#include "ntn/predictor.h"
+#include "ntn/quantize.h"
 #include "ntn/timing.h"
 #include "ntn/trainer.h"
 
@@ -207,30 +214,100 @@ int run_evaluate(const EvalOpts& o) {
 
 struct PredictOpts {
   DataOpts data;
-  std::string model, format = "wide";
+  std::string model, format = "wide", precision = "fp32", series;
+  std::size_t batch = 32, cache = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, stream = false;
 };
+
+void print_forecast_row(const std::string& name, const float* f, std::size_t H, std::size_t Q) {
+  for (std::size_t h = 0; h < H; ++h) {
+    std::printf("%s,%zu", name.c_str(), h + 1);
+    for (std::size_t q = 0; q < Q; ++q) std::printf(",%.6g", double(f[h * Q + q]));
+    std::printf("\n");
+  }
+}
+
+json forecast_json(const float* f, std::size_t H, std::size_t Q) {
+  json steps = json::array();
+  for (std::size_t h = 0; h < H; ++h) {
+    if (Q == 1)
+      steps.push_back(f[h]);
+    else
+      steps.push_back(std::vector<float>(f + h * Q, f + (h + 1) * Q));
+  }
+  return steps;
+}
+
+json cache_json(const ForecastCache& c) {
+  const auto m = c.metrics();
+  return {{"hits", m.hits}, {"misses", m.misses}, {"hit_rate", m.hit_rate()}, {"evictions", m.evictions}};
+}
+
+// --stream: one observation per stdin line; once L have arrived, one forecast per line.
+int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
+  const std::size_t H = p.horizon(), Q = p.outputs();
+  StreamingPredictor s(p, series);
+  std::unique_ptr<ForecastCache> cache;
+  if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
+  std::vector<float> y(p.output_size());
+  char line[256];
+  std::size_t lineno = 0;
+  while (std::fgets(line, sizeof line, stdin)) {
+    ++lineno;
+    std::string_view v(line);
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.remove_suffix(1);
+    if (v.empty()) continue;
+    char* end = nullptr;
+    const std::string text(v);
+    const float value = std::strtof(text.c_str(), &end);
+    NTN_CHECK(end && *end == '\0', "stdin:", lineno, ": '", text, "' is not a number");
+    NTN_CHECK(std::isfinite(value), "stdin:", lineno, ": value ", text, " is not finite");
+    if (!s.append(value)) continue;
+    if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
+      s.forecast(y.data());
+      if (cache) cache->put(p.model_key(), series, s.window(), y.data());
+    }
+    if (o.json) {
+      std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
+    } else {
+      for (std::size_t i = 0; i < H * Q; ++i) std::printf(i ? ",%.6g" : "%.6g", double(y[i]));
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+  if (cache) std::fprintf(stderr, "cache %s\n", cache_json(*cache).dump().c_str());
+  return 0;
+}
 
 int run_predict(const PredictOpts& o) {
   set_num_threads(o.threads);
-  const Artifact a = Artifact::load(o.model);
-  const std::size_t L = a.model->input_size(), H = a.model->horizon(), Q = a.model->outputs();
-  SeriesStore store;
-  std::vector<NormStats> stats;
+  Predictor p(o.model, {.precision = parse_precision(o.precision), .max_batch = o.batch});
+  const Artifact& a = p.artifact();
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
+  auto series_of = [&](const std::string& name, const std::string& src) {
+    if (a.scaling == SeriesScaling::none) return Predictor::kNoSeries;
+    NTN_CHECK(std::find(a.series.begin(), a.series.end(), name) != a.series.end(), src, ": series '", name,
+              "' was not in the training data; its scaler is unknown (trained on ", a.series.size(), " series, e.g. '",
+              a.series.front(), "')");
+    return p.series_index(name);
+  };
+  if (o.stream) {
+    NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
+    const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
+                                                                     : series_of("", "--series"))
+                                           : series_of(o.series, "--series");
+    return run_stream(o, p, s);
+  }
+  NTN_CHECK(!o.data.path.empty(), "--data is required (or --stream to read values from stdin)");
+  std::vector<std::string> names;
+  std::vector<float> x;  // (series, L): the last L values of each, original scale
+  std::vector<std::size_t> series;
   auto add = [&](const std::string& name, const std::vector<double>& v, const std::string& src) {
     NTN_CHECK(v.size() >= L, src, ": series '", name, "' has ", v.size(), " values, the model needs the last ", L);
-    NormStats st;
-    if (a.scaling != SeriesScaling::none) {
-      auto it = std::find(a.series.begin(), a.series.end(), name);
-      NTN_CHECK(it != a.series.end(), src, ": series '", name, "' was not in the training data; its scaler is ",
-                "unknown (trained on ", a.series.size(), " series, e.g. '", a.series.front(), "')");
-      st = a.stats[std::size_t(it - a.series.begin())];
-    }
-    std::vector<double> scaled(v.size());
-    normalize(st, v.data(), scaled.data(), v.size());
-    store.add(name, scaled.data(), v.size());
-    stats.push_back(st);
+    series.push_back(series_of(name, src));
+    names.push_back(name);
+    for (std::size_t t = v.size() - L; t < v.size(); ++t) x.push_back(float(v[t]));
   };
   if (o.format == "m4") {
     const SeriesSet s = read_m4_csv(o.data.path);
@@ -242,29 +319,24 @@ int run_predict(const PredictOpts& o) {
     const Frame f = read_wide_csv(o.data.path, c);
     for (std::size_t i = 0; i < f.names.size(); ++i) add(f.names[i], f.cols[i], o.data.path);
   }
-  std::vector<WindowRef> w;
-  for (std::size_t s = 0; s < store.size(); ++s) w.push_back({std::uint32_t(s), std::uint32_t(store.length(s) - L)});
-  std::vector<float> out(w.size() * H * Q);
+  const std::size_t n = names.size();
+  std::vector<float> out(n * H * Q);
+  std::unique_ptr<ForecastCache> cache;
   const double t0 = now_s();
-  predict_windows(*a.model, store, w, a.window_scaling, out.data());
+  if (o.cache) {
+    cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
+    for (std::size_t i = 0; i < n; ++i) predict_cached(p, *cache, x.data() + i * L, out.data() + i * H * Q, series[i]);
+  } else {
+    p.predict_batch(x.data(), n, out.data(), series.data());
+  }
   const double secs = now_s() - t0;
-  for (std::size_t s = 0; s < w.size(); ++s) denormalize(stats[s], out.data() + s * H * Q, out.data() + s * H * Q, H * Q);
   if (o.json) {
     json fc = json::object();
-    for (std::size_t s = 0; s < w.size(); ++s) {
-      json steps = json::array();
-      for (std::size_t h = 0; h < H; ++h) {
-        if (Q == 1) {
-          steps.push_back(out[s * H + h]);
-        } else {
-          steps.push_back(std::vector<float>(out.begin() + std::ptrdiff_t((s * H + h) * Q),
-                                             out.begin() + std::ptrdiff_t((s * H + h + 1) * Q)));
-        }
-      }
-      fc[store.name(s)] = steps;
-    }
-    json j = {{"model", o.model}, {"uuid", a.uuid}, {"horizon", H}, {"forecasts", fc}, {"seconds", secs}};
+    for (std::size_t s = 0; s < n; ++s) fc[names[s]] = forecast_json(out.data() + s * H * Q, H, Q);
+    json j = {{"model", o.model}, {"uuid", a.uuid}, {"horizon", H},          {"forecasts", fc},
+              {"seconds", secs},  {"precision", precision_name(p.precision())}};
     if (!a.quantiles.empty()) j["quantiles"] = a.quantiles;
+    if (cache) j["cache"] = cache_json(*cache);
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -272,12 +344,50 @@ int run_predict(const PredictOpts& o) {
   if (Q == 1) std::printf(",forecast");
   for (float q : a.quantiles) std::printf(",q%g", double(q));
   std::printf("\n");
-  for (std::size_t s = 0; s < w.size(); ++s)
-    for (std::size_t h = 0; h < H; ++h) {
-      std::printf("%s,%zu", store.name(s).c_str(), h + 1);
-      for (std::size_t q = 0; q < Q; ++q) std::printf(",%.6g", double(out[(s * H + h) * Q + q]));
-      std::printf("\n");
+  for (std::size_t s = 0; s < n; ++s) print_forecast_row(names[s], out.data() + s * H * Q, H, Q);
+  return 0;
+}
+
+struct QuantizeOpts {
+  DataOpts data;
+  std::string model, out, to = "int8";
+  int threads = 0;
+  bool json = false;
+};
+
+// Writes the quantised artifact, then (with --data) scores fp32 and the quantised model on the
+// protocol's test windows through the same Predictor path.
+int run_quantize(const QuantizeOpts& o) {
+  set_num_threads(o.threads);
+  const Precision to = parse_precision(o.to);
+  NTN_CHECK(to != Precision::fp32, "--to must be fp16 or int8");
+  const Artifact a = Artifact::load(o.model);
+  quantize(a, to).save(o.out);
+  json j = {{"model", o.model}, {"out", o.out}, {"precision", precision_name(to)}};
+  {
+    Predictor q(o.out, {.precision = to});
+    Predictor f(o.model);
+    j["packed_bytes"] = {{"fp32", f.packed_bytes()}, {precision_name(to), q.packed_bytes()}};
+  }
+  if (!o.data.path.empty()) {
+    std::size_t H = a.model->horizon();
+    const Prepared p = prepare(data_spec(o.data), a.model->input_size(), H);
+    Predictor pf(o.model, {.workspaces = 0});
+    Predictor pq(o.out, {.precision = to, .workspaces = 0});
+    const std::vector<float> ff = forecast_test(pf, p), fq = forecast_test(pq, p);
+    const json mf = score_test(a, p, ff.data()).to_json(), mq = score_test(a, p, fq.data()).to_json();
+    json rep = {{"windows", mf["windows"]}, {"scale", mf["scale"]}};
+    for (const char* k : {"mae", "mse", "smape"}) {
+      rep[k] = {{"fp32", mf[k]}, {precision_name(to), mq[k]}};
+      const double ref = mf[k].get<double>();
+      rep[k]["relative_change"] = ref != 0 ? (mq[k].get<double>() - ref) / ref : 0.0;
     }
+    double diff = 0;
+    for (std::size_t i = 0; i < ff.size(); ++i) diff += std::fabs(double(ff[i]) - fq[i]);
+    rep["mean_abs_forecast_change"] = diff / double(ff.size());
+    j["accuracy"] = rep;
+  }
+  print_result(j, o.json);
   return 0;
 }
 
@@ -338,11 +448,28 @@ Run add_evaluate(CLI::App& app) {
 Run add_predict(CLI::App& app) {
   auto o = std::make_shared<PredictOpts>();
   app.add_option("--model", o->model, "Model artifact")->required();
-  add_data_options(app, o->data, false);
+  add_data_options(app, o->data, false, /*data_required=*/false);
   app.add_option("--format", o->format, "wide (default) or m4");
+  app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16 or int8");
+  app.add_option("--batch", o->batch, "Rows per forward pass and thread (default 32)");
+  app.add_option("--cache", o->cache, "Serve through a forecast cache of this many entries (0: none)");
+  app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
+                                      "input window is full");
+  app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
   app.add_option("--threads", o->threads, "Threads (0: all)");
-  app.add_flag("--json", o->json, "Print one JSON object instead of CSV");
+  app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
   return [o] { return run_predict(*o); };
+}
+
+Run add_quantize(CLI::App& app) {
+  auto o = std::make_shared<QuantizeOpts>();
+  app.add_option("--model", o->model, "fp32 model artifact")->required();
+  app.add_option("--to", o->to, "int8 (default) or fp16")->required();
+  app.add_option("--out", o->out, "Quantised artifact to write")->required();
+  add_data_options(app, o->data, true, /*data_required=*/false);
+  app.add_option("--threads", o->threads, "Threads (0: all)");
+  app.add_flag("--json", o->json, "Print one JSON object");
+  return [o] { return run_quantize(*o); };
 }
 
 }  // namespace ntn::cli

@@ -19,5 +19,6 @@ Run add_bench_predict(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);
+Run add_quantize(CLI::App& app);
 
 }  // namespace ntn::cli

@@ -37,9 +37,9 @@ std::vector<float> parse_floats(const std::string& s, const char* what) {
   return v;
 }
 
-void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol) {
+void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_required) {
   app.add_option("--data", o.path, "Data file: wide CSV (time column + one column per series) or M4 train rows")
-      ->required();
+      ->required(data_required);
   app.add_option("--columns", o.columns, "Comma-separated series columns of a wide CSV (default: all numeric)");
   app.add_option("--time-column", o.time_column, "Time column of a wide CSV (default: the first column)");
   app.add_option("--fill", o.fill, "Missing / NaN / inf cells: error (default), ffill or linear");

@@ -19,7 +19,7 @@ struct DataOpts {
   double val_ratio = 0.1, test_ratio = 0.2;
   std::size_t season = 0;
 };
-void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol);
+void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_required = true);
 DataSpec data_spec(const DataOpts& o);
 
 std::vector<std::string> split_list(const std::string& s, char sep = ',');

@@ -22,8 +22,10 @@ int main(int argc, char** argv) {
   runs[train] = ntn::cli::add_train(*train);
   CLI::App* evaluate = app.add_subcommand("evaluate", "Score a model artifact on the test part of a protocol");
   runs[evaluate] = ntn::cli::add_evaluate(*evaluate);
-  CLI::App* predict = app.add_subcommand("predict", "Forecast the next horizon after the end of each series");
+  CLI::App* predict = app.add_subcommand("predict", "Forecast after the end of each series, or tick by tick from stdin (--stream)");
   runs[predict] = ntn::cli::add_predict(*predict);
+  CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / int8 copy of an artifact and report its accuracy");
+  runs[quant] = ntn::cli::add_quantize(*quant);
 
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
   bench->require_subcommand(1);
