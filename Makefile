@@ -4,7 +4,8 @@
 #                 the concurrent serving tests under ThreadSanitizer
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
-#   make bench-torch - training step and memory side by side with PyTorch (installs python3-torch)
+#   make bench-torch - training step, serving latency / throughput / memory side by side with PyTorch
+#                      (installs python3-torch)
 .PHONY: all setup build build-asan build-tsan demo test test-release test-asan test-tsan bench bench-baseline bench-compare bench-torch golden format clean
 
 RELEASE := build/release
@@ -70,6 +71,7 @@ bench-torch: build
 	@bash scripts/setup.sh --torch
 	/usr/bin/python3 bench/compare_torch.py --threads 2
 	/usr/bin/python3 bench/compare_torch.py --threads 1
+	/usr/bin/python3 bench/compare_predict.py --json bench/results/predict_vs_torch.json
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.inl')

@@ -22,6 +22,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def peak_rss_mb():
+    """VmHWM of this process (ru_maxrss would also count the parent's memory at fork time)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def torch_worker(args):
     import torch
     sys.path.insert(0, HERE)
@@ -73,7 +82,7 @@ def torch_worker(args):
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "validation_loss_first_last": [first, last],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
     }))
 
 

@@ -41,12 +41,6 @@ struct BenchPredictOpts {
   bool json = false;
 };
 
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
 double us_since(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
 
 // n random-walk "price" series of length len, one after another (Philox, seed fixed).
@@ -143,7 +137,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
   out["allocs_per_predict"] = double(a1 - a0) / double(o.requests);
 
   // ---- throughput at batch 1, 8, 32, 128, 512 (predict_batch on the thread pool) -------------
-  for (std::size_t B : {1, 8, 32, 128, 512}) {
+  for (std::size_t B : {1, 8, 32, 128, 256, 512}) {
     const Timing t = measure([&] { p.predict_batch(xs.data(), B, y.data(), rows.data()); }, 11, 0.02);
     out["throughput_b" + std::to_string(B) + "_per_s"] = double(B) / t.median_s;
     out["batch_b" + std::to_string(B) + "_us"] = t.median_s * 1e6;

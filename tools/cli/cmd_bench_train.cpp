@@ -26,12 +26,6 @@ struct Opts {
   bool json = false;
 };
 
-double peak_rss_mb() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;  // Linux: KiB
-}
-
 int run(const Opts& o) {
   set_num_threads(o.threads);
   const int threads = num_threads();

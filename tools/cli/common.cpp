@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -69,6 +70,20 @@ DataSpec data_spec(const DataOpts& o) {
   d.test_ratio = o.test_ratio;
   d.season = o.season;
   return d;
+}
+
+double peak_rss_mb() {
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    double kb = -1;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+    std::fclose(f);
+    if (kb >= 0) return kb / 1024.0;
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
 void print_result(const nlohmann::json& j, bool as_json) {

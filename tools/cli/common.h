@@ -25,6 +25,11 @@ DataSpec data_spec(const DataOpts& o);
 std::vector<std::string> split_list(const std::string& s, char sep = ',');
 std::vector<float> parse_floats(const std::string& s, const char* what);
 
+// Peak resident memory of this process in MB: VmHWM of /proc/self/status (getrusage's
+// ru_maxrss also counts the parent's memory at fork time, so a process started from a large
+// Python benchmark driver would report the driver's size).
+double peak_rss_mb();
+
 // A command's result: one JSON object with --json, else "key  value" lines (strings unquoted).
 void print_result(const nlohmann::json& j, bool as_json);
 
