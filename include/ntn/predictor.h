@@ -140,6 +140,7 @@ class Predictor {
   struct Workspace;
   Workspace* acquire();
   void release(Workspace* w);
+  void reserve_workspaces(std::size_t n);  // at least n exist
   void check_row(const float* x, std::size_t row) const;
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,

@@ -238,6 +238,14 @@ Predictor::Workspace* Predictor::acquire() {
   return all_.back().get();
 }
 
+void Predictor::reserve_workspaces(std::size_t n) {
+  std::lock_guard<SpinLock> g(mu_);
+  while (all_.size() < n) {  // rare (first batch of this parallelism): allocation under the lock is fine
+    all_.push_back(std::make_unique<Workspace>(*this, opt_.max_batch));
+    free_.push_back(all_.back().get());
+  }
+}
+
 void Predictor::release(Workspace* w) {
   std::lock_guard<SpinLock> g(mu_);
   free_.push_back(w);
@@ -315,6 +323,9 @@ void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std
   if (!series) series_stats(kNoSeries);
   if (B == 0) return;
   const std::size_t chunk = opt_.max_batch, chunks = (B + chunk - 1) / chunk;
+  // One workspace per thread that can run a chunk, created here (not racing inside the region),
+  // so only the first batch of a given parallelism allocates.
+  reserve_workspaces(std::min<std::size_t>(chunks, std::size_t(std::max(1, num_threads()))));
   std::exception_ptr err;
   SpinLock err_mu;
   auto body = [&](std::size_t c) {
