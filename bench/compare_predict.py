@@ -19,7 +19,6 @@ a real NHITS of the stated size).
 import argparse
 import json
 import os
-import resource
 import statistics
 import struct
 import subprocess
@@ -28,14 +27,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def peak_rss_mb():
-    """VmHWM of this process (ru_maxrss would also count the parent's memory at fork time)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 ROOT = os.path.dirname(HERE)
 
 
@@ -65,7 +56,7 @@ def torch_worker(args):
     import numpy as np
     import torch
     sys.path.insert(0, HERE)
-    from torch_reference import NHITS, count_parameters
+    from torch_reference import NHITS, count_parameters, peak_rss_mb
 
     torch.set_num_threads(args.threads)
     meta, tensors = read_safetensors(args.model)

@@ -13,7 +13,6 @@ Needs Debian's python3-torch and libopenblas0-openmp (scripts/setup.sh --torch i
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -22,19 +21,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def peak_rss_mb():
-    """VmHWM of this process (ru_maxrss would also count the parent's memory at fork time)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
 
 def torch_worker(args):
     import torch
     sys.path.insert(0, HERE)
-    from torch_reference import NHITS, count_parameters
+    from torch_reference import NHITS, count_parameters, peak_rss_mb
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)

@@ -7,6 +7,7 @@ the last input value. Parameter names are ntneural's ("stacks.S.blocks.J.mlp.I.w
 Run with Debian's /usr/bin/python3 (python3-torch + libopenblas0-openmp).
 """
 import math
+import resource
 
 import torch
 import torch.nn as nn
@@ -68,6 +69,15 @@ class NHITS(nn.Module):
             resid = resid - backcast
             forecast = forecast + f.permute(0, 2, 1)
         return forecast
+
+
+def peak_rss_mb():
+    """VmHWM of this process in MB (ru_maxrss would also count the parent's memory at fork)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def count_parameters(model):

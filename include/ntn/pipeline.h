@@ -90,6 +90,8 @@ struct LowPrecisionWeight {
   std::vector<std::uint16_t> half;  // fp16: (rows, cols)
   std::vector<std::int8_t> q;       // int8: (rows, cols)
   std::vector<float> scale;         // int8: (rows)
+  // The fp32 values these stand for (fp16 widened exactly; int8 q * scale of its row).
+  void to_f32(float* out) const;
 };
 
 class SafeTensorsFile;

@@ -141,6 +141,7 @@ class Predictor {
   Workspace* acquire();
   void release(Workspace* w);
   void reserve_workspaces(std::size_t n);  // at least n exist
+  void predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats);
   void check_row(const float* x, std::size_t row) const;
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,

@@ -63,10 +63,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
         w = static_cast<const float*>(a.file->get(e.name, DType::f32, e.shape));
       } else if (precision != lp->precision) {
         tmp.resize(e.size);
-        for (std::size_t r = 0; r < L->M; ++r)
-          for (std::size_t c = 0; c < L->K; ++c)
-            tmp[r * L->K + c] = lp->precision == Precision::fp16 ? f16_to_f32(lp->half[r * L->K + c])
-                                                                  : float(lp->q[r * L->K + c]) * lp->scale[r];
+        lp->to_f32(tmp.data());
         w = tmp.data();
       }
     }
@@ -281,31 +278,21 @@ void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y,
   }
 }
 
-void Predictor::predict(const float* x, float* y, std::size_t series) {
+void Predictor::predict(const float* x, float* y, std::size_t series) { predict_one(x, y, series, nullptr); }
+
+void Predictor::predict(const float* x, float* y, std::size_t series, const NormStats& window_stats) {
+  NTN_CHECK(std::isfinite(window_stats.center) && std::isfinite(window_stats.scale) && window_stats.scale > 0,
+            "window statistics (", window_stats.center, ", ", window_stats.scale, ") are not a valid scaler");
+  predict_one(x, y, series, &window_stats);
+}
+
+void Predictor::predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats) {
   const auto t0 = std::chrono::steady_clock::now();
   check_row(x, 0);
   series_stats(series);  // throws on a bad series before a workspace is taken
   Workspace* w = acquire();
   try {
-    run_rows(*w, x, 1, y, &series, nullptr);
-  } catch (...) {
-    release(w);
-    throw;
-  }
-  release(w);
-  latency_.record(std::uint64_t(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
-}
-
-void Predictor::predict(const float* x, float* y, std::size_t series, const NormStats& window_stats) {
-  const auto t0 = std::chrono::steady_clock::now();
-  check_row(x, 0);
-  series_stats(series);
-  NTN_CHECK(std::isfinite(window_stats.center) && std::isfinite(window_stats.scale) && window_stats.scale > 0,
-            "window statistics (", window_stats.center, ", ", window_stats.scale, ") are not a valid scaler");
-  Workspace* w = acquire();
-  try {
-    run_rows(*w, x, 1, y, &series, &window_stats);
+    run_rows(*w, x, 1, y, &series, window_stats);
   } catch (...) {
     release(w);
     throw;

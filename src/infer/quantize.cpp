@@ -28,17 +28,13 @@ Artifact quantize(const Artifact& a, Precision to) {
       float* w = ps.value(i);
       if (to == Precision::fp16) {
         lp.half.resize(e.size);
-        for (std::size_t j = 0; j < e.size; ++j) {
-          lp.half[j] = f32_to_f16(w[j]);
-          w[j] = f16_to_f32(lp.half[j]);  // the fp32 view holds what is stored
-        }
+        for (std::size_t j = 0; j < e.size; ++j) lp.half[j] = f32_to_f16(w[j]);
       } else {
         lp.q.resize(e.size);
         lp.scale.resize(lp.rows);
         i8_quantize_rows(w, lp.rows, lp.cols, lp.q.data(), lp.scale.data());
-        for (std::size_t r = 0; r < lp.rows; ++r)
-          for (std::size_t c = 0; c < lp.cols; ++c) w[r * lp.cols + c] = float(lp.q[r * lp.cols + c]) * lp.scale[r];
       }
+      lp.to_f32(w);  // the fp32 view holds what is stored
       q.low.emplace(e.name, std::move(lp));
     }
   }

@@ -276,21 +276,17 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
       lp.precision = Precision::fp16;
       lp.half.resize(e.size);
       std::memcpy(lp.half.data(), f.get(e.name, DType::f16, e.shape), e.size * 2);
-      if (linear_weights)
-        for (std::size_t j = 0; j < e.size; ++j) v[j] = f16_to_f32(lp.half[j]);
     } else {
       lp.precision = Precision::int8;
       lp.q.resize(e.size);
       lp.scale.resize(lp.rows);
       std::memcpy(lp.q.data(), f.get(e.name, DType::i8, e.shape), e.size);
       std::memcpy(lp.scale.data(), f.get(e.name + ".scale", DType::f32, {e.shape[0]}), lp.rows * sizeof(float));
-      for (std::size_t r = 0; r < lp.rows; ++r) {
+      for (std::size_t r = 0; r < lp.rows; ++r)
         NTN_CHECK(std::isfinite(lp.scale[r]) && lp.scale[r] >= 0.0f, path, ": tensor '", e.name, ".scale' row ", r,
                   " is not a finite non-negative scale");
-        if (linear_weights)
-          for (std::size_t c = 0; c < lp.cols; ++c) v[r * lp.cols + c] = float(lp.q[r * lp.cols + c]) * lp.scale[r];
-      }
     }
+    if (linear_weights) lp.to_f32(v);
     NTN_CHECK(lp.precision == a.precision, path, ": tensor '", e.name, "' is ", precision_name(lp.precision),
               " but the artifact says ", precision_name(a.precision));
     a.low.emplace(e.name, std::move(lp));
@@ -315,6 +311,15 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
   NTN_CHECK(a.quantiles.empty() || a.quantiles.size() == a.model->outputs(), path, ": ", a.quantiles.size(),
             " quantile levels for a model with ", a.model->outputs(), " outputs");
   return a;
+}
+
+void LowPrecisionWeight::to_f32(float* out) const {
+  if (precision == Precision::fp16) {
+    for (std::size_t j = 0; j < rows * cols; ++j) out[j] = f16_to_f32(half[j]);
+    return;
+  }
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] = float(q[r * cols + c]) * scale[r];
 }
 
 Precision parse_precision(const std::string& name) {
