@@ -464,9 +464,9 @@ Run add_predict(CLI::App& app) {
 Run add_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOpts>();
   app.add_option("--model", o->model, "fp32 model artifact")->required();
-  app.add_option("--to", o->to, "int8 (default) or fp16")->required();
+  app.add_option("--to", o->to, "int8 (default) or fp16");
   app.add_option("--out", o->out, "Quantised artifact to write")->required();
-  add_data_options(app, o->data, true, /*data_required=*/false);
+  add_data_options(app, o->data, true, /*data_required=*/false);  // --data: the accuracy report's data set
   app.add_option("--threads", o->threads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_quantize(*o); };

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   runs[evaluate] = ntn::cli::add_evaluate(*evaluate);
   CLI::App* predict = app.add_subcommand("predict", "Forecast after the end of each series, or tick by tick from stdin (--stream)");
   runs[predict] = ntn::cli::add_predict(*predict);
-  CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / int8 copy of an artifact and report its accuracy");
+  CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
   runs[quant] = ntn::cli::add_quantize(*quant);
 
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
