@@ -16,6 +16,7 @@ Run add_info(CLI::App& app);
 Run add_bench_kernels(CLI::App& bench);
 Run add_bench_train(CLI::App& bench);
 Run add_bench_predict(CLI::App& bench);
+Run add_bench_data(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);

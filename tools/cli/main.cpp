@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   runs[bt] = ntn::cli::add_bench_train(*bt);
   CLI::App* bp = bench->add_subcommand("predict", "Serving figures: batch-1 latency, batch throughput, cache, memory");
   runs[bp] = ntn::cli::add_bench_predict(*bp);
+  CLI::App* bd = bench->add_subcommand("data", "Rolling statistics and indicators over 1M points (1 thread)");
+  runs[bd] = ntn::cli::add_bench_data(*bd);
 
   try {
     app.parse(argc, argv);

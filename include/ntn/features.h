@@ -1,0 +1,74 @@
+// Features and technical indicators over one series (double precision), length-preserving.
+//
+// Conventions, the same for every function:
+//   * out has the input's length n; out may not alias the input.
+//   * Warm-up: positions where the definition needs more history than exists are NaN - "not
+//     yet defined" - and every function documents how many (e.g. a window w leaves w - 1).
+//     valid_from(...) helpers are not needed: the count is in the comment, and tests pin it.
+//   * Empty input gives empty output. NaN / inf input is an ntn::Error naming the function
+//     and the index (repair with preprocess.h first): a NaN never leaks silently into a window.
+//   * Cost is O(n) whatever the window: rolling statistics use sliding (Welford) updates and
+//     monotonic deques, recursive indicators one pass.
+//
+// Textbook definitions (checked by tests on hand-computed values):
+//   rolling_mean/sum/min/max/std/var(w)  over x[t-w+1..t]; std/var with ddof (1 = sample, as pandas)
+//   ema(p)        alpha = 2 / (p + 1), seeded with the simple mean of the first p values at
+//                 index p-1 (TA-Lib / textbook); warm-up p - 1
+//   roc(p)        100 (x_t - x_{t-p}) / x_{t-p}; warm-up p; x_{t-p} == 0 is an error
+//   rsi(p)        Wilder: changes d_t = x_t - x_{t-1}; first average gain / loss = mean of the
+//                 first p gains / losses (t = 1..p), then avg = (avg (p-1) + g) / p;
+//                 RSI = 100 - 100 / (1 + avg_gain / avg_loss), 100 if avg_loss = 0 (50 if both
+//                 are 0: no movement); warm-up p
+//   macd(f,s,g)   line = ema(f) - ema(s) (warm-up s-1), signal = ema(g) of the line started at
+//                 its first defined value (warm-up s+g-2), histogram = line - signal
+//   bollinger(w,k) middle = rolling mean, upper/lower = middle +- k * population std; warm-up w-1
+//   atr(p)        true range TR_t = max(h-l, |h - c_{t-1}|, |l - c_{t-1}|), TR_0 = h_0 - l_0;
+//                 Wilder average: mean of TR_0..TR_{p-1} at p-1, then (atr (p-1) + TR) / p
+//   obv           0 at t = 0, then +volume on an up close, -volume on a down close, 0 unchanged
+//   vwap(w)       sum(typical * volume) / sum(volume), typical = (h + l + c) / 3, cumulative
+//                 (w = 0) or over the last w bars; NaN while the volume summed is 0
+//   lag(k)        x_{t-k}; warm-up k
+//   fourier(P,K)  sin / cos(2 pi k t / P) for k = 1..K, column pairs (n, 2K)
+//   calendar      from Unix seconds (UTC): hour, day of week (Mon = 0), day of month, month,
+//                 day of year
+//
+// Intended usage:
+//   std::vector<double> r(n);
+//   ntn::rsi(close.data(), n, 14, r.data());
+//   ntn::macd(close.data(), n, 12, 26, 9, line.data(), signal.data(), hist.data());
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ntn {
+
+void rolling_sum(const double* x, std::size_t n, std::size_t w, double* out);
+void rolling_mean(const double* x, std::size_t n, std::size_t w, double* out);
+void rolling_var(const double* x, std::size_t n, std::size_t w, double* out, int ddof = 1);
+void rolling_std(const double* x, std::size_t n, std::size_t w, double* out, int ddof = 1);
+void rolling_min(const double* x, std::size_t n, std::size_t w, double* out);
+void rolling_max(const double* x, std::size_t n, std::size_t w, double* out);
+
+void ema(const double* x, std::size_t n, std::size_t p, double* out);
+void roc(const double* x, std::size_t n, std::size_t p, double* out);
+void rsi(const double* x, std::size_t n, std::size_t p, double* out);
+void macd(const double* x, std::size_t n, std::size_t fast, std::size_t slow, std::size_t signal, double* line,
+          double* signal_out, double* hist);
+void bollinger(const double* x, std::size_t n, std::size_t w, double k, double* middle, double* upper,
+               double* lower);
+void atr(const double* high, const double* low, const double* close, std::size_t n, std::size_t p, double* out);
+void obv(const double* close, const double* volume, std::size_t n, double* out);
+void vwap(const double* high, const double* low, const double* close, const double* volume, std::size_t n,
+          std::size_t w, double* out);
+void lag(const double* x, std::size_t n, std::size_t k, double* out);
+// out (n, 2K) row-major: [sin(2 pi 1 t / P), cos(2 pi 1 t / P), ..., sin(2 pi K t / P), cos(...)],
+// t = t0 + i (a position index, e.g. hours).
+void fourier(std::size_t n, double period, std::size_t K, double* out, double t0 = 0);
+
+struct CalendarFeatures {
+  int hour, day_of_week, day_of_month, month, day_of_year;  // Mon = 0; months 1..12; days 1..
+};
+CalendarFeatures calendar(std::int64_t unix_seconds);
+
+}  // namespace ntn

@@ -1,0 +1,328 @@
+#include "ntn/features.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+
+namespace ntn {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// One vectorised sum finds whether anything is non-finite; only then a scan names the index.
+void check_finite(const char* fn, const char* what, const double* x, std::size_t n) {
+  if (n == 0 || std::isfinite(kernels().f64_sum(x, n))) return;
+  for (std::size_t i = 0; i < n; ++i)
+    NTN_CHECK(std::isfinite(x[i]), fn, ": ", what, "[", i, "] = ", x[i],
+              " is not finite; repair missing values first (preprocess.h fill_forward / fill_linear)");
+}
+
+void check_window(const char* fn, std::size_t w) { NTN_CHECK(w >= 1, fn, ": the window must be at least 1"); }
+
+void fill_nan(double* out, std::size_t from, std::size_t to) {
+  for (std::size_t i = from; i < to; ++i) out[i] = kNaN;
+}
+
+// Sliding Welford: mean and M2 of the last w values, O(1) per step. Every kRecompute * w steps
+// the window is summed again exactly so rounding cannot drift over millions of points.
+template <class Emit>
+void sliding_moments(const double* x, std::size_t n, std::size_t w, Emit emit) {
+  double mean = 0, m2 = 0;
+  const std::size_t first = std::min(w, n);
+  for (std::size_t i = 0; i < first; ++i) {
+    const double d = x[i] - mean;
+    mean += d / double(i + 1);
+    m2 += d * (x[i] - mean);
+  }
+  if (n < w) return;
+  emit(w - 1, mean, m2);
+  const double inv_w = 1.0 / double(w);
+  const std::size_t period = 16 * std::max<std::size_t>(w, 256);
+  std::size_t next_exact = w - 1 + period;
+  for (std::size_t i = w; i < n; ++i) {
+    if (i == next_exact) {  // exact two-pass statistics of x[i-w+1 .. i]
+      double s = 0;
+      for (std::size_t j = i + 1 - w; j <= i; ++j) s += x[j];
+      mean = s * inv_w;
+      double q = 0;
+      for (std::size_t j = i + 1 - w; j <= i; ++j) q += (x[j] - mean) * (x[j] - mean);
+      m2 = q;
+      next_exact += period;
+    } else {
+      const double xo = x[i - w], xn = x[i], d = xn - xo;
+      const double mean_new = mean + d * inv_w;
+      m2 += d * ((xn - mean_new) + (xo - mean));
+      mean = mean_new;
+    }
+    emit(i, mean, m2);
+  }
+}
+
+// Monotonic deque over indices (a ring of w + 1 slots): front = index of the window's extreme.
+template <class Better>
+void rolling_extreme(const char* fn, const double* x, std::size_t n, std::size_t w, double* out, Better better) {
+  check_window(fn, w);
+  check_finite(fn, "x", x, n);
+  fill_nan(out, 0, std::min(n, w - 1));
+  if (n == 0) return;
+  const std::size_t cap = w + 1;
+  std::vector<std::size_t> ring(cap);
+  std::size_t head = 0, size = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    while (size > 0 && !better(x[ring[(head + size - 1) % cap]], x[i])) --size;  // drop dominated tail
+    ring[(head + size) % cap] = i;
+    ++size;
+    if (ring[head] + w <= i) {  // front left the window
+      head = (head + 1) % cap;
+      --size;
+    }
+    if (i + 1 >= w) out[i] = x[ring[head]];
+  }
+}
+
+// EMA of x[from..n) seeded with the simple mean of x[from..from+p): out[from+p-1] onwards.
+void ema_from(const double* x, std::size_t n, std::size_t from, std::size_t p, double* out) {
+  fill_nan(out, from, std::min(n, from + p - 1));
+  if (n < from + p) return;
+  double s = 0;
+  for (std::size_t i = from; i < from + p; ++i) s += x[i];
+  double e = s / double(p);
+  out[from + p - 1] = e;
+  const double a = 2.0 / (double(p) + 1.0);
+  for (std::size_t i = from + p; i < n; ++i) out[i] = e = e + a * (x[i] - e);
+}
+
+}  // namespace
+
+void rolling_sum(const double* x, std::size_t n, std::size_t w, double* out) {
+  check_window("rolling_sum", w);
+  check_finite("rolling_sum", "x", x, n);
+  fill_nan(out, 0, std::min(n, w - 1));
+  sliding_moments(x, n, w, [&](std::size_t i, double mean, double) { out[i] = mean * double(w); });
+}
+
+void rolling_mean(const double* x, std::size_t n, std::size_t w, double* out) {
+  check_window("rolling_mean", w);
+  check_finite("rolling_mean", "x", x, n);
+  fill_nan(out, 0, std::min(n, w - 1));
+  sliding_moments(x, n, w, [&](std::size_t i, double mean, double) { out[i] = mean; });
+}
+
+void rolling_var(const double* x, std::size_t n, std::size_t w, double* out, int ddof) {
+  check_window("rolling_var", w);
+  NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, "rolling_var: ddof ", ddof, " needs a window above it (w = ", w, ")");
+  check_finite("rolling_var", "x", x, n);
+  fill_nan(out, 0, std::min(n, w - 1));
+  const double inv = 1.0 / double(w - std::size_t(ddof));
+  sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::max(m2, 0.0) * inv; });
+}
+
+void rolling_std(const double* x, std::size_t n, std::size_t w, double* out, int ddof) {
+  check_window("rolling_std", w);
+  NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, "rolling_std: ddof ", ddof, " needs a window above it (w = ", w, ")");
+  check_finite("rolling_std", "x", x, n);
+  fill_nan(out, 0, std::min(n, w - 1));
+  const double inv = 1.0 / double(w - std::size_t(ddof));
+  sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::sqrt(std::max(m2, 0.0) * inv); });
+}
+
+void rolling_min(const double* x, std::size_t n, std::size_t w, double* out) {
+  rolling_extreme("rolling_min", x, n, w, out, [](double kept, double v) { return kept < v; });
+}
+
+void rolling_max(const double* x, std::size_t n, std::size_t w, double* out) {
+  rolling_extreme("rolling_max", x, n, w, out, [](double kept, double v) { return kept > v; });
+}
+
+void ema(const double* x, std::size_t n, std::size_t p, double* out) {
+  check_window("ema", p);
+  check_finite("ema", "x", x, n);
+  ema_from(x, n, 0, p, out);
+}
+
+void roc(const double* x, std::size_t n, std::size_t p, double* out) {
+  check_window("roc", p);
+  check_finite("roc", "x", x, n);
+  fill_nan(out, 0, std::min(n, p));
+  for (std::size_t i = p; i < n; ++i) {
+    NTN_CHECK(x[i - p] != 0.0, "roc: x[", i - p, "] = 0, the rate of change from it is undefined");
+    out[i] = 100.0 * (x[i] - x[i - p]) / x[i - p];
+  }
+}
+
+void rsi(const double* x, std::size_t n, std::size_t p, double* out) {
+  check_window("rsi", p);
+  check_finite("rsi", "x", x, n);
+  fill_nan(out, 0, std::min(n, p));
+  if (n <= p) return;
+  double gain = 0, loss = 0;
+  for (std::size_t i = 1; i <= p; ++i) {
+    const double d = x[i] - x[i - 1];
+    gain += d > 0 ? d : 0.0;
+    loss += d < 0 ? -d : 0.0;
+  }
+  gain /= double(p);
+  loss /= double(p);
+  auto value = [](double g, double l) { return l == 0.0 ? (g == 0.0 ? 50.0 : 100.0) : 100.0 - 100.0 / (1.0 + g / l); };
+  out[p] = value(gain, loss);
+  const double keep = double(p - 1), inv = 1.0 / double(p);
+  for (std::size_t i = p + 1; i < n; ++i) {
+    const double d = x[i] - x[i - 1];
+    gain = (gain * keep + (d > 0 ? d : 0.0)) * inv;
+    loss = (loss * keep + (d < 0 ? -d : 0.0)) * inv;
+    out[i] = value(gain, loss);
+  }
+}
+
+// One fused pass (three EMA states, no temporary series): the same arithmetic as ema() of the
+// fast and slow periods and ema() of the line from its first defined value.
+void macd(const double* x, std::size_t n, std::size_t fast, std::size_t slow, std::size_t signal, double* line,
+          double* signal_out, double* hist) {
+  check_window("macd", fast);
+  check_window("macd", signal);
+  NTN_CHECK(fast < slow, "macd: the fast period (", fast, ") must be shorter than the slow one (", slow, ")");
+  check_finite("macd", "x", x, n);
+  const double af = 2.0 / (double(fast) + 1.0), as = 2.0 / (double(slow) + 1.0), ag = 2.0 / (double(signal) + 1.0);
+  double sf = 0, ss = 0, sg = 0, ef = 0, es = 0, eg = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i < fast) {
+      sf += x[i];
+      if (i + 1 == fast) ef = sf / double(fast);
+    } else {
+      ef = ef + af * (x[i] - ef);
+    }
+    if (i < slow) {
+      ss += x[i];
+      if (i + 1 == slow) es = ss / double(slow);
+    }
+    if (i + 1 < slow) {
+      line[i] = signal_out[i] = hist[i] = kNaN;
+      continue;
+    }
+    if (i >= slow) es = es + as * (x[i] - es);
+    const double l = ef - es;
+    line[i] = l;
+    const std::size_t j = i + 1 - slow;  // position in the line series
+    if (j < signal) {
+      sg += l;
+      if (j + 1 < signal) {
+        signal_out[i] = hist[i] = kNaN;
+        continue;
+      }
+      eg = sg / double(signal);
+    } else {
+      eg = eg + ag * (l - eg);
+    }
+    signal_out[i] = eg;
+    hist[i] = l - eg;
+  }
+}
+
+void bollinger(const double* x, std::size_t n, std::size_t w, double k, double* middle, double* upper,
+               double* lower) {
+  check_window("bollinger", w);
+  NTN_CHECK(std::isfinite(k) && k >= 0, "bollinger: k must be finite and >= 0 (got ", k, ")");
+  check_finite("bollinger", "x", x, n);
+  for (double* o : {middle, upper, lower}) fill_nan(o, 0, std::min(n, w - 1));
+  const double inv = 1.0 / double(w);
+  sliding_moments(x, n, w, [&](std::size_t i, double mean, double m2) {
+    const double band = k * std::sqrt(std::max(m2, 0.0) * inv);
+    middle[i] = mean;
+    upper[i] = mean + band;
+    lower[i] = mean - band;
+  });
+}
+
+void atr(const double* high, const double* low, const double* close, std::size_t n, std::size_t p, double* out) {
+  check_window("atr", p);
+  check_finite("atr", "high", high, n);
+  check_finite("atr", "low", low, n);
+  check_finite("atr", "close", close, n);
+  for (std::size_t i = 0; i < n; ++i)
+    NTN_CHECK(high[i] >= low[i], "atr: high[", i, "] = ", high[i], " is below low[", i, "] = ", low[i]);
+  fill_nan(out, 0, std::min(n, p - 1));
+  if (n < p) return;
+  auto tr = [&](std::size_t i) {
+    if (i == 0) return high[0] - low[0];
+    return std::max({high[i] - low[i], std::fabs(high[i] - close[i - 1]), std::fabs(low[i] - close[i - 1])});
+  };
+  double a = 0;
+  for (std::size_t i = 0; i < p; ++i) a += tr(i);
+  out[p - 1] = a /= double(p);
+  for (std::size_t i = p; i < n; ++i) out[i] = a = (a * double(p - 1) + tr(i)) / double(p);
+}
+
+void obv(const double* close, const double* volume, std::size_t n, double* out) {
+  check_finite("obv", "close", close, n);
+  check_finite("obv", "volume", volume, n);
+  if (n == 0) return;
+  double v = 0;
+  out[0] = 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if (close[i] > close[i - 1]) v += volume[i];
+    if (close[i] < close[i - 1]) v -= volume[i];
+    out[i] = v;
+  }
+}
+
+void vwap(const double* high, const double* low, const double* close, const double* volume, std::size_t n,
+          std::size_t w, double* out) {
+  check_finite("vwap", "high", high, n);
+  check_finite("vwap", "low", low, n);
+  check_finite("vwap", "close", close, n);
+  check_finite("vwap", "volume", volume, n);
+  for (std::size_t i = 0; i < n; ++i) NTN_CHECK(volume[i] >= 0, "vwap: volume[", i, "] = ", volume[i], " is negative");
+  double pv = 0, vol = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    pv += (high[i] + low[i] + close[i]) / 3.0 * volume[i];
+    vol += volume[i];
+    if (w > 0 && i >= w) {
+      pv -= (high[i - w] + low[i - w] + close[i - w]) / 3.0 * volume[i - w];
+      vol -= volume[i - w];
+    }
+    out[i] = (w > 0 && i + 1 < w) || vol <= 0 ? kNaN : pv / vol;
+  }
+}
+
+void lag(const double* x, std::size_t n, std::size_t k, double* out) {
+  check_finite("lag", "x", x, n);
+  fill_nan(out, 0, std::min(n, k));
+  for (std::size_t i = k; i < n; ++i) out[i] = x[i - k];
+}
+
+void fourier(std::size_t n, double period, std::size_t K, double* out, double t0) {
+  NTN_CHECK(std::isfinite(period) && period > 0, "fourier: the period must be positive (got ", period, ")");
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = 1; k <= K; ++k) {
+      const double a = 2.0 * M_PI * double(k) * (t0 + double(i)) / period;
+      out[i * 2 * K + 2 * (k - 1)] = std::sin(a);
+      out[i * 2 * K + 2 * (k - 1) + 1] = std::cos(a);
+    }
+}
+
+// Civil-from-days (Howard Hinnant's algorithm, public domain): exact for any Unix day.
+CalendarFeatures calendar(std::int64_t s) {
+  const std::int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+  const std::int64_t secs = s - days * 86400;
+  CalendarFeatures c{};
+  c.hour = int(secs / 3600);
+  c.day_of_week = int(((days % 7) + 7 + 3) % 7);  // 1970-01-01 was a Thursday (Mon = 0 -> 3)
+  const std::int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);  // from March 1
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  c.day_of_month = int(doy - (153 * mp + 2) / 5 + 1);
+  c.month = int(mp < 10 ? mp + 3 : mp - 9);
+  const std::int64_t y = yoe + era * 400 + (c.month <= 2 ? 1 : 0);
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  static const int before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+  c.day_of_year = before[c.month - 1] + c.day_of_month + (leap && c.month > 2 ? 1 : 0);
+  return c;
+}
+
+}  // namespace ntn
