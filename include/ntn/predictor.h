@@ -127,9 +127,11 @@ class Predictor {
   // scaler.
   void predict(const float* x, float* y, std::size_t series, const NormStats& window_stats);
   // B forecasts: x (B, L) -> y (B, H, Q); series (B) per row or null (kNoSeries for all). Rows
-  // are cut into chunks of max_batch, run on the thread pool (set_num_threads). Every row is
-  // validated before any is computed.
-  void predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series = nullptr);
+  // are ldx floats apart (0: L) - ldx < L reads overlapping windows of one series in place,
+  // e.g. ldx = 1 for every origin of a backtest. Rows are cut into chunks of max_batch, run on
+  // the thread pool (set_num_threads). Every row is validated before any is computed.
+  void predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series = nullptr,
+                     std::size_t ldx = 0);
   // Same, into a (B, H, Q) tensor from `pool` (returned to it when the handle dies): repeated
   // batches of one size reuse their output buffers.
   PooledTensor predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series = nullptr);
@@ -145,7 +147,7 @@ class Predictor {
   void check_row(const float* x, std::size_t row) const;
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
-                const NormStats* window_stats);
+                const NormStats* window_stats, std::size_t ldx = 0);
 
   Artifact a_;
   PredictorOptions opt_;

@@ -249,14 +249,15 @@ void Predictor::release(Workspace* w) {
 }
 
 void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
-                         const NormStats* window_stats) {
+                         const NormStats* window_stats, std::size_t ldx) {
+  if (ldx == 0) ldx = L_;
   const KernelTable& k = kernels();
   const bool window = a_.window_scaling != WindowScaling::none;
   const NormKind wkind = a_.window_scaling == WindowScaling::robust ? NormKind::robust : NormKind::zscore;
   for (std::size_t b = 0; b < B; ++b) {
     const NormStats ss = series_stats(series ? series[b] : kNoSeries);
     float* xr = ws.x.data() + b * L_;
-    k.f32_normalize(x + b * L_, xr, L_, float(ss.center), float(ss.scale));
+    k.f32_normalize(x + b * ldx, xr, L_, float(ss.center), float(ss.scale));
     NormStats wst;
     if (window) {
       wst = window_stats ? *window_stats : norm_stats(wkind, xr, L_, ws.scratch.data(), k);
@@ -302,9 +303,10 @@ void Predictor::predict_one(const float* x, float* y, std::size_t series, const 
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
 }
 
-void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series) {
+void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series, std::size_t ldx) {
+  if (ldx == 0) ldx = L_;
   for (std::size_t b = 0; b < B; ++b) {
-    check_row(x + b * L_, b);
+    check_row(x + b * ldx, b);
     if (series) series_stats(series[b]);
   }
   if (!series) series_stats(kNoSeries);
@@ -319,7 +321,7 @@ void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std
     const std::size_t r0 = c * chunk, n = std::min(chunk, B - r0);
     Workspace* w = acquire();
     try {
-      run_rows(*w, x + r0 * L_, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr);
+      run_rows(*w, x + r0 * ldx, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr, ldx);
     } catch (...) {  // never let an exception cross the OpenMP region
       std::lock_guard<SpinLock> g(err_mu);
       if (!err) err = std::current_exception();

@@ -109,5 +109,14 @@ expect_error quantize_twice "already int8" "$bin" quantize --model "$dir/m8.ntn"
 "$bin" bench predict --model "$dir/m.ntn" --requests 500 --ticks 5 --json > "$dir/bench.json"
 check bench_predict_fields python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d[k] for k in ['latency_p50_us','latency_p99_us','throughput_b1_per_s','throughput_b512_per_s','cache_hit_rate','cache_hit_us','allocs_per_predict','load_first_forecast_ms','peak_rss_mb']]; assert d['cache_hit_rate'] > 0.9" "$dir/bench.json"
 
+# Backtest: per-origin CSV + JSON, an ensemble, a series too short.
+"$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 100 --season 7 --csv "$dir/bt.csv" --json > "$dir/bt.json"
+check backtest_json python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 100 and len(d['per_origin']) == 100 and d['mae'] > 0 and 'mase' in d and d['naive']['mae'] > 0, d" "$dir/bt.json"
+check backtest_csv test "$(wc -l < "$dir/bt.csv")" -eq 101
+"$bin" backtest --model "$dir/m.ntn,$dir/m8.ntn" --data "$dir/ok.csv" --columns price --origins 50 --ensemble median --json > "$dir/bt2.json"
+check backtest_ensemble grep -q '"ensemble":"median"' "$dir/bt2.json"
+expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
+expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -21,5 +21,6 @@ Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);
 Run add_quantize(CLI::App& app);
+Run add_backtest(CLI::App& app);
 
 }  // namespace ntn::cli

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   runs[predict] = ntn::cli::add_predict(*predict);
   CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
   runs[quant] = ntn::cli::add_quantize(*quant);
+  CLI::App* bt_cmd = app.add_subcommand("backtest", "Rolling-origin evaluation of a model or an ensemble on one series");
+  runs[bt_cmd] = ntn::cli::add_backtest(*bt_cmd);
 
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
   bench->require_subcommand(1);

@@ -1,0 +1,75 @@
+// Rolling-origin evaluation (backtesting) and validation splits.
+//
+// backtest(): forecasts from many origins of one series and scores each. Origin t means the
+// model sees x[t-L+1 .. t] and forecasts x[t+1 .. t+H]. The origins are the last `origins`
+// positions whose targets exist, `step` apart. Every window is a view into the series (the
+// predictor reads overlapping rows in place: no re-materialised data set), forecast in batches
+// on the thread pool. Per origin: MAE, MSE, sMAPE, MASE (scale from the history up to the
+// origin, season m; prefix sums keep it O(1) per origin) and directional accuracy; aggregates
+// pool all origins, with the random-walk (last value) baseline beside them.
+// Several predictors can be evaluated at once and combined (ensemble mean / median /
+// weighted mean of the point forecasts), each origin batch forecast once per model.
+//
+// Splits (indices of a series of length n, chronological):
+//   expanding_splits  k folds: train [0, end_i), test [end_i, end_i + test) (train grows)
+//   rolling_splits    the same with a fixed train length (the window rolls)
+//   purged_kfold      k contiguous test folds; train = everything else minus the `purge`
+//                     points before each test fold whose labels (horizon `purge`) would overlap
+//                     it, and minus an `embargo` after it (Lopez de Prado)
+//
+// Intended usage:
+//   ntn::Predictor p("model.ntn");
+//   ntn::BacktestResult r = ntn::backtest({&p}, "close", close.data(), n, {.origins = 1000});
+//   r.aggregate["mae"], r.per_origin[i].smape
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ntn/predictor.h"
+
+namespace ntn {
+
+enum class Ensemble { mean, median, weighted };
+Ensemble parse_ensemble(const std::string& name);  // "mean" | "median" | "weighted"
+
+struct BacktestSpec {
+  std::size_t origins = 1000;  // number of forecast origins (the last ones with full targets)
+  std::size_t step = 1;        // distance between origins
+  std::size_t season = 0;      // MASE season (0: no MASE)
+  Ensemble ensemble = Ensemble::mean;
+  std::vector<double> weights;  // Ensemble::weighted: one per predictor, summing to 1
+};
+
+struct OriginResult {
+  std::size_t origin;  // index of the last input value
+  double mae, mse, smape, mase, directional_accuracy;  // mase -1 without a season
+};
+
+struct BacktestResult {
+  std::vector<OriginResult> per_origin;
+  std::vector<float> forecasts;  // (origins, H): the (combined) point forecast
+  nlohmann::json aggregate;      // mae, mse, rmse, smape, mase, directional_accuracy, naive {...}
+  double forecast_seconds = 0;   // time spent forecasting (all models, all origins)
+};
+
+// All predictors must share input size and horizon. series names the series for a per-series
+// scaler (ignored by models without one). Throws naming the problem if the series is too short.
+BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const float* x,
+                        std::size_t n, const BacktestSpec& spec);
+
+struct SplitRange {
+  std::size_t begin, end;
+};
+struct Fold {
+  std::vector<SplitRange> train;  // disjoint ranges, ascending
+  SplitRange test;
+};
+std::vector<Fold> expanding_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t min_train);
+std::vector<Fold> rolling_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t train);
+std::vector<Fold> purged_kfold(std::size_t n, std::size_t k, std::size_t purge, std::size_t embargo);
+
+}  // namespace ntn

@@ -1,0 +1,157 @@
+#include "ntn/backtest.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "ntn/error.h"
+#include "ntn/metrics.h"
+
+namespace ntn {
+
+Ensemble parse_ensemble(const std::string& name) {
+  if (name == "mean") return Ensemble::mean;
+  if (name == "median") return Ensemble::median;
+  if (name == "weighted") return Ensemble::weighted;
+  throw Error(cat("unknown ensemble '", name, "': expected mean, median or weighted"));
+}
+
+BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const float* x,
+                        std::size_t n, const BacktestSpec& spec) {
+  NTN_CHECK(!models.empty(), "backtest: no model");
+  const std::size_t L = models[0]->input_size(), H = models[0]->horizon();
+  for (const Predictor* p : models)
+    NTN_CHECK(p->input_size() == L && p->horizon() == H, "backtest: every model needs input ", L, " and horizon ", H,
+              " (one has ", p->input_size(), " and ", p->horizon(), ")");
+  NTN_CHECK(spec.origins > 0 && spec.step > 0, "backtest: origins and step must be positive");
+  if (spec.ensemble == Ensemble::weighted) {
+    NTN_CHECK(spec.weights.size() == models.size(), "backtest: ", spec.weights.size(), " weights for ", models.size(),
+              " models");
+    double s = 0;
+    for (double w : spec.weights) s += w;
+    NTN_CHECK(std::fabs(s - 1.0) < 1e-6, "backtest: ensemble weights sum to ", s, ", not 1");
+  }
+  // Origins t: last one n - H - 1, then back `step` at a time; the first needs t >= L - 1.
+  const std::size_t span = (spec.origins - 1) * spec.step;
+  NTN_CHECK(n >= L + H && n - H - 1 >= L - 1 + span, "backtest: series '", series, "' has ", n, " values; ",
+            spec.origins, " origins ", spec.step, " apart need at least ", L + H + span, " (input ", L, ", horizon ", H,
+            ")");
+  for (std::size_t i = 0; i < n; ++i)
+    NTN_CHECK(std::isfinite(x[i]), "backtest: series '", series, "' value ", i, " is not finite");
+  const std::size_t O = spec.origins, t0 = n - H - 1 - span;
+  BacktestResult r;
+  // Forecast every origin with every model: rows are overlapping views (ldx = step).
+  std::vector<float> f(O * H, 0.0f), one(O * H * models[0]->outputs());
+  std::vector<std::vector<float>> point(models.size(), std::vector<float>(O * H));
+  const auto c0 = std::chrono::steady_clock::now();
+  for (std::size_t m = 0; m < models.size(); ++m) {
+    Predictor& p = *models[m];
+    const std::size_t Q = p.outputs();
+    one.resize(O * H * Q);
+    std::vector<std::size_t> rows(O, p.artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries
+                                                                                : p.series_index(series));
+    p.predict_batch(x + t0 + 1 - L, O, one.data(), rows.data(), spec.step);
+    const std::size_t qo = p.artifact().point_output();
+    for (std::size_t i = 0; i < O * H; ++i) point[m][i] = one[i * Q + qo];
+  }
+  r.forecast_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  std::vector<float> tmp(models.size());
+  for (std::size_t i = 0; i < O * H; ++i) {
+    if (models.size() == 1) {
+      f[i] = point[0][i];
+      continue;
+    }
+    double v = 0;
+    switch (spec.ensemble) {
+      case Ensemble::mean:
+        for (const auto& pm : point) v += pm[i];
+        v /= double(models.size());
+        break;
+      case Ensemble::weighted:
+        for (std::size_t m = 0; m < models.size(); ++m) v += spec.weights[m] * point[m][i];
+        break;
+      case Ensemble::median: {
+        for (std::size_t m = 0; m < models.size(); ++m) tmp[m] = point[m][i];
+        std::sort(tmp.begin(), tmp.end());
+        const std::size_t k = tmp.size();
+        v = k % 2 ? tmp[k / 2] : 0.5 * (double(tmp[k / 2 - 1]) + tmp[k / 2]);
+        break;
+      }
+    }
+    f[i] = float(v);
+  }
+  // Seasonal-naive MAE prefix sums: scale(t) = mean_{s in [m, t]} |x_s - x_{s-m}|.
+  const std::size_t m = spec.season;
+  std::vector<double> pre(n + 1, 0.0);
+  if (m > 0)
+    for (std::size_t s = 0; s < n; ++s) pre[s + 1] = pre[s] + (s >= m ? std::fabs(double(x[s]) - x[s - m]) : 0.0);
+  MetricSums all, naive;
+  std::vector<float> last(H);
+  r.per_origin.reserve(O);
+  for (std::size_t k = 0; k < O; ++k) {
+    const std::size_t t = t0 + k * spec.step;
+    const float* y = x + t + 1;
+    const float* fk = f.data() + k * H;
+    const double scale = m > 0 && t + 1 > m ? pre[t + 1] / double(t + 1 - m) : 0.0;
+    MetricSums s;
+    s.add(y, fk, H, scale, x + t);
+    all.add(y, fk, H, scale, x + t);
+    std::fill(last.begin(), last.end(), x[t]);
+    naive.add(y, last.data(), H, scale, nullptr);
+    r.per_origin.push_back({t, s.mae(), s.mse(), s.smape(), s.mase(), s.directional_accuracy()});
+  }
+  r.forecasts = std::move(f);
+  r.aggregate = {{"origins", O},        {"step", spec.step},   {"horizon", H},        {"mae", all.mae()},
+                 {"mse", all.mse()},    {"rmse", all.rmse()},  {"smape", all.smape()},
+                 {"directional_accuracy", all.directional_accuracy()},
+                 {"naive", {{"mae", naive.mae()}, {"mse", naive.mse()}, {"smape", naive.smape()}}},
+                 {"mae_over_naive", all.mae() / naive.mae()}};
+  if (all.mase() >= 0) {
+    r.aggregate["mase"] = all.mase();
+    r.aggregate["naive"]["mase"] = naive.mase();
+  }
+  return r;
+}
+
+std::vector<Fold> expanding_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t min_train) {
+  NTN_CHECK(folds > 0 && test > 0, "expanding splits: folds and test length must be positive");
+  NTN_CHECK(min_train + folds * test <= n, "expanding splits: ", folds, " folds of ", test, " after ", min_train,
+            " training points need ", min_train + folds * test, " points (have ", n, ")");
+  std::vector<Fold> v;
+  const std::size_t first = n - folds * test;
+  for (std::size_t i = 0; i < folds; ++i) {
+    const std::size_t b = first + i * test;
+    v.push_back({{{0, b}}, {b, b + test}});
+  }
+  return v;
+}
+
+std::vector<Fold> rolling_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t train) {
+  NTN_CHECK(folds > 0 && test > 0 && train > 0, "rolling splits: folds, test and train lengths must be positive");
+  NTN_CHECK(train + folds * test <= n, "rolling splits: ", folds, " folds of ", test, " after ", train,
+            " training points need ", train + folds * test, " points (have ", n, ")");
+  std::vector<Fold> v;
+  const std::size_t first = n - folds * test;
+  for (std::size_t i = 0; i < folds; ++i) {
+    const std::size_t b = first + i * test;
+    v.push_back({{{b - train, b}}, {b, b + test}});
+  }
+  return v;
+}
+
+std::vector<Fold> purged_kfold(std::size_t n, std::size_t k, std::size_t purge, std::size_t embargo) {
+  NTN_CHECK(k >= 2 && n >= k, "purged k-fold needs k >= 2 folds and at least k points (k = ", k, ", n = ", n, ")");
+  std::vector<Fold> v;
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t b = i * n / k, e = (i + 1) * n / k;
+    Fold f{{}, {b, e}};
+    const std::size_t left_end = b > purge ? b - purge : 0;  // labels of these reach into the test fold
+    if (left_end > 0) f.train.push_back({0, left_end});
+    const std::size_t right_begin = std::min(n, e + embargo);
+    if (right_begin < n) f.train.push_back({right_begin, n});
+    v.push_back(f);
+  }
+  return v;
+}
+
+}  // namespace ntn

@@ -1,0 +1,125 @@
+// Backtest against a hand loop over origins, ensembles, splits and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "expect_error.h"
+#include "ntn/backtest.h"
+#include "ntn/metrics.h"
+#include "ntn/rng.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+Artifact tiny(std::uint64_t seed, WindowScaling ws) {
+  Artifact a;
+  a.model = make_model<float>(json{{"type", "nhits"}, {"input_size", 20}, {"horizon", 4}, {"mlp_units", {{16, 16}}}});
+  a.model->init(seed);
+  a.window_scaling = ws;
+  a.series = {"close"};
+  a.stats = {NormStats{}};
+  a.uuid = make_uuid();
+  return a;
+}
+
+std::vector<float> walk(std::size_t n) {
+  std::vector<float> x(n);
+  Rng rng(9, 2);
+  float p = 100;
+  for (auto& v : x) v = p += rng.normal();
+  return x;
+}
+
+TEST(Backtest, EqualsAHandLoopOverOrigins) {
+  Predictor p(tiny(1, WindowScaling::standard));
+  const auto x = walk(300);
+  BacktestSpec spec;
+  spec.origins = 50;
+  spec.step = 3;
+  spec.season = 5;
+  const BacktestResult r = backtest({&p}, "close", x.data(), x.size(), spec);
+  ASSERT_EQ(r.per_origin.size(), 50u);
+  EXPECT_EQ(r.per_origin.back().origin, 300u - 4 - 1);
+  EXPECT_EQ(r.per_origin.front().origin, 300u - 4 - 1 - 49 * 3);
+  MetricSums all;
+  for (std::size_t k = 0; k < 50; ++k) {
+    const std::size_t t = r.per_origin[k].origin;
+    float f[4];
+    p.predict(x.data() + t + 1 - 20, f);
+    ASSERT_EQ(std::memcmp(f, r.forecasts.data() + k * 4, sizeof f), 0) << "origin " << t;
+    const double scale = mase_scale(x.data(), t + 1, 5);
+    EXPECT_NEAR(r.per_origin[k].mae, mae(x.data() + t + 1, f, 4), 1e-9);
+    EXPECT_NEAR(r.per_origin[k].mase, mase(x.data() + t + 1, f, 4, scale), 1e-9);
+    all.add(x.data() + t + 1, f, 4, scale, x.data() + t);
+  }
+  EXPECT_NEAR(r.aggregate["mae"].get<double>(), all.mae(), 1e-9);
+  EXPECT_NEAR(r.aggregate["mase"].get<double>(), all.mase(), 1e-9);
+  EXPECT_GT(r.aggregate["naive"]["mae"].get<double>(), 0.0);
+}
+
+TEST(Backtest, EnsemblesCombinePointForecasts) {
+  Predictor a(tiny(1, WindowScaling::none)), b(tiny(2, WindowScaling::none)), c(tiny(3, WindowScaling::none));
+  const auto x = walk(100);
+  BacktestSpec spec;
+  spec.origins = 10;
+  const auto ra = backtest({&a}, "close", x.data(), 100, spec), rb = backtest({&b}, "close", x.data(), 100, spec),
+             rc = backtest({&c}, "close", x.data(), 100, spec);
+  spec.ensemble = Ensemble::mean;
+  const auto mean = backtest({&a, &b, &c}, "close", x.data(), 100, spec);
+  spec.ensemble = Ensemble::median;
+  const auto med = backtest({&a, &b, &c}, "close", x.data(), 100, spec);
+  spec.ensemble = Ensemble::weighted;
+  spec.weights = {0.5, 0.25, 0.25};
+  const auto wt = backtest({&a, &b, &c}, "close", x.data(), 100, spec);
+  for (std::size_t i = 0; i < 40; ++i) {
+    const float u = ra.forecasts[i], v = rb.forecasts[i], w = rc.forecasts[i];
+    EXPECT_NEAR(mean.forecasts[i], (double(u) + v + w) / 3, 1e-4);
+    EXPECT_EQ(med.forecasts[i], std::max(std::min(u, v), std::min(std::max(u, v), w)));
+    EXPECT_NEAR(wt.forecasts[i], 0.5 * u + 0.25 * v + 0.25 * w, 1e-4);
+  }
+  spec.weights = {0.5, 0.5, 0.5};
+  test::expect_error([&] { backtest({&a, &b, &c}, "close", x.data(), 100, spec); }, {"sum to 1.5"});
+}
+
+TEST(Backtest, BadInput) {
+  Predictor p(tiny(1, WindowScaling::none));
+  auto x = walk(60);
+  BacktestSpec spec;
+  spec.origins = 100;
+  test::expect_error([&] { backtest({&p}, "close", x.data(), x.size(), spec); }, {"series 'close' has 60 values"});
+  spec.origins = 5;
+  x[30] = NAN;
+  test::expect_error([&] { backtest({&p}, "close", x.data(), x.size(), spec); }, {"value 30 is not finite"});
+  test::expect_error([&] { backtest({&p}, "close", x.data(), 0, spec); }, {"has 0 values"});
+}
+
+TEST(Splits, ExpandingRollingAndPurged) {
+  const auto e = expanding_splits(100, 3, 10, 50);
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].train[0].end, 70u);
+  EXPECT_EQ(e[2].test.begin, 90u);
+  EXPECT_EQ(e[2].test.end, 100u);
+  const auto r = rolling_splits(100, 3, 10, 20);
+  EXPECT_EQ(r[1].train[0].begin, 60u);
+  EXPECT_EQ(r[1].train[0].end, 80u);
+  const auto p = purged_kfold(100, 4, 5, 3);
+  ASSERT_EQ(p.size(), 4u);
+  // Fold 1 tests [25, 50): train [0, 20) (5 purged) and [53, 100) (3 embargoed).
+  ASSERT_EQ(p[1].train.size(), 2u);
+  EXPECT_EQ(p[1].train[0].end, 20u);
+  EXPECT_EQ(p[1].train[1].begin, 53u);
+  EXPECT_EQ(p[0].train.size(), 1u);  // nothing before the first fold
+  EXPECT_EQ(p[3].train.size(), 1u);  // nothing after the last
+  for (const auto& f : p)  // no training point within purge of a test label, or in the embargo
+    for (const auto& t : f.train)
+      EXPECT_TRUE(t.end + 5 <= f.test.begin || t.begin >= f.test.end + 3);
+  test::expect_error([] { expanding_splits(10, 3, 5, 1); }, {"need 16 points"});
+  test::expect_error([] { purged_kfold(3, 1, 0, 0); }, {"k >= 2"});
+  EXPECT_EQ(expanding_splits(0 + 10, 1, 10, 0).size(), 1u);
+}
+
+}  // namespace
+}  // namespace ntn

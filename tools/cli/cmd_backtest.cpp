@@ -1,0 +1,103 @@
+// ntneural backtest: rolling-origin evaluation of one model or an ensemble on one series.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "common.h"
+#include "ntn/backtest.h"
+#include "ntn/csv.h"
+#include "ntn/error.h"
+#include "ntn/parallel.h"
+#include "ntn/safetensors.h"
+#include "ntn/timing.h"
+
+namespace ntn::cli {
+namespace {
+
+using nlohmann::json;
+
+struct BacktestOpts {
+  DataOpts data;
+  std::string models, precision = "fp32", ensemble = "mean", weights, csv;
+  std::size_t origins = 1000, step = 1, season = 0;
+  int threads = 0;
+  bool json = false;
+};
+
+int run_backtest(const BacktestOpts& o) {
+  set_num_threads(o.threads);
+  const double t_start = now_s();
+  std::vector<std::unique_ptr<Predictor>> preds;
+  std::vector<Predictor*> ptrs;
+  for (const std::string& m : split_list(o.models)) {
+    preds.push_back(std::make_unique<Predictor>(m, PredictorOptions{.precision = parse_precision(o.precision),
+                                                                    .max_batch = 64,
+                                                                    .workspaces = 0}));
+    ptrs.push_back(preds.back().get());
+  }
+  NTN_CHECK(!ptrs.empty(), "--model names no artifact");
+  CsvOptions c = data_spec(o.data).csv;
+  const Frame f = read_wide_csv(o.data.path, c);
+  NTN_CHECK(f.names.size() == 1, o.data.path, ": backtest runs on one series; pick it with --columns (the file has ",
+            f.names.size(), ")");
+  std::vector<float> x(f.cols[0].begin(), f.cols[0].end());
+  BacktestSpec spec;
+  spec.origins = o.origins;
+  spec.step = o.step;
+  spec.season = o.season;
+  spec.ensemble = parse_ensemble(o.ensemble);
+  if (!o.weights.empty())
+    for (float w : parse_floats(o.weights, "--weights")) spec.weights.push_back(w);
+  const BacktestResult r = backtest(ptrs, f.names[0], x.data(), x.size(), spec);
+  const double total = now_s() - t_start;
+  if (!o.csv.empty()) {
+    std::string s = "origin,mae,mse,smape,mase,directional_accuracy\n";
+    char line[256];
+    for (const auto& p : r.per_origin) {
+      std::snprintf(line, sizeof line, "%zu,%.9g,%.9g,%.9g,%.9g,%.9g\n", p.origin, p.mae, p.mse, p.smape, p.mase,
+                    p.directional_accuracy);
+      s += line;
+    }
+    write_file_atomic(o.csv, s);
+  }
+  json j = r.aggregate;
+  j["models"] = split_list(o.models);
+  j["series"] = f.names[0];
+  j["forecast_seconds"] = r.forecast_seconds;
+  j["total_seconds"] = total;
+  if (ptrs.size() > 1) j["ensemble"] = o.ensemble;
+  if (o.json) {
+    json po = json::array();
+    for (const auto& p : r.per_origin)
+      po.push_back({{"origin", p.origin}, {"mae", p.mae}, {"mse", p.mse}, {"smape", p.smape}, {"mase", p.mase},
+                    {"directional_accuracy", p.directional_accuracy}});
+    j["per_origin"] = po;
+  }
+  print_result(j, o.json);
+  return 0;
+}
+
+}  // namespace
+
+Run add_backtest(CLI::App& app) {
+  auto o = std::make_shared<BacktestOpts>();
+  app.add_option("--model", o->models, "Model artifact, or several comma-separated (an ensemble)")->required();
+  add_data_options(app, o->data, false);
+  app.add_option("--origins", o->origins, "Forecast origins: the last N with complete targets (default 1000)");
+  app.add_option("--step", o->step, "Distance between origins (default 1)");
+  app.add_option("--season", o->season, "MASE season (0: no MASE)");
+  app.add_option("--ensemble", o->ensemble, "Several models: mean (default), median or weighted");
+  app.add_option("--weights", o->weights, "--ensemble weighted: one weight per model, summing to 1");
+  app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
+  app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file");
+  app.add_option("--threads", o->threads, "Threads (0: all)");
+  app.add_flag("--json", o->json, "Print one JSON object (aggregate + per_origin)");
+  return [o] { return run_backtest(*o); };
+}
+
+}  // namespace ntn::cli
