@@ -72,6 +72,7 @@ bench-torch: build
 	/usr/bin/python3 bench/compare_torch.py --threads 2
 	/usr/bin/python3 bench/compare_torch.py --threads 1
 	/usr/bin/python3 bench/compare_predict.py --json bench/results/predict_vs_torch.json
+	/usr/bin/python3 bench/compare_backtest.py --json bench/results/backtest_vs_torch.json
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.inl')

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -28,20 +27,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 ROOT = os.path.dirname(HERE)
-
-
-def read_safetensors(path):
-    import numpy as np
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__")
-    tensors = {}
-    for name, info in header.items():
-        b, e = info["data_offsets"]
-        assert info["dtype"] == "F32", (name, info["dtype"])
-        tensors[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32).reshape(info["shape"])
-    return meta, tensors
 
 
 def windows(n, L, seed=1):
@@ -56,21 +41,11 @@ def torch_worker(args):
     import numpy as np
     import torch
     sys.path.insert(0, HERE)
-    from torch_reference import NHITS, count_parameters, peak_rss_mb
+    from torch_reference import count_parameters, nhits_from_artifact, peak_rss_mb
 
     torch.set_num_threads(args.threads)
-    meta, tensors = read_safetensors(args.model)
-    cfg = json.loads(meta["model_config"])
-    scaler = json.loads(meta["scaler"])
-    assert cfg["type"] == "nhits" and scaler["window_scaling"] == "none", "worker serves NHITS with series scaling"
-    units = tuple(tuple(u) for u in cfg["mlp_units"])
-    model = NHITS(L=cfg["input_size"], H=cfg["horizon"], units=units, n_blocks=tuple(cfg["n_blocks"]),
-                  pool=tuple(cfg["pool_kernel"]), freq_downsample=tuple(cfg["freq_downsample"]), Q=cfg["outputs"],
-                  pooling=cfg["pooling"], interpolation=cfg["interpolation"])
-    with torch.no_grad():
-        for name, p in model.ntn_names().items():
-            p.copy_(torch.from_numpy(tensors[name].copy()))
-    model.eval()
+    model, cfg, scaler = nhits_from_artifact(args.model)
+    assert scaler["window_scaling"] == "none", "this worker serves NHITS with a series scaler only"
     # The series scaler of the first series ("HUFL" for ETTh1), as the ntneural side uses.
     center, scale = float(scaler["center"][0]), float(scaler["scale"][0])
     L = cfg["input_size"]

@@ -80,6 +80,41 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def read_safetensors(path):
+    """(metadata, {name: float32 numpy array}) of an ntneural fp32 artifact."""
+    import json
+    import struct
+
+    import numpy as np
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__")
+    tensors = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        assert info["dtype"] == "F32", (name, info["dtype"])
+        tensors[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32).reshape(info["shape"])
+    return meta, tensors
+
+
+def nhits_from_artifact(path):
+    """(NHITS with the artifact's weights, model config, scaler metadata)."""
+    import json
+    meta, tensors = read_safetensors(path)
+    cfg = json.loads(meta["model_config"])
+    assert cfg["type"] == "nhits", cfg["type"]
+    model = NHITS(L=cfg["input_size"], H=cfg["horizon"], units=tuple(tuple(u) for u in cfg["mlp_units"]),
+                  n_blocks=tuple(cfg["n_blocks"]), pool=tuple(cfg["pool_kernel"]),
+                  freq_downsample=tuple(cfg["freq_downsample"]), Q=cfg["outputs"], pooling=cfg["pooling"],
+                  interpolation=cfg["interpolation"])
+    with torch.no_grad():
+        for name, p in model.ntn_names().items():
+            p.copy_(torch.from_numpy(tensors[name].copy()))
+    model.eval()
+    return model, cfg, json.loads(meta["scaler"])
+
+
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 

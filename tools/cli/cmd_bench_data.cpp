@@ -1,13 +1,18 @@
 // ntneural bench data: single-thread throughput of the O(n) rolling statistics and the
-// indicators over 1M points, each validated against a naive computation before it is timed.
+// indicators over 1M points, and (given a model and a series) the time of a 1000-origin
+// backtest; each validated before it is timed.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "commands.h"
 #include "common.h"
+#include "ntn/backtest.h"
+#include "ntn/csv.h"
 #include "ntn/error.h"
 #include "ntn/features.h"
 #include "ntn/parallel.h"
@@ -21,6 +26,7 @@ using nlohmann::json;
 
 struct BenchDataOpts {
   std::size_t points = 1000000;
+  std::string model, data, column = "close";  // backtest figure (only when --model and --data are given)
   bool json = false;
 };
 
@@ -83,6 +89,27 @@ int run_bench_data(const BenchDataOpts& o) {
   const Timing tb = measure([&] { bollinger(x.data(), n, 20, 2.0, a.data(), b.data(), c.data()); }, 11, 0.05);
   out["bollinger_1m_mpts_s"] = mpts(tb);
 
+  if (!o.model.empty()) {  // backtest of the model over 1000 origins of one series, no refit
+    NTN_CHECK(!o.data.empty(), "--model needs --data (and --column) for the backtest figure");
+    CsvOptions c;
+    c.columns = {o.column};
+    const Frame fr = read_wide_csv(o.data, c);
+    const std::vector<float> series(fr.cols[0].begin(), fr.cols[0].end());
+    Predictor p(o.model, {.max_batch = 64});
+    BacktestSpec spec;
+    spec.origins = 1000;
+    const BacktestResult r = backtest({&p}, o.column, series.data(), series.size(), spec);
+    check(std::isfinite(r.aggregate["mae"].get<double>()) && r.per_origin.size() == 1000, "backtest result");
+    float f[256];
+    check(p.output_size() <= 256, "backtest check: horizon too long for the check buffer");
+    const std::size_t t = r.per_origin[500].origin;
+    p.predict(series.data() + t + 1 - p.input_size(), f);
+    check(std::equal(f, f + p.horizon(), r.forecasts.begin() + std::ptrdiff_t(500 * p.horizon())),
+          "backtest forecast != predict at origin 500");
+    const Timing tb = measure([&] { backtest({&p}, o.column, series.data(), series.size(), spec); }, 11, 0.05);
+    out["backtest_1000_origins_s"] = tb.median_s;
+    out["backtest_model"] = o.model;
+  }
   out["points"] = n;
   out["threads"] = 1;
   out["detail_median_s"] = detail;
@@ -95,6 +122,9 @@ int run_bench_data(const BenchDataOpts& o) {
 Run add_bench_data(CLI::App& app) {
   auto o = std::make_shared<BenchDataOpts>();
   app.add_option("--points", o->points, "Series length (default 1,000,000)");
+  app.add_option("--model", o->model, "Model artifact: adds backtest_1000_origins_s (needs --data)");
+  app.add_option("--data", o->data, "Wide CSV holding the backtest series");
+  app.add_option("--column", o->column, "Backtest series column (default close)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_bench_data(*o); };
 }
