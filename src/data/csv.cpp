@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "ntn/error.h"
+#include "ntn/preprocess.h"
 
 namespace ntn {
 namespace {
@@ -132,28 +133,17 @@ long days_from_civil(long y, unsigned m, unsigned d) {
 
 bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
+// The leading-gap check names the file and line; the repair itself is preprocess.h's.
 void fill_gaps(std::vector<double>& col, const std::vector<std::size_t>& gaps, FillPolicy fill,
                const std::vector<std::size_t>& line_of_row, const std::string& src, const std::string& name) {
-  for (std::size_t k = 0; k < gaps.size(); ++k) {
-    const std::size_t r = gaps[k];
-    NTN_CHECK(r > 0 && !std::isnan(col[r - 1]), where(src, line_of_row[r]), "column '", name,
-              "' starts with a missing value; ", fill == FillPolicy::ffill ? "ffill" : "linear",
-              " fill needs an earlier value (trim the leading rows)");
-    if (fill == FillPolicy::ffill) {
-      col[r] = col[r - 1];
-      continue;
-    }
-    std::size_t e = r;  // end of this run of gaps
-    while (e < col.size() && std::isnan(col[e])) ++e;
-    const double a = col[r - 1];
-    if (e == col.size()) {  // trailing gap: hold the last value
-      for (std::size_t j = r; j < e; ++j) col[j] = a;
-    } else {
-      const double b = col[e], span = double(e - (r - 1));
-      for (std::size_t j = r; j < e; ++j) col[j] = a + (b - a) * double(j - (r - 1)) / span;
-    }
-    while (k + 1 < gaps.size() && gaps[k + 1] < e) ++k;  // the run is repaired
-  }
+  if (gaps.empty()) return;
+  const std::size_t r = gaps.front();
+  NTN_CHECK(r > 0, where(src, line_of_row[r]), "column '", name, "' starts with a missing value; ",
+            fill == FillPolicy::ffill ? "ffill" : "linear", " fill needs an earlier value (trim the leading rows)");
+  if (fill == FillPolicy::ffill)
+    fill_forward(col.data(), col.size());
+  else
+    fill_linear(col.data(), col.size());
 }
 
 }  // namespace
