@@ -26,6 +26,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,11 @@ struct BacktestSpec {
   std::size_t season = 0;      // MASE season (0: no MASE)
   Ensemble ensemble = Ensemble::mean;
   std::vector<double> weights;  // Ensemble::weighted: one per predictor, summing to 1
+  // Refit: every refit_every origins (0: never) the model is retrained on x[0, t + 1), t the
+  // first origin of the block (its targets and everything after stay unseen), and that block is
+  // forecast with the new model. refit returns the predictor trained on x[0, n). One model only.
+  std::size_t refit_every = 0;
+  std::function<std::unique_ptr<Predictor>(const float* x, std::size_t n)> refit;
 };
 
 struct OriginResult {
@@ -54,6 +61,8 @@ struct BacktestResult {
   std::vector<float> forecasts;  // (origins, H): the (combined) point forecast
   nlohmann::json aggregate;      // mae, mse, rmse, smape, mase, directional_accuracy, naive {...}
   double forecast_seconds = 0;   // time spent forecasting (all models, all origins)
+  double refit_seconds = 0;      // time spent retraining
+  std::size_t refits = 0;
 };
 
 // All predictors must share input size and horizon. series names the series for a per-series

@@ -52,9 +52,17 @@ struct TrainConfig {
   std::string checkpoint_path;      // empty: no checkpoints
   std::uint64_t checkpoint_every = 0;
   std::uint64_t log_every = 50;
+  std::size_t lr_decays = 3;        // step schedule: halvings of the rate over the run (derive_schedule)
 
   nlohmann::json to_json() const;
+  // The inverse of to_json (fields absent keep their defaults; a bad field is an error naming it).
+  static TrainConfig from_json(const nlohmann::json& j);
 };
+
+// Fills the schedule fields that depend on the run length, as `ntneural train` does: step =
+// the authors' default (halve the rate lr_decays times over the run), cosine = over the run
+// with 5% warm-up.
+void derive_schedule(TrainConfig& tc, std::size_t train_windows);
 
 struct TrainLog {
   std::uint64_t step = 0, total_steps = 0;

@@ -44,7 +44,25 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   std::vector<float> f(O * H, 0.0f), one(O * H * models[0]->outputs());
   std::vector<std::vector<float>> point(models.size(), std::vector<float>(O * H));
   const auto c0 = std::chrono::steady_clock::now();
-  for (std::size_t m = 0; m < models.size(); ++m) {
+  if (spec.refit_every > 0) {
+    NTN_CHECK(models.size() == 1 && spec.refit, "backtest: refitting needs one model and a refit function");
+    for (std::size_t k0 = 0; k0 < O; k0 += spec.refit_every) {
+      const std::size_t nb = std::min(spec.refit_every, O - k0), t = t0 + k0 * spec.step;
+      const auto r0 = std::chrono::steady_clock::now();
+      std::unique_ptr<Predictor> p = spec.refit(x, t + 1);  // data up to the block's first origin
+      r.refit_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      ++r.refits;
+      NTN_CHECK(p && p->input_size() == L && p->horizon() == H, "backtest: the refit model changed its shape");
+      const std::size_t Q = p->outputs();
+      one.resize(nb * H * Q);
+      std::vector<std::size_t> rows(nb, p->artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries
+                                                                                      : p->series_index(series));
+      p->predict_batch(x + t + 1 - L, nb, one.data(), rows.data(), spec.step);
+      const std::size_t qo = p->artifact().point_output();
+      for (std::size_t i = 0; i < nb * H; ++i) point[0][k0 * H + i] = one[i * Q + qo];
+    }
+  }
+  for (std::size_t m = 0; m < models.size() && spec.refit_every == 0; ++m) {
     Predictor& p = *models[m];
     const std::size_t Q = p.outputs();
     one.resize(O * H * Q);
@@ -54,7 +72,8 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     const std::size_t qo = p.artifact().point_output();
     for (std::size_t i = 0; i < O * H; ++i) point[m][i] = one[i * Q + qo];
   }
-  r.forecast_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  r.forecast_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count() - r.refit_seconds;
   std::vector<float> tmp(models.size());
   for (std::size_t i = 0; i < O * H; ++i) {
     if (models.size() == 1) {
@@ -105,7 +124,8 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
                  {"mse", all.mse()},    {"rmse", all.rmse()},  {"smape", all.smape()},
                  {"directional_accuracy", all.directional_accuracy()},
                  {"naive", {{"mae", naive.mae()}, {"mse", naive.mse()}, {"smape", naive.smape()}}},
-                 {"mae_over_naive", all.mae() / naive.mae()}};
+                 {"mae_over_naive", all.mae() / naive.mae()},
+                 {"refits", r.refits}};
   if (all.mase() >= 0) {
     r.aggregate["mase"] = all.mase();
     r.aggregate["naive"]["mase"] = naive.mase();

@@ -338,6 +338,38 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const float* x,
+                         std::size_t n, SeriesScaling scaling) {
+  std::vector<double> v(x, x + n);
+  const NormStats st = fit(scaling, v.data(), n);
+  normalize(st, v.data(), v.data(), n);
+  SeriesStore store;
+  store.add(name, v.data(), n);
+  auto model = make_model<float>(model_cfg);
+  const std::size_t L = model->input_size(), H = model->horizon();
+  NTN_CHECK(n >= L + H, "training on series '", name, "': ", n, " values, fewer than input ", L, " + horizon ", H);
+  const std::vector<WindowRef> train = make_windows(store, {L, H}, Split{0, 0, 0});
+  model->init(tc.seed);
+  tc.val_every = 0;
+  tc.log_every = 0;
+  tc.checkpoint_path.clear();
+  derive_schedule(tc, train.size());
+  Trainer trainer(*model, store, train, {}, tc);
+  const TrainSummary summary = trainer.run();
+  Artifact a;
+  a.model = std::move(model);
+  a.scaling = scaling;
+  a.series = {name};
+  a.stats = {st};
+  a.window_scaling = tc.window_scaling;
+  a.quantiles = tc.loss.quantiles;
+  a.uuid = make_uuid();
+  a.version = "refit";
+  a.created = utc_now_iso8601();
+  a.training = {{"config", tc.to_json()}, {"summary", summary.to_json()}, {"data", {{"series", name}, {"values", n}}}};
+  return a;
+}
+
 std::size_t Artifact::point_output() const {
   for (std::size_t i = 0; i < quantiles.size(); ++i)
     if (std::fabs(quantiles[i] - 0.5f) < 1e-6f) return i;

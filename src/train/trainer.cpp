@@ -7,6 +7,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "ntn/error.h"
 #include "ntn/kernels.h"
@@ -35,7 +36,55 @@ json TrainConfig::to_json() const {
           {"window_scaling", window_scaling_name(window_scaling)},
           {"val_every", val_every},
           {"patience", patience},
-          {"min_delta", min_delta}};
+          {"min_delta", min_delta},
+          {"lr_decays", lr_decays}};
+}
+
+TrainConfig TrainConfig::from_json(const json& j) {
+  TrainConfig tc;
+  auto get = [&](const char* key, auto& v) {
+    if (!j.contains(key)) return;
+    try {
+      v = j.at(key).get<std::decay_t<decltype(v)>>();
+    } catch (const json::exception&) {
+      throw Error(cat("training config: field '", key, "' has the wrong type (", j.at(key).dump(), ")"));
+    }
+  };
+  get("max_steps", tc.max_steps);
+  get("epochs", tc.epochs);
+  get("batch_size", tc.batch_size);
+  get("micro_batches", tc.micro_batches);
+  get("seed", tc.seed);
+  std::string loss = loss_name(tc.loss.kind), window = window_scaling_name(tc.window_scaling);
+  std::vector<float> quantiles;
+  float delta = tc.loss.delta;
+  get("loss", loss);
+  get("quantiles", quantiles);
+  get("huber_delta", delta);
+  tc.loss = parse_loss(loss, quantiles, delta);
+  get("optimizer", tc.optim.name);
+  get("lr", tc.optim.lr);
+  get("weight_decay", tc.optim.weight_decay);
+  get("schedule", tc.schedule.name);
+  get("clip_norm", tc.clip_norm);
+  get("window_scaling", window);
+  tc.window_scaling = parse_window_scaling(window);
+  get("val_every", tc.val_every);
+  get("patience", tc.patience);
+  get("min_delta", tc.min_delta);
+  get("lr_decays", tc.lr_decays);
+  return tc;
+}
+
+void derive_schedule(TrainConfig& tc, std::size_t train_windows) {
+  const std::uint64_t total = total_steps(tc, train_windows);
+  if (tc.schedule.name == "step") {
+    tc.schedule.step_size = std::max<std::uint64_t>(1, total / std::max<std::size_t>(tc.lr_decays, 1));
+    tc.schedule.gamma = 0.5f;
+  } else if (tc.schedule.name == "cosine") {
+    tc.schedule.total = total;
+    tc.schedule.warmup = tc.schedule.total / 20;
+  }
 }
 
 json TrainSummary::to_json() const {

@@ -115,6 +115,8 @@ check backtest_json python3 -c "import json,sys; d=json.load(open(sys.argv[1]));
 check backtest_csv test "$(wc -l < "$dir/bt.csv")" -eq 101
 "$bin" backtest --model "$dir/m.ntn,$dir/m8.ntn" --data "$dir/ok.csv" --columns price --origins 50 --ensemble median --json > "$dir/bt2.json"
 check backtest_ensemble grep -q '"ensemble":"median"' "$dir/bt2.json"
+"$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 40 --refit-every 20 --json > "$dir/bt3.json"
+check backtest_refit python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['refits'] == 2 and d['refit_seconds'] > 0 and d['mae'] > 0, d" "$dir/bt3.json"
 expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
 expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
 

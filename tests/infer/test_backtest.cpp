@@ -8,6 +8,7 @@
 #include "ntn/backtest.h"
 #include "ntn/metrics.h"
 #include "ntn/rng.h"
+#include "ntn/trainer.h"
 
 namespace ntn {
 namespace {
@@ -94,6 +95,59 @@ TEST(Backtest, BadInput) {
   x[30] = NAN;
   test::expect_error([&] { backtest({&p}, "close", x.data(), x.size(), spec); }, {"value 30 is not finite"});
   test::expect_error([&] { backtest({&p}, "close", x.data(), 0, spec); }, {"has 0 values"});
+}
+
+TEST(Backtest, RefitSeesOnlyThePastAndForecastsEachBlockWithItsModel) {
+  const auto x = walk(200);
+  Predictor base(tiny(1, WindowScaling::standard));
+  std::vector<std::size_t> seen;
+  std::vector<std::unique_ptr<Predictor>> made;  // the block models, to replay their forecasts
+  BacktestSpec spec;
+  spec.origins = 25;
+  spec.step = 2;
+  spec.refit_every = 10;
+  spec.refit = [&](const float* xs, std::size_t n) {
+    EXPECT_EQ(xs, x.data());
+    seen.push_back(n);
+    made.push_back(std::make_unique<Predictor>(tiny(100 + n, WindowScaling::standard)));
+    return std::make_unique<Predictor>(tiny(100 + n, WindowScaling::standard));
+  };
+  const BacktestResult r = backtest({&base}, "close", x.data(), x.size(), spec);
+  ASSERT_EQ(r.refits, 3u);  // blocks of 10, 10, 5 origins
+  ASSERT_EQ(seen.size(), 3u);
+  for (std::size_t b = 0; b < 3; ++b) {
+    const std::size_t first = r.per_origin[b * 10].origin;
+    EXPECT_EQ(seen[b], first + 1) << "block " << b << " must train on data up to its first origin only";
+    for (std::size_t k = b * 10; k < std::min<std::size_t>(25, b * 10 + 10); ++k) {
+      float f[4];
+      made[b]->predict(x.data() + r.per_origin[k].origin + 1 - 20, f);
+      ASSERT_EQ(std::memcmp(f, r.forecasts.data() + k * 4, sizeof f), 0) << "origin " << k;
+    }
+  }
+  spec.refit = nullptr;
+  test::expect_error([&] { backtest({&base}, "close", x.data(), x.size(), spec); }, {"refit function"});
+}
+
+TEST(Backtest, TrainOnSeriesIsDeterministicAndConfigRoundTrips) {
+  TrainConfig tc;
+  tc.max_steps = 15;
+  tc.batch_size = 8;
+  tc.optim.lr = 3e-3f;
+  tc.schedule.name = "step";
+  tc.window_scaling = WindowScaling::standard;
+  tc.lr_decays = 2;
+  const TrainConfig back = TrainConfig::from_json(tc.to_json());
+  EXPECT_EQ(back.to_json(), tc.to_json());
+  test::expect_error([] { TrainConfig::from_json(json{{"lr", "fast"}}); }, {"field 'lr'"});
+  const json cfg = {{"type", "nhits"}, {"input_size", 20}, {"horizon", 4}, {"mlp_units", {{16, 16}}}};
+  const auto x = walk(120);
+  const Artifact a = train_on_series(cfg, tc, "close", x.data(), 120, SeriesScaling::standard);
+  const Artifact b = train_on_series(cfg, tc, "close", x.data(), 120, SeriesScaling::standard);
+  const auto& pa = a.model->params();
+  ASSERT_EQ(std::memcmp(pa.values(), b.model->params().values(), pa.slab_size() * sizeof(float)), 0);
+  EXPECT_EQ(a.series, std::vector<std::string>{"close"});
+  EXPECT_EQ(a.training["config"]["max_steps"], 15);
+  test::expect_error([&] { train_on_series(cfg, tc, "close", x.data(), 10, SeriesScaling::none); }, {"10 values"});
 }
 
 TEST(Splits, ExpandingRollingAndPurged) {

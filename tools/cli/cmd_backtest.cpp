@@ -15,6 +15,7 @@
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
 #include "ntn/timing.h"
+#include "ntn/trainer.h"
 
 namespace ntn::cli {
 namespace {
@@ -24,7 +25,7 @@ using nlohmann::json;
 struct BacktestOpts {
   DataOpts data;
   std::string models, precision = "fp32", ensemble = "mean", weights, csv;
-  std::size_t origins = 1000, step = 1, season = 0;
+  std::size_t origins = 1000, step = 1, season = 0, refit_every = 0;
   int threads = 0;
   bool json = false;
 };
@@ -53,6 +54,19 @@ int run_backtest(const BacktestOpts& o) {
   spec.ensemble = parse_ensemble(o.ensemble);
   if (!o.weights.empty())
     for (float w : parse_floats(o.weights, "--weights")) spec.weights.push_back(w);
+  if (o.refit_every > 0) {  // retrain with the artifact's own model and training configuration
+    const Artifact& a = ptrs[0]->artifact();
+    NTN_CHECK(a.training.contains("config"), o.models, ": the artifact has no training configuration to refit with");
+    const TrainConfig tc = TrainConfig::from_json(a.training["config"]);
+    const nlohmann::json cfg = a.model->config();
+    const std::string name = f.names[0];
+    const Precision prec = parse_precision(o.precision);
+    spec.refit_every = o.refit_every;
+    spec.refit = [=, scaling = a.scaling](const float* xs, std::size_t n) {
+      return std::make_unique<Predictor>(train_on_series(cfg, tc, name, xs, n, scaling),
+                                         PredictorOptions{.precision = prec, .max_batch = 64, .workspaces = 0});
+    };
+  }
   const BacktestResult r = backtest(ptrs, f.names[0], x.data(), x.size(), spec);
   const double total = now_s() - t_start;
   if (!o.csv.empty()) {
@@ -69,6 +83,7 @@ int run_backtest(const BacktestOpts& o) {
   j["models"] = split_list(o.models);
   j["series"] = f.names[0];
   j["forecast_seconds"] = r.forecast_seconds;
+  if (r.refits) j["refit_seconds"] = r.refit_seconds;
   j["total_seconds"] = total;
   if (ptrs.size() > 1) j["ensemble"] = o.ensemble;
   if (o.json) {
@@ -93,6 +108,8 @@ Run add_backtest(CLI::App& app) {
   app.add_option("--season", o->season, "MASE season (0: no MASE)");
   app.add_option("--ensemble", o->ensemble, "Several models: mean (default), median or weighted");
   app.add_option("--weights", o->weights, "--ensemble weighted: one weight per model, summing to 1");
+  app.add_option("--refit-every", o->refit_every, "Retrain every K origins on the data before them, with the "
+                                                  "artifact's model and training configuration (0: never)");
   app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
   app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file");
   app.add_option("--threads", o->threads, "Threads (0: all)");

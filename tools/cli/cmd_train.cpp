@@ -128,14 +128,8 @@ int run_train(const TrainOpts& o) {
   tc.checkpoint_path = o.checkpoint;
   tc.checkpoint_every = o.checkpoint_every;
   tc.log_every = o.quiet ? 0 : 50;
-  const std::uint64_t total = total_steps(tc, p.train.size());
-  if (tc.schedule.name == "step") {  // the authors' default: halve the rate num_lr_decays times
-    tc.schedule.step_size = std::max<std::uint64_t>(1, total / std::max<std::size_t>(o.lr_decays, 1));
-    tc.schedule.gamma = 0.5f;
-  } else if (tc.schedule.name == "cosine") {
-    tc.schedule.total = total;
-    tc.schedule.warmup = tc.schedule.total / 20;
-  }
+  tc.lr_decays = o.lr_decays;
+  derive_schedule(tc, p.train.size());
   Trainer trainer(*model, p.store, p.train, p.val, tc);
   if (!o.quiet) trainer.on_log = report_progress;
   if (o.resume) {
