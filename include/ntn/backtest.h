@@ -70,6 +70,28 @@ struct BacktestResult {
 BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const float* x,
                         std::size_t n, const BacktestSpec& spec);
 
+// ---- grid / random search over configurations, scored by the backtest -----------------------
+// A grid is "key=v1|v2|...;key2=..." with JSON values (bare words are strings), e.g.
+//   "mlp_units=[[64,64]]|[[256,256]]; lr=0.001|0.0003; loss=mae|mse"
+// Keys of the training configuration (TrainConfig::to_json: lr, max_steps, batch_size, loss,
+// optimizer, schedule, window_scaling, ...) go to training, every other key to the model.
+struct SearchCandidate {
+  nlohmann::json model, train;  // complete configurations
+};
+// The cartesian product of the grid over the bases, in grid order; random > 0 keeps that many
+// distinct candidates drawn with a seeded shuffle (all of them if the grid is smaller).
+std::vector<SearchCandidate> expand_grid(const nlohmann::json& base_model, const nlohmann::json& base_train,
+                                         const std::string& grid, std::size_t random = 0, std::uint64_t seed = 1);
+struct SearchResult {
+  SearchCandidate candidate;
+  nlohmann::json aggregate;  // the backtest's
+  double train_seconds = 0;
+};
+// Trains every candidate on x[0, first origin + 1) (the backtest's origins and targets stay
+// unseen), backtests it over spec's origins and returns the results sorted by MAE (best first).
+std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
+                                 const float* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling);
+
 struct SplitRange {
   std::size_t begin, end;
 };

@@ -6,6 +6,8 @@
 
 #include "ntn/error.h"
 #include "ntn/metrics.h"
+#include "ntn/rng.h"
+#include "ntn/trainer.h"
 
 namespace ntn {
 
@@ -131,6 +133,90 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     r.aggregate["naive"]["mase"] = naive.mase();
   }
   return r;
+}
+
+std::vector<SearchCandidate> expand_grid(const nlohmann::json& base_model, const nlohmann::json& base_train,
+                                         const std::string& grid, std::size_t random, std::uint64_t seed) {
+  const nlohmann::json train_keys = TrainConfig{}.to_json();
+  std::vector<std::pair<std::string, std::vector<nlohmann::json>>> axes;
+  std::size_t start = 0;
+  while (start <= grid.size()) {
+    std::size_t end = grid.find(';', start);
+    if (end == std::string::npos) end = grid.size();
+    std::string item = grid.substr(start, end - start);
+    start = end + 1;
+    const auto trim = [](std::string t) {
+      const auto a = t.find_first_not_of(" \t"), b = t.find_last_not_of(" \t");
+      return a == std::string::npos ? std::string() : t.substr(a, b - a + 1);
+    };
+    item = trim(item);
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    NTN_CHECK(eq != std::string::npos && eq > 0, "grid: '", item, "' is not key=value|value...");
+    const std::string key = trim(item.substr(0, eq));
+    std::vector<nlohmann::json> values;
+    std::size_t vs = eq + 1;
+    while (vs <= item.size()) {
+      std::size_t ve = item.find('|', vs);
+      if (ve == std::string::npos) ve = item.size();
+      const std::string text = trim(item.substr(vs, ve - vs));
+      vs = ve + 1;
+      NTN_CHECK(!text.empty(), "grid: key '", key, "' has an empty value");
+      try {
+        values.push_back(nlohmann::json::parse(text));
+      } catch (const nlohmann::json::exception&) {
+        values.push_back(text);  // a bare word: a string value
+      }
+    }
+    axes.emplace_back(key, std::move(values));
+  }
+  std::size_t total = 1;
+  for (const auto& a : axes) {
+    NTN_CHECK(total <= 100000 / a.second.size(), "grid: more than 100,000 combinations");
+    total *= a.second.size();
+  }
+  std::vector<std::size_t> order(total);
+  for (std::size_t i = 0; i < total; ++i) order[i] = i;
+  if (random > 0 && random < total) {  // seeded Fisher-Yates, keep the first `random`
+    Rng rng(seed, stream_id("grid.random"));
+    for (std::size_t i = total - 1; i > 0; --i) std::swap(order[i], order[std::size_t(rng.next_u64() % (i + 1))]);
+    order.resize(random);
+  }
+  std::vector<SearchCandidate> out;
+  for (std::size_t idx : order) {
+    SearchCandidate c{base_model, base_train};
+    std::size_t rest = idx;
+    for (auto it = axes.rbegin(); it != axes.rend(); ++it) {  // last axis varies fastest
+      const auto& [key, values] = *it;
+      (train_keys.contains(key) ? c.train : c.model)[key] = values[rest % values.size()];
+      rest /= values.size();
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
+                                 const float* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling) {
+  NTN_CHECK(!candidates.empty(), "search: no candidate configuration");
+  std::vector<SearchResult> out;
+  for (const SearchCandidate& c : candidates) {
+    const TrainConfig tc = TrainConfig::from_json(c.train);
+    const std::size_t H = c.model.value("horizon", std::size_t(0));
+    NTN_CHECK(H > 0 && n > H + (spec.origins - 1) * spec.step + 1, "search: series '", series,
+              "' is too short for the backtest's origins");
+    const std::size_t first_origin = n - H - 1 - (spec.origins - 1) * spec.step;
+    const auto t0 = std::chrono::steady_clock::now();
+    Predictor p(train_on_series(c.model, tc, series, x, first_origin + 1, scaling),
+                PredictorOptions{.max_batch = 64, .workspaces = 0});
+    SearchResult r{c, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    r.aggregate = backtest({&p}, series, x, n, spec).aggregate;
+    out.push_back(std::move(r));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const SearchResult& a, const SearchResult& b) {
+    return a.aggregate["mae"].get<double>() < b.aggregate["mae"].get<double>();
+  });
+  return out;
 }
 
 std::vector<Fold> expanding_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t min_train) {

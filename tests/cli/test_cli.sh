@@ -117,6 +117,10 @@ check backtest_csv test "$(wc -l < "$dir/bt.csv")" -eq 101
 check backtest_ensemble grep -q '"ensemble":"median"' "$dir/bt2.json"
 "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 40 --refit-every 20 --json > "$dir/bt3.json"
 check backtest_refit python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['refits'] == 2 and d['refit_seconds'] > 0 and d['mae'] > 0, d" "$dir/bt3.json"
+"$bin" search --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --origins 30 --max-steps 10 --grid "mlp_units=[[8,8]]|[[16,16]]; lr=0.01|0.001" --csv "$dir/search.csv" --json > "$dir/search.json"
+check search_ranks python3 -c "import json,sys; c=json.load(open(sys.argv[1]))['candidates']; assert len(c) == 4 and [r['rank'] for r in c] == [1,2,3,4] and all(c[i]['mae'] <= c[i+1]['mae'] for i in range(3)), c" "$dir/search.json"
+check search_csv test "$(wc -l < "$dir/search.csv")" -eq 5
+expect_error search_bad_grid "is not key=value" "$bin" search --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --grid "lr"
 expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
 expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
 

@@ -150,6 +150,48 @@ TEST(Backtest, TrainOnSeriesIsDeterministicAndConfigRoundTrips) {
   test::expect_error([&] { train_on_series(cfg, tc, "close", x.data(), 10, SeriesScaling::none); }, {"10 values"});
 }
 
+TEST(Search, GridExpansionRoutesKeysAndSamples) {
+  const json model = {{"type", "nhits"}, {"input_size", 20}, {"horizon", 4}};
+  const json train = TrainConfig{}.to_json();
+  const auto all = expand_grid(model, train, "mlp_units=[[8,8]]|[[16,16]]; lr=0.01|0.001|0.0001; loss=mse");
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all[0].model["mlp_units"], json::parse("[[8,8]]"));
+  EXPECT_EQ(all[0].train["lr"], 0.01);
+  EXPECT_EQ(all[1].train["lr"], 0.001);  // the last axis varies fastest
+  EXPECT_EQ(all[3].model["mlp_units"], json::parse("[[16,16]]"));
+  EXPECT_EQ(all[5].train["loss"], "mse");  // a bare word is a string, routed to training
+  EXPECT_FALSE(all[0].model.contains("lr"));
+  const auto some = expand_grid(model, train, "mlp_units=[[8,8]]|[[16,16]]; lr=0.01|0.001|0.0001", 4, 7);
+  ASSERT_EQ(some.size(), 4u);
+  for (std::size_t i = 0; i < some.size(); ++i)
+    for (std::size_t j = i + 1; j < some.size(); ++j)
+      EXPECT_FALSE(some[i].model == some[j].model && some[i].train == some[j].train) << "duplicate candidate";
+  const auto again = expand_grid(model, train, "mlp_units=[[8,8]]|[[16,16]]; lr=0.01|0.001|0.0001", 4, 7);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(some[i].train, again[i].train) << "seeded: reproducible";
+  test::expect_error([&] { expand_grid(model, train, "lr"); }, {"not key=value"});
+  test::expect_error([&] { expand_grid(model, train, "lr=0.1|"); }, {"empty value"});
+}
+
+TEST(Search, RanksCandidatesByBacktestMae) {
+  const json model = {{"type", "nhits"}, {"input_size", 20}, {"horizon", 4}, {"mlp_units", {{8, 8}}}};
+  json train = TrainConfig{}.to_json();
+  train["max_steps"] = 10;
+  train["batch_size"] = 8;
+  const auto c = expand_grid(model, train, "lr=0.01|0.0001");
+  const auto x = walk(150);
+  BacktestSpec spec;
+  spec.origins = 20;
+  const auto r = search(c, "close", x.data(), x.size(), spec, SeriesScaling::standard);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_LE(r[0].aggregate["mae"].get<double>(), r[1].aggregate["mae"].get<double>());
+  // The winner's score is the backtest of a model trained on the data before the first origin.
+  const TrainConfig tc = TrainConfig::from_json(r[0].candidate.train);
+  const std::size_t first = x.size() - 4 - 1 - 19;
+  Predictor p(train_on_series(r[0].candidate.model, tc, "close", x.data(), first + 1, SeriesScaling::standard));
+  EXPECT_DOUBLE_EQ(backtest({&p}, "close", x.data(), x.size(), spec).aggregate["mae"].get<double>(),
+                   r[0].aggregate["mae"].get<double>());
+}
+
 TEST(Splits, ExpandingRollingAndPurged) {
   const auto e = expanding_splits(100, 3, 10, 50);
   ASSERT_EQ(e.size(), 3u);

@@ -22,5 +22,6 @@ Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);
 Run add_quantize(CLI::App& app);
 Run add_backtest(CLI::App& app);
+Run add_search(CLI::App& app);
 
 }  // namespace ntn::cli

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   runs[quant] = ntn::cli::add_quantize(*quant);
   CLI::App* bt_cmd = app.add_subcommand("backtest", "Rolling-origin evaluation of a model or an ensemble on one series");
   runs[bt_cmd] = ntn::cli::add_backtest(*bt_cmd);
+  CLI::App* search = app.add_subcommand("search", "Grid / random search of configurations scored by a backtest");
+  runs[search] = ntn::cli::add_search(*search);
 
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
   bench->require_subcommand(1);
