@@ -126,8 +126,9 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
                  {"mse", all.mse()},    {"rmse", all.rmse()},  {"smape", all.smape()},
                  {"directional_accuracy", all.directional_accuracy()},
                  {"naive", {{"mae", naive.mae()}, {"mse", naive.mse()}, {"smape", naive.smape()}}},
-                 {"mae_over_naive", all.mae() / naive.mae()},
                  {"refits", r.refits}};
+  // A constant series makes the random walk perfect: the ratio is then undefined, not inf/NaN.
+  if (naive.mae() > 0) r.aggregate["mae_over_naive"] = all.mae() / naive.mae();
   if (all.mase() >= 0) {
     r.aggregate["mase"] = all.mase();
     r.aggregate["naive"]["mase"] = naive.mase();

@@ -429,7 +429,7 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   if (sums.mase() >= 0) t.json["mase"] = sums.mase();
   t.json["naive"] = {{"mse", naive.mse()}, {"mae", naive.mae()}, {"smape", naive.smape()}};
   if (naive.mase() >= 0) t.json["naive"]["mase"] = naive.mase();
-  t.json["mae_over_naive"] = sums.mae() / naive.mae();
+  if (naive.mae() > 0) t.json["mae_over_naive"] = sums.mae() / naive.mae();  // undefined vs a perfect random walk
   return t;
 }
 

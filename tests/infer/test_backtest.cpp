@@ -85,6 +85,20 @@ TEST(Backtest, EnsemblesCombinePointForecasts) {
   test::expect_error([&] { backtest({&a, &b, &c}, "close", x.data(), 100, spec); }, {"sum to 1.5"});
 }
 
+TEST(Backtest, ConstantSeries) {
+  Predictor p(tiny(1, WindowScaling::standard));
+  const std::vector<float> x(80, 42.0f);
+  BacktestSpec spec;
+  spec.origins = 10;
+  spec.season = 5;
+  const BacktestResult r = backtest({&p}, "close", x.data(), x.size(), spec);
+  for (float f : r.forecasts) EXPECT_TRUE(std::isfinite(f));
+  EXPECT_TRUE(std::isfinite(r.aggregate["mae"].get<double>()));
+  EXPECT_EQ(r.aggregate["naive"]["mae"].get<double>(), 0.0);
+  EXPECT_FALSE(r.aggregate.contains("mae_over_naive"));  // undefined against a perfect random walk
+  EXPECT_FALSE(r.aggregate.contains("mase"));             // the seasonal-naive scale is 0
+}
+
 TEST(Backtest, BadInput) {
   Predictor p(tiny(1, WindowScaling::none));
   auto x = walk(60);

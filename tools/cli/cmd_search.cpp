@@ -72,7 +72,7 @@ int run_search(const SearchOpts& o) {
         return q + "\"";
       };
       s += std::to_string(r["rank"].get<std::size_t>()) + "," + std::to_string(r["mae"].get<double>()) + "," +
-           std::to_string(r["smape"].get<double>()) + "," + std::to_string(r["mae_over_naive"].get<double>()) + "," +
+           std::to_string(r["smape"].get<double>()) + "," + (r.contains("mae_over_naive") ? std::to_string(r["mae_over_naive"].get<double>()) : std::string()) + "," +
            std::to_string(r["train_seconds"].get<double>()) + "," + quote(r["model"].dump()) + "," +
            quote(r["train"].dump()) + "\n";
     }
@@ -91,7 +91,7 @@ int run_search(const SearchOpts& o) {
     for (auto& [k, v] : r["train"].items())
       if (tc.to_json()[k] != v) diff[k] = v;
     std::printf("%4zu %12.6g %10.5g %8.4f %9.3f  %s\n", r["rank"].get<std::size_t>(), r["mae"].get<double>(),
-                r["smape"].get<double>(), r["mae_over_naive"].get<double>(), r["train_seconds"].get<double>(),
+                r["smape"].get<double>(), r.value("mae_over_naive", -1.0), r["train_seconds"].get<double>(),
                 diff.dump().c_str());
   }
   return 0;

@@ -180,7 +180,8 @@ int run_train(const TrainOpts& o) {
         if (t.contains(k))
           std::printf("  %-22s %12.5g %12.5g\n", k, t[k].get<double>(), t["naive"].value(k, -1.0));
       std::printf("  %-22s %12.3f\n", "directional_accuracy", t["directional_accuracy"].get<double>());
-      std::printf("  %-22s %12.3f\n", "mae_over_naive", t["mae_over_naive"].get<double>());
+      if (t.contains("mae_over_naive"))
+        std::printf("  %-22s %12.3f\n", "mae_over_naive", t["mae_over_naive"].get<double>());
     }
   }
   return 0;
