@@ -112,22 +112,28 @@ void rolling_mean(const double* x, std::size_t n, std::size_t w, double* out) {
   sliding_moments(x, n, w, [&](std::size_t i, double mean, double) { out[i] = mean; });
 }
 
-void rolling_var(const double* x, std::size_t n, std::size_t w, double* out, int ddof) {
-  check_window("rolling_var", w);
-  NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, "rolling_var: ddof ", ddof, " needs a window above it (w = ", w, ")");
-  check_finite("rolling_var", "x", x, n);
+namespace {
+// Rolling variance (take_sqrt: standard deviation) with ddof; one sliding pass.
+void rolling_second_moment(const char* fn, const double* x, std::size_t n, std::size_t w, double* out, int ddof,
+                           bool take_sqrt) {
+  check_window(fn, w);
+  NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, fn, ": ddof ", ddof, " needs a window above it (w = ", w, ")");
+  check_finite(fn, "x", x, n);
   fill_nan(out, 0, std::min(n, w - 1));
   const double inv = 1.0 / double(w - std::size_t(ddof));
-  sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::max(m2, 0.0) * inv; });
+  if (take_sqrt)
+    sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::sqrt(std::max(m2, 0.0) * inv); });
+  else
+    sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::max(m2, 0.0) * inv; });
+}
+}  // namespace
+
+void rolling_var(const double* x, std::size_t n, std::size_t w, double* out, int ddof) {
+  rolling_second_moment("rolling_var", x, n, w, out, ddof, false);
 }
 
 void rolling_std(const double* x, std::size_t n, std::size_t w, double* out, int ddof) {
-  check_window("rolling_std", w);
-  NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, "rolling_std: ddof ", ddof, " needs a window above it (w = ", w, ")");
-  check_finite("rolling_std", "x", x, n);
-  fill_nan(out, 0, std::min(n, w - 1));
-  const double inv = 1.0 / double(w - std::size_t(ddof));
-  sliding_moments(x, n, w, [&](std::size_t i, double, double m2) { out[i] = std::sqrt(std::max(m2, 0.0) * inv); });
+  rolling_second_moment("rolling_std", x, n, w, out, ddof, true);
 }
 
 void rolling_min(const double* x, std::size_t n, std::size_t w, double* out) {

@@ -220,30 +220,31 @@ std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates,
   return out;
 }
 
-std::vector<Fold> expanding_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t min_train) {
-  NTN_CHECK(folds > 0 && test > 0, "expanding splits: folds and test length must be positive");
-  NTN_CHECK(min_train + folds * test <= n, "expanding splits: ", folds, " folds of ", test, " after ", min_train,
+namespace {
+// The last `folds` test blocks of length `test`; train = [0, b) (train_len 0) or the train_len
+// points before each block.
+std::vector<Fold> tail_folds(const char* what, std::size_t n, std::size_t folds, std::size_t test,
+                             std::size_t train_len, std::size_t min_train) {
+  NTN_CHECK(folds > 0 && test > 0, what, ": folds and test length must be positive");
+  NTN_CHECK(min_train + folds * test <= n, what, ": ", folds, " folds of ", test, " after ", min_train,
             " training points need ", min_train + folds * test, " points (have ", n, ")");
   std::vector<Fold> v;
   const std::size_t first = n - folds * test;
   for (std::size_t i = 0; i < folds; ++i) {
     const std::size_t b = first + i * test;
-    v.push_back({{{0, b}}, {b, b + test}});
+    v.push_back({{{train_len ? b - train_len : 0, b}}, {b, b + test}});
   }
   return v;
 }
+}  // namespace
+
+std::vector<Fold> expanding_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t min_train) {
+  return tail_folds("expanding splits", n, folds, test, 0, min_train);
+}
 
 std::vector<Fold> rolling_splits(std::size_t n, std::size_t folds, std::size_t test, std::size_t train) {
-  NTN_CHECK(folds > 0 && test > 0 && train > 0, "rolling splits: folds, test and train lengths must be positive");
-  NTN_CHECK(train + folds * test <= n, "rolling splits: ", folds, " folds of ", test, " after ", train,
-            " training points need ", train + folds * test, " points (have ", n, ")");
-  std::vector<Fold> v;
-  const std::size_t first = n - folds * test;
-  for (std::size_t i = 0; i < folds; ++i) {
-    const std::size_t b = first + i * test;
-    v.push_back({{{b - train, b}}, {b, b + test}});
-  }
-  return v;
+  NTN_CHECK(train > 0, "rolling splits: the training length must be positive");
+  return tail_folds("rolling splits", n, folds, test, train, train);
 }
 
 std::vector<Fold> purged_kfold(std::size_t n, std::size_t k, std::size_t purge, std::size_t embargo) {

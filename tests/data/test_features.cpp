@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "seq_util.h"
 #include "ntn/features.h"
 #include "ntn/rng.h"
 
@@ -17,18 +18,8 @@ namespace ntn {
 namespace {
 
 using V = std::vector<double>;
-const double nan_ = std::numeric_limits<double>::quiet_NaN();
-
-void expect_seq(const V& got, const V& want, double tol = 1e-12) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << "index " << i << " should be NaN (warm-up), got " << got[i];
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i]))) << "index " << i;
-    }
-  }
-}
+const double nan_ = test::kNaNSeq;
+using test::expect_seq;
 
 V run_fn(const V& x, const std::function<void(const double*, std::size_t, double*)>& f) {
   V out(x.size(), -777);
