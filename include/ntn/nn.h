@@ -36,6 +36,11 @@ class ParamSet {
     std::size_t offset;   // in elements, from the start of the slab (64-B aligned)
     std::size_t size;     // elements
     bool decay;           // weight decay applies (weights yes, biases no)
+    // A Linear layer's weight matrix (2-D, named "<layer>.weight"): what inference packs and
+    // quantisation converts; its bias is "<layer>.bias".
+    bool is_linear_weight() const {
+      return shape.rank() == 2 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+    }
   };
 
   // Declares a parameter (before finalize); returns its index.

@@ -10,6 +10,8 @@
 //   log_returns      r_t = ln(x_t / x_{t-1}); r_0 = NaN; needs x > 0
 //   difference(lag)  d_t = x_t - x_{t-lag}; the first lag values NaN
 //   undifference     the inverse: x_t = d_t + x_{t-lag}, seeded with the first lag values of x
+//   centred_moving_average(m)  order m (2 x m for even m: half weights at both ends); NaN for
+//                    the first and last m/2 points
 //   linear_detrend   least-squares line a + b t removed (returned so add it back: add_trend)
 //   seasonal_decompose(m)  classical additive: trend = centred moving average of order m (2 x m
 //                    for even m; NaN for the first and last m/2 points), seasonal = mean of
@@ -43,6 +45,8 @@ void log_returns(const double* x, std::size_t n, double* out);
 void difference(const double* x, std::size_t n, std::size_t lag, double* out);
 // d (n) from difference(); head: the first lag values of the original series.
 void undifference(const double* d, std::size_t n, std::size_t lag, const double* head, double* out);
+
+void centred_moving_average(const double* x, std::size_t n, std::size_t m, double* out);
 
 struct Trend {
   double intercept = 0, slope = 0;  // value at position t: intercept + slope t

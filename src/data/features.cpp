@@ -5,21 +5,22 @@
 #include <limits>
 #include <vector>
 
+#include "check_finite.h"
 #include "ntn/error.h"
 #include "ntn/kernels.h"
 
 namespace ntn {
-namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// One vectorised sum finds whether anything is non-finite; only then a scan names the index.
-void check_finite(const char* fn, const char* what, const double* x, std::size_t n) {
+void detail::check_series_finite(const char* fn, const char* what, const double* x, std::size_t n) {
   if (n == 0 || std::isfinite(kernels().f64_sum(x, n))) return;
   for (std::size_t i = 0; i < n; ++i)
     NTN_CHECK(std::isfinite(x[i]), fn, ": ", what, "[", i, "] = ", x[i],
               " is not finite; repair missing values first (preprocess.h fill_forward / fill_linear)");
 }
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 void check_window(const char* fn, std::size_t w) { NTN_CHECK(w >= 1, fn, ": the window must be at least 1"); }
 
@@ -66,7 +67,7 @@ void sliding_moments(const double* x, std::size_t n, std::size_t w, Emit emit) {
 template <class Better>
 void rolling_extreme(const char* fn, const double* x, std::size_t n, std::size_t w, double* out, Better better) {
   check_window(fn, w);
-  check_finite(fn, "x", x, n);
+  detail::check_series_finite(fn, "x", x, n);
   fill_nan(out, 0, std::min(n, w - 1));
   if (n == 0) return;
   const std::size_t cap = w + 1;
@@ -100,14 +101,14 @@ void ema_from(const double* x, std::size_t n, std::size_t from, std::size_t p, d
 
 void rolling_sum(const double* x, std::size_t n, std::size_t w, double* out) {
   check_window("rolling_sum", w);
-  check_finite("rolling_sum", "x", x, n);
+  detail::check_series_finite("rolling_sum", "x", x, n);
   fill_nan(out, 0, std::min(n, w - 1));
   sliding_moments(x, n, w, [&](std::size_t i, double mean, double) { out[i] = mean * double(w); });
 }
 
 void rolling_mean(const double* x, std::size_t n, std::size_t w, double* out) {
   check_window("rolling_mean", w);
-  check_finite("rolling_mean", "x", x, n);
+  detail::check_series_finite("rolling_mean", "x", x, n);
   fill_nan(out, 0, std::min(n, w - 1));
   sliding_moments(x, n, w, [&](std::size_t i, double mean, double) { out[i] = mean; });
 }
@@ -118,7 +119,7 @@ void rolling_second_moment(const char* fn, const double* x, std::size_t n, std::
                            bool take_sqrt) {
   check_window(fn, w);
   NTN_CHECK(ddof >= 0 && std::size_t(ddof) < w, fn, ": ddof ", ddof, " needs a window above it (w = ", w, ")");
-  check_finite(fn, "x", x, n);
+  detail::check_series_finite(fn, "x", x, n);
   fill_nan(out, 0, std::min(n, w - 1));
   const double inv = 1.0 / double(w - std::size_t(ddof));
   if (take_sqrt)
@@ -146,13 +147,13 @@ void rolling_max(const double* x, std::size_t n, std::size_t w, double* out) {
 
 void ema(const double* x, std::size_t n, std::size_t p, double* out) {
   check_window("ema", p);
-  check_finite("ema", "x", x, n);
+  detail::check_series_finite("ema", "x", x, n);
   ema_from(x, n, 0, p, out);
 }
 
 void roc(const double* x, std::size_t n, std::size_t p, double* out) {
   check_window("roc", p);
-  check_finite("roc", "x", x, n);
+  detail::check_series_finite("roc", "x", x, n);
   fill_nan(out, 0, std::min(n, p));
   for (std::size_t i = p; i < n; ++i) {
     NTN_CHECK(x[i - p] != 0.0, "roc: x[", i - p, "] = 0, the rate of change from it is undefined");
@@ -162,7 +163,7 @@ void roc(const double* x, std::size_t n, std::size_t p, double* out) {
 
 void rsi(const double* x, std::size_t n, std::size_t p, double* out) {
   check_window("rsi", p);
-  check_finite("rsi", "x", x, n);
+  detail::check_series_finite("rsi", "x", x, n);
   fill_nan(out, 0, std::min(n, p));
   if (n <= p) return;
   double gain = 0, loss = 0;
@@ -191,7 +192,7 @@ void macd(const double* x, std::size_t n, std::size_t fast, std::size_t slow, st
   check_window("macd", fast);
   check_window("macd", signal);
   NTN_CHECK(fast < slow, "macd: the fast period (", fast, ") must be shorter than the slow one (", slow, ")");
-  check_finite("macd", "x", x, n);
+  detail::check_series_finite("macd", "x", x, n);
   const double af = 2.0 / (double(fast) + 1.0), as = 2.0 / (double(slow) + 1.0), ag = 2.0 / (double(signal) + 1.0);
   double sf = 0, ss = 0, sg = 0, ef = 0, es = 0, eg = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -232,7 +233,7 @@ void bollinger(const double* x, std::size_t n, std::size_t w, double k, double* 
                double* lower) {
   check_window("bollinger", w);
   NTN_CHECK(std::isfinite(k) && k >= 0, "bollinger: k must be finite and >= 0 (got ", k, ")");
-  check_finite("bollinger", "x", x, n);
+  detail::check_series_finite("bollinger", "x", x, n);
   for (double* o : {middle, upper, lower}) fill_nan(o, 0, std::min(n, w - 1));
   const double inv = 1.0 / double(w);
   sliding_moments(x, n, w, [&](std::size_t i, double mean, double m2) {
@@ -245,9 +246,9 @@ void bollinger(const double* x, std::size_t n, std::size_t w, double k, double* 
 
 void atr(const double* high, const double* low, const double* close, std::size_t n, std::size_t p, double* out) {
   check_window("atr", p);
-  check_finite("atr", "high", high, n);
-  check_finite("atr", "low", low, n);
-  check_finite("atr", "close", close, n);
+  detail::check_series_finite("atr", "high", high, n);
+  detail::check_series_finite("atr", "low", low, n);
+  detail::check_series_finite("atr", "close", close, n);
   for (std::size_t i = 0; i < n; ++i)
     NTN_CHECK(high[i] >= low[i], "atr: high[", i, "] = ", high[i], " is below low[", i, "] = ", low[i]);
   fill_nan(out, 0, std::min(n, p - 1));
@@ -263,8 +264,8 @@ void atr(const double* high, const double* low, const double* close, std::size_t
 }
 
 void obv(const double* close, const double* volume, std::size_t n, double* out) {
-  check_finite("obv", "close", close, n);
-  check_finite("obv", "volume", volume, n);
+  detail::check_series_finite("obv", "close", close, n);
+  detail::check_series_finite("obv", "volume", volume, n);
   if (n == 0) return;
   double v = 0;
   out[0] = 0;
@@ -277,10 +278,10 @@ void obv(const double* close, const double* volume, std::size_t n, double* out) 
 
 void vwap(const double* high, const double* low, const double* close, const double* volume, std::size_t n,
           std::size_t w, double* out) {
-  check_finite("vwap", "high", high, n);
-  check_finite("vwap", "low", low, n);
-  check_finite("vwap", "close", close, n);
-  check_finite("vwap", "volume", volume, n);
+  detail::check_series_finite("vwap", "high", high, n);
+  detail::check_series_finite("vwap", "low", low, n);
+  detail::check_series_finite("vwap", "close", close, n);
+  detail::check_series_finite("vwap", "volume", volume, n);
   for (std::size_t i = 0; i < n; ++i) NTN_CHECK(volume[i] >= 0, "vwap: volume[", i, "] = ", volume[i], " is negative");
   double pv = 0, vol = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -295,7 +296,7 @@ void vwap(const double* high, const double* low, const double* close, const doub
 }
 
 void lag(const double* x, std::size_t n, std::size_t k, double* out) {
-  check_finite("lag", "x", x, n);
+  detail::check_series_finite("lag", "x", x, n);
   fill_nan(out, 0, std::min(n, k));
   for (std::size_t i = k; i < n; ++i) out[i] = x[i - k];
 }

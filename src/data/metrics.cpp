@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ntn/error.h"
+#include "ntn/preprocess.h"
 
 namespace ntn {
 
@@ -250,23 +251,13 @@ void naive2(const float* x, std::size_t n, std::size_t m, std::size_t H, float* 
   }
   if (seasonal) {
     for (std::size_t i = 0; i < n; ++i) NTN_CHECK(x[i] > 0, "Naive2: multiplicative decomposition needs positive values (value ", i, " is ", x[i], ")");
-    // Centred moving average of order m (2 x m MA when m is even).
-    std::vector<double> ratio_sum(m, 0.0);
+    const std::vector<double> xd(x, x + n);
+    std::vector<double> ma(n), ratio_sum(m, 0.0);
     std::vector<std::size_t> ratio_n(m, 0);
-    const std::size_t half = m / 2;
-    for (std::size_t t = half; t + half < n; ++t) {
-      double ma;
-      if (m % 2 == 1) {
-        double s = 0;
-        for (std::size_t j = t - half; j <= t + half; ++j) s += x[j];
-        ma = s / double(m);
-      } else {
-        if (t + half >= n) break;
-        double s = 0.5 * x[t - half] + 0.5 * x[t + half];
-        for (std::size_t j = t - half + 1; j < t + half; ++j) s += x[j];
-        ma = s / double(m);
-      }
-      ratio_sum[t % m] += x[t] / ma;
+    centred_moving_average(xd.data(), n, m, ma.data());  // NaN at the edges
+    for (std::size_t t = 0; t < n; ++t) {
+      if (std::isnan(ma[t])) continue;
+      ratio_sum[t % m] += xd[t] / ma[t];
       ++ratio_n[t % m];
     }
     double avg = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "check_finite.h"
 #include "ntn/error.h"
 #include "ntn/normalize.h"
 
@@ -11,11 +12,6 @@ namespace ntn {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-void check_finite(const char* fn, const double* x, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    NTN_CHECK(std::isfinite(x[i]), fn, ": x[", i, "] = ", x[i], " is not finite; repair it first (fill_forward / fill_linear)");
-}
 
 // Centred moving average of order m (2 x m when m is even) with optional weights; NaN where the
 // window does not fit.
@@ -36,6 +32,16 @@ void centred_ma(const double* x, const double* w, std::size_t n, std::size_t m, 
     out[t] = ws > 0 ? s / ws : kNaN;
   }
 }
+
+}  // namespace
+
+void centred_moving_average(const double* x, std::size_t n, std::size_t m, double* out) {
+  NTN_CHECK(m >= 1, "centred_moving_average: the order must be at least 1");
+  detail::check_series_finite("centred_moving_average", "x", x, n);
+  centred_ma(x, nullptr, n, m, out);
+}
+
+namespace {
 
 Decomposition decompose(const double* x, std::size_t n, std::size_t m, const double* w) {
   Decomposition d{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
@@ -61,7 +67,7 @@ Decomposition decompose(const double* x, std::size_t n, std::size_t m, const dou
 }  // namespace
 
 void log_transform(const double* x, std::size_t n, double* out) {
-  check_finite("log_transform", x, n);
+  detail::check_series_finite("log_transform", "x", x, n);
   for (std::size_t i = 0; i < n; ++i) {
     NTN_CHECK(x[i] > 0, "log_transform: x[", i, "] = ", x[i], " is not positive");
     out[i] = std::log(x[i]);
@@ -69,7 +75,7 @@ void log_transform(const double* x, std::size_t n, double* out) {
 }
 
 void exp_transform(const double* x, std::size_t n, double* out) {
-  check_finite("exp_transform", x, n);
+  detail::check_series_finite("exp_transform", "x", x, n);
   for (std::size_t i = 0; i < n; ++i) {
     out[i] = std::exp(x[i]);
     NTN_CHECK(std::isfinite(out[i]), "exp_transform: exp(x[", i, "] = ", x[i], ") overflows");
@@ -77,7 +83,7 @@ void exp_transform(const double* x, std::size_t n, double* out) {
 }
 
 void simple_returns(const double* x, std::size_t n, double* out) {
-  check_finite("simple_returns", x, n);
+  detail::check_series_finite("simple_returns", "x", x, n);
   if (n) out[0] = kNaN;
   for (std::size_t i = 1; i < n; ++i) {
     NTN_CHECK(x[i - 1] != 0, "simple_returns: x[", i - 1, "] = 0, the return from it is undefined");
@@ -86,7 +92,7 @@ void simple_returns(const double* x, std::size_t n, double* out) {
 }
 
 void log_returns(const double* x, std::size_t n, double* out) {
-  check_finite("log_returns", x, n);
+  detail::check_series_finite("log_returns", "x", x, n);
   if (n) out[0] = kNaN;
   for (std::size_t i = 0; i < n; ++i) NTN_CHECK(x[i] > 0, "log_returns: x[", i, "] = ", x[i], " is not positive");
   for (std::size_t i = 1; i < n; ++i) out[i] = std::log(x[i] / x[i - 1]);
@@ -94,13 +100,13 @@ void log_returns(const double* x, std::size_t n, double* out) {
 
 void difference(const double* x, std::size_t n, std::size_t lag, double* out) {
   NTN_CHECK(lag >= 1, "difference: the lag must be at least 1");
-  check_finite("difference", x, n);
+  detail::check_series_finite("difference", "x", x, n);
   for (std::size_t i = 0; i < n; ++i) out[i] = i < lag ? kNaN : x[i] - x[i - lag];
 }
 
 void undifference(const double* d, std::size_t n, std::size_t lag, const double* head, double* out) {
   NTN_CHECK(lag >= 1, "undifference: the lag must be at least 1");
-  check_finite("undifference (head)", head, std::min(n, lag));
+  detail::check_series_finite("undifference (head)", "x", head, std::min(n, lag));
   for (std::size_t i = 0; i < n; ++i) {
     if (i < lag) {
       out[i] = head[i];
@@ -112,7 +118,7 @@ void undifference(const double* d, std::size_t n, std::size_t lag, const double*
 }
 
 Trend linear_detrend(const double* x, std::size_t n, double* out) {
-  check_finite("linear_detrend", x, n);
+  detail::check_series_finite("linear_detrend", "x", x, n);
   Trend t;
   if (n == 0) return t;
   if (n == 1) {
@@ -141,7 +147,7 @@ void add_trend(const double* x, std::size_t n, const Trend& t, double* out) {
 Decomposition seasonal_decompose(const double* x, std::size_t n, std::size_t period) {
   NTN_CHECK(period >= 2, "seasonal_decompose: the period must be at least 2 (got ", period, ")");
   NTN_CHECK(n == 0 || n >= 2 * period, "seasonal_decompose: ", n, " values hold fewer than two periods of ", period);
-  check_finite("seasonal_decompose", x, n);
+  detail::check_series_finite("seasonal_decompose", "x", x, n);
   return decompose(x, n, period, nullptr);
 }
 
@@ -149,7 +155,7 @@ Decomposition robust_decompose(const double* x, std::size_t n, std::size_t perio
   NTN_CHECK(period >= 2, "robust_decompose: the period must be at least 2 (got ", period, ")");
   NTN_CHECK(n == 0 || n >= 2 * period, "robust_decompose: ", n, " values hold fewer than two periods of ", period);
   NTN_CHECK(iterations >= 1, "robust_decompose: iterations must be at least 1");
-  check_finite("robust_decompose", x, n);
+  detail::check_series_finite("robust_decompose", "x", x, n);
   std::vector<double> w(n, 1.0), a;
   Decomposition d = decompose(x, n, period, nullptr);
   for (int it = 1; it < iterations && n > 0; ++it) {
@@ -171,7 +177,7 @@ Decomposition robust_decompose(const double* x, std::size_t n, std::size_t perio
 
 std::size_t winsorize(const double* x, std::size_t n, double* out, OutlierRule rule, double k) {
   NTN_CHECK(std::isfinite(k) && k > 0, "winsorize: k must be positive (got ", k, ")");
-  check_finite("winsorize", x, n);
+  detail::check_series_finite("winsorize", "x", x, n);
   if (n == 0) return 0;
   double lo, hi;
   if (rule == OutlierRule::tukey) {
@@ -225,7 +231,7 @@ void fill_linear(double* x, std::size_t n) {
 std::vector<std::int64_t> resample(const std::int64_t* times, const double* values, std::size_t n, std::int64_t start,
                                    std::int64_t step, ResampleMethod method, std::vector<double>& out) {
   NTN_CHECK(step > 0, "resample: the step must be positive (got ", step, ")");
-  check_finite("resample", values, n);
+  detail::check_series_finite("resample", "x", values, n);
   for (std::size_t i = 1; i < n; ++i)
     NTN_CHECK(times[i] > times[i - 1], "resample: time[", i, "] = ", times[i], " is not after time[", i - 1, "] = ",
               times[i - 1], " (times must be strictly increasing)");

@@ -16,12 +16,6 @@
 namespace ntn {
 
 // ---- packed weights ---------------------------------------------------------------------------
-namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-}  // namespace
-
 PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision_(precision) {
   NTN_CHECK(a.model != nullptr, "PackedWeights: artifact without a model");
   const auto& ps = a.model->params();
@@ -35,7 +29,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   std::size_t total = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (e.shape.rank() != 2 || !ends_with(e.name, ".weight")) continue;
+    if (!e.is_linear_weight()) continue;
     const std::size_t M = std::size_t(e.shape[0]), K = std::size_t(e.shape[1]);
     offset[i] = total;
     total += round_up(dense_packed_size(M, precision == Precision::int8 ? i8_padded_k(K) : K) * elem, kAlign);
@@ -43,7 +37,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   slab_ = AlignedBuffer(total);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (e.shape.rank() != 2 || !ends_with(e.name, ".weight")) continue;
+    if (!e.is_linear_weight()) continue;
     auto L = std::make_unique<Layer>();
     L->precision = precision;
     L->M = std::size_t(e.shape[0]);

@@ -262,10 +262,9 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
     const auto& e = ps.entries()[i];
     const auto info = f.tensors().find(e.name);
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
-    const bool linear = e.shape.rank() == 2 && e.name.size() > 7 && e.name.compare(e.name.size() - 7, 7, ".weight") == 0;
     if (dt == DType::f32 || e.shape.rank() != 2) {
       const void* src = f.get(e.name, DType::f32, e.shape);  // validates dtype and shape in both modes
-      if (linear_weights || !linear) std::memcpy(ps.value(i), src, e.size * sizeof(float));
+      if (linear_weights || !e.is_linear_weight()) std::memcpy(ps.value(i), src, e.size * sizeof(float));
       continue;
     }
     LowPrecisionWeight lp;

@@ -50,6 +50,11 @@ TEST(Preprocess, DetrendAndDecompose) {
   V back(4);
   add_trend(o.data(), 4, t, back.data());
   expect_seq(back, {1, 3, 5, 7});
+  V ma(5);
+  centred_moving_average(V{1, 2, 4, 8, 16}.data(), 5, 3, ma.data());
+  expect_seq(ma, {nan_, 7.0 / 3, 14.0 / 3, 28.0 / 3, nan_});
+  centred_moving_average(V{1, 2, 4, 8, 16}.data(), 5, 2, ma.data());  // (0.5, 1, 0.5) / 2
+  expect_seq(ma, {nan_, 2.25, 4.5, 9, nan_});
   // x = 10 + t + s_t, s = +1, -1: the 2 x 2 centred MA recovers 10 + t exactly inside.
   V x(8);
   for (std::size_t i = 0; i < 8; ++i) x[i] = 10.0 + double(i) + (i % 2 ? -1.0 : 1.0);
@@ -114,6 +119,7 @@ TEST(Preprocess, EmptyConstantAndNan) {
   EXPECT_EQ(seasonal_decompose(none.data(), 0, 4).trend.size(), 0u);
   EXPECT_EQ(winsorize(none.data(), 0, o.data(), OutlierRule::tukey, 1.5), 0u);
   fill_linear(none.data(), 0);
+  centred_moving_average(none.data(), 0, 3, o.data());
   V out;
   EXPECT_TRUE(resample(nullptr, nullptr, 0, 0, 1, ResampleMethod::hold, out).empty());
   // Constant: zero returns, differences, trend slope and seasonal; nothing clipped.
@@ -125,6 +131,8 @@ TEST(Preprocess, EmptyConstantAndNan) {
   const Decomposition d = robust_decompose(c.data(), 12, 3);
   for (double s : d.seasonal) EXPECT_EQ(s, 0.0);
   EXPECT_EQ(winsorize(c.data(), 12, o.data(), OutlierRule::zscore, 3), 0u);
+  centred_moving_average(c.data(), 12, 4, o.data());
+  EXPECT_EQ(o[6], 3.0);
   // NaN: an error naming the function and the index.
   V bad = c;
   bad[7] = nan_;
@@ -134,6 +142,7 @@ TEST(Preprocess, EmptyConstantAndNan) {
   test::expect_error([&] { seasonal_decompose(bad.data(), 12, 3); }, {"seasonal_decompose", "x[7]"});
   test::expect_error([&] { winsorize(bad.data(), 12, o.data(), OutlierRule::tukey, 1.5); }, {"winsorize", "x[7]"});
   test::expect_error([&] { exp_transform(bad.data(), 12, o.data()); }, {"exp_transform", "x[7]"});
+  test::expect_error([&] { centred_moving_average(bad.data(), 12, 3, o.data()); }, {"centred_moving_average", "x[7]"});
 }
 
 }  // namespace
