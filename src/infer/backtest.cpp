@@ -43,36 +43,32 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   const std::size_t O = spec.origins, t0 = n - H - 1 - span;
   BacktestResult r;
   // Forecast every origin with every model: rows are overlapping views (ldx = step).
-  std::vector<float> f(O * H, 0.0f), one(O * H * models[0]->outputs());
+  std::vector<float> f(O * H, 0.0f), one;  // one: a block's raw (rows, H, Q) forecasts
   std::vector<std::vector<float>> point(models.size(), std::vector<float>(O * H));
+  // Point forecasts of origins [k0, k0 + nb) by p into dst (nb, H): one batched call whose rows
+  // are overlapping views of the series.
+  auto forecast_block = [&](Predictor& p, std::size_t k0, std::size_t nb, float* dst) {
+    const std::size_t Q = p.outputs(), t = t0 + k0 * spec.step;
+    one.resize(nb * H * Q);
+    const std::vector<std::size_t> rows(
+        nb, p.artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries : p.series_index(series));
+    p.predict_batch(x + t + 1 - L, nb, one.data(), rows.data(), spec.step);
+    const std::size_t qo = p.artifact().point_output();
+    for (std::size_t i = 0; i < nb * H; ++i) dst[i] = one[i * Q + qo];
+  };
   const auto c0 = std::chrono::steady_clock::now();
   if (spec.refit_every > 0) {
     NTN_CHECK(models.size() == 1 && spec.refit, "backtest: refitting needs one model and a refit function");
     for (std::size_t k0 = 0; k0 < O; k0 += spec.refit_every) {
-      const std::size_t nb = std::min(spec.refit_every, O - k0), t = t0 + k0 * spec.step;
       const auto r0 = std::chrono::steady_clock::now();
-      std::unique_ptr<Predictor> p = spec.refit(x, t + 1);  // data up to the block's first origin
+      std::unique_ptr<Predictor> p = spec.refit(x, t0 + k0 * spec.step + 1);  // data up to the block's first origin
       r.refit_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
       ++r.refits;
       NTN_CHECK(p && p->input_size() == L && p->horizon() == H, "backtest: the refit model changed its shape");
-      const std::size_t Q = p->outputs();
-      one.resize(nb * H * Q);
-      std::vector<std::size_t> rows(nb, p->artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries
-                                                                                      : p->series_index(series));
-      p->predict_batch(x + t + 1 - L, nb, one.data(), rows.data(), spec.step);
-      const std::size_t qo = p->artifact().point_output();
-      for (std::size_t i = 0; i < nb * H; ++i) point[0][k0 * H + i] = one[i * Q + qo];
+      forecast_block(*p, k0, std::min(spec.refit_every, O - k0), point[0].data() + k0 * H);
     }
-  }
-  for (std::size_t m = 0; m < models.size() && spec.refit_every == 0; ++m) {
-    Predictor& p = *models[m];
-    const std::size_t Q = p.outputs();
-    one.resize(O * H * Q);
-    std::vector<std::size_t> rows(O, p.artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries
-                                                                                : p.series_index(series));
-    p.predict_batch(x + t0 + 1 - L, O, one.data(), rows.data(), spec.step);
-    const std::size_t qo = p.artifact().point_output();
-    for (std::size_t i = 0; i < O * H; ++i) point[m][i] = one[i * Q + qo];
+  } else {
+    for (std::size_t m = 0; m < models.size(); ++m) forecast_block(*models[m], 0, O, point[m].data());
   }
   r.forecast_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count() - r.refit_seconds;
