@@ -25,6 +25,32 @@
 
 namespace ntn {
 
+// C (M, N) = op(A) op(B) with a FIXED reduction order, for every matrix product whose bits we
+// promise (training forward / backward, the N-BEATS bases, serving). Element (i, j) is ONE chain
+// of fp32 FMAs over k = 0 .. K-1 in order:
+//   acc = accumulate ? C(i, j) : 0;   acc = fma(s A(i, k), B(k, j), acc)  (s = -1 if neg, else 1);
+//   C(i, j) = acc (+ bias[i] or bias[j] if bias is set)
+// with A(i, k) = A[i a_rs + k a_cs], B(k, j) = B[k b_rs + j b_cs], C(i, j) = C[i c_rs + j c_cs]
+// (any strides: transposes are strides). So a result does not depend on the ISA (the scalar
+// table included), the blocking, the thread that computes it or the other rows and columns of
+// the call; and with bias, accumulate = false it is bitwise the packed dense kernels' result
+// (f32_dense: the same chain, then + bias). C must not overlap A or B. Fastest when B is the
+// operand with contiguous columns (b_cs == 1) or a small one: a B with b_cs != 1 is packed
+// into a stack panel per block of k.
+struct GemmArgs {
+  std::size_t M = 0, N = 0, K = 0;
+  const float* A = nullptr;
+  std::size_t a_rs = 0, a_cs = 1;
+  const float* B = nullptr;
+  std::size_t b_rs = 0, b_cs = 1;
+  float* C = nullptr;
+  std::size_t c_rs = 0, c_cs = 1;
+  const float* bias = nullptr;
+  bool bias_per_row = false;  // bias[i] (true) or bias[j] (false)
+  bool neg = false;
+  bool accumulate = false;
+};
+
 struct KernelTable {
   Isa isa;
 
@@ -130,6 +156,9 @@ struct KernelTable {
   void (*i8_dense)(const std::int8_t* packed, const float* w_scale, const std::int32_t* w_sum, std::size_t M,
                    std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs, std::size_t B,
                    const float* bias, float* y, std::size_t ldy);
+
+  // ---- GEMM with a fixed reduction order (GemmArgs above) ----------------------------------
+  void (*f32_gemm)(const GemmArgs& g);
 
   // ---- measurement helper: runs `iters` rounds of independent FMAs (for peak GFLOP/s) -----
   // Returns a value that depends on every FMA; flops = iters * fma_peak_flops_per_iter.

@@ -10,6 +10,18 @@ constexpr std::size_t W = F32::W;
 constexpr float kInf = __builtin_inff();
 
 inline V vset(float a) { return F32::set1(a); }
+// cnt <= W lanes at p: plain vector access when whole, masked at a tail (masked stores are slow
+// on some CPUs, so the main loops never issue them).
+inline V vload(const float* p, std::size_t cnt, float fill) { return cnt == W ? F32::load(p) : F32::load_n(p, cnt, fill); }
+inline F64::V vload64(const double* p, std::size_t cnt, double fill) {
+  return cnt == std::size_t(F64::W) ? F64::load(p) : F64::load_n(p, cnt, fill);
+}
+inline void vstore(float* p, V v, std::size_t cnt) {
+  if (cnt == W)
+    F32::store(p, v);
+  else
+    F32::store_n(p, v, cnt);
+}
 
 // ---- maps with a masked tail (no scalar remainder loop) -------------------------------------
 template <class Op>
@@ -217,48 +229,66 @@ void f32_silu_bwd(const float* x, const float* dy, float* dx, std::size_t n) {
   });
 }
 
+// ---- canonical reductions ------------------------------------------------------------------
+// Every reduction combines its elements in ONE order on every ISA (the scalar table included),
+// so its result is bitwise the same whatever the vector width W: element i goes into partial
+// i % P in index order (a vector of W lanes holds W consecutive partials, so there are P / W
+// accumulators), then the P partials are folded in halves, p[j] = op(p[j], p[j + h]) for
+// h = P/2, ..., 1: across accumulators while h >= W, then inside the vector (F32::hsum / hmax /
+// hmin fold halves with the same (low, high) operand order). Lanes past n read a neutral fill
+// (0 for sums: a partial that starts at +0 is never -0, so adding +0 leaves it unchanged).
+// step(acc, i, cnt) folds elements [i, i + cnt) (cnt == W except at the end) into acc;
+// merge(a, b) combines two partials.
+template <std::size_t NA, class Acc, class Step, class Merge>
+inline Acc reduce_canonical(std::size_t n, std::size_t w, Acc init, Step step, Merge merge) {
+  Acc acc[NA];
+  for (std::size_t a = 0; a < NA; ++a) acc[a] = init;
+  std::size_t i = 0;
+  for (; i + NA * w <= n; i += NA * w)
+    for (std::size_t a = 0; a < NA; ++a) step(acc[a], i + a * w, w);
+  for (std::size_t a = 0; i + a * w < n; ++a) {
+    const std::size_t s = i + a * w;
+    step(acc[a], s, n - s < w ? n - s : w);
+  }
+  for (std::size_t h = NA / 2; h > 0; h /= 2)
+    for (std::size_t a = 0; a < h; ++a) acc[a] = merge(acc[a], acc[a + h]);
+  return acc[0];
+}
+
+constexpr std::size_t kRedP = 64;  // f32 partials: 4 zmm, 8 ymm or 64 scalars
+constexpr std::size_t kRedA = kRedP / W;
+constexpr std::size_t kRedP64 = 32;  // f64 partials
+constexpr std::size_t kRedA64 = kRedP64 / F64::W;
+static_assert(kRedA >= 1 && kRedA * W == kRedP && kRedA64 * F64::W == kRedP64, "P must be a multiple of W");
+
+inline V vadd(V a, V b) { return F32::add(a, b); }
+
 // ---- reductions -----------------------------------------------------------------------------
 float f32_sum(const float* x, std::size_t n) {
-  V a0 = F32::zero(), a1 = F32::zero(), a2 = F32::zero(), a3 = F32::zero();
-  std::size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    a0 = F32::add(a0, F32::load(x + i));
-    a1 = F32::add(a1, F32::load(x + i + W));
-    a2 = F32::add(a2, F32::load(x + i + 2 * W));
-    a3 = F32::add(a3, F32::load(x + i + 3 * W));
-  }
-  for (; i + W <= n; i += W) a0 = F32::add(a0, F32::load(x + i));
-  if (i < n) a1 = F32::add(a1, F32::load_n(x + i, n - i, 0.0f));
-  return F32::hsum(F32::add(F32::add(a0, a1), F32::add(a2, a3)));
+  const V s = reduce_canonical<kRedA>(
+      n, W, F32::zero(), [x](V& a, std::size_t i, std::size_t c) { a = F32::add(a, vload(x + i, c, 0.0f)); }, vadd);
+  return F32::hsum(s);
 }
 
 float f32_mean(const float* x, std::size_t n) { return n ? f32_sum(x, n) / float(n) : __builtin_nanf(""); }
 
 // Sum of (x - m)^2 corrected by the rounding error of the mean (Chan, Golub, LeVeque 1983):
 // var = (sum d^2 - (sum d)^2 / n) / n.
+struct SumSq {
+  V s, q;
+};
 float f32_var_around(const float* x, std::size_t n, float mean) {
   if (n == 0) return __builtin_nanf("");
   const V m = vset(mean);
-  V s0 = F32::zero(), s1 = F32::zero(), q0 = F32::zero(), q1 = F32::zero();
-  std::size_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    const V d0 = F32::sub(F32::load(x + i), m), d1 = F32::sub(F32::load(x + i + W), m);
-    s0 = F32::add(s0, d0);
-    s1 = F32::add(s1, d1);
-    q0 = F32::fmadd(d0, d0, q0);
-    q1 = F32::fmadd(d1, d1, q1);
-  }
-  for (; i + W <= n; i += W) {
-    const V d = F32::sub(F32::load(x + i), m);
-    s0 = F32::add(s0, d);
-    q0 = F32::fmadd(d, d, q0);
-  }
-  if (i < n) {
-    const V d = F32::sub(F32::load_n(x + i, n - i, mean), m);  // fill lanes contribute 0
-    s1 = F32::add(s1, d);
-    q1 = F32::fmadd(d, d, q1);
-  }
-  const float s = F32::hsum(F32::add(s0, s1)), q = F32::hsum(F32::add(q0, q1));
+  const SumSq r = reduce_canonical<kRedA>(
+      n, W, SumSq{F32::zero(), F32::zero()},
+      [x, m, mean](SumSq& a, std::size_t i, std::size_t c) {
+        const V d = F32::sub(vload(x + i, c, mean), m);  // fill lanes contribute 0
+        a.s = F32::add(a.s, d);
+        a.q = F32::fmadd(d, d, a.q);
+      },
+      [](SumSq a, SumSq b) { return SumSq{F32::add(a.s, b.s), F32::add(a.q, b.q)}; });
+  const float s = F32::hsum(r.s), q = F32::hsum(r.q);
   const float v = (q - s * s / float(n)) / float(n);
   return v < 0.0f ? 0.0f : v;
 }
@@ -271,37 +301,27 @@ float f32_variance(const float* x, std::size_t n, int ddof) {
 template <bool kMax>
 inline float f32_extreme(const float* x, std::size_t n) {
   const float init = kMax ? -kInf : kInf;
-  V a0 = vset(init), a1 = vset(init);
   M nan = F32::mask_none();
-  auto step = [&nan](V acc, V v) {
-    nan = F32::mask_or(nan, F32::unord(v, v));
-    return kMax ? F32::max(acc, v) : F32::min(acc, v);
-  };
-  std::size_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    a0 = step(a0, F32::load(x + i));
-    a1 = step(a1, F32::load(x + i + W));
-  }
-  for (; i + W <= n; i += W) a0 = step(a0, F32::load(x + i));
-  if (i < n) a1 = step(a1, F32::load_n(x + i, n - i, init));
+  const V r = reduce_canonical<kRedA>(
+      n, W, vset(init),
+      [x, init, &nan](V& a, std::size_t i, std::size_t c) {
+        const V v = vload(x + i, c, init);
+        nan = F32::mask_or(nan, F32::unord(v, v));
+        a = kMax ? F32::max(a, v) : F32::min(a, v);
+      },
+      [](V a, V b) { return kMax ? F32::max(a, b) : F32::min(a, b); });
   if (F32::any(nan)) return __builtin_nanf("");
-  return kMax ? F32::hmax(F32::max(a0, a1)) : F32::hmin(F32::min(a0, a1));
+  return kMax ? F32::hmax(r) : F32::hmin(r);
 }
 float f32_min(const float* x, std::size_t n) { return f32_extreme<false>(x, n); }
 float f32_max(const float* x, std::size_t n) { return f32_extreme<true>(x, n); }
 
 float f32_dot(const float* a, const float* b, std::size_t n) {
-  V a0 = F32::zero(), a1 = F32::zero(), a2 = F32::zero(), a3 = F32::zero();
-  std::size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    a0 = F32::fmadd(F32::load(a + i), F32::load(b + i), a0);
-    a1 = F32::fmadd(F32::load(a + i + W), F32::load(b + i + W), a1);
-    a2 = F32::fmadd(F32::load(a + i + 2 * W), F32::load(b + i + 2 * W), a2);
-    a3 = F32::fmadd(F32::load(a + i + 3 * W), F32::load(b + i + 3 * W), a3);
-  }
-  for (; i + W <= n; i += W) a0 = F32::fmadd(F32::load(a + i), F32::load(b + i), a0);
-  if (i < n) a1 = F32::fmadd(F32::load_n(a + i, n - i, 0.0f), F32::load_n(b + i, n - i, 0.0f), a1);
-  return F32::hsum(F32::add(F32::add(a0, a1), F32::add(a2, a3)));
+  const V s = reduce_canonical<kRedA>(
+      n, W, F32::zero(),
+      [a, b](V& acc, std::size_t i, std::size_t c) { acc = F32::fmadd(vload(a + i, c, 0.0f), vload(b + i, c, 0.0f), acc); },
+      vadd);
+  return F32::hsum(s);
 }
 float f32_sqnorm(const float* x, std::size_t n) { return f32_dot(x, x, n); }
 
@@ -359,24 +379,25 @@ void f32_layernorm_bwd(const float* x, const float* dy, const float* gamma, cons
     const float* gr = dy + r * cols;
     float* dxr = dx + r * cols;
     const V vm = vset(mean[r]), vr = vset(rstd[r]);
-    V sg = F32::zero(), sgx = F32::zero();
-    std::size_t i = 0;
-    for (; i < cols; i += W) {
+    // sums of g and g xh in the canonical order; dgamma / dbeta are updated on the way.
+    const SumSq sums = reduce_canonical<kRedA>(
+        cols, W, SumSq{F32::zero(), F32::zero()},
+        [=](SumSq& a, std::size_t i, std::size_t k) {
+          const V xv = vload(xr + i, k, 0.0f), dyv = vload(gr + i, k, 0.0f);
+          const V xh = F32::mul(F32::sub(xv, vm), vr);
+          const V g = F32::mul(dyv, vload(gamma + i, k, 0.0f));  // 0 in unused lanes
+          a.s = F32::add(a.s, g);
+          a.q = F32::fmadd(g, xh, a.q);
+          vstore(dgamma + i, F32::fmadd(dyv, xh, vload(dgamma + i, k, 0.0f)), k);
+          vstore(dbeta + i, F32::add(dyv, vload(dbeta + i, k, 0.0f)), k);
+        },
+        [](SumSq a, SumSq b) { return SumSq{F32::add(a.s, b.s), F32::add(a.q, b.q)}; });
+    const V mg = vset(F32::hsum(sums.s) / float(cols)), mgx = vset(F32::hsum(sums.q) / float(cols));
+    for (std::size_t i = 0; i < cols; i += W) {
       const std::size_t k = cols - i < W ? cols - i : W;
-      const V xv = F32::load_n(xr + i, k, 0.0f), dyv = F32::load_n(gr + i, k, 0.0f);
-      const V xh = F32::mul(F32::sub(xv, vm), vr);
-      const V g = F32::mul(dyv, F32::load_n(gamma + i, k, 0.0f));  // 0 in unused lanes
-      sg = F32::add(sg, g);
-      sgx = F32::fmadd(g, xh, sgx);
-      F32::store_n(dgamma + i, F32::fmadd(dyv, xh, F32::load_n(dgamma + i, k, 0.0f)), k);
-      F32::store_n(dbeta + i, F32::add(dyv, F32::load_n(dbeta + i, k, 0.0f)), k);
-    }
-    const V mg = vset(F32::hsum(sg) / float(cols)), mgx = vset(F32::hsum(sgx) / float(cols));
-    for (i = 0; i < cols; i += W) {
-      const std::size_t k = cols - i < W ? cols - i : W;
-      const V xh = F32::mul(F32::sub(F32::load_n(xr + i, k, 0.0f), vm), vr);
-      const V g = F32::mul(F32::load_n(gr + i, k, 0.0f), F32::load_n(gamma + i, k, 0.0f));
-      F32::store_n(dxr + i, F32::mul(vr, F32::sub(F32::sub(g, mg), F32::mul(xh, mgx))), k);
+      const V xh = F32::mul(F32::sub(vload(xr + i, k, 0.0f), vm), vr);
+      const V g = F32::mul(vload(gr + i, k, 0.0f), vload(gamma + i, k, 0.0f));
+      vstore(dxr + i, F32::mul(vr, F32::sub(F32::sub(g, mg), F32::mul(xh, mgx))), k);
     }
   }
 }
@@ -407,74 +428,73 @@ void f64_denormalize(const double* y, double* x, std::size_t n, double center, d
   map1_f64(y, x, n, [c, s](F64::V v) { return F64::fmadd(v, s, c); });
 }
 double f64_sum(const double* x, std::size_t n) {
-  constexpr std::size_t D = F64::W;
-  F64::V a0 = F64::zero(), a1 = F64::zero();
-  std::size_t i = 0;
-  for (; i + 2 * D <= n; i += 2 * D) {
-    a0 = F64::add(a0, F64::load(x + i));
-    a1 = F64::add(a1, F64::load(x + i + D));
-  }
-  for (; i + D <= n; i += D) a0 = F64::add(a0, F64::load(x + i));
-  if (i < n) a1 = F64::add(a1, F64::load_n(x + i, n - i, 0.0));
-  return F64::hsum(F64::add(a0, a1));
+  const F64::V s = reduce_canonical<kRedA64>(
+      n, F64::W, F64::zero(), [x](F64::V& a, std::size_t i, std::size_t c) { a = F64::add(a, vload64(x + i, c, 0.0)); },
+      [](F64::V a, F64::V b) { return F64::add(a, b); });
+  return F64::hsum(s);
 }
+struct SumSq64 {
+  F64::V s, q;
+};
 double f64_var_around(const double* x, std::size_t n, double mean) {
   if (n == 0) return __builtin_nan("");
-  constexpr std::size_t D = F64::W;
   const F64::V m = F64::set1(mean);
-  F64::V s = F64::zero(), q = F64::zero();
-  for (std::size_t i = 0; i < n; i += D) {
-    const std::size_t k = n - i < D ? n - i : D;
-    const F64::V d = F64::sub(F64::load_n(x + i, k, mean), m);
-    s = F64::add(s, d);
-    q = F64::fmadd(d, d, q);
-  }
-  const double ss = F64::hsum(s), qq = F64::hsum(q);
+  const SumSq64 r = reduce_canonical<kRedA64>(
+      n, F64::W, SumSq64{F64::zero(), F64::zero()},
+      [x, m, mean](SumSq64& a, std::size_t i, std::size_t c) {
+        const F64::V d = F64::sub(vload64(x + i, c, mean), m);
+        a.s = F64::add(a.s, d);
+        a.q = F64::fmadd(d, d, a.q);
+      },
+      [](SumSq64 a, SumSq64 b) { return SumSq64{F64::add(a.s, b.s), F64::add(a.q, b.q)}; });
+  const double ss = F64::hsum(r.s), qq = F64::hsum(r.q);
   const double v = (qq - ss * ss / double(n)) / double(n);
   return v < 0.0 ? 0.0 : v;
 }
+struct MinMax64 {
+  F64::V lo, hi;
+};
 void f64_minmax(const double* x, std::size_t n, double* mn, double* mx) {
-  constexpr std::size_t D = F64::W;
-  F64::V lo = F64::set1(__builtin_inf()), hi = F64::set1(-__builtin_inf());
-  F64::M nan = F64::mask_none();
-  for (std::size_t i = 0; i < n; i += D) {
-    const std::size_t k = n - i < D ? n - i : D;
-    const F64::V v = F64::load_n(x + i, k, x[i]);  // fill with a real element: neutral
-    nan = F64::mask_or(nan, F64::unord(v, v));
-    lo = F64::min(lo, v);
-    hi = F64::max(hi, v);
+  if (n == 0) {
+    *mn = __builtin_inf();
+    *mx = -__builtin_inf();
+    return;
   }
+  F64::M nan = F64::mask_none();
+  const double fill = x[0];  // a real element: neutral for both
+  const MinMax64 r = reduce_canonical<kRedA64>(
+      n, F64::W, MinMax64{F64::set1(__builtin_inf()), F64::set1(-__builtin_inf())},
+      [x, fill, &nan](MinMax64& a, std::size_t i, std::size_t c) {
+        const F64::V v = vload64(x + i, c, fill);
+        nan = F64::mask_or(nan, F64::unord(v, v));
+        a.lo = F64::min(a.lo, v);
+        a.hi = F64::max(a.hi, v);
+      },
+      [](MinMax64 a, MinMax64 b) { return MinMax64{F64::min(a.lo, b.lo), F64::max(a.hi, b.hi)}; });
   if (F64::any(nan)) {
     *mn = *mx = __builtin_nan("");
     return;
   }
-  *mn = F64::hmin(lo);
-  *mx = F64::hmax(hi);
+  *mn = F64::hmin(r.lo);
+  *mx = F64::hmax(r.hi);
 }
 
 // ---- losses ---------------------------------------------------------------------------------
-// Shared loop: per lane (loss term, gradient) from d = pred - target; the tail's extra lanes
-// read 0 for both, so their d is 0 and their loss term 0.
+// Shared loop in the canonical order: per lane (loss term, gradient) from d = pred - target; the
+// tail's extra lanes read 0 for both, so their d is 0 and their loss term 0.
 template <class Op>
 inline float loss_loop(const float* pred, const float* target, float* grad, std::size_t n, Op op) {
   if (n == 0) return __builtin_nanf("");
-  V acc0 = F32::zero(), acc1 = F32::zero();
-  std::size_t i = 0;
-  V g;
-  for (; i + W <= n; i += W) {
-    const V d = F32::sub(F32::load(pred + i), F32::load(target + i));
-    acc0 = F32::add(acc0, op(d, &g));
-    if (grad) F32::store(grad + i, g);
-    const V t = acc0;
-    acc0 = acc1;
-    acc1 = t;  // alternate accumulators: two add chains in flight
-  }
-  if (i < n) {
-    const V d = F32::sub(F32::load_n(pred + i, n - i, 0.0f), F32::load_n(target + i, n - i, 0.0f));
-    acc0 = F32::add(acc0, op(d, &g));
-    if (grad) F32::store_n(grad + i, g, n - i);
-  }
-  return F32::hsum(F32::add(acc0, acc1)) / float(n);
+  const V s = reduce_canonical<kRedA>(
+      n, W, F32::zero(),
+      [=](V& acc, std::size_t i, std::size_t c) {
+        V g;
+        const V d = F32::sub(vload(pred + i, c, 0.0f), vload(target + i, c, 0.0f));
+        acc = F32::add(acc, op(d, &g));
+        if (grad) vstore(grad + i, g, c);
+      },
+      vadd);
+  return F32::hsum(s) / float(n);
 }
 
 float f32_mse(const float* pred, const float* target, float* grad, std::size_t n) {
@@ -512,14 +532,14 @@ void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float
           vs = vset(step_size), vbc = vset(inv_sqrt_bc2), vl2 = vset(l2), keep = vset(1.0f - decoupled);
   for (std::size_t i = 0; i < n; i += W) {
     const std::size_t k = n - i < W ? n - i : W;
-    const V pv = F32::load_n(p + i, k, 0.0f);
-    const V gi = F32::fmadd(vl2, pv, F32::load_n(g + i, k, 0.0f));
-    const V mv = F32::fmadd(vb1, F32::load_n(m + i, k, 0.0f), F32::mul(c1, gi));
-    const V vv = F32::fmadd(vb2, F32::load_n(v + i, k, 0.0f), F32::mul(c2, F32::mul(gi, gi)));
+    const V pv = vload(p + i, k, 0.0f);
+    const V gi = F32::fmadd(vl2, pv, vload(g + i, k, 0.0f));
+    const V mv = F32::fmadd(vb1, vload(m + i, k, 0.0f), F32::mul(c1, gi));
+    const V vv = F32::fmadd(vb2, vload(v + i, k, 0.0f), F32::mul(c2, F32::mul(gi, gi)));
     const V denom = F32::fmadd(F32::sqrt(vv), vbc, ve);
-    F32::store_n(m + i, mv, k);
-    F32::store_n(v + i, vv, k);
-    F32::store_n(p + i, F32::fnmadd(vs, F32::div(mv, denom), F32::mul(pv, keep)), k);
+    vstore(m + i, mv, k);
+    vstore(v + i, vv, k);
+    vstore(p + i, F32::fnmadd(vs, F32::div(mv, denom), F32::mul(pv, keep)), k);
   }
 }
 
@@ -544,8 +564,8 @@ struct LoadF16 {
 inline void dense_store(float* y, const float* bias, std::size_t o, std::size_t M, V acc) {
   if (o >= M) return;
   const std::size_t k = M - o < W ? M - o : W;
-  if (bias) acc = F32::add(acc, F32::load_n(bias + o, k, 0.0f));
-  F32::store_n(y + o, acc, k);
+  if (bias) acc = F32::add(acc, vload(bias + o, k, 0.0f));
+  vstore(y + o, acc, k);
 }
 
 template <class Ld, std::size_t R, std::size_t NV>
@@ -646,10 +666,10 @@ inline void i8_tile(const std::int8_t* wp, std::size_t Kp, const std::int8_t* xq
       const std::size_t o = o0 + v * W;
       if (o >= M) continue;
       const std::size_t n = M - o < W ? M - o : W;
-      const V s = F32::mul(vset(xs[r]), F32::load_n(ws + o, n, 0.0f));
+      const V s = F32::mul(vset(xs[r]), vload(ws + o, n, 0.0f));
       V f = F32::mul(I8::to_f32(I8::finish(acc[r][v], wsum + o)), s);
-      if (bias) f = F32::add(f, F32::load_n(bias + o, n, 0.0f));
-      F32::store_n(y + r * ldy + o, f, n);
+      if (bias) f = F32::add(f, vload(bias + o, n, 0.0f));
+      vstore(y + r * ldy + o, f, n);
     }
 }
 
@@ -685,6 +705,197 @@ void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* ws
   if (r < B) i8_rows_tail<kRows - 1>(B - r, packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
 }
 
+// ---- GEMM with a fixed reduction order (contract: GemmArgs in ntn/kernels.h) ---------------
+// Blocking: columns in blocks of kGemmNc, k in blocks of at most kGemmKc. Per (column block, k
+// block), B is packed into a contiguous stack panel (zero-padded to whole tiles; unit stride,
+// no cache-set conflicts from long row strides) unless C has only a few rows, where B is read
+// in place (it must then have contiguous columns). Each tile of kGemmRows rows x kGemmNB
+// columns runs the k block with its accumulators in registers: per k, kGemmNV vector loads of
+// B and one broadcast of A per row feed kGemmRows x kGemmNV independent FMA chains. A chain
+// that spans several k blocks is parked in C between them (a float store and reload are
+// exact), so neither the blocking nor the vector width changes a bit. A is broadcast from
+// memory; when its k stride is not 1 (a transposed operand, e.g. dY^T in a weight gradient)
+// each row tile's (rows, kc) slice is first copied into a small contiguous panel, so the
+// broadcasts of every column tile hit L1 instead of one cache line per k. Packing B costs a
+// copy of K x N elements per call, so the callers orient the product (nn/layers.cpp) so that
+// B is the small operand.
+constexpr std::size_t kGemmNB = kGemmNV * W;  // columns per tile
+constexpr std::size_t kGemmKc = 512;          // k per block at most
+constexpr std::size_t kGemmNc = 64;           // columns per block
+constexpr std::size_t kGemmPack = 16384;      // floats in the packed panel (64 KiB of stack)
+static_assert(kGemmNc % kGemmNB == 0, "a column block holds whole tiles");
+
+struct GemmTile {
+  std::size_t kc;           // k in this block
+  const float* A;           // A(i0, k0)
+  std::size_t a_rs, a_cs;
+  const float* B;           // B(k0, j0): rows ldb apart, columns contiguous
+  std::size_t ldb;
+  std::size_t cols;         // columns of this tile that exist (<= kGemmNB)
+  float* C;                 // C(i0, j0)
+  std::size_t c_rs, c_cs;
+  bool load_c;              // continue the chains from C (accumulate, or a later k block)
+  bool finish;              // last k block: negate if asked, add the bias
+  bool neg;
+  const float* bias;        // bias(i0) per row or bias(j0) per column, or null
+  bool bias_per_row;
+};
+
+inline std::size_t tile_lanes(std::size_t cols, std::size_t v) {
+  return cols <= v * W ? 0 : cols - v * W < W ? cols - v * W : W;
+}
+
+// kFullB: the tile's B rows can be read whole (all kGemmNB columns exist, or B is a padded
+// panel); the C and bias edges are masked by t.cols either way (outside the k loop).
+template <std::size_t R, bool kFullB>
+inline void gemm_tile(const GemmTile& t) {
+  V acc[R][kGemmNV];
+  alignas(64) float tmp[R][kGemmNB];  // C tiles whose columns are not contiguous go through here
+  const bool direct = t.c_cs == 1, full = t.cols == kGemmNB;
+  auto load_edge = [&t, full](const float* p, std::size_t v) {
+    return full ? F32::load(p) : F32::load_n(p, tile_lanes(t.cols, v), 0.0f);
+  };
+  if (!t.load_c) {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::zero();
+  } else if (direct) {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = load_edge(t.C + r * t.c_rs + v * W, v);
+  } else {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t j = 0; j < kGemmNB; ++j) tmp[r][j] = j < t.cols ? t.C[r * t.c_rs + j * t.c_cs] : 0.0f;
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::load(&tmp[r][v * W]);
+  }
+  const float* a = t.A;
+  const float* b = t.B;
+  for (std::size_t k = 0; k < t.kc; ++k, a += t.a_cs, b += t.ldb) {
+    V bv[kGemmNV];
+    for (std::size_t v = 0; v < kGemmNV; ++v)
+      bv[v] = kFullB ? F32::load(b + v * W) : F32::load_n(b + v * W, tile_lanes(t.cols, v), 0.0f);
+    for (std::size_t r = 0; r < R; ++r) {
+      const V av = vset(a[r * t.a_rs]);
+      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::fmadd(av, bv[v], acc[r][v]);
+    }
+  }
+  if (t.finish) {
+    if (t.neg)
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::neg(acc[r][v]);
+    if (t.bias)
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t v = 0; v < kGemmNV; ++v)
+          acc[r][v] = F32::add(acc[r][v], t.bias_per_row ? vset(t.bias[r]) : load_edge(t.bias + v * W, v));
+  }
+  if (direct) {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < kGemmNV; ++v) {
+        if (full)
+          F32::store(t.C + r * t.c_rs + v * W, acc[r][v]);
+        else if (const std::size_t n = tile_lanes(t.cols, v))
+          F32::store_n(t.C + r * t.c_rs + v * W, acc[r][v], n);
+      }
+  } else {
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t v = 0; v < kGemmNV; ++v) F32::store(&tmp[r][v * W], acc[r][v]);
+    for (std::size_t j = 0; j < t.cols; ++j)
+      for (std::size_t r = 0; r < R; ++r) t.C[r * t.c_rs + j * t.c_cs] = tmp[r][j];
+  }
+}
+
+template <std::size_t R, bool kFull>
+inline void gemm_tile_rows(std::size_t rows, const GemmTile& t) {
+  if constexpr (R > 0) {
+    if (rows == R) return gemm_tile<R, kFull>(t);
+    gemm_tile_rows<R - 1, kFull>(rows, t);
+  }
+}
+
+void f32_gemm(const GemmArgs& g) {
+  if (g.M == 0 || g.N == 0) return;
+  alignas(64) float pack[kGemmPack];
+  alignas(64) float apack[kGemmKc * kGemmRows + W];  // + W: whole-vector stores of the last k
+  const bool packed = g.b_cs != 1 || g.M >= 4 * kGemmRows;
+  // Column block: at least kGemmNc columns, more when k is short (a weight gradient's k is the
+  // batch), so that every packed A panel serves many column tiles.
+  const std::size_t k_short = g.K < kGemmKc ? (g.K > 0 ? g.K : 1) : kGemmKc;
+  std::size_t nc_max = kGemmPack / k_short / kGemmNB * kGemmNB;
+  nc_max = !packed || nc_max < kGemmNc ? kGemmNc : nc_max;
+  for (std::size_t j0 = 0; j0 < g.N; j0 += nc_max) {
+    const std::size_t nc = g.N - j0 < nc_max ? g.N - j0 : nc_max;
+    const std::size_t np = (nc + kGemmNB - 1) / kGemmNB * kGemmNB;
+    const std::size_t kc_max = packed ? (kGemmPack / np < kGemmKc ? kGemmPack / np : kGemmKc) : kGemmKc;
+    for (std::size_t k0 = 0;;) {
+      const std::size_t kc = g.K - k0 < kc_max ? g.K - k0 : kc_max;
+      const bool last = k0 + kc >= g.K;
+      const float* bp = g.B + k0 * g.b_rs + j0;
+      std::size_t ldb = g.b_rs;
+      if (packed) {  // B(k0 .., j0 ..) -> pack (kc, np), columns past nc zero
+        if (g.b_cs == 1) {
+          for (std::size_t k = 0; k < kc; ++k) {
+            const float* src = g.B + (k0 + k) * g.b_rs + j0;
+            float* dst = pack + k * np;
+            std::size_t j = 0;
+            for (; j < nc; j += W) F32::store(dst + j, vload(src + j, nc - j < W ? nc - j : W, 0.0f));
+            for (; j < np; j += W) F32::store(dst + j, F32::zero());
+          }
+        } else {
+          for (std::size_t j = 0; j < nc; ++j) {
+            const float* src = g.B + k0 * g.b_rs + (j0 + j) * g.b_cs;
+            for (std::size_t k = 0; k < kc; ++k) pack[k * np + j] = src[k * g.b_rs];
+          }
+          for (std::size_t k = 0; k < kc; ++k)
+            for (std::size_t j = nc; j < np; ++j) pack[k * np + j] = 0.0f;
+        }
+        bp = pack;
+        ldb = np;
+      }
+      for (std::size_t i0 = 0; i0 < g.M; i0 += kGemmRows) {
+        const std::size_t rows = g.M - i0 < kGemmRows ? g.M - i0 : kGemmRows;
+        const float* ap = g.A + i0 * g.a_rs + k0 * g.a_cs;
+        std::size_t a_rs = g.a_rs, a_cs = g.a_cs;
+        if (a_cs != 1 && nc > kGemmNB) {  // A(i0 .., k0 ..) -> apack (kc, rows)
+          if (a_rs == 1) {
+            for (std::size_t k = 0; k < kc; ++k)
+              for (std::size_t r = 0; r < rows; r += W)
+                F32::store(apack + k * rows + r, vload(ap + k * a_cs + r, rows - r < W ? rows - r : W, 0.0f));
+          } else {
+            for (std::size_t k = 0; k < kc; ++k)
+              for (std::size_t r = 0; r < rows; ++r) apack[k * rows + r] = ap[r * a_rs + k * a_cs];
+          }
+          ap = apack;
+          a_rs = 1;
+          a_cs = rows;
+        }
+        for (std::size_t jt = 0; jt < nc; jt += kGemmNB) {
+          GemmTile t;
+          t.kc = kc;
+          t.A = ap;
+          t.a_rs = a_rs;
+          t.a_cs = a_cs;
+          t.B = bp + jt;
+          t.ldb = ldb;
+          t.cols = nc - jt < kGemmNB ? nc - jt : kGemmNB;
+          t.C = g.C + i0 * g.c_rs + (j0 + jt) * g.c_cs;
+          t.c_rs = g.c_rs;
+          t.c_cs = g.c_cs;
+          t.load_c = k0 > 0 || g.accumulate;
+          t.finish = last;
+          t.neg = g.neg;
+          t.bias = g.bias ? (g.bias_per_row ? g.bias + i0 : g.bias + j0 + jt) : nullptr;
+          t.bias_per_row = g.bias_per_row;
+          if (packed || t.cols == kGemmNB)
+            gemm_tile_rows<kGemmRows, true>(rows, t);
+          else
+            gemm_tile_rows<kGemmRows, false>(rows, t);
+        }
+      }
+      k0 += kc;
+      if (k0 >= g.K) break;
+    }
+  }
+}
+
 // ---- peak FMA probe -------------------------------------------------------------------------
 constexpr std::size_t kProbeAcc = 12;  // > FMA latency x FMA ports, so the ports never wait
 float fma_peak_probe(std::size_t iters) {
@@ -710,5 +921,6 @@ constexpr KernelTable kTable = {
     f32_mse, f32_mae, f32_huber,
     f32_adam,
     f32_dense, f16_dense, f32_quantize_i8, i8_dense,
+    f32_gemm,
     fma_peak_probe, kProbeAcc * W * 2,
 };

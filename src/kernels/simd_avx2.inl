@@ -31,6 +31,7 @@ struct F32 {
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V min(V a, V b) { return _mm256_min_ps(a, b); }
   static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static V neg(V a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }  // sign flip (also of 0 and NaN)
   static V sqrt(V a) { return _mm256_sqrt_ps(a); }
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V copysign(V mag, V sgn) {
@@ -124,6 +125,8 @@ constexpr Isa kIsa = Isa::avx2;
 // Dense-kernel tiles (kernels_impl.inl): batch 1 keeps 8 FMA chains in flight (4 panels); larger
 // batches use 6 rows x 1 panel = 12 accumulators + 2 weight vectors + 1 broadcast of 16 ymm.
 constexpr std::size_t kGemvNV = 8, kRows = 6, kTileNV = 2;
+// GEMM tile (f32_gemm): 6 rows x 2 vectors = 12 accumulators + 2 B vectors + 1 broadcast.
+constexpr std::size_t kGemmRows = 6, kGemmNV = 2;
 
 // int8 dot products of 8 outputs x 4 k per vector, with vpmaddubsw (u8 x s8 -> s16 pairs). To
 // keep its 16-bit pair sums from saturating, the unsigned operand is |x| and the sign of x is

@@ -27,6 +27,9 @@ struct F32 {
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V abs(V a) { return _mm512_abs_ps(a); }
+  static V neg(V a) {  // sign flip (also of 0 and NaN)
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(int(0x80000000u))));
+  }
   static V sqrt(V a) { return _mm512_sqrt_ps(a); }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V copysign(V mag, V sgn) {
@@ -44,9 +47,30 @@ struct F32 {
   static M mask_none() { return 0; }
   static bool any(M m) { return m != 0; }
   static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }  // m ? a : b
-  static float hsum(V v) { return _mm512_reduce_add_ps(v); }
-  static float hmax(V v) { return _mm512_reduce_max_ps(v); }
-  static float hmin(V v) { return _mm512_reduce_min_ps(v); }
+  // Horizontal folds in halves, lane j with lane j + h (h = 8, 4, 2, 1), the low half as the
+  // first operand: the canonical order of kernels_impl.inl (AVX2 and scalar fold the same way).
+  template <class Op256, class Op128, class OpSs>
+  static float hfold(V v, Op256 op256, Op128 op128, OpSs opss) {
+    const __m256 lo = _mm256_castpd_ps(_mm512_castpd512_pd256(_mm512_castps_pd(v)));
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m256 s8 = op256(lo, hi);
+    __m128 s = op128(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s = op128(s, _mm_movehl_ps(s, s));
+    s = opss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hsum(V v) {
+    return hfold(v, [](__m256 a, __m256 b) { return _mm256_add_ps(a, b); }, [](__m128 a, __m128 b) { return _mm_add_ps(a, b); },
+                 [](__m128 a, __m128 b) { return _mm_add_ss(a, b); });
+  }
+  static float hmax(V v) {
+    return hfold(v, [](__m256 a, __m256 b) { return _mm256_max_ps(a, b); }, [](__m128 a, __m128 b) { return _mm_max_ps(a, b); },
+                 [](__m128 a, __m128 b) { return _mm_max_ss(a, b); });
+  }
+  static float hmin(V v) {
+    return hfold(v, [](__m256 a, __m256 b) { return _mm256_min_ps(a, b); }, [](__m128 a, __m128 b) { return _mm_min_ps(a, b); },
+                 [](__m128 a, __m128 b) { return _mm_min_ss(a, b); });
+  }
   static V pow2i(V n) {
     const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
@@ -83,9 +107,25 @@ struct F64 {
   static M mask_or(M a, M b) { return M(a | b); }
   static M mask_none() { return 0; }
   static bool any(M m) { return m != 0; }
-  static double hsum(V v) { return _mm512_reduce_add_pd(v); }
-  static double hmax(V v) { return _mm512_reduce_max_pd(v); }
-  static double hmin(V v) { return _mm512_reduce_min_pd(v); }
+  // Folds in halves (lane j with j + 4, 2, 1), low half first, as F32::hfold.
+  template <class Op256, class Op128, class OpSd>
+  static double hfold(V v, Op256 op256, Op128 op128, OpSd opsd) {
+    const __m256d s4 = op256(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    const __m128d s = op128(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+    return _mm_cvtsd_f64(opsd(s, _mm_unpackhi_pd(s, s)));
+  }
+  static double hsum(V v) {
+    return hfold(v, [](__m256d a, __m256d b) { return _mm256_add_pd(a, b); },
+                 [](__m128d a, __m128d b) { return _mm_add_pd(a, b); }, [](__m128d a, __m128d b) { return _mm_add_sd(a, b); });
+  }
+  static double hmax(V v) {
+    return hfold(v, [](__m256d a, __m256d b) { return _mm256_max_pd(a, b); },
+                 [](__m128d a, __m128d b) { return _mm_max_pd(a, b); }, [](__m128d a, __m128d b) { return _mm_max_sd(a, b); });
+  }
+  static double hmin(V v) {
+    return hfold(v, [](__m256d a, __m256d b) { return _mm256_min_pd(a, b); },
+                 [](__m128d a, __m128d b) { return _mm_min_pd(a, b); }, [](__m128d a, __m128d b) { return _mm_min_sd(a, b); });
+  }
 };
 
 constexpr Isa kIsa = Isa::avx512;
@@ -93,6 +133,8 @@ constexpr Isa kIsa = Isa::avx512;
 // Dense-kernel tiles (kernels_impl.inl): batch 1 keeps 8 FMA chains in flight (8 panels); larger
 // batches use 6 rows x 4 panels = 24 accumulators.
 constexpr std::size_t kGemvNV = 4, kRows = 6, kTileNV = 4;
+// GEMM tile (f32_gemm): 6 rows x 2 vectors = 12 accumulators + 2 B vectors + 1 broadcast.
+constexpr std::size_t kGemmRows = 6, kGemmNV = 2;
 
 // int8 dot products of 16 outputs x 4 k per vector with AVX-512 VNNI vpdpbusd (u8 x s8, summed
 // into int32 without intermediate saturation). x is made unsigned by adding 128 (xor 0x80);

@@ -46,24 +46,22 @@ inline void expect_all_close(const std::vector<float>& got, const std::vector<fl
     ASSERT_TRUE(close(got[i], want[i], atol, rtol)) << what << " at index " << i << " of " << got.size();
 }
 
-// Parameterised over every SIMD ISA this machine supports (scalar is the reference).
+// The accuracy oracle (tests/kernels/oracle.cpp): every op defined plainly, reductions in double.
+const KernelTable& oracle();
+
+// Parameterised over every ISA this machine supports, the scalar table included; ref() is the
+// oracle (within tolerances; bitwise for the dense kernels and the GEMM).
 class IsaTest : public ::testing::TestWithParam<Isa> {
  protected:
   const KernelTable& k() const { return kernels_for(GetParam()); }
-  const KernelTable& ref() const { return kernels_for(Isa::scalar); }
+  const KernelTable& ref() const { return oracle(); }
 };
 
-inline std::vector<Isa> simd_isas() {
-  std::vector<Isa> v;
-  for (Isa i : supported_isas())
-    if (i != Isa::scalar) v.push_back(i);
-  if (v.empty()) v.push_back(Isa::scalar);  // a CPU without AVX2: still run the tests
-  return v;
-}
+inline std::vector<Isa> all_isas() { return supported_isas(); }
 
 inline std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return isa_name(info.param); }
 
 #define NTN_INSTANTIATE_ISA_TESTS(Suite) \
-  INSTANTIATE_TEST_SUITE_P(Isa, Suite, ::testing::ValuesIn(::ntn::test::simd_isas()), ::ntn::test::isa_param_name)
+  INSTANTIATE_TEST_SUITE_P(Isa, Suite, ::testing::ValuesIn(::ntn::test::all_isas()), ::ntn::test::isa_param_name)
 
 }  // namespace ntn::test

@@ -1,8 +1,9 @@
-// Scalar reference kernels: the plain definition of every op, written for clarity, compiled
-// without auto-vectorisation (CMakeLists.txt). They are the `scalar` ISA of the dispatch table,
-// the oracle of the kernel tests and the yardstick of every SIMD ratio we report.
-// Reductions accumulate in double, so the reference is at least as accurate as any SIMD path.
-// No std::fma: without -mfma it is a library call per element, which would flatter the SIMD ratios.
+// The accuracy oracle of the kernel tests: the plain definition of every op, written for clarity
+// and independently of the shared kernel bodies (which every ISA table, the scalar one included,
+// runs). Reductions accumulate in double and activations call the C library, so the oracle is at
+// least as accurate as any table; the tests compare every table with it within tolerances, and
+// the tables with each other bitwise. The dense kernels and the GEMM are defined here by their
+// exact FMA chains, so those comparisons are bitwise too.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -11,7 +12,8 @@
 
 #include "ntn/kernels.h"
 
-namespace ntn::ref {
+namespace ntn::test {
+namespace oracle_impl {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -338,6 +340,19 @@ void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* /*
     }
 }
 
+// The GEMM contract, literally: one chain per element in k order, then negation and bias.
+void f32_gemm(const GemmArgs& g) {
+  for (std::size_t i = 0; i < g.M; ++i)
+    for (std::size_t j = 0; j < g.N; ++j) {
+      float* c = g.C + i * g.c_rs + j * g.c_cs;
+      float acc = g.accumulate ? *c : 0.0f;
+      for (std::size_t k = 0; k < g.K; ++k) acc = std::fma(g.A[i * g.a_rs + k * g.a_cs], g.B[k * g.b_rs + j * g.b_cs], acc);
+      if (g.neg) acc = -acc;
+      if (g.bias) acc += g.bias[g.bias_per_row ? i : j];
+      *c = acc;
+    }
+}
+
 constexpr std::size_t kProbeAcc = 4;  // scalar: 4 independent chains (no FMA without -mfma)
 float fma_peak_probe(std::size_t iters) {
   float acc[kProbeAcc] = {0.0f, 1e-3f, 2e-3f, 3e-3f};
@@ -358,12 +373,13 @@ constexpr KernelTable kTable = {
     f32_mse, f32_mae, f32_huber,
     f32_adam,
     f32_dense, f16_dense, f32_quantize_i8, i8_dense,
+    f32_gemm,
     fma_peak_probe, kProbeAcc * 2,
 };
 
 }  // namespace
-}  // namespace ntn::ref
+}  // namespace oracle_impl
 
-namespace ntn::detail {
-const KernelTable* table_scalar() { return &ref::kTable; }
-}  // namespace ntn::detail
+const KernelTable& oracle() { return oracle_impl::kTable; }
+
+}  // namespace ntn::test
