@@ -1,7 +1,8 @@
 // Layers: each a forward/backward pair over raw row-major buffers, parameters held by name in
-// one ParamSet slab. Templated on the scalar type: float runs on the SIMD kernels and OpenBLAS
-// sgemm; double runs the same maths in double precision (dgemm, std:: functions) so that
-// gradients can be checked by finite differences without f32 noise.
+// one ParamSet slab. Templated on the scalar type: float runs on the SIMD kernels and their
+// fixed-order GEMM (bitwise the same on every ISA and thread count); double runs the same maths
+// in double precision (dgemm, std:: functions) so that gradients can be checked by finite
+// differences without f32 noise.
 //
 // Conventions: x (B, in) -> y (B, out); backward ACCUMULATES parameter gradients (+=) and
 // WRITES dx (when dx != nullptr); zeroing gradients is explicit (ParamSet::zero_grad).
@@ -84,10 +85,14 @@ void act_forward(Act a, const T* x, T* y, std::size_t n);
 template <class T>
 void act_backward(Act a, const T* x, const T* y, const T* dy, T* dx, std::size_t n);
 
-// ---- GEMM in T (float: OpenBLAS sgemm; double: dgemm), row-major, C = alpha op(A) op(B) + beta C
+// ---- matrix product, row-major: C (M, N) = s op(A) op(B) (+ C if accumulate), s = -1 if neg ----
+// float: the fixed-order GEMM of the kernel table (ntn/kernels.h, GemmArgs): each element one FMA
+// chain over k in order, started from C when accumulating and negated after the chain, so the
+// result is bitwise the same on every ISA and thread count; rows are split across the threads
+// for large products. double: OpenBLAS dgemm (finite-difference checks only; no bits promised).
 template <class T>
-void gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A, std::size_t lda,
-          const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+void matmul(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+            std::size_t ldb, T* C, std::size_t ldc, bool accumulate = false, bool neg = false);
 
 // ---- Linear: y = x W^T + b, W (out, in), b (out) ---------------------------------------------
 //   dW += dy^T x,  db += sum_b dy,  dx = dy W

@@ -3,10 +3,12 @@
 // Determinism: each logical batch of B windows is split into a FIXED number of micro-batches
 // (config.micro_batches, not the thread count): micro-batch c holds rows [c*B/C, (c+1)*B/C).
 // Micro-batches run in parallel, each into its own gradient slab, and the slabs are summed in
-// the order c = 0..C-1. Threads beyond C go to BLAS inside each micro-batch (OpenBLAS sgemm
-// does not split its K sums, so its results do not depend on its thread count). Data order is a Philox shuffle of (seed,
-// epoch), dropout masks depend on (seed, step, row). So a given seed gives bitwise-identical
-// weights whatever the thread count, and a resumed run equals an uninterrupted one.
+// the order c = 0..C-1. Threads beyond C split the matrix products inside each micro-batch by
+// rows of the output; every element of a product is one FMA chain in a fixed order (our own
+// GEMM, never a BLAS library), and every reduction has one canonical order on every ISA. Data
+// order is a Philox shuffle of (seed, epoch), dropout masks depend on (seed, step, row). So a
+// given seed gives bitwise-identical weights whatever the thread count, the ISA (NTN_ISA) or the
+// BLAS library, and a resumed run equals an uninterrupted one.
 //
 // Batches are assembled (copied and scaled per window) on a background thread one step ahead.
 // Validation runs every val_every steps; early stopping (patience > 0 evaluations without an

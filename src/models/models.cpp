@@ -7,6 +7,8 @@
 #include "ntn/error.h"
 #include "ntn/models.h"
 
+#include "core/det_math.h"
+
 namespace ntn {
 namespace {
 
@@ -103,22 +105,25 @@ class ResidualStacks final : public Model<T> {
       fc.resize(b.n_basis * H_);
       if (b.basis == Basis::trend) {
         for (std::size_t p = 0; p < b.n_basis; ++p) {
-          for (std::size_t t = 0; t < L_; ++t) bc[p * L_ + t] = T(std::pow(double(t) / double(L_), double(p)));
-          for (std::size_t t = 0; t < H_; ++t) fc[p * H_ + t] = T(std::pow(double(t) / double(H_), double(p)));
+          for (std::size_t t = 0; t < L_; ++t) bc[p * L_ + t] = T(det::pow_int(double(t) / double(L_), p));
+          for (std::size_t t = 0; t < H_; ++t) fc[p * H_ + t] = T(det::pow_int(double(t) / double(H_), p));
         }
       } else {  // seasonality: frequencies 0, then harmonics/harmonics .. < H/2 in steps of 1/harmonics
         const std::vector<double> freq = fourier_frequencies();
         const std::size_t F = freq.size();
         for (std::size_t f = 0; f < F; ++f) {
+          // cos / sin of -2 pi (t / H) f (backcast) and 2 pi (t / H) f (forecast), in turns
+          // through det::sincos_turns: the same bits on every machine (core/det_math.h).
+          double s, c;
           for (std::size_t t = 0; t < L_; ++t) {
-            const double g = -2.0 * M_PI * (double(t) / double(H_)) * freq[f];
-            bc[f * L_ + t] = T(std::cos(g));
-            bc[(F + f) * L_ + t] = T(std::sin(g));
+            det::sincos_turns((double(t) / double(H_)) * freq[f], &s, &c);
+            bc[f * L_ + t] = T(c);
+            bc[(F + f) * L_ + t] = T(-s);
           }
           for (std::size_t t = 0; t < H_; ++t) {
-            const double g = 2.0 * M_PI * (double(t) / double(H_)) * freq[f];
-            fc[f * H_ + t] = T(std::cos(g));
-            fc[(F + f) * H_ + t] = T(std::sin(g));
+            det::sincos_turns((double(t) / double(H_)) * freq[f], &s, &c);
+            fc[f * H_ + t] = T(c);
+            fc[(F + f) * H_ + t] = T(s);
           }
         }
       }
@@ -264,14 +269,14 @@ class ResidualStacks final : public Model<T> {
     }
     // Polynomial / Fourier: backcast = theta_b (B, p) Bb (p, L); forecast[b,t,q] = sum_p theta_f[b, p, q] Bf[p, t].
     const std::size_t p = bs.n_basis;
-    std::memcpy(rout, rin, B * L_ * sizeof(T));
-    nn::gemm<T>(false, false, B, L_, p, T(-1), theta, nt, basis_bc_[j].data(), L_, T(1), rout, L_);
+    nn::matmul<T>(false, false, B, L_, p, theta, nt, basis_bc_[j].data(), L_, rout, L_);  // backcast
+    for (std::size_t i = 0; i < B * L_; ++i) rout[i] = rin[i] - rout[i];
     for (std::size_t q = 0; q < Q_; ++q) {
       T* coef = ws.tmp_bk.data();  // (B, p)
       T* f = ws.tmp_bh.data();     // (B, H)
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t k = 0; k < p; ++k) coef[b * p + k] = theta[b * nt + p + k * Q_ + q];
-      nn::gemm<T>(false, false, B, H_, p, T(1), coef, p, basis_fc_[j].data(), H_, T(0), f, H_);
+      nn::matmul<T>(false, false, B, H_, p, coef, p, basis_fc_[j].data(), H_, f, H_);
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t h = 0; h < H_; ++h) y[(b * H_ + h) * Q_ + q] += f[b * H_ + h];
     }
@@ -303,13 +308,13 @@ class ResidualStacks final : public Model<T> {
     }
     const std::size_t p = bs.n_basis;
     // d theta_b = -dres (B, L) Bb^T (L, p)
-    nn::gemm<T>(false, true, B, p, L_, T(-1), dres, L_, basis_bc_[j].data(), L_, T(0), dtheta, nt);
+    nn::matmul<T>(false, true, B, p, L_, dres, L_, basis_bc_[j].data(), L_, dtheta, nt, false, /*neg=*/true);
     for (std::size_t q = 0; q < Q_; ++q) {
       T* df = ws.tmp_bh.data();   // (B, H)
       T* dc = ws.tmp_bk.data();   // (B, p)
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t h = 0; h < H_; ++h) df[b * H_ + h] = dy[(b * H_ + h) * Q_ + q];
-      nn::gemm<T>(false, true, B, p, H_, T(1), df, H_, basis_fc_[j].data(), H_, T(0), dc, p);
+      nn::matmul<T>(false, true, B, p, H_, df, H_, basis_fc_[j].data(), H_, dc, p);
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t k = 0; k < p; ++k) dtheta[b * nt + p + k * Q_ + q] = dc[b * p + k];
     }

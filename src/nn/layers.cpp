@@ -161,19 +161,80 @@ void act_backward<double>(Act a, const double* x, const double* y, const double*
   }
 }
 
-// ---- GEMM -----------------------------------------------------------------------------------
+// ---- matrix products ------------------------------------------------------------------------
+namespace {
+GemmArgs gemm_args(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const float* A, std::size_t lda,
+                   const float* B, std::size_t ldb, float* C, std::size_t ldc, bool accumulate, bool neg) {
+  GemmArgs g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.A = A;
+  g.a_rs = ta ? 1 : lda;
+  g.a_cs = ta ? lda : 1;
+  g.B = B;
+  g.b_rs = tb ? 1 : ldb;
+  g.b_cs = tb ? ldb : 1;
+  g.C = C;
+  g.c_rs = ldc;
+  g.c_cs = 1;
+  g.accumulate = accumulate;
+  g.neg = neg;
+  return g;
+}
+
+// C^T = op(B)^T op(A)^T: the same elements with the same chains, rows and columns exchanged.
+GemmArgs transposed(const GemmArgs& g) {
+  GemmArgs t = g;
+  t.M = g.N;
+  t.N = g.M;
+  t.A = g.B;
+  t.a_rs = g.b_cs;
+  t.a_cs = g.b_rs;
+  t.B = g.A;
+  t.b_rs = g.a_cs;
+  t.b_cs = g.a_rs;
+  t.c_rs = g.c_cs;
+  t.c_cs = g.c_rs;
+  t.bias_per_row = !g.bias_per_row;
+  return t;
+}
+
+// Runs g with the rows of C split across the threads when the product is big enough to pay for
+// it. Every element is its own chain, so the split never changes a bit.
+void gemm_parallel(const GemmArgs& g) {
+  const KernelTable& k = kernels();
+  const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
+  if (flops < 2e5 || num_threads() < 2) return k.f32_gemm(g);
+  parallel_for(g.M, 24, [&](std::size_t lo, std::size_t hi) {
+    GemmArgs s = g;
+    s.M = hi - lo;
+    s.A = g.A + lo * g.a_rs;
+    s.C = g.C + lo * g.c_rs;
+    if (g.bias && g.bias_per_row) s.bias = g.bias + lo;
+    k.f32_gemm(s);
+  });
+}
+}  // namespace
+
 template <>
-void gemm<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, float alpha, const float* A,
-                 std::size_t lda, const float* B, std::size_t ldb, float beta, float* C, std::size_t ldc) {
-  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+void matmul<float>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const float* A, std::size_t lda,
+                   const float* B, std::size_t ldb, float* C, std::size_t ldc, bool accumulate, bool neg) {
+  const GemmArgs g = gemm_args(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate, neg);
+  // The kernel reads B in place when its columns are contiguous and packs it otherwise: pick
+  // the orientation that reads in place, or else the one whose packed operand is smaller.
+  const GemmArgs t = transposed(g);
+  const bool swap = g.b_cs != 1 && (t.b_cs == 1 || t.N < g.N);
+  gemm_parallel(swap ? t : g);
 }
 
 template <>
-void gemm<double>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, double alpha, const double* A,
-                  std::size_t lda, const double* B, std::size_t ldb, double beta, double* C, std::size_t ldc) {
+void matmul<double>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const double* A, std::size_t lda,
+                    const double* B, std::size_t ldb, double* C, std::size_t ldc, bool accumulate, bool neg) {
   if (M == 0 || N == 0) return;
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blasint(M),
-              blasint(N), blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc));
+              blasint(N), blasint(K), neg ? -1.0 : 1.0, A, blasint(lda), B, blasint(ldb), accumulate ? 1.0 : 0.0, C,
+              blasint(ldc));
 }
 
 // ---- Linear ---------------------------------------------------------------------------------
@@ -198,23 +259,46 @@ void Linear<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
   }
 }
 
-template <class T>
-void Linear<T>::forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) const {
+template <>
+void Linear<float>::forward(const ParamSet<float>& ps, const float* x, float* y, std::size_t B) const {
+  // y^T (out, B) = W (out, in) x^T (in, B) + b: rows are output features, so the operand the
+  // kernel packs is the small x (B rows), and each y element is the packed dense kernel's chain
+  // (over k in order from 0, then + b): training forward == serving forward, bitwise.
+  GemmArgs g;
+  g.M = out;
+  g.N = B;
+  g.K = in;
+  g.A = ps.value(w);
+  g.a_rs = in;
+  g.a_cs = 1;
+  g.B = x;
+  g.b_rs = 1;
+  g.b_cs = in;
+  g.C = y;
+  g.c_rs = 1;
+  g.c_cs = out;
+  g.bias = has_bias ? ps.value(b) : nullptr;
+  g.bias_per_row = true;
+  gemm_parallel(g);
+}
+
+template <>
+void Linear<double>::forward(const ParamSet<double>& ps, const double* x, double* y, std::size_t B) const {
   if (has_bias) {
-    const T* bias = ps.value(b);
-    for (std::size_t r = 0; r < B; ++r) std::memcpy(y + r * out, bias, out * sizeof(T));
+    const double* bias = ps.value(b);
+    for (std::size_t r = 0; r < B; ++r) std::memcpy(y + r * out, bias, out * sizeof(double));
   }
-  gemm<T>(false, true, B, out, in, T(1), x, in, ps.value(w), in, has_bias ? T(1) : T(0), y, out);
+  matmul<double>(false, true, B, out, in, x, in, ps.value(w), in, y, out, has_bias);
 }
 
 template <class T>
 void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,
                          bool accumulate) const {
-  // Two independent products: dW (+)= dy^T x and dx = dy W. With two or more threads they run
-  // as two concurrent single-threaded GEMMs (better than splitting each skinny GEMM), with
-  // results identical either way (the GEMMs do not depend on BLAS's thread count).
+  // Two independent products: dW (+)= dy^T x (out, in), a chain over the batch rows, and
+  // dx = dy W (B, in), a chain over the outputs; both read their B operand (x, W) in place.
+  // With two or more threads they run as two concurrent tasks, else each splits its rows.
   auto weight_grad = [&] {
-    gemm<T>(true, false, out, in, B, T(1), dy, out, x, in, accumulate ? T(1) : T(0), grads + ps.offset(w), in);
+    matmul<T>(true, false, out, in, B, dy, out, x, in, grads + ps.offset(w), in, accumulate);
     if (has_bias) {
       T* db = grads + ps.offset(b);
       if (!accumulate) std::fill(db, db + out, T(0));
@@ -223,7 +307,7 @@ void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* d
     }
   };
   auto input_grad = [&] {
-    if (dx) gemm<T>(false, false, B, in, out, T(1), dy, out, ps.value(w), in, T(0), dx, in);
+    if (dx) matmul<T>(false, false, B, in, out, dy, out, ps.value(w), in, dx, in);
   };
   if (dx && num_threads() > 1) {
     parallel_chunks(2, [&](std::size_t task) { task == 0 ? weight_grad() : input_grad(); });

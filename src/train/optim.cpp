@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/det_math.h"
+
 #include "ntn/error.h"
 #include "ntn/kernels.h"
 
@@ -31,8 +33,9 @@ void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
   float* p = ps.values();
   const std::size_t n = ps.slab_size();
   const float wd = cfg_.weight_decay;
-  const double bc1 = 1.0 - std::pow(double(cfg_.beta1), double(t_));
-  const double bc2 = 1.0 - std::pow(double(cfg_.beta2), double(t_));
+  // det::pow_int, not std::pow: the same bits on every machine (core/det_math.h).
+  const double bc1 = 1.0 - det::pow_int(double(cfg_.beta1), t_);
+  const double bc2 = 1.0 - det::pow_int(double(cfg_.beta2), t_);
   const float step_size = float(double(lr) / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
   const bool adam = cfg_.name == "adam" || cfg_.name == "adamw", decoupled = cfg_.name == "adamw";
   const KernelTable& k = kernels();
@@ -87,11 +90,13 @@ Schedule::Schedule(const ScheduleConfig& cfg, float base_lr) : cfg_(cfg), base_(
 }
 
 float Schedule::lr(std::uint64_t step) const {
-  if (cfg_.name == "step") return base_ * std::pow(cfg_.gamma, float(step / cfg_.step_size));
+  if (cfg_.name == "step") return base_ * float(det::pow_int(double(cfg_.gamma), step / cfg_.step_size));
   if (cfg_.name == "cosine") {
     if (step < cfg_.warmup) return base_ * float(step + 1) / float(cfg_.warmup);
     const double t = std::min(1.0, double(step - cfg_.warmup) / double(cfg_.total - cfg_.warmup));
-    return cfg_.lr_min + (base_ - cfg_.lr_min) * float(0.5 * (1.0 + std::cos(M_PI * t)));
+    double s, c;
+    det::sincos_turns(0.5 * t, &s, &c);  // c = cos(pi t)
+    return cfg_.lr_min + (base_ - cfg_.lr_min) * float(0.5 * (1.0 + c));
   }
   if (cfg_.name == "plateau") return base_ * scale_;
   return base_;

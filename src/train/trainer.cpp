@@ -240,24 +240,9 @@ std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {
 
 std::uint64_t Trainer::total_steps() const { return ntn::total_steps(cfg_, train_.size()); }
 
-namespace {
-// Threads left over when there are fewer micro-batches than threads go to BLAS inside each
-// micro-batch. OpenBLAS's sgemm partitions only the output (M, N), never the K sum, so its
-// results are bitwise the same on any thread count (checked on 16,648 shape / transpose / beta
-// combinations with 0.3.21; the trainer's determinism test runs this path on 1 and 2 threads).
-struct BlasThreadsPerChunk {
-  int saved = blas_threads();
-  explicit BlasThreadsPerChunk(std::size_t chunks) {
-    set_blas_threads(std::max(1, num_threads() / int(std::max<std::size_t>(chunks, 1))));
-  }
-  ~BlasThreadsPerChunk() { set_blas_threads(saved); }
-};
-}  // namespace
-
 double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = std::min(cfg_.micro_batches, B);
-  BlasThreadsPerChunk blas(C);
   const float inv = 1.0f / float(B * H * Q);
   const std::size_t slab = grads_.size();
   parallel_chunks(C, [&](std::size_t c) {
@@ -307,7 +292,6 @@ double Trainer::train_step(const WindowRef* w, std::size_t B) {
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {
   if (windows.empty()) return -1;
-  BlasThreadsPerChunk blas(cfg_.micro_batches);
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
   std::vector<float> x(VB * L), y(VB * H);
@@ -473,7 +457,6 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
   for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per));
   std::vector<std::vector<float>> xs(T, std::vector<float>(per * L));
   std::vector<std::vector<NormStats>> stats(T, std::vector<NormStats>(per));
-  BlasThreadsPerChunk blas(T);
   for (std::size_t s = 0; s < windows.size(); s += per * T) {
     const std::size_t n = std::min(per * T, windows.size() - s);
     const std::size_t chunks = (n + per - 1) / per;

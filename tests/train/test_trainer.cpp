@@ -61,8 +61,8 @@ TEST(Trainer, BitwiseIdenticalWeightsOnOneAndTwoThreads) {
   const auto w2 = train_weights(2, small_cfg(), store);
   ASSERT_EQ(w1.size(), w2.size());
   EXPECT_EQ(std::memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)), 0);
-  // One micro-batch: the second thread goes to BLAS inside it; still bitwise the same. Wide
-  // layers, so that OpenBLAS really splits its GEMMs.
+  // One micro-batch: the second thread splits the matrix products inside it by rows; still
+  // bitwise the same. Wide layers, so that the products really are split.
   TrainConfig one = small_cfg();
   one.micro_batches = 1;
   one.batch_size = 64;
