@@ -15,12 +15,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from side_by_side import blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
 DATA = os.path.join(ROOT, "data", "sp500_2000_2020_daily.csv")
 
 
@@ -35,7 +36,6 @@ def close_prices():
 def torch_worker(args):
     import numpy as np
     import torch
-    sys.path.insert(0, HERE)
     from torch_reference import nhits_from_artifact
 
     torch.set_num_threads(1)
@@ -64,14 +64,8 @@ def torch_worker(args):
         t0 = time.perf_counter()
         loop()
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"mae": mae, "loop_s": statistics.median(times), "loop_s_all": times, "origins": len(origins)}))
-
-
-def run_json(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    print(json.dumps({"mae": mae, "loop_s": statistics.median(times), "loop_s_all": times, "origins": len(origins),
+                      "blas": blas_report()}))
 
 
 def main():
@@ -95,12 +89,7 @@ def main():
     cmd = [args.ntneural, "backtest", "--model", model, "--data", DATA, "--columns", "close", "--origins",
            str(args.origins), "--threads", "1", "--json"]
     ours = [run_json(cmd) for _ in range(5)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--model", model, "--origins",
-                        str(args.origins)], capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.exit(r.stderr)
-    theirs = json.loads(r.stdout)
+    theirs = run_worker(__file__, ["--model", model, "--origins", str(args.origins)], 1)
     bench = run_json([args.ntneural, "bench", "data", "--points", "20000", "--model", model, "--data", DATA, "--json"])
     # Same loop, same model: per-origin MAE averaged over origins must agree.
     mae_ours = statistics.mean(p["mae"] for p in ours[0]["per_origin"])
@@ -112,7 +101,9 @@ def main():
            "pytorch_loop_s_all": theirs["loop_s_all"], "speedup_total": theirs["loop_s"] / total,
            "speedup_forecast": theirs["loop_s"] / fc, "mae": mae_ours, "mae_pytorch": theirs["mae"],
            "bench_data_backtest_1000_origins_s": bench["backtest_1000_origins_s"],
-           "speedup_in_process": theirs["loop_s"] / bench["backtest_1000_origins_s"]}
+           "speedup_in_process": theirs["loop_s"] / bench["backtest_1000_origins_s"],
+           "pytorch_blas": theirs["blas"], "environment_dropped_for_pytorch": dropped_env(),
+           "ntneural_info": ntneural_info(args.ntneural)}
     print(json.dumps(res, indent=2))
     print(f"\nbacktest, {args.origins} origins of the S&P 500 close, 1 thread: ntneural {1e3 * total:.1f} ms in total "
           f"({1e3 * fc:.1f} ms forecasting), PyTorch loop {1e3 * theirs['loop_s']:.1f} ms -> "

@@ -20,13 +20,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from side_by_side import blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
 
 
 def windows(n, L, seed=1):
@@ -38,9 +38,7 @@ def windows(n, L, seed=1):
 
 
 def torch_worker(args):
-    import numpy as np
     import torch
-    sys.path.insert(0, HERE)
     from torch_reference import count_parameters, nhits_from_artifact, peak_rss_mb
 
     torch.set_num_threads(args.threads)
@@ -53,7 +51,8 @@ def torch_worker(args):
     def forecast(x):  # original scale in and out, like ntneural's Predictor
         return model((x - center) / scale)[..., 0] * scale + center
 
-    out = {"parameters": count_parameters(model), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"parameters": count_parameters(model), "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "blas": blas_report()}
     with torch.inference_mode():
         if args.serve:  # memory run: load, then serve batch-1 forecasts
             xs = torch.from_numpy(windows(64, L))
@@ -90,17 +89,9 @@ def torch_worker(args):
     print(json.dumps(out))
 
 
-def run_json(cmd, env=None):
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.exit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def torch_run(model, threads, extra=()):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    return run_json([sys.executable, os.path.abspath(__file__), "--worker", "--model", model,
-                     "--threads", str(threads)] + list(extra), env=env)
+    """A PyTorch worker process, alone on the machine, without forced OpenBLAS kernels."""
+    return run_worker(__file__, ["--model", model, "--threads", str(threads)] + list(extra), threads)
 
 
 def ensure_model(ntneural, path, hidden, data):
@@ -154,7 +145,8 @@ def main():
     ensure_model(args.ntneural, big, 512, args.data)
     ensure_model(args.ntneural, small, 64, args.data)
     req = ["--requests", str(args.requests)]
-    res = {"machine": os.uname().nodename, "models": {}}
+    res = {"machine": os.uname().nodename, "ntneural_info": ntneural_info(args.ntneural),
+           "environment_dropped_for_pytorch": dropped_env(), "models": {}}
     for name, path in (("nhits_default", big), ("nhits_small", small)):
         t1 = torch_run(path, 1, req)
         t2 = torch_run(path, 2, req)
@@ -213,6 +205,10 @@ def main():
     print(f"batch-1 speedup vs PyTorch eager (1 thread): NHITS-default fp32 {d['b1_latency_speedup_1t']:.1f}x, "
           f"int8 {d['pytorch_1t']['latency_p50_us'] / i8['latency_p50_us']:.1f}x, "
           f"NHITS-small {s['b1_latency_speedup_1t']:.1f}x (target >= 10x)")
+    blas = d["pytorch_1t"]["blas"]
+    print(f"BLAS: PyTorch {blas['blas_info']} -> OpenBLAS {','.join(blas['openblas_core'])} ({blas['cpu_capability']}), "
+          f"environment dropped for it: {res['environment_dropped_for_pytorch'] or 'none'}; ntneural: none "
+          f"(packed dense kernels, isa {res['ntneural_info']['isa']})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)

@@ -14,17 +14,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from side_by_side import blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
 
 
 
 def torch_worker(args):
     import torch
-    sys.path.insert(0, HERE)
     from torch_reference import NHITS, count_parameters, peak_rss_mb
 
     torch.set_num_threads(args.threads)
@@ -74,6 +74,7 @@ def torch_worker(args):
         "torch": torch.__version__,
         "validation_loss_first_last": [first, last],
         "peak_rss_mb": peak_rss_mb(),
+        "blas": blas_report(),
     }))
 
 
@@ -93,11 +94,9 @@ def main():
 
     common = ["--batch", str(args.batch), "--input-size", str(args.input_size), "--horizon", str(args.horizon),
               "--hidden", str(args.hidden), "--threads", str(args.threads), "--reps", str(args.reps)]
-    ntn = json.loads(subprocess.run([args.ntneural, "bench", "train", "--model", "nhits", "--json"] + common,
-                                    check=True, capture_output=True, text=True).stdout)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    torch_out = json.loads(subprocess.run([sys.executable, os.path.abspath(__file__), "--worker"] + common,
-                                          check=True, capture_output=True, text=True, env=env).stdout)
+    # One side after the other, never both at once; PyTorch without forced OpenBLAS kernels.
+    ntn = run_json([args.ntneural, "bench", "train", "--model", "nhits", "--json"] + common)
+    torch_out = run_worker(__file__, common, args.threads)
     assert ntn["parameters"] == torch_out["parameters"], (ntn["parameters"], torch_out["parameters"])
     result = {
         "model": f"nhits L={args.input_size} H={args.horizon} 3 stacks mlp {args.hidden}x{args.hidden}",
@@ -105,13 +104,18 @@ def main():
         "batch": args.batch,
         "threads": args.threads,
         "ntneural": ntn,
+        "ntneural_info": ntneural_info(args.ntneural),
         "pytorch": torch_out,
+        "environment_dropped_for_pytorch": dropped_env(),
         "train_step_speedup": torch_out["step_ms"] / ntn["step_ms"],
         "peak_rss_ratio": ntn["peak_rss_mb"] / torch_out["peak_rss_mb"],
     }
     print(json.dumps(result, indent=2))
     print(f"\ntraining step, batch {args.batch}, {args.threads} threads: ntneural {ntn['step_ms']:.2f} ms, "
           f"PyTorch {torch_out['step_ms']:.2f} ms -> {result['train_step_speedup']:.2f}x (target >= 2x)")
+    print(f"BLAS: PyTorch {torch_out['blas']['blas_info']} -> OpenBLAS {','.join(torch_out['blas']['openblas_core'])} "
+          f"({torch_out['blas']['cpu_capability']}); ntneural: none in training (own GEMM, "
+          f"isa {result['ntneural_info']['isa']})")
     print(f"peak RSS: ntneural {ntn['peak_rss_mb']:.1f} MB, PyTorch {torch_out['peak_rss_mb']:.1f} MB -> "
           f"{100 * result['peak_rss_ratio']:.1f}% (target <= 35%)")
 

@@ -194,6 +194,8 @@ std::uint16_t f32_to_f16(float x);
 float f16_to_f32(std::uint16_t h);
 
 // ---- GEMM through OpenBLAS (row-major): C = alpha * op(A) op(B) + beta * C ------------------
+// No bits are promised here (the result depends on OpenBLAS's kernel and thread count): used
+// by the double-precision gradient checks and as the peer in the kernel benchmarks only.
 // op(A) is (M, K), op(B) is (K, N), C is (M, N); lda/ldb/ldc are row strides of the stored
 // matrices (A stored (M, K) if !trans_a else (K, M)).
 void sgemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, float alpha,
@@ -206,5 +208,6 @@ void sgemm_ref(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::si
 // OpenBLAS sgemv, y = W x + beta y, W (M, K) row-major (the peer of our packed GEMV).
 void sgemv_blas(std::size_t M, std::size_t K, const float* W, const float* x, float beta, float* y);
 const char* blas_info();  // OpenBLAS build configuration string
+const char* blas_core();  // the kernel family OpenBLAS uses here (OPENBLAS_CORETYPE overrides it)
 
 }  // namespace ntn

@@ -1,4 +1,7 @@
-// GEMM through OpenBLAS (row-major CBLAS) and its naive reference.
+// GEMM through OpenBLAS (row-major CBLAS) and its naive reference. OpenBLAS serves what promises
+// no bits: the double-precision models of the finite-difference checks (dgemm, nn::matmul) and
+// the peer figures of the kernel benchmarks. Float training and serving use f32_gemm / the
+// packed dense kernels (their results must not depend on the kernel OpenBLAS picks).
 #include <cblas.h>
 
 #include "ntn/kernels.h"
@@ -36,5 +39,6 @@ void sgemv_blas(std::size_t M, std::size_t K, const float* W, const float* x, fl
 }
 
 const char* blas_info() { return openblas_get_config(); }
+const char* blas_core() { return openblas_get_corename(); }
 
 }  // namespace ntn

@@ -88,7 +88,9 @@ void check_gemm(const KernelTable& k, std::size_t M, std::size_t N, std::size_t 
                            " neg=" + std::to_string(neg) + " bias=" + std::to_string(bias_kind);
   for (std::size_t e = 0; e < C.size(); ++e) {
     ASSERT_EQ(std::memcmp(&C[e], &Cr[e], 4), 0) << what << " at " << e << ": " << C[e] << " vs " << Cr[e];
-    if (!logical[e]) ASSERT_EQ(C[e], 12345.0f) << "wrote outside C, " << what;
+    if (!logical[e]) {
+      ASSERT_EQ(C[e], 12345.0f) << "wrote outside C, " << what;
+    }
   }
 }
 

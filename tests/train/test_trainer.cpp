@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
+#include "ntn/cpu.h"
 #include "ntn/error.h"
 #include "ntn/parallel.h"
 #include "ntn/rng.h"
@@ -83,6 +88,83 @@ TEST(Trainer, BitwiseIdenticalWeightsOnOneAndTwoThreads) {
   auto m = make_model<float>(kSmall);
   m->init(1);
   EXPECT_NE(std::memcmp(w1.data(), m->params().values(), w1.size() * sizeof(float)), 0);
+}
+
+// Two small trainings that go through every path whose bits we promise: NHITS (max pooling,
+// interpolation, dropout, MAE, standard window scaling, gradient clipping, cosine schedule, 3
+// micro-batches, validation) and an interpretable N-BEATS (polynomial and Fourier bases, Huber
+// loss, AdamW, step schedule, one micro-batch). Returns both weight slabs, concatenated.
+std::vector<float> isa_probe_weights() {
+  const SeriesStore store = sine_store();
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  std::vector<float> out;
+  {
+    auto m = make_model<float>(kSmall);
+    m->init(1);
+    TrainConfig c = small_cfg();
+    c.window_scaling = WindowScaling::standard;
+    c.clip_norm = 0.5f;
+    c.schedule.name = "cosine";
+    derive_schedule(c, train.size());
+    Trainer tr(*m, store, train, val, c);
+    tr.run();
+    out.insert(out.end(), m->params().values(), m->params().values() + m->params().slab_size());
+  }
+  {
+    auto m = make_model<float>({{"type", "nbeats"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{32, 32}}},
+                                {"stack_types", {"trend", "seasonality"}}});
+    m->init(2);
+    TrainConfig c = small_cfg();
+    c.micro_batches = 1;
+    c.loss = parse_loss("huber", {}, 0.5f);
+    c.optim.name = "adamw";
+    c.optim.weight_decay = 1e-2f;
+    c.schedule.name = "step";
+    derive_schedule(c, train.size());
+    Trainer tr(*m, store, train, val, c);
+    tr.run();
+    out.insert(out.end(), m->params().values(), m->params().values() + m->params().slab_size());
+  }
+  return out;
+}
+
+// Run as a child process by Trainer.BitwiseIdenticalWeightsOnEveryIsa (with NTN_ISA set), it
+// writes the probe weights to the file NTN_TEST_WEIGHTS_OUT names; skipped otherwise.
+TEST(TrainerIsaWorker, WriteWeights) {
+  const char* path = std::getenv("NTN_TEST_WEIGHTS_OUT");
+  if (!path) GTEST_SKIP() << "a child process of Trainer.BitwiseIdenticalWeightsOnEveryIsa";
+  const auto w = isa_probe_weights();
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(w.data()), std::streamsize(w.size() * sizeof(float)));
+  ASSERT_TRUE(f.good());
+}
+
+// The same seed gives the same weights, bit for bit, whatever instruction set the kernels use
+// (NTN_ISA=scalar, avx2, avx512: each supported one runs in its own process).
+TEST(Trainer, BitwiseIdenticalWeightsOnEveryIsa) {
+  char self[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(len, 0);
+  self[len] = 0;
+  const auto mine = isa_probe_weights();  // this process: the best ISA (or the NTN_ISA cap)
+  for (Isa isa : supported_isas()) {
+    const std::string out = (std::filesystem::temp_directory_path() /
+                             ("ntn_isa_" + std::to_string(::getpid()) + "_" + isa_name(isa)))
+                                .string();
+    const std::string cmd = std::string("NTN_ISA=") + isa_name(isa) + " NTN_TEST_WEIGHTS_OUT='" + out + "' '" + self +
+                            "' --gtest_filter=TrainerIsaWorker.WriteWeights > /dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream f(out, std::ios::binary);
+    std::vector<float> w(mine.size());
+    f.read(reinterpret_cast<char*>(w.data()), std::streamsize(w.size() * sizeof(float)));
+    ASSERT_EQ(std::size_t(f.gcount()), w.size() * sizeof(float)) << isa_name(isa);
+    std::remove(out.c_str());
+    for (std::size_t i = 0; i < w.size(); ++i)
+      ASSERT_EQ(std::memcmp(&w[i], &mine[i], 4), 0)
+          << "NTN_ISA=" << isa_name(isa) << " vs " << isa_name(active_isa()) << " at " << i << ": " << w[i]
+          << " vs " << mine[i];
+  }
 }
 
 TEST(Trainer, ResumeGivesBitwiseTheSameWeights) {

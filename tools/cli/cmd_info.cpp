@@ -31,6 +31,9 @@ Run add_info(CLI::App& app) {
         {"threads", num_threads()},
         {"hardware_threads", hardware_threads()},
         {"blas", blas_info()},
+        {"blas_core", blas_core()},
+        {"blas_used_for", "double-precision gradient checks and benchmark peers only (float training and serving "
+                          "run ntneural's own kernels)"},
     };
     print_result(j, *json);
     return 0;
