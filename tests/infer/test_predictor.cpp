@@ -72,14 +72,6 @@ std::vector<float> reference(const Artifact& a, const float* x, std::size_t B, c
   return out;
 }
 
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, float rtol, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size());
-  double scale = 0;
-  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
-  for (std::size_t i = 0; i < got.size(); ++i)
-    ASSERT_NEAR(got[i], want[i], rtol * scale) << what << " at " << i;
-}
-
 void expect_bitwise(const float* a, const float* b, std::size_t n, const std::string& what) {
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(std::memcmp(a + i, b + i, 4), 0) << what << " at " << i;
 }
