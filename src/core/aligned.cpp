@@ -15,18 +15,47 @@ constexpr std::size_t kPage = 4096, kMapMin = ~std::size_t(0);  // ASan checks h
 #else
 constexpr std::size_t kPage = 4096, kMapMin = std::size_t(1) << 20;
 #endif
+constexpr std::size_t kHuge = std::size_t(2) << 20;  // x86-64 transparent huge page
+
+// Length of the mapping of an n-byte slab: whole huge pages from 2 MiB on (for a lazy slab the
+// tail is only address space); aligned_free recomputes it from the size alone.
+std::size_t map_len(std::size_t n) { return n >= kHuge ? round_up(n, kHuge) : round_up(n, kPage); }
+
+// A 2 MiB-aligned anonymous mapping of len bytes (len a multiple of kHuge), or nullptr.
+void* map_huge_aligned(std::size_t len) {
+  void* raw = ::mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto r = reinterpret_cast<std::uintptr_t>(raw), a = round_up(r, kHuge);
+  if (a > r) ::munmap(raw, a - r);
+  if (a + len < r + len + kHuge) ::munmap(reinterpret_cast<void*>(a + len), r + kHuge - a);
+  return reinterpret_cast<void*>(a);
+}
 }  // namespace
 
 // Slabs of 1 MiB and more (weights, packed weights, optimizer state, big activations) are
-// mapped with MAP_POPULATE: the kernel zero-fills and maps all their pages in one call instead
-// of taking one page fault per 4 KiB at first touch (each fault costs microseconds on a VM;
-// loading a 5 MB model spent ~10 ms in them). Every slab is written right after allocation
-// anyway, so nothing is made resident that would not have been.
+// anonymous mappings, populated up front unless lazy: the kernel zero-fills and maps all their
+// pages in one call instead of one page fault per 4 KiB at first touch (each fault costs
+// microseconds on a VM). Eager slabs of 2 MiB and more are also 2 MiB-aligned and advised as
+// transparent huge pages: 512 times fewer pages to fault and map (5 MB of packed NHITS
+// weights: 1.7-1.9 ms of population with 4 KiB pages on this VM, ~0.4 ms with huge pages).
+// Lazy slabs keep 4 KiB pages, so that touching a few values maps a few pages, not 2 MiB.
 void* aligned_alloc_bytes(std::size_t bytes, bool lazy) {
   const std::size_t n = round_up(bytes == 0 ? kAlign : bytes, kAlign);
   if (n >= kMapMin) {
-    void* p = ::mmap(nullptr, round_up(n, kPage), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1, 0);
+    const std::size_t len = map_len(n);
+    if (len >= kHuge && !lazy) {
+      if (void* p = map_huge_aligned(len)) {
+        ::madvise(p, len, MADV_HUGEPAGE);  // advisory: without THP the pages are simply 4 KiB
+#ifdef MADV_POPULATE_WRITE
+        if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) return p;
+#endif
+        for (std::size_t o = 0; o < len; o += kPage) static_cast<volatile char*>(p)[o] = 0;  // kernels < 5.14
+        return p;
+      }
+      NTN_CHECK(false, "out of memory: could not map ", n, " bytes");
+    }
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1,
+                     0);
     NTN_CHECK(p != MAP_FAILED, "out of memory: could not map ", n, " bytes");
     return p;
   }
@@ -46,7 +75,7 @@ void aligned_free(void* p, std::size_t bytes) noexcept {
   if (!p) return;
   const std::size_t n = round_up(bytes == 0 ? kAlign : bytes, kAlign);
   if (n >= kMapMin)
-    ::munmap(p, round_up(n, kPage));
+    ::munmap(p, map_len(n));
   else
     std::free(p);
 }

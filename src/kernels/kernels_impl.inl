@@ -747,23 +747,24 @@ inline std::size_t tile_lanes(std::size_t cols, std::size_t v) {
 
 // kFullB: the tile's B rows can be read whole (all kGemmNB columns exist, or B is a padded
 // panel); the C and bias edges are masked by t.cols either way (outside the k loop).
-template <std::size_t R, bool kFullB>
+// kDirectC: C's columns are contiguous (vector loads / stores); otherwise C goes through a small
+// stack tile. Separate instantiations, so that the accumulators of the common direct case stay
+// in registers from the first FMA to the store (a shared path spilled them around the loop).
+template <std::size_t R, bool kFullB, bool kDirectC>
 inline void gemm_tile(const GemmTile& t) {
   V acc[R][kGemmNV];
-  alignas(64) float tmp[R][kGemmNB];  // C tiles whose columns are not contiguous go through here
-  const bool direct = t.c_cs == 1, full = t.cols == kGemmNB;
+  const bool full = t.cols == kGemmNB;
   auto load_edge = [&t, full](const float* p, std::size_t v) {
     return full ? F32::load(p) : F32::load_n(p, tile_lanes(t.cols, v), 0.0f);
   };
-  if (!t.load_c) {
+  if constexpr (kDirectC) {
     for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::zero();
-  } else if (direct) {
-    for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = load_edge(t.C + r * t.c_rs + v * W, v);
+      for (std::size_t v = 0; v < kGemmNV; ++v)
+        acc[r][v] = t.load_c ? load_edge(t.C + r * t.c_rs + v * W, v) : F32::zero();
   } else {
+    alignas(64) float tmp[R][kGemmNB];
     for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t j = 0; j < kGemmNB; ++j) tmp[r][j] = j < t.cols ? t.C[r * t.c_rs + j * t.c_cs] : 0.0f;
+      for (std::size_t j = 0; j < kGemmNB; ++j) tmp[r][j] = t.load_c && j < t.cols ? t.C[r * t.c_rs + j * t.c_cs] : 0.0f;
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < kGemmNV; ++v) acc[r][v] = F32::load(&tmp[r][v * W]);
   }
@@ -787,7 +788,7 @@ inline void gemm_tile(const GemmTile& t) {
         for (std::size_t v = 0; v < kGemmNV; ++v)
           acc[r][v] = F32::add(acc[r][v], t.bias_per_row ? vset(t.bias[r]) : load_edge(t.bias + v * W, v));
   }
-  if (direct) {
+  if constexpr (kDirectC) {
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < kGemmNV; ++v) {
         if (full)
@@ -796,6 +797,7 @@ inline void gemm_tile(const GemmTile& t) {
           F32::store_n(t.C + r * t.c_rs + v * W, acc[r][v], n);
       }
   } else {
+    alignas(64) float tmp[R][kGemmNB];
     for (std::size_t r = 0; r < R; ++r)
       for (std::size_t v = 0; v < kGemmNV; ++v) F32::store(&tmp[r][v * W], acc[r][v]);
     for (std::size_t j = 0; j < t.cols; ++j)
@@ -803,12 +805,20 @@ inline void gemm_tile(const GemmTile& t) {
   }
 }
 
-template <std::size_t R, bool kFull>
+template <std::size_t R, bool kFullB, bool kDirectC>
 inline void gemm_tile_rows(std::size_t rows, const GemmTile& t) {
   if constexpr (R > 0) {
-    if (rows == R) return gemm_tile<R, kFull>(t);
-    gemm_tile_rows<R - 1, kFull>(rows, t);
+    if (rows == R) return gemm_tile<R, kFullB, kDirectC>(t);
+    gemm_tile_rows<R - 1, kFullB, kDirectC>(rows, t);
   }
+}
+
+template <bool kDirectC>
+inline void gemm_tile_any(std::size_t rows, bool full_b, const GemmTile& t) {
+  if (full_b)
+    gemm_tile_rows<kGemmRows, true, kDirectC>(rows, t);
+  else
+    gemm_tile_rows<kGemmRows, false, kDirectC>(rows, t);
 }
 
 void f32_gemm(const GemmArgs& g) {
@@ -884,10 +894,10 @@ void f32_gemm(const GemmArgs& g) {
           t.neg = g.neg;
           t.bias = g.bias ? (g.bias_per_row ? g.bias + i0 : g.bias + j0 + jt) : nullptr;
           t.bias_per_row = g.bias_per_row;
-          if (packed || t.cols == kGemmNB)
-            gemm_tile_rows<kGemmRows, true>(rows, t);
+          if (g.c_cs == 1)
+            gemm_tile_any<true>(rows, packed || t.cols == kGemmNB, t);
           else
-            gemm_tile_rows<kGemmRows, false>(rows, t);
+            gemm_tile_any<false>(rows, packed || t.cols == kGemmNB, t);
         }
       }
       k0 += kc;
