@@ -821,6 +821,15 @@ inline void gemm_tile_any(std::size_t rows, bool full_b, const GemmTile& t) {
     gemm_tile_rows<kGemmRows, false, kDirectC>(rows, t);
 }
 
+// Rows of the next tile when `left` rows remain: full tiles, except that a short remainder is
+// shared with the tile before it (6 + 2 rows -> 4 + 4): a tile of 1-2 rows has too few FMA
+// chains to hide the FMA latency, two tiles of 4 do not.
+inline std::size_t gemm_rows_at(std::size_t left) {
+  if (left >= 2 * kGemmRows || left <= kGemmRows) return left < kGemmRows ? left : kGemmRows;
+  const std::size_t rem = left - kGemmRows;  // 1 .. kGemmRows - 1 rows after a full tile
+  return rem * 2 >= kGemmRows ? kGemmRows : (left + 1) / 2;
+}
+
 void f32_gemm(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
   alignas(64) float pack[kGemmPack];
@@ -860,11 +869,11 @@ void f32_gemm(const GemmArgs& g) {
         bp = pack;
         ldb = np;
       }
-      for (std::size_t i0 = 0; i0 < g.M; i0 += kGemmRows) {
-        const std::size_t rows = g.M - i0 < kGemmRows ? g.M - i0 : kGemmRows;
+      for (std::size_t i0 = 0, rows; i0 < g.M; i0 += rows) {
+        rows = gemm_rows_at(g.M - i0);
         const float* ap = g.A + i0 * g.a_rs + k0 * g.a_cs;
         std::size_t a_rs = g.a_rs, a_cs = g.a_cs;
-        if (a_cs != 1 && nc > kGemmNB) {  // A(i0 .., k0 ..) -> apack (kc, rows)
+        if (a_cs != 1 && nc >= 4 * kGemmNB) {  // A(i0 .., k0 ..) -> apack (kc, rows), for 4+ column tiles
           if (a_rs == 1) {
             for (std::size_t k = 0; k < kc; ++k)
               for (std::size_t r = 0; r < rows; r += W)
