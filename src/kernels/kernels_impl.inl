@@ -751,7 +751,7 @@ inline std::size_t tile_lanes(std::size_t cols, std::size_t v) {
 // stack tile. Separate instantiations, so that the accumulators of the common direct case stay
 // in registers from the first FMA to the store (a shared path spilled them around the loop).
 template <std::size_t R, bool kFullB, bool kDirectC>
-inline void gemm_tile(const GemmTile& t) {
+__attribute__((always_inline)) inline void gemm_tile(const GemmTile& t) {
   V acc[R][kGemmNV];
   const bool full = t.cols == kGemmNB;
   auto load_edge = [&t, full](const float* p, std::size_t v) {
@@ -805,20 +805,30 @@ inline void gemm_tile(const GemmTile& t) {
   }
 }
 
-template <std::size_t R, bool kFullB, bool kDirectC>
-inline void gemm_tile_rows(std::size_t rows, const GemmTile& t) {
-  if constexpr (R > 0) {
-    if (rows == R) return gemm_tile<R, kFullB, kDirectC>(t);
-    gemm_tile_rows<R - 1, kFullB, kDirectC>(rows, t);
+// One strip of R rows across the nc columns of a block, tile after tile (one call per strip,
+// so the per-tile set-up is a few pointer increments). packed: B is a zero-padded panel.
+template <std::size_t R, bool kDirectC>
+void gemm_strip(GemmTile t, std::size_t nc, bool packed) {
+  const float* bias0 = t.bias;
+  for (std::size_t jt = 0; jt < nc; jt += kGemmNB) {
+    GemmTile u = t;
+    u.B = t.B + jt;
+    u.C = t.C + jt * t.c_cs;
+    u.cols = nc - jt < kGemmNB ? nc - jt : kGemmNB;
+    if (bias0 && !t.bias_per_row) u.bias = bias0 + jt;
+    if (packed || u.cols == kGemmNB)
+      gemm_tile<R, true, kDirectC>(u);
+    else
+      gemm_tile<R, false, kDirectC>(u);
   }
 }
 
-template <bool kDirectC>
-inline void gemm_tile_any(std::size_t rows, bool full_b, const GemmTile& t) {
-  if (full_b)
-    gemm_tile_rows<kGemmRows, true, kDirectC>(rows, t);
-  else
-    gemm_tile_rows<kGemmRows, false, kDirectC>(rows, t);
+template <std::size_t R, bool kDirectC>
+inline void gemm_strip_rows(std::size_t rows, const GemmTile& t, std::size_t nc, bool packed) {
+  if constexpr (R > 0) {
+    if (rows == R) return gemm_strip<R, kDirectC>(t, nc, packed);
+    gemm_strip_rows<R - 1, kDirectC>(rows, t, nc, packed);
+  }
 }
 
 // Rows of the next tile when `left` rows remain: full tiles, except that a short remainder is
@@ -886,28 +896,26 @@ void f32_gemm(const GemmArgs& g) {
           a_rs = 1;
           a_cs = rows;
         }
-        for (std::size_t jt = 0; jt < nc; jt += kGemmNB) {
-          GemmTile t;
-          t.kc = kc;
-          t.A = ap;
-          t.a_rs = a_rs;
-          t.a_cs = a_cs;
-          t.B = bp + jt;
-          t.ldb = ldb;
-          t.cols = nc - jt < kGemmNB ? nc - jt : kGemmNB;
-          t.C = g.C + i0 * g.c_rs + (j0 + jt) * g.c_cs;
-          t.c_rs = g.c_rs;
-          t.c_cs = g.c_cs;
-          t.load_c = k0 > 0 || g.accumulate;
-          t.finish = last;
-          t.neg = g.neg;
-          t.bias = g.bias ? (g.bias_per_row ? g.bias + i0 : g.bias + j0 + jt) : nullptr;
-          t.bias_per_row = g.bias_per_row;
-          if (g.c_cs == 1)
-            gemm_tile_any<true>(rows, packed || t.cols == kGemmNB, t);
-          else
-            gemm_tile_any<false>(rows, packed || t.cols == kGemmNB, t);
-        }
+        GemmTile t;
+        t.kc = kc;
+        t.A = ap;
+        t.a_rs = a_rs;
+        t.a_cs = a_cs;
+        t.B = bp;
+        t.ldb = ldb;
+        t.cols = 0;
+        t.C = g.C + i0 * g.c_rs + j0 * g.c_cs;
+        t.c_rs = g.c_rs;
+        t.c_cs = g.c_cs;
+        t.load_c = k0 > 0 || g.accumulate;
+        t.finish = last;
+        t.neg = g.neg;
+        t.bias = g.bias ? (g.bias_per_row ? g.bias + i0 : g.bias + j0) : nullptr;
+        t.bias_per_row = g.bias_per_row;
+        if (g.c_cs == 1)
+          gemm_strip_rows<kGemmRows, true>(rows, t, nc, packed);
+        else
+          gemm_strip_rows<kGemmRows, false>(rows, t, nc, packed);
       }
       k0 += kc;
       if (k0 >= g.K) break;
