@@ -879,8 +879,28 @@ void f32_gemm(const GemmArgs& g) {
         bp = pack;
         ldb = np;
       }
-      for (std::size_t i0 = 0, rows; i0 < g.M; i0 += rows) {
+      // While the strips of this block run, prefetch (to L2) the source of the next packed block,
+      // a slice per strip, so that its packing does not wait for L3 / memory.
+      const float* pf_src = nullptr;
+      std::size_t pf_rows = 0, pf_cols = 0;
+      if (packed && g.b_cs == 1) {
+        std::size_t nk0 = k0 + kc, nj0 = j0, nnc = nc;
+        if (nk0 >= g.K) nk0 = 0, nj0 = j0 + nc, nnc = g.N > nj0 ? (g.N - nj0 < nc_max ? g.N - nj0 : nc_max) : 0;
+        if (nnc) {
+          pf_src = g.B + nk0 * g.b_rs + nj0;
+          pf_rows = g.K - nk0 < kc_max ? g.K - nk0 : kc_max;
+          pf_cols = nnc;
+        }
+      }
+      const std::size_t strips = (g.M + kGemmRows - 1) / kGemmRows;
+      std::size_t strip = 0;
+      for (std::size_t i0 = 0, rows; i0 < g.M; i0 += rows, ++strip) {
         rows = gemm_rows_at(g.M - i0);
+        if (pf_src) {
+          const std::size_t r0 = strip * pf_rows / strips, r1 = (strip + 1) * pf_rows / strips;
+          for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t c = 0; c < pf_cols; c += 16) __builtin_prefetch(pf_src + r * g.b_rs + c, 0, 2);
+        }
         const float* ap = g.A + i0 * g.a_rs + k0 * g.a_cs;
         std::size_t a_rs = g.a_rs, a_cs = g.a_cs;
         if (a_cs != 1 && nc >= 4 * kGemmNB) {  // A(i0 .., k0 ..) -> apack (kc, rows), for 4+ column tiles
