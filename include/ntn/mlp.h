@@ -53,8 +53,9 @@ struct Mlp {
   struct Cache {
     std::size_t max_batch = 0;
     std::vector<std::vector<T>> in;   // (layer) input of each Linear, (B, in_l)
-    std::vector<std::vector<T>> pre;  // (layer) Linear output before the activation, (B, out_l)
-    std::vector<std::vector<T>> post; // (layer) activation output before dropout (empty if no act)
+    std::vector<std::vector<T>> pre;  // (layer) Linear output before the activation (empty if no act)
+    std::vector<std::vector<T>> post; // (layer) activation output, kept apart only before dropout or
+                                      // as the last layer (else it is in[layer + 1]); empty otherwise
     std::vector<T> g0, g1;            // gradient ping-pong buffers, (B, max width)
   };
 

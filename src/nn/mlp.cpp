@@ -37,9 +37,13 @@ typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch, bool inference)
   for (const auto& l : layers) {
     widest = std::max({widest, l.in, l.out});
     if (inference) continue;
+    const std::size_t i = c.in.size();
+    const bool last = i + 1 == layers.size();
     c.in.emplace_back(max_batch * l.in);
-    c.pre.emplace_back(max_batch * l.out);
-    c.post.emplace_back(act_after[c.pre.size() - 1] ? max_batch * l.out : 0);
+    c.pre.emplace_back(act_after[i] ? max_batch * l.out : 0);
+    // The activation writes straight into the next layer's input unless dropout follows it or
+    // it is the last layer (whose output belongs to the caller).
+    c.post.emplace_back(act_after[i] && (dropout > 0.0f || last) ? max_batch * l.out : 0);
   }
   c.g0.resize(max_batch * widest);
   c.g1.resize(max_batch * widest);
@@ -75,17 +79,18 @@ void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::siz
     T* in = c.in[i].data();
     if (i == 0) std::memcpy(in, x, B * l.in * sizeof(T));
     T* out = i + 1 < layers.size() ? c.in[i + 1].data() : y;
-    l.forward(ps, in, c.pre[i].data(), B);
     const std::size_t n = B * l.out;
-    if (act_after[i]) {
-      act_forward(act, c.pre[i].data(), c.post[i].data(), n);
-      if (drop)
-        dropout_forward(c.post[i].data(), out, n, dropout, ctx.seed, stream, drop_counter(ctx, i, l.out));
-      else
-        std::memcpy(out, c.post[i].data(), n * sizeof(T));
-    } else {
-      std::memcpy(out, c.pre[i].data(), n * sizeof(T));
+    if (!act_after[i]) {
+      l.forward(ps, in, out, B);
+      continue;
     }
+    l.forward(ps, in, c.pre[i].data(), B);
+    T* post = c.post[i].empty() ? out : c.post[i].data();
+    act_forward(act, c.pre[i].data(), post, n);
+    if (drop)
+      dropout_forward(post, out, n, dropout, ctx.seed, stream, drop_counter(ctx, i, l.out));
+    else if (post != out)
+      std::memcpy(out, post, n * sizeof(T));
   }
 }
 
@@ -105,7 +110,8 @@ void Mlp<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T*
         dropout_backward(g, gpre, n, dropout, ctx.seed, stream, drop_counter(ctx, k, l.out));
         g = gpre;
       }
-      act_backward(act, c.pre[k].data(), c.post[k].data(), g, gpre, n);
+      const T* post = c.post[k].empty() ? c.in[k + 1].data() : c.post[k].data();  // see make_cache
+      act_backward(act, c.pre[k].data(), post, g, gpre, n);
       g = gpre;
     }
     T* gin = k > 0 ? ((k % 2 == 0) ? c.g1.data() : c.g0.data()) : dx;

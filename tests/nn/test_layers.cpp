@@ -2,6 +2,7 @@
 
 #include "grad_check.h"
 #include "ntn/error.h"
+#include "ntn/mlp.h"
 #include "ntn/nn.h"
 
 namespace ntn::nn {
@@ -183,6 +184,53 @@ TEST(Layers, InterpolationValuesAndGradients) {
       };
       interp1d_backward(mode, r.data(), dx.data(), B, n, m);
       expect_fd_match(xx, dx, loss, "interp " + std::to_string(n) + "->" + std::to_string(m));
+    }
+}
+
+}  // namespace
+}  // namespace ntn::nn
+
+namespace ntn::nn {
+namespace {
+
+// An Mlp with an activation after every layer, the last one included, with and without
+// dropout: every place the activation output is kept (in the next layer's input, a buffer of its
+// own before dropout, the last layer's own buffer) feeds the backward of tanh / sigmoid, which
+// read it.
+TEST(Layers, MlpGradientsWithActivationEverywhere) {
+  for (Act a : {Act::tanh, Act::sigmoid, Act::relu})
+    for (float p : {0.0f, 0.25f}) {
+      ParamSet<double> ps;
+      Mlp<double> mlp;
+      mlp.declare(ps, "m", {5, 7, 6, 4}, {true, true, true}, a, p);
+      ps.finalize();
+      mlp.init(ps, 3);
+      const std::size_t B = 3;
+      auto c = mlp.make_cache(B);
+      RunCtx ctx;
+      ctx.training = true;
+      ctx.seed = 11;
+      std::vector<double> x = rand_d(B * 5, 7), r = rand_d(B * 4, 8), y(B * 4), dx(B * 5);
+      auto loss = [&] {
+        std::vector<double> out(B * 4);
+        mlp.forward(ps, c, x.data(), out.data(), B, ctx);
+        return dot(out, r);
+      };
+      mlp.forward(ps, c, x.data(), y.data(), B, ctx);
+      ps.zero_grad();
+      mlp.backward(ps, ps.grads(), c, r.data(), dx.data(), B, ctx);
+      const std::string what = std::string(act_name(a)) + " dropout " + std::to_string(p);
+      expect_fd_match(x, dx, loss, what + " dx", 1e-5);
+      for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+        const auto& e = ps.entries()[i];
+        std::vector<double> v(ps.value(i), ps.value(i) + e.size), g(ps.grad(i), ps.grad(i) + e.size);
+        auto param_loss = [&] {
+          std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
+          return loss();
+        };
+        expect_fd_match(v, g, param_loss, what + " " + e.name, 1e-5);
+        std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
+      }
     }
 }
 
