@@ -1,12 +1,15 @@
 // ntneural bench kernels: the foundation's named figures, measured in this run.
 // Every figure is validated before it is timed (SIMD against the scalar reference, our GEMV
 // against OpenBLAS sgemv, OpenBLAS sgemm against the naive reference on sampled entries), and
-// every ratio compares two timings taken in this process. Timings are medians of batches.
+// every ratio compares two timings taken in this process. Timings are medians of batches. The
+// training-shape GEMM figures compare ntneural's fixed-order f32_gemm with OpenBLAS sgemm.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "commands.h"
@@ -147,6 +150,58 @@ int run(const Opts& o) {
     out["dense_b256_512_gflops"] = double(B) * flops / td.median_s / 1e9;
     out["dense_b256_over_sgemm"] = tg.median_s / td.median_s;
     detail["dense_b256_512"] = {{"ntn", timing_json(td)}, {"openblas_sgemm", timing_json(tg)}};
+  }
+
+  // ---- the fixed-order GEMM on a training step's shapes (batch 32, Linear 512 -> 512), one
+  // thread: forward y^T = W x^T + b, weight gradient dW = dy^T x, input gradient dx = dy W, as
+  // nn::Linear<float> calls them, each against OpenBLAS sgemm computing the same product. -----
+  {
+    const std::size_t B = 32, in = 512, out_f = 512;
+    std::vector<float> x = random_vec(B * in, 20), w = random_vec(out_f * in, 21), dy = random_vec(B * out_f, 22),
+                       bias = random_vec(out_f, 23), y(B * out_f), dw(out_f * in), dx(B * in), ref(out_f * in);
+    GemmArgs fwd;  // y^T (out, B) = W (out, in) x^T (in, B) + b
+    fwd.M = out_f, fwd.N = B, fwd.K = in, fwd.A = w.data(), fwd.a_rs = in, fwd.B = x.data(), fwd.b_rs = 1,
+    fwd.b_cs = in, fwd.C = y.data(), fwd.c_rs = 1, fwd.c_cs = out_f, fwd.bias = bias.data(), fwd.bias_per_row = true;
+    GemmArgs gw;  // dW (out, in) = dy^T (out, B) x (B, in)
+    gw.M = out_f, gw.N = in, gw.K = B, gw.A = dy.data(), gw.a_rs = 1, gw.a_cs = out_f, gw.B = x.data(), gw.b_rs = in,
+    gw.C = dw.data(), gw.c_rs = in;
+    GemmArgs gx;  // dx (B, in) = dy (B, out) W (out, in)
+    gx.M = B, gx.N = in, gx.K = out_f, gx.A = dy.data(), gx.a_rs = out_f, gx.B = w.data(), gx.b_rs = in,
+    gx.C = dx.data(), gx.c_rs = in;
+    struct Shape3 {
+      const char* name;
+      GemmArgs* g;
+      std::function<void(float*)> blas;  // the same product through OpenBLAS into the given buffer
+    };
+    const Shape3 shapes[] = {
+        {"forward", &fwd,
+         [&](float* c) {
+           for (std::size_t r = 0; r < B; ++r) std::copy(bias.begin(), bias.end(), c + r * out_f);
+           sgemm(false, true, B, out_f, in, 1.0f, x.data(), in, w.data(), in, 1.0f, c, out_f);
+         }},
+        {"weight_grad", &gw, [&](float* c) { sgemm(true, false, out_f, in, B, 1.0f, dy.data(), out_f, x.data(), in, 0.0f, c, in); }},
+        {"input_grad", &gx, [&](float* c) { sgemm(false, false, B, in, out_f, 1.0f, dy.data(), out_f, w.data(), in, 0.0f, c, in); }},
+    };
+    const int saved = blas_threads();
+    set_blas_threads(1);
+    double t_ntn = 0, t_blas = 0;
+    const double flops = 2.0 * double(B) * double(in) * double(out_f);
+    nlohmann::json d;
+    for (const Shape3& s3 : shapes) {
+      simd.f32_gemm(*s3.g);
+      s3.blas(ref.data());
+      for (std::size_t i = 0; i < s3.g->M * s3.g->N; i += 37) expect_close(s3.g->C[i], ref[i], 1e-4f, s3.name);
+      const Timing tn = measure([&] { simd.f32_gemm(*s3.g); }, reps, batch_s);
+      const Timing tb = measure([&] { s3.blas(ref.data()); }, reps, batch_s);
+      t_ntn += tn.median_s;
+      t_blas += tb.median_s;
+      d[s3.name] = {{"ntn_gflops", flops / tn.median_s / 1e9}, {"openblas_gflops", flops / tb.median_s / 1e9},
+                    {"ntn", timing_json(tn)}, {"openblas", timing_json(tb)}};
+    }
+    set_blas_threads(saved);
+    out["gemm_train_b32_gflops"] = 3.0 * flops / t_ntn / 1e9;
+    out["gemm_train_b32_over_openblas"] = t_blas / t_ntn;
+    detail["gemm_train_b32"] = d;
   }
 
   // ---- peak FMA throughput (per core, measured) and SGEMM 512^3 on N threads -----------------
