@@ -69,8 +69,9 @@ bench-compare: build
 # Side by side with PyTorch (installs Debian's python3-torch first).
 bench-torch: build
 	@bash scripts/setup.sh --torch
-	/usr/bin/python3 bench/compare_torch.py --threads 2
-	/usr/bin/python3 bench/compare_torch.py --threads 1
+	@mkdir -p bench/results
+	/usr/bin/python3 bench/compare_torch.py --threads 2 --rounds 5 --json bench/results/train_vs_torch_2t.json
+	/usr/bin/python3 bench/compare_torch.py --threads 1 --rounds 5 --json bench/results/train_vs_torch_1t.json
 	/usr/bin/python3 bench/compare_predict.py --json bench/results/predict_vs_torch.json
 	/usr/bin/python3 bench/compare_backtest.py --json bench/results/backtest_vs_torch.json
 
