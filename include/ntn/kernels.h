@@ -51,6 +51,42 @@ struct GemmArgs {
   bool accumulate = false;
 };
 
+// The three products of a Linear layer y (B, out) = x (B, in) W^T + b, W (out, in), as training
+// runs them (nn::Linear<float>, and the benchmarks and tests that measure the same products):
+//   forward       y^T (out, B) = W x^T + b per row: the small x is the operand the GEMM packs,
+//                 and each y element is the packed dense kernel's chain (serving == training);
+//   weight grad   dW (out, in) = dy^T x, a chain over the batch rows (accumulated into dW if asked);
+//   input grad    dx (B, in) = dy W, a chain over the outputs.
+inline GemmArgs linear_forward_gemm(const float* W, const float* x, const float* bias, float* y, std::size_t B,
+                                    std::size_t in, std::size_t out) {
+  GemmArgs g;
+  g.M = out, g.N = B, g.K = in;
+  g.A = W, g.a_rs = in, g.a_cs = 1;
+  g.B = x, g.b_rs = 1, g.b_cs = in;
+  g.C = y, g.c_rs = 1, g.c_cs = out;
+  g.bias = bias, g.bias_per_row = true;
+  return g;
+}
+inline GemmArgs linear_weight_grad_gemm(const float* dy, const float* x, float* dW, std::size_t B, std::size_t in,
+                                        std::size_t out, bool accumulate) {
+  GemmArgs g;
+  g.M = out, g.N = in, g.K = B;
+  g.A = dy, g.a_rs = 1, g.a_cs = out;
+  g.B = x, g.b_rs = in, g.b_cs = 1;
+  g.C = dW, g.c_rs = in, g.c_cs = 1;
+  g.accumulate = accumulate;
+  return g;
+}
+inline GemmArgs linear_input_grad_gemm(const float* dy, const float* W, float* dx, std::size_t B, std::size_t in,
+                                       std::size_t out) {
+  GemmArgs g;
+  g.M = B, g.N = in, g.K = out;
+  g.A = dy, g.a_rs = out, g.a_cs = 1;
+  g.B = W, g.b_rs = in, g.b_cs = 1;
+  g.C = dx, g.c_rs = in, g.c_cs = 1;
+  return g;
+}
+
 struct KernelTable {
   Isa isa;
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "ntn/error.h"
 #include "ntn/kernels.h"
@@ -261,25 +262,9 @@ void Linear<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 
 template <>
 void Linear<float>::forward(const ParamSet<float>& ps, const float* x, float* y, std::size_t B) const {
-  // y^T (out, B) = W (out, in) x^T (in, B) + b: rows are output features, so the operand the
-  // kernel packs is the small x (B rows), and each y element is the packed dense kernel's chain
-  // (over k in order from 0, then + b): training forward == serving forward, bitwise.
-  GemmArgs g;
-  g.M = out;
-  g.N = B;
-  g.K = in;
-  g.A = ps.value(w);
-  g.a_rs = in;
-  g.a_cs = 1;
-  g.B = x;
-  g.b_rs = 1;
-  g.b_cs = in;
-  g.C = y;
-  g.c_rs = 1;
-  g.c_cs = out;
-  g.bias = has_bias ? ps.value(b) : nullptr;
-  g.bias_per_row = true;
-  gemm_parallel(g);
+  // y^T = W x^T + b (kernels.h, linear_forward_gemm): each y element is the packed dense
+  // kernel's chain, so training forward == serving forward, bitwise.
+  gemm_parallel(linear_forward_gemm(ps.value(w), x, has_bias ? ps.value(b) : nullptr, y, B, in, out));
 }
 
 template <>
@@ -294,11 +279,15 @@ void Linear<double>::forward(const ParamSet<double>& ps, const double* x, double
 template <class T>
 void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,
                          bool accumulate) const {
-  // Two independent products: dW (+)= dy^T x (out, in), a chain over the batch rows, and
-  // dx = dy W (B, in), a chain over the outputs; both read their B operand (x, W) in place.
+  // Two independent products (kernels.h, linear_weight_grad_gemm / linear_input_grad_gemm):
+  // dW (+)= dy^T x (out, in), a chain over the batch rows, and dx = dy W (B, in), a chain over
+  // the outputs.
   // With two or more threads they run as two concurrent tasks, else each splits its rows.
   auto weight_grad = [&] {
-    matmul<T>(true, false, out, in, B, dy, out, x, in, grads + ps.offset(w), in, accumulate);
+    if constexpr (std::is_same_v<T, float>)
+      gemm_parallel(linear_weight_grad_gemm(dy, x, grads + ps.offset(w), B, in, out, accumulate));
+    else
+      matmul<T>(true, false, out, in, B, dy, out, x, in, grads + ps.offset(w), in, accumulate);
     if (has_bias) {
       T* db = grads + ps.offset(b);
       if (!accumulate) std::fill(db, db + out, T(0));
@@ -307,7 +296,11 @@ void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* d
     }
   };
   auto input_grad = [&] {
-    if (dx) matmul<T>(false, false, B, in, out, dy, out, ps.value(w), in, dx, in);
+    if (!dx) return;
+    if constexpr (std::is_same_v<T, float>)
+      gemm_parallel(linear_input_grad_gemm(dy, ps.value(w), dx, B, in, out));
+    else
+      matmul<T>(false, false, B, in, out, dy, out, ps.value(w), in, dx, in);
   };
   if (dx && num_threads() > 1) {
     parallel_chunks(2, [&](std::size_t task) { task == 0 ? weight_grad() : input_grad(); });

@@ -219,19 +219,7 @@ TEST_P(CrossIsaTest, DenseAndGemm) {
         expect_same(y, ys, "i8_dense" + N);
         // The GEMM, as the training forward uses it (y^T = W x^T + b) and as a weight gradient
         // (dW = dy^T x, accumulated).
-        GemmArgs g;
-        g.M = M;
-        g.N = B;
-        g.K = K;
-        g.A = W.data();
-        g.a_rs = K;
-        g.B = x.data();
-        g.b_rs = 1;
-        g.b_cs = K;
-        g.c_rs = 1;
-        g.c_cs = M;
-        g.bias = bias.data();
-        g.bias_per_row = true;
+        GemmArgs g = linear_forward_gemm(W.data(), x.data(), bias.data(), nullptr, B, K, M);
         g.C = y.data();
         k().f32_gemm(g);
         g.C = ys.data();
@@ -239,17 +227,7 @@ TEST_P(CrossIsaTest, DenseAndGemm) {
         expect_same(y, ys, "gemm forward" + N);
         std::vector<float> dw(M * K, 0.25f), dws = dw;
         const auto dy = rand_vec(B * M, 33);
-        GemmArgs w;
-        w.M = M;
-        w.N = K;
-        w.K = B;
-        w.A = dy.data();
-        w.a_rs = 1;
-        w.a_cs = M;
-        w.B = x.data();
-        w.b_rs = K;
-        w.c_rs = K;
-        w.accumulate = true;
+        GemmArgs w = linear_weight_grad_gemm(dy.data(), x.data(), nullptr, B, K, M, true);
         w.C = dw.data();
         k().f32_gemm(w);
         w.C = dws.data();

@@ -165,20 +165,7 @@ TEST_P(FixedGemmTest, EqualsPackedDenseKernel) {
         std::vector<float> packed(dense_packed_size(M, K)), yd(B * M), yg(B * M);
         f32_dense_pack(W.data(), M, K, packed.data());
         k().f32_dense(packed.data(), M, K, x.data(), K, B, bias.data(), yd.data(), M);
-        GemmArgs g;  // y^T (M, B) = W x^T + b, as nn::Linear<float>::forward
-        g.M = M;
-        g.N = B;
-        g.K = K;
-        g.A = W.data();
-        g.a_rs = K;
-        g.B = x.data();
-        g.b_rs = 1;
-        g.b_cs = K;
-        g.C = yg.data();
-        g.c_rs = 1;
-        g.c_cs = M;
-        g.bias = bias.data();
-        g.bias_per_row = true;
+        const GemmArgs g = linear_forward_gemm(W.data(), x.data(), bias.data(), yg.data(), B, K, M);
         k().f32_gemm(g);
         ASSERT_EQ(std::memcmp(yd.data(), yg.data(), yd.size() * 4), 0) << "M=" << M << " K=" << K << " B=" << B;
       }

@@ -31,16 +31,7 @@ void check_model_gradients(const json& cfg, std::size_t B, const nn::RunCtx& ctx
   ps.zero_grad();
   m->backward(*ws, r.data(), ps.grads(), dx.data(), B, ctx);
   test::expect_fd_match(x, dx, loss, cfg.dump() + " dx", 1e-5);
-  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
-    const auto& e = ps.entries()[i];
-    std::vector<double> v(ps.value(i), ps.value(i) + e.size), g(ps.grad(i), ps.grad(i) + e.size);
-    auto param_loss = [&] {
-      std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
-      return loss();
-    };
-    test::expect_fd_match(v, g, param_loss, e.name, 1e-5);
-    std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
-  }
+  test::expect_param_grads_fd_match(ps, loss, "", 1e-5);
 }
 
 TEST(Models, NhitsGradientsByFiniteDifferences) {

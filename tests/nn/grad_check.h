@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -34,6 +35,23 @@ inline void expect_fd_match(std::vector<double>& v, const std::vector<double>& g
     v[i] = keep;
     const double fd = (lp - lm) / (2 * h);
     ASSERT_NEAR(grad[i], fd, tol * (1 + std::fabs(fd))) << what << " element " << i;
+  }
+}
+
+// Every parameter of a ParamSet<double> whose gradients (ps.grads()) were computed for `loss`:
+// each value perturbed in turn (and restored) against its analytic gradient.
+template <class ParamSetD>
+void expect_param_grads_fd_match(ParamSetD& ps, const std::function<double()>& loss, const std::string& what,
+                                 double tol) {
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    std::vector<double> v(ps.value(i), ps.value(i) + e.size), g(ps.grad(i), ps.grad(i) + e.size);
+    auto param_loss = [&] {
+      std::copy(v.begin(), v.end(), ps.value(i));
+      return loss();
+    };
+    expect_fd_match(v, g, param_loss, what + e.name, tol);
+    std::copy(v.begin(), v.end(), ps.value(i));
   }
 }
 

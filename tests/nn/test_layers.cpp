@@ -221,16 +221,7 @@ TEST(Layers, MlpGradientsWithActivationEverywhere) {
       mlp.backward(ps, ps.grads(), c, r.data(), dx.data(), B, ctx);
       const std::string what = std::string(act_name(a)) + " dropout " + std::to_string(p);
       expect_fd_match(x, dx, loss, what + " dx", 1e-5);
-      for (std::size_t i = 0; i < ps.entries().size(); ++i) {
-        const auto& e = ps.entries()[i];
-        std::vector<double> v(ps.value(i), ps.value(i) + e.size), g(ps.grad(i), ps.grad(i) + e.size);
-        auto param_loss = [&] {
-          std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
-          return loss();
-        };
-        expect_fd_match(v, g, param_loss, what + " " + e.name, 1e-5);
-        std::memcpy(ps.value(i), v.data(), v.size() * sizeof(double));
-      }
+      test::expect_param_grads_fd_match(ps, loss, what + " ", 1e-5);
     }
 }
 

@@ -159,15 +159,9 @@ int run(const Opts& o) {
     const std::size_t B = 32, in = 512, out_f = 512;
     std::vector<float> x = random_vec(B * in, 20), w = random_vec(out_f * in, 21), dy = random_vec(B * out_f, 22),
                        bias = random_vec(out_f, 23), y(B * out_f), dw(out_f * in), dx(B * in), ref(out_f * in);
-    GemmArgs fwd;  // y^T (out, B) = W (out, in) x^T (in, B) + b
-    fwd.M = out_f, fwd.N = B, fwd.K = in, fwd.A = w.data(), fwd.a_rs = in, fwd.B = x.data(), fwd.b_rs = 1,
-    fwd.b_cs = in, fwd.C = y.data(), fwd.c_rs = 1, fwd.c_cs = out_f, fwd.bias = bias.data(), fwd.bias_per_row = true;
-    GemmArgs gw;  // dW (out, in) = dy^T (out, B) x (B, in)
-    gw.M = out_f, gw.N = in, gw.K = B, gw.A = dy.data(), gw.a_rs = 1, gw.a_cs = out_f, gw.B = x.data(), gw.b_rs = in,
-    gw.C = dw.data(), gw.c_rs = in;
-    GemmArgs gx;  // dx (B, in) = dy (B, out) W (out, in)
-    gx.M = B, gx.N = in, gx.K = out_f, gx.A = dy.data(), gx.a_rs = out_f, gx.B = w.data(), gx.b_rs = in,
-    gx.C = dx.data(), gx.c_rs = in;
+    GemmArgs fwd = linear_forward_gemm(w.data(), x.data(), bias.data(), y.data(), B, in, out_f);
+    GemmArgs gw = linear_weight_grad_gemm(dy.data(), x.data(), dw.data(), B, in, out_f, false);
+    GemmArgs gx = linear_input_grad_gemm(dy.data(), w.data(), dx.data(), B, in, out_f);
     struct Shape3 {
       const char* name;
       GemmArgs* g;
