@@ -94,6 +94,8 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return torch_worker(args)
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1 (got {args.rounds})")
 
     common = ["--batch", str(args.batch), "--input-size", str(args.input_size), "--horizon", str(args.horizon),
               "--hidden", str(args.hidden), "--threads", str(args.threads), "--reps", str(args.reps)]

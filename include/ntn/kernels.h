@@ -34,9 +34,9 @@ namespace ntn {
 // (any strides: transposes are strides). So a result does not depend on the ISA (the scalar
 // table included), the blocking, the thread that computes it or the other rows and columns of
 // the call; and with bias, accumulate = false it is bitwise the packed dense kernels' result
-// (f32_dense: the same chain, then + bias). C must not overlap A or B. Fastest when B is the
-// operand with contiguous columns (b_cs == 1) or a small one: a B with b_cs != 1 is packed
-// into a stack panel per block of k.
+// (f32_dense: the same chain, then + bias). C must not overlap A or B. B is copied into a stack
+// panel per block of k (always when its columns are not contiguous, b_cs != 1, and whenever C
+// has more than a few rows), so the fastest orientation makes B the smaller operand.
 struct GemmArgs {
   std::size_t M = 0, N = 0, K = 0;
   const float* A = nullptr;

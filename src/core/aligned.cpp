@@ -43,19 +43,17 @@ void* aligned_alloc_bytes(std::size_t bytes, bool lazy) {
   const std::size_t n = round_up(bytes == 0 ? kAlign : bytes, kAlign);
   if (n >= kMapMin) {
     const std::size_t len = map_len(n);
-    if (len >= kHuge && !lazy) {
-      if (void* p = map_huge_aligned(len)) {
-        ::madvise(p, len, MADV_HUGEPAGE);  // advisory: without THP the pages are simply 4 KiB
+    void* p = len >= kHuge && !lazy ? map_huge_aligned(len) : nullptr;
+    if (p) {
+      ::madvise(p, len, MADV_HUGEPAGE);  // advisory: without THP the pages are simply 4 KiB
 #ifdef MADV_POPULATE_WRITE
-        if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) return p;
+      if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) return p;
 #endif
-        for (std::size_t o = 0; o < len; o += kPage) static_cast<volatile char*>(p)[o] = 0;  // kernels < 5.14
-        return p;
-      }
-      NTN_CHECK(false, "out of memory: could not map ", n, " bytes");
+      for (std::size_t o = 0; o < len; o += kPage) static_cast<volatile char*>(p)[o] = 0;  // kernels < 5.14
+      return p;
     }
-    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1,
-                     0);
+    // Small or lazy slabs, or no room for the 2 MiB of alignment slack: a plain mapping.
+    p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1, 0);
     NTN_CHECK(p != MAP_FAILED, "out of memory: could not map ", n, " bytes");
     return p;
   }

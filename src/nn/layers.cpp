@@ -281,8 +281,8 @@ void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* d
                          bool accumulate) const {
   // Two independent products (kernels.h, linear_weight_grad_gemm / linear_input_grad_gemm):
   // dW (+)= dy^T x (out, in), a chain over the batch rows, and dx = dy W (B, in), a chain over
-  // the outputs.
-  // With two or more threads they run as two concurrent tasks, else each splits its rows.
+  // the outputs. With two or more threads they run as two concurrent tasks, else one after the
+  // other (a product alone splits its rows over the threads when it is big enough).
   auto weight_grad = [&] {
     if constexpr (std::is_same_v<T, float>)
       gemm_parallel(linear_weight_grad_gemm(dy, x, grads + ps.offset(w), B, in, out, accumulate));
