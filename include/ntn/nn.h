@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "ntn/aligned.h"
@@ -69,6 +70,7 @@ class ParamSet {
  private:
   T* grad_slab() const;
   std::vector<Entry> entries_;
+  std::unordered_set<std::string> names_;  // duplicate check in O(1) per declaration
   std::size_t slab_ = 0;
   AlignedBuffer values_;
   mutable AlignedBuffer grads_;

@@ -57,8 +57,11 @@ struct TrainConfig {
   std::size_t lr_decays = 3;        // step schedule: halvings of the rate over the run (derive_schedule)
 
   nlohmann::json to_json() const;
-  // The inverse of to_json (fields absent keep their defaults; a bad field is an error naming it).
+  // The inverse of to_json (fields absent keep their defaults; a bad or unknown field is an error
+  // naming it).
   static TrainConfig from_json(const nlohmann::json& j);
+  // Every field in its documented range (ntn/fields.h limits); the Trainer calls it too.
+  void validate() const;
 };
 
 // Fills the schedule fields that depend on the run length, as `ntneural train` does: step =

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/preprocess.h"
 
 namespace ntn {
@@ -84,12 +85,26 @@ void split_fields(std::string_view line, const std::string& src, std::size_t lin
 }
 
 // Reads the header record of a file: fails on an empty file.
+// Names become JSON (artifact metadata, --json output), which must be UTF-8.
+void check_utf8(std::string_view text, const std::string& src, std::size_t lineno, std::size_t column,
+                const char* what) {
+  NTN_CHECK(valid_utf8(text), where(src, lineno), what, " in column ", column,
+            " is not valid UTF-8 text (re-save the file as UTF-8)");
+}
+
 std::vector<std::string> read_header(LineReader& lines, const std::string& src, std::size_t* lineno) {
   std::string_view line;
   NTN_CHECK(lines.next(&line, lineno), src, ": the file is empty (expected a header line)");
   std::vector<std::string> header;
   split_fields(line, src, *lineno, &header);
+  for (std::size_t i = 0; i < header.size(); ++i) check_utf8(header[i], src, *lineno, i + 1, "the header name");
   return header;
+}
+
+// A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name.
+std::string_view skip_bom(std::string_view text) {
+  if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.remove_prefix(3);
+  return text;
 }
 
 std::string_view trim(std::string_view s) {
@@ -103,7 +118,10 @@ enum class Cell { ok, missing, non_finite, text };
 Cell parse_number(std::string_view s, double* v) {
   s = trim(s);
   if (s.empty()) return Cell::missing;
-  if (s.front() == '+') s.remove_prefix(1);
+  if (s.front() == '+') {  // from_chars takes no '+'; a second sign ("+-95.5") stays text
+    s.remove_prefix(1);
+    if (s.empty() || s.front() == '-' || s.front() == '+') return Cell::text;
+  }
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
   if (ec == std::errc::result_out_of_range) return Cell::non_finite;
   if (ec != std::errc() || ptr != s.data() + s.size()) return Cell::text;
@@ -232,7 +250,7 @@ Frame read_wide_csv(const std::string& path, const CsvOptions& opt) {
 }
 
 Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOptions& opt) {
-  LineReader lines(text);
+  LineReader lines(skip_bom(text));
   std::string_view line;
   std::size_t lineno = 0;
   std::vector<std::string> header = read_header(lines, src, &lineno), fields;
@@ -267,6 +285,8 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
   } else {
     for (const auto& name : opt.columns) {
       const std::size_t i = find(name);
+      for (std::size_t p : picked)
+        NTN_CHECK(p != i, src, ": column '", name, "' is selected twice (--columns lists each column once)");
       NTN_CHECK(i != time_idx, src, ": column '", name, "' is the time column; pick numeric columns");
       picked.push_back(i);
     }
@@ -323,7 +343,7 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
 SeriesSet read_m4_csv(const std::string& path) { return parse_m4_csv(read_file(path), path); }
 
 SeriesSet parse_m4_csv(std::string_view text, const std::string& src) {
-  LineReader lines(text);
+  LineReader lines(skip_bom(text));
   std::string_view line;
   std::size_t lineno = 0;
   std::vector<std::string> header = read_header(lines, src, &lineno), fields;
@@ -337,6 +357,7 @@ SeriesSet parse_m4_csv(std::string_view text, const std::string& src) {
               " fields, the header has ", header.size());
     const std::string id(trim(fields[0]));
     NTN_CHECK(!id.empty(), where(src, lineno), "series id (column '", header[0], "') is empty");
+    check_utf8(id, src, lineno, 1, "the series id");
     std::vector<double> v;
     std::size_t end = fields.size();
     while (end > 1 && trim(fields[end - 1]).empty()) --end;  // ragged row: trailing padding

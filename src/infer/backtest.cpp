@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/metrics.h"
 #include "ntn/rng.h"
 #include "ntn/trainer.h"
@@ -34,10 +35,10 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     NTN_CHECK(std::fabs(s - 1.0) < 1e-6, "backtest: ensemble weights sum to ", s, ", not 1");
   }
   // Origins t: last one n - H - 1, then back `step` at a time; the first needs t >= L - 1.
-  const std::size_t span = (spec.origins - 1) * spec.step;
-  NTN_CHECK(n >= L + H && n - H - 1 >= L - 1 + span, "backtest: series '", series, "' has ", n, " values; ",
-            spec.origins, " origins ", spec.step, " apart need at least ", L + H + span, " (input ", L, ", horizon ", H,
-            ")");
+  const std::size_t span = mul_checked(spec.origins - 1, spec.step, "backtest: (origins - 1) x step");
+  NTN_CHECK(n >= L + H && n - H - 1 - (L - 1) >= span, "backtest: series '", series, "' has ", n, " values; ",
+            spec.origins, " origins ", spec.step, " apart need at least ", add_checked(L + H, span, "backtest span"),
+            " (input ", L, ", horizon ", H, ")");
   for (std::size_t i = 0; i < n; ++i)
     NTN_CHECK(std::isfinite(x[i]), "backtest: series '", series, "' value ", i, " is not finite");
   const std::size_t O = spec.origins, t0 = n - H - 1 - span;
@@ -197,12 +198,26 @@ std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates,
                                  const float* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling) {
   NTN_CHECK(!candidates.empty(), "search: no candidate configuration");
   std::vector<SearchResult> out;
+  NTN_CHECK(spec.origins > 0 && spec.step > 0, "search: origins and step must be positive");
+  const std::size_t span = mul_checked(spec.origins - 1, spec.step, "search: (origins - 1) x step");
+  // Every candidate is validated before the first one trains: a bad value in the last
+  // combination is an error now, not after an hour of training.
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    try {
+      TrainConfig::from_json(candidates[i].train);
+      const auto m = make_model<float>(candidates[i].model);
+      NTN_CHECK(n > m->horizon() + 1 && n - m->horizon() - 1 > span, "series '", series, "' has ", n,
+                " values, too few for horizon ", m->horizon(), " and ", spec.origins, " origins ", spec.step,
+                " apart");
+    } catch (const Error& e) {
+      throw Error(cat("search: candidate ", i + 1, " (", candidates[i].model.dump(), " ", candidates[i].train.dump(),
+                      "): ", e.what()));
+    }
+  }
   for (const SearchCandidate& c : candidates) {
     const TrainConfig tc = TrainConfig::from_json(c.train);
     const std::size_t H = c.model.value("horizon", std::size_t(0));
-    NTN_CHECK(H > 0 && n > H + (spec.origins - 1) * spec.step + 1, "search: series '", series,
-              "' is too short for the backtest's origins");
-    const std::size_t first_origin = n - H - 1 - (spec.origins - 1) * spec.step;
+    const std::size_t first_origin = n - H - 1 - span;
     const auto t0 = std::chrono::steady_clock::now();
     Predictor p(train_on_series(c.model, tc, series, x, first_origin + 1, scaling),
                 PredictorOptions{.max_batch = 64, .workspaces = 0});

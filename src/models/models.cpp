@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/models.h"
 
 #include "core/det_math.h"
@@ -14,33 +15,23 @@ namespace {
 
 using nlohmann::json;
 
-// ---- config helpers: every bad field is an error that names it ------------------------------
-template <class V>
-V field(const json& cfg, const char* model, const char* key, V def) {
-  if (!cfg.contains(key)) return def;
-  try {
-    return cfg.at(key).get<V>();
-  } catch (const json::exception&) {
-    throw Error(cat(model, " config: field '", key, "' has the wrong type (", cfg.at(key).dump(), ")"));
-  }
-}
-
-std::size_t positive(const json& cfg, const char* model, const char* key, std::size_t def) {
-  const long long v = field<long long>(cfg, model, key, (long long)def);
-  NTN_CHECK(v > 0, model, " config: field '", key, "' must be positive (got ", v, ")");
-  return std::size_t(v);
-}
-
+// ---- config helpers: every bad field is an error that names it (ntn/fields.h) ------------------
 using Units = std::vector<std::vector<std::size_t>>;
 
 Units mlp_units(const json& cfg, const char* model, const Units& def) {
-  Units u = field<Units>(cfg, model, "mlp_units", def);
-  NTN_CHECK(!u.empty(), model, " config: 'mlp_units' is empty");
-  for (std::size_t i = 0; i < u.size(); ++i) {
-    NTN_CHECK(u[i].size() == 2 && u[i][0] > 0 && u[i][1] > 0, model, " config: 'mlp_units'[", i,
-              "] must be a pair of positive widths");
-    NTN_CHECK(i == 0 || u[i][0] == u[i - 1][1], model, " config: 'mlp_units'[", i, "] starts at ", u[i][0],
+  if (!cfg.contains("mlp_units")) return def;
+  const json& a = cfg.at("mlp_units");
+  const std::string ctx = cat(model, " config");
+  NTN_CHECK(a.is_array() && !a.empty() && a.size() <= limits::kLayers.hi, ctx, ": field 'mlp_units' must be a list of 1..",
+            limits::kLayers.hi, " [in, out] width pairs (got ", a.dump().substr(0, 80), ")");
+  Units u;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const json pair = json{{"mlp_units", a[i]}};
+    const auto w = json_uint_list(pair, ctx, "mlp_units", {}, limits::kWidth);
+    NTN_CHECK(w.size() == 2, ctx, ": field 'mlp_units'[", i, "] must be a pair of widths (got ", a[i].dump(), ")");
+    NTN_CHECK(i == 0 || w[0] == u[i - 1][1], ctx, ": field 'mlp_units'[", i, "] starts at ", w[0],
               " but the previous layer ends at ", u[i - 1][1]);
+    u.push_back({std::size_t(w[0]), std::size_t(w[1])});
   }
   return u;
 }
@@ -147,6 +138,9 @@ class ResidualStacks final : public Model<T> {
   };
 
   std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
+    // Sizes are checked before anything is allocated (a huge batch or window is an error).
+    const std::uint64_t BL = check_tensor_size(B, L_, "model workspace (batch x input_size)");
+    check_tensor_size(blocks_.size() + 1, BL, "model workspace residuals (blocks + 1, batch x input_size)");
     auto ws = std::make_unique<Ws>();
     ws->max_batch = B;
     ws->resid.assign(blocks_.size() + 1, std::vector<T>(B * L_));
@@ -155,6 +149,7 @@ class ResidualStacks final : public Model<T> {
       ws->caches.push_back(mlps_[b.mlp].make_cache(B, inference));
       max_theta = std::max(max_theta, n_theta(b));
     }
+    check_tensor_size(B, std::max({H_ * Q_, L_, max_theta}), "model workspace (batch x widest block output)");
     ws->pooled.resize(B * L_);
     ws->theta.resize(B * max_theta);
     if (!inference) {
@@ -387,13 +382,13 @@ struct Common {
 };
 
 Common common(json& cfg, const char* model) {
+  const std::string ctx = cat(model, " config");
   Common c;
-  c.L = positive(cfg, model, "input_size", 168);
-  c.H = positive(cfg, model, "horizon", 24);
-  c.Q = positive(cfg, model, "outputs", 1);
-  c.act = nn::parse_act(field<std::string>(cfg, model, "activation", "relu"));
-  c.dropout = field<float>(cfg, model, "dropout", 0.0f);
-  NTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, model, " config: 'dropout' must be in [0, 1) (got ", c.dropout, ")");
+  c.L = json_uint(cfg, ctx, "input_size", 168, limits::kWindow);
+  c.H = json_uint(cfg, ctx, "horizon", 24, limits::kHorizon);
+  c.Q = json_uint(cfg, ctx, "outputs", 1, limits::kOutputs);
+  c.act = nn::parse_act(json_string(cfg, ctx, "activation", "relu"));
+  c.dropout = float(json_real(cfg, ctx, "dropout", 0.0, limits::kDropout));
   cfg["input_size"] = c.L;
   cfg["horizon"] = c.H;
   cfg["outputs"] = c.Q;
@@ -402,31 +397,34 @@ Common common(json& cfg, const char* model) {
   return c;
 }
 
-template <class V>
-std::vector<V> per_stack(const json& cfg, const char* model, const char* key, std::vector<V> def, std::size_t stacks) {
-  std::vector<V> v = field<std::vector<V>>(cfg, model, key, def);
-  NTN_CHECK(v.size() == stacks, model, " config: '", key, "' has ", v.size(), " entries for ", stacks, " stacks");
-  return v;
+std::vector<std::size_t> per_stack(const json& cfg, const char* model, const char* key, std::vector<std::uint64_t> def,
+                                   std::size_t stacks, UintRange r) {
+  const auto v = json_uint_list(cfg, cat(model, " config"), key, def, r);
+  NTN_CHECK(v.size() == stacks, model, " config: field '", key, "' has ", v.size(), " entries for ", stacks, " stacks");
+  return std::vector<std::size_t>(v.begin(), v.end());
 }
 
 template <class T>
 std::unique_ptr<Model<T>> build_nhits(json cfg) {
   const char* M = "nhits";
   const Common c = common(cfg, M);
-  const auto n_blocks = field<std::vector<std::size_t>>(cfg, M, "n_blocks", {1, 1, 1});
+  const std::string ctx = cat(M, " config");
+  const auto n_blocks_u = json_uint_list(cfg, ctx, "n_blocks", {1, 1, 1}, limits::kBlocks);
+  const std::vector<std::size_t> n_blocks(n_blocks_u.begin(), n_blocks_u.end());
   const std::size_t S = n_blocks.size();
-  NTN_CHECK(S > 0, M, " config: 'n_blocks' is empty");
-  const auto pool_k = per_stack<std::size_t>(cfg, M, "pool_kernel", S == 3 ? std::vector<std::size_t>{2, 2, 1}
-                                                                           : std::vector<std::size_t>(S, 1), S);
-  const auto fd = per_stack<std::size_t>(cfg, M, "freq_downsample", S == 3 ? std::vector<std::size_t>{4, 2, 1}
-                                                                           : std::vector<std::size_t>(S, 1), S);
+  NTN_CHECK(S >= limits::kStacks.lo && S <= limits::kStacks.hi, ctx, ": field 'n_blocks' must list 1..",
+            limits::kStacks.hi, " stacks (got ", S, ")");
+  const auto pool_k = per_stack(cfg, M, "pool_kernel", S == 3 ? std::vector<std::uint64_t>{2, 2, 1}
+                                                              : std::vector<std::uint64_t>(S, 1), S, limits::kPoolKernel);
+  const auto fd = per_stack(cfg, M, "freq_downsample", S == 3 ? std::vector<std::uint64_t>{4, 2, 1}
+                                                              : std::vector<std::uint64_t>(S, 1), S, limits::kDownsample);
   const Units units = mlp_units(cfg, M, Units(3, {512, 512}));
-  const nn::Pool pool = nn::parse_pool(field<std::string>(cfg, M, "pooling", "max"));
-  const nn::Interp interp = nn::parse_interp(field<std::string>(cfg, M, "interpolation", "linear"));
+  const nn::Pool pool = nn::parse_pool(json_string(cfg, ctx, "pooling", "max"));
+  const nn::Interp interp = nn::parse_interp(json_string(cfg, ctx, "interpolation", "linear"));
+  json_known_fields(cfg, ctx, {"type", "input_size", "horizon", "outputs", "activation", "dropout", "n_blocks",
+                               "pool_kernel", "freq_downsample", "mlp_units", "pooling", "interpolation"});
   std::vector<BlockSpec> blocks;
   for (std::size_t s = 0; s < S; ++s) {
-    NTN_CHECK(n_blocks[s] > 0 && pool_k[s] > 0 && fd[s] > 0, M, " config: stack ", s,
-              " needs positive n_blocks, pool_kernel and freq_downsample");
     for (std::size_t b = 0; b < n_blocks[s]; ++b) {
       BlockSpec bs;
       bs.pool_k = pool_k[s];
@@ -453,22 +451,37 @@ template <class T>
 std::unique_ptr<Model<T>> build_nbeats(json cfg) {
   const char* M = "nbeats";
   const Common c = common(cfg, M);
-  const auto types = field<std::vector<std::string>>(cfg, M, "stack_types", {"identity", "trend", "seasonality"});
+  const std::string ctx = cat(M, " config");
+  std::vector<std::string> types = {"identity", "trend", "seasonality"};
+  if (cfg.contains("stack_types")) {
+    const json& t = cfg.at("stack_types");
+    NTN_CHECK(t.is_array(), ctx, ": field 'stack_types' must be a list of names (got ", t.dump().substr(0, 80), ")");
+    types.clear();
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      NTN_CHECK(t[i].is_string(), ctx, ": field 'stack_types'[", i, "]: ", t[i].dump().substr(0, 80),
+                " is not a name");
+      types.push_back(t[i].get<std::string>());
+    }
+  }
   const std::size_t S = types.size();
-  NTN_CHECK(S > 0, M, " config: 'stack_types' is empty");
-  const auto n_blocks = per_stack<std::size_t>(cfg, M, "n_blocks", std::vector<std::size_t>(S, 1), S);
+  NTN_CHECK(S >= limits::kStacks.lo && S <= limits::kStacks.hi, ctx, ": field 'stack_types' must list 1..",
+            limits::kStacks.hi, " stacks (got ", S, ")");
+  const auto n_blocks = per_stack(cfg, M, "n_blocks", std::vector<std::uint64_t>(S, 1), S, limits::kBlocks);
   const Units units = mlp_units(cfg, M, Units(3, {512, 512}));
-  const std::size_t harmonics = positive(cfg, M, "n_harmonics", 2);
-  const long long poly = field<long long>(cfg, M, "n_polynomials", 2);
-  NTN_CHECK(poly >= 0, M, " config: 'n_polynomials' must be >= 0");
-  const bool shared = field<bool>(cfg, M, "shared_weights", false);
+  const std::size_t harmonics = json_uint(cfg, ctx, "n_harmonics", 2, limits::kHarmonics);
+  const std::size_t poly = json_uint(cfg, ctx, "n_polynomials", 2, limits::kPolynomials);
+  const bool shared = json_bool(cfg, ctx, "shared_weights", false);
+  json_known_fields(cfg, ctx, {"type", "input_size", "horizon", "outputs", "activation", "dropout", "stack_types",
+                               "n_blocks", "mlp_units", "n_harmonics", "n_polynomials", "shared_weights"});
   cfg["n_harmonics"] = harmonics;
+  // Frequencies 0, then harmonics/harmonics .. < H/2 in steps of 1/harmonics (ResidualStacks);
+  // at most harmonics x H / 2 of them, and each basis row spans L + H values.
   std::size_t n_freq = 1;
   for (double v = double(harmonics); v < double(harmonics) / 2.0 * double(c.H); v += 1.0) ++n_freq;
+  check_tensor_size(2 * n_freq, c.L + c.H, "nbeats seasonality basis (2 x frequencies, input_size + horizon)");
   std::vector<BlockSpec> blocks;
   std::size_t n_mlp = 0;
   for (std::size_t s = 0; s < S; ++s) {
-    NTN_CHECK(n_blocks[s] > 0, M, " config: stack ", s, " needs n_blocks > 0");
     for (std::size_t b = 0; b < n_blocks[s]; ++b) {
       BlockSpec bs;
       bs.stack = s;
@@ -478,7 +491,7 @@ std::unique_ptr<Model<T>> build_nbeats(json cfg) {
         bs.q_major = false;
       } else if (types[s] == "trend") {
         bs.basis = Basis::trend;
-        bs.n_basis = std::size_t(poly) + 1;
+        bs.n_basis = poly + 1;
       } else if (types[s] == "seasonality") {
         bs.basis = Basis::seasonality;
         bs.n_basis = 2 * n_freq;
@@ -504,8 +517,11 @@ template <class T>
 std::unique_ptr<Model<T>> build_mlp(json cfg) {
   const char* M = "mlp";
   const Common c = common(cfg, M);
-  const std::size_t hidden = positive(cfg, M, "hidden_size", 1024);
-  const std::size_t layers = positive(cfg, M, "num_layers", 2);
+  const std::string ctx = cat(M, " config");
+  const std::size_t hidden = json_uint(cfg, ctx, "hidden_size", 1024, limits::kWidth);
+  const std::size_t layers = json_uint(cfg, ctx, "num_layers", 2, limits::kLayers);
+  json_known_fields(cfg, ctx, {"type", "input_size", "horizon", "outputs", "activation", "dropout", "hidden_size",
+                               "num_layers"});
   cfg["type"] = M;
   cfg["hidden_size"] = hidden;
   cfg["num_layers"] = layers;
@@ -517,7 +533,7 @@ std::unique_ptr<Model<T>> build_mlp(json cfg) {
 template <class T>
 std::unique_ptr<Model<T>> make_model(const json& config) {
   NTN_CHECK(config.is_object(), "model config must be a JSON object (got ", config.dump(), ")");
-  const std::string type = config.value("type", "");
+  const std::string type = json_string(config, "model config", "type", "");
   if (type == "nhits") return build_nhits<T>(config);
   if (type == "nbeats") return build_nbeats<T>(config);
   if (type == "mlp") return build_mlp<T>(config);

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/nn.h"
 #include "ntn/parallel.h"
@@ -15,11 +16,19 @@
 namespace ntn::nn {
 
 // ---- ParamSet -------------------------------------------------------------------------------
+constexpr std::size_t kMaxParamTensors = 1u << 16;
+
 template <class T>
 std::size_t ParamSet<T>::add(std::string name, const Shape& shape, bool decay) {
   NTN_CHECK(values_.empty(), "parameter '", name, "' declared after the parameter set was finalised");
-  for (const Entry& e : entries_) NTN_CHECK(e.name != name, "parameter '", name, "' declared twice");
+  NTN_CHECK(entries_.size() < kMaxParamTensors, "the model would have more than ", kMaxParamTensors,
+            " parameter tensors (at '", name, "'); lower the number of layers or blocks");
+  NTN_CHECK(names_.insert(name).second, "parameter '", name, "' declared twice");
   const std::size_t size = std::size_t(shape.numel());
+  // Checked as parameters are declared, before the slab is allocated (README 'Limits').
+  NTN_CHECK(size <= limits::kMaxParameters && slab_ + size <= limits::kMaxParameters, "the model would have more than ",
+            limits::kMaxParameters, " parameters (at '", name, "' ", shape.str(),
+            "); lower the widths, the window or the number of blocks");
   entries_.push_back({std::move(name), shape, slab_, size, decay});
   slab_ += round_up(size, kAlign / sizeof(T));  // every parameter starts on a cache line
   return entries_.size() - 1;

@@ -1,3 +1,4 @@
+#include "ntn/fields.h"
 #include "ntn/mlp.h"
 
 #include <algorithm>
@@ -36,6 +37,7 @@ typename Mlp<T>::Cache Mlp<T>::make_cache(std::size_t max_batch, bool inference)
   std::size_t widest = 0;
   for (const auto& l : layers) {
     widest = std::max({widest, l.in, l.out});
+    check_tensor_size(max_batch, widest, "layer activations (batch x width)");  // before allocating
     if (inference) continue;
     const std::size_t i = c.in.size();
     const bool last = i + 1 == layers.size();

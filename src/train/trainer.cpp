@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
@@ -37,43 +38,64 @@ json TrainConfig::to_json() const {
           {"val_every", val_every},
           {"patience", patience},
           {"min_delta", min_delta},
-          {"lr_decays", lr_decays}};
+          {"lr_decays", lr_decays},
+          {"val_batch", val_batch}};
 }
 
 TrainConfig TrainConfig::from_json(const json& j) {
+  const char* ctx = "training config";
+  NTN_CHECK(j.is_object(), ctx, ": expected a JSON object (got ", j.dump().substr(0, 80), ")");
+  json_known_fields(j, ctx, {"max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles",
+                             "huber_delta", "optimizer", "lr", "weight_decay", "schedule", "clip_norm",
+                             "window_scaling", "val_every", "val_batch", "patience", "min_delta", "lr_decays",
+                             "checkpoint_every", "log_every"});
   TrainConfig tc;
-  auto get = [&](const char* key, auto& v) {
-    if (!j.contains(key)) return;
-    try {
-      v = j.at(key).get<std::decay_t<decltype(v)>>();
-    } catch (const json::exception&) {
-      throw Error(cat("training config: field '", key, "' has the wrong type (", j.at(key).dump(), ")"));
-    }
-  };
-  get("max_steps", tc.max_steps);
-  get("epochs", tc.epochs);
-  get("batch_size", tc.batch_size);
-  get("micro_batches", tc.micro_batches);
-  get("seed", tc.seed);
-  std::string loss = loss_name(tc.loss.kind), window = window_scaling_name(tc.window_scaling);
+  tc.max_steps = json_uint(j, ctx, "max_steps", tc.max_steps, limits::kSteps);
+  tc.epochs = json_uint(j, ctx, "epochs", tc.epochs, limits::kEpochs);
+  tc.batch_size = json_uint(j, ctx, "batch_size", tc.batch_size, limits::kBatch);
+  tc.micro_batches = json_uint(j, ctx, "micro_batches", tc.micro_batches, limits::kMicroBatches);
+  tc.seed = json_uint(j, ctx, "seed", tc.seed, limits::kSeed);
   std::vector<float> quantiles;
-  float delta = tc.loss.delta;
-  get("loss", loss);
-  get("quantiles", quantiles);
-  get("huber_delta", delta);
-  tc.loss = parse_loss(loss, quantiles, delta);
-  get("optimizer", tc.optim.name);
-  get("lr", tc.optim.lr);
-  get("weight_decay", tc.optim.weight_decay);
-  get("schedule", tc.schedule.name);
-  get("clip_norm", tc.clip_norm);
-  get("window_scaling", window);
-  tc.window_scaling = parse_window_scaling(window);
-  get("val_every", tc.val_every);
-  get("patience", tc.patience);
-  get("min_delta", tc.min_delta);
-  get("lr_decays", tc.lr_decays);
+  for (double q : json_real_list(j, ctx, "quantiles", {}, limits::kQuantile)) quantiles.push_back(float(q));
+  tc.loss = parse_loss(json_string(j, ctx, "loss", loss_name(tc.loss.kind)), quantiles,
+                       float(json_real(j, ctx, "huber_delta", tc.loss.delta, limits::kHuberDelta)));
+  tc.optim.name = json_string(j, ctx, "optimizer", tc.optim.name);
+  tc.optim.lr = float(json_real(j, ctx, "lr", tc.optim.lr, limits::kLr));
+  tc.optim.weight_decay = float(json_real(j, ctx, "weight_decay", tc.optim.weight_decay, limits::kWeightDecay));
+  tc.schedule.name = json_string(j, ctx, "schedule", tc.schedule.name);
+  tc.clip_norm = float(json_real(j, ctx, "clip_norm", tc.clip_norm, limits::kClip));
+  tc.window_scaling = parse_window_scaling(json_string(j, ctx, "window_scaling", window_scaling_name(tc.window_scaling)));
+  tc.val_every = json_uint(j, ctx, "val_every", tc.val_every, limits::kEvery);
+  tc.val_batch = json_uint(j, ctx, "val_batch", tc.val_batch, limits::kBatch);
+  tc.patience = json_uint(j, ctx, "patience", tc.patience, limits::kPatience);
+  tc.min_delta = json_real(j, ctx, "min_delta", tc.min_delta, limits::kMinDelta);
+  tc.lr_decays = json_uint(j, ctx, "lr_decays", tc.lr_decays, limits::kLrDecays);
+  tc.checkpoint_every = json_uint(j, ctx, "checkpoint_every", tc.checkpoint_every, limits::kEvery);
+  tc.log_every = json_uint(j, ctx, "log_every", tc.log_every, limits::kEvery);
+  tc.validate();
   return tc;
+}
+
+void TrainConfig::validate() const {
+  const char* ctx = "training config";
+  auto u = [&](const char* k, std::uint64_t v, UintRange r) { check_uint(cat(ctx, ": field '", k, "'"), v, r); };
+  auto f = [&](const char* k, double v, RealRange r) { check_real(cat(ctx, ": field '", k, "'"), v, r); };
+  u("max_steps", max_steps, limits::kSteps);
+  u("epochs", epochs, limits::kEpochs);
+  u("batch_size", batch_size, limits::kBatch);
+  u("micro_batches", micro_batches, limits::kMicroBatches);
+  u("val_batch", val_batch, limits::kBatch);
+  u("val_every", val_every, limits::kEvery);
+  u("patience", patience, limits::kPatience);
+  u("checkpoint_every", checkpoint_every, limits::kEvery);
+  u("log_every", log_every, limits::kEvery);
+  u("lr_decays", lr_decays, limits::kLrDecays);
+  f("lr", optim.lr, limits::kLr);
+  f("weight_decay", optim.weight_decay, limits::kWeightDecay);
+  f("clip_norm", clip_norm, limits::kClip);
+  f("min_delta", min_delta, limits::kMinDelta);
+  f("huber_delta", loss.delta, limits::kHuberDelta);
+  NTN_CHECK(loss.quantiles.size() <= limits::kOutputs.hi, ctx, ": at most ", limits::kOutputs.hi, " quantile levels");
 }
 
 void derive_schedule(TrainConfig& tc, std::size_t train_windows) {
@@ -208,6 +230,7 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
       opt_(cfg_.optim, model.params()),
       sched_(cfg_.schedule, cfg_.optim.lr),
       assembler_(store, {model.input_size(), model.horizon()}, cfg_.window_scaling) {
+  cfg_.validate();
   NTN_CHECK(!train_.empty(), "no training windows: the series are too short for input ", model.input_size(),
             " + horizon ", model.horizon());
   NTN_CHECK(cfg_.batch_size > 0, "batch size must be positive");
@@ -417,7 +440,7 @@ void Trainer::resume(const std::string& path) {
   }
   NTN_CHECK(mc == model_.config(), path, ": the checkpoint is of another model (", mc.dump(), ")");
   json mine = cfg_.to_json(), theirs = tc;
-  for (const char* k : {"max_steps", "epochs", "patience", "val_every"}) {  // may be extended on resume
+  for (const char* k : {"max_steps", "epochs", "patience", "val_every", "val_batch"}) {  // may change on resume
     mine.erase(k);
     theirs.erase(k);
   }

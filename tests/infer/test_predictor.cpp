@@ -79,7 +79,7 @@ void expect_bitwise(const float* a, const float* b, std::size_t n, const std::st
 TEST(Predictor, Fp32MatchesTrainingPathForEveryModelAndScaler) {
   const json nbeats = {{"type", "nbeats"}, {"input_size", 30}, {"horizon", 6}, {"mlp_units", {{16, 16}}},
                        {"stack_types", {"trend", "seasonality", "identity"}}};
-  const json mlp = {{"type", "mlp"}, {"input_size", 20}, {"horizon", 5}, {"hidden", 24}, {"layers", 2}};
+  const json mlp = {{"type", "mlp"}, {"input_size", 20}, {"horizon", 5}, {"hidden_size", 24}, {"num_layers", 2}};
   json quantile = kNhits;
   quantile["outputs"] = 3;
   for (const json& cfg : {kNhits, nbeats, mlp, quantile})

@@ -119,14 +119,36 @@ TEST(Models, BadConfigsNameTheField) {
     SCOPED_TRACE(cfg.dump());
     test::expect_error([&] { make_model<float>(cfg); }, {frag});
   };
-  expect_msg({{"type", "lstm9"}}, "unknown model type 'lstm9'");
-  expect_msg({{"type", "nhits"}, {"horizon", 0}}, "'horizon' must be positive");
-  expect_msg({{"type", "nhits"}, {"pool_kernel", {2, 2}}}, "'pool_kernel' has 2 entries for 3 stacks");
-  expect_msg({{"type", "nhits"}, {"mlp_units", {{8, 8}, {9, 4}}}}, "'mlp_units'[1] starts at 9");
-  expect_msg({{"type", "nhits"}, {"input_size", "long"}}, "field 'input_size' has the wrong type");
-  expect_msg({{"type", "nbeats"}, {"stack_types", {"trend", "wavelet"}}, {"n_blocks", {1, 1}}}, "'wavelet'");
-  expect_msg({{"type", "mlp"}, {"activation", "leaky"}}, "unknown activation 'leaky'");
-  expect_msg({{"type", "mlp"}, {"dropout", 1.5}}, "'dropout' must be in [0, 1)");
+  // Each class of bad field, one row each: the message names the model, the field and the range.
+  const std::vector<std::pair<json, const char*>> cases = {
+      {{{"type", "lstm9"}}, "unknown model type 'lstm9'"},
+      {{{"type", "nhits"}, {"horizon", 0}}, "field 'horizon': 0 is out of range (expected an integer in 1..100000)"},
+      {{{"type", "nhits"}, {"horizon", -1}}, "field 'horizon': -1 is out of range"},
+      {{{"type", "nhits"}, {"input_size", 1e16}}, "field 'input_size': 1e+16 is not an integer"},
+      {{{"type", "nhits"}, {"input_size", "long"}}, "field 'input_size': \"long\" is not an integer"},
+      {{{"type", "nhits"}, {"input_size", true}}, "field 'input_size': true is not an integer"},
+      {{{"type", "nhits"}, {"pool_kernel", {2, 2}}}, "'pool_kernel' has 2 entries for 3 stacks"},
+      {{{"type", "nhits"}, {"pool_kernel", {-1, 1, 1}}}, "field 'pool_kernel'[0]: -1 is out of range"},
+      {{{"type", "nhits"}, {"n_blocks", {-1, 1, 1}}}, "field 'n_blocks'[0]: -1 is out of range"},
+      {{{"type", "nhits"}, {"n_blocks", json::array()}}, "'n_blocks' must list 1..64 stacks"},
+      {{{"type", "nhits"}, {"n_blocks", {100, 1, 1}}}, "field 'n_blocks'[0]: 100 is out of range"},
+      {{{"type", "nhits"}, {"mlp_units", {{8, 8}, {9, 4}}}}, "'mlp_units'[1] starts at 9"},
+      {{{"type", "nhits"}, {"mlp_units", {{8, 8, 8}}}}, "'mlp_units'[0] must be a pair"},
+      {{{"type", "nhits"}, {"mlp_units", {{100000, 8}}}}, "'mlp_units'[0]: 100000 is out of range"},
+      {{{"type", "nhits"}, {"mlp_units", {{60000, 60000}}}}, "more than 268435456 parameters"},
+      {{{"type", "nhits"}, {"n_blokcs", {1}}}, "nhits config: unknown field 'n_blokcs'"},
+      {{{"type", "nbeats"}, {"stack_types", {"trend", "wavelet"}}, {"n_blocks", {1, 1}}}, "'wavelet'"},
+      {{{"type", "nbeats"}, {"n_harmonics", 1e16}}, "field 'n_harmonics': 1e+16 is not an integer in 1..1024"},
+      {{{"type", "nbeats"}, {"n_harmonics", 5000}}, "field 'n_harmonics': 5000 is out of range"},
+      {{{"type", "nbeats"}, {"n_polynomials", -2}}, "field 'n_polynomials': -2 is out of range"},
+      {{{"type", "nbeats"}, {"shared_weights", 1}}, "field 'shared_weights': 1 is not true or false"},
+      {{{"type", "nbeats"}, {"horizon", 100000}, {"n_harmonics", 1000}}, "nbeats seasonality basis"},
+      {{{"type", "mlp"}, {"activation", "leaky"}}, "unknown activation 'leaky'"},
+      {{{"type", "mlp"}, {"dropout", 1.5}}, "field 'dropout': 1.5 is out of range (expected a number in [0, 1))"},
+      {{{"type", "mlp"}, {"num_layers", 30000}}, "field 'num_layers': 30000 is out of range"},
+      {{{"type", "mlp"}, {"hidden_size", -1}}, "field 'hidden_size': -1 is out of range"},
+  };
+  for (const auto& [cfg, frag] : cases) expect_msg(cfg, frag);
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ int run_backtest(const BacktestOpts& o) {
   const double t_start = now_s();
   std::vector<std::unique_ptr<Predictor>> preds;
   std::vector<Predictor*> ptrs;
-  for (const std::string& m : split_list(o.models)) {
+  for (const std::string& m : split_list(o.models, "--model")) {
     preds.push_back(std::make_unique<Predictor>(m, PredictorOptions{.precision = parse_precision(o.precision),
                                                                     .max_batch = 64,
                                                                     .workspaces = 0}));
@@ -53,7 +53,7 @@ int run_backtest(const BacktestOpts& o) {
   spec.season = o.season;
   spec.ensemble = parse_ensemble(o.ensemble);
   if (!o.weights.empty())
-    for (float w : parse_floats(o.weights, "--weights")) spec.weights.push_back(w);
+    for (float w : parse_floats(o.weights, "--weights", limits::kWeight)) spec.weights.push_back(w);
   if (o.refit_every > 0) {  // retrain with the artifact's own model and training configuration
     const Artifact& a = ptrs[0]->artifact();
     NTN_CHECK(a.training.contains("config"), o.models, ": the artifact has no training configuration to refit with");
@@ -80,7 +80,7 @@ int run_backtest(const BacktestOpts& o) {
     write_file_atomic(o.csv, s);
   }
   json j = r.aggregate;
-  j["models"] = split_list(o.models);
+  j["models"] = split_list(o.models, "--model");
   j["series"] = f.names[0];
   j["forecast_seconds"] = r.forecast_seconds;
   if (r.refits) j["refit_seconds"] = r.refit_seconds;
@@ -103,16 +103,16 @@ Run add_backtest(CLI::App& app) {
   auto o = std::make_shared<BacktestOpts>();
   app.add_option("--model", o->models, "Model artifact, or several comma-separated (an ensemble)")->required();
   add_data_options(app, o->data, false);
-  app.add_option("--origins", o->origins, "Forecast origins: the last N with complete targets (default 1000)");
-  app.add_option("--step", o->step, "Distance between origins (default 1)");
-  app.add_option("--season", o->season, "MASE season (0: no MASE)");
+  add_uint(app, "--origins", o->origins, limits::kOrigins, "Forecast origins: the last N with complete targets (default 1000)");
+  add_uint(app, "--step", o->step, limits::kStep, "Distance between origins (default 1)");
+  add_uint(app, "--season", o->season, limits::kSeason, "MASE season (0: no MASE)");
   app.add_option("--ensemble", o->ensemble, "Several models: mean (default), median or weighted");
   app.add_option("--weights", o->weights, "--ensemble weighted: one weight per model, summing to 1");
-  app.add_option("--refit-every", o->refit_every, "Retrain every K origins on the data before them, with the "
+  add_uint(app, "--refit-every", o->refit_every, limits::kOrigins, "Retrain every K origins on the data before them, with the "
                                                   "artifact's model and training configuration (0: never)");
   app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
   app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file");
-  app.add_option("--threads", o->threads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (aggregate + per_origin)");
   return [o] { return run_backtest(*o); };
 }

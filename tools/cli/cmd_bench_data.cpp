@@ -121,7 +121,7 @@ int run_bench_data(const BenchDataOpts& o) {
 
 Run add_bench_data(CLI::App& app) {
   auto o = std::make_shared<BenchDataOpts>();
-  app.add_option("--points", o->points, "Series length (default 1,000,000)");
+  add_uint(app, "--points", o->points, UintRange{1000, 100000000}, "Series length (default 1,000,000)");
   app.add_option("--model", o->model, "Model artifact: adds backtest_1000_origins_s (needs --data)");
   app.add_option("--data", o->data, "Wide CSV holding the backtest series");
   app.add_option("--column", o->column, "Backtest series column (default close)");

@@ -276,7 +276,7 @@ Run add_bench_kernels(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_flag("--json", o->json, "Print one JSON object (named figures + a 'detail' object)");
   app.add_flag("--quick", o->quick, "Few repetitions (smoke test; figures are not meaningful)");
-  app.add_option("--threads", o->threads, "Threads for the SGEMM figure (0 = all hardware threads)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for the SGEMM figure (0 = all hardware threads)");
   return [o] { return run(*o); };
 }
 

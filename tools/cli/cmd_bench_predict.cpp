@@ -190,13 +190,13 @@ Run add_bench_predict(CLI::App& app) {
   auto o = std::make_shared<BenchPredictOpts>();
   app.add_option("--model", o->model, "Model artifact")->required();
   app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
-  app.add_option("--threads", o->threads, "Threads for batch predictions (0: all)");
-  app.add_option("--requests", o->requests, "Batch-1 forecasts timed for the latency figures (default 20000)");
-  app.add_option("--serve", o->serve, "Only load and serve this many batch-1 forecasts (memory run)");
-  app.add_option("--target-us", o->target_us, "Latency target: count forecasts slower than this");
-  app.add_option("--symbols", o->symbols, "Cache replay: symbols per tick (default 100)");
-  app.add_option("--strategies", o->strategies, "Cache replay: strategies asking for each symbol (default 20)");
-  app.add_option("--ticks", o->ticks, "Cache replay: ticks (default 50)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for batch predictions (0: all)");
+  add_uint(app, "--requests", o->requests, UintRange{1, 100000000}, "Batch-1 forecasts timed for the latency figures (default 20000)");
+  add_uint(app, "--serve", o->serve, UintRange{0, 100000000}, "Only load and serve this many batch-1 forecasts (memory run)");
+  add_real(app, "--target-us", o->target_us, RealRange{0, 1e9}, "Latency target: count forecasts slower than this");
+  add_uint(app, "--symbols", o->symbols, UintRange{1, 1000000}, "Cache replay: symbols per tick (default 100)");
+  add_uint(app, "--strategies", o->strategies, UintRange{1, 10000}, "Cache replay: strategies asking for each symbol (default 20)");
+  add_uint(app, "--ticks", o->ticks, UintRange{1, 1000000}, "Cache replay: ticks (default 50)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_bench_predict(*o); };
 }

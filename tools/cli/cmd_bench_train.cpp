@@ -90,13 +90,13 @@ int run(const Opts& o) {
 Run add_bench_train(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   app.add_option("--model", o->model, "nhits, nbeats or mlp");
-  app.add_option("--batch", o->batch, "Windows per step (default 32)");
-  app.add_option("--input-size", o->input_size, "Input length (default 168)");
-  app.add_option("--horizon", o->horizon, "Horizon (default 24)");
-  app.add_option("--hidden", o->hidden, "Hidden width: one HIDDENxHIDDEN pair per block (default 512)");
-  app.add_option("--micro-batches", o->micro, "Micro-batches per step (default 1: the threads split each GEMM)");
-  app.add_option("--threads", o->threads, "Threads (0: all)");
-  app.add_option("--reps", o->reps, "Timed repetitions (the median is reported)");
+  add_uint(app, "--batch", o->batch, limits::kBatch, "Windows per step (default 32)");
+  add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input length (default 168)");
+  add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Horizon (default 24)");
+  add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width: one HIDDENxHIDDEN pair per block (default 512)");
+  add_uint(app, "--micro-batches", o->micro, UintRange{0, 256}, "Micro-batches per step (default 1: the threads split each GEMM)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  add_uint(app, "--reps", o->reps, UintRange{1, 100000}, "Timed repetitions (the median is reported)");
   app.add_flag("--json", o->json, "Print one JSON object (step_ms = median step time)");
   return [o] { return run(*o); };
 }

@@ -16,7 +16,7 @@ Run add_info(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto threads = std::make_shared<int>(0);
   app.add_flag("--json", *json, "Print one JSON object");
-  app.add_option("--threads", *threads, "Threads to use (0 = all hardware threads)");
+  add_uint(app, "--threads", *threads, limits::kThreads, "Threads to use (0 = all hardware threads)");
   return [json, threads]() {
     set_num_threads(*threads);
     const CpuFeatures& f = cpu_features();

@@ -104,22 +104,22 @@ Run add_search(CLI::App& app) {
   add_data_options(app, o->data, false);
   app.add_option("--scaler", o->data.scaler, "Per-series scaler fitted on each candidate's training part: none, "
                                              "standard (default), robust, minmax");
-  app.add_option("--season", o->data.season, "MASE season (0: no MASE)");
+  add_uint(app, "--season", o->data.season, limits::kSeason, "MASE season (0: no MASE)");
   app.add_option("--model", o->model, "Model type: nhits (default), nbeats or mlp");
   app.add_option("--grid", o->grid, "key=v1|v2;key2=... (JSON values; training keys like lr, max_steps, loss go to "
                                     "training, others to the model)")->required();
-  app.add_option("--random", o->random, "Try this many distinct random candidates of the grid (0: all)");
-  app.add_option("--seed", o->seed, "Seed of the random choice and of every training run");
-  app.add_option("--input-size", o->input_size, "Input window L (default 168)");
-  app.add_option("--horizon", o->horizon, "Forecast horizon H (default 24)");
-  app.add_option("--max-steps", o->max_steps, "Training steps per candidate unless the grid sets max_steps (200)");
-  app.add_option("--batch", o->batch, "Batch size unless the grid sets batch_size (64)");
+  add_uint(app, "--random", o->random, limits::kCandidates, "Try this many distinct random candidates of the grid (0: all)");
+  add_uint(app, "--seed", o->seed, limits::kSeed, "Seed of the random choice and of every training run");
+  add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default 168)");
+  add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24)");
+  add_uint(app, "--max-steps", o->max_steps, limits::kSteps, "Training steps per candidate unless the grid sets max_steps (200)");
+  add_uint(app, "--batch", o->batch, limits::kBatch, "Batch size unless the grid sets batch_size (64)");
   app.add_option("--loss", o->loss, "Training loss unless the grid sets it (mae)");
   app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none (default), standard, robust");
-  app.add_option("--origins", o->origins, "Backtest origins scoring each candidate (default 200)");
-  app.add_option("--step", o->step, "Distance between origins (default 1)");
+  add_uint(app, "--origins", o->origins, limits::kOrigins, "Backtest origins scoring each candidate (default 200)");
+  add_uint(app, "--step", o->step, limits::kStep, "Distance between origins (default 1)");
   app.add_option("--csv", o->csv, "Write the table to this CSV file");
-  app.add_option("--threads", o->threads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_search(*o); };
 }

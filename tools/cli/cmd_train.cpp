@@ -59,14 +59,11 @@ json load_config(const std::string& s) {
 
 json parse_mlp_units(const std::string& s) {
   json units = json::array();
-  for (const auto& pair : split_list(s)) {
+  for (const auto& pair : split_list(s, "--mlp-units")) {
     const auto x = pair.find('x');
     NTN_CHECK(x != std::string::npos, "--mlp-units: '", pair, "' is not WIDTHxWIDTH (e.g. 512x512)");
-    try {
-      units.push_back({std::stoul(pair.substr(0, x)), std::stoul(pair.substr(x + 1))});
-    } catch (const std::exception&) {
-      throw Error(cat("--mlp-units: '", pair, "' is not WIDTHxWIDTH (e.g. 512x512)"));
-    }
+    units.push_back({parse_uint("--mlp-units", pair.substr(0, x), limits::kWidth),
+                     parse_uint("--mlp-units", pair.substr(x + 1), limits::kWidth)});
   }
   return units;
 }
@@ -91,7 +88,7 @@ int run_train(const TrainOpts& o) {
   }
   p = prepare(spec, L, H);
 
-  const std::vector<float> quantiles = parse_floats(o.quantiles, "--quantiles");
+  const std::vector<float> quantiles = parse_floats(o.quantiles, "--quantiles", limits::kQuantile);
   json cfg = load_config(o.config);
   cfg["type"] = o.model;
   cfg["input_size"] = L;
@@ -394,37 +391,38 @@ Run add_train(CLI::App& app) {
   app.add_option("--model", o->model, "Model type: nhits, nbeats or mlp");
   app.add_option("--config", o->config, "Model config: a JSON file or inline JSON (flags below override it)");
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
-  app.add_option("--input-size", o->input_size, "Input window L (default: m4 2H, ltsf 5H, else 168)");
-  app.add_option("--horizon", o->horizon, "Forecast horizon H (default 24; m4: from the test file)");
+  add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else 168)");
+  add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
   app.add_option("--mlp-units", o->mlp_units, "Block MLP pairs, e.g. 512x512,512x512 (nhits/nbeats)");
-  app.add_option("--hidden", o->hidden, "Hidden width (mlp model)");
-  app.add_option("--layers", o->layers, "Hidden layers (mlp model)");
+  add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width (mlp model)");
+  add_uint(app, "--layers", o->layers, limits::kLayers, "Hidden layers (mlp model)");
   app.add_option("--activation", o->activation, "relu, gelu, tanh, sigmoid, softplus, silu");
   app.add_option("--pooling", o->pooling, "nhits pooling: max or avg");
   app.add_option("--interpolation", o->interpolation, "nhits interpolation: linear or nearest");
-  app.add_option("--dropout", o->dropout, "Dropout probability after each hidden activation");
+  add_real(app, "--dropout", o->dropout, limits::kDropout, "Dropout probability after each hidden activation");
   app.add_option("--loss", o->loss, "mae (default), mse, huber, mq (multi-quantile, needs --quantiles)");
   app.add_option("--quantiles", o->quantiles, "Quantile levels for --loss mq, e.g. 0.1,0.5,0.9");
-  app.add_option("--huber-delta", o->huber_delta, "Huber delta");
+  add_real(app, "--huber-delta", o->huber_delta, limits::kHuberDelta, "Huber delta");
   app.add_option("--optimizer", o->optimizer, "adam (default), adamw, sgd, rmsprop");
-  app.add_option("--lr", o->lr, "Learning rate (default 1e-3)");
-  app.add_option("--weight-decay", o->weight_decay, "Weight decay");
+  add_real(app, "--lr", o->lr, limits::kLr, "Learning rate (default 1e-3)");
+  add_real(app, "--weight-decay", o->weight_decay, limits::kWeightDecay, "Weight decay");
   app.add_option("--schedule", o->schedule, "step (default: halve --lr-decays times), cosine, constant, plateau");
-  app.add_option("--lr-decays", o->lr_decays, "Number of halvings of the step schedule (default 3)");
-  app.add_option("--clip", o->clip, "Global gradient-norm clip (0: off)");
-  app.add_option("--max-steps", o->max_steps, "Optimizer steps (default 1000)");
-  app.add_option("--epochs", o->epochs, "Train for this many epochs instead of --max-steps");
-  app.add_option("--batch", o->batch, "Windows per batch (default 32)");
-  app.add_option("--micro-batches", o->micro, "Fixed micro-batch split of each batch (default 4)");
-  app.add_option("--val-batch", o->val_batch, "Windows per validation batch");
+  add_uint(app, "--lr-decays", o->lr_decays, limits::kLrDecays, "Number of halvings of the step schedule (default 3)");
+  add_real(app, "--clip", o->clip, limits::kClip, "Global gradient-norm clip (0: off)");
+  add_uint(app, "--max-steps", o->max_steps, limits::kSteps, "Optimizer steps (default 1000)");
+  add_uint(app, "--epochs", o->epochs, limits::kEpochs, "Train for this many epochs instead of --max-steps");
+  add_uint(app, "--batch", o->batch, limits::kBatch, "Windows per batch (default 32)");
+  add_uint(app, "--micro-batches", o->micro, limits::kMicroBatches, "Fixed micro-batch split of each batch (default 4)");
+  add_uint(app, "--val-batch", o->val_batch, limits::kBatch, "Windows per validation batch");
   app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none, standard, robust (m4 default robust)");
-  app.add_option("--seed", o->seed, "Random seed (weights, data order, dropout)");
-  app.add_option("--threads", o->threads, "Threads (0: all)");
-  app.add_option("--val-every", o->val_every, "Validate every N steps (0: never)");
-  app.add_option("--patience", o->patience, "Early stopping after N validations without improvement (0: off)");
-  app.add_option("--min-delta", o->min_delta, "Improvement that resets the patience");
+  add_uint(app, "--seed", o->seed, limits::kSeed, "Random seed (weights, data order, dropout)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  add_uint(app, "--val-every", o->val_every, limits::kEvery, "Validate every N steps (0: never)");
+  add_uint(app, "--patience", o->patience, limits::kPatience,
+           "Early stopping after N validations without improvement (0: off)");
+  add_real(app, "--min-delta", o->min_delta, limits::kMinDelta, "Improvement that resets the patience");
   app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (written atomically)");
-  app.add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints");
+  add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
   app.add_flag("--json", o->json, "Print the result as one JSON object");
   app.add_flag("--quiet", o->quiet, "No progress output");
@@ -435,7 +433,7 @@ Run add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
   app.add_option("--model", o->model, "Model artifact")->required();
   add_data_options(app, o->data, true);
-  app.add_option("--threads", o->threads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (mse, mae, rmse, smape, mase, ...)");
   return [o] { return run_evaluate(*o); };
 }
@@ -446,12 +444,12 @@ Run add_predict(CLI::App& app) {
   add_data_options(app, o->data, false, /*data_required=*/false);
   app.add_option("--format", o->format, "wide (default) or m4");
   app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16 or int8");
-  app.add_option("--batch", o->batch, "Rows per forward pass and thread (default 32)");
-  app.add_option("--cache", o->cache, "Serve through a forecast cache of this many entries (0: none)");
+  add_uint(app, "--batch", o->batch, limits::kBatch, "Rows per forward pass and thread (default 32)");
+  add_uint(app, "--cache", o->cache, limits::kCache, "Serve through a forecast cache of this many entries (0: none)");
   app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
                                       "input window is full");
   app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
-  app.add_option("--threads", o->threads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
   return [o] { return run_predict(*o); };
 }
@@ -462,7 +460,7 @@ Run add_quantize(CLI::App& app) {
   app.add_option("--to", o->to, "int8 (default) or fp16");
   app.add_option("--out", o->out, "Quantised artifact to write")->required();
   add_data_options(app, o->data, true, /*data_required=*/false);  // --data: the accuracy report's data set
-  app.add_option("--threads", o->threads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_quantize(*o); };
 }

@@ -12,29 +12,11 @@
 
 namespace ntn::cli {
 
-std::vector<std::string> split_list(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (c == sep) {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
+std::vector<std::string> split_list(const std::string& s, const char* what) { return split_items(what, s); }
 
-std::vector<float> parse_floats(const std::string& s, const char* what) {
+std::vector<float> parse_floats(const std::string& s, const char* what, RealRange r) {
   std::vector<float> v;
-  for (const auto& tok : split_list(s)) {
-    float x = 0;
-    const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), x);
-    NTN_CHECK(ec == std::errc() && p == tok.data() + tok.size(), what, ": '", tok, "' is not a number");
-    v.push_back(x);
-  }
+  for (double x : parse_real_list(what, s, r)) v.push_back(float(x));
   return v;
 }
 
@@ -51,10 +33,10 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_
   app.add_option("--test-data", o.test_path, "M4 test file (protocol m4)");
   app.add_option("--scaler", o.scaler, "Per-series scaler fitted on the train part (protocol none): none, standard, "
                                        "robust, minmax");
-  app.add_option("--val-ratio", o.val_ratio, "Validation share of each series (protocol none)");
-  app.add_option("--test-ratio", o.test_ratio, "Test share of each series (protocol none)");
-  app.add_option("--season", o.season, "Season of the MASE scale (default: m4 from the ids, e.g. H -> 24; "
-                                       "else none)");
+  add_real(app, "--val-ratio", o.val_ratio, limits::kRatio, "Validation share of each series (protocol none)");
+  add_real(app, "--test-ratio", o.test_ratio, limits::kRatio, "Test share of each series (protocol none)");
+  add_uint(app, "--season", o.season, limits::kSeason,
+           "Season of the MASE scale (default: m4 from the ids, e.g. H -> 24; else none)");
 }
 
 DataSpec data_spec(const DataOpts& o) {
@@ -62,7 +44,7 @@ DataSpec data_spec(const DataOpts& o) {
   d.path = o.path;
   d.test_path = o.test_path;
   d.protocol = parse_protocol(o.protocol);
-  d.csv.columns = split_list(o.columns);
+  d.csv.columns = split_list(o.columns, "--columns");
   d.csv.time_column = o.time_column;
   d.csv.fill = parse_fill_policy(o.fill);
   d.scaling = parse_series_scaling(o.scaler);

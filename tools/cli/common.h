@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ntn/fields.h"
 #include "ntn/pipeline.h"
 #include "ntn/trainer.h"
 
@@ -22,8 +23,28 @@ struct DataOpts {
 void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_required = true);
 DataSpec data_spec(const DataOpts& o);
 
-std::vector<std::string> split_list(const std::string& s, char sep = ',');
-std::vector<float> parse_floats(const std::string& s, const char* what);
+// Comma-separated lists: an empty item (",," or a trailing comma) is an error naming the option.
+std::vector<std::string> split_list(const std::string& s, const char* what);
+std::vector<float> parse_floats(const std::string& s, const char* what, RealRange r);
+
+// Numeric options. Every integer, size and real option is registered through these: the text is
+// parsed by ntn::parse_uint / parse_real (whole text, no sign on a count, finite, in range), so
+// "-1", "1e3", "nan" or "16abc" is an error naming the option and its accepted range; --help
+// shows the range.
+template <class T>
+CLI::Option* add_uint(CLI::App& app, const std::string& name, T& v, UintRange r, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name, [&v, name, r](const std::string& s) { v = T(parse_uint(name, s, r)); }, help)
+      ->type_name(r.hi == UINT64_MAX ? cat("UINT>=", r.lo) : cat("UINT:", r.lo, "..", r.hi));
+}
+template <class T>
+CLI::Option* add_real(CLI::App& app, const std::string& name, T& v, RealRange r, const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name, [&v, name, r](const std::string& s) { v = T(parse_real(name, s, r)); }, help)
+      ->type_name("NUM");
+}
 
 // Peak resident memory of this process in MB: VmHWM of /proc/self/status (getrusage's
 // ru_maxrss also counts the parent's memory at fork time, so a process started from a large

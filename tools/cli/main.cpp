@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
 
 #include "commands.h"
 #include "ntn/error.h"
@@ -42,20 +45,36 @@ int main(int argc, char** argv) {
   CLI::App* bd = bench->add_subcommand("data", "Rolling statistics and indicators over 1M points (1 thread)");
   runs[bd] = ntn::cli::add_bench_data(*bd);
 
+  // Every failure is one line on stderr and exit code 2; --help and --version print and exit 0.
+  auto fail = [](const std::string& msg) {
+    std::fprintf(stderr, "ntneural: error: %s\n", msg.c_str());
+    return 2;
+  };
+  int rc = 1;
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  try {
     for (auto& [cmd, run] : runs)
-      if (cmd->parsed()) return run();
+      if (cmd->parsed()) rc = run();
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see --help)");
   } catch (const ntn::Error& e) {
-    std::fprintf(stderr, "ntneural: error: %s\n", e.what());
-    return 2;
+    return fail(e.what());
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory: the options or the input ask for more memory than this machine has "
+                "(lower the sizes: --batch, --input-size, --horizon, widths; see README 'Limits')");
+  } catch (const std::length_error& e) {
+    return fail(std::string("a size derived from the options or the input is too large (") + e.what() + ")");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ntneural: unexpected error: %s\n", e.what());
-    return 3;
+    return fail(std::string("unexpected: ") + e.what());
   }
-  return 1;
+  // Output that could not be written (a full disk, a closed pipe) is a failure, not exit 0.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail("cannot write the output to stdout");
+  if (std::fflush(stderr) != 0 || std::ferror(stderr)) return 2;  // nowhere left to say so
+  return rc;
 }

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Hardening, class "options": every integer / size / real option and config field is parsed by
+# one validated parser; negative, huge, malformed and out-of-range values are a one-line error
+# (exit 2) naming the option and the accepted range. Usage: test_options.sh path/to/ntneural
+source "$(dirname "$0")/lib.sh" "$1"
+make_ok_csv "$dir/ok.csv"
+"$bin" train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 8x8 --max-steps 5 \
+  --batch 8 --quiet --out "$dir/m.ntn" > /dev/null || { echo "FAIL setup: cannot train"; exit 1; }
+
+# (Each option appears once per command line: CLI11 rejects a repeated one.)
+prefix=("$bin" train --data "$dir/ok.csv" --quiet --out "$dir/out.ntn")
+error_table <<'T'
+# name               | fragment                                                        | arguments
+batch_negative       | --batch: '-1' is out of range (expected an integer in 1..65536) | --batch -1
+batch_zero           | --batch: 0 is out of range                                      | --batch 0
+batch_huge           | --batch: 18446744073709551615 is out of range                   | --batch 18446744073709551615
+batch_overflow       | --batch: '99999999999999999999' is out of range                 | --batch 99999999999999999999
+batch_exponent       | --batch: '1e3' is not a plain integer                           | --batch 1e3
+batch_fraction       | --batch: '2.5' is not a plain integer                           | --batch 2.5
+batch_text           | --batch: '8x' is not a plain integer                            | --batch 8x
+val_batch_negative   | --val-batch: '-1' is out of range                               | --val-batch -1
+max_steps_negative   | --max-steps: '-1' is out of range                               | --max-steps -1
+max_steps_zero       | --max-steps: 0 is out of range                                  | --max-steps 0
+epochs_huge          | --epochs: 10000000 is out of range                              | --epochs 10000000
+patience_negative    | --patience: '-1' is out of range                                | --patience -1
+seed_negative        | --seed: '-1' is out of range (expected an integer >= 0)         | --seed -1
+seed_hex             | --seed: '0x10' is not a plain integer                           | --seed 0x10
+horizon_max_u64      | --horizon: 18446744073709551615 is out of range                 | --horizon 18446744073709551615
+horizon_zero         | --horizon: 0 is out of range                                    | --horizon 0
+input_size_huge      | --input-size: 2000000 is out of range                           | --input-size 2000000
+layers_huge          | --layers: 30000 is out of range (expected an integer in 1..256) | --model mlp --layers 30000
+hidden_negative      | --hidden: '-5' is out of range                                  | --model mlp --hidden -5
+micro_zero           | --micro-batches: 0 is out of range                              | --micro-batches 0
+threads_negative     | --threads: '-2' is out of range                                 | --threads -2
+lr_decays_huge       | --lr-decays: 1000 is out of range                               | --lr-decays 1000
+mlp_units_suffix     | --mlp-units: '16abc' is not a plain integer                     | --mlp-units 16x16abc
+mlp_units_negative   | --mlp-units: '-16' is out of range                              | --mlp-units -16x16
+mlp_units_empty_item | --mlp-units: item 2                                             | --mlp-units 16x16,,16x16
+mlp_units_no_x       | --mlp-units: '16' is not WIDTHxWIDTH                            | --mlp-units 16
+quantiles_empty_item | --quantiles: item 2 of '0.1,,0.9' is empty                      | --loss mq --quantiles 0.1,,0.9
+quantiles_trailing   | --quantiles: item 3                                             | --loss mq --quantiles 0.1,0.9,
+quantiles_one        | --quantiles: '1' is out of range (expected a number in (0, 1))  | --loss mq --quantiles 0.5,1
+quantiles_nan        | --quantiles: 'nan' is not a finite number                       | --loss mq --quantiles nan
+quantiles_order      | quantile levels must increase                                   | --loss mq --quantiles 0.9,0.1
+dropout_nan          | --dropout: 'nan' is not a finite number                         | --dropout nan
+dropout_one          | --dropout: '1' is out of range (expected a number in [0, 1))    | --dropout 1
+clip_negative        | --clip: '-1' is out of range                                    | --clip -1
+lr_zero              | --lr: '0' is out of range (expected a number in (0, 10])        | --lr 0
+lr_inf               | --lr: 'inf' is not a finite number                              | --lr inf
+lr_double_sign       | --lr: '+-0.1' is not a number                                   | --lr +-0.1
+lr_text              | --lr: 'fast' is not a number                                    | --lr fast
+weight_decay_neg     | --weight-decay: '-0.1' is out of range                          | --weight-decay -0.1
+huber_zero           | --huber-delta: '0' is out of range                              | --loss huber --huber-delta 0
+min_delta_neg        | --min-delta: '-1' is out of range                               | --min-delta -1
+val_ratio_one        | --val-ratio: '1' is out of range                                | --val-ratio 1
+test_ratio_neg       | --test-ratio: '-0.2' is out of range                            | --test-ratio -0.2
+season_negative      | --season: '-24' is out of range                                 | --season -24
+columns_twice        | column 'price' is selected twice                                | --columns price,price
+columns_empty_item   | --columns: item 2 of 'price,' is empty                          | --columns price,
+config_pool_negative | nhits config: field 'pool_kernel'[0]: -1 is out of range        | --config '{"pool_kernel":[-1,1,1]}'
+config_blocks_neg    | nhits config: field 'n_blocks'[0]: -1 is out of range           | --config '{"n_blocks":[-1,1,1]}'
+config_width_huge    | more than 268435456 parameters                                  | --config '{"mlp_units":[[60000,60000]]}'
+config_unknown       | nhits config: unknown field 'n_blokcs'                          | --config '{"n_blokcs":[1,1,1]}'
+config_harmonics     | nbeats config: field 'n_harmonics': 1e+16 is not an integer     | --model nbeats --config '{"n_harmonics":1e16}'
+config_string_width  | field 'mlp_units'[0]: "8" is not an integer                     | --config '{"mlp_units":[["8",8]]}'
+config_not_object    | --config: expected a JSON object                                | --config '[1,2]'
+option_unknown       | --bogus                                                         | --bogus 3
+option_missing_value | --batch                                                         | --batch
+T
+
+expect_error bt_weights_nan "--weights: 'nan' is not a finite number" "$bin" backtest --data "$dir/ok.csv" \
+  --columns price --model "$dir/m.ntn,$dir/m.ntn" --ensemble weighted --weights nan,0.5
+expect_error bt_models_empty_item "--model: item 2" "$bin" backtest --data "$dir/ok.csv" --columns price \
+  --model "$dir/m.ntn,,$dir/m.ntn"
+prefix=("$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price)
+error_table <<'T'
+bt_step_overflow     | --step: 2305843009213693952 is out of range                     | --origins 9 --step 2305843009213693952
+bt_origins_zero      | --origins: 0 is out of range                                    | --origins 0
+bt_origins_past_end  | 1000 origins 1 apart need at least 1029                         | --origins 1000
+bt_span_past_end     | 9 origins 100 apart need at least 830                           | --origins 9 --step 100
+bt_refit_negative    | --refit-every: '-1' is out of range                             | --refit-every -1
+T
+
+prefix=("$bin" search --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --max-steps 3)
+error_table <<'T'
+search_step_overflow | --step: 2305843009213693952 is out of range                     | --origins 9 --step 2305843009213693952 --grid "lr=0.1"
+search_past_end      | too few for horizon 6 and 100 origins 10 apart                  | --origins 100 --step 10 --grid "lr=0.1"
+search_unknown_key   | nhits config: unknown field 'lrr'                               | --grid "lrr=0.1|0.2"
+search_bool_lr       | training config: field 'lr': true is not a number               | --grid "lr=true|0.1"
+search_neg_width     | field 'mlp_units'[0]: -8 is out of range                        | --grid "mlp_units=[[8,8]]|[[-8,8]]"
+search_random_neg    | --random: '-1' is out of range                                  | --random -1 --grid "lr=0.1"
+search_empty_value   | grid: key 'lr' has an empty value                               | --grid "lr=0.1||0.2"
+T
+
+prefix=("$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price)
+error_table <<'T'
+predict_batch_neg    | --batch: '-1' is out of range                                   | --batch -1
+predict_cache_huge   | --cache: 1000000000 is out of range                             | --cache 1000000000
+T
+
+expect_error bench_reps_zero "--reps: 0 is out of range" "$bin" bench train --reps 0
+expect_error bench_points_neg "--points: '-5' is out of range" "$bin" bench data --points -5
+expect_error info_threads_neg "--threads: '-1' is out of range" "$bin" info --threads -1
+check help_exits_zero "$bin" train --help
+check version_exits_zero "$bin" --version
+finish
