@@ -15,6 +15,7 @@ packages=(
   libopenblas-openmp-dev        # SGEMM; OpenMP build so BLAS and our parallel_for share one runtime
   nlohmann-json3-dev            # JSON (bench output, artifact metadata)
   libcli11-dev                  # command-line parsing for the ntneural binary
+  libxxhash-dev                 # XXH3 checksums of model artifacts and checkpoints
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
 )
 

@@ -46,6 +46,7 @@ struct Frame {
   std::vector<double> time;               // (rows) seconds since 1970 for dates, else the number
   std::vector<std::string> names;         // (C) selected numeric columns
   std::vector<std::vector<double>> cols;  // (C, rows)
+  std::vector<std::size_t> lines;         // (rows) 1-based line of each row in the file, for messages
   std::size_t filled = 0;                 // cells repaired by the fill policy
 
   std::size_t rows() const { return time.size(); }
@@ -54,18 +55,26 @@ struct Frame {
 };
 
 Frame read_wide_csv(const std::string& path, const CsvOptions& opt = {});
+
+// Column c (rows [first, rows)) as float32 - what models compute in; a value beyond float32
+// (|x| > 3.4e38) is an error naming the file, line and column.
+std::vector<float> column_f32(const Frame& f, std::size_t c, std::size_t first = 0);
+
 Frame parse_wide_csv(std::string_view text, const std::string& source, const CsvOptions& opt = {});
 
 struct SeriesSet {
   std::string source;
   std::vector<std::string> ids;             // (S)
   std::vector<std::vector<double>> values;  // (S, ragged)
+  std::vector<std::size_t> lines;           // (S) 1-based line of each series in the file, for messages
   std::size_t size() const { return ids.size(); }
   // Index of an id; throws naming the file if absent.
   std::size_t index_of(const std::string& id) const;
 };
 
 SeriesSet read_m4_csv(const std::string& path);
+// Series s of an M4 file as float32, with the same check as column_f32 (file, line, column).
+std::vector<float> series_f32(const SeriesSet& set, std::size_t s, std::size_t first = 0);
 SeriesSet parse_m4_csv(std::string_view text, const std::string& source);
 
 // Parses a time cell: "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]",

@@ -105,6 +105,9 @@ bool json_bool(const nlohmann::json& j, std::string_view ctx, const char* key, b
 // Every key of j must be in `known`, else an error naming the first unknown one and the known set.
 void json_known_fields(const nlohmann::json& j, std::string_view ctx, const std::vector<std::string>& known);
 
+// v is finite and stays finite as a float32 (|v| <= FLT_MAX; NaN and inf are not).
+inline bool fits_f32(double v) { return v >= -3.4028234663852886e38 && v <= 3.4028234663852886e38; }
+
 // A text is valid UTF-8 (names from files end up in JSON metadata, which requires it).
 bool valid_utf8(std::string_view s);
 

@@ -43,6 +43,7 @@ double mse(const float* y, const float* f, std::size_t n);
 double rmse(const float* y, const float* f, std::size_t n);
 double smape(const float* y, const float* f, std::size_t n);
 double mase_scale(const float* history, std::size_t n, std::size_t m);
+double mase_scale(const double* history, std::size_t n, std::size_t m);
 double mase(const float* y, const float* f, std::size_t n, double scale);
 double directional_accuracy(const float* y, const float* f, std::size_t n, float last_input);
 
@@ -73,12 +74,17 @@ struct MetricSums {
   std::size_t n = 0, mase_n = 0, dir_hits = 0, dir_n = 0;
   // Adds one forecast window; mase_scale <= 0 skips MASE for it.
   void add(const float* y, const float* f, std::size_t n, double mase_scale = 0, const float* last_input = nullptr);
+  void add(const double* y, const double* f, std::size_t n, double mase_scale = 0, const double* last_input = nullptr);
   double mae() const;
   double mse() const;
   double rmse() const;
   double smape() const;
   double mase() const;  // -1 if no window had a scale
   double directional_accuracy() const;  // -1 if not recorded
+
+ private:
+  template <class T>
+  void add_impl(const T* y, const T* f, std::size_t n, double mase_scale, const T* last_input);
 };
 
 }  // namespace ntn

@@ -112,6 +112,7 @@ struct Artifact {
   std::vector<float> quantiles;      // empty: point forecast
   nlohmann::json training;           // train config, summary, data description
   std::string uuid, version, created;
+  std::string source;                // the file it was loaded from ("" if built in memory), for messages
 
   void save(const std::string& path) const;
   static Artifact load(const std::string& path, bool linear_weights = true);

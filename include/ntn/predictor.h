@@ -145,9 +145,10 @@ class Predictor {
   void reserve_workspaces(std::size_t n);  // at least n exist
   void predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats);
   void check_row(const float* x, std::size_t row) const;
+  [[noreturn]] void check_forecast(const float* y, std::size_t row) const;  // names the row and step
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
-                const NormStats* window_stats, std::size_t ldx = 0);
+                const NormStats* window_stats, std::size_t ldx = 0, std::size_t row0 = 0);
 
   Artifact a_;
   PredictorOptions opt_;

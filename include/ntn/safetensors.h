@@ -57,6 +57,9 @@ class SafeTensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& meta(const std::string& key) const;  // throws naming the file and key
   bool has(const std::string& name) const { return infos_.count(name) != 0; }
+  // True when the file carries an ntn_checksum (every file SafeTensorsWriter writes) and it
+  // matched; a mismatch is an error at read time.
+  bool checksummed() const { return checksummed_; }
   const std::map<std::string, Info>& tensors() const { return infos_; }
   // Pointer to the tensor's bytes; throws if absent or if dtype / shape differ from expected.
   const void* get(const std::string& name, DType dtype, const Shape& shape) const;
@@ -68,6 +71,7 @@ class SafeTensorsFile {
   std::shared_ptr<const char> bytes_;  // the whole file (a read-only mapping or an owned string)
   std::size_t data_start_ = 0;
   std::map<std::string, std::string> metadata_;
+  bool checksummed_ = false;
   std::map<std::string, Info> infos_;
 };
 

@@ -333,11 +333,31 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
     }
   }
   NTN_CHECK(!line_of_row.empty(), src, ": no data rows after the header");
+  f.lines = line_of_row;
   for (std::size_t c = 0; c < picked.size(); ++c) {
     fill_gaps(f.cols[c], gaps[c], opt.fill, line_of_row, src, f.names[c]);
     f.filled += gaps[c].size();
   }
   return f;
+}
+
+std::vector<float> column_f32(const Frame& f, std::size_t c, std::size_t first) {
+  const std::vector<double>& col = f.cols.at(c);
+  std::vector<float> out(col.begin() + std::ptrdiff_t(std::min(first, col.size())), col.end());
+  for (std::size_t r = first; r < col.size(); ++r)
+    NTN_CHECK(fits_f32(col[r]), where(f.source, r < f.lines.size() ? f.lines[r] : r + 2), "column '", f.names[c],
+              "': value ", col[r], " is beyond float32 (|x| <= 3.4e38), the precision models compute in; rescale it");
+  return out;
+}
+
+std::vector<float> series_f32(const SeriesSet& set, std::size_t s, std::size_t first) {
+  const std::vector<double>& v = set.values.at(s);
+  std::vector<float> out(v.begin() + std::ptrdiff_t(std::min(first, v.size())), v.end());
+  for (std::size_t i = first; i < v.size(); ++i)
+    NTN_CHECK(fits_f32(v[i]), where(set.source, s < set.lines.size() ? set.lines[s] : 0), "series '", set.ids[s],
+              "', column ", i + 2, ": value ", v[i],
+              " is beyond float32 (|x| <= 3.4e38), the precision models compute in; rescale it");
+  return out;
 }
 
 SeriesSet read_m4_csv(const std::string& path) { return parse_m4_csv(read_file(path), path); }
@@ -376,6 +396,7 @@ SeriesSet parse_m4_csv(std::string_view text, const std::string& src) {
     NTN_CHECK(seen.insert(id).second, where(src, lineno), "series id '", id, "' appears twice");
     set.ids.push_back(id);
     set.values.push_back(std::move(v));
+    set.lines.push_back(lineno);
   }
   NTN_CHECK(!set.ids.empty(), src, ": no series rows after the header");
   return set;

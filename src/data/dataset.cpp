@@ -1,21 +1,30 @@
 #include "ntn/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/rng.h"
 
 namespace ntn {
 
 void SeriesStore::add(std::string name, const float* values, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    NTN_CHECK(std::isfinite(values[i]), "series '", name, "': value ", i, " is not finite (", values[i], ")");
   values_.insert(values_.end(), values, values + n);
   offset_.push_back(values_.size());
   names_.push_back(std::move(name));
 }
 
 void SeriesStore::add(std::string name, const double* values, std::size_t n) {
+  // The model computes in float32: a value that is finite in double but not in float (|x| >
+  // 3.4e38) would train on inf. Callers that know the file name the line (pipeline.cpp).
+  for (std::size_t i = 0; i < n; ++i)
+    NTN_CHECK(fits_f32(values[i]), "series '", name, "': value ", i, " (", values[i],
+              ") is not finite in float32 (|x| <= 3.4e38)");
   values_.reserve(values_.size() + n);
   for (std::size_t i = 0; i < n; ++i) values_.push_back(float(values[i]));
   offset_.push_back(values_.size());

@@ -11,16 +11,21 @@
 namespace ntn {
 
 namespace {
-void check(const float* y, const float* f, std::size_t n, const char* what) {
+template <class T>
+void check(const T* y, const T* f, std::size_t n, const char* what) {
   NTN_CHECK(n > 0, what, " of an empty forecast");
   for (std::size_t i = 0; i < n; ++i)
     NTN_CHECK(std::isfinite(y[i]) && std::isfinite(f[i]), what, ": value ", i, " is not finite (actual ", y[i],
               ", forecast ", f[i], ")");
 }
-int sgn(float d) { return (d > 0) - (d < 0); }
+template <class T>
+int sgn(T d) { return (d > 0) - (d < 0); }
 }  // namespace
 
-void MetricSums::add(const float* y, const float* f, std::size_t k, double scale, const float* last_input) {
+// Accumulated in double whatever the input type (a float forecast of a series far from zero
+// keeps its error; a double one keeps all of it).
+template <class T>
+void MetricSums::add_impl(const T* y, const T* f, std::size_t k, double scale, const T* last_input) {
   check(y, f, k, "metrics");
   double a = 0;
   for (std::size_t i = 0; i < k; ++i) {
@@ -37,13 +42,20 @@ void MetricSums::add(const float* y, const float* f, std::size_t k, double scale
     mase_n += k;
   }
   if (last_input) {
-    float prev = *last_input;
+    T prev = *last_input;
     for (std::size_t i = 0; i < k; ++i) {
       dir_hits += sgn(f[i] - prev) == sgn(y[i] - prev);
       prev = y[i];
     }
     dir_n += k;
   }
+}
+
+void MetricSums::add(const float* y, const float* f, std::size_t k, double scale, const float* last_input) {
+  add_impl(y, f, k, scale, last_input);
+}
+void MetricSums::add(const double* y, const double* f, std::size_t k, double scale, const double* last_input) {
+  add_impl(y, f, k, scale, last_input);
 }
 
 double MetricSums::mae() const { return abs_sum / double(n); }
@@ -70,7 +82,9 @@ double smape(const float* y, const float* f, std::size_t n) {
   return s.smape();
 }
 
-double mase_scale(const float* x, std::size_t n, std::size_t m) {
+namespace {
+template <class T>
+double mase_scale_impl(const T* x, std::size_t n, std::size_t m) {
   NTN_CHECK(m > 0 && n > m, "MASE scale needs a history longer than the season m=", m, " (got ", n, " values)");
   double s = 0;
   for (std::size_t t = m; t < n; ++t) {
@@ -79,6 +93,10 @@ double mase_scale(const float* x, std::size_t n, std::size_t m) {
   }
   return s / double(n - m);
 }
+}  // namespace
+
+double mase_scale(const float* x, std::size_t n, std::size_t m) { return mase_scale_impl(x, n, m); }
+double mase_scale(const double* x, std::size_t n, std::size_t m) { return mase_scale_impl(x, n, m); }
 
 double mase(const float* y, const float* f, std::size_t n, double scale) {
   NTN_CHECK(scale > 0 && std::isfinite(scale), "MASE with a seasonal-naive scale of ", scale,

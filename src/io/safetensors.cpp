@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-#include <unistd.h>
+#define XXH_INLINE_ALL  // header-only use of Debian's libxxhash-dev: nothing to link
+#include <xxhash.h>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +36,24 @@ bool parse_st_dtype(const std::string& s, DType* d) {
   else if (s == "I8") *d = DType::i8;
   else return false;
   return true;
+}
+
+// Integrity: every file we write carries metadata ntn_checksum = "xxh3-64:<16 hex digits>", the
+// XXH3-64 of the header (with those 16 digits as '0') seeded into the XXH3-64 of the data
+// section. So a changed byte anywhere - tensors, shapes, offsets, model config, scaler - is an
+// error at load, not a silently different forecast. (~0.3 ms for a 5 MB model.)
+constexpr std::string_view kChecksumKey = "\"ntn_checksum\":\"xxh3-64:";
+constexpr std::size_t kChecksumDigits = 16;
+
+std::uint64_t checksum(std::string_view header_zeroed, const char* data, std::size_t n) {
+  return XXH3_64bits_withSeed(data, n, XXH3_64bits(header_zeroed.data(), header_zeroed.size()));
+}
+
+std::string hex16(std::uint64_t v) {
+  static const char* d = "0123456789abcdef";
+  std::string s(kChecksumDigits, '0');
+  for (std::size_t i = 0; i < kChecksumDigits; ++i) s[kChecksumDigits - 1 - i] = d[(v >> (4 * i)) & 15];
+  return s;
 }
 
 }  // namespace
@@ -85,6 +103,7 @@ void SafeTensorsWriter::write(const std::string& path) const {
     header[it.name] = {{"dtype", st_dtype(it.dtype)}, {"shape", shape}, {"data_offsets", {off, off + it.bytes.size()}}};
     off += it.bytes.size();
   }
+  header["__metadata__"]["ntn_checksum"] = "xxh3-64:" + std::string(kChecksumDigits, '0');
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // the data section starts 8-byte aligned
   std::string out(8, '\0');
@@ -93,6 +112,10 @@ void SafeTensorsWriter::write(const std::string& path) const {
   out += h;
   out.reserve(out.size() + off);
   for (const Item& it : items_) out.append(reinterpret_cast<const char*>(it.bytes.data()), it.bytes.size());
+  const std::size_t at = out.find(kChecksumKey, 8) + kChecksumKey.size();
+  const std::uint64_t sum = checksum(std::string_view(out).substr(8, h.size()), out.data() + 8 + h.size(),
+                                     out.size() - 8 - h.size());
+  out.replace(at, kChecksumDigits, hex16(sum));
   write_file_atomic(path, out);
 }
 
@@ -177,6 +200,20 @@ SafeTensorsFile SafeTensorsFile::parse_bytes(std::shared_ptr<const char> keep, s
               name, "' has ", info.end - info.begin, " bytes for shape ", info.shape.str());
     ranges.emplace_back(info.begin, info.end);
     f.infos_[name] = info;
+  }
+  if (f.metadata_.count("ntn_checksum")) {
+    const std::string_view head = bytes.substr(8, n);
+    const std::size_t key = head.find(kChecksumKey);
+    NTN_CHECK(key != std::string_view::npos && key + kChecksumKey.size() + kChecksumDigits <= head.size(), src,
+              ": malformed ntn_checksum (corrupted file)");
+    const std::size_t at = key + kChecksumKey.size();
+    std::string zeroed(head);
+    const std::string stored = zeroed.substr(at, kChecksumDigits);
+    zeroed.replace(at, kChecksumDigits, kChecksumDigits, '0');
+    const std::string computed = hex16(checksum(zeroed, bytes.data() + f.data_start_, data_size));
+    NTN_CHECK(stored == computed, src, ": checksum mismatch (stored ", stored, ", computed ", computed,
+              "): the file was changed or corrupted after it was written");
+    f.checksummed_ = true;
   }
   std::sort(ranges.begin(), ranges.end());
   for (std::size_t i = 1; i < ranges.size(); ++i)

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/metrics.h"
 #include "ntn/safetensors.h"
@@ -67,9 +68,14 @@ NormStats fit(SeriesScaling s, const double* x, std::size_t n) {
 void add_wide(Prepared& p, const Frame& f, std::size_t rows, std::size_t train_rows) {
   for (std::size_t c = 0; c < f.names.size(); ++c) {
     const std::vector<double>& col = f.cols[c];
+    column_f32(f, c);  // every raw value fits float32 (what predict reads), else file:line: column
     const NormStats st = fit(p.scaling, col.data(), train_rows);
     std::vector<double> scaled(rows);
     normalize(st, col.data(), scaled.data(), rows);
+    for (std::size_t r = 0; r < rows; ++r)  // a tiny scale can push a value past float32
+      NTN_CHECK(fits_f32(scaled[r]), f.source, ":", f.lines[r], ": column '", f.names[c], "': value ", col[r],
+                " scaled by the train-part ", series_scaling_name(p.scaling), " scaler (center ", st.center,
+                ", scale ", st.scale, ") is ", scaled[r], ", beyond float32; use another --scaler or rescale it");
     p.store.add(f.names[c], scaled.data(), rows);
     p.stats.push_back(st);
     p.train_len.push_back(train_rows);
@@ -121,6 +127,8 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
       }
     }
     for (std::size_t s = 0; s < tr.size(); ++s) {
+      series_f32(tr, s);  // float32 range, else file:line: column
+      series_f32(te, s);
       std::vector<double> v = tr.values[s];
       v.insert(v.end(), te.values[s].begin(), te.values[s].end());
       p.store.add(tr.ids[s], v.data(), v.size());
@@ -235,11 +243,24 @@ void Artifact::save(const std::string& path) const {
   w.write(path);
 }
 
+namespace {
+// Weights of a model file are finite (a NaN / inf weight would make every forecast NaN).
+void check_finite_weights(const std::string& path, const std::string& name, const float* w, std::size_t n) {
+  if (std::isfinite(kernels().f32_sum(w, n))) return;  // one vectorised pass; a finite sum has no NaN / inf
+  for (std::size_t j = 0; j < n; ++j)
+    NTN_CHECK(std::isfinite(w[j]), path, ": tensor '", name, "' holds ", w[j], " at element ", j,
+              " (corrupted file; weights must be finite)");
+  // Only finite values whose sum overflows: legal, if extreme (the forecast check catches the rest).
+}
+}  // namespace
+
 Artifact Artifact::load(const std::string& path, bool linear_weights) {
   auto file = std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path));
   const SafeTensorsFile& f = *file;
   NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-model", path,
             ": not an ntneural model artifact (metadata 'format' missing or different)");
+  NTN_CHECK(f.checksummed(), path, ": the artifact has no ntn_checksum (written by an older ntneural, or edited); "
+            "train it again");
   Artifact a;
   json cfg, scaler, q;
   try {
@@ -253,8 +274,13 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
   a.version = f.meta("version");
   a.uuid = f.meta("uuid");
   a.created = f.meta("created");
-  a.model = make_model<float>(cfg);
-  a.precision = f.metadata().count("precision") ? parse_precision(f.meta("precision")) : Precision::fp32;
+  a.source = path;
+  try {  // every message names the artifact
+    a.model = make_model<float>(cfg);
+    a.precision = f.metadata().count("precision") ? parse_precision(f.meta("precision")) : Precision::fp32;
+  } catch (const Error& e) {
+    throw Error(cat(path, ": ", e.what()));
+  }
   a.linear_weights_loaded = linear_weights;
   if (!linear_weights) a.file = file;
   auto& ps = a.model->params();
@@ -264,6 +290,7 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
     if (dt == DType::f32 || e.shape.rank() != 2) {
       const void* src = f.get(e.name, DType::f32, e.shape);  // validates dtype and shape in both modes
+      check_finite_weights(path, e.name, static_cast<const float*>(src), e.size);
       if (linear_weights || !e.is_linear_weight()) std::memcpy(ps.value(i), src, e.size * sizeof(float));
       continue;
     }
@@ -275,6 +302,9 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
       lp.precision = Precision::fp16;
       lp.half.resize(e.size);
       std::memcpy(lp.half.data(), f.get(e.name, DType::f16, e.shape), e.size * 2);
+      for (std::size_t j = 0; j < e.size; ++j)  // exponent all ones: inf or NaN
+        NTN_CHECK((lp.half[j] & 0x7C00) != 0x7C00, path, ": tensor '", e.name, "' holds a non-finite fp16 value at ",
+                  "element ", j, " (corrupted file)");
     } else {
       lp.precision = Precision::int8;
       lp.q.resize(e.size);
@@ -298,15 +328,24 @@ Artifact Artifact::load(const std::string& path, bool linear_weights) {
     NTN_CHECK(center.size() == a.series.size() && scale.size() == a.series.size(), path,
               ": scaler statistics do not match its series list");
     for (std::size_t i = 0; i < center.size(); ++i) {
-      NTN_CHECK(std::isfinite(center[i]) && std::isfinite(scale[i]) && scale[i] > 0, path, ": scaler of series '",
-                a.series[i], "' is invalid");
+      // The predictor scales in float32: the center must fit it and the scale be a normal
+      // positive float32 (1e-300 would divide by zero, 1e39 would be inf).
+      NTN_CHECK(fits_f32(center[i]) && scale[i] >= 1.1754943508222875e-38 && scale[i] <= 3.4028234663852886e38, path,
+                ": scaler of series '", a.series[i], "' (center ", center[i], ", scale ", scale[i],
+                ") is outside float32 (scale must lie in [1.2e-38, 3.4e38]; corrupted file?)");
       a.stats.push_back({center[i], scale[i]});
     }
     a.window_scaling = parse_window_scaling(scaler.at("window_scaling").get<std::string>());
     a.quantiles = q.get<std::vector<float>>();
   } catch (const json::exception&) {
     throw Error(cat(path, ": artifact scaler metadata is incomplete (corrupted file)"));
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).substr(0, path.size()) == path) throw;
+    throw Error(cat(path, ": ", e.what()));
   }
+  for (std::size_t i = 0; i < a.quantiles.size(); ++i)
+    NTN_CHECK(a.quantiles[i] > 0.0f && a.quantiles[i] < 1.0f && (i == 0 || a.quantiles[i] > a.quantiles[i - 1]), path,
+              ": quantile levels must increase inside (0, 1) (corrupted file?)");
   NTN_CHECK(a.quantiles.empty() || a.quantiles.size() == a.model->outputs(), path, ": ", a.quantiles.size(),
             " quantile levels for a model with ", a.model->outputs(), " outputs");
   return a;
@@ -387,8 +426,11 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size();
   NTN_CHECK(!p.test.empty(), "no test windows");
   const std::size_t qo = a.point_output();
+  // Scored in double: the store and the forecasts are float in the scaled space, and their
+  // original scale is restored in double, so a series far from zero (a 1e13 offset) keeps its
+  // errors (float would round them to 0).
   MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
-  std::vector<float> y(H), f(H), hist;
+  std::vector<double> y(H), f(H), hist;
   for (std::size_t i = 0; i < p.test.size(); ++i) {
     const WindowRef w = p.test[i];
     const float* s = p.store.data(w.series);
@@ -398,7 +440,7 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
       y[h] = s[w.start + L + h];
       f[h] = out[(i * H + h) * Q + qo];
     }
-    float last = s[w.start + L - 1];
+    double last = s[w.start + L - 1];
     if (original) {
       denormalize(st, y.data(), y.data(), H);
       denormalize(st, f.data(), f.data(), H);

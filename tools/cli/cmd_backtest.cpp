@@ -46,7 +46,7 @@ int run_backtest(const BacktestOpts& o) {
   const Frame f = read_wide_csv(o.data.path, c);
   NTN_CHECK(f.names.size() == 1, o.data.path, ": backtest runs on one series; pick it with --columns (the file has ",
             f.names.size(), ")");
-  std::vector<float> x(f.cols[0].begin(), f.cols[0].end());
+  std::vector<float> x = column_f32(f, 0);
   BacktestSpec spec;
   spec.origins = o.origins;
   spec.step = o.step;

@@ -147,8 +147,6 @@ int run_train(const TrainOpts& o) {
   a.created = utc_now_iso8601();
   a.training = {{"config", tc.to_json()}, {"summary", summary.to_json()}, {"data", p.describe()},
                 {"threads", num_threads()}};
-  a.save(o.out);
-
   json result = {{"model", o.out},
                  {"uuid", a.uuid},
                  {"model_type", a.model->type()},
@@ -157,6 +155,7 @@ int run_train(const TrainOpts& o) {
                  {"horizon", H},
                  {"train", summary.to_json()}};
   if (!p.test.empty()) result["test"] = evaluate_test(a, p).to_json();
+  a.save(o.out);  // after the test scoring: a model whose forecasts cannot be scored is never written
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
@@ -295,21 +294,25 @@ int run_predict(const PredictOpts& o) {
   std::vector<std::string> names;
   std::vector<float> x;  // (series, L): the last L values of each, original scale
   std::vector<std::size_t> series;
-  auto add = [&](const std::string& name, const std::vector<double>& v, const std::string& src) {
-    NTN_CHECK(v.size() >= L, src, ": series '", name, "' has ", v.size(), " values, the model needs the last ", L);
+  // The last L values of each series, checked to fit float32 (file:line: column otherwise).
+  auto add = [&](const std::string& name, std::size_t n, const std::string& src, auto last_values) {
+    NTN_CHECK(n >= L, src, ": series '", name, "' has ", n, " values, the model needs the last ", L);
     series.push_back(series_of(name, src));
     names.push_back(name);
-    for (std::size_t t = v.size() - L; t < v.size(); ++t) x.push_back(float(v[t]));
+    const std::vector<float> v = last_values(n - L);
+    x.insert(x.end(), v.begin(), v.end());
   };
   if (o.format == "m4") {
     const SeriesSet s = read_m4_csv(o.data.path);
-    for (std::size_t i = 0; i < s.size(); ++i) add(s.ids[i], s.values[i], o.data.path);
+    for (std::size_t i = 0; i < s.size(); ++i)
+      add(s.ids[i], s.values[i].size(), o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
   } else {
     NTN_CHECK(o.format == "wide", "--format must be wide or m4 (got '", o.format, "')");
     CsvOptions c = data_spec(o.data).csv;
     if (c.columns.empty() && a.scaling != SeriesScaling::none) c.columns = a.series;
     const Frame f = read_wide_csv(o.data.path, c);
-    for (std::size_t i = 0; i < f.names.size(); ++i) add(f.names[i], f.cols[i], o.data.path);
+    for (std::size_t i = 0; i < f.names.size(); ++i)
+      add(f.names[i], f.rows(), o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
   }
   const std::size_t n = names.size();
   std::vector<float> out(n * H * Q);
