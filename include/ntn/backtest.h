@@ -48,7 +48,7 @@ struct BacktestSpec {
   // first origin of the block (its targets and everything after stay unseen), and that block is
   // forecast with the new model. refit returns the predictor trained on x[0, n). One model only.
   std::size_t refit_every = 0;
-  std::function<std::unique_ptr<Predictor>(const float* x, std::size_t n)> refit;
+  std::function<std::unique_ptr<Predictor>(const double* x, std::size_t n)> refit;
 };
 
 struct OriginResult {
@@ -58,7 +58,7 @@ struct OriginResult {
 
 struct BacktestResult {
   std::vector<OriginResult> per_origin;
-  std::vector<float> forecasts;  // (origins, H): the (combined) point forecast
+  std::vector<double> forecasts;  // (origins, H): the (combined) point forecast
   nlohmann::json aggregate;      // mae, mse, rmse, smape, mase, directional_accuracy, naive {...}
   double forecast_seconds = 0;   // time spent forecasting (all models, all origins)
   double refit_seconds = 0;      // time spent retraining
@@ -67,6 +67,10 @@ struct BacktestResult {
 
 // All predictors must share input size and horizon. series names the series for a per-series
 // scaler (ignored by models without one). Throws naming the problem if the series is too short.
+// x is the series in double: models read it scaled in double (Predictor::predict_batch) and the
+// metrics compare forecasts with it in double. The float overload converts.
+BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const double* x,
+                        std::size_t n, const BacktestSpec& spec);
 BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const float* x,
                         std::size_t n, const BacktestSpec& spec);
 
@@ -90,7 +94,7 @@ struct SearchResult {
 // Trains every candidate on x[0, first origin + 1) (the backtest's origins and targets stay
 // unseen), backtests it over spec's origins and returns the results sorted by MAE (best first).
 std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
-                                 const float* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling);
+                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling);
 
 struct SplitRange {
   std::size_t begin, end;

@@ -135,7 +135,7 @@ struct TrainConfig;
 // Trains a model (model_cfg) with tc on every window of one series x[0, n) - no validation
 // split - with the per-series scaler fitted on those values (a backtest refit, a search
 // candidate). Deterministic for a given seed, like the trainer.
-Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const float* x,
+Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const double* x,
                          std::size_t n, SeriesScaling scaling);
 
 // A fresh random UUID (version 4) and the current time as ISO 8601 UTC.

@@ -132,6 +132,11 @@ class Predictor {
   // the thread pool (set_num_threads). Every row is validated before any is computed.
   void predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series = nullptr,
                      std::size_t ldx = 0);
+  // Same in double: inputs are scaled and forecasts unscaled in double around the float32 model,
+  // so a series far from zero (a 1e13 level moving by 1e3) keeps its variation, which float32
+  // would round away (its spacing at 1e13 is 1e6). What predict / backtest / search of the CLI use.
+  void predict_batch(const double* x, std::size_t B, double* y, const std::size_t* series = nullptr,
+                     std::size_t ldx = 0);
   // Same, into a (B, H, Q) tensor from `pool` (returned to it when the handle dies): repeated
   // batches of one size reuse their output buffers.
   PooledTensor predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series = nullptr);
@@ -144,10 +149,15 @@ class Predictor {
   void release(Workspace* w);
   void reserve_workspaces(std::size_t n);  // at least n exist
   void predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats);
-  void check_row(const float* x, std::size_t row) const;
-  [[noreturn]] void check_forecast(const float* y, std::size_t row) const;  // names the row and step
+  template <class In>
+  void check_row(const In* x, std::size_t row) const;
+  template <class In, class Out>
+  void predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx);
+  template <class Out>
+  [[noreturn]] void check_forecast(const Out* y, std::size_t row) const;  // names the row and step
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
-  void run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
+  template <class In, class Out>
+  void run_rows(Workspace& ws, const In* x, std::size_t B, Out* y, const std::size_t* series,
                 const NormStats* window_stats, std::size_t ldx = 0, std::size_t row0 = 0);
 
   Artifact a_;

@@ -21,6 +21,12 @@ Ensemble parse_ensemble(const std::string& name) {
 
 BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const float* x,
                         std::size_t n, const BacktestSpec& spec) {
+  const std::vector<double> xd(x, x + n);
+  return backtest(models, series, xd.data(), n, spec);
+}
+
+BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const double* x,
+                        std::size_t n, const BacktestSpec& spec) {
   NTN_CHECK(!models.empty(), "backtest: no model");
   const std::size_t L = models[0]->input_size(), H = models[0]->horizon();
   for (const Predictor* p : models)
@@ -40,15 +46,16 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
             spec.origins, " origins ", spec.step, " apart need at least ", add_checked(L + H, span, "backtest span"),
             " (input ", L, ", horizon ", H, ")");
   for (std::size_t i = 0; i < n; ++i)
-    NTN_CHECK(std::isfinite(x[i]), "backtest: series '", series, "' value ", i, " is not finite");
+    NTN_CHECK(fits_f32(x[i]), "backtest: series '", series, "' value ", i, " is not finite in float32 (", x[i],
+              ")");
   const std::size_t O = spec.origins, t0 = n - H - 1 - span;
   BacktestResult r;
   // Forecast every origin with every model: rows are overlapping views (ldx = step).
-  std::vector<float> f(O * H, 0.0f), one;  // one: a block's raw (rows, H, Q) forecasts
-  std::vector<std::vector<float>> point(models.size(), std::vector<float>(O * H));
+  std::vector<double> f(O * H, 0.0), one;  // one: a block's raw (rows, H, Q) forecasts
+  std::vector<std::vector<double>> point(models.size(), std::vector<double>(O * H));
   // Point forecasts of origins [k0, k0 + nb) by p into dst (nb, H): one batched call whose rows
-  // are overlapping views of the series.
-  auto forecast_block = [&](Predictor& p, std::size_t k0, std::size_t nb, float* dst) {
+  // are overlapping views of the series, scaled and unscaled in double.
+  auto forecast_block = [&](Predictor& p, std::size_t k0, std::size_t nb, double* dst) {
     const std::size_t Q = p.outputs(), t = t0 + k0 * spec.step;
     one.resize(nb * H * Q);
     const std::vector<std::size_t> rows(
@@ -73,7 +80,7 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   }
   r.forecast_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count() - r.refit_seconds;
-  std::vector<float> tmp(models.size());
+  std::vector<double> tmp(models.size());
   for (std::size_t i = 0; i < O * H; ++i) {
     if (models.size() == 1) {
       f[i] = point[0][i];
@@ -92,24 +99,24 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
         for (std::size_t m = 0; m < models.size(); ++m) tmp[m] = point[m][i];
         std::sort(tmp.begin(), tmp.end());
         const std::size_t k = tmp.size();
-        v = k % 2 ? tmp[k / 2] : 0.5 * (double(tmp[k / 2 - 1]) + tmp[k / 2]);
+        v = k % 2 ? tmp[k / 2] : 0.5 * (tmp[k / 2 - 1] + tmp[k / 2]);
         break;
       }
     }
-    f[i] = float(v);
+    f[i] = v;
   }
   // Seasonal-naive MAE prefix sums: scale(t) = mean_{s in [m, t]} |x_s - x_{s-m}|.
   const std::size_t m = spec.season;
   std::vector<double> pre(n + 1, 0.0);
   if (m > 0)
     for (std::size_t s = 0; s < n; ++s) pre[s + 1] = pre[s] + (s >= m ? std::fabs(double(x[s]) - x[s - m]) : 0.0);
-  MetricSums all, naive;
-  std::vector<float> last(H);
+  MetricSums all, naive;  // in double, against the double series
+  std::vector<double> last(H);
   r.per_origin.reserve(O);
   for (std::size_t k = 0; k < O; ++k) {
     const std::size_t t = t0 + k * spec.step;
-    const float* y = x + t + 1;
-    const float* fk = f.data() + k * H;
+    const double* y = x + t + 1;
+    const double* fk = f.data() + k * H;
     const double scale = m > 0 && t + 1 > m ? pre[t + 1] / double(t + 1 - m) : 0.0;
     MetricSums s;
     s.add(y, fk, H, scale, x + t);
@@ -195,7 +202,7 @@ std::vector<SearchCandidate> expand_grid(const nlohmann::json& base_model, const
 }
 
 std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
-                                 const float* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling) {
+                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling) {
   NTN_CHECK(!candidates.empty(), "search: no candidate configuration");
   std::vector<SearchResult> out;
   NTN_CHECK(spec.origins > 0 && spec.step > 0, "search: origins and step must be positive");

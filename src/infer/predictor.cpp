@@ -7,8 +7,10 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
@@ -139,13 +141,15 @@ struct Predictor::Workspace {
         x(max_batch * p.L_),
         series_st(max_batch),
         window_st(max_batch),
-        scratch(p.L_) {}
+        scratch(p.L_),
+        y(max_batch * p.H_ * p.Q_) {}
   std::unique_ptr<Model<float>::Workspace> model;
   PackedRunner runner;
   std::vector<float> x;                 // (max_batch, L) scaled inputs
   std::vector<NormStats> series_st;     // (max_batch)
   std::vector<NormStats> window_st;     // (max_batch)
   std::vector<double> scratch;          // (L) robust window statistics
+  std::vector<float> y;                 // (max_batch, H, Q) model outputs of a double-output call
 };
 
 namespace {
@@ -209,12 +213,19 @@ NormStats Predictor::series_stats(std::size_t series) const {
   return a_.stats[series];
 }
 
-void Predictor::check_row(const float* x, std::size_t row) const {
-  if (std::isfinite(kernels().f32_sum(x, L_))) return;
+template <class In>
+void Predictor::check_row(const In* x, std::size_t row) const {
+  if constexpr (std::is_same_v<In, float>) {
+    if (std::isfinite(kernels().f32_sum(x, L_))) return;
+  } else {
+    double s = 0;
+    for (std::size_t i = 0; i < L_; ++i) s += x[i] - x[0];  // differences: no overflow for a 1e300 level
+    if (std::isfinite(s) && std::isfinite(x[0])) return;
+  }
   for (std::size_t i = 0; i < L_; ++i)
     NTN_CHECK(std::isfinite(x[i]), "input row ", row, ": value ", x[i], " at position ", i, " of ", L_,
               " is not finite; repair missing values before forecasting");
-  throw Error(cat("input row ", row, ": the values are too large to sum in f32"));
+  throw Error(cat("input row ", row, ": the values are too large to sum in ", sizeof(In) == 4 ? "f32" : "f64"));
 }
 
 Predictor::Workspace* Predictor::acquire() {
@@ -245,7 +256,8 @@ void Predictor::release(Workspace* w) {
   free_.push_back(w);
 }
 
-void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y, const std::size_t* series,
+template <class In, class Out>
+void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, const std::size_t* series,
                          const NormStats* window_stats, std::size_t ldx, std::size_t row0) {
   if (ldx == 0) ldx = L_;
   const KernelTable& k = kernels();
@@ -254,7 +266,12 @@ void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y,
   for (std::size_t b = 0; b < B; ++b) {
     const NormStats ss = series_stats(series ? series[b] : kNoSeries);
     float* xr = ws.x.data() + b * L_;
-    k.f32_normalize(x + b * ldx, xr, L_, float(ss.center), float(ss.scale));
+    if constexpr (std::is_same_v<In, float>) {
+      k.f32_normalize(x + b * ldx, xr, L_, float(ss.center), float(ss.scale));
+    } else {  // scaled in double: the level's digits cancel before the float32 rounding
+      const double* xb = x + b * ldx;
+      for (std::size_t i = 0; i < L_; ++i) xr[i] = float((xb[i] - ss.center) / ss.scale);
+    }
     NormStats wst;
     if (window) {
       wst = window_stats ? *window_stats : norm_stats(wkind, xr, L_, ws.scratch.data(), k);
@@ -265,24 +282,43 @@ void Predictor::run_rows(Workspace& ws, const float* x, std::size_t B, float* y,
   }
   nn::RunCtx ctx;
   ctx.packed = &ws.runner;
+  float* y = nullptr;  // the model's outputs: the caller's buffer, or the workspace's for double
+  if constexpr (std::is_same_v<Out, float>)
+    y = y_out;
+  else
+    y = ws.y.data();
   a_.model->forward(*ws.model, ws.x.data(), y, B, ctx);
   const std::size_t HQ = H_ * Q_;
   for (std::size_t b = 0; b < B; ++b) {
     float* yb = y + b * HQ;
     if (Q_ > 1)  // monotone quantiles, as in training-time prediction
       for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
-    if (window) k.f32_denormalize(yb, yb, HQ, float(ws.window_st[b].center), float(ws.window_st[b].scale));
-    k.f32_denormalize(yb, yb, HQ, float(ws.series_st[b].center), float(ws.series_st[b].scale));
-    // No NaN / inf forecast ever leaves: one vectorised sum per row decides (~10 ns for H*Q = 24).
-    // (A finite row whose sum overflows is reported too: its values are at the edge of float32.)
-    if (!std::isfinite(k.f32_sum(yb, HQ))) check_forecast(yb, row0 + b);
+    const NormStats& w = ws.window_st[b];
+    const NormStats& s = ws.series_st[b];
+    if constexpr (std::is_same_v<Out, float>) {
+      if (window) k.f32_denormalize(yb, yb, HQ, float(w.center), float(w.scale));
+      k.f32_denormalize(yb, yb, HQ, float(s.center), float(s.scale));
+      // No NaN / inf forecast ever leaves: one vectorised sum per row decides (~10 ns for H*Q =
+      // 24). A finite row whose sum overflows is reported too: it is at the edge of float32.
+      if (!std::isfinite(k.f32_sum(yb, HQ))) check_forecast(yb, row0 + b);
+    } else {
+      Out* ob = y_out + b * HQ;
+      bool finite = true;
+      for (std::size_t i = 0; i < HQ; ++i) {
+        const double v = window ? double(yb[i]) * w.scale + w.center : double(yb[i]);
+        ob[i] = v * s.scale + s.center;
+        finite = finite && std::isfinite(yb[i]) && fits_f32(ob[i]);
+      }
+      if (!finite) check_forecast(ob, row0 + b);
+    }
   }
 }
 
-void Predictor::check_forecast(const float* y, std::size_t row) const {
+template <class Out>
+void Predictor::check_forecast(const Out* y, std::size_t row) const {
   std::size_t i = 0;
-  while (i + 1 < H_ * Q_ && std::isfinite(y[i])) ++i;
-  NTN_CHECK(std::isfinite(y[i]), "model ", a_.source.empty() ? cat("uuid ", a_.uuid) : cat("'", a_.source, "'"),
+  while (i + 1 < H_ * Q_ && fits_f32(y[i])) ++i;
+  NTN_CHECK(fits_f32(y[i]), "model ", a_.source.empty() ? cat("uuid ", a_.uuid) : cat("'", a_.source, "'"),
               ": the forecast of input row ", row, " is not finite (step ", i / Q_ + 1, ": ", y[i],
               "): the input, once scaled, or the model's weights overflow float32");
   throw Error(cat("model '", a_.source, "': the forecast of input row ", row, " overflows float32"));
@@ -313,6 +349,15 @@ void Predictor::predict_one(const float* x, float* y, std::size_t series, const 
 }
 
 void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series, std::size_t ldx) {
+  predict_batch_impl(x, B, y, series, ldx);
+}
+
+void Predictor::predict_batch(const double* x, std::size_t B, double* y, const std::size_t* series, std::size_t ldx) {
+  predict_batch_impl(x, B, y, series, ldx);
+}
+
+template <class In, class Out>
+void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx) {
   if (ldx == 0) ldx = L_;
   for (std::size_t b = 0; b < B; ++b) {
     check_row(x + b * ldx, b);

@@ -376,7 +376,7 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
-Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const float* x,
+Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const double* x,
                          std::size_t n, SeriesScaling scaling) {
   std::vector<double> v(x, x + n);
   const NormStats st = fit(scaling, v.data(), n);

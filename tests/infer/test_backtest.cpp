@@ -33,6 +33,7 @@ std::vector<float> walk(std::size_t n) {
   for (auto& v : x) v = p += rng.normal();
   return x;
 }
+std::vector<double> dbl(const std::vector<float>& x) { return {x.begin(), x.end()}; }
 
 TEST(Backtest, EqualsAHandLoopOverOrigins) {
   Predictor p(tiny(1, WindowScaling::standard));
@@ -45,16 +46,23 @@ TEST(Backtest, EqualsAHandLoopOverOrigins) {
   ASSERT_EQ(r.per_origin.size(), 50u);
   EXPECT_EQ(r.per_origin.back().origin, 300u - 4 - 1);
   EXPECT_EQ(r.per_origin.front().origin, 300u - 4 - 1 - 49 * 3);
+  const std::vector<double> xd = dbl(x);
   MetricSums all;
   for (std::size_t k = 0; k < 50; ++k) {
     const std::size_t t = r.per_origin[k].origin;
-    float f[4];
-    p.predict(x.data() + t + 1 - 20, f);
+    double f[4];
+    p.predict_batch(xd.data() + t + 1 - 20, 1, f);  // the backtest's path: double in and out
     ASSERT_EQ(std::memcmp(f, r.forecasts.data() + k * 4, sizeof f), 0) << "origin " << t;
-    const double scale = mase_scale(x.data(), t + 1, 5);
-    EXPECT_NEAR(r.per_origin[k].mae, mae(x.data() + t + 1, f, 4), 1e-9);
-    EXPECT_NEAR(r.per_origin[k].mase, mase(x.data() + t + 1, f, 4, scale), 1e-9);
-    all.add(x.data() + t + 1, f, 4, scale, x.data() + t);
+    const double scale = mase_scale(xd.data(), t + 1, 5);
+    MetricSums one;
+    one.add(xd.data() + t + 1, f, 4, scale);
+    EXPECT_NEAR(r.per_origin[k].mae, one.mae(), 1e-9);
+    EXPECT_NEAR(r.per_origin[k].mase, one.mase(), 1e-9);
+    all.add(xd.data() + t + 1, f, 4, scale, xd.data() + t);
+    // And the float path agrees to float precision.
+    float ff[4];
+    p.predict(x.data() + t + 1 - 20, ff);
+    for (int h = 0; h < 4; ++h) EXPECT_NEAR(ff[h], f[h], 1e-4 * std::fabs(f[h]));
   }
   EXPECT_NEAR(r.aggregate["mae"].get<double>(), all.mae(), 1e-9);
   EXPECT_NEAR(r.aggregate["mase"].get<double>(), all.mase(), 1e-9);
@@ -76,10 +84,10 @@ TEST(Backtest, EnsemblesCombinePointForecasts) {
   spec.weights = {0.5, 0.25, 0.25};
   const auto wt = backtest({&a, &b, &c}, "close", x.data(), 100, spec);
   for (std::size_t i = 0; i < 40; ++i) {
-    const float u = ra.forecasts[i], v = rb.forecasts[i], w = rc.forecasts[i];
-    EXPECT_NEAR(mean.forecasts[i], (double(u) + v + w) / 3, 1e-4);
+    const double u = ra.forecasts[i], v = rb.forecasts[i], w = rc.forecasts[i];
+    EXPECT_NEAR(mean.forecasts[i], (u + v + w) / 3, 1e-9);
     EXPECT_EQ(med.forecasts[i], std::max(std::min(u, v), std::min(std::max(u, v), w)));
-    EXPECT_NEAR(wt.forecasts[i], 0.5 * u + 0.25 * v + 0.25 * w, 1e-4);
+    EXPECT_NEAR(wt.forecasts[i], 0.5 * u + 0.25 * v + 0.25 * w, 1e-9);
   }
   spec.weights = {0.5, 0.5, 0.5};
   test::expect_error([&] { backtest({&a, &b, &c}, "close", x.data(), 100, spec); }, {"sum to 1.5"});
@@ -92,7 +100,7 @@ TEST(Backtest, ConstantSeries) {
   spec.origins = 10;
   spec.season = 5;
   const BacktestResult r = backtest({&p}, "close", x.data(), x.size(), spec);
-  for (float f : r.forecasts) EXPECT_TRUE(std::isfinite(f));
+  for (double f : r.forecasts) EXPECT_TRUE(std::isfinite(f));
   EXPECT_TRUE(std::isfinite(r.aggregate["mae"].get<double>()));
   EXPECT_EQ(r.aggregate["naive"]["mae"].get<double>(), 0.0);
   EXPECT_FALSE(r.aggregate.contains("mae_over_naive"));  // undefined against a perfect random walk
@@ -120,21 +128,22 @@ TEST(Backtest, RefitSeesOnlyThePastAndForecastsEachBlockWithItsModel) {
   spec.origins = 25;
   spec.step = 2;
   spec.refit_every = 10;
-  spec.refit = [&](const float* xs, std::size_t n) {
-    EXPECT_EQ(xs, x.data());
+  const std::vector<double> xd = dbl(x);
+  spec.refit = [&](const double* xs, std::size_t n) {
+    EXPECT_EQ(xs, xd.data());
     seen.push_back(n);
     made.push_back(std::make_unique<Predictor>(tiny(100 + n, WindowScaling::standard)));
     return std::make_unique<Predictor>(tiny(100 + n, WindowScaling::standard));
   };
-  const BacktestResult r = backtest({&base}, "close", x.data(), x.size(), spec);
+  const BacktestResult r = backtest({&base}, "close", xd.data(), xd.size(), spec);
   ASSERT_EQ(r.refits, 3u);  // blocks of 10, 10, 5 origins
   ASSERT_EQ(seen.size(), 3u);
   for (std::size_t b = 0; b < 3; ++b) {
     const std::size_t first = r.per_origin[b * 10].origin;
     EXPECT_EQ(seen[b], first + 1) << "block " << b << " must train on data up to its first origin only";
     for (std::size_t k = b * 10; k < std::min<std::size_t>(25, b * 10 + 10); ++k) {
-      float f[4];
-      made[b]->predict(x.data() + r.per_origin[k].origin + 1 - 20, f);
+      double f[4];
+      made[b]->predict_batch(xd.data() + r.per_origin[k].origin + 1 - 20, 1, f);
       ASSERT_EQ(std::memcmp(f, r.forecasts.data() + k * 4, sizeof f), 0) << "origin " << k;
     }
   }
@@ -155,13 +164,13 @@ TEST(Backtest, TrainOnSeriesIsDeterministicAndConfigRoundTrips) {
   test::expect_error([] { TrainConfig::from_json(json{{"lr", "fast"}}); }, {"field 'lr'"});
   const json cfg = {{"type", "nhits"}, {"input_size", 20}, {"horizon", 4}, {"mlp_units", {{16, 16}}}};
   const auto x = walk(120);
-  const Artifact a = train_on_series(cfg, tc, "close", x.data(), 120, SeriesScaling::standard);
-  const Artifact b = train_on_series(cfg, tc, "close", x.data(), 120, SeriesScaling::standard);
+  const Artifact a = train_on_series(cfg, tc, "close", dbl(x).data(), 120, SeriesScaling::standard);
+  const Artifact b = train_on_series(cfg, tc, "close", dbl(x).data(), 120, SeriesScaling::standard);
   const auto& pa = a.model->params();
   ASSERT_EQ(std::memcmp(pa.values(), b.model->params().values(), pa.slab_size() * sizeof(float)), 0);
   EXPECT_EQ(a.series, std::vector<std::string>{"close"});
   EXPECT_EQ(a.training["config"]["max_steps"], 15);
-  test::expect_error([&] { train_on_series(cfg, tc, "close", x.data(), 10, SeriesScaling::none); }, {"10 values"});
+  test::expect_error([&] { train_on_series(cfg, tc, "close", dbl(x).data(), 10, SeriesScaling::none); }, {"10 values"});
 }
 
 TEST(Search, GridExpansionRoutesKeysAndSamples) {
@@ -195,13 +204,13 @@ TEST(Search, RanksCandidatesByBacktestMae) {
   const auto x = walk(150);
   BacktestSpec spec;
   spec.origins = 20;
-  const auto r = search(c, "close", x.data(), x.size(), spec, SeriesScaling::standard);
+  const auto r = search(c, "close", dbl(x).data(), x.size(), spec, SeriesScaling::standard);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_LE(r[0].aggregate["mae"].get<double>(), r[1].aggregate["mae"].get<double>());
   // The winner's score is the backtest of a model trained on the data before the first origin.
   const TrainConfig tc = TrainConfig::from_json(r[0].candidate.train);
   const std::size_t first = x.size() - 4 - 1 - 19;
-  Predictor p(train_on_series(r[0].candidate.model, tc, "close", x.data(), first + 1, SeriesScaling::standard));
+  Predictor p(train_on_series(r[0].candidate.model, tc, "close", dbl(x).data(), first + 1, SeriesScaling::standard));
   EXPECT_DOUBLE_EQ(backtest({&p}, "close", x.data(), x.size(), spec).aggregate["mae"].get<double>(),
                    r[0].aggregate["mae"].get<double>());
 }

@@ -46,7 +46,8 @@ int run_backtest(const BacktestOpts& o) {
   const Frame f = read_wide_csv(o.data.path, c);
   NTN_CHECK(f.names.size() == 1, o.data.path, ": backtest runs on one series; pick it with --columns (the file has ",
             f.names.size(), ")");
-  std::vector<float> x = column_f32(f, 0);
+  column_f32(f, 0);  // every value fits float32 (file:line: column otherwise)
+  const std::vector<double>& x = f.cols[0];  // scaled in double by the predictors
   BacktestSpec spec;
   spec.origins = o.origins;
   spec.step = o.step;
@@ -62,7 +63,7 @@ int run_backtest(const BacktestOpts& o) {
     const std::string name = f.names[0];
     const Precision prec = parse_precision(o.precision);
     spec.refit_every = o.refit_every;
-    spec.refit = [=, scaling = a.scaling](const float* xs, std::size_t n) {
+    spec.refit = [=, scaling = a.scaling](const double* xs, std::size_t n) {
       return std::make_unique<Predictor>(train_on_series(cfg, tc, name, xs, n, scaling),
                                          PredictorOptions{.precision = prec, .max_batch = 64, .workspaces = 0});
     };

@@ -94,16 +94,16 @@ int run_bench_data(const BenchDataOpts& o) {
     CsvOptions c;
     c.columns = {o.column};
     const Frame fr = read_wide_csv(o.data, c);
-    const std::vector<float> series(fr.cols[0].begin(), fr.cols[0].end());
+    const std::vector<double>& series = fr.cols[0];
     Predictor p(o.model, {.max_batch = 64});
     BacktestSpec spec;
     spec.origins = 1000;
     const BacktestResult r = backtest({&p}, o.column, series.data(), series.size(), spec);
     check(std::isfinite(r.aggregate["mae"].get<double>()) && r.per_origin.size() == 1000, "backtest result");
-    float f[256];
+    double f[256];
     check(p.output_size() <= 256, "backtest check: horizon too long for the check buffer");
     const std::size_t t = r.per_origin[500].origin;
-    p.predict(series.data() + t + 1 - p.input_size(), f);
+    p.predict_batch(series.data() + t + 1 - p.input_size(), 1, f);
     check(std::equal(f, f + p.horizon(), r.forecasts.begin() + std::ptrdiff_t(500 * p.horizon())),
           "backtest forecast != predict at origin 500");
     const Timing tb = measure([&] { backtest({&p}, o.column, series.data(), series.size(), spec); }, 11, 0.05);

@@ -38,7 +38,8 @@ int run_search(const SearchOpts& o) {
   const Frame f = read_wide_csv(o.data.path, data_spec(o.data).csv);
   NTN_CHECK(f.names.size() == 1, o.data.path, ": search runs on one series; pick it with --columns (the file has ",
             f.names.size(), ")");
-  const std::vector<float> x = column_f32(f, 0);
+  column_f32(f, 0);  // every value fits float32 (file:line: column otherwise)
+  const std::vector<double>& x = f.cols[0];
   const json base_model = {{"type", o.model}, {"input_size", o.input_size}, {"horizon", o.horizon}};
   TrainConfig tc;
   tc.max_steps = o.max_steps;

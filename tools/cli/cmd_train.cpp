@@ -211,21 +211,33 @@ struct PredictOpts {
   bool json = false, stream = false;
 };
 
-void print_forecast_row(const std::string& name, const float* f, std::size_t H, std::size_t Q) {
+// Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
+// so a 1e13-level series prints its moves, and a 100-level one is not padded with noise.
+std::string fmt_value(double v, double scale) {
+  int digits = 6;
+  if (v != 0 && scale > 0) digits += std::max(0, int(std::ceil(std::log10(std::fabs(v) / scale))));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", std::min(digits, 17), v);
+  return buf;
+}
+
+template <class T>
+void print_forecast_row(const std::string& name, const T* f, std::size_t H, std::size_t Q, double scale) {
   for (std::size_t h = 0; h < H; ++h) {
     std::printf("%s,%zu", name.c_str(), h + 1);
-    for (std::size_t q = 0; q < Q; ++q) std::printf(",%.6g", double(f[h * Q + q]));
+    for (std::size_t q = 0; q < Q; ++q) std::printf(",%s", fmt_value(double(f[h * Q + q]), scale).c_str());
     std::printf("\n");
   }
 }
 
-json forecast_json(const float* f, std::size_t H, std::size_t Q) {
+template <class T>
+json forecast_json(const T* f, std::size_t H, std::size_t Q) {
   json steps = json::array();
   for (std::size_t h = 0; h < H; ++h) {
     if (Q == 1)
       steps.push_back(f[h]);
     else
-      steps.push_back(std::vector<float>(f + h * Q, f + (h + 1) * Q));
+      steps.push_back(std::vector<T>(f + h * Q, f + (h + 1) * Q));
   }
   return steps;
 }
@@ -262,7 +274,8 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
     if (o.json) {
       std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
     } else {
-      for (std::size_t i = 0; i < H * Q; ++i) std::printf(i ? ",%.6g" : "%.6g", double(y[i]));
+      for (std::size_t i = 0; i < H * Q; ++i)
+        std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), p.series_stats(series).scale).c_str());
       std::printf("\n");
     }
     std::fflush(stdout);
@@ -292,37 +305,45 @@ int run_predict(const PredictOpts& o) {
   }
   NTN_CHECK(!o.data.path.empty(), "--data is required (or --stream to read values from stdin)");
   std::vector<std::string> names;
-  std::vector<float> x;  // (series, L): the last L values of each, original scale
+  // (series, L): the last L values of each, original scale, in double (the predictor scales
+  // them in double: a series far from zero keeps its digits) and float (the cache's keys).
+  std::vector<double> xd;
+  std::vector<float> x;
   std::vector<std::size_t> series;
-  // The last L values of each series, checked to fit float32 (file:line: column otherwise).
-  auto add = [&](const std::string& name, std::size_t n, const std::string& src, auto last_values) {
-    NTN_CHECK(n >= L, src, ": series '", name, "' has ", n, " values, the model needs the last ", L);
+  // Each series' values are checked to fit float32 first (file:line: column otherwise).
+  auto add = [&](const std::string& name, const std::vector<double>& v, const std::string& src, auto check_f32) {
+    NTN_CHECK(v.size() >= L, src, ": series '", name, "' has ", v.size(), " values, the model needs the last ", L);
     series.push_back(series_of(name, src));
     names.push_back(name);
-    const std::vector<float> v = last_values(n - L);
-    x.insert(x.end(), v.begin(), v.end());
+    const std::vector<float> f = check_f32(v.size() - L);
+    x.insert(x.end(), f.begin(), f.end());
+    xd.insert(xd.end(), v.end() - std::ptrdiff_t(L), v.end());
   };
   if (o.format == "m4") {
     const SeriesSet s = read_m4_csv(o.data.path);
     for (std::size_t i = 0; i < s.size(); ++i)
-      add(s.ids[i], s.values[i].size(), o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
+      add(s.ids[i], s.values[i], o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
   } else {
     NTN_CHECK(o.format == "wide", "--format must be wide or m4 (got '", o.format, "')");
     CsvOptions c = data_spec(o.data).csv;
     if (c.columns.empty() && a.scaling != SeriesScaling::none) c.columns = a.series;
     const Frame f = read_wide_csv(o.data.path, c);
     for (std::size_t i = 0; i < f.names.size(); ++i)
-      add(f.names[i], f.rows(), o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
+      add(f.names[i], f.cols[i], o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
   }
   const std::size_t n = names.size();
-  std::vector<float> out(n * H * Q);
+  std::vector<double> out(n * H * Q);
   std::unique_ptr<ForecastCache> cache;
   const double t0 = now_s();
-  if (o.cache) {
+  if (o.cache) {  // the cache serves float32 windows and forecasts
     cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
-    for (std::size_t i = 0; i < n; ++i) predict_cached(p, *cache, x.data() + i * L, out.data() + i * H * Q, series[i]);
+    std::vector<float> y(H * Q);
+    for (std::size_t i = 0; i < n; ++i) {
+      predict_cached(p, *cache, x.data() + i * L, y.data(), series[i]);
+      std::copy(y.begin(), y.end(), out.begin() + std::ptrdiff_t(i * H * Q));
+    }
   } else {
-    p.predict_batch(x.data(), n, out.data(), series.data());
+    p.predict_batch(xd.data(), n, out.data(), series.data());
   }
   const double secs = now_s() - t0;
   if (o.json) {
@@ -336,10 +357,11 @@ int run_predict(const PredictOpts& o) {
     return 0;
   }
   std::printf("series,step");
-  if (Q == 1) std::printf(",forecast");
+  if (a.quantiles.empty()) std::printf(",forecast");  // one column per output: a single-quantile model has one
   for (float q : a.quantiles) std::printf(",q%g", double(q));
   std::printf("\n");
-  for (std::size_t s = 0; s < n; ++s) print_forecast_row(names[s], out.data() + s * H * Q, H, Q);
+  for (std::size_t s = 0; s < n; ++s)
+    print_forecast_row(names[s], out.data() + s * H * Q, H, Q, p.series_stats(series[s]).scale);
   return 0;
 }
 
