@@ -76,6 +76,16 @@ class SafeTensorsFile {
 };
 
 // Writes `bytes` to path atomically (temp file + fsync + rename); throws naming the path.
+// Only a regular file (or nothing) is ever replaced: a symlink, FIFO, device or directory at
+// path is an error, never renamed over. Temporary files "<path>.tmp.<pid>" left by a writer
+// that was killed (its pid no longer runs) are removed first; the new one is created with
+// O_EXCL | O_NOFOLLOW, and removed on every error path.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Before any work: the output of `option` may be replaced (nothing there, or a regular file)
+// and is not the same file as any of the inputs (pairs of option name and path; empty paths
+// are skipped). Throws naming both options and paths.
+void check_output_path(const char* option, const std::string& path,
+                       const std::vector<std::pair<const char*, std::string>>& inputs);
 
 }  // namespace ntn

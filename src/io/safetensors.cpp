@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 
@@ -58,27 +60,97 @@ std::string hex16(std::uint64_t v) {
 
 }  // namespace
 
+namespace {
+
+const char* file_kind(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+// Only "nothing there" or a regular file may be replaced by a rename.
+void check_replaceable(const char* option, const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // nothing there (or unreadable: the write will say)
+  NTN_CHECK(S_ISREG(st.st_mode), option, option[0] ? " " : "", "'", path, "' is ", file_kind(st.st_mode),
+            "; ntneural replaces only regular files - give a regular file path",
+            S_ISLNK(st.st_mode) ? " (the link's target, if that is what you mean)" : "");
+}
+
+// Removes "<path>.tmp.<pid>" files whose writer is gone (killed mid-save).
+void remove_stale_temporaries(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) continue;
+    const pid_t pid = pid_t(std::stol(pid_text));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its writer still runs
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) std::filesystem::remove(e.path(), ec);
+  }
+}
+
+}  // namespace
+
+void check_output_path(const char* option, const std::string& path,
+                       const std::vector<std::pair<const char*, std::string>>& inputs) {
+  NTN_CHECK(!path.empty(), option, ": empty path");
+  check_replaceable(option, path);
+  struct stat out {};
+  const bool exists = ::stat(path.c_str(), &out) == 0;
+  std::error_code ec;
+  const auto canon = std::filesystem::weakly_canonical(path, ec);
+  for (const auto& [name, in] : inputs) {
+    if (in.empty()) continue;
+    struct stat st {};
+    bool same = exists && ::stat(in.c_str(), &st) == 0 && st.st_dev == out.st_dev && st.st_ino == out.st_ino;
+    std::error_code ec2;
+    same = same || (!ec && std::filesystem::weakly_canonical(in, ec2) == canon && !ec2);  // not there yet
+    NTN_CHECK(!same, option, " '", path, "' is the same file as ", name, " '", in,
+              "': writing it would destroy the other; choose another path");
+  }
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
+  check_replaceable("", path);
+  remove_stale_temporaries(path);
   const std::string tmp = cat(path, ".tmp.", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ::unlink(tmp.c_str());  // ours from an earlier failed call in this process, if any
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   NTN_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      const int err = errno;
+      const int err = w < 0 ? errno : ENOSPC;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw Error(cat("cannot write '", tmp, "': ", std::strerror(err)));
+      throw Error(cat("cannot write '", path, "' (via '", tmp, "'): ", std::strerror(err)));
     }
     done += std::size_t(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error(cat("cannot flush '", tmp, "': ", std::strerror(err)));
+  }
+  if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
     throw Error(cat("cannot flush '", tmp, "': ", std::strerror(err)));
   }
+  check_replaceable("", path);  // again right before the rename: nothing special appeared meanwhile
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());

@@ -33,6 +33,11 @@ struct BacktestOpts {
 int run_backtest(const BacktestOpts& o) {
   set_num_threads(o.threads);
   const double t_start = now_s();
+  if (!o.csv.empty() && o.csv != "-") {
+    std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path}};
+    for (const std::string& m : split_list(o.models, "--model")) inputs.emplace_back("--model", m);
+    check_output_path("--csv", o.csv, inputs);
+  }
   std::vector<std::unique_ptr<Predictor>> preds;
   std::vector<Predictor*> ptrs;
   for (const std::string& m : split_list(o.models, "--model")) {
@@ -78,6 +83,10 @@ int run_backtest(const BacktestOpts& o) {
                     p.directional_accuracy);
       s += line;
     }
+    if (o.csv == "-") {  // the table on stdout instead of the summary
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      return 0;
+    }
     write_file_atomic(o.csv, s);
   }
   json j = r.aggregate;
@@ -112,7 +121,7 @@ Run add_backtest(CLI::App& app) {
   add_uint(app, "--refit-every", o->refit_every, limits::kOrigins, "Retrain every K origins on the data before them, with the "
                                                   "artifact's model and training configuration (0: never)");
   app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
-  app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file");
+  app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file (- : print them on stdout instead of the summary)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (aggregate + per_origin)");
   return [o] { return run_backtest(*o); };

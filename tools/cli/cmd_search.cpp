@@ -34,6 +34,7 @@ struct SearchOpts {
 
 int run_search(const SearchOpts& o) {
   set_num_threads(o.threads);
+  if (!o.csv.empty() && o.csv != "-") check_output_path("--csv", o.csv, {{"--data", o.data.path}});
   NTN_CHECK(!o.grid.empty(), "--grid is required, e.g. \"mlp_units=[[64,64]]|[[256,256]]; lr=0.001|0.0003\"");
   const Frame f = read_wide_csv(o.data.path, data_spec(o.data).csv);
   NTN_CHECK(f.names.size() == 1, o.data.path, ": search runs on one series; pick it with --columns (the file has ",
@@ -77,6 +78,10 @@ int run_search(const SearchOpts& o) {
            std::to_string(r["train_seconds"].get<double>()) + "," + quote(r["model"].dump()) + "," +
            quote(r["train"].dump()) + "\n";
     }
+    if (o.csv == "-") {  // the table on stdout instead of the summary
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      return 0;
+    }
     write_file_atomic(o.csv, s);
   }
   if (o.json) {
@@ -119,7 +124,7 @@ Run add_search(CLI::App& app) {
   app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none (default), standard, robust");
   add_uint(app, "--origins", o->origins, limits::kOrigins, "Backtest origins scoring each candidate (default 200)");
   add_uint(app, "--step", o->step, limits::kStep, "Distance between origins (default 1)");
-  app.add_option("--csv", o->csv, "Write the table to this CSV file");
+  app.add_option("--csv", o->csv, "Write the table to this CSV file (- : print it on stdout instead of the summary)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run_search(*o); };

@@ -6,9 +6,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "common.h"
@@ -18,6 +19,7 @@
 #include "ntn/pipeline.h"
 #include "ntn/predictor.h"
 #include "ntn/quantize.h"
+#include "ntn/safetensors.h"
 #include "ntn/timing.h"
 #include "ntn/trainer.h"
 
@@ -70,6 +72,12 @@ json parse_mlp_units(const std::string& s) {
 
 int run_train(const TrainOpts& o) {
   set_num_threads(o.threads);
+  const std::string config_file = !o.config.empty() && std::filesystem::exists(o.config) ? o.config : "";
+  check_output_path("--out", o.out, {{"--data", o.data.path}, {"--test-data", o.data.test_path},
+                                      {"--config", config_file}, {"--checkpoint", o.checkpoint}});
+  if (!o.checkpoint.empty())
+    check_output_path("--checkpoint", o.checkpoint,
+                      {{"--data", o.data.path}, {"--test-data", o.data.test_path}, {"--config", config_file}});
   const DataSpec spec = data_spec(o.data);
   std::size_t H = o.horizon;
   if (H == 0 && spec.protocol != Protocol::m4) H = 24;
@@ -378,7 +386,14 @@ int run_quantize(const QuantizeOpts& o) {
   set_num_threads(o.threads);
   const Precision to = parse_precision(o.to);
   NTN_CHECK(to != Precision::fp32, "--to must be fp16 or int8");
+  check_output_path("--out", o.out, {{"--model", o.model}, {"--data", o.data.path}, {"--test-data", o.data.test_path}});
+  // Every input is read and validated before the output is created.
   const Artifact a = Artifact::load(o.model);
+  std::optional<Prepared> p;
+  if (!o.data.path.empty()) {
+    std::size_t H = a.model->horizon();
+    p = prepare(data_spec(o.data), a.model->input_size(), H);
+  }
   quantize(a, to).save(o.out);
   json j = {{"model", o.model}, {"out", o.out}, {"precision", precision_name(to)}};
   {
@@ -386,13 +401,11 @@ int run_quantize(const QuantizeOpts& o) {
     Predictor f(o.model);
     j["packed_bytes"] = {{"fp32", f.packed_bytes()}, {precision_name(to), q.packed_bytes()}};
   }
-  if (!o.data.path.empty()) {
-    std::size_t H = a.model->horizon();
-    const Prepared p = prepare(data_spec(o.data), a.model->input_size(), H);
+  if (p) {
     Predictor pf(o.model, {.workspaces = 0});
     Predictor pq(o.out, {.precision = to, .workspaces = 0});
-    const std::vector<float> ff = forecast_test(pf, p), fq = forecast_test(pq, p);
-    const json mf = score_test(a, p, ff.data()).to_json(), mq = score_test(a, p, fq.data()).to_json();
+    const std::vector<float> ff = forecast_test(pf, *p), fq = forecast_test(pq, *p);
+    const json mf = score_test(a, *p, ff.data()).to_json(), mq = score_test(a, *p, fq.data()).to_json();
     json rep = {{"windows", mf["windows"]}, {"scale", mf["scale"]}};
     for (const char* k : {"mae", "mse", "smape"}) {
       rep[k] = {{"fp32", mf[k]}, {precision_name(to), mq[k]}};
