@@ -27,8 +27,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ntn/aligned.h"
@@ -211,6 +213,28 @@ class StreamingPredictor {
   std::size_t pos_ = 0, n_ = 0, since_exact_ = 0;
   double mean_ = 0, m2_ = 0;   // raw window (standard scaler)
   std::vector<float> sorted_;  // raw window, sorted (robust scaler)
+};
+
+// The text protocol of a tick stream (ntneural predict --stream): one value per line, '\n' or
+// "\r\n" ended. feed() takes any chunks of bytes; each complete line is a number in the strict
+// form of the CSV reader (decimal, optional sign and exponent; no hex, no NaN / inf, nothing
+// after it - a NUL byte included - and within float32) or blank (skipped). A line longer than
+// kMaxLine bytes, a bad number or an unterminated last line with text (finish()) is an error
+// naming "stdin:LINE". Values come out through on_value, in order.
+class StreamLineParser {
+ public:
+  static constexpr std::size_t kMaxLine = 4096;
+  explicit StreamLineParser(std::function<void(float value, std::size_t line)> on_value)
+      : on_value_(std::move(on_value)) {}
+  void feed(const char* data, std::size_t n);
+  void finish();  // end of input: a last line without '\n' still counts
+  std::size_t lines() const { return line_; }
+
+ private:
+  void parse_line(std::string_view line);
+  std::function<void(float, std::size_t)> on_value_;
+  std::string pending_;  // the incomplete last line
+  std::size_t line_ = 0;
 };
 
 }  // namespace ntn

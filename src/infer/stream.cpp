@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
 #include "ntn/error.h"
+#include "ntn/fields.h"
 #include "ntn/predictor.h"
 
 namespace ntn {
@@ -88,6 +90,55 @@ void StreamingPredictor::forecast(float* y) {
     ws = f32_stats_from((med - ss_.center) / ss_.scale, iqr / ss_.scale);
   }
   p_.predict(window(), y, series_, ws);
+}
+
+void StreamLineParser::feed(const char* data, std::size_t n) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (data[i] != '\n') continue;
+    const std::size_t len = pending_.size() + (i - start);
+    NTN_CHECK(len <= kMaxLine, "stdin:", line_ + 1, ": line is longer than ", kMaxLine,
+              " bytes (one value per line)");
+    if (pending_.empty()) {
+      parse_line(std::string_view(data + start, i - start));
+    } else {
+      pending_.append(data + start, i - start);
+      parse_line(pending_);
+      pending_.clear();
+    }
+    start = i + 1;
+  }
+  pending_.append(data + start, n - start);
+  NTN_CHECK(pending_.size() <= kMaxLine, "stdin:", line_ + 1, ": line is longer than ", kMaxLine,
+            " bytes (one value per line)");
+}
+
+void StreamLineParser::finish() {
+  if (!pending_.empty()) parse_line(pending_);
+  pending_.clear();
+}
+
+void StreamLineParser::parse_line(std::string_view v) {
+  ++line_;
+  if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  if (v.empty()) return;
+  std::string shown(v.substr(0, 40));
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';  // one printable line
+  double x = 0;
+  std::string_view body = v;
+  bool ok = true;
+  if (body.front() == '+') {
+    body.remove_prefix(1);
+    ok = !body.empty() && body.front() != '-' && body.front() != '+';
+  }
+  const auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), x);
+  ok = ok && ec == std::errc() && p == body.data() + body.size() && std::isfinite(x);
+  NTN_CHECK(ok, "stdin:", line_, ": '", shown, v.size() > 40 ? "..." : "", "' is not a number (one decimal value per line)");
+  NTN_CHECK(fits_f32(x), "stdin:", line_, ": value ", shown, " is beyond float32 (|x| <= 3.4e38)");
+  on_value_(float(x), line_);
 }
 
 }  // namespace ntn

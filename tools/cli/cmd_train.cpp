@@ -2,10 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -262,19 +266,9 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
   std::unique_ptr<ForecastCache> cache;
   if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
   std::vector<float> y(p.output_size());
-  char line[256];
-  std::size_t lineno = 0;
-  while (std::fgets(line, sizeof line, stdin)) {
-    ++lineno;
-    std::string_view v(line);
-    while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ')) v.remove_suffix(1);
-    if (v.empty()) continue;
-    char* end = nullptr;
-    const std::string text(v);
-    const float value = std::strtof(text.c_str(), &end);
-    NTN_CHECK(end && *end == '\0', "stdin:", lineno, ": '", text, "' is not a number");
-    NTN_CHECK(std::isfinite(value), "stdin:", lineno, ": value ", text, " is not finite");
-    if (!s.append(value)) continue;
+  const double scale = p.series_stats(series).scale;
+  StreamLineParser parser([&](float value, std::size_t lineno) {
+    if (!s.append(value)) return;
     if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
       s.forecast(y.data());
       if (cache) cache->put(p.model_key(), series, s.window(), y.data());
@@ -283,11 +277,21 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
       std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
     } else {
       for (std::size_t i = 0; i < H * Q; ++i)
-        std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), p.series_stats(series).scale).c_str());
+        std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), scale).c_str());
       std::printf("\n");
     }
-    std::fflush(stdout);
+    NTN_CHECK(std::fflush(stdout) == 0, "cannot write the forecast to stdout");
+  });
+  // read(2), not stdio: a forecast is printed as soon as its line arrives on a pipe.
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(0, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    NTN_CHECK(got >= 0, "cannot read stdin: ", std::strerror(errno));
+    if (got == 0) break;
+    parser.feed(buf, std::size_t(got));
   }
+  parser.finish();
   if (cache) std::fprintf(stderr, "cache %s\n", cache_json(*cache).dump().c_str());
   return 0;
 }
