@@ -91,7 +91,7 @@ check stream_lines test "$(wc -l < "$dir/stream.csv")" -eq $((400 - 24 + 1))
 check stream_equals_predict python3 -c "import json,sys; last=[float(v) for v in open(sys.argv[1]).read().split()[-1].split(',')]; b=json.load(open(sys.argv[2]))['forecasts']['price']; assert max(abs(x-y) for x,y in zip(last,b)) < 1e-3*max(abs(v) for v in b), (last,b)" "$dir/stream.csv" "$dir/pred.json"
 check stream_cache_report grep -q '"misses":377' "$dir/stream.err"
 expect_error stream_text "stdin:2: 'abc' is not a number" sh -c "printf '1\nabc\n' | '$bin' predict --model '$dir/m.ntn' --stream"
-expect_error stream_nan "stdin:1: value nan is not finite" sh -c "printf 'nan\n' | '$bin' predict --model '$dir/m.ntn' --stream"
+expect_error stream_nan "stdin:1: 'nan' is not a number" sh -c "printf 'nan\n' | '$bin' predict --model '$dir/m.ntn' --stream"
 expect_error predict_needs_data "--data is required" "$bin" predict --model "$dir/m.ntn"
 expect_error bad_precision "unknown precision 'int4'" "$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --precision int4
 "$bin" quantize --model "$dir/m.ntn" --to int8 --out "$dir/m8.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/q.json"
