@@ -1,13 +1,16 @@
 # ntneural front door. Every target installs what is missing first (scripts/setup.sh).
 #   make demo   - set up, build, run the main job on the embedded data
-#   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both, and
-#                 the concurrent serving tests under ThreadSanitizer
+#   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both, the
+#                 concurrent serving tests under ThreadSanitizer, and a 60 s smoke run of each fuzzer
+#   make fuzz   - the libFuzzer targets (CSV reader, artifact loader, stdin parser) for
+#                 FUZZ_SECONDS each (default 600), corpora kept in build/fuzz
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
 #   make bench-torch - training step, serving latency / throughput / memory side by side with PyTorch
 #                      (installs python3-torch)
-.PHONY: all setup build build-asan build-tsan demo test test-release test-asan test-tsan bench bench-baseline bench-compare bench-torch golden format clean
+.PHONY: all setup build build-asan build-tsan build-fuzz demo test test-release test-asan test-tsan test-fuzz fuzz bench bench-baseline bench-compare bench-torch golden format clean
 
+SHELL := /bin/bash
 RELEASE := build/release
 BASELINE := bench/results/kernels_baseline.json
 CURRENT := bench/results/kernels_current.json
@@ -51,7 +54,22 @@ build-tsan: setup
 test-tsan: build-tsan
 	ctest --preset tsan
 
-test: test-release test-asan test-tsan
+# libFuzzer (clang): the library + three fuzz targets, ASan + UBSan; ctest runs each for 60 s.
+build-fuzz: setup
+	@cmake --preset fuzz > /dev/null
+	@cmake --build --preset fuzz
+
+test-fuzz: build-fuzz
+	ctest --preset fuzz
+
+FUZZ_SECONDS ?= 600
+fuzz: build-fuzz
+	cd build/fuzz && for t in csv artifact stream; do mkdir -p corpus_$$t; \
+	  ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=3072 -print_final_stats=1 \
+	    corpus_$$t ../../tests/fuzz/seeds/$$t 2>&1 | tee fuzz_$$t.log | grep -E "DONE|ERROR|SUMMARY|stat::"; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+test: test-release test-asan test-tsan test-fuzz
 
 bench: build
 	./$(RELEASE)/bench_kernels

@@ -17,6 +17,7 @@ packages=(
   libcli11-dev                  # command-line parsing for the ntneural binary
   libxxhash-dev                 # XXH3 checksums of model artifacts and checkpoints
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
+  clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz preset): clang, its fuzzer runtime, OpenMP
 )
 
 if [ "${1:-}" = "--torch" ]; then

@@ -116,6 +116,8 @@ struct Artifact {
 
   void save(const std::string& path) const;
   static Artifact load(const std::string& path, bool linear_weights = true);
+  // The same from a file already read or parsed (SafeTensorsFile::parse: bytes from memory).
+  static Artifact from_file(std::shared_ptr<const SafeTensorsFile> file, bool linear_weights = true);
   // Index of the output used as the point forecast: the 0.5 quantile, else the middle one.
   std::size_t point_output() const;
 };

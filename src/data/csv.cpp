@@ -1,5 +1,7 @@
 #include "ntn/csv.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -212,10 +214,14 @@ std::string read_file(const std::string& path) {
   // 5 MB artifacts a predictor loads).
   std::FILE* f = std::fopen(path.c_str(), "rb");
   NTN_CHECK(f != nullptr, "cannot open '", path, "': ", std::strerror(errno));
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    std::fclose(f);
+    throw Error(cat("cannot read '", path, "': it is a directory"));
+  }
   std::string s;
-  std::fseek(f, 0, SEEK_END);
-  const long n = std::ftell(f);
-  std::fseek(f, 0, SEEK_SET);
+  // A regular file is read in one go at its size; anything else (a pipe, a device) in chunks.
+  const long n = S_ISREG(st.st_mode) ? long(st.st_size) : 0;
   if (n > 0) {
     s.resize(std::size_t(n));
     const std::size_t got = std::fread(s.data(), 1, s.size(), f);

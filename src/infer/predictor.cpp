@@ -159,8 +159,14 @@ std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 1469598103934665603u
 }
 }  // namespace
 
-Predictor::Predictor(const std::string& artifact_path, PredictorOptions o)
-    : Predictor(Artifact::load(artifact_path, /*linear_weights=*/false), o) {}
+// Every error of a predictor built from a file names the file (workspace sizes, packing, the
+// warm-up forecast), unless the message already does.
+Predictor::Predictor(const std::string& artifact_path, PredictorOptions o) try
+    : Predictor(Artifact::load(artifact_path, /*linear_weights=*/false), o) {
+} catch (const Error& e) {
+  if (std::string_view(e.what()).find(artifact_path) != std::string_view::npos) throw;
+  throw Error(cat(artifact_path, ": ", e.what()));
+}
 
 Predictor::Predictor(Artifact a, PredictorOptions o)
     : a_(std::move(a)),

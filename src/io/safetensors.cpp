@@ -283,8 +283,10 @@ SafeTensorsFile SafeTensorsFile::parse_bytes(std::shared_ptr<const char> keep, s
     const std::string stored = zeroed.substr(at, kChecksumDigits);
     zeroed.replace(at, kChecksumDigits, kChecksumDigits, '0');
     const std::string computed = hex16(checksum(zeroed, bytes.data() + f.data_start_, data_size));
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION  // the fuzzers explore what lies behind the checksum
     NTN_CHECK(stored == computed, src, ": checksum mismatch (stored ", stored, ", computed ", computed,
               "): the file was changed or corrupted after it was written");
+#endif
     f.checksummed_ = true;
   }
   std::sort(ranges.begin(), ranges.end());

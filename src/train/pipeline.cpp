@@ -255,8 +255,12 @@ void check_finite_weights(const std::string& path, const std::string& name, cons
 }  // namespace
 
 Artifact Artifact::load(const std::string& path, bool linear_weights) {
-  auto file = std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path));
+  return from_file(std::make_shared<const SafeTensorsFile>(SafeTensorsFile::read(path)), linear_weights);
+}
+
+Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool linear_weights) {
   const SafeTensorsFile& f = *file;
+  const std::string& path = f.source();
   NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-model", path,
             ": not an ntneural model artifact (metadata 'format' missing or different)");
   NTN_CHECK(f.checksummed(), path, ": the artifact has no ntn_checksum (written by an older ntneural, or edited); "
