@@ -2,38 +2,8 @@
 # End-to-end checks of the ntneural binary: every bad input is a one-line error (exit 2) that
 # names the problem; a tiny train -> evaluate -> predict round trip works and keeps its promises.
 # Usage: test_cli.sh path/to/ntneural
-set -u
-bin="$1"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-fails=0; passes=0
-
-# expect_error NAME FRAGMENT CMD...: exit code 2, exactly one line on stderr, containing FRAGMENT.
-expect_error() {
-  local name="$1" frag="$2"; shift 2
-  local err rc lines
-  err=$("$@" 2>&1 >/dev/null); rc=$?
-  lines=$(printf '%s\n' "$err" | grep -c .)
-  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && printf '%s' "$err" | grep -qF -- "$frag"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL $name: rc=$rc lines=$lines stderr: $err"; fails=$((fails + 1))
-  fi
-}
-check() {  # check NAME CONDITION...
-  local name="$1"; shift
-  if "$@" > /dev/null; then passes=$((passes + 1)); else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
-
-# A small, clean series: 400 days of a noisy sine.
-python3 - "$dir/ok.csv" <<'PY'
-import datetime, math, sys
-day = datetime.date(2020, 1, 1)
-with open(sys.argv[1], "w") as f:
-    f.write("date,price,volume\n")
-    for i in range(400):
-        f.write(f"{day + datetime.timedelta(days=i)},{100 + 10 * math.sin(i / 7) + (i % 5) * 0.1:.4f},{1000 + i}\n")
-PY
+source "$(dirname "$0")/lib.sh" "$1"
+make_ok_csv "$dir/ok.csv"
 : > "$dir/empty.csv"
 printf 'date,price\n2020-01-01,1\n2020-01-02,abc\n' > "$dir/text.csv"
 printf 'date,price\n2020-01-01,1\n2020-01-02,nan\n2020-01-03,3\n' > "$dir/nan.csv"
@@ -124,5 +94,4 @@ expect_error search_bad_grid "is not key=value" "$bin" search --data "$dir/ok.cs
 expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
 expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
