@@ -19,6 +19,7 @@
 
 #include "ntn/csv.h"
 #include "ntn/error.h"
+#include "ntn/fields.h"
 
 namespace ntn {
 namespace {
@@ -253,18 +254,17 @@ SafeTensorsFile SafeTensorsFile::parse_bytes(std::shared_ptr<const char> keep, s
     Info info{};
     NTN_CHECK(v["dtype"].is_string() && parse_st_dtype(v["dtype"].get<std::string>(), &info.dtype), src, ": tensor '",
               name, "' has unsupported dtype ", v["dtype"].dump());
-    std::vector<std::int64_t> dims;
-    try {
-      dims = v["shape"].get<std::vector<std::int64_t>>();
-      auto off = v["data_offsets"].get<std::vector<std::uint64_t>>();
-      NTN_CHECK(off.size() == 2, src, ": tensor '", name, "' data_offsets must have 2 entries");
-      info.begin = std::size_t(off[0]);
-      info.end = std::size_t(off[1]);
-    } catch (const nlohmann::json::exception&) {
-      throw Error(cat(src, ": tensor '", name, "' has a malformed shape or data_offsets"));
-    }
+    // Integers only (a JSON 1e44 converted to an integer type would be undefined behaviour).
+    const std::string ctx = cat(src, ": tensor '", name, "'");
+    const auto shape = json_uint_list(v, ctx, "shape", {}, {0, std::uint64_t(1) << 40});
+    const auto off = json_uint_list(v, ctx, "data_offsets", {}, {0, std::uint64_t(1) << 50});
+    NTN_CHECK(off.size() == 2, ctx, ": data_offsets must have 2 entries");
+    const std::vector<std::int64_t> dims(shape.begin(), shape.end());
+    info.begin = std::size_t(off[0]);
+    info.end = std::size_t(off[1]);
     NTN_CHECK(int(dims.size()) <= kMaxRank, src, ": tensor '", name, "' has rank ", dims.size());
-    for (auto d : dims) NTN_CHECK(d >= 0, src, ": tensor '", name, "' has a negative dimension");
+    std::uint64_t numel = 1;
+    for (auto d : shape) numel = mul_checked(numel, d, cat(ctx, ": shape"));
     info.shape = Shape(dims.data(), int(dims.size()));
     NTN_CHECK(info.begin <= info.end && info.end <= data_size, src, ": tensor '", name, "' bytes [", info.begin, ", ",
               info.end, ") lie outside the ", data_size, "-byte data section (truncated file)");

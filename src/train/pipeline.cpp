@@ -327,8 +327,8 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
   try {
     a.scaling = parse_series_scaling(scaler.at("series_scaling").get<std::string>());
     a.series = scaler.at("series").get<std::vector<std::string>>();
-    const auto center = scaler.at("center").get<std::vector<double>>();
-    const auto scale = scaler.at("scale").get<std::vector<double>>();
+    const auto center = json_real_list(scaler, cat(path, ": scaler"), "center", {}, {-1e308, 1e308});
+    const auto scale = json_real_list(scaler, cat(path, ": scaler"), "scale", {}, {-1e308, 1e308});
     NTN_CHECK(center.size() == a.series.size() && scale.size() == a.series.size(), path,
               ": scaler statistics do not match its series list");
     for (std::size_t i = 0; i < center.size(); ++i) {
@@ -340,7 +340,9 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
       a.stats.push_back({center[i], scale[i]});
     }
     a.window_scaling = parse_window_scaling(scaler.at("window_scaling").get<std::string>());
-    a.quantiles = q.get<std::vector<float>>();
+    NTN_CHECK(q.is_array(), path, ": quantile levels are not a list (corrupted file)");
+    for (double level : json_real_list(json{{"quantiles", q}}, path, "quantiles", {}, limits::kQuantile))
+      a.quantiles.push_back(float(level));
   } catch (const json::exception&) {
     throw Error(cat(path, ": artifact scaler metadata is incomplete (corrupted file)"));
   } catch (const Error& e) {

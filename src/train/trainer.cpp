@@ -454,17 +454,24 @@ void Trainer::resume(const std::string& path) {
     const auto* p = static_cast<const float*>(f.get("best_params", DType::f32, slab));
     best_params_.assign(p, p + ps.slab_size());
   }
+  // Typed and range-checked (a JSON 1e44 read into an integer would be undefined behaviour).
+  const std::string ctx = cat(path, ": checkpoint state");
+  for (const char* k : {"step", "epoch", "offset", "opt_steps", "best_val", "best_step", "bad_evals", "last_loss",
+                        "sched_scale", "sched_best", "sched_bad"})
+    NTN_CHECK(st.is_object() && st.contains(k), ctx, ": '", k, "' is missing (corrupted file)");
+  const UintRange any{0, UINT64_MAX};
+  const RealRange real{-1e308, 1e308};
   try {
-    step_ = st.at("step").get<std::uint64_t>();
-    epoch_ = st.at("epoch").get<std::uint64_t>();
-    offset_ = st.at("offset").get<std::uint64_t>();
-    opt_.set_steps(st.at("opt_steps").get<std::uint64_t>());
-    best_val_ = st.at("best_val").get<double>();
-    best_step_ = st.at("best_step").get<std::uint64_t>();
-    bad_evals_ = st.at("bad_evals").get<std::uint64_t>();
-    last_loss_ = st.at("last_loss").get<double>();
-    sched_.restore(st.at("sched_scale").get<float>(), st.at("sched_best").get<double>(),
-                   st.at("sched_bad").get<std::uint64_t>());
+    step_ = json_uint(st, ctx, "step", 0, any);
+    epoch_ = json_uint(st, ctx, "epoch", 0, any);
+    offset_ = json_uint(st, ctx, "offset", 0, any);
+    opt_.set_steps(json_uint(st, ctx, "opt_steps", 0, any));
+    best_val_ = json_real(st, ctx, "best_val", 0, real);
+    best_step_ = json_uint(st, ctx, "best_step", 0, any);
+    bad_evals_ = json_uint(st, ctx, "bad_evals", 0, any);
+    last_loss_ = json_real(st, ctx, "last_loss", 0, real);
+    sched_.restore(float(json_real(st, ctx, "sched_scale", 1, {0, 1e30})), json_real(st, ctx, "sched_best", 0, real),
+                   json_uint(st, ctx, "sched_bad", 0, any));
   } catch (const json::exception&) {
     throw Error(cat(path, ": checkpoint trainer state is incomplete (corrupted file)"));
   }
