@@ -98,6 +98,13 @@ predict_batch_neg    | --batch: '-1' is out of range                            
 predict_cache_huge   | --cache: 1000000000 is out of range                             | --cache 1000000000
 T
 
+# CSV headers become JSON (artifact metadata): a non-UTF-8 name is an error before training.
+{ printf 'date,pr\xe9ce\n'; tail -n +2 "$dir/ok.csv" | cut -d, -f1,2; } > "$dir/latin1.csv"
+expect_error csv_header_not_utf8 "latin1.csv:1: the header name in column 2 is not valid UTF-8" \
+  "$bin" train --data "$dir/latin1.csv" --quiet --out "$dir/l.ntn"
+{ printf '\xef\xbb\xbf'; cat "$dir/ok.csv"; } > "$dir/bom.csv"
+check csv_bom_first_column "$bin" train --data "$dir/bom.csv" --time-column date --columns price --input-size 24 \
+  --horizon 6 --mlp-units 8x8 --max-steps 3 --batch 8 --quiet --out "$dir/bom.ntn"
 expect_error bench_reps_zero "--reps: 0 is out of range" "$bin" bench train --reps 0
 expect_error bench_points_neg "--points: '-5' is out of range" "$bin" bench data --points -5
 expect_error info_threads_neg "--threads: '-1' is out of range" "$bin" info --threads -1

@@ -77,6 +77,37 @@ TEST(Csv, BadInputNamesFileLineAndColumn) {
   expect_error([] { parse_fill_policy("bfill"); }, {"bfill", "ffill"});
 }
 
+TEST(Csv, HostileCellsHeadersAndSelections) {
+  // A UTF-8 byte-order mark is not part of the first column's name.
+  const Frame bom = parse_wide_csv("\xEF\xBB\xBF" "date,close\n2020-01-01,1\n", "bom.csv");
+  EXPECT_EQ(bom.time_name, "date");
+  EXPECT_EQ(parse_m4_csv("\xEF\xBB\xBF" "V1,V2\nH1,5\n", "m4.csv").ids[0], "H1");
+  // Row lines are kept for messages.
+  EXPECT_EQ(parse_wide_csv("t,x\n\n1,2\n2,3\n", "l.csv").lines, (std::vector<std::size_t>{3, 4}));
+  const std::vector<std::pair<std::string, const char*>> wide = {
+      {"t,x\n1,+-95.5\n", "w.csv:2: column 'x': '+-95.5' is not a number"},
+      {"t,x\n1,++1\n", "w.csv:2: column 'x': '++1' is not a number"},
+      {"t,x\n1,+\n", "w.csv:2: column 'x': '+' is not a number"},
+      {"t,x\n1,0x10\n", "w.csv:2: column 'x': '0x10' is not a number"},
+      {"t,caf\xE9\n1,2\n", "w.csv:1: the header name in column 2 is not valid UTF-8"},
+      {"t,\xC0\xAF\n1,2\n", "is not valid UTF-8"},
+  };
+  for (const auto& [text, frag] : wide) {
+    SCOPED_TRACE(frag);
+    expect_error([&] { parse_wide_csv(text, "w.csv"); }, {frag});
+  }
+  expect_error([] { parse_m4_csv("V1,V2\nH\xFF,1\n", "m.csv"); }, {"m.csv:2: the series id in column 1 is not valid UTF-8"});
+  CsvOptions twice;
+  twice.columns = {"x", "x"};
+  expect_error([&] { parse_wide_csv("t,x\n1,2\n", "w.csv", twice); }, {"column 'x' is selected twice"});
+  // Values beyond float32 are read (the reader is double) and refused when converted, by line.
+  const Frame big = parse_wide_csv("t,x\n1,2\n2,1e39\n", "b.csv");
+  expect_error([&] { column_f32(big, 0); }, {"b.csv:3: column 'x': value 1e+39 is beyond float32"});
+  EXPECT_EQ(column_f32(big, 0, 2).size(), 0u);
+  const SeriesSet m4 = parse_m4_csv("V1,V2,V3\nH1,1,-4e38\n", "m.csv");
+  expect_error([&] { series_f32(m4, 0); }, {"m.csv:2: series 'H1', column 3: value -4e+38 is beyond float32"});
+}
+
 TEST(Csv, FillPoliciesRepairGaps) {
   const char* text = "t,a,b\n1,1,10\n2,,nan\n3,,\n4,4,40\n5,5,\n";
   CsvOptions o;
