@@ -224,9 +224,10 @@ struct PredictOpts {
 };
 
 // Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
-// so a 1e13-level series prints its moves, and a 100-level one is not padded with noise.
+// so a 1e13-level series prints its moves, and a 100-level one is not padded with noise; without
+// a series scaler (scale 0), float32's 7 significant digits.
 std::string fmt_value(double v, double scale) {
-  int digits = 6;
+  int digits = scale > 0 ? 6 : 7;
   if (v != 0 && scale > 0) digits += std::max(0, int(std::ceil(std::log10(std::fabs(v) / scale))));
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.*g", std::min(digits, 17), v);
@@ -266,7 +267,7 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
   std::unique_ptr<ForecastCache> cache;
   if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
   std::vector<float> y(p.output_size());
-  const double scale = p.series_stats(series).scale;
+  const double scale = p.artifact().scaling == SeriesScaling::none ? 0.0 : p.series_stats(series).scale;
   StreamLineParser parser([&](float value, std::size_t lineno) {
     if (!s.append(value)) return;
     if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
@@ -373,7 +374,8 @@ int run_predict(const PredictOpts& o) {
   for (float q : a.quantiles) std::printf(",q%g", double(q));
   std::printf("\n");
   for (std::size_t s = 0; s < n; ++s)
-    print_forecast_row(names[s], out.data() + s * H * Q, H, Q, p.series_stats(series[s]).scale);
+    print_forecast_row(names[s], out.data() + s * H * Q, H, Q,
+                       a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale);
   return 0;
 }
 
