@@ -54,7 +54,8 @@ void* aligned_alloc_bytes(std::size_t bytes, bool lazy) {
     }
     // Small or lazy slabs, or no room for the 2 MiB of alignment slack: a plain mapping.
     p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (lazy ? 0 : MAP_POPULATE), -1, 0);
-    NTN_CHECK(p != MAP_FAILED, "out of memory: could not map ", n, " bytes");
+    NTN_CHECK(p != MAP_FAILED, "out of memory: could not map ", n, " bytes (", double(n) / double(1u << 30),
+              " GiB); lower the batch, the window or the widths");
     return p;
   }
   void* p = std::aligned_alloc(kAlign, n);

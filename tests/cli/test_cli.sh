@@ -21,6 +21,12 @@ expect_error bad_loss "unknown loss 'hinge'" "${train[@]}" --data "$dir/ok.csv" 
 # The NaN file repaired by --fill linear trains (the gap is interior).
 check fill_repairs "${train[@]}" --data "$dir/ok.csv" --fill linear --out "$dir/m.ntn"
 
+# A single-quantile model: one output column in the header and in every row.
+"${train[@]}" --data "$dir/ok.csv" --columns price --loss mq --quantiles 0.5 --out "$dir/q1.ntn" > /dev/null
+"$bin" predict --model "$dir/q1.ntn" --data "$dir/ok.csv" --columns price > "$dir/q1.csv"
+check single_quantile_header test "$(head -1 "$dir/q1.csv")" = "series,step,q0.5"
+check single_quantile_rows awk -F, 'NF != 3 { exit 1 }' "$dir/q1.csv"
+
 # Round trip on the clean file.
 "${train[@]}" --data "$dir/ok.csv" --columns price --out "$dir/m.ntn" --json > "$dir/train.json" 2>/dev/null
 check train_json grep -q '"test":{' "$dir/train.json"

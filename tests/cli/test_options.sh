@@ -105,6 +105,12 @@ expect_error csv_header_not_utf8 "latin1.csv:1: the header name in column 2 is n
 { printf '\xef\xbb\xbf'; cat "$dir/ok.csv"; } > "$dir/bom.csv"
 check csv_bom_first_column "$bin" train --data "$dir/bom.csv" --time-column date --columns price --input-size 24 \
   --horizon 6 --mlp-units 8x8 --max-steps 3 --batch 8 --quiet --out "$dir/bom.ntn"
+# Out of memory (a 3 GB address-space limit; sizes inside the limits): one line, exit 2, no
+# library text such as std::bad_alloc. (Skipped for sanitizer builds, which cannot start there.)
+if sh -c "ulimit -v 3000000; exec '$bin' info" > /dev/null 2>&1; then
+  expect_error out_of_memory "out of memory" sh -c "ulimit -v 3000000; exec '$bin' train --data '$dir/ok.csv' \
+    --columns price --input-size 24 --horizon 6 --batch 60000 --mlp-units 4096x4096 --max-steps 2 --quiet --out '$dir/x.ntn'"
+fi
 expect_error bench_reps_zero "--reps: 0 is out of range" "$bin" bench train --reps 0
 expect_error bench_points_neg "--points: '-5' is out of range" "$bin" bench data --points -5
 expect_error info_threads_neg "--threads: '-1' is out of range" "$bin" info --threads -1
