@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from side_by_side import blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
+from side_by_side import artifact_current, blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
 DATA = os.path.join(ROOT, "data", "sp500_2000_2020_daily.csv")
 
 
@@ -81,7 +81,7 @@ def main():
         return torch_worker(args)
 
     model = os.path.join(args.models, "sp500_nhits.ntn")
-    if not os.path.exists(model):
+    if not artifact_current(model):
         os.makedirs(args.models, exist_ok=True)
         run_json([args.ntneural, "train", "--data", DATA, "--columns", "close", "--scaler", "none",
                   "--window-scaler", "standard", "--input-size", "60", "--horizon", "5", "--model", "nhits",

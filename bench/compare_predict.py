@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from side_by_side import blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
+from side_by_side import artifact_current, blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
 
 
 def windows(n, L, seed=1):
@@ -95,7 +95,7 @@ def torch_run(model, threads, extra=()):
 
 
 def ensure_model(ntneural, path, hidden, data):
-    if os.path.exists(path):
+    if artifact_current(path):
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     run_json([ntneural, "train", "--data", data, "--protocol", "ltsf", "--input-size", "168", "--horizon", "24",

@@ -29,6 +29,17 @@ def dropped_env():
     return {k: os.environ[k] for k in PEER_ENV_DROP if k in os.environ}
 
 
+def artifact_current(path):
+    """True if the model file exists and was written by this ntneural (it carries ntn_checksum);
+    an older artifact is retrained rather than refused at load."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            return b'"ntn_checksum":"xxh3-64:' in f.read(min(n, 1 << 24))
+    except OSError:
+        return False
+
+
 def run_json(cmd, env=None):
     """Runs cmd to completion and returns the JSON object on the last line of its output."""
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
