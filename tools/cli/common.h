@@ -43,7 +43,7 @@ CLI::Option* add_real(CLI::App& app, const std::string& name, T& v, RealRange r,
   return app
       .add_option_function<std::string>(
           name, [&v, name, r](const std::string& s) { v = T(parse_real(name, s, r)); }, help)
-      ->type_name("NUM");
+      ->type_name(cat("NUM:", r.lo_open ? "(" : "[", r.lo, ",", r.hi, r.hi_open ? ")" : "]"));
 }
 
 // Peak resident memory of this process in MB: VmHWM of /proc/self/status (getrusage's
