@@ -2,14 +2,8 @@
 // Input x (B, L) is one window per row; output y (B, H, Q): H steps, Q outputs per step (1 for
 // a point forecast, one per quantile level for a multi-quantile head).
 //
-// Registered types (make_model):
-//   "nhits"  NHITS (Challu et al. 2023) as in the authors' library: stacks of blocks, each
-//            max/avg-pooling its input, an MLP producing backcast + forecast knots, knots
-//            interpolated (linear/nearest) to the horizon; doubly residual (the input is
-//            flipped, the forecast starts at the last input value).
-//   "nbeats" N-BEATS (Oreshkin et al. 2020) with identity (generic), trend (polynomial basis)
-//            and seasonality (Fourier basis) stacks, optional weight sharing within a stack.
-//   "mlp"    plain MLP: (Linear + ReLU) x layers, then Linear to H*Q.
+// Registered types: model_registry() (one file per model under src/models/, one row each in
+// src/models/registry.cpp); `ntneural models` lists them with their capabilities.
 //
 // Intended usage:
 //   auto m = ntn::make_model<float>({{"type", "nhits"}, {"input_size", 168}, {"horizon", 24}});
@@ -69,6 +63,17 @@ class Model {
 template <class T>
 std::unique_ptr<Model<T>> make_model(const nlohmann::json& config);
 
-std::vector<std::string> model_types();
+// The registry (src/models/registry.cpp): one row per model type, read by make_model, the CLI
+// (`ntneural models`, `train --help`), the artifact loader and the contract tests.
+struct ModelInfo {
+  std::string name;                      // "nhits"
+  std::string summary;                   // one line
+  nlohmann::json tiny_config;            // a small valid config, for tests
+  std::vector<std::string> outputs;      // output kinds: "point", "quantiles", ...
+  std::vector<std::string> covariates;   // covariate kinds it consumes: "historic", "future", "static"
+  bool streaming = false;                // carries a recurrent state tick by tick
+};
+const std::vector<ModelInfo>& model_registry();
+std::vector<std::string> model_types();  // the registry's names, in its order
 
 }  // namespace ntn

@@ -89,7 +89,7 @@ int run(const Opts& o) {
 
 Run add_bench_train(CLI::App& app) {
   auto o = std::make_shared<Opts>();
-  app.add_option("--model", o->model, "nhits, nbeats or mlp");
+  app.add_option("--model", o->model, model_names());
   add_uint(app, "--batch", o->batch, limits::kBatch, "Windows per step (default 32)");
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input length (default 168)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Horizon (default 24)");

@@ -111,7 +111,7 @@ Run add_search(CLI::App& app) {
   app.add_option("--scaler", o->data.scaler, "Per-series scaler fitted on each candidate's training part: none, "
                                              "standard (default), robust, minmax");
   add_uint(app, "--season", o->data.season, limits::kSeason, "MASE season (0: no MASE)");
-  app.add_option("--model", o->model, "Model type: nhits (default), nbeats or mlp");
+  app.add_option("--model", o->model, "Model type (default nhits): " + model_names() + " (ntneural models)");
   app.add_option("--grid", o->grid, "key=v1|v2;key2=... (JSON values; training keys like lr, max_steps, loss go to "
                                     "training, others to the model)")->required();
   add_uint(app, "--random", o->random, limits::kCandidates, "Try this many distinct random candidates of the grid (0: all)");

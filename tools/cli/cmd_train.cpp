@@ -432,7 +432,7 @@ int run_quantize(const QuantizeOpts& o) {
 Run add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
   add_data_options(app, o->data, true);
-  app.add_option("--model", o->model, "Model type: nhits, nbeats or mlp");
+  app.add_option("--model", o->model, "Model type (default nhits): " + model_names() + " (ntneural models)");
   app.add_option("--config", o->config, "Model config: a JSON file or inline JSON (flags below override it)");
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else 168)");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -12,7 +13,11 @@ namespace ntn::cli {
 
 using Run = std::function<int()>;
 
+// The registered model types, comma-separated (help texts take them from the registry).
+std::string model_names();
+
 Run add_info(CLI::App& app);
+Run add_models(CLI::App& app);
 Run add_bench_kernels(CLI::App& bench);
 Run add_bench_train(CLI::App& bench);
 Run add_bench_predict(CLI::App& bench);

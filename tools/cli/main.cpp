@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Print version, chosen ISA, CPU features, BLAS and threads");
   runs[info] = ntn::cli::add_info(*info);
 
+  CLI::App* models = app.add_subcommand("models", "List the model types with their outputs, covariates and streaming");
+  runs[models] = ntn::cli::add_models(*models);
+
   CLI::App* train = app.add_subcommand("train", "Train a model on a data file and write an artifact");
   runs[train] = ntn::cli::add_train(*train);
   CLI::App* evaluate = app.add_subcommand("evaluate", "Score a model artifact on the test part of a protocol");

@@ -1,0 +1,58 @@
+// The one table of model types. Adding a model = its file under src/models/ (builders + an
+// Entry function) + one line here + its golden fixture.
+#include <type_traits>
+
+#include "models/common.h"
+
+namespace ntn {
+namespace {
+
+const std::vector<models::Entry>& table() {
+  static const std::vector<models::Entry> t = {
+      models::nhits_entry(),
+      models::nbeats_entry(),
+      models::mlp_entry(),
+  };
+  return t;
+}
+
+const models::Entry& find(const nlohmann::json& config) {
+  NTN_CHECK(config.is_object(), "model config must be a JSON object (got ", config.dump().substr(0, 80), ")");
+  const std::string type = json_string(config, "model config", "type", "");
+  for (const auto& e : table())
+    if (e.info.name == type) return e;
+  std::string names;
+  for (const auto& e : table()) names += (names.empty() ? "" : ", ") + e.info.name;
+  throw Error(cat("unknown model type '", type, "': expected one of ", names));
+}
+
+}  // namespace
+
+template <class T>
+std::unique_ptr<Model<T>> make_model(const nlohmann::json& config) {
+  const models::Entry& e = find(config);
+  if constexpr (std::is_same_v<T, float>)
+    return e.build_float(config);
+  else
+    return e.build_double(config);
+}
+
+template std::unique_ptr<Model<float>> make_model<float>(const nlohmann::json&);
+template std::unique_ptr<Model<double>> make_model<double>(const nlohmann::json&);
+
+const std::vector<ModelInfo>& model_registry() {
+  static const std::vector<ModelInfo> infos = [] {
+    std::vector<ModelInfo> v;
+    for (const auto& e : table()) v.push_back(e.info);
+    return v;
+  }();
+  return infos;
+}
+
+std::vector<std::string> model_types() {
+  std::vector<std::string> v;
+  for (const auto& i : model_registry()) v.push_back(i.name);
+  return v;
+}
+
+}  // namespace ntn

@@ -1,0 +1,57 @@
+// ntneural models: the model registry (names, summaries, capabilities, a tiny config each).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "common.h"
+#include "ntn/models.h"
+
+namespace ntn::cli {
+
+std::string model_names() {
+  std::string s;
+  for (const auto& n : model_types()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s.empty() ? "-" : s;
+}
+
+int run_models(bool as_json) {
+  if (as_json) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const ModelInfo& m : model_registry())
+      a.push_back({{"name", m.name},
+                   {"summary", m.summary},
+                   {"outputs", m.outputs},
+                   {"covariates", m.covariates},
+                   {"streaming", m.streaming},
+                   {"tiny_config", m.tiny_config}});
+    std::printf("%s\n", nlohmann::json({{"models", a}}).dump().c_str());
+    return 0;
+  }
+  std::printf("%-8s %-16s %-20s %-9s %s\n", "model", "outputs", "covariates", "streaming", "summary");
+  for (const ModelInfo& m : model_registry())
+    std::printf("%-8s %-16s %-20s %-9s %s\n", m.name.c_str(), join(m.outputs).c_str(), join(m.covariates).c_str(),
+                m.streaming ? "yes" : "no", m.summary.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Run add_models(CLI::App& app) {
+  auto as_json = std::make_shared<bool>(false);
+  app.add_flag("--json", *as_json, "Print one JSON object {\"models\": [...]}");
+  return [as_json] { return run_models(*as_json); };
+}
+
+}  // namespace ntn::cli
