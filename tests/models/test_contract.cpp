@@ -1,0 +1,163 @@
+// The model contract, run for every row of the registry (model_registry()): a model gets all of
+// it by being registered. Each check uses the row's tiny config.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "alloc_counter.h"
+#include "model_checks.h"
+#include "ntn/models.h"
+#include "ntn/predictor.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+class Contract : public testing::TestWithParam<std::string> {
+ protected:
+  json tiny() const {
+    for (const ModelInfo& m : model_registry())
+      if (m.name == GetParam()) return m.tiny_config;
+    ADD_FAILURE() << "no registry row " << GetParam();
+    return {};
+  }
+  // A float artifact of the tiny model (trained weights are not needed: init is enough).
+  Artifact artifact() const {
+    Artifact a;
+    a.model = make_model<float>(tiny());
+    a.model->init(5);
+    a.scaling = SeriesScaling::standard;
+    a.series = {"s"};
+    a.stats = {NormStats{100.0, 4.0}};
+    a.uuid = make_uuid();
+    a.version = "contract";
+    return a;
+  }
+  static std::vector<float> windows(std::size_t B, std::size_t L) {
+    std::vector<float> x(B * L);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = 100.0f + 3.0f * std::sin(0.37f * float(i));
+    return x;
+  }
+};
+
+TEST_P(Contract, RegistryRowIsComplete) {
+  for (const ModelInfo& m : model_registry()) {
+    if (m.name != GetParam()) continue;
+    EXPECT_FALSE(m.summary.empty());
+    EXPECT_FALSE(m.outputs.empty());
+    EXPECT_EQ(m.tiny_config.value("type", ""), m.name);
+  }
+}
+
+TEST_P(Contract, ConfigRoundTrip) {
+  const auto m = make_model<float>(tiny());
+  const auto again = make_model<float>(m->config());
+  EXPECT_EQ(again->config(), m->config());
+  EXPECT_EQ(again->type(), GetParam());
+  ASSERT_EQ(again->params().entries().size(), m->params().entries().size());
+  for (std::size_t i = 0; i < m->params().entries().size(); ++i) {
+    EXPECT_EQ(again->params().entries()[i].name, m->params().entries()[i].name);
+    EXPECT_EQ(again->params().entries()[i].shape, m->params().entries()[i].shape);
+  }
+}
+
+TEST_P(Contract, GradientsByFiniteDifferencesInDouble) { test::check_model_gradients(tiny(), 2); }
+
+TEST_P(Contract, FloatForwardMatchesDouble) {
+  auto mf = make_model<float>(tiny());
+  auto md = make_model<double>(tiny());
+  mf->init(9);
+  md->init(9);
+  const std::size_t B = 3, L = mf->input_size(), HQ = mf->horizon() * mf->outputs();
+  const auto xd = test::rand_d(B * L, 5, -1, 1);
+  std::vector<float> xf(xd.begin(), xd.end()), yf(B * HQ);
+  std::vector<double> yd(B * HQ);
+  auto wf = mf->make_workspace(B);
+  auto wd = md->make_workspace(B);
+  mf->forward(*wf, xf.data(), yf.data(), B, {});
+  md->forward(*wd, xd.data(), yd.data(), B, {});
+  for (std::size_t i = 0; i < yf.size(); ++i) EXPECT_NEAR(yf[i], yd[i], 1e-4 * (1 + std::fabs(yd[i]))) << i;
+}
+
+TEST_P(Contract, BackwardOverwriteEqualsZeroThenAccumulate) {
+  auto m = make_model<double>(tiny());
+  m->init(2);
+  const std::size_t B = 3, L = m->input_size(), HQ = m->horizon() * m->outputs();
+  const auto x = test::rand_d(B * L, 7), dy = test::rand_d(B * HQ, 8);
+  std::vector<double> y(B * HQ);
+  auto ws = m->make_workspace(B);
+  m->forward(*ws, x.data(), y.data(), B, {});
+  const std::size_t n = m->params().slab_size();
+  std::vector<double> zeroed(n, 0.0), garbage(n, 123.0);
+  m->backward(*ws, dy.data(), zeroed.data(), nullptr, B, {});
+  nn::RunCtx overwrite;
+  overwrite.accumulate = false;
+  m->backward(*ws, dy.data(), garbage.data(), nullptr, B, overwrite);
+  for (const auto& e : m->params().entries())
+    for (std::size_t i = 0; i < e.size; ++i)
+      ASSERT_DOUBLE_EQ(garbage[e.offset + i], zeroed[e.offset + i]) << e.name;
+}
+
+// Save -> load gives the same forecasts; the loaded predictor (packed weights, from the file)
+// equals the in-memory one and the training-time forward, bitwise; single == batch.
+TEST_P(Contract, SaveLoadPredictorEqualsTrainingForwardBitwise) {
+  Artifact a = artifact();
+  const std::size_t L = a.model->input_size(), HQ = a.model->horizon() * a.model->outputs(), B = 5;
+  const auto x = windows(B, L);
+  // Training-time path: series-scale by hand, predict_windows, unscale.
+  SeriesStore store;
+  for (std::size_t b = 0; b < B; ++b) {
+    std::vector<float> v(L);
+    normalize(a.stats[0], x.data() + b * L, v.data(), L);
+    store.add("w" + std::to_string(b), v.data(), L);
+  }
+  std::vector<WindowRef> refs;
+  for (std::size_t b = 0; b < B; ++b) refs.push_back({std::uint32_t(b), 0});
+  std::vector<float> want(B * HQ);
+  predict_windows(*a.model, store, refs, a.window_scaling, want.data());
+  denormalize(a.stats[0], want.data(), want.data(), B * HQ);
+
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ntn_contract_" + GetParam() + "_" + std::to_string(::getpid()) + ".ntn"))
+                               .string();
+  a.save(path);
+  Predictor from_file(path);
+  std::filesystem::remove(path);
+  Predictor in_memory(std::move(a));
+  std::vector<float> batch(B * HQ), memory(B * HQ), one(HQ);
+  from_file.predict_batch(x.data(), B, batch.data());
+  in_memory.predict_batch(x.data(), B, memory.data());
+  ASSERT_EQ(std::memcmp(batch.data(), want.data(), want.size() * 4), 0)
+      << "file predictor != training forward";
+  ASSERT_EQ(std::memcmp(memory.data(), want.data(), want.size() * 4), 0)
+      << "memory predictor != training forward";
+  for (std::size_t b = 0; b < B; ++b) {
+    from_file.predict(x.data() + b * L, one.data());
+    ASSERT_EQ(std::memcmp(one.data(), want.data() + b * HQ, HQ * 4), 0) << "single != batch, row " << b;
+  }
+}
+
+TEST_P(Contract, PredictAllocatesNothingAfterWarmUp) {
+  Predictor p(artifact());
+  const std::size_t L = p.input_size();
+  const auto x = windows(8, L);
+  std::vector<float> y(8 * p.output_size());
+  p.predict(x.data(), y.data());
+  p.predict_batch(x.data(), 8, y.data());
+  const std::uint64_t before = allocations();
+  for (std::size_t r = 0; r < 8; ++r) p.predict(x.data() + r * L, y.data());
+  p.predict_batch(x.data(), 8, y.data());
+  EXPECT_EQ(allocations() - before, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, Contract, testing::ValuesIn(model_types()),
+                         [](const testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace ntn
