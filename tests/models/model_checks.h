@@ -34,4 +34,24 @@ inline void check_model_gradients(const nlohmann::json& cfg, std::size_t B, cons
   test::expect_param_grads_fd_match(ps, loss, "", 1e-5);
 }
 
+// backward with accumulate = false over garbage gradients == backward into zeroed gradients.
+inline void check_overwrite_equals_accumulate(const nlohmann::json& cfg) {
+  auto m = make_model<double>(cfg);
+  m->init(2);
+  const std::size_t B = 3, L = m->input_size(), HQ = m->horizon() * m->outputs();
+  const auto x = rand_d(B * L, 7), dy = rand_d(B * HQ, 8);
+  std::vector<double> y(B * HQ);
+  auto ws = m->make_workspace(B);
+  m->forward(*ws, x.data(), y.data(), B, {});
+  const std::size_t n = m->params().slab_size();
+  std::vector<double> zeroed(n, 0.0), garbage(n, 123.0);
+  m->backward(*ws, dy.data(), zeroed.data(), nullptr, B, {});
+  nn::RunCtx overwrite;
+  overwrite.accumulate = false;
+  m->backward(*ws, dy.data(), garbage.data(), nullptr, B, overwrite);
+  for (const auto& e : m->params().entries())
+    for (std::size_t i = 0; i < e.size; ++i)
+      ASSERT_DOUBLE_EQ(garbage[e.offset + i], zeroed[e.offset + i]) << cfg.dump() << " " << e.name;
+}
+
 }  // namespace ntn::test

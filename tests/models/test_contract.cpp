@@ -85,24 +85,7 @@ TEST_P(Contract, FloatForwardMatchesDouble) {
   for (std::size_t i = 0; i < yf.size(); ++i) EXPECT_NEAR(yf[i], yd[i], 1e-4 * (1 + std::fabs(yd[i]))) << i;
 }
 
-TEST_P(Contract, BackwardOverwriteEqualsZeroThenAccumulate) {
-  auto m = make_model<double>(tiny());
-  m->init(2);
-  const std::size_t B = 3, L = m->input_size(), HQ = m->horizon() * m->outputs();
-  const auto x = test::rand_d(B * L, 7), dy = test::rand_d(B * HQ, 8);
-  std::vector<double> y(B * HQ);
-  auto ws = m->make_workspace(B);
-  m->forward(*ws, x.data(), y.data(), B, {});
-  const std::size_t n = m->params().slab_size();
-  std::vector<double> zeroed(n, 0.0), garbage(n, 123.0);
-  m->backward(*ws, dy.data(), zeroed.data(), nullptr, B, {});
-  nn::RunCtx overwrite;
-  overwrite.accumulate = false;
-  m->backward(*ws, dy.data(), garbage.data(), nullptr, B, overwrite);
-  for (const auto& e : m->params().entries())
-    for (std::size_t i = 0; i < e.size; ++i)
-      ASSERT_DOUBLE_EQ(garbage[e.offset + i], zeroed[e.offset + i]) << e.name;
-}
+TEST_P(Contract, BackwardOverwriteEqualsZeroThenAccumulate) { test::check_overwrite_equals_accumulate(tiny()); }
 
 // Save -> load gives the same forecasts; the loaded predictor (packed weights, from the file)
 // equals the in-memory one and the training-time forward, bitwise; single == batch.

@@ -143,22 +143,7 @@ TEST(Models, OverwriteModeEqualsZeroThenAccumulate) {
         nlohmann::json{{"type", "nbeats"}, {"input_size", 10}, {"horizon", 5}, {"mlp_units", {{6, 6}}},
                        {"n_blocks", {2, 2, 1}}, {"shared_weights", true}},
         nlohmann::json{{"type", "mlp"}, {"input_size", 9}, {"horizon", 4}, {"hidden_size", 7}}}) {
-    auto m = make_model<double>(cfg);
-    m->init(2);
-    const std::size_t B = 3, L = m->input_size(), HQ = m->horizon() * m->outputs();
-    auto x = test::rand_d(B * L, 7), dy = test::rand_d(B * HQ, 8);
-    std::vector<double> y(B * HQ);
-    auto ws = m->make_workspace(B);
-    m->forward(*ws, x.data(), y.data(), B, {});
-    const std::size_t n = m->params().slab_size();
-    std::vector<double> zeroed(n, 0.0), garbage(n, 123.0);
-    m->backward(*ws, dy.data(), zeroed.data(), nullptr, B, {});
-    nn::RunCtx overwrite;
-    overwrite.accumulate = false;
-    m->backward(*ws, dy.data(), garbage.data(), nullptr, B, overwrite);
-    for (const auto& e : m->params().entries())
-      for (std::size_t i = 0; i < e.size; ++i)
-        ASSERT_DOUBLE_EQ(garbage[e.offset + i], zeroed[e.offset + i]) << cfg.dump() << " " << e.name;
+    test::check_overwrite_equals_accumulate(cfg);
   }
 }
 
