@@ -101,9 +101,20 @@ TEST(ArtifactHardening, LowPrecisionCopiesAreCheckedToo) {
   const std::string path = tmp_path("fp16.ntn");
   quantize(a, Precision::fp16).save(path);
   test::expect_error([&] { Predictor p(path, {.precision = Precision::fp16}); }, {path.c_str(), "fp16"});
-  // int8 of the same weights: finite codes and scales; the forecast overflows -> an error, not inf.
+  // int8 of the same weights: finite codes and scales. Whether the forecast overflows depends on
+  // the ISA's int8 kernel (the scalar table multiplies the scales in another order): either the
+  // load is an error naming the file and the non-finite forecast, or every forecast is finite.
   quantize(a, Precision::int8).save(path);
-  test::expect_error([&] { Predictor p(path, {.precision = Precision::int8}); }, {path.c_str(), "not finite"});
+  try {
+    Predictor p(path, {.precision = Precision::int8});
+    std::vector<float> x = prices(16), y(4);
+    p.predict(x.data(), y.data(), 0);
+    for (float v : y) EXPECT_TRUE(std::isfinite(v)) << v;
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not finite"), std::string::npos) << msg;
+  }
   std::filesystem::remove(path);
 }
 
