@@ -18,30 +18,6 @@
 
 namespace ntn::nn {
 
-// Inference hook: runs the Linear layers of an Mlp<float> from packed weights (fp32 / fp16 /
-// int8, src/infer). One object per thread (it may keep scratch). x (B, l.in) -> y (B, l.out).
-class PackedLinears {
- public:
-  virtual ~PackedLinears() = default;
-  virtual void run(const Linear<float>& l, const float* x, float* y, std::size_t B) = 0;
-};
-
-// Per-call context: training enables dropout; the mask of element j of batch row r is drawn
-// from counter (step << 40) + (row0 + r) * width + j, so it does not depend on how a batch is
-// split into micro-batches or threads.
-struct RunCtx {
-  bool training = false;
-  std::uint64_t seed = 0;
-  std::uint64_t step = 0;
-  std::uint64_t row0 = 0;  // global index of this call's first row within the logical batch
-  // backward: false = overwrite the parameter gradients instead of adding to them (the caller
-  // then need not zero its gradient slab).
-  bool accumulate = true;
-  // Inference: when set, Mlp<float>::forward runs its Linears through it and keeps nothing for
-  // backward (outputs ping-pong between two buffers); no backward may follow such a forward.
-  PackedLinears* packed = nullptr;
-};
-
 template <class T>
 struct Mlp {
   std::vector<Linear<T>> layers;

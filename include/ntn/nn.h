@@ -29,24 +29,47 @@
 namespace ntn::nn {
 
 // ---- parameters ----------------------------------------------------------------------------
+// What a parameter is, declared by the layer that adds it. Packing for serving, quantisation and
+// weight decay select parameters by role, never by name.
+enum class Role : std::uint8_t {
+  linear_weight,     // (out, in) matrix of y = x W^T: packed for serving, quantisable
+  recurrent_weight,  // (out, hidden) matrix of a recurrent step h W^T: packed, quantisable
+  bias,              // added after a product
+  embedding,         // (rows, dim) lookup table
+  conv_kernel,       // convolution taps
+  norm_scale,        // layer/batch norm gain
+  norm_shift,        // layer/batch norm offset
+  other,             // anything else (e.g. a learned scalar)
+};
+const char* role_name(Role r);
+// Matrices used in a product through the one linear entry point (Linear::forward): what serving
+// packs and quantisation converts.
+constexpr bool role_packed(Role r) { return r == Role::linear_weight || r == Role::recurrent_weight; }
+// Weight decay applies to these when it is limited to weights (OptimConfig::decay_on "weights"):
+// matrices, kernels and embeddings; never biases or norm parameters.
+constexpr bool role_is_weight(Role r) {
+  return r == Role::linear_weight || r == Role::recurrent_weight || r == Role::embedding || r == Role::conv_kernel;
+}
+
 template <class T>
 class ParamSet {
  public:
+  static constexpr std::size_t npos = std::size_t(-1);
   struct Entry {
     std::string name;     // hierarchical, e.g. "stacks.0.blocks.0.mlp.1.weight"
     Shape shape;
     std::size_t offset;   // in elements, from the start of the slab (64-B aligned)
     std::size_t size;     // elements
-    bool decay;           // weight decay applies (weights yes, biases no)
-    // A Linear layer's weight matrix (2-D, named "<layer>.weight"): what inference packs and
-    // quantisation converts; its bias is "<layer>.bias".
-    bool is_linear_weight() const {
-      return shape.rank() == 2 && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
-    }
+    Role role;
+    std::size_t bias = npos;  // packed roles: index of the bias added after the product, if any
+    bool packed() const { return role_packed(role); }
   };
 
-  // Declares a parameter (before finalize); returns its index.
-  std::size_t add(std::string name, const Shape& shape, bool decay = true);
+  // Declares a parameter (before finalize); returns its index. A packed-role parameter must be
+  // 2-D (rows = outputs, columns = inputs).
+  std::size_t add(std::string name, const Shape& shape, Role role);
+  // Pairs a packed matrix with the bias its product adds (serving adds it in the packed kernel).
+  void set_bias(std::size_t matrix, std::size_t bias);
   // Allocates the value slab, zero-filled. No add() afterwards. The gradient slab (same
   // layout, zero-filled) is allocated on first use of grads() / grad() / zero_grad(), so a model
   // loaded only to forecast never holds one. That first use must not race with another thread.
@@ -66,9 +89,15 @@ class ParamSet {
   const std::vector<Entry>& entries() const { return entries_; }
   std::size_t index_of(const std::string& name) const;  // throws naming the parameter
   void zero_grad();
+  // Serving from an artifact: the packed-role matrices were not copied into values() (they stay
+  // zero; their packed copy serves). A product that reads them from values() is then an error,
+  // never a silent forecast from zeros (Linear::forward checks).
+  void set_matrices_elsewhere(bool v) { matrices_elsewhere_ = v; }
+  bool matrices_elsewhere() const { return matrices_elsewhere_; }
 
  private:
   T* grad_slab() const;
+  bool matrices_elsewhere_ = false;
   std::vector<Entry> entries_;
   std::unordered_set<std::string> names_;  // duplicate check in O(1) per declaration
   std::size_t slab_ = 0;
@@ -99,15 +128,48 @@ void matmul(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const
 // ---- Linear: y = x W^T + b, W (out, in), b (out) ---------------------------------------------
 //   dW += dy^T x,  db += sum_b dy,  dx = dy W
 template <class T>
+struct Linear;
+
+// Inference hook: runs a Linear (or any product declared through Linear) from packed weights
+// (fp32 / fp16 / int8, src/infer). One object per thread (it may keep scratch).
+// x (B, l.in) -> y (B, l.out).
+class PackedLinears {
+ public:
+  virtual ~PackedLinears() = default;
+  virtual void run(const Linear<float>& l, const float* x, float* y, std::size_t B) = 0;
+};
+
+// Per-call context: training enables dropout; the mask of element j of batch row r is drawn
+// from counter (step << 40) + (row0 + r) * width + j, so it does not depend on how a batch is
+// split into micro-batches or threads.
+struct RunCtx {
+  bool training = false;
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+  std::uint64_t row0 = 0;  // global index of this call's first row within the logical batch
+  // backward: false = overwrite the parameter gradients instead of adding to them (the caller
+  // then need not zero its gradient slab).
+  bool accumulate = true;
+  // Inference: when set, every Linear<float>::forward runs through it (the packed weights of a
+  // served model); layers then keep nothing for backward and no backward may follow.
+  PackedLinears* packed = nullptr;
+};
+
+// The one linear entry point: every matrix product of a layer with weights goes through
+// Linear::forward, which serves the packed copy when ctx.packed is set.
+template <class T>
 struct Linear {
   std::size_t in = 0, out = 0;
   std::size_t w = 0, b = 0;  // parameter indices
   bool has_bias = true;
 
-  void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in, std::size_t out, bool bias = true);
+  // role: Role::linear_weight, or Role::recurrent_weight for a recurrent step's matrix.
+  void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in, std::size_t out, bool bias = true,
+               Role role = Role::linear_weight);
   // PyTorch's default: W and b ~ U(-1/sqrt(in), 1/sqrt(in)), from the stream of each name.
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
-  void forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B) const;
+  // y (B, out) from x (B, in); through ctx.packed when it is set (float only).
+  void forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t B, const RunCtx& ctx = {}) const;
   // Accumulates into `grads`, a slab laid out like ps (ps.grads() or a thread's own slab); with
   // accumulate = false it overwrites them instead (saves zeroing the slab first).
   void backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t B,

@@ -23,7 +23,10 @@ namespace ntn {
 struct OptimConfig {
   std::string name = "adam";  // sgd | adam | adamw | rmsprop
   float lr = 1e-3f;
-  float weight_decay = 0.0f;  // L2 (sgd, adam, rmsprop) or decoupled (adamw); all parameters, as PyTorch
+  float weight_decay = 0.0f;  // L2 (sgd, adam, rmsprop) or decoupled (adamw)
+  // Which parameters decay, by their declared role (nn::Role): "all" (PyTorch's default, what
+  // NeuralForecast trains with) or "weights" (matrices, kernels, embeddings; not biases or norms).
+  std::string decay_on = "all";
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // adam, adamw (rmsprop: eps)
   float momentum = 0.0f, dampening = 0.0f;          // sgd, rmsprop (momentum)
   bool nesterov = false;                            // sgd
@@ -49,6 +52,13 @@ class Optimizer {
 
  private:
   OptimConfig cfg_;
+  // Slab ranges [start, next start) with their decay flag, in slab order; one range when every
+  // parameter decays alike.
+  struct Range {
+    std::size_t begin, end;
+    bool decay;
+  };
+  std::vector<Range> ranges_;
   std::vector<float> a_, b_;  // first / second state buffer, slab-sized
   std::uint64_t t_ = 0;
   bool momentum_started_ = false;

@@ -22,8 +22,6 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   NTN_CHECK(a.model != nullptr, "PackedWeights: artifact without a model");
   const auto& ps = a.model->params();
   const auto& entries = ps.entries();
-  std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < entries.size(); ++i) index[entries[i].name] = i;
   by_param_.resize(entries.size());
   // One slab for every packed layer (one populated mapping instead of a heap block per layer).
   const std::size_t elem = precision == Precision::fp32 ? 4 : precision == Precision::fp16 ? 2 : 1;
@@ -31,7 +29,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   std::size_t total = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (!e.is_linear_weight()) continue;
+    if (!e.packed()) continue;
     const std::size_t M = std::size_t(e.shape[0]), K = std::size_t(e.shape[1]);
     offset[i] = total;
     total += round_up(dense_packed_size(M, precision == Precision::int8 ? i8_padded_k(K) : K) * elem, kAlign);
@@ -39,15 +37,14 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   slab_ = AlignedBuffer(total);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (!e.is_linear_weight()) continue;
+    if (!e.packed()) continue;
     auto L = std::make_unique<Layer>();
     L->precision = precision;
     L->M = std::size_t(e.shape[0]);
     L->K = std::size_t(e.shape[1]);
     L->Kp = i8_padded_k(L->K);
     L->data = static_cast<char*>(slab_.data()) + offset[i];
-    const auto b = index.find(e.name.substr(0, e.name.size() - 6) + "bias");
-    if (b != index.end()) L->bias = ps.value(b->second);
+    if (e.bias != ps.npos) L->bias = ps.value(e.bias);
     const auto low = a.low.find(e.name);
     const LowPrecisionWeight* lp = low == a.low.end() ? nullptr : &low->second;
     // fp32 values: in params() (widened / dequantised for a low-precision artifact), or - for

@@ -20,7 +20,7 @@ Artifact quantize(const Artifact& a, Precision to) {
   if (to != Precision::fp32) {
     for (std::size_t i = 0; i < ps.entries().size(); ++i) {
       const auto& e = ps.entries()[i];
-      if (!e.is_linear_weight()) continue;
+      if (!e.packed()) continue;
       LowPrecisionWeight lp;
       lp.precision = to;
       lp.rows = std::size_t(e.shape[0]);

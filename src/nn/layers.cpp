@@ -18,20 +18,45 @@ namespace ntn::nn {
 // ---- ParamSet -------------------------------------------------------------------------------
 constexpr std::size_t kMaxParamTensors = 1u << 16;
 
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::linear_weight: return "linear_weight";
+    case Role::recurrent_weight: return "recurrent_weight";
+    case Role::bias: return "bias";
+    case Role::embedding: return "embedding";
+    case Role::conv_kernel: return "conv_kernel";
+    case Role::norm_scale: return "norm_scale";
+    case Role::norm_shift: return "norm_shift";
+    case Role::other: return "other";
+  }
+  return "?";
+}
+
 template <class T>
-std::size_t ParamSet<T>::add(std::string name, const Shape& shape, bool decay) {
+std::size_t ParamSet<T>::add(std::string name, const Shape& shape, Role role) {
   NTN_CHECK(values_.empty(), "parameter '", name, "' declared after the parameter set was finalised");
   NTN_CHECK(entries_.size() < kMaxParamTensors, "the model would have more than ", kMaxParamTensors,
             " parameter tensors (at '", name, "'); lower the number of layers or blocks");
+  NTN_CHECK(!role_packed(role) || shape.rank() == 2, "parameter '", name, "' has role ", role_name(role),
+            " but shape ", shape.str(), " (a packed matrix is 2-D)");
   NTN_CHECK(names_.insert(name).second, "parameter '", name, "' declared twice");
   const std::size_t size = std::size_t(shape.numel());
   // Checked as parameters are declared, before the slab is allocated (README 'Limits').
   NTN_CHECK(size <= limits::kMaxParameters && slab_ + size <= limits::kMaxParameters, "the model would have more than ",
             limits::kMaxParameters, " parameters (at '", name, "' ", shape.str(),
             "); lower the widths, the window or the number of blocks");
-  entries_.push_back({std::move(name), shape, slab_, size, decay});
+  entries_.push_back({std::move(name), shape, slab_, size, role});
   slab_ += round_up(size, kAlign / sizeof(T));  // every parameter starts on a cache line
   return entries_.size() - 1;
+}
+
+template <class T>
+void ParamSet<T>::set_bias(std::size_t matrix, std::size_t bias) {
+  NTN_CHECK(matrix < entries_.size() && bias < entries_.size() && entries_[matrix].packed() &&
+                entries_[bias].role == Role::bias && entries_[bias].size == std::size_t(entries_[matrix].shape[0]),
+            "set_bias: parameter ", bias, " is not a bias of the ", matrix < entries_.size() ? entries_[matrix].name : "?",
+            " matrix's rows");
+  entries_[matrix].bias = bias;
 }
 
 template <class T>
@@ -249,12 +274,17 @@ void matmul<double>(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t 
 
 // ---- Linear ---------------------------------------------------------------------------------
 template <class T>
-void Linear<T>::declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in_, std::size_t out_, bool bias) {
+void Linear<T>::declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in_, std::size_t out_, bool bias,
+                        Role role) {
+  NTN_CHECK(role_packed(role), "linear '", prefix, "': role ", role_name(role), " is not a matrix role");
   in = in_;
   out = out_;
   has_bias = bias;
-  w = ps.add(prefix + ".weight", Shape{std::int64_t(out), std::int64_t(in)}, true);
-  if (bias) b = ps.add(prefix + ".bias", Shape{std::int64_t(out)}, false);
+  w = ps.add(prefix + ".weight", Shape{std::int64_t(out), std::int64_t(in)}, role);
+  if (bias) {
+    b = ps.add(prefix + ".bias", Shape{std::int64_t(out)}, Role::bias);
+    ps.set_bias(w, b);
+  }
 }
 
 template <class T>
@@ -270,14 +300,22 @@ void Linear<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 }
 
 template <>
-void Linear<float>::forward(const ParamSet<float>& ps, const float* x, float* y, std::size_t B) const {
+void Linear<float>::forward(const ParamSet<float>& ps, const float* x, float* y, std::size_t B,
+                            const RunCtx& ctx) const {
+  if (ctx.packed) {
+    ctx.packed->run(*this, x, y, B);
+    return;
+  }
+  NTN_CHECK(!ps.matrices_elsewhere(), "linear '", ps.entries()[w].name,
+            "': the model is served from packed weights but this product was called without them (RunCtx::packed)");
   // y^T = W x^T + b (kernels.h, linear_forward_gemm): each y element is the packed dense
   // kernel's chain, so training forward == serving forward, bitwise.
   gemm_parallel(linear_forward_gemm(ps.value(w), x, has_bias ? ps.value(b) : nullptr, y, B, in, out));
 }
 
 template <>
-void Linear<double>::forward(const ParamSet<double>& ps, const double* x, double* y, std::size_t B) const {
+void Linear<double>::forward(const ParamSet<double>& ps, const double* x, double* y, std::size_t B,
+                             const RunCtx&) const {
   if (has_bias) {
     const double* bias = ps.value(b);
     for (std::size_t r = 0; r < B; ++r) std::memcpy(y + r * out, bias, out * sizeof(double));

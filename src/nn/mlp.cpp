@@ -68,7 +68,7 @@ void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::siz
       const T* in = x;
       for (std::size_t i = 0; i < layers.size(); ++i) {
         T* out = i + 1 == layers.size() ? y : (i % 2 == 0 ? c.g0.data() : c.g1.data());
-        ctx.packed->run(layers[i], in, out, B);
+        layers[i].forward(ps, in, out, B, ctx);
         if (act_after[i]) act_forward(act, out, out, B * layers[i].out);
         in = out;
       }
@@ -83,10 +83,10 @@ void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::siz
     T* out = i + 1 < layers.size() ? c.in[i + 1].data() : y;
     const std::size_t n = B * l.out;
     if (!act_after[i]) {
-      l.forward(ps, in, out, B);
+      l.forward(ps, in, out, B, ctx);
       continue;
     }
-    l.forward(ps, in, c.pre[i].data(), B);
+    l.forward(ps, in, c.pre[i].data(), B, ctx);
     T* post = c.post[i].empty() ? out : c.post[i].data();
     act_forward(act, c.pre[i].data(), post, n);
     if (drop)

@@ -1,5 +1,6 @@
 #include "ntn/optim.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/det_math.h"
@@ -17,6 +18,18 @@ Optimizer::Optimizer(const OptimConfig& cfg, const nn::ParamSet<float>& ps) : cf
   NTN_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1, "adam betas must be in [0, 1)");
   NTN_CHECK(!cfg.nesterov || (cfg.momentum > 0 && cfg.dampening == 0),
             "nesterov momentum needs momentum > 0 and dampening 0");
+  NTN_CHECK(cfg.decay_on == "all" || cfg.decay_on == "weights", "unknown decay_on '", cfg.decay_on,
+            "': expected all or weights");
+  // Each parameter's range runs to the next one's start (alignment gaps hold zeros either way).
+  const auto& es = ps.entries();
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    const bool d = cfg.decay_on == "all" || nn::role_is_weight(es[i].role);
+    const std::size_t end = i + 1 < es.size() ? es[i + 1].offset : ps.slab_size();
+    if (!ranges_.empty() && ranges_.back().decay == d)
+      ranges_.back().end = end;
+    else
+      ranges_.push_back({es[i].offset, end, d});
+  }
   a_.assign(ps.slab_size(), 0.0f);
   if (cfg.name != "sgd") b_.assign(ps.slab_size(), 0.0f);
 }
@@ -32,14 +45,14 @@ void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
   ++t_;
   float* p = ps.values();
   const std::size_t n = ps.slab_size();
-  const float wd = cfg_.weight_decay;
+  const float wd_all = cfg_.weight_decay;
   // det::pow_int, not std::pow: the same bits on every machine (core/det_math.h).
   const double bc1 = 1.0 - det::pow_int(double(cfg_.beta1), t_);
   const double bc2 = 1.0 - det::pow_int(double(cfg_.beta2), t_);
   const float step_size = float(double(lr) / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
   const bool adam = cfg_.name == "adam" || cfg_.name == "adamw", decoupled = cfg_.name == "adamw";
   const KernelTable& k = kernels();
-  auto update = [&](std::size_t lo, std::size_t hi) {
+  auto update = [&](std::size_t lo, std::size_t hi, float wd) {
     float* w = p + lo;
     const float* g = grads + lo;
     float* buf = a_.data() + lo;
@@ -76,7 +89,14 @@ void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
     for (std::size_t b = lo; b < hi; b += kBlock) {
       const std::size_t e = std::min(hi, b + kBlock);
       if (prepare) (*prepare)(b, e);
-      update(b, e);
+      // Split the block where the decay flag changes (ranges_ is in slab order).
+      auto r = std::upper_bound(ranges_.begin(), ranges_.end(), b,
+                                [](std::size_t v, const Range& x) { return v < x.end; });
+      for (std::size_t s = b; s < e; ++r) {
+        const std::size_t t = std::min(e, r->end);
+        update(s, t, r->decay ? wd_all : 0.0f);
+        s = t;
+      }
     }
   });
 }

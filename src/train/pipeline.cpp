@@ -288,14 +288,15 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
   a.linear_weights_loaded = linear_weights;
   if (!linear_weights) a.file = file;
   auto& ps = a.model->params();
+  ps.set_matrices_elsewhere(!linear_weights);
   for (std::size_t i = 0; i < ps.entries().size(); ++i) {
     const auto& e = ps.entries()[i];
     const auto info = f.tensors().find(e.name);
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
-    if (dt == DType::f32 || e.shape.rank() != 2) {
+    if (dt == DType::f32 || !e.packed()) {  // only packed matrices may be stored in fp16 / int8
       const void* src = f.get(e.name, DType::f32, e.shape);  // validates dtype and shape in both modes
       check_finite_weights(path, e.name, static_cast<const float*>(src), e.size);
-      if (linear_weights || !e.is_linear_weight()) std::memcpy(ps.value(i), src, e.size * sizeof(float));
+      if (linear_weights || !e.packed()) std::memcpy(ps.value(i), src, e.size * sizeof(float));
       continue;
     }
     LowPrecisionWeight lp;

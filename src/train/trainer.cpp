@@ -32,6 +32,7 @@ json TrainConfig::to_json() const {
           {"optimizer", optim.name},
           {"lr", optim.lr},
           {"weight_decay", optim.weight_decay},
+          {"decay_on", optim.decay_on},
           {"schedule", schedule.name},
           {"clip_norm", clip_norm},
           {"window_scaling", window_scaling_name(window_scaling)},
@@ -46,7 +47,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   const char* ctx = "training config";
   NTN_CHECK(j.is_object(), ctx, ": expected a JSON object (got ", j.dump().substr(0, 80), ")");
   json_known_fields(j, ctx, {"max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles",
-                             "huber_delta", "optimizer", "lr", "weight_decay", "schedule", "clip_norm",
+                             "huber_delta", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "clip_norm",
                              "window_scaling", "val_every", "val_batch", "patience", "min_delta", "lr_decays",
                              "checkpoint_every", "log_every"});
   TrainConfig tc;
@@ -62,6 +63,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   tc.optim.name = json_string(j, ctx, "optimizer", tc.optim.name);
   tc.optim.lr = float(json_real(j, ctx, "lr", tc.optim.lr, limits::kLr));
   tc.optim.weight_decay = float(json_real(j, ctx, "weight_decay", tc.optim.weight_decay, limits::kWeightDecay));
+  tc.optim.decay_on = json_string(j, ctx, "decay_on", tc.optim.decay_on);
   tc.schedule.name = json_string(j, ctx, "schedule", tc.schedule.name);
   tc.clip_norm = float(json_real(j, ctx, "clip_norm", tc.clip_norm, limits::kClip));
   tc.window_scaling = parse_window_scaling(json_string(j, ctx, "window_scaling", window_scaling_name(tc.window_scaling)));
@@ -95,6 +97,8 @@ void TrainConfig::validate() const {
   f("clip_norm", clip_norm, limits::kClip);
   f("min_delta", min_delta, limits::kMinDelta);
   f("huber_delta", loss.delta, limits::kHuberDelta);
+  NTN_CHECK(optim.decay_on == "all" || optim.decay_on == "weights", ctx, ": field 'decay_on' must be all or weights (got '",
+            optim.decay_on, "')");
   NTN_CHECK(loss.quantiles.size() <= limits::kOutputs.hi, ctx, ": at most ", limits::kOutputs.hi, " quantile levels");
 }
 

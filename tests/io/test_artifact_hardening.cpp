@@ -53,7 +53,7 @@ std::vector<float> prices(std::size_t n, float level = 100.0f) {
 void poison_weight(Artifact& a, float v) {
   auto& ps = a.model->params();
   for (std::size_t i = 0; i < ps.entries().size(); ++i)
-    if (ps.entries()[i].is_linear_weight()) {
+    if (ps.entries()[i].packed()) {
       std::fill(ps.value(i), ps.value(i) + ps.entries()[i].size, v);
       return;
     }

@@ -126,6 +126,40 @@ TEST_P(Contract, SaveLoadPredictorEqualsTrainingForwardBitwise) {
   }
 }
 
+// A model served from a file never holds its packed matrices in params() (they stay zero; only
+// the packed copy has them). Any product that bypassed the linear entry point would forecast from
+// zeros: the forward without the packed runner must refuse instead, and the file predictor must
+// still equal the in-memory one (above). This would have caught a layer calling Linear directly.
+TEST_P(Contract, ServedMatricesLiveOnlyInThePackedCopy) {
+  Artifact a = artifact();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ntn_contract_served_" + GetParam() + "_" + std::to_string(::getpid()) + ".ntn"))
+                               .string();
+  a.save(path);
+  Artifact served = Artifact::load(path, /*linear_weights=*/false);
+  std::filesystem::remove(path);
+  const auto& ps = served.model->params();
+  ASSERT_TRUE(ps.matrices_elsewhere());
+  std::size_t packed = 0;
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    if (!e.packed()) continue;
+    ++packed;
+    for (std::size_t j = 0; j < e.size; ++j) ASSERT_EQ(ps.value(i)[j], 0.0f) << e.name;
+  }
+  EXPECT_GT(packed, 0u);
+  const std::size_t L = served.model->input_size();
+  auto ws = served.model->make_workspace(1);
+  const auto x = windows(1, L);
+  std::vector<float> y(served.model->horizon() * served.model->outputs());
+  try {
+    served.model->forward(*ws, x.data(), y.data(), 1, nn::RunCtx{});
+    ADD_FAILURE() << "a forward without the packed weights ran on zero matrices";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("packed"), std::string::npos) << e.what();
+  }
+}
+
 TEST_P(Contract, PredictAllocatesNothingAfterWarmUp) {
   Predictor p(artifact());
   const std::size_t L = p.input_size();

@@ -21,15 +21,22 @@ TEST(Layers, ParamSetNamesAlignmentAndErrors) {
   EXPECT_EQ(ps.entries().size(), 3u);
   EXPECT_EQ(ps.entries()[0].name, "mlp.0.weight");
   EXPECT_EQ(ps.entries()[0].shape, (Shape{5, 3}));
-  EXPECT_FALSE(ps.entries()[1].decay);  // bias
+  EXPECT_EQ(ps.entries()[0].role, Role::linear_weight);
+  EXPECT_EQ(ps.entries()[1].role, Role::bias);
+  EXPECT_EQ(ps.entries()[0].bias, 1u);           // the product's bias, declared by the layer
+  EXPECT_EQ(ps.entries()[2].bias, ps.npos);      // mlp.1 has none
   EXPECT_EQ(ps.count(), 15u + 5u + 10u);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(ps.value(i)) % 64, 0u);
   EXPECT_EQ(ps.index_of("mlp.1.weight"), 2u);
   EXPECT_THROW(ps.index_of("mlp.2.weight"), Error);
-  EXPECT_THROW(ps.add("late", Shape{1}), Error);
+  EXPECT_THROW(ps.add("late", Shape{1}, Role::other), Error);
   ParamSet<float> dup;
-  dup.add("x", Shape{1});
-  EXPECT_THROW(dup.add("x", Shape{2}), Error);
+  dup.add("x", Shape{1}, Role::other);
+  EXPECT_THROW(dup.add("x", Shape{2}, Role::other), Error);
+  EXPECT_THROW(dup.add("m", Shape{2, 3, 4}, Role::linear_weight), Error);  // a packed matrix is 2-D
+  const std::size_t m = dup.add("m", Shape{2, 3}, Role::linear_weight);
+  const std::size_t wrong = dup.add("wrong", Shape{3}, Role::bias);       // 3 rows, not 2
+  EXPECT_THROW(dup.set_bias(m, wrong), Error);
   a.init(ps, 1);
   const float bound = 1.0f / std::sqrt(3.0f);
   for (std::size_t i = 0; i < 15; ++i) {

@@ -14,7 +14,7 @@ struct Fixture {
   nn::ParamSet<float> ps;
   std::vector<float> g;
   Fixture() {
-    ps.add("w", Shape{3});
+    ps.add("w", Shape{3}, nn::Role::other);
     ps.finalize();
     ps.value(0)[0] = 1;
     ps.value(0)[1] = -2;
@@ -97,6 +97,41 @@ TEST(Optim, AdamAdamwRmspropFirstSteps) {
     o.step(f.ps, f.g.data(), 0.01f);  // sq = 0.01 g^2: step lr g / (0.1 |g|) = 10 lr sign(g)
     EXPECT_NEAR(f.p(0), 0.9f, 1e-5f);
   }
+}
+
+// Weight decay selects parameters by declared role: "all" decays every one (PyTorch), "weights"
+// only matrices / kernels / embeddings. Parameters span several update blocks (4096 elements).
+TEST(Optim, DecayOnSelectsByRole) {
+  for (const char* on : {"all", "weights"}) {
+    nn::ParamSet<float> ps;
+    nn::Linear<float> big, small;
+    big.declare(ps, "big", 100, 70);  // 7000-element matrix: crosses a block edge
+    const std::size_t gain = ps.add("norm.scale", Shape{5000}, nn::Role::norm_scale);
+    small.declare(ps, "small", 3, 4);
+    ps.finalize();
+    for (std::size_t i = 0; i < ps.slab_size(); ++i) ps.values()[i] = 1.0f;
+    std::vector<float> g(ps.slab_size(), 0.0f);
+    OptimConfig oc;
+    oc.name = "sgd";
+    oc.lr = 0.5f;
+    oc.weight_decay = 0.25f;
+    oc.decay_on = on;
+    Optimizer opt(oc, ps);
+    opt.step(ps, g.data(), oc.lr);
+    const bool all = std::string(on) == "all";
+    for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+      const auto& e = ps.entries()[i];
+      const float want = all || nn::role_is_weight(e.role) ? 1.0f - 0.5f * 0.25f : 1.0f;
+      for (std::size_t j = 0; j < e.size; ++j)
+        ASSERT_EQ(ps.value(i)[j], want) << on << " " << e.name << "[" << j << "]";
+    }
+    EXPECT_EQ(ps.entries()[gain].role, nn::Role::norm_scale);
+  }
+  OptimConfig bad;
+  bad.decay_on = "biases";
+  nn::ParamSet<float> ps;
+  ps.finalize();
+  EXPECT_THROW(Optimizer(bad, ps), Error);
 }
 
 TEST(Optim, Schedules) {

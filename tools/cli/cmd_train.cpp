@@ -39,7 +39,7 @@ struct TrainOpts {
   float dropout = -1.0f;
   std::string loss = "mae", quantiles;
   float huber_delta = 1.0f;
-  std::string optimizer = "adam", schedule = "step", window_scaler;
+  std::string optimizer = "adam", schedule = "step", window_scaler, decay_on = "all";
   float lr = 1e-3f, weight_decay = 0.0f, clip = 0.0f;
   std::size_t lr_decays = 3;
   std::uint64_t max_steps = 1000, epochs = 0, seed = 1, val_every = 100, patience = 0, checkpoint_every = 0;
@@ -127,6 +127,7 @@ int run_train(const TrainOpts& o) {
   tc.optim.name = o.optimizer;
   tc.optim.lr = o.lr;
   tc.optim.weight_decay = o.weight_decay;
+  tc.optim.decay_on = o.decay_on;
   tc.clip_norm = o.clip;
   tc.schedule.name = o.schedule;
   tc.window_scaling = parse_window_scaling(
@@ -450,6 +451,10 @@ Run add_train(CLI::App& app) {
   app.add_option("--optimizer", o->optimizer, "adam (default), adamw, sgd, rmsprop");
   add_real(app, "--lr", o->lr, limits::kLr, "Learning rate (default 1e-3)");
   add_real(app, "--weight-decay", o->weight_decay, limits::kWeightDecay, "Weight decay");
+  app.add_option("--decay-on", o->decay_on,
+                 "Parameters that decay: all (default, as PyTorch) or weights (matrices, kernels, embeddings; "
+                 "not biases or norms)")
+      ->check(CLI::IsMember({"all", "weights"}));
   app.add_option("--schedule", o->schedule, "step (default: halve --lr-decays times), cosine, constant, plateau");
   add_uint(app, "--lr-decays", o->lr_decays, limits::kLrDecays, "Number of halvings of the step schedule (default 3)");
   add_real(app, "--clip", o->clip, limits::kClip, "Global gradient-norm clip (0: off)");
