@@ -43,6 +43,7 @@ inline constexpr UintRange kPoolKernel{1, 1u << 20};      // nhits pool_kernel
 inline constexpr UintRange kDownsample{1, 1u << 20};      // nhits freq_downsample
 inline constexpr UintRange kHarmonics{1, 1024};           // nbeats n_harmonics
 inline constexpr UintRange kPolynomials{0, 32};           // nbeats n_polynomials
+inline constexpr UintRange kCovariates{0, 4096};          // covariate channels of each kind
 inline constexpr std::uint64_t kMaxParameters = 1ull << 28;  // 268M floats = 1 GiB of weights
 inline constexpr std::uint64_t kMaxTensor = 1ull << 28;      // elements of any one planned tensor
 inline constexpr UintRange kSteps{1, 1000000000};         // max_steps

@@ -1,6 +1,8 @@
 // Forecasting models: a Config (JSON, stored in artifacts) + named parameters + forward/backward.
-// Input x (B, L) is one window per row; output y (B, H, Q): H steps, Q outputs per step (1 for
-// a point forecast, one per quantile level for a multi-quantile head).
+// Input: a Batch of B windows - the target history (B, L) and, for models that take them,
+// historic (B, L, Ch), future-known (B, L + H, Cf) and static (B, S) covariates. Output y
+// (B, H, Q): H steps, Q outputs per step (1 for a point forecast, one per quantile level for a
+// multi-quantile head).
 //
 // Registered types: model_registry() (one file per model under src/models/, one row each in
 // src/models/registry.cpp); `ntneural models` lists them with their capabilities.
@@ -24,6 +26,34 @@
 
 namespace ntn {
 
+// Covariate channels a model was built for (its config's hist_exog / futr_exog / stat_exog).
+struct Covariates {
+  std::size_t hist = 0;  // Ch: historic, known up to the forecast origin
+  std::size_t futr = 0;  // Cf: future-known, known for the L past and H forecast steps
+  std::size_t stat = 0;  // S: static, one value per series
+  bool any() const { return hist + futr + stat > 0; }
+  bool operator==(const Covariates&) const = default;
+};
+
+// One batch of B windows, row-major, already scaled. A pointer may be null when its size is 0.
+template <class T>
+struct Batch {
+  std::size_t B = 0;
+  const T* y = nullptr;       // (B, L) target history, oldest first
+  const T* hist = nullptr;    // (B, L, Ch) historic covariates at the same L steps
+  const T* futr = nullptr;    // (B, L + H, Cf) future-known covariates: the L past steps, then the H ahead
+  const T* stat = nullptr;    // (B, S) static covariates
+  const T* y_futr = nullptr;  // (B, H) target future, for teacher forcing in training (models that use it)
+};
+
+// A series for models fitted directly (Model::fit) rather than by gradient steps.
+template <class T>
+struct SeriesView {
+  const T* y = nullptr;          // (n) target values, oldest first
+  const double* time = nullptr;  // (n) timestamps in seconds, or null for unit steps
+  std::size_t n = 0;
+};
+
 template <class T>
 class Model {
  public:
@@ -39,6 +69,7 @@ class Model {
   virtual std::size_t input_size() const = 0;  // L
   virtual std::size_t horizon() const = 0;     // H
   virtual std::size_t outputs() const = 0;     // Q
+  virtual Covariates covariates() const = 0;   // channels each batch must carry
 
   nn::ParamSet<T>& params() { return ps_; }
   const nn::ParamSet<T>& params() const { return ps_; }
@@ -47,12 +78,34 @@ class Model {
   // Activations and scratch for batches up to max_batch; one per thread. inference = true sizes
   // only what a forward with RunCtx::packed needs (no backward).
   virtual std::unique_ptr<Workspace> make_workspace(std::size_t max_batch, bool inference = false) const = 0;
-  // y (B, H, Q) from x (B, L). Caches in ws what backward needs.
-  virtual void forward(Workspace& ws, const T* x, T* y, std::size_t B, const nn::RunCtx& ctx) const = 0;
+  // y (B, H, Q) from the batch (in.B <= the workspace's max_batch). Caches in ws what backward needs.
+  virtual void forward(Workspace& ws, const Batch<T>& in, T* y, const nn::RunCtx& ctx) const = 0;
+  // A batch of target windows only (models without covariates): x (B, L).
+  void forward(Workspace& ws, const T* x, T* y, std::size_t B, const nn::RunCtx& ctx) const {
+    Batch<T> in;
+    in.B = B;
+    in.y = x;
+    forward(ws, in, y, ctx);
+  }
   // After forward on the same ws: accumulates parameter gradients into `grads` (laid out like
-  // params()) - or overwrites them when ctx.accumulate is false - and writes dx (B, L) if not null.
+  // params()) - or overwrites them when ctx.accumulate is false - and writes dx (B, L), the
+  // gradient of the target history, if not null.
   virtual void backward(Workspace& ws, const T* dy, T* grads, T* dx, std::size_t B,
                         const nn::RunCtx& ctx) const = 0;
+
+  // ---- optional: streaming state (ModelInfo::streaming) --------------------------------------
+  struct State {
+    virtual ~State() = default;
+  };
+  // A fresh state (as before the first tick); null when the model does not stream.
+  virtual std::unique_ptr<State> make_state() const { return nullptr; }
+  // One new tick: the target value and its step's covariates (hist (Ch), then futr (Cf)) enter
+  // the state; y (H, Q) is the forecast from it. Models that stream override this.
+  virtual void step(State& state, const T* tick, T* y) const;
+
+  // ---- optional: direct fit (models not trained by gradient steps) ---------------------------
+  virtual bool fits_directly() const { return false; }
+  virtual void fit(const SeriesView<T>& series);
 
  protected:
   nn::ParamSet<T> ps_;

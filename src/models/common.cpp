@@ -2,10 +2,40 @@
 
 namespace ntn::models {
 
-Units mlp_units(const json& cfg, const char* model, const Units& def) {
-  if (!cfg.contains("mlp_units")) return def;
-  const json& a = cfg.at("mlp_units");
-  const std::string ctx = cat(model, " config");
+void BaseConfig::read(const json& j, const std::string& ctx, const ModelInfo& info) {
+  input_size = json_uint(j, ctx, "input_size", input_size, limits::kWindow);
+  horizon = json_uint(j, ctx, "horizon", horizon, limits::kHorizon);
+  outputs = json_uint(j, ctx, "outputs", outputs, limits::kOutputs);
+  hist_exog = json_uint(j, ctx, "hist_exog", hist_exog, limits::kCovariates);
+  futr_exog = json_uint(j, ctx, "futr_exog", futr_exog, limits::kCovariates);
+  stat_exog = json_uint(j, ctx, "stat_exog", stat_exog, limits::kCovariates);
+  activation = nn::parse_act(json_string(j, ctx, "activation", nn::act_name(activation)));
+  dropout = float(json_real(j, ctx, "dropout", dropout, limits::kDropout));
+  auto supports = [&](const char* kind) {
+    return std::find(info.covariates.begin(), info.covariates.end(), kind) != info.covariates.end();
+  };
+  NTN_CHECK(hist_exog == 0 || supports("historic"), ctx, ": field 'hist_exog': ", info.name,
+            " takes no historic covariates");
+  NTN_CHECK(futr_exog == 0 || supports("future"), ctx, ": field 'futr_exog': ", info.name,
+            " takes no future-known covariates");
+  NTN_CHECK(stat_exog == 0 || supports("static"), ctx, ": field 'stat_exog': ", info.name,
+            " takes no static covariates");
+}
+
+void BaseConfig::write(json& j) const {
+  j["input_size"] = input_size;
+  j["horizon"] = horizon;
+  j["outputs"] = outputs;
+  j["hist_exog"] = hist_exog;
+  j["futr_exog"] = futr_exog;
+  j["stat_exog"] = stat_exog;
+  j["activation"] = nn::act_name(activation);
+  j["dropout"] = dropout;
+}
+
+Units read_units(const json& j, const std::string& ctx, const Units& def) {
+  if (!j.contains("mlp_units")) return def;
+  const json& a = j.at("mlp_units");
   NTN_CHECK(a.is_array() && !a.empty() && a.size() <= limits::kLayers.hi, ctx,
             ": field 'mlp_units' must be a list of 1..", limits::kLayers.hi, " [in, out] width pairs (got ",
             a.dump().substr(0, 80), ")");
@@ -22,28 +52,17 @@ Units mlp_units(const json& cfg, const char* model, const Units& def) {
   return u;
 }
 
-Common common(json& cfg, const char* model) {
-  const std::string ctx = cat(model, " config");
-  Common c;
-  c.L = json_uint(cfg, ctx, "input_size", 168, limits::kWindow);
-  c.H = json_uint(cfg, ctx, "horizon", 24, limits::kHorizon);
-  c.Q = json_uint(cfg, ctx, "outputs", 1, limits::kOutputs);
-  c.act = nn::parse_act(json_string(cfg, ctx, "activation", "relu"));
-  c.dropout = float(json_real(cfg, ctx, "dropout", 0.0, limits::kDropout));
-  cfg["input_size"] = c.L;
-  cfg["horizon"] = c.H;
-  cfg["outputs"] = c.Q;
-  cfg["activation"] = nn::act_name(c.act);
-  cfg["dropout"] = c.dropout;
-  return c;
+std::vector<std::size_t> read_sizes(const json& j, const std::string& ctx, const char* key,
+                                    const std::vector<std::size_t>& def, UintRange r) {
+  const auto v = json_uint_list(j, ctx, key, std::vector<std::uint64_t>(def.begin(), def.end()), r);
+  return std::vector<std::size_t>(v.begin(), v.end());
 }
 
-std::vector<std::size_t> per_stack(const json& cfg, const char* model, const char* key,
-                                   std::vector<std::uint64_t> def, std::size_t stacks, UintRange r) {
-  const auto v = json_uint_list(cfg, cat(model, " config"), key, def, r);
-  NTN_CHECK(v.size() == stacks, model, " config: field '", key, "' has ", v.size(), " entries for ", stacks,
-            " stacks");
-  return std::vector<std::size_t>(v.begin(), v.end());
+std::vector<std::size_t> per_stack(const json& j, const std::string& ctx, const char* key,
+                                   const std::vector<std::size_t>& def, std::size_t stacks, UintRange r) {
+  const auto v = read_sizes(j, ctx, key, def, r);
+  NTN_CHECK(v.size() == stacks, ctx, ": field '", key, "' has ", v.size(), " entries for ", stacks, " stacks");
+  return v;
 }
 
 }  // namespace ntn::models

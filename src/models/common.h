@@ -1,5 +1,6 @@
-// Internal to src/models: the config helpers every model file shares, and the registry entry
-// each model file provides (registry.cpp lists them; nothing else spells a model's name).
+// Internal to src/models: the config fields every model shares, the helpers every model file uses
+// to read its Config, and the registry entry each model file provides (registry.cpp lists them;
+// nothing else spells a model's name).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,22 +30,49 @@ Entry nhits_entry();
 Entry nbeats_entry();
 Entry mlp_entry();
 
-// ---- config helpers: every bad field is an error that names it (ntn/fields.h) ------------------
+// "mlp_units": [in, out] width pairs, each starting where the previous ends.
 using Units = std::vector<std::vector<std::size_t>>;
-// "mlp_units": a list of [in, out] width pairs, each starting where the previous ends.
-Units mlp_units(const json& cfg, const char* model, const Units& def);
 
-// The fields every model has (input_size, horizon, outputs, activation, dropout), validated and
-// written back into cfg with their defaults.
-struct Common {
-  std::size_t L, H, Q;
-  nn::Act act;
-  float dropout;
+// The fields every model's Config starts with (a model's Config derives from it). Typical values
+// shown; every field is validated by read() and named in its error.
+struct BaseConfig {
+  std::size_t input_size = 168;     // L: past steps per window (e.g. 7 days of hourly bars)
+  std::size_t horizon = 24;         // H: steps forecast at once
+  std::size_t outputs = 1;          // Q: 1 for a point forecast, else one per quantile level
+  std::size_t hist_exog = 0;        // Ch: historic covariates (known up to the forecast origin)
+  std::size_t futr_exog = 0;        // Cf: future-known covariates (known for the L + H steps)
+  std::size_t stat_exog = 0;        // S: static covariates per series
+  nn::Act activation = nn::Act::relu;  // after each hidden layer: relu | gelu | tanh | ...
+  float dropout = 0.0f;             // [0, 1): after each hidden activation, training only
+
+  // Reads the shared fields (absent ones keep their default) from j; ctx is "<model> config".
+  // A covariate kind the model does not consume (info.covariates) must stay 0.
+  void read(const json& j, const std::string& ctx, const ModelInfo& info);
+  void write(json& j) const;
+  Covariates covariates() const { return {hist_exog, futr_exog, stat_exog}; }
 };
-Common common(json& cfg, const char* model);
 
-// A per-stack list of `stacks` integers in r (default def).
-std::vector<std::size_t> per_stack(const json& cfg, const char* model, const char* key,
-                                   std::vector<std::uint64_t> def, std::size_t stacks, UintRange r);
+// The generic reader: unknown fields (anything Config{}.to_json() does not write) are errors, then
+// Config::read parses and validates the rest. Returns the config; to_json() gives its full JSON.
+template <class Config>
+Config read_config(const json& j, const ModelInfo& info) {
+  const std::string ctx = cat(info.name, " config");
+  NTN_CHECK(j.is_object(), ctx, ": expected a JSON object (got ", j.dump().substr(0, 80), ")");
+  std::vector<std::string> known;
+  const json defaults = Config{}.to_json();
+  for (const auto& kv : defaults.items()) known.push_back(kv.key());
+  json_known_fields(j, ctx, known);
+  Config c;
+  c.read(j, ctx, info);
+  return c;
+}
+
+// Config field helpers (each error names the field).
+Units read_units(const json& j, const std::string& ctx, const Units& def);
+// A per-stack list of `stacks` integers in r.
+std::vector<std::size_t> per_stack(const json& j, const std::string& ctx, const char* key,
+                                   const std::vector<std::size_t>& def, std::size_t stacks, UintRange r);
+std::vector<std::size_t> read_sizes(const json& j, const std::string& ctx, const char* key,
+                                    const std::vector<std::size_t>& def, UintRange r);
 
 }  // namespace ntn::models

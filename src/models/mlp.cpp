@@ -1,4 +1,8 @@
-// The plain MLP baseline: (Linear + activation) x num_layers, then Linear to H x Q.
+// The plain MLP baseline: (Linear + activation) x num_layers, then Linear to H x Q. Covariates
+// are appended to the input, flattened time-major (NeuralForecast's MLP):
+// [y (L) | hist (L, Ch) | futr (L + H, Cf) | static (S)].
+
+#include <cstring>
 
 #include "ntn/mlp.h"
 #include "models/common.h"
@@ -6,81 +10,120 @@
 namespace ntn::models {
 namespace {
 
+ModelInfo mlp_info() {
+  return {"mlp",
+          "Plain MLP: (Linear + activation) x num_layers, then Linear to horizon x outputs",
+          json{{"type", "mlp"}, {"input_size", 12}, {"horizon", 4}, {"hidden_size", 8}, {"num_layers", 2}},
+          {"point", "quantiles"},
+          {"historic", "future", "static"},
+          false};
+}
+
+// NeuralForecast's MLP defaults, typical values shown.
+struct MlpConfig : BaseConfig {
+  std::size_t hidden_size = 1024;  // width of every hidden layer
+  std::size_t num_layers = 2;      // hidden layers
+
+  void read(const json& j, const std::string& ctx, const ModelInfo& info) {
+    BaseConfig::read(j, ctx, info);
+    hidden_size = json_uint(j, ctx, "hidden_size", hidden_size, limits::kWidth);
+    num_layers = json_uint(j, ctx, "num_layers", num_layers, limits::kLayers);
+  }
+  json to_json() const {
+    json j = {{"type", "mlp"}};
+    write(j);
+    j["hidden_size"] = hidden_size;
+    j["num_layers"] = num_layers;
+    return j;
+  }
+  std::size_t input_width() const {
+    return input_size + hist_exog * input_size + futr_exog * (input_size + horizon) + stat_exog;
+  }
+};
+
 template <class T>
 class MlpModel final : public Model<T> {
  public:
-  MlpModel(json cfg, std::size_t L, std::size_t H, std::size_t Q, std::size_t hidden, std::size_t layers,
-           nn::Act act, float dropout)
-      : cfg_(std::move(cfg)), L_(L), H_(H), Q_(Q) {
-    std::vector<std::size_t> widths = {L};
+  explicit MlpModel(const MlpConfig& c) : c_(c) {
+    std::vector<std::size_t> widths = {c.input_width()};
     std::vector<bool> acts;
-    for (std::size_t i = 0; i < layers; ++i) {
-      widths.push_back(hidden);
+    for (std::size_t i = 0; i < c.num_layers; ++i) {
+      widths.push_back(c.hidden_size);
       acts.push_back(true);
     }
-    widths.push_back(H * Q);
+    widths.push_back(c.horizon * c.outputs);
     acts.push_back(false);
-    mlp_.declare(this->ps_, "mlp", widths, acts, act, dropout);
+    mlp_.declare(this->ps_, "mlp", widths, acts, c.activation, c.dropout);
     this->ps_.finalize();
   }
   std::string type() const override { return "mlp"; }
-  json config() const override { return cfg_; }
-  std::size_t input_size() const override { return L_; }
-  std::size_t horizon() const override { return H_; }
-  std::size_t outputs() const override { return Q_; }
+  json config() const override { return c_.to_json(); }
+  std::size_t input_size() const override { return c_.input_size; }
+  std::size_t horizon() const override { return c_.horizon; }
+  std::size_t outputs() const override { return c_.outputs; }
+  Covariates covariates() const override { return c_.covariates(); }
   void init(std::uint64_t seed) override { mlp_.init(this->ps_, seed); }
 
   struct Ws final : Model<T>::Workspace {
     typename nn::Mlp<T>::Cache cache;
+    std::vector<T> in, din;  // with covariates: the concatenated input (B, width) and its gradient
   };
   std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
     auto ws = std::make_unique<Ws>();
     ws->max_batch = B;
     ws->cache = mlp_.make_cache(B, inference);
+    if (c_.covariates().any()) {
+      ws->in.resize(check_tensor_size(B, c_.input_width(), "mlp workspace (batch x input with covariates)"));
+      if (!inference) ws->din.resize(ws->in.size());
+    }
     return ws;
   }
-  void forward(typename Model<T>::Workspace& base, const T* x, T* y, std::size_t B,
-               const nn::RunCtx& ctx) const override {
-    mlp_.forward(this->ps_, static_cast<Ws&>(base).cache, x, y, B, ctx);
+  void forward(typename Model<T>::Workspace& base, const Batch<T>& in, T* y, const nn::RunCtx& ctx) const override {
+    Ws& ws = static_cast<Ws&>(base);
+    const Covariates cov = c_.covariates();
+    if (!cov.any()) {
+      mlp_.forward(this->ps_, ws.cache, in.y, y, in.B, ctx);
+      return;
+    }
+    const std::size_t L = c_.input_size, W = c_.input_width();
+    const std::size_t parts[4] = {L, L * cov.hist, (L + c_.horizon) * cov.futr, cov.stat};
+    const T* src[4] = {in.y, in.hist, in.futr, in.stat};
+    for (std::size_t b = 0; b < in.B; ++b) {
+      T* row = ws.in.data() + b * W;
+      for (int k = 0; k < 4; ++k) {
+        if (parts[k]) std::memcpy(row, src[k] + b * parts[k], parts[k] * sizeof(T));
+        row += parts[k];
+      }
+    }
+    mlp_.forward(this->ps_, ws.cache, ws.in.data(), y, in.B, ctx);
   }
   void backward(typename Model<T>::Workspace& base, const T* dy, T* grads, T* dx, std::size_t B,
                 const nn::RunCtx& ctx) const override {
-    mlp_.backward(this->ps_, grads, static_cast<Ws&>(base).cache, dy, dx, B, ctx);
+    Ws& ws = static_cast<Ws&>(base);
+    if (!c_.covariates().any() || !dx) {
+      mlp_.backward(this->ps_, grads, ws.cache, dy, dx, B, ctx);
+      return;
+    }
+    mlp_.backward(this->ps_, grads, ws.cache, dy, ws.din.data(), B, ctx);
+    const std::size_t L = c_.input_size, W = c_.input_width();
+    for (std::size_t b = 0; b < B; ++b) std::memcpy(dx + b * L, ws.din.data() + b * W, L * sizeof(T));
   }
 
  private:
-  json cfg_;
-  std::size_t L_, H_, Q_;
+  MlpConfig c_;
   nn::Mlp<T> mlp_;
 };
-
-template <class T>
-std::unique_ptr<Model<T>> build_mlp(json cfg) {
-  const char* M = "mlp";
-  const Common c = common(cfg, M);
-  const std::string ctx = cat(M, " config");
-  const std::size_t hidden = json_uint(cfg, ctx, "hidden_size", 1024, limits::kWidth);
-  const std::size_t layers = json_uint(cfg, ctx, "num_layers", 2, limits::kLayers);
-  json_known_fields(
-      cfg, ctx,
-      {"type", "input_size", "horizon", "outputs", "activation", "dropout", "hidden_size", "num_layers"});
-  cfg["type"] = M;
-  cfg["hidden_size"] = hidden;
-  cfg["num_layers"] = layers;
-  return std::make_unique<MlpModel<T>>(cfg, c.L, c.H, c.Q, hidden, layers, c.act, c.dropout);
-}
 
 }  // namespace
 
 Entry mlp_entry() {
-  return {{"mlp",
-           "Plain MLP: (Linear + activation) x num_layers, then Linear to horizon x outputs",
-           json{{"type", "mlp"}, {"input_size", 12}, {"horizon", 4}, {"hidden_size", 8}, {"num_layers", 2}},
-           {"point", "quantiles"},
-           {},
-           false},
-          [](const json& c) { return build_mlp<float>(c); },
-          [](const json& c) { return build_mlp<double>(c); }};
+  return {mlp_info(),
+          [](const json& c) -> std::unique_ptr<Model<float>> {
+            return std::make_unique<MlpModel<float>>(read_config<MlpConfig>(c, mlp_info()));
+          },
+          [](const json& c) -> std::unique_ptr<Model<double>> {
+            return std::make_unique<MlpModel<double>>(read_config<MlpConfig>(c, mlp_info()));
+          }};
 }
 
 }  // namespace ntn::models

@@ -1,6 +1,7 @@
 // NHITS (Challu et al. 2023) as in the authors' library: stacks of blocks, each max/avg-pooling
 // its input, an MLP producing backcast + forecast knots, knots interpolated (linear / nearest)
-// to the horizon; doubly residual.
+// to the horizon; doubly residual. Historic, future-known and static covariates enter every
+// block's MLP input, pooled like the target (NeuralForecast's NHITS).
 
 #include "models/common.h"
 #include "models/residual_stacks.h"
@@ -8,68 +9,87 @@
 namespace ntn::models {
 namespace {
 
+ModelInfo nhits_info() {
+  return {"nhits",
+          "NHITS (Challu et al. 2023): multi-rate pooling, MLP blocks, interpolated forecast knots",
+          json{{"type", "nhits"},
+               {"input_size", 12},
+               {"horizon", 4},
+               {"mlp_units", {{8, 8}}},
+               {"n_blocks", {1, 1}},
+               {"pool_kernel", {2, 1}},
+               {"freq_downsample", {2, 1}}},
+          {"point", "quantiles"},
+          {"historic", "future", "static"},
+          false};
+}
+
+// The authors' defaults (NeuralForecast NHITS), typical values shown.
+struct NhitsConfig : BaseConfig {
+  std::vector<std::size_t> n_blocks = {1, 1, 1};         // blocks per stack (3 stacks)
+  std::vector<std::size_t> pool_kernel = {2, 2, 1};      // input pooling per stack (absent: 2,2,1 for 3 stacks, else 1s)
+  std::vector<std::size_t> freq_downsample = {4, 2, 1};  // forecast knots = H / this (absent: 4,2,1 for 3 stacks, else 1s)
+  Units mlp_units = Units(3, {512, 512});                // [in, out] hidden widths of each block's MLP
+  nn::Pool pooling = nn::Pool::max;                      // max | avg
+  nn::Interp interpolation = nn::Interp::linear;         // linear | nearest
+
+  void read(const json& j, const std::string& ctx, const ModelInfo& info) {
+    BaseConfig::read(j, ctx, info);
+    n_blocks = read_sizes(j, ctx, "n_blocks", n_blocks, limits::kBlocks);
+    const std::size_t S = n_blocks.size();
+    NTN_CHECK(S >= limits::kStacks.lo && S <= limits::kStacks.hi, ctx, ": field 'n_blocks' must list 1..",
+              limits::kStacks.hi, " stacks (got ", S, ")");
+    pool_kernel = per_stack(j, ctx, "pool_kernel", S == 3 ? pool_kernel : std::vector<std::size_t>(S, 1), S,
+                            limits::kPoolKernel);
+    freq_downsample = per_stack(j, ctx, "freq_downsample",
+                                S == 3 ? freq_downsample : std::vector<std::size_t>(S, 1), S, limits::kDownsample);
+    mlp_units = read_units(j, ctx, mlp_units);
+    pooling = nn::parse_pool(json_string(j, ctx, "pooling", pooling == nn::Pool::max ? "max" : "avg"));
+    interpolation = nn::parse_interp(
+        json_string(j, ctx, "interpolation", interpolation == nn::Interp::linear ? "linear" : "nearest"));
+  }
+  json to_json() const {
+    json j = {{"type", "nhits"}};
+    write(j);
+    j["n_blocks"] = n_blocks;
+    j["pool_kernel"] = pool_kernel;
+    j["freq_downsample"] = freq_downsample;
+    j["mlp_units"] = mlp_units;
+    j["pooling"] = pooling == nn::Pool::max ? "max" : "avg";
+    j["interpolation"] = interpolation == nn::Interp::linear ? "linear" : "nearest";
+    return j;
+  }
+};
+
 template <class T>
-std::unique_ptr<Model<T>> build_nhits(json cfg) {
-  const char* M = "nhits";
-  const Common c = common(cfg, M);
-  const std::string ctx = cat(M, " config");
-  const auto n_blocks_u = json_uint_list(cfg, ctx, "n_blocks", {1, 1, 1}, limits::kBlocks);
-  const std::vector<std::size_t> n_blocks(n_blocks_u.begin(), n_blocks_u.end());
-  const std::size_t S = n_blocks.size();
-  NTN_CHECK(S >= limits::kStacks.lo && S <= limits::kStacks.hi, ctx, ": field 'n_blocks' must list 1..",
-            limits::kStacks.hi, " stacks (got ", S, ")");
-  const auto pool_k = per_stack(
-      cfg, M, "pool_kernel", S == 3 ? std::vector<std::uint64_t>{2, 2, 1} : std::vector<std::uint64_t>(S, 1),
-      S, limits::kPoolKernel);
-  const auto fd = per_stack(cfg, M, "freq_downsample",
-                            S == 3 ? std::vector<std::uint64_t>{4, 2, 1} : std::vector<std::uint64_t>(S, 1),
-                            S, limits::kDownsample);
-  const Units units = mlp_units(cfg, M, Units(3, {512, 512}));
-  const nn::Pool pool = nn::parse_pool(json_string(cfg, ctx, "pooling", "max"));
-  const nn::Interp interp = nn::parse_interp(json_string(cfg, ctx, "interpolation", "linear"));
-  json_known_fields(cfg, ctx,
-                    {"type", "input_size", "horizon", "outputs", "activation", "dropout", "n_blocks",
-                     "pool_kernel", "freq_downsample", "mlp_units", "pooling", "interpolation"});
-  std::vector<BlockSpec> blocks;
-  for (std::size_t s = 0; s < S; ++s) {
-    for (std::size_t b = 0; b < n_blocks[s]; ++b) {
+std::unique_ptr<Model<T>> build_nhits(const json& j) {
+  const NhitsConfig c = read_config<NhitsConfig>(j, nhits_info());
+  StacksSpec spec;
+  for (std::size_t s = 0; s < c.n_blocks.size(); ++s) {
+    for (std::size_t b = 0; b < c.n_blocks[s]; ++b) {
       BlockSpec bs;
-      bs.pool_k = pool_k[s];
+      bs.pool_k = c.pool_kernel[s];
       bs.basis = Basis::identity;
-      bs.knots = std::max<std::size_t>(c.H / fd[s], 1);
+      bs.knots = std::max<std::size_t>(c.horizon / c.freq_downsample[s], 1);
       bs.q_major = true;
-      bs.mlp = blocks.size();
+      bs.mlp = spec.blocks.size();
       bs.stack = s;
-      blocks.push_back(bs);
+      spec.blocks.push_back(bs);
     }
   }
-  cfg["type"] = M;
-  cfg["n_blocks"] = n_blocks;
-  cfg["pool_kernel"] = pool_k;
-  cfg["freq_downsample"] = fd;
-  cfg["mlp_units"] = units;
-  cfg["pooling"] = pool == nn::Pool::max ? "max" : "avg";
-  cfg["interpolation"] = interp == nn::Interp::linear ? "linear" : "nearest";
-  return make_residual_stacks<T>(M, cfg, c.L, c.H, c.Q, std::move(blocks), units, c.act, c.dropout, pool,
-                                 interp);
+  spec.type = "nhits";
+  spec.config = c.to_json();
+  spec.base = c;
+  spec.units = c.mlp_units;
+  spec.pool = c.pooling;
+  spec.interp = c.interpolation;
+  return make_residual_stacks<T>(std::move(spec));
 }
 
 }  // namespace
 
 Entry nhits_entry() {
-  return {{"nhits",
-           "NHITS (Challu et al. 2023): multi-rate pooling, MLP blocks, interpolated forecast knots",
-           json{{"type", "nhits"},
-                {"input_size", 12},
-                {"horizon", 4},
-                {"mlp_units", {{8, 8}}},
-                {"n_blocks", {1, 1}},
-                {"pool_kernel", {2, 1}},
-                {"freq_downsample", {2, 1}}},
-           {"point", "quantiles"},
-           {},
-           false},
-          [](const json& c) { return build_nhits<float>(c); },
+  return {nhits_info(), [](const json& c) { return build_nhits<float>(c); },
           [](const json& c) { return build_nhits<double>(c); }};
 }
 

@@ -49,6 +49,19 @@ const std::vector<ModelInfo>& model_registry() {
   return infos;
 }
 
+template <class T>
+void Model<T>::step(State&, const T*, T*) const {
+  throw Error(cat("model '", type(), "' does not stream (it carries no state between ticks)"));
+}
+
+template <class T>
+void Model<T>::fit(const SeriesView<T>&) {
+  throw Error(cat("model '", type(), "' is trained by gradient steps, not fitted directly"));
+}
+
+template class Model<float>;
+template class Model<double>;
+
 std::vector<std::string> model_types() {
   std::vector<std::string> v;
   for (const auto& i : model_registry()) v.push_back(i.name);

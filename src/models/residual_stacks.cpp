@@ -26,17 +26,18 @@ void block_mlp_shape(std::size_t in, const Units& u, std::size_t n_theta, std::v
 template <class T>
 class ResidualStacks final : public Model<T> {
  public:
-  ResidualStacks(std::string type, json cfg, std::size_t L, std::size_t H, std::size_t Q,
-                 std::vector<BlockSpec> blocks, const Units& units, nn::Act act, float dropout, nn::Pool pool,
-                 nn::Interp interp)
-      : type_(std::move(type)),
-        cfg_(std::move(cfg)),
-        L_(L),
-        H_(H),
-        Q_(Q),
-        blocks_(std::move(blocks)),
-        pool_(pool),
-        interp_(interp) {
+  explicit ResidualStacks(StacksSpec spec)
+      : type_(std::move(spec.type)),
+        cfg_(std::move(spec.config)),
+        L_(spec.base.input_size),
+        H_(spec.base.horizon),
+        Q_(spec.base.outputs),
+        cov_(spec.base.covariates()),
+        blocks_(std::move(spec.blocks)),
+        pool_(spec.pool),
+        interp_(spec.interp),
+        harmonics_(spec.harmonics) {
+    const Units& units = spec.units;
     std::size_t n_mlp = 0;
     for (const auto& b : blocks_) n_mlp = std::max(n_mlp, b.mlp + 1);
     mlps_.resize(n_mlp);
@@ -47,9 +48,9 @@ class ResidualStacks final : public Model<T> {
       declared[b.mlp] = true;
       std::vector<std::size_t> widths;
       std::vector<bool> acts;
-      block_mlp_shape(nn::pooled_length(L_, b.pool_k), units, n_theta(b), &widths, &acts);
-      mlps_[b.mlp].declare(this->ps_, cat("stacks.", b.stack, ".blocks.", j, ".mlp"), widths, acts, act,
-                           dropout);
+      block_mlp_shape(mlp_width(b), units, n_theta(b), &widths, &acts);
+      mlps_[b.mlp].declare(this->ps_, cat("stacks.", b.stack, ".blocks.", j, ".mlp"), widths, acts,
+                           spec.base.activation, spec.base.dropout);
     }
     this->ps_.finalize();
     // Fixed bases (the authors' definitions), computed in double.
@@ -94,6 +95,7 @@ class ResidualStacks final : public Model<T> {
   std::size_t input_size() const override { return L_; }
   std::size_t horizon() const override { return H_; }
   std::size_t outputs() const override { return Q_; }
+  Covariates covariates() const override { return cov_; }
 
   void init(std::uint64_t seed) override {
     for (const auto& m : mlps_) m.init(this->ps_, seed);
@@ -103,6 +105,9 @@ class ResidualStacks final : public Model<T> {
     std::vector<std::vector<T>> resid;               // (blocks + 1) x (B, L): input of block j (flipped)
     std::vector<typename nn::Mlp<T>::Cache> caches;  // per block
     std::vector<T> pooled, theta, dtheta, dresid, dpool, tmp_bh, tmp_bk;
+    // With covariates: the block's MLP input (B, width; in backward its gradient), and
+    // channel-major scratch for pooling the covariates.
+    std::vector<T> mlp_in, cov_t, cov_p;
   };
 
   std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
@@ -127,13 +132,23 @@ class ResidualStacks final : public Model<T> {
     }
     ws->tmp_bh.resize(B * std::max({H_, L_, max_theta}));  // also the (B, L) pooling gradient
     ws->tmp_bk.resize(B * std::max(H_, max_theta));
+    if (cov_.any()) {
+      std::size_t widest = 0;
+      for (const auto& b : blocks_) widest = std::max(widest, mlp_width(b));
+      ws->mlp_in.resize(check_tensor_size(B, widest, "model workspace (batch x block input with covariates)"));
+      const std::size_t C = std::max(cov_.hist, cov_.futr);
+      ws->cov_t.resize(check_tensor_size(B * C, L_ + H_, "model workspace (covariates)"));
+      ws->cov_p.resize(B * C * (L_ + H_));
+    }
     return ws;
   }
 
-  void forward(typename Model<T>::Workspace& base, const T* x, T* y, std::size_t B,
-               const nn::RunCtx& ctx) const override {
+  void forward(typename Model<T>::Workspace& base, const Batch<T>& in, T* y, const nn::RunCtx& ctx) const override {
     Ws& ws = static_cast<Ws&>(base);
+    const std::size_t B = in.B;
+    const T* x = in.y;
     NTN_DASSERT(B <= ws.max_batch);
+    NTN_DASSERT((cov_.hist == 0 || in.hist) && (cov_.futr == 0 || in.futr) && (cov_.stat == 0 || in.stat));
     T* r0 = ws.resid[0].data();
     for (std::size_t b = 0; b < B; ++b)
       for (std::size_t t = 0; t < L_; ++t) r0[b * L_ + t] = x[b * L_ + (L_ - 1 - t)];
@@ -147,6 +162,7 @@ class ResidualStacks final : public Model<T> {
         nn::pool1d_forward(pool_, rin, ws.pooled.data(), B, L_, bs.pool_k);
         mlp_in = ws.pooled.data();
       }
+      if (cov_.any()) mlp_in = with_covariates(bs, mlp_in, in, ws);
       const std::size_t nt = n_theta(bs);
       T* theta = ws.theta.data();
       mlps_[bs.mlp].forward(this->ps_, ws.caches[j], mlp_in, theta, B, ctx);
@@ -170,12 +186,18 @@ class ResidualStacks final : public Model<T> {
       const std::size_t P = nn::pooled_length(L_, bs.pool_k);
       // The first block's input gradient only matters when the caller wants dx.
       const bool need_din = j > 0 || dx != nullptr;
-      T* dmlp_in = need_din ? ws.dpool.data() : nullptr;
+      T* dmlp_in = need_din ? (cov_.any() ? ws.mlp_in.data() : ws.dpool.data()) : nullptr;
       nn::RunCtx c = ctx;
       c.accumulate = ctx.accumulate || touched[bs.mlp];
       touched[bs.mlp] = 1;
       mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, c);
       if (!need_din) break;  // j == 0: nothing flows further back
+      if (cov_.any()) {  // only the residual part of the block input flows back (covariates are data)
+        const std::size_t W = mlp_width(bs);
+        for (std::size_t b = 0; b < B; ++b)
+          std::memcpy(ws.dpool.data() + b * P, dmlp_in + b * W, P * sizeof(T));
+        dmlp_in = ws.dpool.data();
+      }
       if (bs.pool_k > 1) {
         T* dr = ws.tmp_bh.data();
         nn::pool1d_backward(pool_, ws.resid[j].data(), dmlp_in, dr, B, L_, bs.pool_k);
@@ -199,8 +221,53 @@ class ResidualStacks final : public Model<T> {
     return b.n_basis * (1 + Q_);
   }
 
+  // A block's MLP input width: pooled residual, then the pooled covariates and the static ones.
+  std::size_t mlp_width(const BlockSpec& b) const {
+    const std::size_t P = nn::pooled_length(L_, b.pool_k), Pf = nn::pooled_length(L_ + H_, b.pool_k);
+    return P + cov_.hist * P + cov_.futr * Pf + cov_.stat;
+  }
+
+  // Pools a (B, n, C) channels-last block over time with kernel k into out rows of stride W at
+  // column col0, as (B, ceil(n / k), C).
+  void pool_channels(const T* x, std::size_t B, std::size_t n, std::size_t C, std::size_t k, T* out,
+                     std::size_t W, std::size_t col0, Ws& ws) const {
+    const std::size_t P = nn::pooled_length(n, k);
+    if (k == 1) {
+      for (std::size_t b = 0; b < B; ++b) std::memcpy(out + b * W + col0, x + b * n * C, n * C * sizeof(T));
+      return;
+    }
+    T* xt = ws.cov_t.data();  // (B * C, n)
+    T* pt = ws.cov_p.data();  // (B * C, P)
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < n; ++t)
+        for (std::size_t c = 0; c < C; ++c) xt[(b * C + c) * n + t] = x[(b * n + t) * C + c];
+    nn::pool1d_forward(pool_, xt, pt, B * C, n, k);
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t p = 0; p < P; ++p)
+        for (std::size_t c = 0; c < C; ++c) out[b * W + col0 + p * C + c] = pt[(b * C + c) * P + p];
+  }
+
+  // The block's MLP input with the covariates appended (ws.mlp_in, rows of mlp_width(bs)).
+  const T* with_covariates(const BlockSpec& bs, const T* resid_part, const Batch<T>& in, Ws& ws) const {
+    const std::size_t B = in.B, W = mlp_width(bs), P = nn::pooled_length(L_, bs.pool_k);
+    T* m = ws.mlp_in.data();
+    for (std::size_t b = 0; b < B; ++b) std::memcpy(m + b * W, resid_part + b * P, P * sizeof(T));
+    std::size_t col = P;
+    if (cov_.hist) {
+      pool_channels(in.hist, B, L_, cov_.hist, bs.pool_k, m, W, col, ws);
+      col += cov_.hist * P;
+    }
+    if (cov_.futr) {
+      pool_channels(in.futr, B, L_ + H_, cov_.futr, bs.pool_k, m, W, col, ws);
+      col += cov_.futr * nn::pooled_length(L_ + H_, bs.pool_k);
+    }
+    for (std::size_t b = 0; b < B && cov_.stat; ++b)
+      std::memcpy(m + b * W + col, in.stat + b * cov_.stat, cov_.stat * sizeof(T));
+    return m;
+  }
+
   std::vector<double> fourier_frequencies() const {
-    const double h = double(cfg_.value("n_harmonics", 2));
+    const double h = double(harmonics_);
     std::vector<double> f = {0.0};
     for (double v = h; v < h / 2.0 * double(H_); v += 1.0) f.push_back(v / h);
     return f;
@@ -287,31 +354,23 @@ class ResidualStacks final : public Model<T> {
   std::string type_;
   json cfg_;
   std::size_t L_, H_, Q_;
+  Covariates cov_;
   std::vector<BlockSpec> blocks_;
   std::vector<nn::Mlp<T>> mlps_;
   nn::Pool pool_;
   nn::Interp interp_;
+  std::size_t harmonics_;
   std::vector<std::vector<T>> basis_bc_, basis_fc_;
 };
 
 }  // namespace
 
 template <class T>
-std::unique_ptr<Model<T>> make_residual_stacks(std::string type, json cfg, std::size_t L, std::size_t H,
-                                               std::size_t Q, std::vector<BlockSpec> blocks,
-                                               const Units& units, nn::Act act, float dropout, nn::Pool pool,
-                                               nn::Interp interp) {
-  return std::make_unique<ResidualStacks<T>>(std::move(type), std::move(cfg), L, H, Q, std::move(blocks),
-                                             units, act, dropout, pool, interp);
+std::unique_ptr<Model<T>> make_residual_stacks(StacksSpec spec) {
+  return std::make_unique<ResidualStacks<T>>(std::move(spec));
 }
 
-template std::unique_ptr<Model<float>> make_residual_stacks<float>(std::string, json, std::size_t,
-                                                                   std::size_t, std::size_t,
-                                                                   std::vector<BlockSpec>, const Units&,
-                                                                   nn::Act, float, nn::Pool, nn::Interp);
-template std::unique_ptr<Model<double>> make_residual_stacks<double>(std::string, json, std::size_t,
-                                                                     std::size_t, std::size_t,
-                                                                     std::vector<BlockSpec>, const Units&,
-                                                                     nn::Act, float, nn::Pool, nn::Interp);
+template std::unique_ptr<Model<float>> make_residual_stacks<float>(StacksSpec);
+template std::unique_ptr<Model<double>> make_residual_stacks<double>(StacksSpec);
 
 }  // namespace ntn::models

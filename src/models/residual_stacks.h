@@ -21,11 +21,23 @@ struct BlockSpec {
   std::size_t stack = 0;
 };
 
-// The doubly-residual model of `blocks` (one MLP per distinct BlockSpec::mlp, shaped by units).
+// Everything a residual-stacks model is built from. Covariates enter every block's MLP input as
+// NHITS does in NeuralForecast: [pooled residual (P) | pooled hist (P, Ch) | pooled futr
+// (Pf, Cf) | static (S)], P = ceil(L / k), Pf = ceil((L + H) / k), time-major; they are not
+// residualised.
+struct StacksSpec {
+  std::string type;   // the registry name
+  json config;        // the full config (Model::config())
+  BaseConfig base;    // L, H, Q, covariates, activation, dropout
+  std::vector<BlockSpec> blocks;
+  Units units;
+  nn::Pool pool = nn::Pool::max;
+  nn::Interp interp = nn::Interp::linear;
+  std::size_t harmonics = 2;  // seasonality basis
+};
+
+// The doubly-residual model of spec.blocks (one MLP per distinct BlockSpec::mlp, shaped by units).
 template <class T>
-std::unique_ptr<Model<T>> make_residual_stacks(std::string type, json cfg, std::size_t L, std::size_t H,
-                                               std::size_t Q, std::vector<BlockSpec> blocks,
-                                               const Units& units, nn::Act act, float dropout, nn::Pool pool,
-                                               nn::Interp interp);
+std::unique_ptr<Model<T>> make_residual_stacks(StacksSpec spec);
 
 }  // namespace ntn::models

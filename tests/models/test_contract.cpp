@@ -21,11 +21,16 @@ using nlohmann::json;
 
 class Contract : public testing::TestWithParam<std::string> {
  protected:
-  json tiny() const {
+  const ModelInfo& info() const {
     for (const ModelInfo& m : model_registry())
-      if (m.name == GetParam()) return m.tiny_config;
-    ADD_FAILURE() << "no registry row " << GetParam();
-    return {};
+      if (m.name == GetParam()) return m;
+    throw Error(cat("no registry row ", GetParam()));
+  }
+  json tiny() const { return info().tiny_config; }
+  // The tiny config with every covariate kind the row takes (skips the test when it takes none).
+  json tiny_cov() const {
+    if (info().covariates.empty()) return {};
+    return test::with_covariates(tiny(), info());
   }
   // A float artifact of the tiny model (trained weights are not needed: init is enough).
   Artifact artifact() const {
@@ -69,23 +74,80 @@ TEST_P(Contract, ConfigRoundTrip) {
 
 TEST_P(Contract, GradientsByFiniteDifferencesInDouble) { test::check_model_gradients(tiny(), 2); }
 
-TEST_P(Contract, FloatForwardMatchesDouble) {
-  auto mf = make_model<float>(tiny());
-  auto md = make_model<double>(tiny());
+void float_matches_double(const json& cfg) {
+  auto mf = make_model<float>(cfg);
+  auto md = make_model<double>(cfg);
   mf->init(9);
   md->init(9);
-  const std::size_t B = 3, L = mf->input_size(), HQ = mf->horizon() * mf->outputs();
-  const auto xd = test::rand_d(B * L, 5, -1, 1);
-  std::vector<float> xf(xd.begin(), xd.end()), yf(B * HQ);
+  const std::size_t B = 3, HQ = mf->horizon() * mf->outputs();
+  const test::RandBatch<float> inf(*mf, B, 5);
+  const test::RandBatch<double> ind(*md, B, 5);
+  std::vector<float> yf(B * HQ);
   std::vector<double> yd(B * HQ);
   auto wf = mf->make_workspace(B);
   auto wd = md->make_workspace(B);
-  mf->forward(*wf, xf.data(), yf.data(), B, {});
-  md->forward(*wd, xd.data(), yd.data(), B, {});
-  for (std::size_t i = 0; i < yf.size(); ++i) EXPECT_NEAR(yf[i], yd[i], 1e-4 * (1 + std::fabs(yd[i]))) << i;
+  mf->forward(*wf, inf.batch, yf.data(), {});
+  md->forward(*wd, ind.batch, yd.data(), {});
+  for (std::size_t i = 0; i < yf.size(); ++i)
+    EXPECT_NEAR(yf[i], yd[i], 1e-4 * (1 + std::fabs(yd[i]))) << cfg.dump() << " " << i;
 }
 
+TEST_P(Contract, FloatForwardMatchesDouble) { float_matches_double(tiny()); }
+
 TEST_P(Contract, BackwardOverwriteEqualsZeroThenAccumulate) { test::check_overwrite_equals_accumulate(tiny()); }
+
+// The same checks with every covariate kind the row declares, and each kind must move the
+// forecast (a covariate silently ignored would pass the checks above). A row that declares no
+// covariate must refuse them, naming the field.
+TEST_P(Contract, CovariatesGradientsFloatDoubleAndEffect) {
+  if (info().covariates.empty()) {
+    for (const char* f : {"hist_exog", "futr_exog", "stat_exog"}) {
+      json cfg = tiny();
+      cfg[f] = 1;
+      try {
+        make_model<float>(cfg);
+        ADD_FAILURE() << GetParam() << " accepted " << f;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+      }
+    }
+    GTEST_SKIP() << GetParam() << " takes no covariates";
+  }
+  const json cfg = tiny_cov();
+  test::check_model_gradients(cfg, 2);
+  float_matches_double(cfg);
+  test::check_overwrite_equals_accumulate(cfg);
+  auto m = make_model<double>(cfg);
+  m->init(4);
+  const Covariates c = m->covariates();
+  const std::size_t B = 2, HQ = m->horizon() * m->outputs(), L = m->input_size(), H = m->horizon();
+  test::RandBatch<double> in(*m, B, 11);
+  auto ws = m->make_workspace(B);
+  std::vector<double> base(B * HQ), moved(B * HQ);
+  m->forward(*ws, in.batch, base.data(), {});
+  // One element of each kind: the last historic step, the last future step (beyond the
+  // history: only a model that reads the future part sees it), the last static value.
+  struct Poke {
+    const char* kind;
+    std::vector<double>* v;
+    std::size_t index;
+  };
+  std::vector<Poke> pokes;
+  if (c.hist) pokes.push_back({"historic", &in.hist, (L - 1) * c.hist});
+  if (c.futr) pokes.push_back({"future", &in.futr, (L + H - 1) * c.futr});
+  if (c.stat) pokes.push_back({"static", &in.stat, c.stat - 1});
+  ASSERT_EQ(pokes.size(), info().covariates.size());
+  for (const Poke& p : pokes) {
+    const double keep = (*p.v)[p.index];
+    (*p.v)[p.index] += 1.5;
+    m->forward(*ws, in.batch, moved.data(), {});
+    (*p.v)[p.index] = keep;
+    double diff = 0;
+    for (std::size_t i = 0; i < HQ; ++i) diff += std::fabs(moved[i] - base[i]);  // row 0 only was poked
+    EXPECT_GT(diff, 1e-9) << GetParam() << ": the " << p.kind << " covariate does not reach the forecast";
+    for (std::size_t i = HQ; i < B * HQ; ++i) ASSERT_EQ(moved[i], base[i]) << "row 1 changed";
+  }
+}
 
 // Save -> load gives the same forecasts; the loaded predictor (packed weights, from the file)
 // equals the in-memory one and the training-time forward, bitwise; single == batch.
