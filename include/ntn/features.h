@@ -40,6 +40,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace ntn {
 
@@ -70,5 +72,16 @@ struct CalendarFeatures {
   int hour, day_of_week, day_of_month, month, day_of_year;  // Mon = 0; months 1..12; days 1..
 };
 CalendarFeatures calendar(std::int64_t unix_seconds);
+
+// Calendar covariates (future-known: computed from the timestamps of the history and of the
+// steps ahead). Informer's time features, each in [-0.5, 0.5]: hour h/23, dow d/6 (Monday 0),
+// dom (day-1)/30, doy (day-1)/365, month (m-1)/11, each minus 0.5.
+const std::vector<std::string>& calendar_feature_names();  // hour, dow, dom, doy, month
+// Throws naming the known features for an unknown name.
+double calendar_feature(const std::string& name, double unix_seconds);
+// The h timestamps after time.back(): steps of the median spacing of the last (up to) 64 steps,
+// except daily data without Saturdays or Sundays (business days, e.g. daily bars), which skips
+// weekends. Needs at least 2 timestamps.
+std::vector<double> future_times(const std::vector<double>& time, std::size_t h);
 
 }  // namespace ntn

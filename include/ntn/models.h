@@ -21,30 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "ntn/dataset.h"
 #include "ntn/mlp.h"
 #include "ntn/nn.h"
 
 namespace ntn {
-
-// Covariate channels a model was built for (its config's hist_exog / futr_exog / stat_exog).
-struct Covariates {
-  std::size_t hist = 0;  // Ch: historic, known up to the forecast origin
-  std::size_t futr = 0;  // Cf: future-known, known for the L past and H forecast steps
-  std::size_t stat = 0;  // S: static, one value per series
-  bool any() const { return hist + futr + stat > 0; }
-  bool operator==(const Covariates&) const = default;
-};
-
-// One batch of B windows, row-major, already scaled. A pointer may be null when its size is 0.
-template <class T>
-struct Batch {
-  std::size_t B = 0;
-  const T* y = nullptr;       // (B, L) target history, oldest first
-  const T* hist = nullptr;    // (B, L, Ch) historic covariates at the same L steps
-  const T* futr = nullptr;    // (B, L + H, Cf) future-known covariates: the L past steps, then the H ahead
-  const T* stat = nullptr;    // (B, S) static covariates
-  const T* y_futr = nullptr;  // (B, H) target future, for teacher forcing in training (models that use it)
-};
 
 // A series for models fitted directly (Model::fit) rather than by gradient steps.
 template <class T>

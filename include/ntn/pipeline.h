@@ -49,6 +49,31 @@ enum class SeriesScaling { none, standard, robust, minmax };
 SeriesScaling parse_series_scaling(const std::string& name);
 const char* series_scaling_name(SeriesScaling s);
 
+// Covariate columns of a wide file (every target series gets the same covariate columns).
+struct CovariateSpec {
+  std::vector<std::string> hist;      // historic: known up to the forecast origin (e.g. volume)
+  std::vector<std::string> futr;      // future-known: known for the steps ahead too (e.g. a holiday flag)
+  std::vector<std::string> stat;      // static: constant over the rows (an error names the row where one changes)
+  std::vector<std::string> calendar;  // future-known features generated from the time column:
+                                      // hour, dow, dom, doy, month (features.h)
+  bool any() const { return !hist.empty() || !futr.empty() || !stat.empty() || !calendar.empty(); }
+};
+
+// One covariate channel as stored in an artifact: its column (or calendar feature) and the
+// train-part scaler applied to it (identity for calendar features and static values).
+struct CovariateColumn {
+  std::string name;
+  NormStats stats;
+  bool calendar = false;
+};
+struct CovariateInfo {
+  std::vector<CovariateColumn> hist, futr, stat;  // futr: the columns first, then the calendar features
+  Covariates counts() const { return {hist.size(), futr.size(), stat.size()}; }
+  nlohmann::json to_json() const;
+  // Validated (names, finite scalers with positive scale); ctx names the file in errors.
+  static CovariateInfo from_json(const nlohmann::json& j, const std::string& ctx);
+};
+
 struct DataSpec {
   std::string path;                  // wide CSV, or the M4 train file
   std::string test_path;             // m4: the test file
@@ -58,6 +83,8 @@ struct DataSpec {
   double val_ratio = 0.1, test_ratio = 0.2;          // none protocol
   std::size_t season = 0;            // MASE season; 0 = m4: from the series ids (H 24, D 7, W 52,
                                      // M 12, Q 4, Y 1), otherwise no MASE
+  CovariateSpec covariates;          // wide files: csv.columns are then the targets (empty: every
+                                     // numeric column that is not a covariate)
 };
 
 struct Prepared {
@@ -66,6 +93,7 @@ struct Prepared {
   std::vector<NormStats> stats;      // per series scaler (identity if none)
   SeriesScaling scaling = SeriesScaling::none;
   std::vector<std::size_t> train_len;  // per series: length of its training part (MASE scale, predict)
+  CovariateInfo covariates;          // the covariate channels in the store and their scalers
   std::vector<WindowRef> train, val, test;
   std::size_t season = 0;
   nlohmann::json describe() const;   // protocol, files, split sizes (stored in the artifact)
@@ -110,6 +138,7 @@ struct Artifact {
   std::vector<NormStats> stats;
   WindowScaling window_scaling = WindowScaling::none;
   std::vector<float> quantiles;      // empty: point forecast
+  CovariateInfo covariates;          // the model's covariate channels (counts == model->covariates())
   nlohmann::json training;           // train config, summary, data description
   std::string uuid, version, created;
   std::string source;                // the file it was loaded from ("" if built in memory), for messages

@@ -93,6 +93,18 @@ struct PredictorOptions {
   std::size_t workspaces = 1;
 };
 
+// Covariates of B forecast rows on the data's own scale: the predictor applies the scaling stored
+// in the artifact (Artifact::covariates). hist (B, L, Ch): the input window's L steps; futr
+// (B, L + H, Cf): those L steps and the H ahead, calendar channels as calendar_feature gives them;
+// stat (B, S). Rows are ld_* elements apart (0: dense); a backtest passes one step (Ch, Cf) to
+// read the overlapping windows of one series in place.
+struct RawCovariates {
+  const double* hist = nullptr;
+  const double* futr = nullptr;
+  const double* stat = nullptr;
+  std::size_t ld_hist = 0, ld_futr = 0, ld_stat = 0;
+};
+
 class Predictor {
  public:
   static constexpr std::size_t kNoSeries = std::size_t(-1);
@@ -139,6 +151,11 @@ class Predictor {
   // would round away (its spacing at 1e13 is 1e6). What predict / backtest / search of the CLI use.
   void predict_batch(const double* x, std::size_t B, double* y, const std::size_t* series = nullptr,
                      std::size_t ldx = 0);
+  // Same for a model with covariates (Predictor::covariates()); the calls above refuse such a
+  // model. A non-finite covariate is an error naming the row, the step and the column.
+  void predict_batch(const double* x, std::size_t B, double* y, const RawCovariates& cov,
+                     const std::size_t* series = nullptr, std::size_t ldx = 0);
+  Covariates covariates() const { return cov_; }
   // Same, into a (B, H, Q) tensor from `pool` (returned to it when the handle dies): repeated
   // batches of one size reuse their output buffers.
   PooledTensor predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series = nullptr);
@@ -154,17 +171,21 @@ class Predictor {
   template <class In>
   void check_row(const In* x, std::size_t row) const;
   template <class In, class Out>
-  void predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx);
+  void predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
+                          const RawCovariates* cov);
+  void check_covariates(const RawCovariates* cov, std::size_t B) const;
   template <class Out>
   [[noreturn]] void check_forecast(const Out* y, std::size_t row) const;  // names the row and step
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   template <class In, class Out>
   void run_rows(Workspace& ws, const In* x, std::size_t B, Out* y, const std::size_t* series,
-                const NormStats* window_stats, std::size_t ldx = 0, std::size_t row0 = 0);
+                const NormStats* window_stats, std::size_t ldx = 0, std::size_t row0 = 0,
+                const RawCovariates* cov = nullptr);
 
   Artifact a_;
   PredictorOptions opt_;
   std::size_t L_, H_, Q_;
+  Covariates cov_;
   PackedWeights packed_;
   std::uint64_t model_key_;
   LatencyStats latency_;

@@ -112,7 +112,7 @@ class Trainer {
  private:
   struct Chunk;
   class Prefetcher;
-  double step_on_batch(const float* x, const float* y, std::size_t B);
+  double step_on_batch(const Batch<float>& in, const float* y);
 
   Model<float>& model_;
   const SeriesStore& store_;
@@ -124,7 +124,7 @@ class Trainer {
   std::vector<Chunk*> chunks_;
   std::vector<float> grads_;  // main gradient slab (micro-batch 0 accumulates here)
   std::vector<float> best_params_;
-  std::vector<float> step_x_, step_y_;  // train_step's batch, reused across calls
+  WindowBatch step_batch_;  // train_step's batch, reused across calls
   // Progress (saved in checkpoints).
   std::uint64_t step_ = 0, epoch_ = 0, offset_ = 0;
   double best_val_ = -1;

@@ -31,6 +31,31 @@ void SeriesStore::add(std::string name, const double* values, std::size_t n) {
   names_.push_back(std::move(name));
 }
 
+void SeriesStore::set_covariates(Covariates c) {
+  NTN_CHECK(names_.empty(), "series store: covariates must be declared before the first series");
+  cov_ = c;
+}
+
+void SeriesStore::set_series_covariates(std::size_t s, const float* hist, const float* futr, std::size_t futr_len,
+                                        const float* stat) {
+  NTN_CHECK(s < size(), "series store: no series ", s);
+  const std::size_t n = length(s);
+  NTN_CHECK(futr_len >= n || cov_.futr == 0, "series '", names_[s], "': ", futr_len,
+            " future-known covariate steps for ", n, " values");
+  hist_.resize(size());
+  futr_.resize(size());
+  stat_.resize(size());
+  auto take = [&](std::vector<float>& dst, const float* src, std::size_t count, const char* kind) {
+    for (std::size_t i = 0; i < count; ++i)
+      NTN_CHECK(std::isfinite(src[i]), "series '", names_[s], "': ", kind, " covariate element ", i,
+                " is not finite (", src[i], ")");
+    dst.assign(src, src + count);
+  };
+  take(hist_[s], hist, n * cov_.hist, "historic");
+  take(futr_[s], futr, futr_len * cov_.futr, "future-known");
+  take(stat_[s], stat, cov_.stat, "static");
+}
+
 namespace {
 std::int64_t resolve(std::int64_t pos, std::int64_t len, bool zero_is_end) {
   if (pos == 0 && zero_is_end) return len;
@@ -86,9 +111,20 @@ const char* window_scaling_name(WindowScaling s) {
 BatchAssembler::BatchAssembler(const SeriesStore& store, WindowShape shape, WindowScaling scaling)
     : store_(store), shape_(shape), scaling_(scaling) {}
 
-void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float* y, NormStats* stats) const {
+void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float* y, NormStats* stats, float* hist,
+                              float* futr, float* stat) const {
   const KernelTable& k = kernels();
   const std::size_t L = shape_.input, H = shape_.horizon;
+  const Covariates c = store_.covariates();
+  for (std::size_t b = 0; b < B; ++b) {
+    const std::size_t s = w[b].series, t0 = w[b].start;
+    if (hist && c.hist) std::copy_n(store_.hist(s) + t0 * c.hist, L * c.hist, hist + b * L * c.hist);
+    if (futr && c.futr) {
+      NTN_DASSERT(t0 + L + H <= store_.futr_length(s));
+      std::copy_n(store_.futr(s) + t0 * c.futr, (L + H) * c.futr, futr + b * (L + H) * c.futr);
+    }
+    if (stat && c.stat) std::copy_n(store_.stat(s), c.stat, stat + b * c.stat);
+  }
   for (std::size_t b = 0; b < B; ++b) {
     NTN_DASSERT(w[b].series < store_.size() && w[b].start + L + (y ? H : 0) <= store_.length(w[b].series));
     const float* src = store_.data(w[b].series) + w[b].start;
@@ -99,6 +135,30 @@ void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float
     if (y) k.f32_normalize(src + L, y + b * H, H, float(st.center), float(st.scale));
     if (stats) stats[b] = st;
   }
+}
+
+void WindowBatch::fill(const BatchAssembler& a, const WindowRef* w, std::size_t n, bool with_target) {
+  const std::size_t L = a.shape().input, H = a.shape().horizon;
+  const Covariates c = a.store().covariates();
+  B = n;
+  // resize, never shrink-to-fit: a steady loop allocates nothing after its first batch.
+  if (x.size() < n * L) x.resize(n * L);
+  if (with_target && y.size() < n * H) y.resize(n * H);
+  if (hist.size() < n * L * c.hist) hist.resize(n * L * c.hist);
+  if (futr.size() < n * (L + H) * c.futr) futr.resize(n * (L + H) * c.futr);
+  if (stat.size() < n * c.stat) stat.resize(n * c.stat);
+  if (stats.size() < n) stats.resize(n);
+  a.assemble(w, n, x.data(), with_target ? y.data() : nullptr, stats.data(), hist.data(), futr.data(), stat.data());
+}
+
+Batch<float> WindowBatch::view() const {
+  Batch<float> b;
+  b.B = B;
+  b.y = x.data();
+  b.hist = hist.empty() ? nullptr : hist.data();
+  b.futr = futr.empty() ? nullptr : futr.data();
+  b.stat = stat.empty() ? nullptr : stat.data();
+  return b;
 }
 
 }  // namespace ntn

@@ -332,4 +332,45 @@ CalendarFeatures calendar(std::int64_t s) {
   return c;
 }
 
+const std::vector<std::string>& calendar_feature_names() {
+  static const std::vector<std::string> names = {"hour", "dow", "dom", "doy", "month"};
+  return names;
+}
+
+double calendar_feature(const std::string& name, double t) {
+  NTN_CHECK(std::isfinite(t) && std::fabs(t) < 1e14, "calendar feature '", name, "': timestamp ", t,
+            " is not a date (seconds since 1970)");
+  const CalendarFeatures c = calendar(std::int64_t(std::floor(t)));
+  if (name == "hour") return c.hour / 23.0 - 0.5;
+  if (name == "dow") return c.day_of_week / 6.0 - 0.5;
+  if (name == "dom") return (c.day_of_month - 1) / 30.0 - 0.5;
+  if (name == "doy") return (c.day_of_year - 1) / 365.0 - 0.5;
+  if (name == "month") return (c.month - 1) / 11.0 - 0.5;
+  std::string known;
+  for (const auto& n : calendar_feature_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error(cat("unknown calendar feature '", name, "': expected one of ", known));
+}
+
+std::vector<double> future_times(const std::vector<double>& time, std::size_t h) {
+  const std::size_t n = time.size();
+  NTN_CHECK(n >= 2, "future timestamps need at least 2 past timestamps (got ", n, ")");
+  const std::size_t k = std::min<std::size_t>(n - 1, 64);
+  std::vector<double> d(k);
+  for (std::size_t i = 0; i < k; ++i) d[i] = time[n - k + i] - time[n - k + i - 1];
+  std::nth_element(d.begin(), d.begin() + std::ptrdiff_t(k / 2), d.end());
+  const double step = d[k / 2];
+  NTN_CHECK(std::isfinite(step) && step > 0, "future timestamps: the spacing of the last timestamps is ", step);
+  bool weekend = false;
+  for (std::size_t i = n - k - 1; i < n && !weekend; ++i) weekend = calendar(std::int64_t(time[i])).day_of_week >= 5;
+  const bool business = step == 86400.0 && !weekend;
+  std::vector<double> out;
+  double t = time.back();
+  while (out.size() < h) {
+    t += step;
+    if (business && calendar(std::int64_t(t)).day_of_week >= 5) continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
 }  // namespace ntn

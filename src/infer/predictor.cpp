@@ -139,7 +139,10 @@ struct Predictor::Workspace {
         series_st(max_batch),
         window_st(max_batch),
         scratch(p.L_),
-        y(max_batch * p.H_ * p.Q_) {}
+        y(max_batch * p.H_ * p.Q_),
+        hist(max_batch * p.L_ * p.cov_.hist),
+        futr(max_batch * (p.L_ + p.H_) * p.cov_.futr),
+        stat(max_batch * p.cov_.stat) {}
   std::unique_ptr<Model<float>::Workspace> model;
   PackedRunner runner;
   std::vector<float> x;                 // (max_batch, L) scaled inputs
@@ -147,6 +150,7 @@ struct Predictor::Workspace {
   std::vector<NormStats> window_st;     // (max_batch)
   std::vector<double> scratch;          // (L) robust window statistics
   std::vector<float> y;                 // (max_batch, H, Q) model outputs of a double-output call
+  std::vector<float> hist, futr, stat;  // scaled covariates (max_batch, L, Ch), (.., L + H, Cf), (.., S)
 };
 
 namespace {
@@ -171,6 +175,7 @@ Predictor::Predictor(Artifact a, PredictorOptions o)
       L_(a_.model->input_size()),
       H_(a_.model->horizon()),
       Q_(a_.model->outputs()),
+      cov_(a_.model->covariates()),
       packed_(a_, o.precision),
       model_key_(fnv1a(precision_name(o.precision), fnv1a(a_.uuid))),
       latency_(o.latency_target_us) {
@@ -192,7 +197,14 @@ Predictor::Predictor(Artifact a, PredictorOptions o)
   std::vector<std::size_t> series(1, a_.stats.size() > 1 ? 0 : kNoSeries);
   const NormStats st = series_stats(series[0]);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(st.center + st.scale * (1.0 + std::sin(0.1 * double(i))));
-  for (auto& w : all_) run_rows(*w, x.data(), 1, y.data(), series.data(), nullptr);
+  // Covariates at their centers (scaled: 0).
+  std::vector<double> hist(L_ * cov_.hist), futr((L_ + H_) * cov_.futr), stat(cov_.stat);
+  for (std::size_t t = 0; t < L_; ++t)
+    for (std::size_t c = 0; c < cov_.hist; ++c) hist[t * cov_.hist + c] = a_.covariates.hist[c].stats.center;
+  for (std::size_t t = 0; t < L_ + H_; ++t)
+    for (std::size_t c = 0; c < cov_.futr; ++c) futr[t * cov_.futr + c] = a_.covariates.futr[c].stats.center;
+  const RawCovariates rc{hist.data(), futr.data(), stat.data()};
+  for (auto& w : all_) run_rows(*w, x.data(), 1, y.data(), series.data(), nullptr, 0, 0, cov_.any() ? &rc : nullptr);
 }
 
 Predictor::~Predictor() = default;
@@ -259,10 +271,66 @@ void Predictor::release(Workspace* w) {
   free_.push_back(w);
 }
 
+void Predictor::check_covariates(const RawCovariates* cov, std::size_t B) const {
+  if (!cov_.any()) return;
+  auto names = [](const std::vector<CovariateColumn>& v) {
+    std::string s;
+    for (const auto& c : v) s += (s.empty() ? "" : ",") + c.name;
+    return s.empty() ? std::string("-") : s;
+  };
+  NTN_CHECK(cov != nullptr, "this model takes covariates (historic: ", names(a_.covariates.hist), "; future-known: ",
+            names(a_.covariates.futr), "; static: ", names(a_.covariates.stat),
+            "): give them with the input (Predictor::predict_batch with RawCovariates)");
+  struct Kind {
+    const char* what;
+    const double* v;
+    std::size_t ld, steps, C;
+    const std::vector<CovariateColumn>* cols;
+  };
+  const Kind kinds[3] = {{"historic", cov->hist, cov->ld_hist ? cov->ld_hist : L_ * cov_.hist, L_, cov_.hist, &a_.covariates.hist},
+                         {"future-known", cov->futr, cov->ld_futr ? cov->ld_futr : (L_ + H_) * cov_.futr, L_ + H_,
+                          cov_.futr, &a_.covariates.futr},
+                         {"static", cov->stat, cov->ld_stat ? cov->ld_stat : cov_.stat, 1, cov_.stat, &a_.covariates.stat}};
+  for (const Kind& k : kinds) {
+    if (k.C == 0) continue;
+    NTN_CHECK(k.v != nullptr, "this model takes ", k.C, " ", k.what, " covariates (", names(*k.cols), ") but none were given");
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < k.steps; ++t)
+        for (std::size_t c = 0; c < k.C; ++c) {
+          const double v = k.v[b * k.ld + t * k.C + c];
+          const CovariateColumn& col = (*k.cols)[c];
+          NTN_CHECK(std::isfinite(v) && fits_f32((v - col.stats.center) / col.stats.scale), "input row ", b, ": ",
+                    k.what, " covariate '", col.name, "' at step ", t, " of ", k.steps, " is ", v,
+                    std::isfinite(v) ? " (beyond float32 once scaled)" : " (not finite)");
+        }
+  }
+}
+
 template <class In, class Out>
 void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, const std::size_t* series,
-                         const NormStats* window_stats, std::size_t ldx, std::size_t row0) {
+                         const NormStats* window_stats, std::size_t ldx, std::size_t row0, const RawCovariates* cov) {
   if (ldx == 0) ldx = L_;
+  Batch<float> in;
+  in.B = B;
+  in.y = ws.x.data();
+  if (cov_.any()) {  // scaled with the stored train-part statistics (checked by check_covariates)
+    NTN_CHECK(cov != nullptr, "this model takes covariates: give them with the input (RawCovariates)");
+    auto scale = [&](const double* src, std::size_t ld, std::size_t steps, std::size_t C,
+                     const std::vector<CovariateColumn>& cols, std::vector<float>& dst) {
+      if (ld == 0) ld = steps * C;
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t t = 0; t < steps; ++t)
+          for (std::size_t c = 0; c < C; ++c)
+            dst[(b * steps + t) * C + c] =
+                float((src[b * ld + t * C + c] - cols[c].stats.center) / cols[c].stats.scale);
+    };
+    if (cov_.hist) scale(cov->hist, cov->ld_hist, L_, cov_.hist, a_.covariates.hist, ws.hist);
+    if (cov_.futr) scale(cov->futr, cov->ld_futr, L_ + H_, cov_.futr, a_.covariates.futr, ws.futr);
+    if (cov_.stat) scale(cov->stat, cov->ld_stat, 1, cov_.stat, a_.covariates.stat, ws.stat);
+    in.hist = ws.hist.data();
+    in.futr = ws.futr.data();
+    in.stat = ws.stat.data();
+  }
   const KernelTable& k = kernels();
   const bool window = a_.window_scaling != WindowScaling::none;
   const NormKind wkind = a_.window_scaling == WindowScaling::robust ? NormKind::robust : NormKind::zscore;
@@ -290,7 +358,7 @@ void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, 
     y = y_out;
   else
     y = ws.y.data();
-  a_.model->forward(*ws.model, ws.x.data(), y, B, ctx);
+  a_.model->forward(*ws.model, in, y, ctx);
   const std::size_t HQ = H_ * Q_;
   for (std::size_t b = 0; b < B; ++b) {
     float* yb = y + b * HQ;
@@ -337,6 +405,7 @@ void Predictor::predict(const float* x, float* y, std::size_t series, const Norm
 
 void Predictor::predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats) {
   const auto t0 = std::chrono::steady_clock::now();
+  check_covariates(nullptr, 1);  // a model with covariates is refused, naming them
   check_row(x, 0);
   series_stats(series);  // throws on a bad series before a workspace is taken
   Workspace* w = acquire();
@@ -352,16 +421,23 @@ void Predictor::predict_one(const float* x, float* y, std::size_t series, const 
 }
 
 void Predictor::predict_batch(const float* x, std::size_t B, float* y, const std::size_t* series, std::size_t ldx) {
-  predict_batch_impl(x, B, y, series, ldx);
+  predict_batch_impl(x, B, y, series, ldx, nullptr);
 }
 
 void Predictor::predict_batch(const double* x, std::size_t B, double* y, const std::size_t* series, std::size_t ldx) {
-  predict_batch_impl(x, B, y, series, ldx);
+  predict_batch_impl(x, B, y, series, ldx, nullptr);
+}
+
+void Predictor::predict_batch(const double* x, std::size_t B, double* y, const RawCovariates& cov,
+                              const std::size_t* series, std::size_t ldx) {
+  predict_batch_impl(x, B, y, series, ldx, &cov);
 }
 
 template <class In, class Out>
-void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx) {
+void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
+                                   const RawCovariates* cov) {
   if (ldx == 0) ldx = L_;
+  check_covariates(cov, B);
   for (std::size_t b = 0; b < B; ++b) {
     check_row(x + b * ldx, b);
     if (series) series_stats(series[b]);
@@ -378,7 +454,19 @@ void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std
     const std::size_t r0 = c * chunk, n = std::min(chunk, B - r0);
     Workspace* w = acquire();
     try {
-      run_rows(*w, x + r0 * ldx, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr, ldx, r0);
+      RawCovariates part;
+      const RawCovariates* pc = nullptr;
+      if (cov && cov_.any()) {  // the chunk's rows
+        part = *cov;
+        part.ld_hist = cov->ld_hist ? cov->ld_hist : L_ * cov_.hist;
+        part.ld_futr = cov->ld_futr ? cov->ld_futr : (L_ + H_) * cov_.futr;
+        part.ld_stat = cov->ld_stat ? cov->ld_stat : cov_.stat;
+        if (part.hist) part.hist += r0 * part.ld_hist;
+        if (part.futr) part.futr += r0 * part.ld_futr;
+        if (part.stat) part.stat += r0 * part.ld_stat;
+        pc = &part;
+      }
+      run_rows(*w, x + r0 * ldx, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr, ldx, r0, pc);
     } catch (...) {  // never let an exception cross the OpenMP region
       std::lock_guard<SpinLock> g(err_mu);
       if (!err) err = std::current_exception();

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "ntn/error.h"
+#include "ntn/features.h"
 #include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/metrics.h"
@@ -64,9 +65,10 @@ NormStats fit(SeriesScaling s, const double* x, std::size_t n) {
   return {};
 }
 
-// Wide file: every selected column one series of `rows` values, scaled by its train-part stats.
-void add_wide(Prepared& p, const Frame& f, std::size_t rows, std::size_t train_rows) {
-  for (std::size_t c = 0; c < f.names.size(); ++c) {
+// Wide file: every target column one series of `rows` values, scaled by its train-part stats.
+void add_wide(Prepared& p, const Frame& f, const std::vector<std::size_t>& targets, std::size_t rows,
+              std::size_t train_rows) {
+  for (std::size_t c : targets) {
     const std::vector<double>& col = f.cols[c];
     column_f32(f, c);  // every raw value fits float32 (what predict reads), else file:line: column
     const NormStats st = fit(p.scaling, col.data(), train_rows);
@@ -82,7 +84,119 @@ void add_wide(Prepared& p, const Frame& f, std::size_t rows, std::size_t train_r
   }
 }
 
+// Index of column `name` in f (read_wide_csv already refused unknown columns).
+std::size_t column_index(const Frame& f, const std::string& name) {
+  return std::size_t(std::find(f.names.begin(), f.names.end(), name) - f.names.begin());
+}
+
+// The covariate channels of a wide file (shared by every target): hist / futr columns z-scored
+// with their train-part statistics, calendar features from the time column, static columns
+// checked constant. Fills p.covariates and returns the channel values, time-major: hist
+// (rows, Ch), futr (rows, Cf), stat (S).
+struct WideCovariates {
+  std::vector<float> hist, futr, stat;
+};
+WideCovariates wide_covariates(Prepared& p, const Frame& f, const CovariateSpec& cs, std::size_t rows,
+                               std::size_t train_rows) {
+  WideCovariates w;
+  auto scaled_column = [&](const std::string& name, CovariateColumn* info) {
+    const std::size_t c = column_index(f, name);
+    const std::vector<double>& col = f.cols[c];
+    info->name = name;
+    info->stats = fit(SeriesScaling::standard, col.data(), train_rows);
+    std::vector<float> out(rows);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double v = (col[r] - info->stats.center) / info->stats.scale;
+      NTN_CHECK(fits_f32(v), f.source, ":", f.lines[r], ": covariate column '", name, "': value ", col[r],
+                " scaled by its train-part statistics (center ", info->stats.center, ", scale ", info->stats.scale,
+                ") is beyond float32");
+      out[r] = float(v);
+    }
+    return out;
+  };
+  auto interleave = [&](const std::vector<std::vector<float>>& chans, std::vector<float>& dst) {
+    const std::size_t C = chans.size();
+    dst.resize(rows * C);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < C; ++c) dst[r * C + c] = chans[c][r];
+  };
+  std::vector<std::vector<float>> chans;
+  for (const auto& name : cs.hist) {
+    p.covariates.hist.emplace_back();
+    chans.push_back(scaled_column(name, &p.covariates.hist.back()));
+  }
+  interleave(chans, w.hist);
+  chans.clear();
+  for (const auto& name : cs.futr) {
+    p.covariates.futr.emplace_back();
+    chans.push_back(scaled_column(name, &p.covariates.futr.back()));
+  }
+  if (!cs.calendar.empty()) {
+    NTN_CHECK(!f.time_text.empty() && f.time_text[0].size() >= 7 && f.time_text[0][4] == '-', f.source,
+              ": --calendar needs a time column of dates (YYYY-MM-DD[ HH:MM]), got '",
+              f.time_text.empty() ? "" : f.time_text[0], "'");
+    for (const auto& name : cs.calendar) {
+      calendar_feature(name, 0.0);  // an unknown name is an error listing the known ones
+      p.covariates.futr.push_back({name, NormStats{}, true});
+      std::vector<float> v(rows);
+      for (std::size_t r = 0; r < rows; ++r) v[r] = float(calendar_feature(name, f.time[r]));
+      chans.push_back(std::move(v));
+    }
+  }
+  interleave(chans, w.futr);
+  for (const auto& name : cs.stat) {
+    const std::vector<double>& col = f.cols[column_index(f, name)];
+    for (std::size_t r = 1; r < rows; ++r)
+      NTN_CHECK(col[r] == col[0], f.source, ":", f.lines[r], ": static column '", name, "' changes from ", col[0],
+                " (line ", f.lines[0], ") to ", col[r], "; a static covariate is constant over the rows");
+    NTN_CHECK(fits_f32(col[0]), f.source, ":", f.lines[0], ": static column '", name, "': ", col[0],
+              " is beyond float32");
+    p.covariates.stat.push_back({name, NormStats{}, false});
+    w.stat.push_back(float(col[0]));
+  }
+  return w;
+}
+
 }  // namespace
+
+json CovariateInfo::to_json() const {
+  auto list = [](const std::vector<CovariateColumn>& v) {
+    json a = json::array();
+    for (const auto& c : v)
+      a.push_back({{"name", c.name}, {"center", c.stats.center}, {"scale", c.stats.scale}, {"calendar", c.calendar}});
+    return a;
+  };
+  return {{"hist", list(hist)}, {"futr", list(futr)}, {"stat", list(stat)}};
+}
+
+CovariateInfo CovariateInfo::from_json(const json& j, const std::string& ctx) {
+  NTN_CHECK(j.is_object(), ctx, ": covariates must be a JSON object");
+  json_known_fields(j, ctx + ": covariates", {"hist", "futr", "stat"});
+  CovariateInfo info;
+  auto list = [&](const char* key, std::vector<CovariateColumn>& out) {
+    if (!j.contains(key)) return;
+    const json& a = j.at(key);
+    NTN_CHECK(a.is_array() && a.size() <= limits::kCovariates.hi, ctx, ": covariates '", key,
+              "' must be a list of at most ", limits::kCovariates.hi, " columns");
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::string where = cat(ctx, ": covariates '", key, "'[", i, "]");
+      NTN_CHECK(a[i].is_object(), where, " is not an object");
+      json_known_fields(a[i], where, {"name", "center", "scale", "calendar"});
+      CovariateColumn c;
+      c.name = json_string(a[i], where, "name", "");
+      NTN_CHECK(!c.name.empty(), where, ": empty name");
+      c.stats.center = json_real(a[i], where, "center", 0.0, {-3.4e38, 3.4e38});
+      c.stats.scale = json_real(a[i], where, "scale", 1.0, {1.1754943508222875e-38, 3.4e38});
+      c.calendar = json_bool(a[i], where, "calendar", false);
+      if (c.calendar) calendar_feature(c.name, 0.0);  // a known feature
+      out.push_back(std::move(c));
+    }
+  };
+  list("hist", info.hist);
+  list("futr", info.futr);
+  list("stat", info.stat);
+  return info;
+}
 
 json Prepared::describe() const {
   return {{"protocol", protocol_name(protocol)},
@@ -99,6 +213,7 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
   p.protocol = spec.protocol;
   p.source = {{"path", spec.path}, {"protocol", protocol_name(spec.protocol)}};
   if (spec.protocol == Protocol::m4) {
+    NTN_CHECK(!spec.covariates.any(), "the m4 protocol takes no covariates (its files hold only the target)");
     NTN_CHECK(!spec.test_path.empty(), "the m4 protocol needs the test file too (--test-data)");
     const SeriesSet tr = read_m4_csv(spec.path), te = read_m4_csv(spec.test_path);
     NTN_CHECK(tr.size() == te.size(), spec.test_path, ": ", te.size(), " series, but ", spec.path, " has ", tr.size());
@@ -143,9 +258,30 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     return p;
   }
   NTN_CHECK(H > 0, "the horizon must be positive (--horizon)");
-  const Frame f = read_wide_csv(spec.path, spec.csv);
+  const CovariateSpec& cs = spec.covariates;
+  CsvOptions opt = spec.csv;
+  std::vector<std::string> cov_cols;  // every column the covariates read
+  for (const auto* v : {&cs.hist, &cs.futr, &cs.stat}) cov_cols.insert(cov_cols.end(), v->begin(), v->end());
+  for (std::size_t i = 0; i < cov_cols.size(); ++i)
+    for (std::size_t k = 0; k < i; ++k)
+      NTN_CHECK(cov_cols[i] != cov_cols[k], spec.path, ": column '", cov_cols[i], "' is given as two covariates");
+  const std::vector<std::string> given_targets = opt.columns;
+  for (const auto& t : given_targets)
+    NTN_CHECK(std::find(cov_cols.begin(), cov_cols.end(), t) == cov_cols.end(), spec.path, ": column '", t,
+              "' is both a target and a covariate");
+  if (!given_targets.empty()) opt.columns.insert(opt.columns.end(), cov_cols.begin(), cov_cols.end());
+  const Frame f = read_wide_csv(spec.path, opt);
   const std::size_t R = f.rows();
-  p.source["columns"] = f.names;
+  std::vector<std::size_t> targets;
+  for (std::size_t c = 0; c < f.names.size(); ++c)
+    if (std::find(cov_cols.begin(), cov_cols.end(), f.names[c]) == cov_cols.end()) targets.push_back(c);
+  NTN_CHECK(!targets.empty(), spec.path, ": no target column is left once the covariate columns are taken");
+  if (given_targets.empty())  // an unknown covariate column would otherwise pass unnoticed
+    for (const auto& c : cov_cols) f.col(c);
+  std::vector<std::string> target_names;
+  for (std::size_t c : targets) target_names.push_back(f.names[c]);
+  p.source["columns"] = target_names;
+  if (cs.any()) p.source["covariates"] = {{"hist", cs.hist}, {"futr", cs.futr}, {"stat", cs.stat}, {"calendar", cs.calendar}};
   std::size_t tr, va, te;
   if (spec.protocol == Protocol::ltsf) {
     p.scaling = SeriesScaling::standard;
@@ -169,7 +305,15 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     tr = R - te - va;
   }
   NTN_CHECK(tr >= L + H, spec.path, ": the training part has ", tr, " rows, fewer than input ", L, " + horizon ", H);
-  add_wide(p, f, tr + va + te, tr);
+  WideCovariates wc;
+  if (cs.any()) {
+    wc = wide_covariates(p, f, cs, tr + va + te, tr);
+    p.store.set_covariates(p.covariates.counts());
+  }
+  add_wide(p, f, targets, tr + va + te, tr);
+  if (cs.any())
+    for (std::size_t s = 0; s < p.store.size(); ++s)
+      p.store.set_series_covariates(s, wc.hist.data(), wc.futr.data(), tr + va + te, wc.stat.data());
   const auto a = std::int64_t(tr), b = std::int64_t(tr + va), c = std::int64_t(tr + va + te);
   p.train = make_windows(p.store, {L, H}, Split{0, 0, a});
   if (va >= H) p.val = make_windows(p.store, {L, H}, Split{0, a, b});
@@ -239,6 +383,7 @@ void Artifact::save(const std::string& path) const {
   w.metadata["model_config"] = model->config().dump();
   w.metadata["scaler"] = scaler.dump();
   w.metadata["quantiles"] = json(quantiles).dump();
+  w.metadata["covariates"] = covariates.to_json().dump();
   w.metadata["training"] = training.dump();
   w.write(path);
 }
@@ -355,6 +500,19 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
               ": quantile levels must increase inside (0, 1) (corrupted file?)");
   NTN_CHECK(a.quantiles.empty() || a.quantiles.size() == a.model->outputs(), path, ": ", a.quantiles.size(),
             " quantile levels for a model with ", a.model->outputs(), " outputs");
+  if (f.metadata().count("covariates")) {
+    json cj;
+    try {
+      cj = json::parse(f.meta("covariates"));
+    } catch (const json::exception&) {
+      throw Error(cat(path, ": artifact covariates metadata is not valid JSON (corrupted file)"));
+    }
+    a.covariates = CovariateInfo::from_json(cj, path);
+  }
+  const Covariates mc = a.model->covariates(), ac = a.covariates.counts();
+  NTN_CHECK(mc == ac, path, ": the model takes ", mc.hist, "/", mc.futr, "/", mc.stat,
+            " historic/future/static covariates but the artifact describes ", ac.hist, "/", ac.futr, "/", ac.stat,
+            " (corrupted file?)");
   return a;
 }
 

@@ -138,7 +138,7 @@ class Trainer::Prefetcher {
  public:
   struct Batch {
     std::vector<WindowRef> windows;
-    std::vector<float> x, y;
+    WindowBatch data;
     std::uint64_t epoch_after = 0, offset_after = 0;
   };
 
@@ -170,7 +170,6 @@ class Trainer::Prefetcher {
  private:
   void loop() {
     const std::size_t N = t_.train_.size(), B = t_.cfg_.batch_size;
-    const std::size_t L = t_.model_.input_size(), H = t_.model_.horizon();
     std::vector<WindowRef> order = t_.train_;
     shuffle_windows(order, t_.cfg_.seed, epoch_);
     int slot = 0;
@@ -190,9 +189,7 @@ class Trainer::Prefetcher {
         const std::size_t nb = std::min<std::size_t>(B, N - offset_);
         Batch& b = slots_[slot];
         b.windows.assign(order.begin() + std::ptrdiff_t(offset_), order.begin() + std::ptrdiff_t(offset_ + nb));
-        b.x.resize(nb * L);
-        b.y.resize(nb * H);
-        t_.assembler_.assemble(b.windows.data(), nb, b.x.data(), b.y.data(), nullptr);
+        b.data.fill(t_.assembler_, b.windows.data(), nb, /*with_target=*/true);
         offset_ += nb;
         b.epoch_after = epoch_;
         b.offset_after = offset_;
@@ -238,6 +235,9 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
   NTN_CHECK(!train_.empty(), "no training windows: the series are too short for input ", model.input_size(),
             " + horizon ", model.horizon());
   NTN_CHECK(cfg_.batch_size > 0, "batch size must be positive");
+  const Covariates mc = model.covariates(), sc = store.covariates();
+  NTN_CHECK(mc == sc, "the model takes ", mc.hist, " historic, ", mc.futr, " future-known and ", mc.stat,
+            " static covariates but the data has ", sc.hist, ", ", sc.futr, " and ", sc.stat);
   NTN_CHECK(cfg_.micro_batches > 0, "micro-batches must be positive");
   NTN_CHECK(cfg_.loss.outputs() == model.outputs(), "the ", loss_name(cfg_.loss.kind), " loss needs ",
             cfg_.loss.outputs(), " outputs per step but the model has ", model.outputs());
@@ -267,8 +267,9 @@ std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {
 
 std::uint64_t Trainer::total_steps() const { return ntn::total_steps(cfg_, train_.size()); }
 
-double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
-  const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+double Trainer::step_on_batch(const Batch<float>& in, const float* y) {
+  const std::size_t B = in.B, L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+  const Covariates cov = model_.covariates();
   const std::size_t C = std::min(cfg_.micro_batches, B);
   const float inv = 1.0f / float(B * H * Q);
   const std::size_t slab = grads_.size();
@@ -282,7 +283,7 @@ double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
     ctx.seed = cfg_.seed;
     ctx.step = step_;
     ctx.row0 = r0;
-    model_.forward(*ch.ws, x + r0 * L, ch.pred.data(), nb, ctx);
+    model_.forward(*ch.ws, in.rows(r0, nb, L, H, cov), ch.pred.data(), ctx);
     ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y + r0 * H, ch.dpred.data(), nb, H, inv);
     model_.backward(*ch.ws, ch.dpred.data(), g, nullptr, nb, ctx);
   });
@@ -311,27 +312,27 @@ double Trainer::step_on_batch(const float* x, const float* y, std::size_t B) {
 }
 
 double Trainer::train_step(const WindowRef* w, std::size_t B) {
-  step_x_.resize(B * model_.input_size());
-  step_y_.resize(B * model_.horizon());
-  assembler_.assemble(w, B, step_x_.data(), step_y_.data(), nullptr);
-  return step_on_batch(step_x_.data(), step_y_.data(), B);
+  step_batch_.fill(assembler_, w, B, /*with_target=*/true);
+  return step_on_batch(step_batch_.view(), step_batch_.y.data());
 }
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {
   if (windows.empty()) return -1;
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
-  std::vector<float> x(VB * L), y(VB * H);
+  const Covariates cov = model_.covariates();
+  WindowBatch wb;
   double sum = 0;
   for (std::size_t s = 0; s < windows.size(); s += VB) {
     const std::size_t B = std::min(VB, windows.size() - s);
-    assembler_.assemble(windows.data() + s, B, x.data(), y.data(), nullptr);
+    wb.fill(assembler_, windows.data() + s, B, /*with_target=*/true);
+    const Batch<float> in = wb.view();
     const std::size_t CC = std::min(C, B);
     parallel_chunks(CC, [&](std::size_t c) {
       const std::size_t r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
       Chunk& ch = *chunks_[c];
-      model_.forward(*ch.ws, x.data() + r0 * L, ch.pred.data(), nb, nn::RunCtx{});
-      ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y.data() + r0 * H, nullptr, nb, H, 0.0f);
+      model_.forward(*ch.ws, in.rows(r0, nb, L, H, cov), ch.pred.data(), nn::RunCtx{});
+      ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), wb.y.data() + r0 * H, nullptr, nb, H, 0.0f);
     });
     for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
   }
@@ -352,7 +353,7 @@ TrainSummary Trainer::run() {
   };
   while (step_ < total) {
     Prefetcher::Batch& b = pf.next();
-    const double loss = step_on_batch(b.x.data(), b.y.data(), b.windows.size());
+    const double loss = step_on_batch(b.data.view(), b.data.y.data());
     epoch_ = b.epoch_after;
     offset_ = b.offset_after;
     last_loss_ = loss;
@@ -489,19 +490,18 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
   const BatchAssembler assembler(store, {L, H}, scaling);
   std::vector<std::unique_ptr<Model<float>::Workspace>> ws;
   for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per));
-  std::vector<std::vector<float>> xs(T, std::vector<float>(per * L));
-  std::vector<std::vector<NormStats>> stats(T, std::vector<NormStats>(per));
+  std::vector<WindowBatch> wbs(T);
   for (std::size_t s = 0; s < windows.size(); s += per * T) {
     const std::size_t n = std::min(per * T, windows.size() - s);
     const std::size_t chunks = (n + per - 1) / per;
     parallel_chunks(chunks, [&](std::size_t c) {
       const std::size_t r0 = s + c * per, nb = std::min(per, windows.size() - r0);
-      assembler.assemble(windows.data() + r0, nb, xs[c].data(), nullptr, stats[c].data());
+      wbs[c].fill(assembler, windows.data() + r0, nb, /*with_target=*/false);
       float* y = out + r0 * H * Q;
-      model.forward(*ws[c], xs[c].data(), y, nb, nn::RunCtx{});
+      model.forward(*ws[c], wbs[c].view(), y, nn::RunCtx{});
       if (Q > 1)  // monotone quantiles: sort each step's outputs (rearrangement; never worse in pinball loss)
         for (std::size_t i = 0; i < nb * H; ++i) std::sort(y + i * Q, y + (i + 1) * Q);
-      for (std::size_t b = 0; b < nb; ++b) denormalize(stats[c][b], y + b * H * Q, y + b * H * Q, H * Q);
+      for (std::size_t b = 0; b < nb; ++b) denormalize(wbs[c].stats[b], y + b * H * Q, y + b * H * Q, H * Q);
     });
   }
 }
