@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "ntn/pipeline.h"
 #include "ntn/predictor.h"
 
 namespace ntn {
@@ -49,6 +50,9 @@ struct BacktestSpec {
   // forecast with the new model. refit returns the predictor trained on x[0, n). One model only.
   std::size_t refit_every = 0;
   std::function<std::unique_ptr<Predictor>(const double* x, std::size_t n)> refit;
+  // Covariates of the series for models that take them, raw and time-major over the same n
+  // steps (raw_covariates gives them): hist (n, Ch), futr (n, Cf), stat (S).
+  const RawCovariateTable* covariates = nullptr;
 };
 
 struct OriginResult {

@@ -69,6 +69,8 @@ struct CovariateColumn {
 struct CovariateInfo {
   std::vector<CovariateColumn> hist, futr, stat;  // futr: the columns first, then the calendar features
   Covariates counts() const { return {hist.size(), futr.size(), stat.size()}; }
+  CovariateSpec spec() const;                     // the columns and calendar features to read again
+  std::vector<std::string> columns() const;       // every file column it reads (not calendar features)
   nlohmann::json to_json() const;
   // Validated (names, finite scalers with positive scale); ctx names the file in errors.
   static CovariateInfo from_json(const nlohmann::json& j, const std::string& ctx);
@@ -121,6 +123,18 @@ struct LowPrecisionWeight {
   // The fp32 values these stand for (fp16 widened exactly; int8 q * scale of its row).
   void to_f32(float* out) const;
 };
+
+// The raw (unscaled) covariates of a wide file for CovariateInfo's channels, time-major:
+// hist (rows, Ch); futr (rows + ahead, Cf) - the history's rows, then `ahead` steps taken from
+// `future` (a file of the same columns whose rows follow the history), with calendar features from
+// the timestamps (the future file's, else future_times of the history's); stat (S) from the last
+// row. Every missing column, short or non-increasing future file is an error naming the file.
+struct RawCovariateTable {
+  std::size_t rows = 0, ahead = 0;
+  std::vector<double> hist, futr, stat;
+};
+RawCovariateTable raw_covariates(const CovariateInfo& info, const Frame& history, const Frame* future,
+                                 std::size_t ahead);
 
 class SafeTensorsFile;
 

@@ -52,6 +52,7 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   BacktestResult r;
   // Forecast every origin with every model: rows are overlapping views (ldx = step).
   std::vector<double> f(O * H, 0.0), one;  // one: a block's raw (rows, H, Q) forecasts
+  std::vector<double> stat_rows;           // the static covariates repeated per row
   std::vector<std::vector<double>> point(models.size(), std::vector<double>(O * H));
   // Point forecasts of origins [k0, k0 + nb) by p into dst (nb, H): one batched call whose rows
   // are overlapping views of the series, scaled and unscaled in double.
@@ -60,7 +61,21 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     one.resize(nb * H * Q);
     const std::vector<std::size_t> rows(
         nb, p.artifact().scaling == SeriesScaling::none ? Predictor::kNoSeries : p.series_index(series));
-    p.predict_batch(x + t + 1 - L, nb, one.data(), rows.data(), spec.step);
+    const Covariates c = p.covariates();
+    if (!c.any()) {
+      p.predict_batch(x + t + 1 - L, nb, one.data(), rows.data(), spec.step);
+    } else {
+      const RawCovariateTable* ct = spec.covariates;
+      NTN_CHECK(ct && ct->rows == n && ct->hist.size() == n * c.hist && ct->futr.size() >= n * c.futr &&
+                    ct->stat.size() == c.stat,
+                "backtest: the model takes ", c.hist, " historic, ", c.futr, " future-known and ", c.stat,
+                " static covariates; give them for the ", n, " steps of the series");
+      stat_rows.resize(nb * c.stat);
+      for (std::size_t b = 0; b < nb; ++b) std::copy_n(ct->stat.data(), c.stat, stat_rows.data() + b * c.stat);
+      const RawCovariates rc{ct->hist.data() + (t + 1 - L) * c.hist, ct->futr.data() + (t + 1 - L) * c.futr,
+                             stat_rows.data(), spec.step * c.hist, spec.step * c.futr, c.stat};
+      p.predict_batch(x + t + 1 - L, nb, one.data(), rc, rows.data(), spec.step);
+    }
     const std::size_t qo = p.artifact().point_output();
     for (std::size_t i = 0; i < nb * H; ++i) dst[i] = one[i * Q + qo];
   };

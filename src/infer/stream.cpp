@@ -16,6 +16,9 @@ StreamingPredictor::StreamingPredictor(Predictor& p, std::size_t series)
       ss_(p.series_stats(series)),
       scaling_(p.artifact().window_scaling),
       buf_(2 * L_) {
+  const Covariates c = p.covariates();
+  NTN_CHECK(!c.any(), "streaming: this model takes covariates (", c.hist, " historic, ", c.futr, " future-known, ",
+            c.stat, " static) but a stream carries the target's values only; forecast it with predict --data");
   sorted_.reserve(L_);
 }
 

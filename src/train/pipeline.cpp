@@ -159,6 +159,80 @@ WideCovariates wide_covariates(Prepared& p, const Frame& f, const CovariateSpec&
 
 }  // namespace
 
+CovariateSpec CovariateInfo::spec() const {
+  CovariateSpec cs;
+  for (const auto& c : hist) cs.hist.push_back(c.name);
+  for (const auto& c : futr) (c.calendar ? cs.calendar : cs.futr).push_back(c.name);
+  for (const auto& c : stat) cs.stat.push_back(c.name);
+  return cs;
+}
+
+std::vector<std::string> CovariateInfo::columns() const {
+  const CovariateSpec cs = spec();
+  std::vector<std::string> v = cs.hist;
+  v.insert(v.end(), cs.futr.begin(), cs.futr.end());
+  v.insert(v.end(), cs.stat.begin(), cs.stat.end());
+  return v;
+}
+
+RawCovariateTable raw_covariates(const CovariateInfo& info, const Frame& h, const Frame* future, std::size_t ahead) {
+  RawCovariateTable t;
+  t.rows = h.rows();
+  t.ahead = ahead;
+  const std::size_t R = t.rows, Ch = info.hist.size(), Cf = info.futr.size();
+  t.hist.resize(R * Ch);
+  for (std::size_t c = 0; c < Ch; ++c) {
+    const std::vector<double>& col = h.col(info.hist[c].name);
+    for (std::size_t r = 0; r < R; ++r) t.hist[r * Ch + c] = col[r];
+  }
+  bool needs_future_file = false;
+  for (const auto& c : info.futr) needs_future_file = needs_future_file || !c.calendar;
+  if (future) {
+    NTN_CHECK(future->rows() >= ahead, future->source, ": ", future->rows(), " rows, but the model needs the ", ahead,
+              " steps after the history (its horizon)");
+    NTN_CHECK(h.time_text.empty() || future->time_text.empty() || future->time[0] > h.time.back(), future->source,
+              ":", future->lines.empty() ? 0 : future->lines[0], ": the first future row ('",
+              future->time_text.empty() ? "" : future->time_text[0], "') is not after the last row of ", h.source, " ('",
+              h.time_text.empty() ? "" : h.time_text.back(), "')");
+  } else {
+    NTN_CHECK(!needs_future_file || ahead == 0, "the model needs future-known covariates for the ", ahead,
+              " steps ahead (", [&] {
+                std::string s;
+                for (const auto& c : info.futr)
+                  if (!c.calendar) s += (s.empty() ? "" : ", ") + c.name;
+                return s;
+              }(), "): give them in a file of the rows after the history (--future FILE)");
+  }
+  std::vector<double> ahead_times;
+  bool calendar = false;
+  for (const auto& c : info.futr) calendar = calendar || c.calendar;
+  if (calendar && ahead > 0) {
+    if (future && !future->time_text.empty())
+      ahead_times.assign(future->time.begin(), future->time.begin() + std::ptrdiff_t(ahead));
+    else
+      ahead_times = future_times(h.time, ahead);
+  }
+  t.futr.resize((R + ahead) * Cf);
+  for (std::size_t c = 0; c < Cf; ++c) {
+    const CovariateColumn& cc = info.futr[c];
+    if (cc.calendar) {
+      NTN_CHECK(!h.time_text.empty() && h.time_text[0].size() >= 7 && h.time_text[0][4] == '-', h.source,
+                ": the model's calendar feature '", cc.name, "' needs a time column of dates");
+      for (std::size_t r = 0; r < R; ++r) t.futr[r * Cf + c] = calendar_feature(cc.name, h.time[r]);
+      for (std::size_t r = 0; r < ahead; ++r) t.futr[(R + r) * Cf + c] = calendar_feature(cc.name, ahead_times[r]);
+      continue;
+    }
+    const std::vector<double>& col = h.col(cc.name);
+    for (std::size_t r = 0; r < R; ++r) t.futr[r * Cf + c] = col[r];
+    if (ahead > 0) {
+      const std::vector<double>& fc = future->col(cc.name);
+      for (std::size_t r = 0; r < ahead; ++r) t.futr[(R + r) * Cf + c] = fc[r];
+    }
+  }
+  for (const auto& c : info.stat) t.stat.push_back(h.col(c.name).back());
+  return t;
+}
+
 json CovariateInfo::to_json() const {
   auto list = [](const std::vector<CovariateColumn>& v) {
     json a = json::array();

@@ -31,7 +31,7 @@ error_table() {
     name=$(echo "$name" | xargs); [ -z "$name" ] && continue; case "$name" in \#*) continue;; esac
     frag=$(echo "$frag" | sed 's/^ *//; s/ *$//')
     eval "set -- $args"
-    expect_error "$name" "$frag" "${prefix[@]}" "$@"
+    expect_error "$name" "$frag" "${prefix[@]}" "$@" < /dev/null  # the table itself is on stdin
   done
 }
 # A small, clean series: 400 days of a noisy sine (ok.csv: price, volume).

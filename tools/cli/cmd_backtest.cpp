@@ -47,10 +47,24 @@ int run_backtest(const BacktestOpts& o) {
     ptrs.push_back(preds.back().get());
   }
   NTN_CHECK(!ptrs.empty(), "--model names no artifact");
+  // Models with covariates: every model must read the same ones (one table serves them all).
+  const CovariateInfo& ci = ptrs[0]->artifact().covariates;
+  for (const Predictor* p : ptrs)
+    NTN_CHECK(p->artifact().covariates.to_json() == ci.to_json(), "--model: the models of an ensemble must take the "
+              "same covariates (", p->artifact().source, " differs from ", ptrs[0]->artifact().source, ")");
+  const bool with_cov = ci.counts().any();
   CsvOptions c = data_spec(o.data).csv;
+  if (with_cov && c.columns.empty()) c.columns = ptrs[0]->artifact().series;
+  NTN_CHECK(!with_cov || c.columns.size() == 1, o.data.path, ": backtest runs on one series; pick it with --columns");
+  for (const std::string& col : ci.columns()) c.columns.push_back(col);
   const Frame f = read_wide_csv(o.data.path, c);
-  NTN_CHECK(f.names.size() == 1, o.data.path, ": backtest runs on one series; pick it with --columns (the file has ",
-            f.names.size(), ")");
+  NTN_CHECK(with_cov || f.names.size() == 1, o.data.path,
+            ": backtest runs on one series; pick it with --columns (the file has ", f.names.size(), ")");
+  RawCovariateTable table;
+  if (with_cov) {
+    NTN_CHECK(o.refit_every == 0, "--refit-every: refitting models with covariates is not supported yet");
+    table = raw_covariates(ci, f, nullptr, 0);
+  }
   column_f32(f, 0);  // every value fits float32 (file:line: column otherwise)
   const std::vector<double>& x = f.cols[0];  // scaled in double by the predictors
   BacktestSpec spec;
@@ -73,6 +87,7 @@ int run_backtest(const BacktestOpts& o) {
                                          PredictorOptions{.precision = prec, .max_batch = 64, .workspaces = 0});
     };
   }
+  if (with_cov) spec.covariates = &table;
   const BacktestResult r = backtest(ptrs, f.names[0], x.data(), x.size(), spec);
   const double total = now_s() - t_start;
   if (!o.csv.empty()) {

@@ -106,6 +106,12 @@ int run_train(const TrainOpts& o) {
   cfg["input_size"] = L;
   cfg["horizon"] = H;
   cfg["outputs"] = std::max<std::size_t>(quantiles.size(), 1);
+  const Covariates cov = p.covariates.counts();
+  if (cov.any()) {
+    cfg["hist_exog"] = cov.hist;
+    cfg["futr_exog"] = cov.futr;
+    cfg["stat_exog"] = cov.stat;
+  }
   if (!o.mlp_units.empty()) cfg["mlp_units"] = parse_mlp_units(o.mlp_units);
   if (o.hidden) cfg["hidden_size"] = o.hidden;
   if (o.layers) cfg["num_layers"] = o.layers;
@@ -155,6 +161,7 @@ int run_train(const TrainOpts& o) {
   a.stats = p.stats;
   a.window_scaling = tc.window_scaling;
   a.quantiles = quantiles;
+  a.covariates = p.covariates;
   a.uuid = make_uuid();
   a.version = NTN_VERSION;
   a.created = utc_now_iso8601();
@@ -167,6 +174,7 @@ int run_train(const TrainOpts& o) {
                  {"input_size", L},
                  {"horizon", H},
                  {"train", summary.to_json()}};
+  if (cov.any()) result["covariates"] = p.covariates.to_json();
   if (!p.test.empty()) result["test"] = evaluate_test(a, p).to_json();
   a.save(o.out);  // after the test scoring: a model whose forecasts cannot be scored is never written
   if (o.json) {
@@ -207,7 +215,7 @@ int run_evaluate(const EvalOpts& o) {
   set_num_threads(o.threads);
   const Artifact a = Artifact::load(o.model);
   std::size_t H = a.model->horizon();
-  const Prepared p = prepare(data_spec(o.data), a.model->input_size(), H);
+  const Prepared p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
   const TestMetrics m = evaluate_test(a, p);
   json j = m.to_json();
   j["model"] = o.model;
@@ -218,7 +226,7 @@ int run_evaluate(const EvalOpts& o) {
 
 struct PredictOpts {
   DataOpts data;
-  std::string model, format = "wide", precision = "fp32", series;
+  std::string model, format = "wide", precision = "fp32", series, future;
   std::size_t batch = 32, cache = 0;
   int threads = 0;
   bool json = false, stream = false;
@@ -333,23 +341,54 @@ int run_predict(const PredictOpts& o) {
     x.insert(x.end(), f.begin(), f.end());
     xd.insert(xd.end(), v.end() - std::ptrdiff_t(L), v.end());
   };
+  const Covariates cov = p.covariates();
+  RawCovariateTable table;  // covariate models: the raw covariates of the history and the steps ahead
   if (o.format == "m4") {
+    NTN_CHECK(!cov.any(), "--format m4 holds no covariates, but the model takes some");
+    NTN_CHECK(o.future.empty(), "--future applies to wide files with covariates");
     const SeriesSet s = read_m4_csv(o.data.path);
     for (std::size_t i = 0; i < s.size(); ++i)
       add(s.ids[i], s.values[i], o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
   } else {
     NTN_CHECK(o.format == "wide", "--format must be wide or m4 (got '", o.format, "')");
+    NTN_CHECK(cov.futr > 0 || o.future.empty(), "--future: the model takes no future-known covariates");
     CsvOptions c = data_spec(o.data).csv;
-    if (c.columns.empty() && a.scaling != SeriesScaling::none) c.columns = a.series;
+    if (c.columns.empty() && (a.scaling != SeriesScaling::none || cov.any())) c.columns = a.series;
+    const std::size_t targets = c.columns.size();
+    const std::vector<std::string> cov_cols = a.covariates.columns();
+    c.columns.insert(c.columns.end(), cov_cols.begin(), cov_cols.end());
     const Frame f = read_wide_csv(o.data.path, c);
-    for (std::size_t i = 0; i < f.names.size(); ++i)
+    const std::size_t n_targets = cov.any() ? targets : f.names.size();
+    for (std::size_t i = 0; i < n_targets; ++i)
       add(f.names[i], f.cols[i], o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
+    if (cov.any()) {
+      std::optional<Frame> future;
+      if (!o.future.empty()) {
+        CsvOptions fc;
+        fc.time_column = c.time_column;
+        fc.fill = c.fill;
+        for (const auto& col : a.covariates.futr)
+          if (!col.calendar) fc.columns.push_back(col.name);
+        future = read_wide_csv(o.future, fc);
+      }
+      table = raw_covariates(a.covariates, f, future ? &*future : nullptr, H);
+    }
   }
   const std::size_t n = names.size();
   std::vector<double> out(n * H * Q);
   std::unique_ptr<ForecastCache> cache;
   const double t0 = now_s();
-  if (o.cache) {  // the cache serves float32 windows and forecasts
+  if (cov.any()) {  // every series shares the file's covariates: the last L (+ H) rows, one copy per row
+    NTN_CHECK(!o.cache, "--cache serves models without covariates only");
+    const std::size_t R = table.rows;
+    std::vector<double> hist, futr, stat;
+    for (std::size_t i = 0; i < n; ++i) {
+      hist.insert(hist.end(), table.hist.begin() + std::ptrdiff_t((R - L) * cov.hist), table.hist.end());
+      futr.insert(futr.end(), table.futr.begin() + std::ptrdiff_t((R - L) * cov.futr), table.futr.end());
+      stat.insert(stat.end(), table.stat.begin(), table.stat.end());
+    }
+    p.predict_batch(xd.data(), n, out.data(), RawCovariates{hist.data(), futr.data(), stat.data()}, series.data());
+  } else if (o.cache) {  // the cache serves float32 windows and forecasts
     cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
     std::vector<float> y(H * Q);
     for (std::size_t i = 0; i < n; ++i) {
@@ -399,7 +438,7 @@ int run_quantize(const QuantizeOpts& o) {
   std::optional<Prepared> p;
   if (!o.data.path.empty()) {
     std::size_t H = a.model->horizon();
-    p = prepare(data_spec(o.data), a.model->input_size(), H);
+    p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
   }
   quantize(a, to).save(o.out);
   json j = {{"model", o.model}, {"out", o.out}, {"precision", precision_name(to)}};
@@ -433,6 +472,7 @@ int run_quantize(const QuantizeOpts& o) {
 Run add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOpts>();
   add_data_options(app, o->data, true);
+  add_covariate_options(app, o->data);
   app.add_option("--model", o->model, "Model type (default nhits): " + model_names() + " (ntneural models)");
   app.add_option("--config", o->config, "Model config: a JSON file or inline JSON (flags below override it)");
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
@@ -498,6 +538,9 @@ Run add_predict(CLI::App& app) {
   app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
                                       "input window is full");
   app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
+  app.add_option("--future", o->future,
+                 "Models with future-known covariates: a CSV of the rows after --data's last row (time column + "
+                 "those columns, at least the horizon); calendar features need no file");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
   return [o] { return run_predict(*o); };

@@ -39,12 +39,38 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_
            "Season of the MASE scale (default: m4 from the ids, e.g. H -> 24; else none)");
 }
 
+void add_covariate_options(CLI::App& app, DataOpts& o) {
+  app.add_option("--target", o.target, "Target column(s) of a wide CSV (the series to forecast; same as --columns)");
+  app.add_option("--hist-exog", o.hist_exog,
+                 "Historic covariate columns, known up to the forecast origin (e.g. volume); nhits, mlp");
+  app.add_option("--futr-exog", o.futr_exog,
+                 "Future-known covariate columns (predict then needs them for the horizon: --future FILE)");
+  app.add_option("--static", o.static_cols, "Static covariate columns (constant over the rows)");
+  app.add_option("--calendar", o.calendar,
+                 "Calendar features from the time column as future-known covariates: hour, dow, dom, doy, month");
+}
+
+DataSpec data_spec_for(const DataOpts& o, const Artifact& a) {
+  DataSpec d = data_spec(o);
+  d.covariates = a.covariates.spec();
+  if (d.covariates.any() && d.csv.columns.empty() && d.protocol != Protocol::m4) d.csv.columns = a.series;
+  return d;
+}
+
 DataSpec data_spec(const DataOpts& o) {
   DataSpec d;
   d.path = o.path;
   d.test_path = o.test_path;
   d.protocol = parse_protocol(o.protocol);
   d.csv.columns = split_list(o.columns, "--columns");
+  if (!o.target.empty()) {
+    NTN_CHECK(o.columns.empty(), "--target and --columns name the same thing (the series to forecast): give one");
+    d.csv.columns = split_list(o.target, "--target");
+  }
+  d.covariates.hist = split_list(o.hist_exog, "--hist-exog");
+  d.covariates.futr = split_list(o.futr_exog, "--futr-exog");
+  d.covariates.stat = split_list(o.static_cols, "--static");
+  d.covariates.calendar = split_list(o.calendar, "--calendar");
   d.csv.time_column = o.time_column;
   d.csv.fill = parse_fill_policy(o.fill);
   d.scaling = parse_series_scaling(o.scaler);

@@ -19,9 +19,15 @@ struct DataOpts {
                                    scaler = "standard";
   double val_ratio = 0.1, test_ratio = 0.2;
   std::size_t season = 0;
+  std::string target, hist_exog, futr_exog, static_cols, calendar;  // train: covariates
 };
 void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_required = true);
+// --target, --hist-exog, --futr-exog, --static, --calendar (train).
+void add_covariate_options(CLI::App& app, DataOpts& o);
 DataSpec data_spec(const DataOpts& o);
+// The data spec of a command that reads data for an existing model (evaluate, quantize): the
+// covariates (and, when the model has covariates, its target columns) come from the artifact.
+DataSpec data_spec_for(const DataOpts& o, const Artifact& a);
 
 // Comma-separated lists: an empty item (",," or a trailing comma) is an error naming the option.
 std::vector<std::string> split_list(const std::string& s, const char* what);

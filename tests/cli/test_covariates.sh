@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Covariates through the CLI: the README's S&P 500 example (close with volume as a historic and
+# day-of-week as a future-known covariate) trains, saves, evaluates, predicts and backtests; a
+# user future-known column needs --future; every bad covariate input is a one-line error naming
+# the file, row or column. Usage: test_covariates.sh path/to/ntneural
+source "$(dirname "$0")/lib.sh" "$1"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+sp="$root/data/sp500_2000_2020_daily.csv"
+small=(--input-size 30 --horizon 5 --mlp-units 16x16 --max-steps 40 --batch 16 --quiet)
+
+# The README example (smaller network and fewer steps).
+check sp_train "$bin" train --data "$sp" --target close --hist-exog volume --calendar dow "${small[@]}" \
+  --out "$dir/sp.ntn" --json
+check sp_predict_rows test "$("$bin" predict --model "$dir/sp.ntn" --data "$sp" | wc -l)" -eq 6
+check sp_evaluate "$bin" evaluate --model "$dir/sp.ntn" --data "$sp" --json
+check sp_backtest "$bin" backtest --model "$dir/sp.ntn" --data "$sp" --columns close --origins 50 --json
+check sp_models_json sh -c "'$bin' models --json | grep -q '\"historic\"'"
+# The artifact records the covariates and their train-part scalers.
+check sp_artifact_meta sh -c "'$bin' train --data '$sp' --target close --hist-exog volume --calendar dow ${small[*]} \
+  --out '$dir/sp2.ntn' --json | grep -q '\"name\":\"volume\"'"
+
+# A user future-known column: sales driven by a known promo schedule.
+python3 - "$dir" <<'PY'
+import datetime, random, sys
+d = sys.argv[1]
+random.seed(3)
+day = datetime.datetime(2024, 1, 1)
+rows = []
+for i in range(460):
+    promo = 1 if random.random() < 0.3 else 0
+    rows.append((day + datetime.timedelta(hours=i), 40 + 25 * promo + random.random(), promo, 5 + i % 7))
+with open(f"{d}/hist.csv", "w") as f:
+    f.write("time,sales,promo,price\n")
+    for t, s, p, c in rows[:450]:
+        f.write(f"{t:%Y-%m-%d %H:%M},{s:.3f},{p},{c}\n")
+with open(f"{d}/future.csv", "w") as f:
+    f.write("time,promo\n")
+    for t, s, p, c in rows[450:456]:
+        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
+with open(f"{d}/short.csv", "w") as f:
+    f.write("time,promo\n")
+    for t, s, p, c in rows[450:452]:
+        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
+with open(f"{d}/nan.csv", "w") as f:
+    f.write("time,promo\n")
+    for k, (t, s, p, c) in enumerate(rows[450:456]):
+        f.write(f"{t:%Y-%m-%d %H:%M},{'nan' if k == 3 else p}\n")
+with open(f"{d}/past.csv", "w") as f:
+    f.write("time,promo\n")
+    for t, s, p, c in rows[440:446]:
+        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
+with open(f"{d}/nodates.csv", "w") as f:
+    f.write("step,sales,promo\n")
+    for k, (t, s, p, c) in enumerate(rows[:300]):
+        f.write(f"{k},{s:.3f},{p}\n")
+PY
+check promo_train "$bin" train --data "$dir/hist.csv" --target sales --futr-exog promo --hist-exog price \
+  "${small[@]}" --out "$dir/promo.ntn"
+check promo_predict test "$("$bin" predict --model "$dir/promo.ntn" --data "$dir/hist.csv" --future "$dir/future.csv" \
+  | wc -l)" -eq 6
+
+check plain_train "$bin" train --data "$sp" --target close --hist-exog volume "${small[@]}" --out "$dir/plain.ntn"
+prefix=("$bin")
+error_table <<T
+predict_without_future | needs future-known covariates for the 5 steps ahead (promo): give them | predict --model "$dir/promo.ntn" --data "$dir/hist.csv"
+predict_short_future   | short.csv: 2 rows, but the model needs the 5 steps after the history | predict --model "$dir/promo.ntn" --data "$dir/hist.csv" --future "$dir/short.csv"
+predict_nan_future     | nan.csv:5: column 'promo'                                               | predict --model "$dir/promo.ntn" --data "$dir/hist.csv" --future "$dir/nan.csv"
+predict_past_future    | is not after the last row of                                            | predict --model "$dir/promo.ntn" --data "$dir/hist.csv" --future "$dir/past.csv"
+predict_missing_column | future.csv: unknown column 'sales'                                       | predict --model "$dir/promo.ntn" --data "$dir/future.csv"
+future_for_plain_model | --future: the model takes no future-known covariates                    | predict --model "$dir/plain.ntn" --data "$sp" --future "$dir/future.csv"
+cache_with_covariates  | --cache serves models without covariates only                           | predict --model "$dir/sp.ntn" --data "$sp" --cache 10
+stream_with_covariates | this model takes covariates                                             | predict --model "$dir/sp.ntn" --stream
+unknown_covariate      | unknown column 'nope'                                                   | train --data "$sp" --target close --hist-exog nope ${small[*]} --out "$dir/x.ntn"
+target_is_covariate    | column 'close' is both a target and a covariate                         | train --data "$sp" --target close --hist-exog close ${small[*]} --out "$dir/x.ntn"
+twice_covariate        | column 'volume' is given as two covariates                              | train --data "$sp" --target close --hist-exog volume --futr-exog volume ${small[*]} --out "$dir/x.ntn"
+static_changes         | static column 'volume' changes                                          | train --data "$sp" --target close --static volume ${small[*]} --out "$dir/x.ntn"
+calendar_unknown       | unknown calendar feature 'weekday'                                      | train --data "$sp" --target close --calendar weekday ${small[*]} --out "$dir/x.ntn"
+calendar_no_dates      | --calendar needs a time column of dates                                 | train --data "$dir/nodates.csv" --target sales --calendar dow ${small[*]} --out "$dir/x.ntn"
+nbeats_no_covariates   | field 'hist_exog': nbeats takes no historic covariates                  | train --model nbeats --data "$sp" --target close --hist-exog volume ${small[*]} --out "$dir/x.ntn"
+target_and_columns     | --target and --columns name the same thing                              | train --data "$sp" --target close --columns close ${small[*]} --out "$dir/x.ntn"
+m4_covariates          | the m4 protocol takes no covariates                                     | train --protocol m4 --data "$sp" --test-data "$sp" --hist-exog volume --out "$dir/x.ntn"
+T
+check no_artifact_written test ! -e "$dir/x.ntn"
+finish
