@@ -36,6 +36,7 @@
 
 #include "ntn/csv.h"
 #include "ntn/dataset.h"
+#include "ntn/heads.h"
 #include "ntn/models.h"
 
 namespace ntn {
@@ -151,7 +152,7 @@ struct Artifact {
   std::vector<std::string> series;   // names the scaler statistics belong to
   std::vector<NormStats> stats;
   WindowScaling window_scaling = WindowScaling::none;
-  std::vector<float> quantiles;      // empty: point forecast
+  OutputSpec output;                 // what the model's Q outputs per step are (point, quantiles, distribution)
   CovariateInfo covariates;          // the model's covariate channels (counts == model->covariates())
   nlohmann::json training;           // train config, summary, data description
   std::string uuid, version, created;
@@ -161,7 +162,8 @@ struct Artifact {
   static Artifact load(const std::string& path, bool linear_weights = true);
   // The same from a file already read or parsed (SafeTensorsFile::parse: bytes from memory).
   static Artifact from_file(std::shared_ptr<const SafeTensorsFile> file, bool linear_weights = true);
-  // Index of the output used as the point forecast: the 0.5 quantile, else the middle one.
+  // Index of the output used as the point forecast: the 0.5 quantile, else the middle one; the
+  // location (mu) of a distribution.
   std::size_t point_output() const;
 };
 

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "ntn/dataset.h"
+#include "ntn/heads.h"
 #include "ntn/loss.h"
 #include "ntn/models.h"
 #include "ntn/optim.h"
@@ -136,11 +137,13 @@ class Trainer {
 // batches per epoch (the last batch of an epoch may be partial).
 std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train);
 
-// Forecasts for windows in the ORIGINAL scale (per-window scaling inverted): out (N, H, Q).
-// With Q > 1 outputs (quantile levels in increasing order) each step's outputs are sorted, so
-// quantile forecasts never cross (Chernozhukov et al.'s rearrangement).
-// Batched over max_batch windows, parallel over threads.
+// Forecasts for windows in the ORIGINAL scale (per-window scaling inverted): out (N, H, Q),
+// each kind unscaled as its OutputSpec says (heads.h). Without a spec, Q > 1 outputs are
+// quantile levels in increasing order: each step's outputs are sorted, so quantile forecasts
+// never cross (Chernozhukov et al.'s rearrangement). Batched over max_batch windows, parallel
+// over threads.
 void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
-                     WindowScaling scaling, float* out, std::size_t max_batch = 256);
+                     WindowScaling scaling, float* out, std::size_t max_batch = 256,
+                     const OutputSpec* output = nullptr);
 
 }  // namespace ntn

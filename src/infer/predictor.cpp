@@ -360,12 +360,24 @@ void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, 
     y = ws.y.data();
   a_.model->forward(*ws.model, in, y, ctx);
   const std::size_t HQ = H_ * Q_;
+  const OutputSpec& spec = a_.output;
   for (std::size_t b = 0; b < B; ++b) {
     float* yb = y + b * HQ;
-    if (Q_ > 1)  // monotone quantiles, as in training-time prediction
-      for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
     const NormStats& w = ws.window_st[b];
     const NormStats& s = ws.series_st[b];
+    if (spec.kind == OutputKind::distribution) {  // per parameter: a sigma is scaled, never shifted
+      Out* ob = y_out + b * HQ;
+      if constexpr (!std::is_same_v<Out, float>)
+        for (std::size_t i = 0; i < HQ; ++i) ob[i] = double(yb[i]);
+      if (window) unscale_outputs(spec, w, ob, H_);
+      unscale_outputs(spec, s, ob, H_);
+      bool finite = true;
+      for (std::size_t i = 0; i < HQ; ++i) finite = finite && fits_f32(double(ob[i]));
+      if (!finite) check_forecast(ob, row0 + b);
+      continue;
+    }
+    if (Q_ > 1)  // monotone quantiles, as in training-time prediction
+      for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
     if constexpr (std::is_same_v<Out, float>) {
       if (window) k.f32_denormalize(yb, yb, HQ, float(w.center), float(w.scale));
       k.f32_denormalize(yb, yb, HQ, float(s.center), float(s.scale));

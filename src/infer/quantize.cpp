@@ -42,7 +42,7 @@ Artifact quantize(const Artifact& a, Precision to) {
   q.series = a.series;
   q.stats = a.stats;
   q.window_scaling = a.window_scaling;
-  q.quantiles = a.quantiles;
+  q.output = a.output;
   q.training = a.training;
   q.training["quantized_from"] = a.uuid;
   q.uuid = make_uuid();

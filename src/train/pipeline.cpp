@@ -456,7 +456,8 @@ void Artifact::save(const std::string& path) const {
   w.metadata["precision"] = precision_name(precision);
   w.metadata["model_config"] = model->config().dump();
   w.metadata["scaler"] = scaler.dump();
-  w.metadata["quantiles"] = json(quantiles).dump();
+  w.metadata["quantiles"] = json(output.levels).dump();  // older readers
+  w.metadata["output"] = output.to_json().dump();
   w.metadata["covariates"] = covariates.to_json().dump();
   w.metadata["training"] = training.dump();
   w.write(path);
@@ -561,19 +562,29 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
     }
     a.window_scaling = parse_window_scaling(scaler.at("window_scaling").get<std::string>());
     NTN_CHECK(q.is_array(), path, ": quantile levels are not a list (corrupted file)");
+    std::vector<float> levels;
     for (double level : json_real_list(json{{"quantiles", q}}, path, "quantiles", {}, limits::kQuantile))
-      a.quantiles.push_back(float(level));
+      levels.push_back(float(level));
+    if (f.metadata().count("output")) {
+      json oj;
+      try {
+        oj = json::parse(f.meta("output"));
+      } catch (const json::exception&) {
+        throw Error(cat(path, ": artifact output metadata is not valid JSON (corrupted file)"));
+      }
+      a.output = OutputSpec::from_json(oj, path);
+      NTN_CHECK(a.output.levels == levels, path, ": quantile levels differ between 'quantiles' and 'output' (corrupted file?)");
+    } else if (!levels.empty()) {
+      a.output = OutputSpec::quantiles(levels);
+    }
   } catch (const json::exception&) {
     throw Error(cat(path, ": artifact scaler metadata is incomplete (corrupted file)"));
   } catch (const Error& e) {
     if (std::string_view(e.what()).substr(0, path.size()) == path) throw;
     throw Error(cat(path, ": ", e.what()));
   }
-  for (std::size_t i = 0; i < a.quantiles.size(); ++i)
-    NTN_CHECK(a.quantiles[i] > 0.0f && a.quantiles[i] < 1.0f && (i == 0 || a.quantiles[i] > a.quantiles[i - 1]), path,
-              ": quantile levels must increase inside (0, 1) (corrupted file?)");
-  NTN_CHECK(a.quantiles.empty() || a.quantiles.size() == a.model->outputs(), path, ": ", a.quantiles.size(),
-            " quantile levels for a model with ", a.model->outputs(), " outputs");
+  NTN_CHECK(a.output.outputs() == a.model->outputs(), path, ": a ", output_kind_name(a.output.kind), " output with ",
+            a.output.outputs(), " values per step for a model with ", a.model->outputs(), " outputs");
   if (f.metadata().count("covariates")) {
     json cj;
     try {
@@ -639,7 +650,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
   a.series = {name};
   a.stats = {st};
   a.window_scaling = tc.window_scaling;
-  a.quantiles = tc.loss.quantiles;
+  a.output = tc.loss.quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(tc.loss.quantiles);
   a.uuid = make_uuid();
   a.version = "refit";
   a.created = utc_now_iso8601();
@@ -648,15 +659,16 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
 }
 
 std::size_t Artifact::point_output() const {
-  for (std::size_t i = 0; i < quantiles.size(); ++i)
-    if (std::fabs(quantiles[i] - 0.5f) < 1e-6f) return i;
+  if (output.kind == OutputKind::distribution) return 0;  // the location: the median of a symmetric law
+  for (std::size_t i = 0; i < output.levels.size(); ++i)
+    if (std::fabs(output.levels[i] - 0.5f) < 1e-6f) return i;
   return model->outputs() / 2;
 }
 
 TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
   NTN_CHECK(!p.test.empty(), "no test windows");
   std::vector<float> out(p.test.size() * a.model->horizon() * a.model->outputs());
-  predict_windows(*a.model, p.store, p.test, a.window_scaling, out.data());
+  predict_windows(*a.model, p.store, p.test, a.window_scaling, out.data(), 1024, &a.output);
   return score_test(a, p, out.data());
 }
 

@@ -483,7 +483,10 @@ void Trainer::resume(const std::string& path) {
 }
 
 void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
-                     WindowScaling scaling, float* out, std::size_t max_batch) {
+                     WindowScaling scaling, float* out, std::size_t max_batch, const OutputSpec* output) {
+  NTN_CHECK(store.covariates() == model.covariates(), "predict_windows: the data's covariates differ from the model's");
+  NTN_CHECK(!output || output->outputs() == model.outputs(), "predict_windows: a ", output ? output->outputs() : 0,
+            "-output spec for a model with ", model.outputs(), " outputs");
   const std::size_t L = model.input_size(), H = model.horizon(), Q = model.outputs();
   const std::size_t T = std::size_t(std::max(1, num_threads()));
   const std::size_t per = std::max<std::size_t>(1, (max_batch + T - 1) / T);
@@ -499,6 +502,10 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
       wbs[c].fill(assembler, windows.data() + r0, nb, /*with_target=*/false);
       float* y = out + r0 * H * Q;
       model.forward(*ws[c], wbs[c].view(), y, nn::RunCtx{});
+      if (output && output->kind == OutputKind::distribution) {  // per parameter (a sigma is never shifted)
+        unscale_outputs(*output, wbs[c].stats.data(), y, nb, H);
+        return;
+      }
       if (Q > 1)  // monotone quantiles: sort each step's outputs (rearrangement; never worse in pinball loss)
         for (std::size_t i = 0; i < nb * H; ++i) std::sort(y + i * Q, y + (i + 1) * Q);
       for (std::size_t b = 0; b < nb; ++b) denormalize(wbs[c].stats[b], y + b * H * Q, y + b * H * Q, H * Q);

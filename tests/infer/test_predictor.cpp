@@ -36,7 +36,7 @@ Artifact make_artifact(const json& cfg, SeriesScaling sc = SeriesScaling::none,
     a.series.push_back("s" + std::to_string(s));
     a.stats.push_back(sc == SeriesScaling::none ? NormStats{} : NormStats{100.0 + 10.0 * double(s), 5.0 + double(s)});
   }
-  if (a.model->outputs() == 3) a.quantiles = {0.1f, 0.5f, 0.9f};
+  if (a.model->outputs() == 3) a.output = OutputSpec::quantiles({0.1f, 0.5f, 0.9f});
   a.uuid = make_uuid();
   a.version = "test";
   return a;
@@ -104,6 +104,42 @@ TEST(Predictor, Fp32MatchesTrainingPathForEveryModelAndScaler) {
           expect_bitwise(y.data(), got.data() + b * HQ, HQ, "single vs batch row " + std::to_string(b) + " " + what);
         }
       }
+}
+
+// A distribution head's outputs go back per parameter through both scalers (window, then
+// series): mu as v * scale + center, sigma as sigma * scale - never shifted; and they are never
+// sorted like quantiles. Checked against the model's raw outputs, and against predict_windows.
+TEST(Predictor, DistributionOutputsUnscalePerParameter) {
+  const json cfg = {{"type", "mlp"}, {"input_size", 16}, {"horizon", 3}, {"outputs", 2}, {"hidden_size", 8}};
+  Artifact a = make_artifact(cfg, SeriesScaling::standard, WindowScaling::standard);
+  a.output = OutputSpec::distribution(DistKind::gaussian);
+  const std::size_t L = 16, H = 3, B = 4;
+  const auto x = windows(B, L, 5);
+  const NormStats ss = a.stats[0];
+  // The model's raw (mu, sigma) per step, from the scaled window.
+  std::vector<float> raw(B * H * 2);
+  std::vector<NormStats> wst(B);
+  {
+    auto ws = a.model->make_workspace(B);
+    std::vector<float> xs(B * L);
+    for (std::size_t b = 0; b < B; ++b) {
+      for (std::size_t i = 0; i < L; ++i) xs[b * L + i] = float((double(x[b * L + i]) - ss.center) / ss.scale);
+      wst[b] = norm_stats(NormKind::zscore, xs.data() + b * L, L, kernels());
+      normalize(wst[b], xs.data() + b * L, xs.data() + b * L, L);
+    }
+    a.model->forward(*ws, xs.data(), raw.data(), B, {});
+  }
+  std::vector<double> xd(x.begin(), x.end()), got(B * H * 2);
+  Predictor p(std::move(a));
+  p.predict_batch(xd.data(), B, got.data());
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t h = 0; h < H; ++h) {
+      const std::size_t i = (b * H + h) * 2;
+      const double mu = (double(raw[i]) * wst[b].scale + wst[b].center) * ss.scale + ss.center;
+      const double sigma = double(raw[i + 1]) * wst[b].scale * ss.scale;
+      EXPECT_NEAR(got[i], mu, 1e-4 * std::fabs(mu)) << b << " " << h;
+      EXPECT_NEAR(got[i + 1], sigma, 1e-4 * std::fabs(sigma) + 1e-6) << b << " " << h;
+    }
 }
 
 TEST(Predictor, BatchSplitDoesNotChangeResults) {

@@ -80,7 +80,8 @@ TEST(ArtifactHardening, LoadRejectsWhatWouldForecastNaN) {
          json cfg = kCfg;
          cfg["outputs"] = 2;
          a.model = make_model<float>(cfg);
-         a.quantiles = {0.9f, 0.1f};
+         a.output.kind = OutputKind::quantiles;
+         a.output.levels = {0.9f, 0.1f};
        },
        "quantile levels must increase"},
   };

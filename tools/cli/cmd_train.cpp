@@ -160,7 +160,7 @@ int run_train(const TrainOpts& o) {
   for (std::size_t s = 0; s < p.store.size(); ++s) a.series.push_back(p.store.name(s));
   a.stats = p.stats;
   a.window_scaling = tc.window_scaling;
-  a.quantiles = quantiles;
+  a.output = quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(quantiles);
   a.covariates = p.covariates;
   a.uuid = make_uuid();
   a.version = NTN_VERSION;
@@ -404,14 +404,18 @@ int run_predict(const PredictOpts& o) {
     for (std::size_t s = 0; s < n; ++s) fc[names[s]] = forecast_json(out.data() + s * H * Q, H, Q);
     json j = {{"model", o.model}, {"uuid", a.uuid}, {"horizon", H},          {"forecasts", fc},
               {"seconds", secs},  {"precision", precision_name(p.precision())}};
-    if (!a.quantiles.empty()) j["quantiles"] = a.quantiles;
+    if (!a.output.levels.empty()) j["quantiles"] = a.output.levels;
+    if (a.output.kind == OutputKind::distribution) j["output"] = a.output.to_json();
     if (cache) j["cache"] = cache_json(*cache);
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   std::printf("series,step");
-  if (a.quantiles.empty()) std::printf(",forecast");  // one column per output: a single-quantile model has one
-  for (float q : a.quantiles) std::printf(",q%g", double(q));
+  // One column per output: a single-quantile model has one; a distribution its parameters.
+  if (a.output.kind == OutputKind::point) std::printf(",forecast");
+  for (float q : a.output.levels) std::printf(",q%g", double(q));
+  if (a.output.kind == OutputKind::distribution)
+    std::printf(a.output.dist == DistKind::gaussian ? ",mu,sigma" : ",mu,sigma,nu");
   std::printf("\n");
   for (std::size_t s = 0; s < n; ++s)
     print_forecast_row(names[s], out.data() + s * H * Q, H, Q,

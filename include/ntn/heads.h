@@ -1,0 +1,81 @@
+// What a model's Q outputs per step mean, and how to turn them back into the data's scale.
+//
+//   point         Q = 1: the forecast.
+//   quantiles     Q = levels.size(): one forecast per level, made monotone per step (sorted).
+//   distribution  Q = the distribution's parameter count: the model's head outputs the
+//                 parameters themselves (positive ones already through softplus):
+//                   gaussian   (mu, sigma)       sigma > 0
+//                   student_t  (mu, sigma, nu)   sigma > 0, nu > 0 (DeepAR: nu = 3 + softplus)
+//                 with its negative log-likelihood, sampling and quantile function below.
+//
+// Inverse scaling (a scaler maps y to (y - center) / scale): a location goes back as
+// v * scale + center, a scale parameter as sigma * scale - never shifted by the center - and a
+// shape parameter (nu) is unchanged. The functions are double-precision references (evaluation,
+// sampling, quantiles); a training loss over them checks itself against these.
+//
+// Intended usage:
+//   ntn::OutputSpec spec = ntn::OutputSpec::distribution(ntn::DistKind::gaussian);
+//   ntn::unscale_outputs(spec, {100.0, 4.0}, y, H);            // y (H, 2): mu, sigma per step
+//   double lo = ntn::dist_quantile(spec.dist, y, 0.1), nll = ntn::dist_nll(spec.dist, y, 101.5);
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ntn/normalize.h"
+#include "ntn/rng.h"
+
+namespace ntn {
+
+enum class OutputKind { point, quantiles, distribution };
+enum class DistKind { gaussian, student_t };
+
+const char* output_kind_name(OutputKind k);
+const char* dist_name(DistKind d);
+DistKind parse_dist(const std::string& name);  // "gaussian" | "normal" | "student_t" | "studentt"
+std::size_t dist_params(DistKind d);           // 2, 3
+
+struct OutputSpec {
+  OutputKind kind = OutputKind::point;
+  std::vector<float> levels;           // quantiles: strictly increasing in (0, 1)
+  DistKind dist = DistKind::gaussian;  // distribution
+
+  static OutputSpec point() { return {}; }
+  static OutputSpec quantiles(std::vector<float> levels);  // validated
+  static OutputSpec distribution(DistKind d);
+  std::size_t outputs() const;  // Q
+  nlohmann::json to_json() const;
+  // Validated; ctx names the source in errors.
+  static OutputSpec from_json(const nlohmann::json& j, const std::string& ctx);
+  bool operator==(const OutputSpec&) const = default;
+};
+
+// y (H, Q) on the scaled space -> the scale of st, per kind (see above). Quantiles are sorted per
+// step first (monotone: never worse in pinball loss). T = float or double.
+template <class T>
+void unscale_outputs(const OutputSpec& spec, const NormStats& st, T* y, std::size_t H);
+// The same for a batch of rows, each with its own statistics: y (B, H, Q), st (B).
+template <class T>
+void unscale_outputs(const OutputSpec& spec, const NormStats* st, T* y, std::size_t B, std::size_t H);
+// Only the monotone ordering of quantile outputs (a no-op for other kinds).
+template <class T>
+void order_outputs(const OutputSpec& spec, T* y, std::size_t H);
+
+// ---- distributions: par points at the dist_params(d) parameters of one step ------------------
+// Negative log-likelihood of y. Invalid parameters (sigma or nu <= 0, non-finite) are an error.
+double dist_nll(DistKind d, const double* par, double y);
+// The quantile at probability p in (0, 1). Gaussian: Acklam's rational approximation refined by
+// one Halley step on erfc (|error| < 1e-15 relative); Student-t: the regularized incomplete beta
+// (continued fraction) inverted by safeguarded Newton / bisection: cdf(quantile(p)) is within
+// 1e-12 of p up to nu = 1e4, 1e-10 beyond (lgamma of huge arguments loses digits).
+double dist_quantile(DistKind d, const double* par, double p);
+double dist_cdf(DistKind d, const double* par, double y);
+double dist_mean(DistKind d, const double* par);  // student_t with nu <= 1: an error (no mean)
+// One draw from the seeded stream: Gaussian by Box-Muller; Student-t as z / sqrt(g / nu) with
+// g ~ chi-square(nu) (Marsaglia-Tsang gamma).
+double dist_sample(DistKind d, const double* par, Rng& rng);
+
+}  // namespace ntn

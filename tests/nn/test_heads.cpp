@@ -1,0 +1,134 @@
+// Output heads: spec round trip and validation, inverse scaling per kind, and the distribution
+// functions against closed forms and published quantiles.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ntn/error.h"
+#include "ntn/heads.h"
+
+namespace ntn {
+namespace {
+
+TEST(Heads, SpecRoundTripAndValidation) {
+  for (const OutputSpec& s : {OutputSpec::point(), OutputSpec::quantiles({0.1f, 0.5f, 0.9f}),
+                              OutputSpec::distribution(DistKind::gaussian),
+                              OutputSpec::distribution(DistKind::student_t)}) {
+    EXPECT_EQ(OutputSpec::from_json(s.to_json(), "test"), s);
+  }
+  EXPECT_EQ(OutputSpec::distribution(DistKind::student_t).outputs(), 3u);
+  EXPECT_EQ(OutputSpec::quantiles({0.2f, 0.8f}).outputs(), 2u);
+  EXPECT_THROW(OutputSpec::quantiles({0.5f, 0.5f}), Error);
+  EXPECT_THROW(OutputSpec::quantiles({0.0f}), Error);
+  EXPECT_THROW(OutputSpec::quantiles({}), Error);
+  for (const char* bad : {R"({"kind":"histogram"})", R"({"kind":"distribution","distribution":"poisson"})",
+                          R"({"kind":"quantiles","levels":[0.9,0.1]})", R"({"kind":"point","extra":1})"}) {
+    try {
+      OutputSpec::from_json(nlohmann::json::parse(bad), "m.ntn");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("m.ntn: output"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A location goes back as v * scale + center, a scale parameter as sigma * scale (never shifted),
+// a shape parameter unchanged; quantiles are made monotone first.
+TEST(Heads, UnscaleIsPerKind) {
+  const NormStats st{100.0, 4.0};
+  std::vector<double> point = {0.5, -1.0};
+  unscale_outputs(OutputSpec::point(), st, point.data(), 2);
+  EXPECT_EQ(point, (std::vector<double>{102.0, 96.0}));
+  std::vector<double> q = {1.0, -1.0, 0.0};  // crossed: sorted before unscaling
+  unscale_outputs(OutputSpec::quantiles({0.1f, 0.5f, 0.9f}), st, q.data(), 1);
+  EXPECT_EQ(q, (std::vector<double>{96.0, 100.0, 104.0}));
+  std::vector<float> g = {0.5f, 0.25f, -1.0f, 2.0f};  // (mu, sigma) x 2 steps
+  unscale_outputs(OutputSpec::distribution(DistKind::gaussian), st, g.data(), 2);
+  EXPECT_EQ(g, (std::vector<float>{102.0f, 1.0f, 96.0f, 8.0f}));
+  std::vector<double> t = {0.0, 1.0, 5.0};
+  unscale_outputs(OutputSpec::distribution(DistKind::student_t), st, t.data(), 1);
+  EXPECT_EQ(t, (std::vector<double>{100.0, 4.0, 5.0}));
+}
+
+TEST(Heads, GaussianAgainstClosedForms) {
+  const double std_n[2] = {0.0, 1.0};
+  EXPECT_NEAR(dist_quantile(DistKind::gaussian, std_n, 0.975), 1.959963984540054, 1e-14);
+  EXPECT_NEAR(dist_quantile(DistKind::gaussian, std_n, 0.1), -1.2815515655446004, 1e-14);
+  EXPECT_NEAR(dist_quantile(DistKind::gaussian, std_n, 1e-10), -6.361340902404056, 1e-12);
+  EXPECT_NEAR(dist_quantile(DistKind::gaussian, std_n, 1 - 1e-10), 6.361340902404056, 1e-6);
+  EXPECT_EQ(dist_quantile(DistKind::gaussian, std_n, 0.5), 0.0);
+  const double p[2] = {1.0, 2.0};
+  EXPECT_NEAR(dist_nll(DistKind::gaussian, p, 3.0), 2.112085713764618, 1e-14);
+  EXPECT_NEAR(dist_quantile(DistKind::gaussian, p, 0.975), 1.0 + 2 * 1.959963984540054, 1e-13);
+  for (double pr : {1e-6, 0.01, 0.3, 0.5, 0.77, 0.999})
+    EXPECT_NEAR(dist_cdf(DistKind::gaussian, p, dist_quantile(DistKind::gaussian, p, pr)), pr, 1e-14 + 1e-12 * pr);
+}
+
+TEST(Heads, StudentTAgainstClosedFormsAndTables) {
+  const double t3[3] = {0.0, 1.0, 3.0}, t1[3] = {0.0, 1.0, 1.0}, t2[3] = {0.0, 1.0, 2.0}, t10[3] = {0.0, 1.0, 10.0};
+  EXPECT_NEAR(dist_quantile(DistKind::student_t, t3, 0.975), 3.182446305284263, 1e-11);   // t-table
+  EXPECT_NEAR(dist_quantile(DistKind::student_t, t10, 0.95), 1.8124611228107335, 1e-11);
+  EXPECT_NEAR(dist_quantile(DistKind::student_t, t1, 0.9), 3.077683537175253, 1e-11);     // Cauchy: tan(pi (p - 1/2))
+  EXPECT_NEAR(dist_quantile(DistKind::student_t, t2, 0.99), 6.964556734283274, 1e-10);    // nu = 2 closed form
+  EXPECT_NEAR(dist_quantile(DistKind::student_t, t3, 0.025), -3.182446305284263, 1e-11);
+  const double p[3] = {0.5, 1.5, 5.0};
+  EXPECT_NEAR(dist_nll(DistKind::student_t, p, -2.0), 2.699582954000007, 1e-13);  // from lgamma, independently
+  // Cauchy NLL: log(pi sigma (1 + z^2)).
+  const double c[3] = {1.0, 2.0, 1.0};
+  EXPECT_NEAR(dist_nll(DistKind::student_t, c, 4.0), std::log(M_PI * 2.0 * (1 + 1.5 * 1.5)), 1e-13);
+  for (double nu : {0.5, 1.0, 3.0, 30.0, 1e6}) {
+    const double q[3] = {-2.0, 0.5, nu};
+    for (double pr : {1e-4, 0.05, 0.5, 0.8, 0.9999})
+      EXPECT_NEAR(dist_cdf(DistKind::student_t, q, dist_quantile(DistKind::student_t, q, pr)), pr, nu > 1e4 ? 1e-10 : 1e-12)
+          << nu;
+  }
+}
+
+// Seeded draws: moments and empirical quantiles match the distribution (200,000 draws; the
+// bounds are > 5 standard errors, and the draws are deterministic).
+TEST(Heads, SamplingMatchesTheDistribution) {
+  struct Case {
+    DistKind d;
+    double par[3];
+    double var;
+  };
+  for (const Case& c : {Case{DistKind::gaussian, {3.0, 2.0, 0.0}, 4.0}, Case{DistKind::student_t, {-1.0, 0.5, 5.0},
+                                                                               0.25 * 5.0 / 3.0}}) {
+    Rng rng(11, 3);
+    const std::size_t n = 200000;
+    std::vector<double> v(n);
+    double mean = 0;
+    for (auto& x : v) {
+      x = dist_sample(c.d, c.par, rng);
+      mean += x;
+    }
+    mean /= double(n);
+    double var = 0;
+    for (double x : v) var += (x - mean) * (x - mean);
+    var /= double(n - 1);
+    EXPECT_NEAR(mean, c.par[0], 5 * std::sqrt(c.var / double(n))) << dist_name(c.d);
+    EXPECT_NEAR(var, c.var, 0.03 * c.var) << dist_name(c.d);
+    std::sort(v.begin(), v.end());
+    for (double pr : {0.05, 0.5, 0.95}) {
+      const double want = dist_quantile(c.d, c.par, pr);
+      const double got = v[std::size_t(pr * double(n))];
+      EXPECT_NEAR(dist_cdf(c.d, c.par, got), pr, 0.004) << dist_name(c.d) << " p " << pr << " want " << want;
+    }
+  }
+}
+
+TEST(Heads, BadParametersAreErrors) {
+  const double neg_sigma[2] = {0.0, -1.0}, nan_mu[2] = {NAN, 1.0}, zero_nu[3] = {0.0, 1.0, 0.0},
+               cauchy[3] = {0.0, 1.0, 1.0}, ok[2] = {0.0, 1.0};
+  EXPECT_THROW(dist_nll(DistKind::gaussian, neg_sigma, 0.0), Error);
+  EXPECT_THROW(dist_quantile(DistKind::gaussian, nan_mu, 0.5), Error);
+  EXPECT_THROW(dist_cdf(DistKind::student_t, zero_nu, 0.0), Error);
+  EXPECT_THROW(dist_mean(DistKind::student_t, cauchy), Error);
+  EXPECT_THROW(dist_quantile(DistKind::gaussian, ok, 1.0), Error);
+  EXPECT_THROW(dist_nll(DistKind::gaussian, ok, INFINITY), Error);
+}
+
+}  // namespace
+}  // namespace ntn
