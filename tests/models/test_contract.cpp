@@ -235,6 +235,73 @@ TEST_P(Contract, PredictAllocatesNothingAfterWarmUp) {
   EXPECT_EQ(allocations() - before, 0u);
 }
 
+// Streaming (rows with streaming = true): a fresh state fed the L values of a window, tick by
+// tick, forecasts what the batch forward gives for that window (double: the same maths, so to
+// rounding). A row without streaming must have no state and refuse step().
+TEST_P(Contract, StreamingEqualsBatch) {
+  auto m = make_model<double>(tiny());
+  m->init(6);
+  if (!info().streaming) {
+    EXPECT_EQ(m->make_state(), nullptr);
+    struct NoState final : Model<double>::State {};
+    NoState st;
+    std::vector<double> tick(1, 0.0), y(m->horizon() * m->outputs());
+    EXPECT_THROW(m->step(st, tick.data(), y.data()), Error);
+    GTEST_SKIP() << GetParam() << " does not stream";
+  }
+  const std::size_t L = m->input_size(), HQ = m->horizon() * m->outputs();
+  const auto x = test::rand_d(L, 21, -1, 1);
+  std::vector<double> want(HQ), got(HQ);
+  auto ws = m->make_workspace(1);
+  m->forward(*ws, x.data(), want.data(), 1, {});
+  auto state = m->make_state();
+  ASSERT_NE(state, nullptr);
+  for (std::size_t t = 0; t < L; ++t) m->step(*state, &x[t], got.data());
+  for (std::size_t i = 0; i < HQ; ++i) EXPECT_NEAR(got[i], want[i], 1e-9 * (1 + std::fabs(want[i]))) << i;
+}
+
+// The served path with every covariate kind the row takes: a Predictor loaded from the file,
+// given raw covariates, equals the training-time forward on the same (scaled) batch.
+TEST_P(Contract, PredictorWithCovariatesEqualsTrainingForward) {
+  if (info().covariates.empty()) GTEST_SKIP() << GetParam() << " takes no covariates";
+  Artifact a;
+  a.model = make_model<float>(tiny_cov());
+  a.model->init(8);
+  a.scaling = SeriesScaling::standard;
+  a.series = {"s"};
+  a.stats = {NormStats{50.0, 2.0}};
+  a.uuid = make_uuid();
+  a.version = "contract";
+  const Covariates c = a.model->covariates();
+  for (std::size_t i = 0; i < c.hist; ++i) a.covariates.hist.push_back({cat("h", i), NormStats{10.0 * double(i), 3.0}});
+  for (std::size_t i = 0; i < c.futr; ++i) a.covariates.futr.push_back({cat("f", i), NormStats{-1.0, 0.5}});
+  for (std::size_t i = 0; i < c.stat; ++i) a.covariates.stat.push_back({cat("s", i), NormStats{}});
+  const std::size_t L = a.model->input_size(), H = a.model->horizon(), HQ = H * a.model->outputs(), B = 3;
+  // Scaled inputs (what training sees) and their raw counterparts (what a user gives).
+  const test::RandBatch<float> in(*a.model, B, 31);
+  std::vector<float> want(B * HQ);
+  auto ws = a.model->make_workspace(B);
+  a.model->forward(*ws, in.batch, want.data(), {});
+  for (float& v : want) v = float(double(v) * a.stats[0].scale + a.stats[0].center);
+  auto raw = [](const std::vector<float>& v, std::size_t C, const std::vector<CovariateColumn>& cols) {
+    std::vector<double> r(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) r[i] = double(v[i]) * cols[i % C].stats.scale + cols[i % C].stats.center;
+    return r;
+  };
+  std::vector<double> x(B * L), hist = c.hist ? raw(in.hist, c.hist, a.covariates.hist) : std::vector<double>{},
+                                futr = c.futr ? raw(in.futr, c.futr, a.covariates.futr) : std::vector<double>{},
+                                stat(in.stat.begin(), in.stat.end()), got(B * HQ);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = double(in.y[i]) * a.stats[0].scale + a.stats[0].center;
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ntn_contract_cov_" + GetParam() + "_" + std::to_string(::getpid()) + ".ntn"))
+                               .string();
+  a.save(path);
+  Predictor p(path);
+  std::filesystem::remove(path);
+  p.predict_batch(x.data(), B, got.data(), RawCovariates{hist.data(), futr.data(), stat.data()});
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-5 * std::fabs(want[i])) << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, Contract, testing::ValuesIn(model_types()),
                          [](const testing::TestParamInfo<std::string>& i) { return i.param; });
 
