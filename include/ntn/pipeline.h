@@ -103,6 +103,9 @@ struct Prepared {
   nlohmann::json source;             // the DataSpec, for the artifact
 };
 
+// The input length L the authors use per protocol: m4 2 H, ltsf 5 H, none 168.
+std::size_t default_input_size(Protocol p, std::size_t H);
+
 // Reads the files and builds the windows of the protocol for input L and horizon H. For m4,
 // H may be 0: it is then taken from the test file.
 Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H);
@@ -138,6 +141,8 @@ RawCovariateTable raw_covariates(const CovariateInfo& info, const Frame& history
                                  std::size_t ahead);
 
 class SafeTensorsFile;
+struct TrainConfig;
+struct TrainSummary;
 
 struct Artifact {
   std::unique_ptr<Model<float>> model;
@@ -158,6 +163,11 @@ struct Artifact {
   std::string uuid, version, created;
   std::string source;                // the file it was loaded from ("" if built in memory), for messages
 
+  // Everything a trained model needs to forecast again: p's scalers, series and covariates, the
+  // window scaling and output kind of tc, a fresh UUID, the version, and the training record
+  // (tc, summary, p.describe(), threads).
+  static Artifact from_training(std::unique_ptr<Model<float>> model, const Prepared& p, const TrainConfig& tc,
+                                const TrainSummary& summary);
   void save(const std::string& path) const;
   static Artifact load(const std::string& path, bool linear_weights = true);
   // The same from a file already read or parsed (SafeTensorsFile::parse: bytes from memory).
@@ -178,7 +188,7 @@ TestMetrics evaluate_test(const Artifact& a, const Prepared& p);
 // (series-scaled), exactly as evaluate_test does.
 TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out);
 
-struct TrainConfig;
+
 // Trains a model (model_cfg) with tc on every window of one series x[0, n) - no validation
 // split - with the per-series scaler fitted on those values (a backtest refit, a search
 // candidate). Deterministic for a given seed, like the trainer.

@@ -25,4 +25,11 @@ Artifact quantize(const Artifact& a, Precision to);
 // (windows, H, Q) on p.store's (series-scaled) scale, ready for score_test.
 std::vector<float> forecast_test(Predictor& pred, const Prepared& p);
 
+// The report of a quantised artifact against its fp32 original (both files): the packed weight
+// bytes of each, and with p the test-part accuracy of both served through the same Predictor
+// path (mae, mse, smape: fp32, quantised and the relative change; mean absolute change of the
+// forecasts). The quantised artifact must be a quantize() of the original.
+nlohmann::json quantization_report(const std::string& fp32_path, const std::string& quantized_path,
+                                   const Prepared* p = nullptr);
+
 }  // namespace ntn

@@ -1,5 +1,6 @@
 #include "ntn/quantize.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "ntn/error.h"
@@ -43,12 +44,42 @@ Artifact quantize(const Artifact& a, Precision to) {
   q.stats = a.stats;
   q.window_scaling = a.window_scaling;
   q.output = a.output;
+  q.covariates = a.covariates;
   q.training = a.training;
   q.training["quantized_from"] = a.uuid;
   q.uuid = make_uuid();
   q.version = a.version;
   q.created = utc_now_iso8601();
   return q;
+}
+
+nlohmann::json quantization_report(const std::string& fp32_path, const std::string& quantized_path,
+                                   const Prepared* p) {
+  Predictor f(fp32_path, {.workspaces = 0});
+  const Artifact& a = f.artifact();
+  NTN_CHECK(a.precision == Precision::fp32, fp32_path, ": not an fp32 artifact");
+  const Precision to = Artifact::load(quantized_path, false).precision;
+  Predictor q(quantized_path, {.precision = to, .workspaces = 0});
+  NTN_CHECK(q.artifact().training.value("quantized_from", "") == a.uuid, quantized_path,
+            ": not a quantised copy of ", fp32_path, " (its quantized_from is not that model's uuid)");
+  nlohmann::json j = {{"model", fp32_path},
+                      {"out", quantized_path},
+                      {"precision", precision_name(to)},
+                      {"packed_bytes", {{"fp32", f.packed_bytes()}, {precision_name(to), q.packed_bytes()}}}};
+  if (!p) return j;
+  const std::vector<float> ff = forecast_test(f, *p), fq = forecast_test(q, *p);
+  const nlohmann::json mf = score_test(a, *p, ff.data()).to_json(), mq = score_test(a, *p, fq.data()).to_json();
+  nlohmann::json rep = {{"windows", mf["windows"]}, {"scale", mf["scale"]}};
+  for (const char* k : {"mae", "mse", "smape"}) {
+    rep[k] = {{"fp32", mf[k]}, {precision_name(to), mq[k]}};
+    const double ref = mf[k].get<double>();
+    rep[k]["relative_change"] = ref != 0 ? (mq[k].get<double>() - ref) / ref : 0.0;
+  }
+  double diff = 0;
+  for (std::size_t i = 0; i < ff.size(); ++i) diff += std::fabs(double(ff[i]) - fq[i]);
+  rep["mean_abs_forecast_change"] = diff / double(ff.size());
+  j["accuracy"] = rep;
+  return j;
 }
 
 std::vector<float> forecast_test(Predictor& pred, const Prepared& p) {
@@ -61,8 +92,39 @@ std::vector<float> forecast_test(Predictor& pred, const Prepared& p) {
   const std::size_t chunk = 4096;
   std::vector<float> x(chunk * L), out(p.test.size() * HQ);
   std::vector<std::size_t> rows(chunk);
+  const Covariates c = pred.covariates();
+  NTN_CHECK(c == p.store.covariates(), "forecast_test: the data's covariates differ from the model's");
+  // Covariate models: the windows and their covariates go back to the data's own scale (the
+  // predictor applies its stored scalers), in double.
+  std::vector<double> xd, hist, futr, stat, yd;
+  auto raw = [](const float* v, std::size_t steps, const std::vector<CovariateColumn>& cols, double* dst) {
+    const std::size_t C = cols.size();
+    for (std::size_t t = 0; t < steps; ++t)
+      for (std::size_t k = 0; k < C; ++k)
+        dst[t * C + k] = double(v[t * C + k]) * cols[k].stats.scale + cols[k].stats.center;
+  };
   for (std::size_t r0 = 0; r0 < p.test.size(); r0 += chunk) {
     const std::size_t n = std::min(chunk, p.test.size() - r0);
+    if (c.any()) {
+      const std::size_t H = pred.horizon();
+      xd.resize(n * L);
+      hist.resize(n * L * c.hist);
+      futr.resize(n * (L + H) * c.futr);
+      stat.resize(n * c.stat);
+      yd.resize(n * HQ);
+      for (std::size_t i = 0; i < n; ++i) {
+        const WindowRef w = p.test[r0 + i];
+        const NormStats st = p.stats[w.series];
+        for (std::size_t t = 0; t < L; ++t) xd[i * L + t] = double(p.store.data(w.series)[w.start + t]) * st.scale + st.center;
+        raw(p.store.hist(w.series) + w.start * c.hist, L, p.covariates.hist, hist.data() + i * L * c.hist);
+        raw(p.store.futr(w.series) + w.start * c.futr, L + H, p.covariates.futr, futr.data() + i * (L + H) * c.futr);
+        raw(p.store.stat(w.series), 1, p.covariates.stat, stat.data() + i * c.stat);
+        rows[i] = series[w.series];
+      }
+      pred.predict_batch(xd.data(), n, yd.data(), RawCovariates{hist.data(), futr.data(), stat.data()}, rows.data());
+      for (std::size_t i = 0; i < n * HQ; ++i) out[r0 * HQ + i] = float(yd[i]);
+      continue;
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const WindowRef w = p.test[r0 + i];
       denormalize(p.stats[w.series], p.store.data(w.series) + w.start, x.data() + i * L, L);

@@ -12,6 +12,7 @@
 #include "ntn/fields.h"
 #include "ntn/kernels.h"
 #include "ntn/metrics.h"
+#include "ntn/parallel.h"
 #include "ntn/safetensors.h"
 #include "ntn/trainer.h"
 
@@ -270,6 +271,28 @@ CovariateInfo CovariateInfo::from_json(const json& j, const std::string& ctx) {
   list("futr", info.futr);
   list("stat", info.stat);
   return info;
+}
+
+std::size_t default_input_size(Protocol p, std::size_t H) {
+  return p == Protocol::m4 ? 2 * H : p == Protocol::ltsf ? 5 * H : 168;
+}
+
+Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prepared& p, const TrainConfig& tc,
+                                 const TrainSummary& summary) {
+  Artifact a;
+  a.model = std::move(model);
+  a.scaling = p.scaling;
+  for (std::size_t s = 0; s < p.store.size(); ++s) a.series.push_back(p.store.name(s));
+  a.stats = p.stats;
+  a.window_scaling = tc.window_scaling;
+  a.output = tc.loss.quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(tc.loss.quantiles);
+  a.covariates = p.covariates;
+  a.uuid = make_uuid();
+  a.version = NTN_VERSION;
+  a.created = utc_now_iso8601();
+  a.training = {{"config", tc.to_json()}, {"summary", summary.to_json()}, {"data", p.describe()},
+                {"threads", num_threads()}};
+  return a;
 }
 
 json Prepared::describe() const {

@@ -28,6 +28,14 @@ seed_hex             | --seed: '0x10' is not a plain integer                    
 horizon_max_u64      | --horizon: 18446744073709551615 is out of range                 | --horizon 18446744073709551615
 horizon_zero         | --horizon: 0 is out of range                                    | --horizon 0
 input_size_huge      | --input-size: 2000000 is out of range                           | --input-size 2000000
+set_unknown_field    | nhits config: unknown field 'poolin'                            | --set poolin=avg
+set_bad_value        | nhits config: field 'dropout': 2 is out of range                | --set dropout=2
+set_negative_width   | field 'mlp_units'                                               | --set mlp_units=[[-8,8]]
+set_wrong_type       | nhits config: field 'pooling'                                   | --set pooling=[1]
+set_no_equals        | --set 'pooling': expected key=value                             | --set pooling
+set_empty_value      | --set pooling=: empty value                                     | --set pooling=
+set_type             | --set type=...: choose the model with --model                   | --set type=mlp
+set_mlp_on_nhits     | nhits config: unknown field 'hidden_size'                       | --set hidden_size=8
 layers_huge          | --layers: 30000 is out of range (expected an integer in 1..256) | --model mlp --layers 30000
 hidden_negative      | --hidden: '-5' is out of range                                  | --model mlp --hidden -5
 micro_zero           | --micro-batches: 0 is out of range                              | --micro-batches 0
@@ -116,4 +124,8 @@ expect_error bench_points_neg "--points: '-5' is out of range" "$bin" bench data
 expect_error info_threads_neg "--threads: '-1' is out of range" "$bin" info --threads -1
 check help_exits_zero "$bin" train --help
 check version_exits_zero "$bin" --version
+# --set reaches the stored model config (the flags are aliases of the same fields).
+"$bin" train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --max-steps 2 --batch 8 --quiet \
+  --set 'mlp_units=[[8,8]]' --set pooling=avg --out "$dir/set.ntn" > /dev/null
+check set_stored_in_artifact grep -q 'pooling\\":\\"avg' "$dir/set.ntn"
 finish

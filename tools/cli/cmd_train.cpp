@@ -1,31 +1,19 @@
-// ntneural train / evaluate / predict.
+// ntneural train: options -> TrainJob -> train_job (the library call) -> test scores -> artifact.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <optional>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "common.h"
 #include "ntn/error.h"
-#include "ntn/forecast_cache.h"
+#include "ntn/jobs.h"
 #include "ntn/parallel.h"
-#include "ntn/pipeline.h"
-#include "ntn/predictor.h"
-#include "ntn/quantize.h"
 #include "ntn/safetensors.h"
-#include "ntn/timing.h"
-#include "ntn/trainer.h"
 
 namespace ntn::cli {
 namespace {
@@ -47,6 +35,7 @@ struct TrainOpts {
   double min_delta = 0;
   int threads = 0;
   std::string checkpoint;
+  std::vector<std::string> settings;  // --set key=value
   bool resume = false, json = false, quiet = false;
 };
 
@@ -82,36 +71,13 @@ int run_train(const TrainOpts& o) {
   if (!o.checkpoint.empty())
     check_output_path("--checkpoint", o.checkpoint,
                       {{"--data", o.data.path}, {"--test-data", o.data.test_path}, {"--config", config_file}});
-  const DataSpec spec = data_spec(o.data);
-  std::size_t H = o.horizon;
-  if (H == 0 && spec.protocol != Protocol::m4) H = 24;
-  // Input length: the authors' choices per protocol unless given (m4: 2 H, ltsf: 5 H).
-  std::size_t L = o.input_size;
-  auto default_L = [&](std::size_t h) {
-    return spec.protocol == Protocol::m4 ? 2 * h : spec.protocol == Protocol::ltsf ? 5 * h : 168;
-  };
-  if (L == 0 && H > 0) L = default_L(H);
-  Prepared p;
-  if (L == 0) {  // m4 with the horizon taken from the test file: read it first
-    std::size_t h = 0;
-    p = prepare(spec, 1, h);
-    H = h;
-    L = default_L(H);
-  }
-  p = prepare(spec, L, H);
-
-  const std::vector<float> quantiles = parse_floats(o.quantiles, "--quantiles", limits::kQuantile);
-  json cfg = load_config(o.config);
+  TrainJob job;
+  job.data = data_spec(o.data);
+  // Model config: --config, then the per-model flags (aliases of fields), then --set key=value.
+  json& cfg = job.model = load_config(o.config);
   cfg["type"] = o.model;
-  cfg["input_size"] = L;
-  cfg["horizon"] = H;
-  cfg["outputs"] = std::max<std::size_t>(quantiles.size(), 1);
-  const Covariates cov = p.covariates.counts();
-  if (cov.any()) {
-    cfg["hist_exog"] = cov.hist;
-    cfg["futr_exog"] = cov.futr;
-    cfg["stat_exog"] = cov.stat;
-  }
+  if (o.input_size) cfg["input_size"] = o.input_size;
+  if (o.horizon) cfg["horizon"] = o.horizon;
   if (!o.mlp_units.empty()) cfg["mlp_units"] = parse_mlp_units(o.mlp_units);
   if (o.hidden) cfg["hidden_size"] = o.hidden;
   if (o.layers) cfg["num_layers"] = o.layers;
@@ -119,17 +85,15 @@ int run_train(const TrainOpts& o) {
   if (!o.pooling.empty()) cfg["pooling"] = o.pooling;
   if (!o.interpolation.empty()) cfg["interpolation"] = o.interpolation;
   if (o.dropout >= 0) cfg["dropout"] = o.dropout;
-  auto model = make_model<float>(cfg);
-  model->init(o.seed);
-
-  TrainConfig tc;
+  apply_settings(cfg, o.settings);
+  TrainConfig& tc = job.train;
   tc.max_steps = o.max_steps;
   tc.epochs = o.epochs;
   tc.batch_size = o.batch;
   tc.micro_batches = o.micro;
   tc.val_batch = o.val_batch;
   tc.seed = o.seed;
-  tc.loss = parse_loss(o.loss, quantiles, o.huber_delta);
+  tc.loss = parse_loss(o.loss, parse_floats(o.quantiles, "--quantiles", limits::kQuantile), o.huber_delta);
   tc.optim.name = o.optimizer;
   tc.optim.lr = o.lr;
   tc.optim.weight_decay = o.weight_decay;
@@ -137,7 +101,7 @@ int run_train(const TrainOpts& o) {
   tc.clip_norm = o.clip;
   tc.schedule.name = o.schedule;
   tc.window_scaling = parse_window_scaling(
-      !o.window_scaler.empty() ? o.window_scaler : spec.protocol == Protocol::m4 ? "robust" : "none");
+      !o.window_scaler.empty() ? o.window_scaler : job.data.protocol == Protocol::m4 ? "robust" : "none");
   tc.val_every = o.val_every;
   tc.patience = o.patience;
   tc.min_delta = o.min_delta;
@@ -145,37 +109,21 @@ int run_train(const TrainOpts& o) {
   tc.checkpoint_every = o.checkpoint_every;
   tc.log_every = o.quiet ? 0 : 50;
   tc.lr_decays = o.lr_decays;
-  derive_schedule(tc, p.train.size());
-  Trainer trainer(*model, p.store, p.train, p.val, tc);
-  if (!o.quiet) trainer.on_log = report_progress;
-  if (o.resume) {
-    NTN_CHECK(!o.checkpoint.empty(), "--resume needs --checkpoint FILE");
-    if (std::filesystem::exists(o.checkpoint)) trainer.resume(o.checkpoint);
-  }
-  const TrainSummary summary = trainer.run();
-
-  Artifact a;
-  a.model = std::move(model);
-  a.scaling = p.scaling;
-  for (std::size_t s = 0; s < p.store.size(); ++s) a.series.push_back(p.store.name(s));
-  a.stats = p.stats;
-  a.window_scaling = tc.window_scaling;
-  a.output = quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(quantiles);
-  a.covariates = p.covariates;
-  a.uuid = make_uuid();
-  a.version = NTN_VERSION;
-  a.created = utc_now_iso8601();
-  a.training = {{"config", tc.to_json()}, {"summary", summary.to_json()}, {"data", p.describe()},
-                {"threads", num_threads()}};
+  job.resume = o.resume;
+  NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
+  if (!o.quiet) job.on_log = report_progress;
+  TrainResult r = train_job(job);
+  const Artifact& a = r.artifact;
+  const TrainSummary& summary = r.summary;
   json result = {{"model", o.out},
                  {"uuid", a.uuid},
                  {"model_type", a.model->type()},
                  {"parameters", a.model->params().count()},
-                 {"input_size", L},
-                 {"horizon", H},
+                 {"input_size", a.model->input_size()},
+                 {"horizon", a.model->horizon()},
                  {"train", summary.to_json()}};
-  if (cov.any()) result["covariates"] = p.covariates.to_json();
-  if (!p.test.empty()) result["test"] = evaluate_test(a, p).to_json();
+  if (a.covariates.counts().any()) result["covariates"] = a.covariates.to_json();
+  if (!r.prepared.test.empty()) result["test"] = evaluate_test(a, r.prepared).to_json();
   a.save(o.out);  // after the test scoring: a model whose forecasts cannot be scored is never written
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
@@ -204,273 +152,6 @@ int run_train(const TrainOpts& o) {
   return 0;
 }
 
-struct EvalOpts {
-  DataOpts data;
-  std::string model;
-  int threads = 0;
-  bool json = false;
-};
-
-int run_evaluate(const EvalOpts& o) {
-  set_num_threads(o.threads);
-  const Artifact a = Artifact::load(o.model);
-  std::size_t H = a.model->horizon();
-  const Prepared p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
-  const TestMetrics m = evaluate_test(a, p);
-  json j = m.to_json();
-  j["model"] = o.model;
-  j["uuid"] = a.uuid;
-  print_result(j, o.json);
-  return 0;
-}
-
-struct PredictOpts {
-  DataOpts data;
-  std::string model, format = "wide", precision = "fp32", series, future;
-  std::size_t batch = 32, cache = 0;
-  int threads = 0;
-  bool json = false, stream = false;
-};
-
-// Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
-// so a 1e13-level series prints its moves, and a 100-level one is not padded with noise; without
-// a series scaler (scale 0), float32's 7 significant digits.
-std::string fmt_value(double v, double scale) {
-  int digits = scale > 0 ? 6 : 7;
-  if (v != 0 && scale > 0) digits += std::max(0, int(std::ceil(std::log10(std::fabs(v) / scale))));
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.*g", std::min(digits, 17), v);
-  return buf;
-}
-
-template <class T>
-void print_forecast_row(const std::string& name, const T* f, std::size_t H, std::size_t Q, double scale) {
-  for (std::size_t h = 0; h < H; ++h) {
-    std::printf("%s,%zu", name.c_str(), h + 1);
-    for (std::size_t q = 0; q < Q; ++q) std::printf(",%s", fmt_value(double(f[h * Q + q]), scale).c_str());
-    std::printf("\n");
-  }
-}
-
-template <class T>
-json forecast_json(const T* f, std::size_t H, std::size_t Q) {
-  json steps = json::array();
-  for (std::size_t h = 0; h < H; ++h) {
-    if (Q == 1)
-      steps.push_back(f[h]);
-    else
-      steps.push_back(std::vector<T>(f + h * Q, f + (h + 1) * Q));
-  }
-  return steps;
-}
-
-json cache_json(const ForecastCache& c) {
-  const auto m = c.metrics();
-  return {{"hits", m.hits}, {"misses", m.misses}, {"hit_rate", m.hit_rate()}, {"evictions", m.evictions}};
-}
-
-// --stream: one observation per stdin line; once L have arrived, one forecast per line.
-int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
-  const std::size_t H = p.horizon(), Q = p.outputs();
-  StreamingPredictor s(p, series);
-  std::unique_ptr<ForecastCache> cache;
-  if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
-  std::vector<float> y(p.output_size());
-  const double scale = p.artifact().scaling == SeriesScaling::none ? 0.0 : p.series_stats(series).scale;
-  StreamLineParser parser([&](float value, std::size_t lineno) {
-    if (!s.append(value)) return;
-    if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
-      s.forecast(y.data());
-      if (cache) cache->put(p.model_key(), series, s.window(), y.data());
-    }
-    if (o.json) {
-      std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
-    } else {
-      for (std::size_t i = 0; i < H * Q; ++i)
-        std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), scale).c_str());
-      std::printf("\n");
-    }
-    NTN_CHECK(std::fflush(stdout) == 0, "cannot write the forecast to stdout");
-  });
-  // read(2), not stdio: a forecast is printed as soon as its line arrives on a pipe.
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t got = ::read(0, buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    NTN_CHECK(got >= 0, "cannot read stdin: ", std::strerror(errno));
-    if (got == 0) break;
-    parser.feed(buf, std::size_t(got));
-  }
-  parser.finish();
-  if (cache) std::fprintf(stderr, "cache %s\n", cache_json(*cache).dump().c_str());
-  return 0;
-}
-
-int run_predict(const PredictOpts& o) {
-  set_num_threads(o.threads);
-  Predictor p(o.model, {.precision = parse_precision(o.precision), .max_batch = o.batch});
-  const Artifact& a = p.artifact();
-  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
-  auto series_of = [&](const std::string& name, const std::string& src) {
-    if (a.scaling == SeriesScaling::none) return Predictor::kNoSeries;
-    NTN_CHECK(std::find(a.series.begin(), a.series.end(), name) != a.series.end(), src, ": series '", name,
-              "' was not in the training data; its scaler is unknown (trained on ", a.series.size(), " series, e.g. '",
-              a.series.front(), "')");
-    return p.series_index(name);
-  };
-  if (o.stream) {
-    NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
-    const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
-                                                                     : series_of("", "--series"))
-                                           : series_of(o.series, "--series");
-    return run_stream(o, p, s);
-  }
-  NTN_CHECK(!o.data.path.empty(), "--data is required (or --stream to read values from stdin)");
-  std::vector<std::string> names;
-  // (series, L): the last L values of each, original scale, in double (the predictor scales
-  // them in double: a series far from zero keeps its digits) and float (the cache's keys).
-  std::vector<double> xd;
-  std::vector<float> x;
-  std::vector<std::size_t> series;
-  // Each series' values are checked to fit float32 first (file:line: column otherwise).
-  auto add = [&](const std::string& name, const std::vector<double>& v, const std::string& src, auto check_f32) {
-    NTN_CHECK(v.size() >= L, src, ": series '", name, "' has ", v.size(), " values, the model needs the last ", L);
-    series.push_back(series_of(name, src));
-    names.push_back(name);
-    const std::vector<float> f = check_f32(v.size() - L);
-    x.insert(x.end(), f.begin(), f.end());
-    xd.insert(xd.end(), v.end() - std::ptrdiff_t(L), v.end());
-  };
-  const Covariates cov = p.covariates();
-  RawCovariateTable table;  // covariate models: the raw covariates of the history and the steps ahead
-  if (o.format == "m4") {
-    NTN_CHECK(!cov.any(), "--format m4 holds no covariates, but the model takes some");
-    NTN_CHECK(o.future.empty(), "--future applies to wide files with covariates");
-    const SeriesSet s = read_m4_csv(o.data.path);
-    for (std::size_t i = 0; i < s.size(); ++i)
-      add(s.ids[i], s.values[i], o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
-  } else {
-    NTN_CHECK(o.format == "wide", "--format must be wide or m4 (got '", o.format, "')");
-    NTN_CHECK(cov.futr > 0 || o.future.empty(), "--future: the model takes no future-known covariates");
-    CsvOptions c = data_spec(o.data).csv;
-    if (c.columns.empty() && (a.scaling != SeriesScaling::none || cov.any())) c.columns = a.series;
-    const std::size_t targets = c.columns.size();
-    const std::vector<std::string> cov_cols = a.covariates.columns();
-    c.columns.insert(c.columns.end(), cov_cols.begin(), cov_cols.end());
-    const Frame f = read_wide_csv(o.data.path, c);
-    const std::size_t n_targets = cov.any() ? targets : f.names.size();
-    for (std::size_t i = 0; i < n_targets; ++i)
-      add(f.names[i], f.cols[i], o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
-    if (cov.any()) {
-      std::optional<Frame> future;
-      if (!o.future.empty()) {
-        CsvOptions fc;
-        fc.time_column = c.time_column;
-        fc.fill = c.fill;
-        for (const auto& col : a.covariates.futr)
-          if (!col.calendar) fc.columns.push_back(col.name);
-        future = read_wide_csv(o.future, fc);
-      }
-      table = raw_covariates(a.covariates, f, future ? &*future : nullptr, H);
-    }
-  }
-  const std::size_t n = names.size();
-  std::vector<double> out(n * H * Q);
-  std::unique_ptr<ForecastCache> cache;
-  const double t0 = now_s();
-  if (cov.any()) {  // every series shares the file's covariates: the last L (+ H) rows, one copy per row
-    NTN_CHECK(!o.cache, "--cache serves models without covariates only");
-    const std::size_t R = table.rows;
-    std::vector<double> hist, futr, stat;
-    for (std::size_t i = 0; i < n; ++i) {
-      hist.insert(hist.end(), table.hist.begin() + std::ptrdiff_t((R - L) * cov.hist), table.hist.end());
-      futr.insert(futr.end(), table.futr.begin() + std::ptrdiff_t((R - L) * cov.futr), table.futr.end());
-      stat.insert(stat.end(), table.stat.begin(), table.stat.end());
-    }
-    p.predict_batch(xd.data(), n, out.data(), RawCovariates{hist.data(), futr.data(), stat.data()}, series.data());
-  } else if (o.cache) {  // the cache serves float32 windows and forecasts
-    cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
-    std::vector<float> y(H * Q);
-    for (std::size_t i = 0; i < n; ++i) {
-      predict_cached(p, *cache, x.data() + i * L, y.data(), series[i]);
-      std::copy(y.begin(), y.end(), out.begin() + std::ptrdiff_t(i * H * Q));
-    }
-  } else {
-    p.predict_batch(xd.data(), n, out.data(), series.data());
-  }
-  const double secs = now_s() - t0;
-  if (o.json) {
-    json fc = json::object();
-    for (std::size_t s = 0; s < n; ++s) fc[names[s]] = forecast_json(out.data() + s * H * Q, H, Q);
-    json j = {{"model", o.model}, {"uuid", a.uuid}, {"horizon", H},          {"forecasts", fc},
-              {"seconds", secs},  {"precision", precision_name(p.precision())}};
-    if (!a.output.levels.empty()) j["quantiles"] = a.output.levels;
-    if (a.output.kind == OutputKind::distribution) j["output"] = a.output.to_json();
-    if (cache) j["cache"] = cache_json(*cache);
-    std::printf("%s\n", j.dump().c_str());
-    return 0;
-  }
-  std::printf("series,step");
-  // One column per output: a single-quantile model has one; a distribution its parameters.
-  if (a.output.kind == OutputKind::point) std::printf(",forecast");
-  for (float q : a.output.levels) std::printf(",q%g", double(q));
-  if (a.output.kind == OutputKind::distribution)
-    std::printf(a.output.dist == DistKind::gaussian ? ",mu,sigma" : ",mu,sigma,nu");
-  std::printf("\n");
-  for (std::size_t s = 0; s < n; ++s)
-    print_forecast_row(names[s], out.data() + s * H * Q, H, Q,
-                       a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale);
-  return 0;
-}
-
-struct QuantizeOpts {
-  DataOpts data;
-  std::string model, out, to = "int8";
-  int threads = 0;
-  bool json = false;
-};
-
-// Writes the quantised artifact, then (with --data) scores fp32 and the quantised model on the
-// protocol's test windows through the same Predictor path.
-int run_quantize(const QuantizeOpts& o) {
-  set_num_threads(o.threads);
-  const Precision to = parse_precision(o.to);
-  NTN_CHECK(to != Precision::fp32, "--to must be fp16 or int8");
-  check_output_path("--out", o.out, {{"--model", o.model}, {"--data", o.data.path}, {"--test-data", o.data.test_path}});
-  // Every input is read and validated before the output is created.
-  const Artifact a = Artifact::load(o.model);
-  std::optional<Prepared> p;
-  if (!o.data.path.empty()) {
-    std::size_t H = a.model->horizon();
-    p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
-  }
-  quantize(a, to).save(o.out);
-  json j = {{"model", o.model}, {"out", o.out}, {"precision", precision_name(to)}};
-  {
-    Predictor q(o.out, {.precision = to});
-    Predictor f(o.model);
-    j["packed_bytes"] = {{"fp32", f.packed_bytes()}, {precision_name(to), q.packed_bytes()}};
-  }
-  if (p) {
-    Predictor pf(o.model, {.workspaces = 0});
-    Predictor pq(o.out, {.precision = to, .workspaces = 0});
-    const std::vector<float> ff = forecast_test(pf, *p), fq = forecast_test(pq, *p);
-    const json mf = score_test(a, *p, ff.data()).to_json(), mq = score_test(a, *p, fq.data()).to_json();
-    json rep = {{"windows", mf["windows"]}, {"scale", mf["scale"]}};
-    for (const char* k : {"mae", "mse", "smape"}) {
-      rep[k] = {{"fp32", mf[k]}, {precision_name(to), mq[k]}};
-      const double ref = mf[k].get<double>();
-      rep[k]["relative_change"] = ref != 0 ? (mq[k].get<double>() - ref) / ref : 0.0;
-    }
-    double diff = 0;
-    for (std::size_t i = 0; i < ff.size(); ++i) diff += std::fabs(double(ff[i]) - fq[i]);
-    rep["mean_abs_forecast_change"] = diff / double(ff.size());
-    j["accuracy"] = rep;
-  }
-  print_result(j, o.json);
-  return 0;
-}
-
 }  // namespace
 
 Run add_train(CLI::App& app) {
@@ -479,6 +160,11 @@ Run add_train(CLI::App& app) {
   add_covariate_options(app, o->data);
   app.add_option("--model", o->model, "Model type (default nhits): " + model_names() + " (ntneural models)");
   app.add_option("--config", o->config, "Model config: a JSON file or inline JSON (flags below override it)");
+  app.add_option("--set", o->settings,
+                 "Model config field, repeatable: key=value (JSON or a word), e.g. --set pooling=avg --set "
+                 "'mlp_units=[[256,256]]'; validated by the model's config (overrides --config and the flags)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else 168)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
@@ -520,45 +206,6 @@ Run add_train(CLI::App& app) {
   app.add_flag("--json", o->json, "Print the result as one JSON object");
   app.add_flag("--quiet", o->quiet, "No progress output");
   return [o] { return run_train(*o); };
-}
-
-Run add_evaluate(CLI::App& app) {
-  auto o = std::make_shared<EvalOpts>();
-  app.add_option("--model", o->model, "Model artifact")->required();
-  add_data_options(app, o->data, true);
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
-  app.add_flag("--json", o->json, "Print one JSON object (mse, mae, rmse, smape, mase, ...)");
-  return [o] { return run_evaluate(*o); };
-}
-
-Run add_predict(CLI::App& app) {
-  auto o = std::make_shared<PredictOpts>();
-  app.add_option("--model", o->model, "Model artifact")->required();
-  add_data_options(app, o->data, false, /*data_required=*/false);
-  app.add_option("--format", o->format, "wide (default) or m4");
-  app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16 or int8");
-  add_uint(app, "--batch", o->batch, limits::kBatch, "Rows per forward pass and thread (default 32)");
-  add_uint(app, "--cache", o->cache, limits::kCache, "Serve through a forecast cache of this many entries (0: none)");
-  app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
-                                      "input window is full");
-  app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
-  app.add_option("--future", o->future,
-                 "Models with future-known covariates: a CSV of the rows after --data's last row (time column + "
-                 "those columns, at least the horizon); calendar features need no file");
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
-  app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
-  return [o] { return run_predict(*o); };
-}
-
-Run add_quantize(CLI::App& app) {
-  auto o = std::make_shared<QuantizeOpts>();
-  app.add_option("--model", o->model, "fp32 model artifact")->required();
-  app.add_option("--to", o->to, "int8 (default) or fp16");
-  app.add_option("--out", o->out, "Quantised artifact to write")->required();
-  add_data_options(app, o->data, true, /*data_required=*/false);  // --data: the accuracy report's data set
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
-  app.add_flag("--json", o->json, "Print one JSON object");
-  return [o] { return run_quantize(*o); };
 }
 
 }  // namespace ntn::cli

@@ -1,0 +1,52 @@
+// One library call per job of the command line - the calls the CLI, the Python bindings and
+// distributed training make, so none of them re-implements the steps between reading a file and
+// writing an artifact.
+//
+// Intended usage:
+//   ntn::TrainJob job;
+//   job.data.path = "sp500.csv";  job.data.csv.columns = {"close"};
+//   job.data.covariates.hist = {"volume"};  job.data.covariates.calendar = {"dow"};
+//   job.model = {{"type", "nhits"}, {"horizon", 5}};       // input_size: the protocol's default
+//   job.train.max_steps = 500;
+//   ntn::TrainResult r = ntn::train_job(job);               // prepared data, trained artifact
+//   ntn::TestMetrics m = ntn::evaluate_test(r.artifact, r.prepared);
+//   r.artifact.save("sp.ntn");
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+#include "ntn/pipeline.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+
+struct TrainJob {
+  DataSpec data;
+  // Model config (its "type" and any fields; ntn::models' Config structs hold the defaults).
+  // input_size / horizon absent or 0: horizon 24 (m4: the test file's), input_size by
+  // default_input_size. outputs and the covariate counts are set from the loss and the data.
+  nlohmann::json model = {{"type", "nhits"}};
+  TrainConfig train;               // derive_schedule is applied to it
+  bool resume = false;             // continue from train.checkpoint_path when that file exists
+  std::function<void(const TrainLog&)> on_log;  // progress (every train.log_every steps)
+};
+
+struct TrainResult {
+  Prepared prepared;
+  TrainSummary summary;
+  Artifact artifact;  // the trained model with everything needed to forecast again
+};
+
+// Reads and splits the data, builds and initialises the model (seed train.seed), trains it and
+// packages the artifact (Artifact::from_training). Errors name the file, row, column or field.
+TrainResult train_job(const TrainJob& job);
+
+// Applies "key=value" settings to a model config: the value is JSON when it parses as JSON
+// ([[512,512]], 0.1, true, "avg"), else a string (avg). The model's Config validates the result
+// (make_model): an unknown key or a bad value is an error naming the field.
+void apply_settings(nlohmann::json& model_config, const std::vector<std::string>& settings);
+
+}  // namespace ntn

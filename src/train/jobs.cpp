@@ -1,0 +1,69 @@
+#include "ntn/jobs.h"
+
+#include <filesystem>
+
+#include "ntn/error.h"
+#include "ntn/fields.h"
+
+namespace ntn {
+
+using nlohmann::json;
+
+TrainResult train_job(const TrainJob& job) {
+  json cfg = job.model;
+  NTN_CHECK(cfg.is_object(), "model config: expected a JSON object (got ", cfg.dump().substr(0, 80), ")");
+  const char* ctx = "model config";
+  std::size_t H = json_uint(cfg, ctx, "horizon", 0, {0, limits::kHorizon.hi});
+  std::size_t L = json_uint(cfg, ctx, "input_size", 0, {0, limits::kWindow.hi});
+  if (H == 0 && job.data.protocol != Protocol::m4) H = 24;
+  TrainResult r;
+  if (H == 0) {  // m4: the horizon is the test file's; read it first
+    std::size_t h = 0;
+    r.prepared = prepare(job.data, 1, h);
+    H = h;
+  }
+  if (L == 0) L = default_input_size(job.data.protocol, H);
+  r.prepared = prepare(job.data, L, H);
+  const Prepared& p = r.prepared;
+  cfg["input_size"] = L;
+  cfg["horizon"] = H;
+  cfg["outputs"] = job.train.loss.outputs();
+  const Covariates cov = p.covariates.counts();
+  if (cov.any()) {
+    cfg["hist_exog"] = cov.hist;
+    cfg["futr_exog"] = cov.futr;
+    cfg["stat_exog"] = cov.stat;
+  }
+  auto model = make_model<float>(cfg);
+  model->init(job.train.seed);
+  TrainConfig tc = job.train;
+  derive_schedule(tc, p.train.size());
+  Trainer trainer(*model, p.store, p.train, p.val, tc);
+  if (job.on_log) trainer.on_log = job.on_log;
+  if (job.resume) {
+    NTN_CHECK(!tc.checkpoint_path.empty(), "resume needs a checkpoint file (--checkpoint)");
+    if (std::filesystem::exists(tc.checkpoint_path)) trainer.resume(tc.checkpoint_path);
+  }
+  r.summary = trainer.run();
+  r.artifact = Artifact::from_training(std::move(model), p, tc, r.summary);
+  return r;
+}
+
+void apply_settings(json& cfg, const std::vector<std::string>& settings) {
+  for (const std::string& s : settings) {
+    const auto eq = s.find('=');
+    NTN_CHECK(eq != std::string::npos && eq > 0, "--set '", s, "': expected key=value (e.g. pooling=avg)");
+    const std::string key = s.substr(0, eq), text = s.substr(eq + 1);
+    NTN_CHECK(key != "type", "--set type=...: choose the model with --model");
+    NTN_CHECK(!text.empty(), "--set ", key, "=: empty value");
+    json v;
+    try {
+      v = json::parse(text);
+    } catch (const json::exception&) {
+      v = text;  // a bare word: a string
+    }
+    cfg[key] = v;
+  }
+}
+
+}  // namespace ntn

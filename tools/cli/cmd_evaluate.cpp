@@ -1,0 +1,48 @@
+// ntneural evaluate: the test-part metrics of an artifact on a data set (+ the naive baseline).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ntn/pipeline.h"
+
+#include "commands.h"
+#include "common.h"
+#include "ntn/error.h"
+#include "ntn/parallel.h"
+
+namespace ntn::cli {
+namespace {
+
+using nlohmann::json;
+
+struct EvalOpts {
+  DataOpts data;
+  std::string model;
+  int threads = 0;
+  bool json = false;
+};
+
+int run_evaluate(const EvalOpts& o) {
+  set_num_threads(o.threads);
+  const Artifact a = Artifact::load(o.model);
+  std::size_t H = a.model->horizon();
+  const Prepared p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
+  const TestMetrics m = evaluate_test(a, p);
+  json j = m.to_json();
+  j["model"] = o.model;
+  j["uuid"] = a.uuid;
+  print_result(j, o.json);
+  return 0;
+}
+
+}  // namespace
+
+Run add_evaluate(CLI::App& app) {
+  auto o = std::make_shared<EvalOpts>();
+  app.add_option("--model", o->model, "Model artifact")->required();
+  add_data_options(app, o->data, true);
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  app.add_flag("--json", o->json, "Print one JSON object (mse, mae, rmse, smape, mase, ...)");
+  return [o] { return run_evaluate(*o); };
+}
+
+}  // namespace ntn::cli

@@ -1,0 +1,250 @@
+// ntneural predict: forecasts after the end of each series of a file, or a forecast per stdin line.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "ntn/forecast_cache.h"
+#include "ntn/pipeline.h"
+#include "ntn/predictor.h"
+#include "ntn/timing.h"
+
+#include "commands.h"
+#include "common.h"
+#include "ntn/error.h"
+#include "ntn/parallel.h"
+
+namespace ntn::cli {
+namespace {
+
+using nlohmann::json;
+
+struct PredictOpts {
+  DataOpts data;
+  std::string model, format = "wide", precision = "fp32", series, future;
+  std::size_t batch = 32, cache = 0;
+  int threads = 0;
+  bool json = false, stream = false;
+};
+
+// Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
+// so a 1e13-level series prints its moves, and a 100-level one is not padded with noise; without
+// a series scaler (scale 0), float32's 7 significant digits.
+std::string fmt_value(double v, double scale) {
+  int digits = scale > 0 ? 6 : 7;
+  if (v != 0 && scale > 0) digits += std::max(0, int(std::ceil(std::log10(std::fabs(v) / scale))));
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", std::min(digits, 17), v);
+  return buf;
+}
+
+template <class T>
+void print_forecast_row(const std::string& name, const T* f, std::size_t H, std::size_t Q, double scale) {
+  for (std::size_t h = 0; h < H; ++h) {
+    std::printf("%s,%zu", name.c_str(), h + 1);
+    for (std::size_t q = 0; q < Q; ++q) std::printf(",%s", fmt_value(double(f[h * Q + q]), scale).c_str());
+    std::printf("\n");
+  }
+}
+
+template <class T>
+json forecast_json(const T* f, std::size_t H, std::size_t Q) {
+  json steps = json::array();
+  for (std::size_t h = 0; h < H; ++h) {
+    if (Q == 1)
+      steps.push_back(f[h]);
+    else
+      steps.push_back(std::vector<T>(f + h * Q, f + (h + 1) * Q));
+  }
+  return steps;
+}
+
+json cache_json(const ForecastCache& c) {
+  const auto m = c.metrics();
+  return {{"hits", m.hits}, {"misses", m.misses}, {"hit_rate", m.hit_rate()}, {"evictions", m.evictions}};
+}
+
+// --stream: one observation per stdin line; once L have arrived, one forecast per line.
+int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
+  const std::size_t H = p.horizon(), Q = p.outputs();
+  StreamingPredictor s(p, series);
+  std::unique_ptr<ForecastCache> cache;
+  if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
+  std::vector<float> y(p.output_size());
+  const double scale = p.artifact().scaling == SeriesScaling::none ? 0.0 : p.series_stats(series).scale;
+  StreamLineParser parser([&](float value, std::size_t lineno) {
+    if (!s.append(value)) return;
+    if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
+      s.forecast(y.data());
+      if (cache) cache->put(p.model_key(), series, s.window(), y.data());
+    }
+    if (o.json) {
+      std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
+    } else {
+      for (std::size_t i = 0; i < H * Q; ++i)
+        std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), scale).c_str());
+      std::printf("\n");
+    }
+    NTN_CHECK(std::fflush(stdout) == 0, "cannot write the forecast to stdout");
+  });
+  // read(2), not stdio: a forecast is printed as soon as its line arrives on a pipe.
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(0, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    NTN_CHECK(got >= 0, "cannot read stdin: ", std::strerror(errno));
+    if (got == 0) break;
+    parser.feed(buf, std::size_t(got));
+  }
+  parser.finish();
+  if (cache) std::fprintf(stderr, "cache %s\n", cache_json(*cache).dump().c_str());
+  return 0;
+}
+
+int run_predict(const PredictOpts& o) {
+  set_num_threads(o.threads);
+  Predictor p(o.model, {.precision = parse_precision(o.precision), .max_batch = o.batch});
+  const Artifact& a = p.artifact();
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
+  auto series_of = [&](const std::string& name, const std::string& src) {
+    if (a.scaling == SeriesScaling::none) return Predictor::kNoSeries;
+    NTN_CHECK(std::find(a.series.begin(), a.series.end(), name) != a.series.end(), src, ": series '", name,
+              "' was not in the training data; its scaler is unknown (trained on ", a.series.size(), " series, e.g. '",
+              a.series.front(), "')");
+    return p.series_index(name);
+  };
+  if (o.stream) {
+    NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
+    const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
+                                                                     : series_of("", "--series"))
+                                           : series_of(o.series, "--series");
+    return run_stream(o, p, s);
+  }
+  NTN_CHECK(!o.data.path.empty(), "--data is required (or --stream to read values from stdin)");
+  std::vector<std::string> names;
+  // (series, L): the last L values of each, original scale, in double (the predictor scales
+  // them in double: a series far from zero keeps its digits) and float (the cache's keys).
+  std::vector<double> xd;
+  std::vector<float> x;
+  std::vector<std::size_t> series;
+  // Each series' values are checked to fit float32 first (file:line: column otherwise).
+  auto add = [&](const std::string& name, const std::vector<double>& v, const std::string& src, auto check_f32) {
+    NTN_CHECK(v.size() >= L, src, ": series '", name, "' has ", v.size(), " values, the model needs the last ", L);
+    series.push_back(series_of(name, src));
+    names.push_back(name);
+    const std::vector<float> f = check_f32(v.size() - L);
+    x.insert(x.end(), f.begin(), f.end());
+    xd.insert(xd.end(), v.end() - std::ptrdiff_t(L), v.end());
+  };
+  const Covariates cov = p.covariates();
+  RawCovariateTable table;  // covariate models: the raw covariates of the history and the steps ahead
+  if (o.format == "m4") {
+    NTN_CHECK(!cov.any(), "--format m4 holds no covariates, but the model takes some");
+    NTN_CHECK(o.future.empty(), "--future applies to wide files with covariates");
+    const SeriesSet s = read_m4_csv(o.data.path);
+    for (std::size_t i = 0; i < s.size(); ++i)
+      add(s.ids[i], s.values[i], o.data.path, [&](std::size_t first) { return series_f32(s, i, first); });
+  } else {
+    NTN_CHECK(o.format == "wide", "--format must be wide or m4 (got '", o.format, "')");
+    NTN_CHECK(cov.futr > 0 || o.future.empty(), "--future: the model takes no future-known covariates");
+    CsvOptions c = data_spec(o.data).csv;
+    if (c.columns.empty() && (a.scaling != SeriesScaling::none || cov.any())) c.columns = a.series;
+    const std::size_t targets = c.columns.size();
+    const std::vector<std::string> cov_cols = a.covariates.columns();
+    c.columns.insert(c.columns.end(), cov_cols.begin(), cov_cols.end());
+    const Frame f = read_wide_csv(o.data.path, c);
+    const std::size_t n_targets = cov.any() ? targets : f.names.size();
+    for (std::size_t i = 0; i < n_targets; ++i)
+      add(f.names[i], f.cols[i], o.data.path, [&](std::size_t first) { return column_f32(f, i, first); });
+    if (cov.any()) {
+      std::optional<Frame> future;
+      if (!o.future.empty()) {
+        CsvOptions fc;
+        fc.time_column = c.time_column;
+        fc.fill = c.fill;
+        for (const auto& col : a.covariates.futr)
+          if (!col.calendar) fc.columns.push_back(col.name);
+        future = read_wide_csv(o.future, fc);
+      }
+      table = raw_covariates(a.covariates, f, future ? &*future : nullptr, H);
+    }
+  }
+  const std::size_t n = names.size();
+  std::vector<double> out(n * H * Q);
+  std::unique_ptr<ForecastCache> cache;
+  const double t0 = now_s();
+  if (cov.any()) {  // every series shares the file's covariates: the last L (+ H) rows, one copy per row
+    NTN_CHECK(!o.cache, "--cache serves models without covariates only");
+    const std::size_t R = table.rows;
+    std::vector<double> hist, futr, stat;
+    for (std::size_t i = 0; i < n; ++i) {
+      hist.insert(hist.end(), table.hist.begin() + std::ptrdiff_t((R - L) * cov.hist), table.hist.end());
+      futr.insert(futr.end(), table.futr.begin() + std::ptrdiff_t((R - L) * cov.futr), table.futr.end());
+      stat.insert(stat.end(), table.stat.begin(), table.stat.end());
+    }
+    p.predict_batch(xd.data(), n, out.data(), RawCovariates{hist.data(), futr.data(), stat.data()}, series.data());
+  } else if (o.cache) {  // the cache serves float32 windows and forecasts
+    cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
+    std::vector<float> y(H * Q);
+    for (std::size_t i = 0; i < n; ++i) {
+      predict_cached(p, *cache, x.data() + i * L, y.data(), series[i]);
+      std::copy(y.begin(), y.end(), out.begin() + std::ptrdiff_t(i * H * Q));
+    }
+  } else {
+    p.predict_batch(xd.data(), n, out.data(), series.data());
+  }
+  const double secs = now_s() - t0;
+  if (o.json) {
+    json fc = json::object();
+    for (std::size_t s = 0; s < n; ++s) fc[names[s]] = forecast_json(out.data() + s * H * Q, H, Q);
+    json j = {{"model", o.model}, {"uuid", a.uuid}, {"horizon", H},          {"forecasts", fc},
+              {"seconds", secs},  {"precision", precision_name(p.precision())}};
+    if (!a.output.levels.empty()) j["quantiles"] = a.output.levels;
+    if (a.output.kind == OutputKind::distribution) j["output"] = a.output.to_json();
+    if (cache) j["cache"] = cache_json(*cache);
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("series,step");
+  // One column per output: a single-quantile model has one; a distribution its parameters.
+  if (a.output.kind == OutputKind::point) std::printf(",forecast");
+  for (float q : a.output.levels) std::printf(",q%g", double(q));
+  if (a.output.kind == OutputKind::distribution)
+    std::printf(a.output.dist == DistKind::gaussian ? ",mu,sigma" : ",mu,sigma,nu");
+  std::printf("\n");
+  for (std::size_t s = 0; s < n; ++s)
+    print_forecast_row(names[s], out.data() + s * H * Q, H, Q,
+                       a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale);
+  return 0;
+}
+
+}  // namespace
+
+Run add_predict(CLI::App& app) {
+  auto o = std::make_shared<PredictOpts>();
+  app.add_option("--model", o->model, "Model artifact")->required();
+  add_data_options(app, o->data, false, /*data_required=*/false);
+  app.add_option("--format", o->format, "wide (default) or m4");
+  app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16 or int8");
+  add_uint(app, "--batch", o->batch, limits::kBatch, "Rows per forward pass and thread (default 32)");
+  add_uint(app, "--cache", o->cache, limits::kCache, "Serve through a forecast cache of this many entries (0: none)");
+  app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
+                                      "input window is full");
+  app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
+  app.add_option("--future", o->future,
+                 "Models with future-known covariates: a CSV of the rows after --data's last row (time column + "
+                 "those columns, at least the horizon); calendar features need no file");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
+  return [o] { return run_predict(*o); };
+}
+
+}  // namespace ntn::cli
