@@ -1,6 +1,6 @@
 // Internal to src/models: the config fields every model shares, the helpers every model file uses
-// to read its Config, and the registry entry each model file provides (registry.cpp lists them;
-// nothing else spells a model's name).
+// to read its Config, and the registry entry type each model file provides (registry.cpp declares
+// and lists them; nothing else spells a model's name).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -24,11 +24,6 @@ struct Entry {
   std::unique_ptr<Model<float>> (*build_float)(const json& config);
   std::unique_ptr<Model<double>> (*build_double)(const json& config);
 };
-
-// The model files' rows (one function per file).
-Entry nhits_entry();
-Entry nbeats_entry();
-Entry mlp_entry();
 
 // "mlp_units": [in, out] width pairs, each starting where the previous ends.
 using Units = std::vector<std::vector<std::size_t>>;

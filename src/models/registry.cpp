@@ -1,10 +1,18 @@
-// The one table of model types. Adding a model = its file under src/models/ (builders + an
-// Entry function) + one line here + its golden fixture.
+// The one table of model types. Adding a model = its file under src/models/ (a Config, the
+// builders and an Entry function; CMake picks the file up) + its line in each list below + its
+// golden fixture (dev/gen_golden.py, tests/models/test_golden.cpp).
 #include <type_traits>
 
 #include "models/common.h"
 
 namespace ntn {
+namespace models {
+// Each model file's registry row.
+Entry nhits_entry();
+Entry nbeats_entry();
+Entry mlp_entry();
+}  // namespace models
+
 namespace {
 
 const std::vector<models::Entry>& table() {

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -39,10 +40,17 @@ int run_models(bool as_json) {
     std::printf("%s\n", nlohmann::json({{"models", a}}).dump().c_str());
     return 0;
   }
-  std::printf("%-8s %-16s %-20s %-9s %s\n", "model", "outputs", "covariates", "streaming", "summary");
+  // Columns as wide as their widest cell.
+  int wn = 5, wo = 7, wc = 10;
+  for (const ModelInfo& m : model_registry()) {
+    wn = std::max(wn, int(m.name.size()));
+    wo = std::max(wo, int(join(m.outputs).size()));
+    wc = std::max(wc, int(join(m.covariates).size()));
+  }
+  std::printf("%-*s  %-*s  %-*s  %-9s  %s\n", wn, "model", wo, "outputs", wc, "covariates", "streaming", "summary");
   for (const ModelInfo& m : model_registry())
-    std::printf("%-8s %-16s %-20s %-9s %s\n", m.name.c_str(), join(m.outputs).c_str(), join(m.covariates).c_str(),
-                m.streaming ? "yes" : "no", m.summary.c_str());
+    std::printf("%-*s  %-*s  %-*s  %-9s  %s\n", wn, m.name.c_str(), wo, join(m.outputs).c_str(), wc,
+                join(m.covariates).c_str(), m.streaming ? "yes" : "no", m.summary.c_str());
   return 0;
 }
 
