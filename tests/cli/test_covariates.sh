@@ -31,30 +31,17 @@ rows = []
 for i in range(460):
     promo = 1 if random.random() < 0.3 else 0
     rows.append((day + datetime.timedelta(hours=i), 40 + 25 * promo + random.random(), promo, 5 + i % 7))
-with open(f"{d}/hist.csv", "w") as f:
-    f.write("time,sales,promo,price\n")
-    for t, s, p, c in rows[:450]:
-        f.write(f"{t:%Y-%m-%d %H:%M},{s:.3f},{p},{c}\n")
-with open(f"{d}/future.csv", "w") as f:
-    f.write("time,promo\n")
-    for t, s, p, c in rows[450:456]:
-        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
-with open(f"{d}/short.csv", "w") as f:
-    f.write("time,promo\n")
-    for t, s, p, c in rows[450:452]:
-        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
-with open(f"{d}/nan.csv", "w") as f:
-    f.write("time,promo\n")
-    for k, (t, s, p, c) in enumerate(rows[450:456]):
-        f.write(f"{t:%Y-%m-%d %H:%M},{'nan' if k == 3 else p}\n")
-with open(f"{d}/past.csv", "w") as f:
-    f.write("time,promo\n")
-    for t, s, p, c in rows[440:446]:
-        f.write(f"{t:%Y-%m-%d %H:%M},{p}\n")
-with open(f"{d}/nodates.csv", "w") as f:
-    f.write("step,sales,promo\n")
-    for k, (t, s, p, c) in enumerate(rows[:300]):
-        f.write(f"{k},{s:.3f},{p}\n")
+def write(name, header, lines):
+    with open(f"{d}/{name}", "w") as f:
+        f.write(header + "\n" + "".join(line + "\n" for line in lines))
+stamp = lambda t: f"{t:%Y-%m-%d %H:%M}"
+write("hist.csv", "time,sales,promo,price", (f"{stamp(t)},{s:.3f},{p},{c}" for t, s, p, c in rows[:450]))
+future = lambda a, b, bad=-1: (f"{stamp(t)},{'nan' if k == bad else p}" for k, (t, s, p, c) in enumerate(rows[a:b]))
+write("future.csv", "time,promo", future(450, 456))
+write("short.csv", "time,promo", future(450, 452))
+write("nan.csv", "time,promo", future(450, 456, bad=3))
+write("past.csv", "time,promo", future(440, 446))
+write("nodates.csv", "step,sales,promo", (f"{k},{s:.3f},{p}" for k, (t, s, p, c) in enumerate(rows[:300])))
 PY
 check promo_train "$bin" train --data "$dir/hist.csv" --target sales --futr-exog promo --hist-exog price \
   "${small[@]}" --out "$dir/promo.ntn"

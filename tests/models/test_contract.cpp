@@ -264,14 +264,9 @@ TEST_P(Contract, StreamingEqualsBatch) {
 // given raw covariates, equals the training-time forward on the same (scaled) batch.
 TEST_P(Contract, PredictorWithCovariatesEqualsTrainingForward) {
   if (info().covariates.empty()) GTEST_SKIP() << GetParam() << " takes no covariates";
-  Artifact a;
+  Artifact a = artifact();
   a.model = make_model<float>(tiny_cov());
   a.model->init(8);
-  a.scaling = SeriesScaling::standard;
-  a.series = {"s"};
-  a.stats = {NormStats{50.0, 2.0}};
-  a.uuid = make_uuid();
-  a.version = "contract";
   const Covariates c = a.model->covariates();
   for (std::size_t i = 0; i < c.hist; ++i) a.covariates.hist.push_back({cat("h", i), NormStats{10.0 * double(i), 3.0}});
   for (std::size_t i = 0; i < c.futr; ++i) a.covariates.futr.push_back({cat("f", i), NormStats{-1.0, 0.5}});
