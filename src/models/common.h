@@ -47,8 +47,9 @@ struct BaseConfig {
   Covariates covariates() const { return {hist_exog, futr_exog, stat_exog}; }
 };
 
-// The generic reader: unknown fields (anything Config{}.to_json() does not write) are errors, then
-// Config::read parses and validates the rest. Returns the config; to_json() gives its full JSON.
+// The generic reader behind each Config::from_json: unknown fields (anything Config{}.to_json()
+// does not write) are errors, then Config::read parses and validates the rest (absent fields keep
+// the struct's defaults). to_json() gives the full JSON back.
 template <class Config>
 Config read_config(const json& j, const ModelInfo& info) {
   const std::string ctx = cat(info.name, " config");

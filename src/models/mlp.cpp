@@ -29,6 +29,7 @@ struct MlpConfig : BaseConfig {
     hidden_size = json_uint(j, ctx, "hidden_size", hidden_size, limits::kWidth);
     num_layers = json_uint(j, ctx, "num_layers", num_layers, limits::kLayers);
   }
+  static MlpConfig from_json(const json& j) { return read_config<MlpConfig>(j, mlp_info()); }
   json to_json() const {
     json j = {{"type", "mlp"}};
     write(j);
@@ -119,10 +120,10 @@ class MlpModel final : public Model<T> {
 Entry mlp_entry() {
   return {mlp_info(),
           [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<MlpModel<float>>(read_config<MlpConfig>(c, mlp_info()));
+            return std::make_unique<MlpModel<float>>(MlpConfig::from_json(c));
           },
           [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<MlpModel<double>>(read_config<MlpConfig>(c, mlp_info()));
+            return std::make_unique<MlpModel<double>>(MlpConfig::from_json(c));
           }};
 }
 

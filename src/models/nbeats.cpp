@@ -55,6 +55,7 @@ struct NbeatsConfig : BaseConfig {
     n_polynomials = json_uint(j, ctx, "n_polynomials", n_polynomials, limits::kPolynomials);
     shared_weights = json_bool(j, ctx, "shared_weights", shared_weights);
   }
+  static NbeatsConfig from_json(const json& j) { return read_config<NbeatsConfig>(j, nbeats_info()); }
   json to_json() const {
     json j = {{"type", "nbeats"}};
     write(j);
@@ -70,7 +71,7 @@ struct NbeatsConfig : BaseConfig {
 
 template <class T>
 std::unique_ptr<Model<T>> build_nbeats(const json& j) {
-  const NbeatsConfig c = read_config<NbeatsConfig>(j, nbeats_info());
+  const NbeatsConfig c = NbeatsConfig::from_json(j);
   // Frequencies 0, then harmonics/harmonics .. < H/2 in steps of 1/harmonics (ResidualStacks);
   // at most harmonics x H / 2 of them, and each basis row spans L + H values.
   std::size_t n_freq = 1;

@@ -48,6 +48,7 @@ struct NhitsConfig : BaseConfig {
     interpolation = nn::parse_interp(
         json_string(j, ctx, "interpolation", interpolation == nn::Interp::linear ? "linear" : "nearest"));
   }
+  static NhitsConfig from_json(const json& j) { return read_config<NhitsConfig>(j, nhits_info()); }
   json to_json() const {
     json j = {{"type", "nhits"}};
     write(j);
@@ -63,7 +64,7 @@ struct NhitsConfig : BaseConfig {
 
 template <class T>
 std::unique_ptr<Model<T>> build_nhits(const json& j) {
-  const NhitsConfig c = read_config<NhitsConfig>(j, nhits_info());
+  const NhitsConfig c = NhitsConfig::from_json(j);
   StacksSpec spec;
   for (std::size_t s = 0; s < c.n_blocks.size(); ++s) {
     for (std::size_t b = 0; b < c.n_blocks[s]; ++b) {

@@ -29,9 +29,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<float> x(p.input_size()), y(p.output_size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = 100.0f + float(i % 7);
     const std::size_t series = p.artifact().stats.size() > 0 ? 0 : ntn::Predictor::kNoSeries;
-    p.predict(x.data(), y.data(), series);
-    for (float v : y)
-      if (!std::isfinite(v)) __builtin_trap();  // a returned forecast is always finite
+    const ntn::Covariates c = p.covariates();
+    if (!c.any()) {
+      p.predict(x.data(), y.data(), series);
+      for (float v : y)
+        if (!std::isfinite(v)) __builtin_trap();  // a returned forecast is always finite
+      return 0;
+    }
+    // A covariate model: raw covariates at a plausible level (each column's stored center).
+    const std::size_t L = p.input_size(), H = p.horizon();
+    std::vector<double> xd(x.begin(), x.end()), yd(p.output_size()), hist(L * c.hist), futr((L + H) * c.futr),
+        stat(c.stat, 1.0);
+    for (std::size_t i = 0; i < hist.size(); ++i) hist[i] = p.artifact().covariates.hist[i % c.hist].stats.center + 1;
+    for (std::size_t i = 0; i < futr.size(); ++i) futr[i] = p.artifact().covariates.futr[i % c.futr].stats.center;
+    p.predict_batch(xd.data(), 1, yd.data(), ntn::RawCovariates{hist.data(), futr.data(), stat.data()}, &series);
+    for (double v : yd)
+      if (!std::isfinite(v)) __builtin_trap();
   } catch (const ntn::Error&) {
   }
   return 0;
