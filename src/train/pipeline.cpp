@@ -650,12 +650,46 @@ const char* precision_name(Precision p) {
 }
 
 Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const double* x,
-                         std::size_t n, SeriesScaling scaling) {
+                         std::size_t n, SeriesScaling scaling, const CovariateInfo* columns,
+                         const RawCovariateTable* raw) {
   std::vector<double> v(x, x + n);
   const NormStats st = fit(scaling, v.data(), n);
   normalize(st, v.data(), v.data(), n);
   SeriesStore store;
+  CovariateInfo info;
+  std::vector<float> hist, futr, stat;
+  if (columns && columns->counts().any()) {
+    // Each channel's scaler fitted again on rows [0, n) (calendar and static channels: none).
+    info = *columns;
+    const Covariates c = info.counts();
+    NTN_CHECK(raw && raw->rows >= n && raw->hist.size() >= n * c.hist && raw->futr.size() >= n * c.futr &&
+                  raw->stat.size() == c.stat,
+              "training on series '", name, "': the covariates do not cover its ", n, " values");
+    auto scale = [&](const std::vector<double>& src, std::vector<CovariateColumn>& cols, std::vector<float>& dst) {
+      const std::size_t C = cols.size();
+      dst.resize(n * C);
+      std::vector<double> col(n);
+      for (std::size_t k = 0; k < C; ++k) {
+        for (std::size_t r = 0; r < n; ++r) col[r] = src[r * C + k];
+        cols[k].stats = cols[k].calendar ? NormStats{} : fit(SeriesScaling::standard, col.data(), n);
+        for (std::size_t r = 0; r < n; ++r) {
+          const double s = (col[r] - cols[k].stats.center) / cols[k].stats.scale;
+          NTN_CHECK(fits_f32(s), "training on series '", name, "': covariate '", cols[k].name, "' row ", r, " (", col[r],
+                    ") is beyond float32 once scaled");
+          dst[r * C + k] = float(s);
+        }
+      }
+    };
+    scale(raw->hist, info.hist, hist);
+    scale(raw->futr, info.futr, futr);
+    for (double s : raw->stat) {
+      NTN_CHECK(fits_f32(s), "training on series '", name, "': static covariate ", s, " is beyond float32");
+      stat.push_back(float(s));
+    }
+    store.set_covariates(c);
+  }
   store.add(name, v.data(), n);
+  if (info.counts().any()) store.set_series_covariates(0, hist.data(), futr.data(), n, stat.data());
   auto model = make_model<float>(model_cfg);
   const std::size_t L = model->input_size(), H = model->horizon();
   NTN_CHECK(n >= L + H, "training on series '", name, "': ", n, " values, fewer than input ", L, " + horizon ", H);
@@ -674,6 +708,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
   a.stats = {st};
   a.window_scaling = tc.window_scaling;
   a.output = tc.loss.quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(tc.loss.quantiles);
+  a.covariates = info;
   a.uuid = make_uuid();
   a.version = "refit";
   a.created = utc_now_iso8601();

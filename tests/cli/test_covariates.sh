@@ -14,6 +14,8 @@ check sp_train "$bin" train --data "$sp" --target close --hist-exog volume --cal
 check sp_predict_rows test "$("$bin" predict --model "$dir/sp.ntn" --data "$sp" | wc -l)" -eq 6
 check sp_evaluate "$bin" evaluate --model "$dir/sp.ntn" --data "$sp" --json
 check sp_backtest "$bin" backtest --model "$dir/sp.ntn" --data "$sp" --columns close --origins 50 --json
+check sp_backtest_refit sh -c "'$bin' backtest --model '$dir/sp.ntn' --data '$sp' --columns close --origins 20 \
+  --refit-every 10 --json | grep -q '\"refits\":2'"
 check sp_quantize "$bin" quantize --model "$dir/sp.ntn" --to int8 --out "$dir/sp.int8.ntn" --data "$sp" --json
 check sp_int8_predict_rows test "$("$bin" predict --model "$dir/sp.int8.ntn" --precision int8 --data "$sp" | wc -l)" -eq 6
 check sp_models_json sh -c "'$bin' models --json | grep -q '\"historic\"'"

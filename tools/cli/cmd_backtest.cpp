@@ -61,10 +61,7 @@ int run_backtest(const BacktestOpts& o) {
   NTN_CHECK(with_cov || f.names.size() == 1, o.data.path,
             ": backtest runs on one series; pick it with --columns (the file has ", f.names.size(), ")");
   RawCovariateTable table;
-  if (with_cov) {
-    NTN_CHECK(o.refit_every == 0, "--refit-every: refitting models with covariates is not supported yet");
-    table = raw_covariates(ci, f, nullptr, 0);
-  }
+  if (with_cov) table = raw_covariates(ci, f, nullptr, 0);
   column_f32(f, 0);  // every value fits float32 (file:line: column otherwise)
   const std::vector<double>& x = f.cols[0];  // scaled in double by the predictors
   BacktestSpec spec;
@@ -82,8 +79,11 @@ int run_backtest(const BacktestOpts& o) {
     const std::string name = f.names[0];
     const Precision prec = parse_precision(o.precision);
     spec.refit_every = o.refit_every;
+    // Covariate models retrain on the covariates of the same rows (scalers refitted on them).
+    const CovariateInfo* cov_cols = with_cov ? &ci : nullptr;
+    const RawCovariateTable* cov_raw = with_cov ? &table : nullptr;
     spec.refit = [=, scaling = a.scaling](const double* xs, std::size_t n) {
-      return std::make_unique<Predictor>(train_on_series(cfg, tc, name, xs, n, scaling),
+      return std::make_unique<Predictor>(train_on_series(cfg, tc, name, xs, n, scaling, cov_cols, cov_raw),
                                          PredictorOptions{.precision = prec, .max_batch = 64, .workspaces = 0});
     };
   }
