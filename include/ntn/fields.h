@@ -71,6 +71,13 @@ inline constexpr RealRange kRatio{0, 1, false, true};     // val / test share [0
 inline constexpr RealRange kWeight{0, 1};                 // ensemble weight
 }  // namespace limits
 
+// The one rule for a decimal number in text (CSV cells, options, stream lines): blanks around it
+// are trimmed, then the whole text is one decimal number (digits, '.', exponent) with at most one
+// leading sign ('+' or '-'); no hex, no trailing characters. "nan", "inf" and values beyond double
+// (1e999) parse as not_finite.
+enum class NumberText { ok, empty, not_a_number, not_finite };
+NumberText strict_double(std::string_view text, double* v);
+
 // Text -> number; the whole (space-trimmed) text must be the number: no sign on an unsigned
 // field, no hex, no trailing characters, no NaN / inf.
 std::uint64_t parse_uint(std::string_view field, std::string_view text, UintRange r);

@@ -62,7 +62,13 @@ class SafeTensorsFile {
   bool checksummed() const { return checksummed_; }
   const std::map<std::string, Info>& tensors() const { return infos_; }
   // Pointer to the tensor's bytes; throws if absent or if dtype / shape differ from expected.
+  // The bytes need not be aligned (safetensors does not align tensors: an odd-sized int8 tensor
+  // shifts the next one, and a foreign header can have any length): read them with memcpy, or
+  // through get_f32.
   const void* get(const std::string& name, DType dtype, const Shape& shape) const;
+  // An f32 tensor as floats: the file's bytes when they are 4-byte aligned, else an aligned copy
+  // kept in tmp.
+  const float* get_f32(const std::string& name, const Shape& shape, std::vector<float>& tmp) const;
   const std::string& source() const { return source_; }
 
  private:

@@ -71,22 +71,26 @@ std::uint64_t parse_uint(std::string_view field, std::string_view text, UintRang
   return v;
 }
 
-double parse_real(std::string_view field, std::string_view text, RealRange r) {
+NumberText strict_double(std::string_view text, double* v) {
   std::string_view s = trim(text);
-  NTN_CHECK(!s.empty(), field, ": empty value (expected ", range_text(r), ")");
-  std::string_view body = s;
-  bool signs_ok = true;
-  if (body.front() == '+') {  // from_chars takes '-' only; a second sign ("+-1") is an error
-    body.remove_prefix(1);
-    signs_ok = !body.empty() && body.front() != '-' && body.front() != '+';
+  if (s.empty()) return NumberText::empty;
+  if (s.front() == '+') {  // from_chars takes '-' only; a second sign ("+-1") is not a number
+    s.remove_prefix(1);
+    if (s.empty() || s.front() == '-' || s.front() == '+') return NumberText::not_a_number;
   }
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v, std::chars_format::general);
+  if (ec == std::errc::invalid_argument || p != s.data() + s.size()) return NumberText::not_a_number;
+  if (ec == std::errc::result_out_of_range || !std::isfinite(*v)) return NumberText::not_finite;
+  return NumberText::ok;
+}
+
+double parse_real(std::string_view field, std::string_view text, RealRange r) {
+  const std::string_view s = trim(text);
   double v = 0;
-  const auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::general);
-  const bool whole = signs_ok && p == body.data() + body.size();
-  NTN_CHECK(ec != std::errc::invalid_argument && whole, field, ": '", s, "' is not a number (expected ",
-            range_text(r), ")");
-  NTN_CHECK(ec == std::errc() && std::isfinite(v), field, ": '", s, "' is not a finite number (expected ",
-            range_text(r), ")");
+  const NumberText k = strict_double(s, &v);
+  NTN_CHECK(k != NumberText::empty, field, ": empty value (expected ", range_text(r), ")");
+  NTN_CHECK(k != NumberText::not_a_number, field, ": '", s, "' is not a number (expected ", range_text(r), ")");
+  NTN_CHECK(k == NumberText::ok, field, ": '", s, "' is not a finite number (expected ", range_text(r), ")");
   NTN_CHECK(in_range(v, r), field, ": '", s, "' is out of range (expected ", range_text(r), ")");
   return v;
 }

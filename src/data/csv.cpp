@@ -118,16 +118,13 @@ std::string_view trim(std::string_view s) {
 enum class Cell { ok, missing, non_finite, text };
 
 Cell parse_number(std::string_view s, double* v) {
-  s = trim(s);
-  if (s.empty()) return Cell::missing;
-  if (s.front() == '+') {  // from_chars takes no '+'; a second sign ("+-95.5") stays text
-    s.remove_prefix(1);
-    if (s.empty() || s.front() == '-' || s.front() == '+') return Cell::text;
+  switch (strict_double(s, v)) {  // the one number rule (fields.h)
+    case NumberText::ok: return Cell::ok;
+    case NumberText::empty: return Cell::missing;
+    case NumberText::not_finite: return Cell::non_finite;
+    case NumberText::not_a_number: break;
   }
-  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-  if (ec == std::errc::result_out_of_range) return Cell::non_finite;
-  if (ec != std::errc() || ptr != s.data() + s.size()) return Cell::text;
-  return std::isfinite(*v) ? Cell::ok : Cell::non_finite;
+  return Cell::text;
 }
 
 bool parse_uint(std::string_view s, std::size_t n, int* v) {

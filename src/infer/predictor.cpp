@@ -53,7 +53,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
     const float* w = ps.value(i);
     if (!a.linear_weights_loaded) {
       if (!lp) {
-        w = static_cast<const float*>(a.file->get(e.name, DType::f32, e.shape));
+        w = a.file->get_f32(e.name, e.shape, tmp);
       } else if (precision != lp->precision) {
         tmp.resize(e.size);
         lp->to_f32(tmp.data());

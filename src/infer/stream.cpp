@@ -131,15 +131,8 @@ void StreamLineParser::parse_line(std::string_view v) {
   for (char& c : shown)
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';  // one printable line
   double x = 0;
-  std::string_view body = v;
-  bool ok = true;
-  if (body.front() == '+') {
-    body.remove_prefix(1);
-    ok = !body.empty() && body.front() != '-' && body.front() != '+';
-  }
-  const auto [p, ec] = std::from_chars(body.data(), body.data() + body.size(), x);
-  ok = ok && ec == std::errc() && p == body.data() + body.size() && std::isfinite(x);
-  NTN_CHECK(ok, "stdin:", line_, ": '", shown, v.size() > 40 ? "..." : "", "' is not a number (one decimal value per line)");
+  NTN_CHECK(strict_double(v, &x) == NumberText::ok, "stdin:", line_, ": '", shown, v.size() > 40 ? "..." : "",
+            "' is not a number (one decimal value per line)");
   NTN_CHECK(fits_f32(x), "stdin:", line_, ": value ", shown, " is beyond float32 (|x| <= 3.4e38)");
   on_value_(float(x), line_);
 }

@@ -296,6 +296,14 @@ SafeTensorsFile SafeTensorsFile::parse_bytes(std::shared_ptr<const char> keep, s
   return f;
 }
 
+const float* SafeTensorsFile::get_f32(const std::string& name, const Shape& shape, std::vector<float>& tmp) const {
+  const void* p = get(name, DType::f32, shape);
+  if (reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0) return static_cast<const float*>(p);
+  tmp.resize(std::size_t(shape.numel()));
+  std::memcpy(tmp.data(), p, tmp.size() * sizeof(float));
+  return tmp.data();
+}
+
 const std::string& SafeTensorsFile::meta(const std::string& key) const {
   auto it = metadata_.find(key);
   NTN_CHECK(it != metadata_.end(), source_, ": metadata '", key, "' is missing (not an ntneural file?)");

@@ -537,8 +537,9 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
     const auto info = f.tensors().find(e.name);
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
     if (dt == DType::f32 || !e.packed()) {  // only packed matrices may be stored in fp16 / int8
-      const void* src = f.get(e.name, DType::f32, e.shape);  // validates dtype and shape in both modes
-      check_finite_weights(path, e.name, static_cast<const float*>(src), e.size);
+      std::vector<float> tmp;
+      const float* src = f.get_f32(e.name, e.shape, tmp);  // validates dtype and shape in both modes
+      check_finite_weights(path, e.name, src, e.size);
       if (linear_weights || !e.packed()) std::memcpy(ps.value(i), src, e.size * sizeof(float));
       continue;
     }

@@ -456,7 +456,8 @@ void Trainer::resume(const std::string& path) {
   for (auto& [name, buf] : opt_.state())
     if (!buf->empty()) std::memcpy(buf->data(), f.get("optim." + name, DType::f32, slab), buf->size() * sizeof(float));
   if (f.has("best_params")) {
-    const auto* p = static_cast<const float*>(f.get("best_params", DType::f32, slab));
+    std::vector<float> tmp;
+    const float* p = f.get_f32("best_params", slab, tmp);
     best_params_.assign(p, p + ps.slab_size());
   }
   // Typed and range-checked (a JSON 1e44 read into an integer would be undefined behaviour).

@@ -18,6 +18,27 @@ std::string tmp_path(const std::string& name) {
 
 using test::expect_error;
 
+// Tensors are not aligned by the format: an odd-sized int8 tensor shifts the f32 one after it.
+// get_f32 still hands out floats (an aligned copy), never a misaligned float pointer.
+TEST(SafeTensors, MisalignedF32TensorsAreReadThroughACopy) {
+  const std::string path = tmp_path("odd.safetensors");
+  const std::int8_t q[3] = {1, 2, 3};
+  const float w[4] = {1.5f, -2.0f, 3.25f, 1e-3f};
+  SafeTensorsWriter wr;
+  wr.add("a.q", DType::i8, {3}, q);  // written first (names in order): 3 bytes
+  wr.add("b.w", DType::f32, {4}, w);
+  wr.write(path);
+  const SafeTensorsFile f = SafeTensorsFile::read(path);
+  const void* raw = f.get("b.w", DType::f32, {4});
+  std::vector<float> tmp;
+  const float* got = f.get_f32("b.w", {4}, tmp);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(got) % alignof(float), 0u);
+  EXPECT_NE(reinterpret_cast<std::uintptr_t>(raw) % alignof(float), 0u);  // the case this test is about
+  EXPECT_EQ(got, tmp.data());
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(got[i], w[i]) << i;
+  std::filesystem::remove(path);
+}
+
 TEST(SafeTensors, RoundTripWithMetadata) {
   const std::string path = tmp_path("rt.safetensors");
   const float w[6] = {1, 2, 3, 4, 5, 6};
