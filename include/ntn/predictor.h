@@ -70,7 +70,7 @@ class PackedWeights {
 };
 
 // Runs Linear layers from PackedWeights (the nn::PackedLinears hook); one per thread: owns the
-// int8 row-quantisation scratch for up to max_batch rows.
+// int8 row-quantisation scratch for max_batch rows (longer calls run in chunks of it).
 class PackedRunner final : public nn::PackedLinears {
  public:
   PackedRunner(const PackedWeights& w, std::size_t max_batch);

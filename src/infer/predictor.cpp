@@ -114,7 +114,6 @@ PackedRunner::PackedRunner(const PackedWeights& w, std::size_t max_batch)
 }
 
 void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std::size_t B) {
-  NTN_DASSERT(B <= max_batch_);
   const PackedWeights::Layer& L = w_.layer(l.w);
   const KernelTable& k = kernels();
   switch (L.precision) {
@@ -123,9 +122,15 @@ void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std
       k.f16_dense(static_cast<const std::uint16_t*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M);
       return;
     case Precision::int8:
-      for (std::size_t b = 0; b < B; ++b) xs_[b] = k.f32_quantize_i8(x + b * L.K, L.K, xq_.data() + b * L.Kp, L.Kp);
-      k.i8_dense(static_cast<const std::int8_t*>(L.data), L.scale.data(), L.w_sum.data(), L.M, L.Kp, xq_.data(), L.Kp, xs_.data(), B,
-                 L.bias, y, L.M);
+      // Rows in chunks of max_batch (the quantised-row scratch): a recurrent layer projects the
+      // inputs of every step (steps x batch rows) at once. Rows are independent: no bit changes.
+      for (std::size_t r0 = 0; r0 < B; r0 += max_batch_) {
+        const std::size_t n = std::min(max_batch_, B - r0);
+        const float* xr = x + r0 * L.K;
+        for (std::size_t b = 0; b < n; ++b) xs_[b] = k.f32_quantize_i8(xr + b * L.K, L.K, xq_.data() + b * L.Kp, L.Kp);
+        k.i8_dense(static_cast<const std::int8_t*>(L.data), L.scale.data(), L.w_sum.data(), L.M, L.Kp, xq_.data(), L.Kp,
+                   xs_.data(), n, L.bias, y + r0 * L.M, L.M);
+      }
       return;
   }
 }

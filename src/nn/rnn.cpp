@@ -1,0 +1,324 @@
+#include "ntn/rnn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "ntn/error.h"
+#include "ntn/fields.h"
+#include "ntn/rng.h"
+
+namespace ntn::nn {
+
+Cell parse_cell(const std::string& name) {
+  if (name == "gru" || name == "GRU") return Cell::gru;
+  if (name == "lstm" || name == "LSTM") return Cell::lstm;
+  throw Error(cat("unknown recurrent cell '", name, "': expected gru or lstm"));
+}
+
+const char* cell_name(Cell c) { return c == Cell::gru ? "gru" : "lstm"; }
+
+template <class T>
+void Recurrent<T>::declare(ParamSet<T>& ps, const std::string& prefix, Cell cell_, std::size_t input_,
+                           std::size_t hidden_, std::size_t layers_, bool bidirectional_, float dropout_) {
+  NTN_CHECK(input_ > 0 && hidden_ > 0 && layers_ > 0, "recurrent '", prefix, "': input (", input_, "), hidden (",
+            hidden_, ") and layers (", layers_, ") must be positive");
+  NTN_CHECK(dropout_ >= 0.0f && dropout_ < 1.0f, "recurrent '", prefix, "': dropout ", dropout_,
+            " is outside [0, 1)");
+  cell = cell_;
+  input = input_;
+  hidden = hidden_;
+  layers = layers_;
+  bidirectional = bidirectional_;
+  dropout = dropout_;
+  stream = stream_id(prefix + ".dropout");
+  dirs.assign(layers * ndirs(), Dir{});
+  for (std::size_t l = 0; l < layers; ++l)
+    for (std::size_t d = 0; d < ndirs(); ++d) {
+      const std::string p = cat(prefix, ".l", l, d ? "_reverse" : "");
+      Dir& dir = dirs[l * ndirs() + d];
+      dir.ih.declare(ps, p + ".ih", layer_input(l), gates(), true, Role::linear_weight);
+      dir.hh.declare(ps, p + ".hh", hidden, gates(), true, Role::recurrent_weight);
+    }
+}
+
+template <class T>
+void Recurrent<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
+  const float bound = 1.0f / std::sqrt(float(hidden));
+  std::vector<float> tmp;
+  for (const Dir& d : dirs)
+    for (std::size_t i : {d.ih.w, d.ih.b, d.hh.w, d.hh.b}) {
+      const auto& e = ps.entries()[i];
+      tmp.resize(e.size);
+      fill_uniform(tmp.data(), e.size, -bound, bound, seed, stream_id(e.name));
+      std::copy(tmp.begin(), tmp.end(), ps.value(i));
+    }
+}
+
+template <class T>
+typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t T_, bool inference) const {
+  Cache c;
+  c.max_batch = B;
+  c.max_steps = T_;
+  c.inference = inference;
+  const std::size_t G = gates(), Hd = hidden, TB = check_tensor_size(T_, B, "recurrent workspace (steps x batch)");
+  const std::size_t widest = std::max(input, out());
+  check_tensor_size(TB, std::max(G, widest), "recurrent workspace (steps x batch x gates)");
+  c.xp.resize(TB * G);
+  c.hp.resize(B * G);
+  for (std::size_t l = 0; l < layers; ++l) {
+    c.outs.emplace_back(TB * out());
+    c.dropped.emplace_back(!inference && dropout > 0.0f && l + 1 < layers ? TB * out() : 0);
+  }
+  const bool lstm = cell == Cell::lstm;
+  const std::size_t steps = inference ? 1 : T_, states = inference ? 2 : T_ + 1;
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    c.gates.emplace_back(steps * B * G);
+    c.h.emplace_back(states * B * Hd);
+    c.c.emplace_back(lstm ? states * B * Hd : 0);
+    c.tc.emplace_back(lstm ? steps * B * Hd : 0);
+    c.hn.emplace_back(lstm ? 0 : steps * B * Hd);
+  }
+  if (inference) return c;
+  c.dgi.resize(TB * G);
+  c.dgh.resize(lstm ? 0 : TB * G);
+  c.dh.resize(B * Hd);
+  c.dc.resize(B * Hd);
+  c.dtmp.resize(B * Hd);
+  c.g0.resize(TB * widest);
+  c.g1.resize(TB * widest);
+  c.gx.resize(TB * widest);
+  return c;
+}
+
+template <class T>
+void Recurrent<T>::cell_step(const ParamSet<T>& ps, const Dir& d, const T* xp, const T* h_prev, const T* c_prev,
+                             T* hp, T* gates_, T* h, T* c, T* tc, T* hn, std::size_t B, const RunCtx& ctx) const {
+  const std::size_t G = gates(), Hd = hidden;
+  d.hh.forward(ps, h_prev, hp, B, ctx);  // the recurrent product; every read of h_prev happens here
+  for (std::size_t b = 0; b < B; ++b) {
+    T* g = gates_ + b * G;
+    const T* xr = xp + b * G;
+    const T* hr = hp + b * G;
+    if (cell == Cell::lstm) {
+      for (std::size_t j = 0; j < G; ++j) g[j] = xr[j] + hr[j];
+      act_forward(Act::sigmoid, g, g, 2 * Hd);  // i, f
+      act_forward(Act::tanh, g + 2 * Hd, g + 2 * Hd, Hd);
+      act_forward(Act::sigmoid, g + 3 * Hd, g + 3 * Hd, Hd);  // o
+      T* cr = c + b * Hd;
+      const T* cp = c_prev + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) {
+        const T fc = g[Hd + j] * cp[j], ig = g[j] * g[2 * Hd + j];
+        cr[j] = fc + ig;
+      }
+      T* t = tc + b * Hd;
+      act_forward(Act::tanh, cr, t, Hd);
+      T* hr_out = h + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) hr_out[j] = g[3 * Hd + j] * t[j];
+    } else {
+      for (std::size_t j = 0; j < 2 * Hd; ++j) g[j] = xr[j] + hr[j];
+      act_forward(Act::sigmoid, g, g, 2 * Hd);  // r, z
+      T* hnr = hn + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) {
+        hnr[j] = hr[2 * Hd + j];
+        const T rh = g[j] * hr[2 * Hd + j];
+        g[2 * Hd + j] = xr[2 * Hd + j] + rh;
+      }
+      act_forward(Act::tanh, g + 2 * Hd, g + 2 * Hd, Hd);  // n
+      const T* hpv = h_prev + b * Hd;
+      T* ho = h + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) {
+        const T z = g[Hd + j], n = g[2 * Hd + j];
+        const T a = (T(1) - z) * n, bz = z * hpv[j];
+        ho[j] = a + bz;
+      }
+    }
+  }
+}
+
+namespace {
+// Dropout between layers: element j of step t of global row r of layer l's output.
+std::uint64_t rnn_drop_counter(const RunCtx& ctx, std::size_t l, std::size_t T_, std::size_t t, std::size_t b,
+                               std::size_t width) {
+  return (ctx.step << 40) + (std::uint64_t(l) << 56) + ((ctx.row0 + b) * T_ + t) * width;
+}
+}  // namespace
+
+template <class T>
+void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::size_t T_, std::size_t B,
+                           const RunCtx& ctx) const {
+  NTN_DASSERT(B <= c.max_batch && T_ <= c.max_steps);
+  NTN_CHECK(!(c.inference && ctx.training), "recurrent: an inference workspace cannot run a training forward");
+  const std::size_t G = gates(), Hd = hidden, O = out(), TB = T_ * B, BH = B * Hd;
+  const bool lstm = cell == Cell::lstm, inf = c.inference;
+  c.x = x;
+  const T* in = x;
+  for (std::size_t l = 0; l < layers; ++l) {
+    T* y = c.outs[l].data();
+    for (std::size_t d = 0; d < ndirs(); ++d) {
+      const std::size_t k = l * ndirs() + d;
+      const Dir& dir = dirs[k];
+      dir.ih.forward(ps, in, c.xp.data(), TB, ctx);  // every step's input projection at once
+      T* H = c.h[k].data();
+      T* C = lstm ? c.c[k].data() : nullptr;
+      // Training: state of step s at row s (natural time order, the initial state at row 0 for
+      // the forward direction and at row T for the reverse one). Inference: two rows, ping-pong.
+      const std::size_t init = inf ? 0 : (d ? T_ : 0);
+      std::fill(H + init * BH, H + (init + 1) * BH, T(0));
+      if (lstm) std::fill(C + init * BH, C + (init + 1) * BH, T(0));
+      for (std::size_t s = 0; s < T_; ++s) {
+        const std::size_t t = d ? T_ - 1 - s : s;
+        std::size_t prev, cur, slot;
+        if (inf) {
+          prev = s & 1, cur = prev ^ 1, slot = 0;
+        } else {
+          prev = d ? t + 1 : t, cur = d ? t : t + 1, slot = t;
+        }
+        T* hcur = H + cur * BH;
+        cell_step(ps, dir, c.xp.data() + t * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
+                  c.gates[k].data() + slot * B * G, hcur, lstm ? C + cur * BH : nullptr,
+                  lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, ctx);
+        for (std::size_t b = 0; b < B; ++b)
+          std::memcpy(y + (t * B + b) * O + d * Hd, hcur + b * Hd, Hd * sizeof(T));
+      }
+    }
+    in = y;
+    if (ctx.training && dropout > 0.0f && l + 1 < layers) {
+      T* dr = c.dropped[l].data();
+      for (std::size_t t = 0; t < T_; ++t)
+        for (std::size_t b = 0; b < B; ++b)
+          dropout_forward(y + (t * B + b) * O, dr + (t * B + b) * O, O, dropout, ctx.seed, stream,
+                          rnn_drop_counter(ctx, l, T_, t, b, O));
+      in = dr;
+    }
+  }
+}
+
+template <class T>
+void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T* dx, std::size_t T_,
+                            std::size_t B, const RunCtx& ctx) const {
+  NTN_CHECK(!c.inference, "recurrent: backward after an inference forward");
+  const std::size_t G = gates(), Hd = hidden, O = out(), TB = T_ * B, BH = B * Hd;
+  const bool lstm = cell == Cell::lstm;
+  const bool drop = ctx.training && dropout > 0.0f;
+  const T* gy = dy;  // gradient of layer l's output (T, B, O)
+  for (std::size_t l = layers; l-- > 0;) {
+    const std::size_t in_l = layer_input(l);
+    T* gin = l > 0 ? (l % 2 == 0 ? c.g0.data() : c.g1.data()) : dx;
+    const T* X = l == 0 ? c.x : (drop ? c.dropped[l - 1].data() : c.outs[l - 1].data());
+    for (std::size_t d = 0; d < ndirs(); ++d) {
+      const std::size_t k = l * ndirs() + d;
+      const Dir& dir = dirs[k];
+      const T* H = c.h[k].data();
+      const T* C = lstm ? c.c[k].data() : nullptr;
+      const T* A = c.gates[k].data();
+      T* dgi = c.dgi.data();
+      T* dgh = lstm ? dgi : c.dgh.data();
+      T* dh = c.dh.data();
+      T* dc = c.dc.data();
+      std::fill(dh, dh + BH, T(0));
+      std::fill(dc, dc + BH, T(0));
+      const T* Whh = ps.value(dir.hh.w);
+      for (std::size_t s = T_; s-- > 0;) {  // the forward's steps, last first
+        const std::size_t t = d ? T_ - 1 - s : s;
+        const std::size_t prev = d ? t + 1 : t;
+        for (std::size_t b = 0; b < B; ++b) {
+          const T* g = gy + (t * B + b) * O + d * Hd;
+          for (std::size_t j = 0; j < Hd; ++j) dh[b * Hd + j] += g[j];
+        }
+        T* gi = dgi + t * B * G;
+        T* gh = dgh + t * B * G;
+        const T* hprev = H + prev * BH;
+        for (std::size_t b = 0; b < B; ++b) {
+          const T* a = A + (t * B + b) * G;
+          T* gib = gi + b * G;
+          T* ghb = gh + b * G;
+          const T* dhb = dh + b * Hd;
+          if (lstm) {
+            const T* cp = C + prev * BH + b * Hd;
+            const T* tcb = c.tc[k].data() + (t * B + b) * Hd;
+            T* dcb = dc + b * Hd;
+            for (std::size_t j = 0; j < Hd; ++j) {
+              const T i = a[j], f = a[Hd + j], gg = a[2 * Hd + j], o = a[3 * Hd + j], tcv = tcb[j];
+              const T dcv = dcb[j] + dhb[j] * o * (T(1) - tcv * tcv);
+              gib[j] = dcv * gg * i * (T(1) - i);
+              gib[Hd + j] = dcv * cp[j] * f * (T(1) - f);
+              gib[2 * Hd + j] = dcv * i * (T(1) - gg * gg);
+              gib[3 * Hd + j] = dhb[j] * tcv * o * (T(1) - o);
+              dcb[j] = dcv * f;
+            }
+          } else {
+            const T* hpb = hprev + b * Hd;
+            const T* hnb = c.hn[k].data() + (t * B + b) * Hd;
+            T* dt = c.dtmp.data() + b * Hd;
+            for (std::size_t j = 0; j < Hd; ++j) {
+              const T r = a[j], z = a[Hd + j], n = a[2 * Hd + j];
+              const T dnp = dhb[j] * (T(1) - z) * (T(1) - n * n);
+              const T drp = dnp * hnb[j] * r * (T(1) - r);
+              const T dzp = dhb[j] * (hpb[j] - n) * z * (T(1) - z);
+              gib[j] = ghb[j] = drp;
+              gib[Hd + j] = ghb[Hd + j] = dzp;
+              gib[2 * Hd + j] = dnp;
+              ghb[2 * Hd + j] = dnp * r;
+              dt[j] = dhb[j] * z;
+            }
+          }
+        }
+        // dh of the previous state: dG_h W_hh (+ z dh for GRU, the chain started from it).
+        if (!lstm) std::memcpy(dh, c.dtmp.data(), BH * sizeof(T));
+        matmul<T>(false, false, B, Hd, G, gh, G, Whh, Hd, dh, Hd, /*accumulate=*/!lstm);
+      }
+      // Weight gradients of every step at once.
+      const std::size_t hprev0 = d ? 1 : 0;
+      dir.hh.backward(ps, grads, H + hprev0 * BH, dgh, nullptr, TB, ctx.accumulate);
+      T* gxd = gin ? (d == 0 ? gin : c.gx.data()) : nullptr;
+      dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
+      if (d == 1 && gin)
+        for (std::size_t i = 0; i < TB * in_l; ++i) gin[i] += c.gx[i];
+    }
+    if (l > 0 && drop)
+      for (std::size_t t = 0; t < T_; ++t)
+        for (std::size_t b = 0; b < B; ++b)
+          dropout_backward(gin + (t * B + b) * in_l, gin + (t * B + b) * in_l, in_l, dropout, ctx.seed, stream,
+                           rnn_drop_counter(ctx, l - 1, T_, t, b, in_l));
+    gy = gin;
+  }
+}
+
+template <class T>
+typename Recurrent<T>::StepScratch Recurrent<T>::make_step_scratch(std::size_t B) const {
+  StepScratch s;
+  s.max_batch = B;
+  s.xp.resize(B * gates());
+  s.hp.resize(B * gates());
+  s.gates.resize(B * gates());
+  s.tc.resize(cell == Cell::lstm ? B * hidden : 0);
+  s.hn.resize(cell == Cell::lstm ? 0 : B * hidden);
+  return s;
+}
+
+template <class T>
+const T* Recurrent<T>::step(const ParamSet<T>& ps, T* state, StepScratch& s, const T* x, std::size_t B,
+                            const RunCtx& ctx) const {
+  NTN_CHECK(!bidirectional, "recurrent: a bidirectional layer cannot step (its reverse direction reads the future)");
+  NTN_DASSERT(B <= s.max_batch);
+  const bool lstm = cell == Cell::lstm;
+  const std::size_t BH = B * hidden, per = lstm ? 2 * BH : BH;
+  const T* in = x;
+  for (std::size_t l = 0; l < layers; ++l) {
+    T* h = state + l * per;
+    T* cst = lstm ? h + BH : nullptr;
+    const Dir& d = dirs[l];
+    d.ih.forward(ps, in, s.xp.data(), B, ctx);
+    cell_step(ps, d, s.xp.data(), h, cst, s.hp.data(), s.gates.data(), h, cst, lstm ? s.tc.data() : nullptr,
+              lstm ? nullptr : s.hn.data(), B, ctx);
+    in = h;
+  }
+  return in;
+}
+
+template struct Recurrent<float>;
+template struct Recurrent<double>;
+
+}  // namespace ntn::nn
