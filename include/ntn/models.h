@@ -77,12 +77,17 @@ class Model {
   // ---- optional: streaming state (ModelInfo::streaming) --------------------------------------
   struct State {
     virtual ~State() = default;
+    // What the state carries from tick to tick (the rest is scratch): saved and restored to
+    // snapshot / resume a live stream.
+    virtual T* values() = 0;
+    virtual std::size_t size() const = 0;
   };
   // A fresh state (as before the first tick); null when the model does not stream.
   virtual std::unique_ptr<State> make_state() const { return nullptr; }
-  // One new tick: the target value and its step's covariates (hist (Ch), then futr (Cf)) enter
-  // the state; y (H, Q) is the forecast from it. Models that stream override this.
-  virtual void step(State& state, const T* tick, T* y) const;
+  // One new tick: the target value (scaled like a window) enters the state; y (H, Q) is the
+  // forecast from it. ctx.packed serves packed weights (float). Allocates nothing. Models that
+  // stream override this; they take no covariates while streaming.
+  virtual void step(State& state, const T* tick, T* y, const nn::RunCtx& ctx = {}) const;
 
   // ---- optional: direct fit (models not trained by gradient steps) ---------------------------
   virtual bool fits_directly() const { return false; }

@@ -36,6 +36,7 @@
 #include "ntn/aligned.h"
 #include "ntn/latency.h"
 #include "ntn/mlp.h"
+#include "ntn/models.h"
 #include "ntn/normalize.h"
 #include "ntn/pipeline.h"
 #include "ntn/pool.h"
@@ -162,6 +163,24 @@ class Predictor {
 
   LatencyStats& latency() { return latency_; }
 
+  // ---- carried state (models that stream, ModelInfo::streaming) -------------------------------
+  // A stream's model state, its own packed-weight runner and output buffer (one per stream; not
+  // shared between threads).
+  struct StreamState {
+    std::unique_ptr<Model<float>::State> model;
+    std::unique_ptr<PackedRunner> runner;
+    std::vector<float> y;  // (H, Q) the model's outputs of the last tick
+  };
+  // True when a stream carries the model's state from tick to tick: the model streams and the
+  // artifact has no window scaler (a window scaler rescales every input at every tick, which a
+  // carried state cannot follow; such a stream re-reads its window per tick instead).
+  bool carries_state() const;
+  StreamState make_stream_state() const;
+  // One tick (original scale) through the model's step: scaled by the series scaler, forecast
+  // y (H, Q) on the original scale as predict() gives it (quantile order, unscaling, checks).
+  // Allocates nothing.
+  void step(StreamState& st, float value, float* y, std::size_t series = kNoSeries);
+
  private:
   struct Workspace;
   Workspace* acquire();
@@ -176,6 +195,10 @@ class Predictor {
   void check_covariates(const RawCovariates* cov, std::size_t B) const;
   template <class Out>
   [[noreturn]] void check_forecast(const Out* y, std::size_t row) const;  // names the row and step
+  // The model's outputs yb (H, Q) of one row to the caller's forecast ob on the original scale:
+  // quantiles ordered, window (if w) then series scaling inverted, non-finite results refused.
+  template <class Out>
+  void finish_row(float* yb, Out* ob, const NormStats* w, const NormStats& s, std::size_t row) const;
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   template <class In, class Out>
   void run_rows(Workspace& ws, const In* x, std::size_t B, Out* y, const std::size_t* series,
@@ -194,35 +217,54 @@ class Predictor {
   std::vector<Workspace*> free_;                 // capacity reserved: push/pop never allocate
 };
 
-// Streaming: one Predictor forecast per tick. push(value) appends an observation to a ring
-// buffer kept contiguous (each value is written twice, at i and i + L, so the window is always
-// one slice), updates the window scaler's statistics incrementally - O(1) for the standard
-// scaler (sliding Welford mean / M2 in double, recomputed exactly every L pushes so rounding
-// cannot drift), a sorted copy for the robust scaler (binary search + memmove of L floats) -
-// and returns the forecast of the next H steps. Recurrent / convolutional models (later) will
-// carry their state here. The forecast equals Predictor::predict on the same window up to the
-// rounding of the statistics (tested).
+// Streaming: one forecast per tick.
+//
+// Models that carry a state (recurrent ones: Predictor::carries_state()) advance it by one cell
+// step per layer and run their head: a tick costs the same whatever the window, and the forecast
+// after T ticks is the batch forecast over all T values (the state summarises the whole stream,
+// not only the last L). Forecasts start once L values have arrived, as for the other models.
+//
+// Other models (and streaming models trained with a window scaler) forecast from the window:
+// push(value) appends an observation to a ring buffer kept contiguous (each value is written
+// twice, at i and i + L, so the window is always one slice), updates the window scaler's
+// statistics incrementally - O(1) for the standard scaler (sliding Welford mean / M2 in double,
+// recomputed exactly every L pushes so rounding cannot drift), a sorted copy for the robust
+// scaler (binary search + memmove of L floats) - and returns the forecast of the next H steps.
+// The forecast equals Predictor::predict on the same window up to the rounding of the
+// statistics (tested).
+//
+// snapshot() / restore() save and resume a live stream (window, statistics, carried state) as
+// bytes, checked against the predictor's model and precision.
 //
 // Intended usage:
 //   ntn::StreamingPredictor s(predictor, predictor.series_index("close"));
 //   for (float v : ticks) if (s.push(v, forecast)) use(forecast);   // (H, Q) once L values arrived
+//   std::string saved = s.snapshot();  ...  s2.restore(saved);       // later, or in another process
 class StreamingPredictor {
  public:
   explicit StreamingPredictor(Predictor& p, std::size_t series = Predictor::kNoSeries);
-  // Appends one observation (original scale). NaN / inf throw and leave the window unchanged.
+  // Appends one observation (original scale). NaN / inf throw and leave the stream unchanged.
   // Returns false while fewer than L values have arrived; then true with y (H, Q) written.
   bool push(float value, float* y) {
     if (!append(value)) return false;
     forecast(y);
     return true;
   }
-  // The two halves of push (a caller may look the window up in a ForecastCache in between):
+  // The two halves of push (a caller may look the window up in a ForecastCache in between -
+  // only when the stream does not carry a state: then the window alone determines the forecast):
   // append returns whether the window is full; forecast needs a full window.
   bool append(float value);
   void forecast(float* y);
+  bool carries_state() const { return carried_; }
   std::size_t size() const { return n_; }             // values in the window (<= L)
+  std::uint64_t ticks() const { return ticks_; }      // values since the start (or reset)
   const float* window() const { return buf_.data() + (n_ < L_ ? 0 : pos_); }  // oldest first
   void reset();
+  // The stream's whole state as bytes (versioned, checksummed); restore() takes bytes from a
+  // stream of the same model (artifact uuid), precision and series, and throws naming what
+  // differs - the stream is unchanged then.
+  std::string snapshot() const;
+  void restore(const std::string& bytes);
 
  private:
   void recompute();
@@ -230,10 +272,14 @@ class StreamingPredictor {
   std::size_t series_, L_;
   NormStats ss_;               // series scaler
   WindowScaling scaling_;
+  bool carried_ = false;
+  Predictor::StreamState st_;  // carried state (carried_)
   std::vector<float> buf_;     // (2L)
   std::size_t pos_ = 0, n_ = 0, since_exact_ = 0;
+  std::uint64_t ticks_ = 0;
   double mean_ = 0, m2_ = 0;   // raw window (standard scaler)
   std::vector<float> sorted_;  // raw window, sorted (robust scaler)
+  std::vector<float> last_;    // (H, Q) the last forecast of a carried state
 };
 
 // The text protocol of a tick stream (ntneural predict --stream): one value per line, '\n' or

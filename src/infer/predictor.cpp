@@ -365,41 +365,71 @@ void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, 
     y = ws.y.data();
   a_.model->forward(*ws.model, in, y, ctx);
   const std::size_t HQ = H_ * Q_;
+  for (std::size_t b = 0; b < B; ++b)
+    finish_row(y + b * HQ, y_out + b * HQ, window ? &ws.window_st[b] : nullptr, ws.series_st[b], row0 + b);
+}
+
+template <class Out>
+void Predictor::finish_row(float* yb, Out* ob, const NormStats* w, const NormStats& s, std::size_t row) const {
+  const KernelTable& k = kernels();
+  const std::size_t HQ = H_ * Q_;
   const OutputSpec& spec = a_.output;
-  for (std::size_t b = 0; b < B; ++b) {
-    float* yb = y + b * HQ;
-    const NormStats& w = ws.window_st[b];
-    const NormStats& s = ws.series_st[b];
-    if (spec.kind == OutputKind::distribution) {  // per parameter: a sigma is scaled, never shifted
-      Out* ob = y_out + b * HQ;
-      if constexpr (!std::is_same_v<Out, float>)
-        for (std::size_t i = 0; i < HQ; ++i) ob[i] = double(yb[i]);
-      if (window) unscale_outputs(spec, w, ob, H_);
-      unscale_outputs(spec, s, ob, H_);
-      bool finite = true;
-      for (std::size_t i = 0; i < HQ; ++i) finite = finite && fits_f32(double(ob[i]));
-      if (!finite) check_forecast(ob, row0 + b);
-      continue;
-    }
-    if (Q_ > 1)  // monotone quantiles, as in training-time prediction
-      for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
-    if constexpr (std::is_same_v<Out, float>) {
-      if (window) k.f32_denormalize(yb, yb, HQ, float(w.center), float(w.scale));
-      k.f32_denormalize(yb, yb, HQ, float(s.center), float(s.scale));
-      // No NaN / inf forecast ever leaves: one vectorised sum per row decides (~10 ns for H*Q =
-      // 24). A finite row whose sum overflows is reported too: it is at the edge of float32.
-      if (!std::isfinite(k.f32_sum(yb, HQ))) check_forecast(yb, row0 + b);
-    } else {
-      Out* ob = y_out + b * HQ;
-      bool finite = true;
-      for (std::size_t i = 0; i < HQ; ++i) {
-        const double v = window ? double(yb[i]) * w.scale + w.center : double(yb[i]);
-        ob[i] = v * s.scale + s.center;
-        finite = finite && std::isfinite(yb[i]) && fits_f32(ob[i]);
-      }
-      if (!finite) check_forecast(ob, row0 + b);
-    }
+  if (spec.kind == OutputKind::distribution) {  // per parameter: a sigma is scaled, never shifted
+    if constexpr (!std::is_same_v<Out, float>)
+      for (std::size_t i = 0; i < HQ; ++i) ob[i] = double(yb[i]);
+    if (w) unscale_outputs(spec, *w, ob, H_);
+    unscale_outputs(spec, s, ob, H_);
+    bool finite = true;
+    for (std::size_t i = 0; i < HQ; ++i) finite = finite && fits_f32(double(ob[i]));
+    if (!finite) check_forecast(ob, row);
+    return;
   }
+  if (Q_ > 1)  // monotone quantiles, as in training-time prediction
+    for (std::size_t h = 0; h < H_; ++h) std::sort(yb + h * Q_, yb + (h + 1) * Q_);
+  if constexpr (std::is_same_v<Out, float>) {
+    if (yb != ob) std::memcpy(ob, yb, HQ * sizeof(float));
+    if (w) k.f32_denormalize(ob, ob, HQ, float(w->center), float(w->scale));
+    k.f32_denormalize(ob, ob, HQ, float(s.center), float(s.scale));
+    // No NaN / inf forecast ever leaves: one vectorised sum per row decides (~10 ns for H*Q =
+    // 24). A finite row whose sum overflows is reported too: it is at the edge of float32.
+    if (!std::isfinite(k.f32_sum(ob, HQ))) check_forecast(ob, row);
+  } else {
+    bool finite = true;
+    for (std::size_t i = 0; i < HQ; ++i) {
+      const double v = w ? double(yb[i]) * w->scale + w->center : double(yb[i]);
+      ob[i] = v * s.scale + s.center;
+      finite = finite && std::isfinite(yb[i]) && fits_f32(ob[i]);
+    }
+    if (!finite) check_forecast(ob, row);
+  }
+}
+
+bool Predictor::carries_state() const {
+  return a_.model->make_state() != nullptr && a_.window_scaling == WindowScaling::none && !cov_.any();
+}
+
+Predictor::StreamState Predictor::make_stream_state() const {
+  NTN_CHECK(carries_state(), "model '", a_.model->type(), "' does not carry a state from tick to tick",
+            a_.window_scaling != WindowScaling::none ? " (it was trained with a window scaler)" : "");
+  StreamState st;
+  st.model = a_.model->make_state();
+  st.runner = std::make_unique<PackedRunner>(packed_, 1);
+  st.y.resize(H_ * Q_);
+  return st;
+}
+
+void Predictor::step(StreamState& st, float value, float* y, std::size_t series) {
+  const auto t0 = std::chrono::steady_clock::now();
+  NTN_CHECK(std::isfinite(value), "stream value ", value, " is not finite");
+  const NormStats ss = series_stats(series);
+  float x;
+  kernels().f32_normalize(&value, &x, 1, float(ss.center), float(ss.scale));  // as predict scales a window
+  nn::RunCtx ctx;
+  ctx.packed = st.runner.get();
+  a_.model->step(*st.model, &x, st.y.data(), ctx);
+  finish_row(st.y.data(), y, nullptr, ss, 0);
+  latency_.record(std::uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
 }
 
 template <class Out>

@@ -20,12 +20,17 @@ StreamingPredictor::StreamingPredictor(Predictor& p, std::size_t series)
   NTN_CHECK(!c.any(), "streaming: this model takes covariates (", c.hist, " historic, ", c.futr, " future-known, ",
             c.stat, " static) but a stream carries the target's values only; forecast it with predict --data");
   sorted_.reserve(L_);
+  carried_ = p.carries_state();
+  if (carried_) st_ = p.make_stream_state();
+  last_.resize(p.output_size());
 }
 
 void StreamingPredictor::reset() {
   pos_ = n_ = since_exact_ = 0;
+  ticks_ = 0;
   mean_ = m2_ = 0;
   sorted_.clear();
+  if (carried_) std::fill(st_.model->values(), st_.model->values() + st_.model->size(), 0.0f);
 }
 
 // Exact two-pass statistics of the current (full) window.
@@ -51,7 +56,9 @@ double sorted_quantile(const std::vector<float>& v, double q) {  // linear inter
 }  // namespace
 
 bool StreamingPredictor::append(float value) {
-  NTN_CHECK(std::isfinite(value), "stream value ", value, " (observation ", n_, ") is not finite");
+  NTN_CHECK(std::isfinite(value), "stream value ", value, " (observation ", ticks_, ") is not finite");
+  if (carried_) p_.step(st_, value, last_.data(), series_);  // the state sees every tick
+  ++ticks_;
   const bool full = n_ == L_;
   const float old = full ? buf_[pos_] : 0.0f;
   // Ring write: the window is buf_[pos_, pos_ + L) once full (buf_[0, n_) while filling).
@@ -84,6 +91,10 @@ bool StreamingPredictor::append(float value) {
 
 void StreamingPredictor::forecast(float* y) {
   NTN_CHECK(n_ == L_, "streaming forecast before the window is full (", n_, " of ", L_, " values)");
+  if (carried_) {
+    std::memcpy(y, last_.data(), last_.size() * sizeof(float));
+    return;
+  }
   NormStats ws;  // window statistics on the series-scaled values: affine image of the raw ones
   if (scaling_ == WindowScaling::standard) {
     ws = f32_stats_from((mean_ - ss_.center) / ss_.scale, std::sqrt(std::max(0.0, m2_ / double(L_))) / ss_.scale);
@@ -93,6 +104,119 @@ void StreamingPredictor::forecast(float* y) {
     ws = f32_stats_from((med - ss_.center) / ss_.scale, iqr / ss_.scale);
   }
   p_.predict(window(), y, series_, ws);
+}
+
+// ---- snapshot / restore ----------------------------------------------------------------------
+namespace {
+constexpr char kSnapMagic[8] = {'N', 'T', 'N', 'S', 'T', 'R', 'M', '1'};
+
+std::uint64_t fnv1a_bytes(const char* p, std::size_t n) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+  return h;
+}
+
+struct Writer {
+  std::string out;
+  template <class T>
+  void pod(const T& v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  template <class T>
+  void vec(const T* v, std::size_t n) {
+    pod(std::uint64_t(n));
+    out.append(reinterpret_cast<const char*>(v), n * sizeof(T));
+  }
+};
+
+struct Reader {
+  const std::string& in;
+  std::size_t at = 0;
+  template <class T>
+  T pod(const char* what) {
+    NTN_CHECK(in.size() - at >= sizeof(T), "stream snapshot: truncated at ", what);
+    T v;
+    std::memcpy(&v, in.data() + at, sizeof v);
+    at += sizeof v;
+    return v;
+  }
+  template <class T>
+  std::vector<T> vec(const char* what, std::size_t expect) {
+    const std::uint64_t n = pod<std::uint64_t>(what);
+    NTN_CHECK(n == expect, "stream snapshot: ", what, " has ", n, " values, this stream has ", expect);
+    NTN_CHECK((in.size() - at) / sizeof(T) >= n, "stream snapshot: truncated in ", what);
+    std::vector<T> v(n);
+    if (n) std::memcpy(v.data(), in.data() + at, n * sizeof(T));
+    at += n * sizeof(T);
+    return v;
+  }
+};
+}  // namespace
+
+std::string StreamingPredictor::snapshot() const {
+  Writer w;
+  w.out.append(kSnapMagic, sizeof kSnapMagic);
+  const std::string& uuid = p_.artifact().uuid;
+  w.vec(uuid.data(), uuid.size());
+  w.pod(std::uint32_t(p_.precision()));
+  w.pod(std::uint64_t(series_));
+  w.pod(std::uint64_t(L_));
+  w.pod(std::uint8_t(carried_));
+  w.pod(std::uint64_t(pos_));
+  w.pod(std::uint64_t(n_));
+  w.pod(std::uint64_t(since_exact_));
+  w.pod(ticks_);
+  w.pod(mean_);
+  w.pod(m2_);
+  w.vec(buf_.data(), buf_.size());
+  w.vec(sorted_.data(), sorted_.size());
+  w.vec(last_.data(), last_.size());
+  if (carried_) w.vec(st_.model->values(), st_.model->size());
+  w.pod(fnv1a_bytes(w.out.data(), w.out.size()));
+  return std::move(w.out);
+}
+
+void StreamingPredictor::restore(const std::string& bytes) {
+  NTN_CHECK(bytes.size() >= sizeof kSnapMagic + 8 && std::memcmp(bytes.data(), kSnapMagic, sizeof kSnapMagic) == 0,
+            "stream snapshot: not a stream snapshot (no NTNSTRM1 header)");
+  std::uint64_t sum;
+  std::memcpy(&sum, bytes.data() + bytes.size() - 8, 8);
+  NTN_CHECK(sum == fnv1a_bytes(bytes.data(), bytes.size() - 8), "stream snapshot: checksum mismatch (damaged)");
+  const std::string body = bytes.substr(0, bytes.size() - 8);
+  Reader r{body, sizeof kSnapMagic};
+  const std::string& uuid = p_.artifact().uuid;
+  const auto u = r.vec<char>("model uuid", uuid.size());
+  NTN_CHECK(std::string(u.begin(), u.end()) == uuid, "stream snapshot: taken from another model (uuid ",
+            std::string(u.begin(), u.end()), ", this one ", uuid, ")");
+  const auto prec = r.pod<std::uint32_t>("precision");
+  NTN_CHECK(prec == std::uint32_t(p_.precision()), "stream snapshot: taken at another precision");
+  const auto series = r.pod<std::uint64_t>("series");
+  NTN_CHECK(series == std::uint64_t(series_), "stream snapshot: taken for series ", series, ", this stream is for ",
+            series_);
+  NTN_CHECK(r.pod<std::uint64_t>("window size") == L_, "stream snapshot: another window size");
+  NTN_CHECK(r.pod<std::uint8_t>("carried") == std::uint8_t(carried_), "stream snapshot: another kind of stream");
+  const auto pos = r.pod<std::uint64_t>("position"), n = r.pod<std::uint64_t>("fill");
+  const auto since = r.pod<std::uint64_t>("statistics age"), ticks = r.pod<std::uint64_t>("ticks");
+  const double mean = r.pod<double>("mean"), m2 = r.pod<double>("m2");
+  NTN_CHECK(n <= L_ && pos < std::max<std::size_t>(L_, 1) && (n == L_ || pos == 0) && since <= L_ && ticks >= n,
+            "stream snapshot: inconsistent window position");
+  auto buf = r.vec<float>("window", buf_.size());
+  const std::uint64_t nsorted = scaling_ == WindowScaling::robust ? n : 0;
+  auto sorted = r.vec<float>("sorted window", nsorted);
+  auto last = r.vec<float>("last forecast", last_.size());
+  std::vector<float> state;
+  if (carried_) state = r.vec<float>("model state", st_.model->size());
+  NTN_CHECK(r.at == body.size(), "stream snapshot: ", body.size() - r.at, " unexpected trailing bytes");
+  for (float v : buf) NTN_CHECK(std::isfinite(v), "stream snapshot: a window value is not finite");
+  for (float v : state) NTN_CHECK(std::isfinite(v), "stream snapshot: a state value is not finite");
+  NTN_CHECK(std::isfinite(mean) && std::isfinite(m2) && m2 >= 0, "stream snapshot: invalid window statistics");
+  // Everything checked: take it.
+  pos_ = pos, n_ = n, since_exact_ = since, ticks_ = ticks, mean_ = mean, m2_ = m2;
+  buf_ = std::move(buf);
+  sorted_ = std::move(sorted);
+  sorted_.reserve(L_);
+  last_ = std::move(last);
+  if (carried_) std::copy(state.begin(), state.end(), st_.model->values());
 }
 
 void StreamLineParser::feed(const char* data, std::size_t n) {

@@ -11,6 +11,8 @@ namespace models {
 Entry nhits_entry();
 Entry nbeats_entry();
 Entry mlp_entry();
+Entry gru_entry();
+Entry lstm_entry();
 }  // namespace models
 
 namespace {
@@ -20,6 +22,8 @@ const std::vector<models::Entry>& table() {
       models::nhits_entry(),
       models::nbeats_entry(),
       models::mlp_entry(),
+      models::gru_entry(),
+      models::lstm_entry(),
   };
   return t;
 }
@@ -58,7 +62,7 @@ const std::vector<ModelInfo>& model_registry() {
 }
 
 template <class T>
-void Model<T>::step(State&, const T*, T*) const {
+void Model<T>::step(State&, const T*, T*, const nn::RunCtx&) const {
   throw Error(cat("model '", type(), "' does not stream (it carries no state between ticks)"));
 }
 

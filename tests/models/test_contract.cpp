@@ -243,7 +243,10 @@ TEST_P(Contract, StreamingEqualsBatch) {
   m->init(6);
   if (!info().streaming) {
     EXPECT_EQ(m->make_state(), nullptr);
-    struct NoState final : Model<double>::State {};
+    struct NoState final : Model<double>::State {
+      double* values() override { return nullptr; }
+      std::size_t size() const override { return 0; }
+    };
     NoState st;
     std::vector<double> tick(1, 0.0), y(m->horizon() * m->outputs());
     EXPECT_THROW(m->step(st, tick.data(), y.data()), Error);
@@ -258,6 +261,73 @@ TEST_P(Contract, StreamingEqualsBatch) {
   ASSERT_NE(state, nullptr);
   for (std::size_t t = 0; t < L; ++t) m->step(*state, &x[t], got.data());
   for (std::size_t i = 0; i < HQ; ++i) EXPECT_NEAR(got[i], want[i], 1e-9 * (1 + std::fabs(want[i]))) << i;
+}
+
+// A live stream over thousands of ticks (rows with streaming = true): the carried state of a
+// StreamingPredictor, after T ticks, forecasts bitwise what the batch predictor gives for the
+// whole T-value history (the same weights in a model whose window is T), at fp32 and int8; a
+// snapshot taken mid-stream and restored into a new stream continues bitwise the same; a tick
+// allocates nothing.
+TEST_P(Contract, CarriedStateOverThousandsOfTicksEqualsBatchOverTheHistory) {
+  if (!info().streaming) GTEST_SKIP() << GetParam() << " does not stream";
+  const std::size_t T = 3000;
+  // The tiny model, and the same weights in a model whose window is T.
+  auto pair = [&] {
+    std::pair<Artifact, Artifact> p{artifact(), artifact()};
+    json long_cfg = p.first.model->config();
+    long_cfg["input_size"] = T;
+    p.second.model = make_model<float>(long_cfg);
+    const auto& ps = p.first.model->params();
+    auto& pw = p.second.model->params();
+    EXPECT_EQ(ps.entries().size(), pw.entries().size());
+    for (std::size_t i = 0; i < ps.entries().size() && i < pw.entries().size(); ++i) {
+      EXPECT_EQ(ps.entries()[i].shape, pw.entries()[i].shape) << "a streaming model's weights depend on the window";
+      std::memcpy(pw.value(i), ps.value(i), std::min(ps.entries()[i].size, pw.entries()[i].size) * sizeof(float));
+    }
+    return p;
+  };
+  std::vector<float> series(T);
+  float v = 100.0f;
+  for (std::size_t t = 0; t < T; ++t) series[t] = v += 2.0f * std::sin(0.013f * float(t * t % 977)) - 0.01f;
+  for (Precision prec : {Precision::fp32, Precision::int8}) {
+    SCOPED_TRACE(precision_name(prec));
+    auto [small, whole] = pair();
+    Predictor ps_small(std::move(small), {.precision = prec});
+    Predictor ps_whole(std::move(whole), {.precision = prec});
+    const std::size_t L = ps_small.input_size(), HQ = ps_small.output_size();
+    StreamingPredictor s(ps_small);
+    ASSERT_TRUE(s.carries_state());
+    std::vector<float> got(HQ), want(HQ), first(HQ), resumed(HQ);
+    std::string snap;
+    std::uint64_t allocs = 0;
+    for (std::size_t t = 0; t < T; ++t) {
+      if (t == T / 2) snap = s.snapshot();
+      const std::uint64_t before = allocations();
+      const bool full = s.push(series[t], got.data());
+      allocs += allocations() - before;
+      ASSERT_EQ(full, t + 1 >= L) << "tick " << t;
+      if (t + 1 == L) {  // a fresh state over exactly one window: the window's batch forecast
+        ps_small.predict(series.data(), first.data());
+        ASSERT_EQ(std::memcmp(got.data(), first.data(), HQ * 4), 0) << "first full window";
+      }
+    }
+    EXPECT_EQ(allocs, 0u) << "allocations while streaming";
+    ps_whole.predict(series.data(), want.data());
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), HQ * 4), 0) << "stream after " << T << " ticks != batch over them";
+    StreamingPredictor r(ps_small);
+    r.restore(snap);
+    EXPECT_EQ(r.ticks(), T / 2);
+    for (std::size_t t = T / 2; t < T; ++t) r.push(series[t], resumed.data());
+    EXPECT_EQ(std::memcmp(resumed.data(), want.data(), HQ * 4), 0) << "resumed stream";
+    // A damaged or foreign snapshot is refused and leaves the stream as it was.
+    std::string bad = snap;
+    bad[bad.size() / 2] ^= 1;
+    EXPECT_THROW(r.restore(bad), Error);
+    EXPECT_THROW(r.restore(snap.substr(0, snap.size() - 9)), Error);
+    StreamingPredictor other(ps_whole);
+    EXPECT_THROW(other.restore(snap), Error);
+    EXPECT_EQ(r.ticks(), T);
+  }
 }
 
 // The served path with every covariate kind the row takes: a Predictor loaded from the file,

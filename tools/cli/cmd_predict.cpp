@@ -10,11 +10,14 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "ntn/forecast_cache.h"
 #include "ntn/pipeline.h"
 #include "ntn/predictor.h"
+#include "ntn/safetensors.h"
 #include "ntn/timing.h"
 
 #include "commands.h"
@@ -29,8 +32,8 @@ using nlohmann::json;
 
 struct PredictOpts {
   DataOpts data;
-  std::string model, format = "wide", precision = "fp32", series, future;
-  std::size_t batch = 32, cache = 0;
+  std::string model, format = "wide", precision = "fp32", series, future, state;
+  std::size_t batch = 32, cache = 0, state_every = 0;
   int threads = 0;
   bool json = false, stream = false;
 };
@@ -76,12 +79,32 @@ json cache_json(const ForecastCache& c) {
 int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
   const std::size_t H = p.horizon(), Q = p.outputs();
   StreamingPredictor s(p, series);
+  NTN_CHECK(!(o.cache && s.carries_state()), "--cache: this ", p.artifact().model->type(),
+            " model carries its state from tick to tick, so its forecast depends on the whole stream, not only the "
+            "window a cache would key on; drop --cache");
+  if (!o.state.empty()) {
+    std::ifstream in(o.state, std::ios::binary);
+    if (in) {  // resume
+      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      NTN_CHECK(!in.bad(), o.state, ": cannot read the stream state");
+      try {
+        s.restore(bytes);
+      } catch (const Error& e) {
+        throw Error(cat("--state ", o.state, ": ", e.what()));
+      }
+    }
+  }
+  auto save_state = [&] {
+    if (!o.state.empty()) write_file_atomic(o.state, s.snapshot());
+  };
   std::unique_ptr<ForecastCache> cache;
   if (o.cache) cache = std::make_unique<ForecastCache>(p.input_size(), p.output_size(), ForecastCache::Config{o.cache});
   std::vector<float> y(p.output_size());
   const double scale = p.artifact().scaling == SeriesScaling::none ? 0.0 : p.series_stats(series).scale;
   StreamLineParser parser([&](float value, std::size_t lineno) {
-    if (!s.append(value)) return;
+    const bool full = s.append(value);
+    if (o.state_every && s.ticks() % o.state_every == 0) save_state();
+    if (!full) return;
     if (!cache || !cache->get(p.model_key(), series, s.window(), y.data())) {
       s.forecast(y.data());
       if (cache) cache->put(p.model_key(), series, s.window(), y.data());
@@ -105,6 +128,7 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
     parser.feed(buf, std::size_t(got));
   }
   parser.finish();
+  save_state();
   if (cache) std::fprintf(stderr, "cache %s\n", cache_json(*cache).dump().c_str());
   return 0;
 }
@@ -121,8 +145,11 @@ int run_predict(const PredictOpts& o) {
               a.series.front(), "')");
     return p.series_index(name);
   };
+  NTN_CHECK(o.stream || (o.state.empty() && o.state_every == 0), "--state and --state-every go with --stream");
+  NTN_CHECK(o.state_every == 0 || !o.state.empty(), "--state-every needs --state FILE");
   if (o.stream) {
     NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
+    if (!o.state.empty()) check_output_path("--state", o.state, {{"--model", o.model}});
     const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
                                                                      : series_of("", "--series"))
                                            : series_of(o.series, "--series");
@@ -239,6 +266,11 @@ Run add_predict(CLI::App& app) {
   app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
                                       "input window is full");
   app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
+  app.add_option("--state", o->state,
+                 "--stream: resume the stream saved in FILE if it exists (window, statistics, the model's carried "
+                 "state), and save it there (atomically) at the end of the input");
+  add_uint(app, "--state-every", o->state_every, limits::kEvery,
+           "--stream with --state: also save the stream every N values (0: only at the end)");
   app.add_option("--future", o->future,
                  "Models with future-known covariates: a CSV of the rows after --data's last row (time column + "
                  "those columns, at least the horizon); calendar features need no file");

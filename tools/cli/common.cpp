@@ -3,12 +3,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "ntn/error.h"
+#include "ntn/models.h"
 
 namespace ntn::cli {
 
@@ -41,8 +43,12 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_
 
 void add_covariate_options(CLI::App& app, DataOpts& o) {
   app.add_option("--target", o.target, "Target column(s) of a wide CSV (the series to forecast; same as --columns)");
+  std::string takers;  // the models that take historic covariates, from the registry
+  for (const ModelInfo& m : model_registry())
+    if (std::find(m.covariates.begin(), m.covariates.end(), "historic") != m.covariates.end())
+      takers += (takers.empty() ? "" : ", ") + m.name;
   app.add_option("--hist-exog", o.hist_exog,
-                 "Historic covariate columns, known up to the forecast origin (e.g. volume); nhits, mlp");
+                 "Historic covariate columns, known up to the forecast origin (e.g. volume); " + takers);
   app.add_option("--futr-exog", o.futr_exog,
                  "Future-known covariate columns (predict then needs them for the horizon: --future FILE)");
   app.add_option("--static", o.static_cols, "Static covariate columns (constant over the rows)");

@@ -1,0 +1,40 @@
+// The GRU forecaster (NeuralForecast's GRU defaults: 2 layers of 200 hidden units, a 2-layer MLP
+// decoder of 128 from the last hidden state). The model itself is RecurrentForecaster
+// (recurrent_forecaster.h), shared with the other recurrent cell.
+#include "models/recurrent_forecaster.h"
+
+namespace ntn::models {
+namespace {
+
+ModelInfo gru_info() {
+  return {"gru",
+          "GRU encoder (stacked, carried state when streaming), MLP decoder from its last hidden state to the horizon",
+          json{{"type", "gru"}, {"input_size", 12}, {"horizon", 4}, {"encoder_hidden_size", 6},
+               {"decoder_hidden_size", 8}, {"decoder_layers", 1}},
+          {"point", "quantiles"},
+          {"historic", "future", "static"},
+          true};
+}
+
+struct GruConfig : RecurrentConfig {
+  GruConfig() {
+    type = "gru";
+    cell = nn::Cell::gru;
+    encoder_hidden_size = 200;
+  }
+  static GruConfig from_json(const json& j) { return read_config<GruConfig>(j, gru_info()); }
+};
+
+}  // namespace
+
+Entry gru_entry() {
+  return {gru_info(),
+          [](const json& c) -> std::unique_ptr<Model<float>> {
+            return std::make_unique<RecurrentForecaster<float>>(GruConfig::from_json(c));
+          },
+          [](const json& c) -> std::unique_ptr<Model<double>> {
+            return std::make_unique<RecurrentForecaster<double>>(GruConfig::from_json(c));
+          }};
+}
+
+}  // namespace ntn::models

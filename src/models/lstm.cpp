@@ -1,0 +1,40 @@
+// The LSTM forecaster (NeuralForecast's LSTM defaults: 2 layers of 128 hidden units, a 2-layer MLP
+// decoder of 128 from the last hidden state). The model itself is RecurrentForecaster
+// (recurrent_forecaster.h), shared with the other recurrent cell.
+#include "models/recurrent_forecaster.h"
+
+namespace ntn::models {
+namespace {
+
+ModelInfo lstm_info() {
+  return {"lstm",
+          "LSTM encoder (stacked, carried state when streaming), MLP decoder from its last hidden state to the horizon",
+          json{{"type", "lstm"}, {"input_size", 12}, {"horizon", 4}, {"encoder_hidden_size", 6},
+               {"decoder_hidden_size", 8}, {"decoder_layers", 1}},
+          {"point", "quantiles"},
+          {"historic", "future", "static"},
+          true};
+}
+
+struct LstmConfig : RecurrentConfig {
+  LstmConfig() {
+    type = "lstm";
+    cell = nn::Cell::lstm;
+    encoder_hidden_size = 128;
+  }
+  static LstmConfig from_json(const json& j) { return read_config<LstmConfig>(j, lstm_info()); }
+};
+
+}  // namespace
+
+Entry lstm_entry() {
+  return {lstm_info(),
+          [](const json& c) -> std::unique_ptr<Model<float>> {
+            return std::make_unique<RecurrentForecaster<float>>(LstmConfig::from_json(c));
+          },
+          [](const json& c) -> std::unique_ptr<Model<double>> {
+            return std::make_unique<RecurrentForecaster<double>>(LstmConfig::from_json(c));
+          }};
+}
+
+}  // namespace ntn::models
