@@ -41,7 +41,8 @@ struct Mlp {
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
   std::size_t in() const { return layers.front().in; }
   std::size_t out() const { return layers.back().out; }
-  // inference = true: only the two ping-pong buffers (enough for a forward with ctx.packed).
+  // inference = true: only the two ping-pong buffers (a forward-only cache: served with
+  // ctx.packed or not; no training forward, no backward).
   Cache make_cache(std::size_t max_batch, bool inference = false) const;
   void forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const;
   // Accumulates parameter gradients into `grads` (a slab laid out like ps); writes dx if not null.

@@ -57,7 +57,8 @@ class Model {
   // PyTorch-default initialisation of every parameter from (seed, parameter name).
   virtual void init(std::uint64_t seed) = 0;
   // Activations and scratch for batches up to max_batch; one per thread. inference = true sizes
-  // only what a forward with RunCtx::packed needs (no backward).
+  // only what a forward needs (served through RunCtx::packed or not; no training forward, no
+  // backward): what validation and serving use.
   virtual std::unique_ptr<Workspace> make_workspace(std::size_t max_batch, bool inference = false) const = 0;
   // y (B, H, Q) from the batch (in.B <= the workspace's max_batch). Caches in ws what backward needs.
   virtual void forward(Workspace& ws, const Batch<T>& in, T* y, const nn::RunCtx& ctx) const = 0;

@@ -114,6 +114,12 @@ class Trainer {
   struct Chunk;
   class Prefetcher;
   double step_on_batch(const Batch<float>& in, const float* y);
+  // Rows per validation forward (each micro-batch's rows of a validation batch run this many at
+  // a time through a forward-only workspace).
+  std::size_t eval_rows() const {
+    const std::size_t C = cfg_.micro_batches ? cfg_.micro_batches : 1;
+    return std::min<std::size_t>((std::max<std::size_t>(cfg_.val_batch, 1) + C - 1) / C, 128);
+  }
 
   Model<float>& model_;
   const SeriesStore& store_;

@@ -62,18 +62,17 @@ std::uint64_t drop_counter(const RunCtx& ctx, std::size_t layer, std::size_t wid
 template <class T>
 void Mlp<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, T* y, std::size_t B, const RunCtx& ctx) const {
   NTN_DASSERT(B <= c.max_batch);
-  if constexpr (std::is_same_v<T, float>) {
-    if (ctx.packed) {  // inference: Linear (+ activation in place) into ping-pong buffers
-      NTN_DASSERT(!ctx.training);
-      const T* in = x;
-      for (std::size_t i = 0; i < layers.size(); ++i) {
-        T* out = i + 1 == layers.size() ? y : (i % 2 == 0 ? c.g0.data() : c.g1.data());
-        layers[i].forward(ps, in, out, B, ctx);
-        if (act_after[i]) act_forward(act, out, out, B * layers[i].out);
-        in = out;
-      }
-      return;
+  if (ctx.packed || c.in.empty()) {  // inference (served, or a forward-only cache): Linear (+
+    // activation in place) into ping-pong buffers; the same values as the training path
+    NTN_CHECK(!ctx.training, "mlp: a forward-only workspace cannot run a training forward");
+    const T* in = x;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      T* out = i + 1 == layers.size() ? y : (i % 2 == 0 ? c.g0.data() : c.g1.data());
+      layers[i].forward(ps, in, out, B, ctx);
+      if (act_after[i]) act_forward(act, out, out, B * layers[i].out);
+      in = out;
     }
+    return;
   }
   const bool drop = ctx.training && dropout > 0.0f;
   for (std::size_t i = 0; i < layers.size(); ++i) {

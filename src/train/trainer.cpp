@@ -128,7 +128,8 @@ json TrainSummary::to_json() const {
 
 // ---- per-micro-batch state ------------------------------------------------------------------
 struct Trainer::Chunk {
-  std::unique_ptr<Model<float>::Workspace> ws;
+  std::unique_ptr<Model<float>::Workspace> ws;       // training rows (forward + backward)
+  std::unique_ptr<Model<float>::Workspace> eval_ws;  // validation rows, forward only (made on first use)
   std::vector<float> pred, dpred, grads;  // grads: own slab (empty for chunk 0: it uses the main one)
   double loss = 0;
 };
@@ -242,14 +243,17 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
   NTN_CHECK(cfg_.loss.outputs() == model.outputs(), "the ", loss_name(cfg_.loss.kind), " loss needs ",
             cfg_.loss.outputs(), " outputs per step but the model has ", model.outputs());
   const std::size_t C = cfg_.micro_batches;
-  const std::size_t rows = (std::max(cfg_.batch_size, cfg_.val_batch) + C - 1) / C;
+  // Training workspaces hold what backward needs for their rows only; validation runs through
+  // smaller forward-only workspaces (evaluate), so a large val_batch never multiplies the
+  // per-row activations a recurrent model keeps for backward through time.
+  const std::size_t rows = (cfg_.batch_size + C - 1) / C, out_rows = std::max(rows, eval_rows());
   const std::size_t HQ = model.horizon() * model.outputs();
   const std::size_t slab = model.params().slab_size();
   grads_.assign(slab, 0.0f);
   for (std::size_t c = 0; c < C; ++c) {
     auto* ch = new Chunk;
     ch->ws = model.make_workspace(rows);
-    ch->pred.resize(rows * HQ);
+    ch->pred.resize(out_rows * HQ);
     ch->dpred.resize(rows * HQ);
     if (c > 0) ch->grads.assign(slab, 0.0f);
     chunks_.push_back(ch);
@@ -273,6 +277,16 @@ double Trainer::step_on_batch(const Batch<float>& in, const float* y) {
   const std::size_t C = std::min(cfg_.micro_batches, B);
   const float inv = 1.0f / float(B * H * Q);
   const std::size_t slab = grads_.size();
+  // A batch larger than the configured one (train_step with more rows): grow the workspaces
+  // once, before the parallel region.
+  const std::size_t need = (B + C - 1) / C;
+  for (std::size_t c = 0; c < C; ++c) {
+    Chunk& ch = *chunks_[c];
+    if (ch.ws->max_batch >= need) continue;
+    ch.ws = model_.make_workspace(need);
+    ch.pred.resize(std::max(ch.pred.size(), need * H * Q));
+    ch.dpred.resize(need * H * Q);
+  }
   parallel_chunks(C, [&](std::size_t c) {
     const std::size_t r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
     Chunk& ch = *chunks_[c];
@@ -320,7 +334,10 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
   if (windows.empty()) return -1;
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
+  const std::size_t ER = eval_rows();
   const Covariates cov = model_.covariates();
+  for (Chunk* ch : chunks_)
+    if (!ch->eval_ws) ch->eval_ws = model_.make_workspace(ER, /*inference=*/true);
   WindowBatch wb;
   double sum = 0;
   for (std::size_t s = 0; s < windows.size(); s += VB) {
@@ -331,8 +348,12 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
     parallel_chunks(CC, [&](std::size_t c) {
       const std::size_t r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
       Chunk& ch = *chunks_[c];
-      model_.forward(*ch.ws, in.rows(r0, nb, L, H, cov), ch.pred.data(), nn::RunCtx{});
-      ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), wb.y.data() + r0 * H, nullptr, nb, H, 0.0f);
+      ch.loss = 0;
+      for (std::size_t k = 0; k < nb; k += ER) {  // the chunk's rows, ER at a time, in order
+        const std::size_t n = std::min(ER, nb - k);
+        model_.forward(*ch.eval_ws, in.rows(r0 + k, n, L, H, cov), ch.pred.data(), nn::RunCtx{});
+        ch.loss += loss_sum_grad(cfg_.loss, ch.pred.data(), wb.y.data() + (r0 + k) * H, nullptr, n, H, 0.0f);
+      }
     });
     for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
   }
@@ -493,7 +514,7 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
   const std::size_t per = std::max<std::size_t>(1, (max_batch + T - 1) / T);
   const BatchAssembler assembler(store, {L, H}, scaling);
   std::vector<std::unique_ptr<Model<float>::Workspace>> ws;
-  for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per));
+  for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per, /*inference=*/true));
   std::vector<WindowBatch> wbs(T);
   for (std::size_t s = 0; s < windows.size(); s += per * T) {
     const std::size_t n = std::min(per * T, windows.size() - s);

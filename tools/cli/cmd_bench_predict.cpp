@@ -1,5 +1,5 @@
 // ntneural bench predict: serving figures of one artifact - batch-1 latency (the predictor's
-// own statistics), batch throughput at 1..512, the forecast-cache replay, allocations per
+// own statistics), one streaming tick (a carried state for recurrent models), batch throughput at 1..512, the forecast-cache replay, allocations per
 // predict, load + first forecast, peak resident memory. Every path is validated before it is
 // timed: batch rows must equal single forecasts bitwise, and fp32 must match the training-time
 // prediction path.
@@ -135,6 +135,33 @@ int run_bench_predict(const BenchPredictOpts& o) {
   out["latency_p99_over_p50"] = lat.p99_us / lat.p50_us;
   if (o.target_us > 0) out["latency_target_violations"] = lat.violations;
   out["allocs_per_predict"] = double(a1 - a0) / double(o.requests);
+
+  // ---- streaming: one tick (push) of a StreamingPredictor, steady state -------------------------
+  {
+    StreamingPredictor st(p, series);
+    const std::size_t ticks = std::max<std::size_t>(o.requests, 1000);
+    const std::vector<float> tape = random_walks(1, L + ticks, 3);
+    for (std::size_t t = 0; t + 1 < L; ++t) st.push(tape[t], y1.data());
+    check(st.push(tape[L - 1], y1.data()), "stream not full after L values");
+    p.predict(tape.data(), y.data(), series);  // a fresh stream over one window == its forecast
+    check(std::memcmp(y.data(), y1.data(), HQ * sizeof(float)) == 0, "stream forecast != predict on its window");
+    std::vector<double> tick_us;
+    tick_us.reserve(ticks);
+    const std::uint64_t s0 = allocations();
+    for (std::size_t t = L; t < L + ticks; ++t) {
+      const auto t0 = Clock::now();
+      st.push(tape[t], y1.data());
+      tick_us.push_back(us_since(t0));
+    }
+    const std::uint64_t s1 = allocations();
+    for (float v : y1) check(std::isfinite(v), "stream forecast is not finite");
+    std::sort(tick_us.begin(), tick_us.end());
+    out["stream_carries_state"] = st.carries_state();
+    out["stream_tick_p50_us"] = tick_us[tick_us.size() / 2];
+    out["stream_tick_p99_us"] = tick_us[tick_us.size() * 99 / 100];
+    out["stream_ticks"] = ticks;
+    out["allocs_per_tick"] = double(s1 - s0) / double(ticks);
+  }
 
   // ---- throughput at batch 1, 8, 32, 128, 512 (predict_batch on the thread pool) -------------
   for (std::size_t B : {1, 8, 32, 128, 256, 512}) {

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "common.h"
 #include "ntn/error.h"
+#include "ntn/jobs.h"
 #include "ntn/parallel.h"
 #include "ntn/rng.h"
 #include "ntn/timing.h"
@@ -21,6 +22,7 @@ namespace {
 
 struct Opts {
   std::string model = "nhits";
+  std::vector<std::string> settings;  // --set key=value
   std::size_t batch = 32, input_size = 168, horizon = 24, hidden = 512, micro = 0;
   int threads = 0, reps = 21;
   bool json = false;
@@ -32,9 +34,12 @@ int run(const Opts& o) {
   nlohmann::json cfg = {{"type", o.model}, {"input_size", o.input_size}, {"horizon", o.horizon}};
   if (o.model == "mlp") {
     cfg["hidden_size"] = o.hidden;
+  } else if (o.model == "gru" || o.model == "lstm") {
+    cfg["encoder_hidden_size"] = o.hidden;
   } else {
     cfg["mlp_units"] = {{o.hidden, o.hidden}};  // one hidden pair: NHITS-default has ~1.2M parameters
   }
+  apply_settings(cfg, o.settings);
   auto model = make_model<float>(cfg);
   model->init(1);
   // A random walk long enough for many distinct windows.
@@ -93,7 +98,9 @@ Run add_bench_train(CLI::App& app) {
   add_uint(app, "--batch", o->batch, limits::kBatch, "Windows per step (default 32)");
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input length (default 168)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Horizon (default 24)");
-  add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width: one HIDDENxHIDDEN pair per block (default 512)");
+  add_uint(app, "--hidden", o->hidden, limits::kWidth,
+           "Hidden width: one HIDDENxHIDDEN pair per block (default 512); mlp hidden_size; gru/lstm encoder_hidden_size");
+  app.add_option("--set", o->settings, "Model config field, repeatable: key=value (as train --set)");
   add_uint(app, "--micro-batches", o->micro, UintRange{0, 256}, "Micro-batches per step (default 1: the threads split each GEMM)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   add_uint(app, "--reps", o->reps, UintRange{1, 100000}, "Timed repetitions (the median is reported)");
