@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,11 @@ struct Recurrent {
     std::vector<T> dgi, dgh;              // (T, B, G) pre-activation gate gradients (dgh: GRU only)
     std::vector<T> dh, dc, dtmp;          // (B, hidden)
     std::vector<T> g0, g1, gx;            // (T, B, max width) layer input gradients
+    // float, forward without served weights (training, validation): the products run on fp32
+    // packed copies of this call's weights through the one linear entry point (the packed dense
+    // kernel's chains are the GEMM's: bitwise the same result, faster for these shapes).
+    std::unique_ptr<PackedLinears> pack;
+    std::vector<float> whh_t;             // backward (float): W_hh^T of the (layer, dir) running, packed
     const T* output() const { return outs.back().data(); }
   };
   // The carried state of step(): per layer h (B, hidden) then, for LSTM, c (B, hidden).

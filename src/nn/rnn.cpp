@@ -7,6 +7,8 @@
 
 #include "ntn/error.h"
 #include "ntn/fields.h"
+#include "ntn/kernels.h"
+#include "ntn/parallel.h"
 #include "ntn/rng.h"
 
 namespace ntn::nn {
@@ -55,6 +57,47 @@ void Recurrent<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
       std::copy(tmp.begin(), tmp.end(), ps.value(i));
     }
 }
+
+namespace {
+// fp32 packed copies of a recurrent layer's matrices, refreshed by each forward that runs without
+// served weights. Rows of a long call (every step's input projection) are split over the threads
+// (rows are independent: no bit depends on the split).
+class TrainPack final : public PackedLinears {
+ public:
+  void refresh(const ParamSet<float>& ps, const std::vector<std::size_t>& mats) {
+    if (at_.empty()) {
+      std::size_t n = 0;
+      at_.assign(ps.entries().size(), std::size_t(-1));
+      for (std::size_t i : mats) {
+        const auto& e = ps.entries()[i];
+        at_[i] = n;
+        n += dense_packed_size(std::size_t(e.shape[0]), std::size_t(e.shape[1]));
+      }
+      slab_.assign(n, 0.0f);
+    }
+    for (std::size_t i : mats) {
+      const auto& e = ps.entries()[i];
+      f32_dense_pack(ps.value(i), std::size_t(e.shape[0]), std::size_t(e.shape[1]), slab_.data() + at_[i]);
+    }
+    ps_ = &ps;
+  }
+  void run(const Linear<float>& l, const float* x, float* y, std::size_t B) override {
+    const float* w = slab_.data() + at_[l.w];
+    const float* bias = l.has_bias ? ps_->value(l.b) : nullptr;
+    const KernelTable& k = kernels();
+    const double flops = 2.0 * double(B) * double(l.in) * double(l.out);
+    if (flops < 4e6 || num_threads() < 2) return k.f32_dense(w, l.out, l.in, x, l.in, B, bias, y, l.out);
+    parallel_for(B, 16, [&](std::size_t lo, std::size_t hi) {
+      k.f32_dense(w, l.out, l.in, x + lo * l.in, l.in, hi - lo, bias, y + lo * l.out, l.out);
+    });
+  }
+
+ private:
+  const ParamSet<float>* ps_ = nullptr;
+  std::vector<std::size_t> at_;  // by parameter index
+  std::vector<float> slab_;
+};
+}  // namespace
 
 template <class T>
 typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t T_, bool inference) const {
@@ -153,13 +196,23 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
   const std::size_t G = gates(), Hd = hidden, O = out(), TB = T_ * B, BH = B * Hd;
   const bool lstm = cell == Cell::lstm, inf = c.inference;
   c.x = x;
+  RunCtx run = ctx;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!ctx.packed) {
+      if (!c.pack) c.pack = std::make_unique<TrainPack>();
+      std::vector<std::size_t> mats;
+      for (const Dir& d : dirs) mats.insert(mats.end(), {d.ih.w, d.hh.w});
+      static_cast<TrainPack&>(*c.pack).refresh(ps, mats);
+      run.packed = c.pack.get();
+    }
+  }
   const T* in = x;
   for (std::size_t l = 0; l < layers; ++l) {
     T* y = c.outs[l].data();
     for (std::size_t d = 0; d < ndirs(); ++d) {
       const std::size_t k = l * ndirs() + d;
       const Dir& dir = dirs[k];
-      dir.ih.forward(ps, in, c.xp.data(), TB, ctx);  // every step's input projection at once
+      dir.ih.forward(ps, in, c.xp.data(), TB, run);  // every step's input projection at once
       T* H = c.h[k].data();
       T* C = lstm ? c.c[k].data() : nullptr;
       // Training: state of step s at row s (natural time order, the initial state at row 0 for
@@ -178,7 +231,7 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
         T* hcur = H + cur * BH;
         cell_step(ps, dir, c.xp.data() + t * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
                   c.gates[k].data() + slot * B * G, hcur, lstm ? C + cur * BH : nullptr,
-                  lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, ctx);
+                  lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, run);
         for (std::size_t b = 0; b < B; ++b)
           std::memcpy(y + (t * B + b) * O + d * Hd, hcur + b * Hd, Hd * sizeof(T));
       }
@@ -220,6 +273,14 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
       std::fill(dh, dh + BH, T(0));
       std::fill(dc, dc + BH, T(0));
       const T* Whh = ps.value(dir.hh.w);
+      if constexpr (std::is_same_v<T, float>) {  // dh = dG W_hh as the dense kernel over W_hh^T
+        std::vector<float>& wt = c.whh_t;
+        wt.resize(dense_packed_size(Hd, G) + Hd * G);
+        float* tr = wt.data() + dense_packed_size(Hd, G);
+        for (std::size_t g = 0; g < G; ++g)
+          for (std::size_t j = 0; j < Hd; ++j) tr[j * G + g] = Whh[g * Hd + j];
+        f32_dense_pack(tr, Hd, G, wt.data());
+      }
       for (std::size_t s = T_; s-- > 0;) {  // the forward's steps, last first
         const std::size_t t = d ? T_ - 1 - s : s;
         const std::size_t prev = d ? t + 1 : t;
@@ -266,8 +327,13 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
           }
         }
         // dh of the previous state: dG_h W_hh (+ z dh for GRU, the chain started from it).
-        if (!lstm) std::memcpy(dh, c.dtmp.data(), BH * sizeof(T));
-        matmul<T>(false, false, B, Hd, G, gh, G, Whh, Hd, dh, Hd, /*accumulate=*/!lstm);
+        if constexpr (std::is_same_v<T, float>) {
+          kernels().f32_dense(c.whh_t.data(), Hd, G, gh, G, B, nullptr, dh, Hd);
+          if (!lstm) kernels().f32_add(dh, c.dtmp.data(), dh, BH);
+        } else {
+          if (!lstm) std::memcpy(dh, c.dtmp.data(), BH * sizeof(T));
+          matmul<T>(false, false, B, Hd, G, gh, G, Whh, Hd, dh, Hd, /*accumulate=*/!lstm);
+        }
       }
       // Weight gradients of every step at once.
       const std::size_t hprev0 = d ? 1 : 0;
