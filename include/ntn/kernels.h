@@ -200,6 +200,28 @@ struct KernelTable {
   // Returns a value that depends on every FMA; flops = iters * fma_peak_flops_per_iter.
   float (*fma_peak_probe)(std::size_t iters);
   std::size_t fma_peak_flops_per_iter;
+
+  // ---- recurrent cells: the gate pass of B rows (nn::Recurrent; PyTorch's equations) ------
+  // xp, hp (B, G): input and recurrent products (biases included); states (B, H). Plain
+  // multiplies and adds (never fused), sigmoid / tanh as f32_sigmoid / f32_tanh: bitwise the
+  // same on every ISA. Outputs may alias the previous state (h with h_prev, c with c_prev).
+  // LSTM, G = 4H, gates [i f g o]: writes the activated gates, c = f c_prev + i g, tc = tanh(c),
+  // h = o tc.
+  void (*f32_lstm_cell)(const float* xp, const float* hp, const float* c_prev, float* gates, float* c, float* tc,
+                        float* h, std::size_t B, std::size_t H);
+  // Backward of one step: dh (B, H) the gradient of h; dc (B, H) in: of c from the next step,
+  // out: of c_prev. Writes dg (B, G), the pre-activation gate gradients.
+  void (*f32_lstm_cell_bwd)(const float* gates, const float* c_prev, const float* tc, const float* dh, float* dc,
+                            float* dg, std::size_t B, std::size_t H);
+  // GRU, G = 3H, gates [r z n]: r, z = sigmoid(xp + hp), hn = hp_n, n = tanh(xp_n + r hn),
+  // h = (1 - z) n + z h_prev. Writes the activated gates and hn (B, H).
+  void (*f32_gru_cell)(const float* xp, const float* hp, const float* h_prev, float* gates, float* hn, float* h,
+                       std::size_t B, std::size_t H);
+  // Backward of one step: dgi / dgh (B, G), the gradients of the input and recurrent products'
+  // pre-activations (they differ in the n gate: dgh_n = dgi_n r), and dz = dh z (B, H), the direct
+  // part of the previous state's gradient.
+  void (*f32_gru_cell_bwd)(const float* gates, const float* h_prev, const float* hn, const float* dh, float* dgi,
+                           float* dgh, float* dz, std::size_t B, std::size_t H);
 };
 
 inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel

@@ -956,6 +956,115 @@ float fma_peak_probe(std::size_t iters) {
   return F32::hsum(s);
 }
 
+// ---- recurrent cells (contract: KernelTable::f32_lstm_cell etc.) -----------------------------
+// Each element's operations in a fixed order, no FMA: the scalar table and every vector width
+// give the same bits.
+void f32_lstm_cell(const float* xp, const float* hp, const float* c_prev, float* gates, float* c, float* tc, float* h,
+                   std::size_t B, std::size_t H) {
+  const std::size_t G = 4 * H;
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* x = xp + b * G;
+    const float* r = hp + b * G;
+    float* g = gates + b * G;
+    const float* cp = c_prev + b * H;
+    float* cr = c + b * H;
+    float* t = tc + b * H;
+    float* hr = h + b * H;
+    for (std::size_t j = 0; j < H; j += W) {
+      const std::size_t n = H - j < W ? H - j : W;
+      const V i = v_sigmoid(F32::add(vload(x + j, n, 0.0f), vload(r + j, n, 0.0f)));
+      const V f = v_sigmoid(F32::add(vload(x + H + j, n, 0.0f), vload(r + H + j, n, 0.0f)));
+      const V gg = v_tanh(F32::add(vload(x + 2 * H + j, n, 0.0f), vload(r + 2 * H + j, n, 0.0f)));
+      const V o = v_sigmoid(F32::add(vload(x + 3 * H + j, n, 0.0f), vload(r + 3 * H + j, n, 0.0f)));
+      const V cv = F32::add(F32::mul(f, vload(cp + j, n, 0.0f)), F32::mul(i, gg));
+      const V tv = v_tanh(cv);
+      vstore(g + j, i, n);
+      vstore(g + H + j, f, n);
+      vstore(g + 2 * H + j, gg, n);
+      vstore(g + 3 * H + j, o, n);
+      vstore(cr + j, cv, n);
+      vstore(t + j, tv, n);
+      vstore(hr + j, F32::mul(o, tv), n);
+    }
+  }
+}
+
+void f32_lstm_cell_bwd(const float* gates, const float* c_prev, const float* tc, const float* dh, float* dc, float* dg,
+                       std::size_t B, std::size_t H) {
+  const std::size_t G = 4 * H;
+  const V one = vset(1.0f);
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* a = gates + b * G;
+    float* d = dg + b * G;
+    for (std::size_t j = 0; j < H; j += W) {
+      const std::size_t n = H - j < W ? H - j : W;
+      const std::size_t s = b * H + j;
+      const V i = vload(a + j, n, 0.0f), f = vload(a + H + j, n, 0.0f);
+      const V gg = vload(a + 2 * H + j, n, 0.0f), o = vload(a + 3 * H + j, n, 0.0f);
+      const V t = vload(tc + s, n, 0.0f), dhv = vload(dh + s, n, 0.0f);
+      const V dcv = F32::add(vload(dc + s, n, 0.0f), F32::mul(F32::mul(dhv, o), F32::sub(one, F32::mul(t, t))));
+      vstore(d + j, F32::mul(F32::mul(F32::mul(dcv, gg), i), F32::sub(one, i)), n);
+      vstore(d + H + j, F32::mul(F32::mul(F32::mul(dcv, vload(c_prev + s, n, 0.0f)), f), F32::sub(one, f)), n);
+      vstore(d + 2 * H + j, F32::mul(F32::mul(dcv, i), F32::sub(one, F32::mul(gg, gg))), n);
+      vstore(d + 3 * H + j, F32::mul(F32::mul(F32::mul(dhv, t), o), F32::sub(one, o)), n);
+      vstore(dc + s, F32::mul(dcv, f), n);
+    }
+  }
+}
+
+void f32_gru_cell(const float* xp, const float* hp, const float* h_prev, float* gates, float* hn, float* h,
+                  std::size_t B, std::size_t H) {
+  const std::size_t G = 3 * H;
+  const V one = vset(1.0f);
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* x = xp + b * G;
+    const float* r = hp + b * G;
+    float* g = gates + b * G;
+    for (std::size_t j = 0; j < H; j += W) {
+      const std::size_t n = H - j < W ? H - j : W;
+      const std::size_t s = b * H + j;
+      const V rv = v_sigmoid(F32::add(vload(x + j, n, 0.0f), vload(r + j, n, 0.0f)));
+      const V z = v_sigmoid(F32::add(vload(x + H + j, n, 0.0f), vload(r + H + j, n, 0.0f)));
+      const V hnv = vload(r + 2 * H + j, n, 0.0f);
+      const V nv = v_tanh(F32::add(vload(x + 2 * H + j, n, 0.0f), F32::mul(rv, hnv)));
+      const V hv = F32::add(F32::mul(F32::sub(one, z), nv), F32::mul(z, vload(h_prev + s, n, 0.0f)));
+      vstore(g + j, rv, n);
+      vstore(g + H + j, z, n);
+      vstore(g + 2 * H + j, nv, n);
+      vstore(hn + s, hnv, n);
+      vstore(h + s, hv, n);
+    }
+  }
+}
+
+void f32_gru_cell_bwd(const float* gates, const float* h_prev, const float* hn, const float* dh, float* dgi,
+                      float* dgh, float* dz, std::size_t B, std::size_t H) {
+  const std::size_t G = 3 * H;
+  const V one = vset(1.0f);
+  for (std::size_t b = 0; b < B; ++b) {
+    const float* a = gates + b * G;
+    float* di = dgi + b * G;
+    float* dq = dgh + b * G;
+    for (std::size_t j = 0; j < H; j += W) {
+      const std::size_t n = H - j < W ? H - j : W;
+      const std::size_t s = b * H + j;
+      const V r = vload(a + j, n, 0.0f), z = vload(a + H + j, n, 0.0f), nv = vload(a + 2 * H + j, n, 0.0f);
+      const V dhv = vload(dh + s, n, 0.0f);
+      const V dnp = F32::mul(F32::mul(dhv, F32::sub(one, z)), F32::sub(one, F32::mul(nv, nv)));
+      const V drp = F32::mul(F32::mul(F32::mul(dnp, vload(hn + s, n, 0.0f)), r), F32::sub(one, r));
+      const V dzp =
+          F32::mul(F32::mul(F32::mul(dhv, F32::sub(vload(h_prev + s, n, 0.0f), nv)), z), F32::sub(one, z));
+      vstore(di + j, drp, n);
+      vstore(dq + j, drp, n);
+      vstore(di + H + j, dzp, n);
+      vstore(dq + H + j, dzp, n);
+      vstore(di + 2 * H + j, dnp, n);
+      vstore(dq + 2 * H + j, F32::mul(dnp, r), n);
+      vstore(dz + s, F32::mul(dhv, z), n);
+    }
+  }
+}
+
 constexpr KernelTable kTable = {
     kIsa,
     f32_add, f32_sub, f32_mul, f32_axpy, f32_scale, f32_fma,
@@ -970,4 +1079,5 @@ constexpr KernelTable kTable = {
     f32_dense, f16_dense, f32_quantize_i8, i8_dense,
     f32_gemm,
     fma_peak_probe, kProbeAcc * W * 2,
+    f32_lstm_cell, f32_lstm_cell_bwd, f32_gru_cell, f32_gru_cell_bwd,
 };

@@ -140,6 +140,13 @@ void Recurrent<T>::cell_step(const ParamSet<T>& ps, const Dir& d, const T* xp, c
                              T* hp, T* gates_, T* h, T* c, T* tc, T* hn, std::size_t B, const RunCtx& ctx) const {
   const std::size_t G = gates(), Hd = hidden;
   d.hh.forward(ps, h_prev, hp, B, ctx);  // the recurrent product; every read of h_prev happens here
+  if constexpr (std::is_same_v<T, float>) {  // the kernel table's fused gate pass
+    if (cell == Cell::lstm)
+      kernels().f32_lstm_cell(xp, hp, c_prev, gates_, c, tc, h, B, Hd);
+    else
+      kernels().f32_gru_cell(xp, hp, h_prev, gates_, hn, h, B, Hd);
+    return;
+  }
   for (std::size_t b = 0; b < B; ++b) {
     T* g = gates_ + b * G;
     const T* xr = xp + b * G;
@@ -286,11 +293,20 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
         const std::size_t prev = d ? t + 1 : t;
         for (std::size_t b = 0; b < B; ++b) {
           const T* g = gy + (t * B + b) * O + d * Hd;
-          for (std::size_t j = 0; j < Hd; ++j) dh[b * Hd + j] += g[j];
+          if constexpr (std::is_same_v<T, float>)
+            kernels().f32_add(dh + b * Hd, g, dh + b * Hd, Hd);
+          else
+            for (std::size_t j = 0; j < Hd; ++j) dh[b * Hd + j] += g[j];
         }
         T* gi = dgi + t * B * G;
         T* gh = dgh + t * B * G;
         const T* hprev = H + prev * BH;
+        if constexpr (std::is_same_v<T, float>) {  // the kernel table's fused gate gradients
+          if (lstm)
+            kernels().f32_lstm_cell_bwd(A + t * B * G, C + prev * BH, c.tc[k].data() + t * BH, dh, dc, gi, B, Hd);
+          else
+            kernels().f32_gru_cell_bwd(A + t * B * G, hprev, c.hn[k].data() + t * BH, dh, gi, gh, c.dtmp.data(), B, Hd);
+        } else {
         for (std::size_t b = 0; b < B; ++b) {
           const T* a = A + (t * B + b) * G;
           T* gib = gi + b * G;
@@ -325,6 +341,7 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
               dt[j] = dhb[j] * z;
             }
           }
+        }
         }
         // dh of the previous state: dG_h W_hh (+ z dh for GRU, the chain started from it).
         if constexpr (std::is_same_v<T, float>) {

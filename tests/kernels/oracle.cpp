@@ -375,6 +375,9 @@ constexpr KernelTable kTable = {
     f32_dense, f16_dense, f32_quantize_i8, i8_dense,
     f32_gemm,
     fma_peak_probe, kProbeAcc * 2,
+    // Recurrent cells: checked against the cell composed from Linear + sigmoid + tanh and across
+    // ISAs in tests/nn/test_rnn.cpp.
+    nullptr, nullptr, nullptr, nullptr,
 };
 
 }  // namespace
