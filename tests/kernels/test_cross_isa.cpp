@@ -237,5 +237,40 @@ TEST_P(CrossIsaTest, DenseAndGemm) {
     }
 }
 
+// The recurrent cells' fused gate passes (nn::Recurrent): every ISA gives the scalar table's bits,
+// for widths inside, at and past the vector width, with large pre-activations (saturated gates).
+TEST_P(CrossIsaTest, RecurrentCellGatePasses) {
+  for (std::size_t H : {1, 7, 8, 13, 16, 33}) {
+    const std::size_t B = 3, G4 = 4 * H, G3 = 3 * H;
+    const std::string N = " H=" + std::to_string(H);
+    const auto xp = mixed(B * G4, 41), hp = rand_vec(B * G4, 42, -4.0f, 4.0f);
+    const auto st = rand_vec(B * H, 43, -2.0f, 2.0f), dh = rand_vec(B * H, 44), dc0 = rand_vec(B * H, 45);
+    std::vector<float> g(B * G4), gs(B * G4), c(B * H), cs(B * H), tc(B * H), tcs(B * H), h(B * H), hs(B * H);
+    k().f32_lstm_cell(xp.data(), hp.data(), st.data(), g.data(), c.data(), tc.data(), h.data(), B, H);
+    s().f32_lstm_cell(xp.data(), hp.data(), st.data(), gs.data(), cs.data(), tcs.data(), hs.data(), B, H);
+    expect_same(g, gs, "lstm gates" + N);
+    expect_same(c, cs, "lstm c" + N);
+    expect_same(h, hs, "lstm h" + N);
+    std::vector<float> dc = dc0, dcs = dc0, dg(B * G4), dgs(B * G4);
+    k().f32_lstm_cell_bwd(g.data(), st.data(), tc.data(), dh.data(), dc.data(), dg.data(), B, H);
+    s().f32_lstm_cell_bwd(g.data(), st.data(), tc.data(), dh.data(), dcs.data(), dgs.data(), B, H);
+    expect_same(dg, dgs, "lstm gate gradients" + N);
+    expect_same(dc, dcs, "lstm dc" + N);
+    std::vector<float> hn(B * H), hns(B * H);
+    k().f32_gru_cell(xp.data(), hp.data(), st.data(), g.data(), hn.data(), h.data(), B, H);
+    s().f32_gru_cell(xp.data(), hp.data(), st.data(), gs.data(), hns.data(), hs.data(), B, H);
+    g.resize(B * G3);
+    gs.resize(B * G3);
+    expect_same(g, gs, "gru gates" + N);
+    expect_same(h, hs, "gru h" + N);
+    std::vector<float> di(B * G3), dis(B * G3), dq(B * G3), dqs(B * G3), dz(B * H), dzs(B * H);
+    k().f32_gru_cell_bwd(g.data(), st.data(), hn.data(), dh.data(), di.data(), dq.data(), dz.data(), B, H);
+    s().f32_gru_cell_bwd(g.data(), st.data(), hn.data(), dh.data(), dis.data(), dqs.data(), dzs.data(), B, H);
+    expect_same(di, dis, "gru input gate gradients" + N);
+    expect_same(dq, dqs, "gru recurrent gate gradients" + N);
+    expect_same(dz, dzs, "gru dz" + N);
+  }
+}
+
 }  // namespace
 }  // namespace ntn::test
