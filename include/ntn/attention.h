@@ -1,0 +1,67 @@
+// Multi-head attention (PyTorch's nn.MultiheadAttention, batch_first): separate q / k / v / out
+// projections, scores Q K^T / sqrt(d_head) per head, an optional causal or additive mask, softmax
+// over the keys, the weighted sum of the values, the heads concatenated and projected. Forward and
+// backward; the projections go through the one linear entry point (served packed like every
+// Linear). Used by the LSTM-Attention decoder and, later, the Transformer.
+//
+// Shapes: query (B, Lq, E), key (B, Lk, kdim), value (B, Lk, vdim) -> out (B, Lq, E); heads
+// divide E (d_head = E / heads). Parameters "<prefix>.{q,k,v,out}.{weight,bias}": q (E, E),
+// k (E, kdim), v (E, vdim), out (E, E) - torch's q/k/v_proj_weight (or the thirds of its
+// in_proj_weight) and out_proj.
+//
+// Masks: causal (query i sees keys j <= i + Lk - Lq, torch's triu mask when Lq == Lk) and/or an
+// additive (Lq, Lk) mask (-inf hides a key). A query row that sees no key at all gets a zero
+// output and zero gradients (PyTorch would give NaN).
+//
+// Intended usage:
+//   ntn::nn::MultiHeadAttention<float> att;
+//   att.declare(ps, "attn", /*embed=*/64, /*heads=*/4);
+//   auto cache = att.make_cache(B, Lq, Lk);
+//   att.forward(ps, cache, q, k, v, out, B, Lq, Lk, {.causal = true}, ctx);
+//   att.backward(ps, grads, cache, dout, dq, dk, dv, B, Lq, Lk, ctx);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ntn/nn.h"
+
+namespace ntn::nn {
+
+template <class T>
+struct AttentionMask {
+  bool causal = false;
+  const T* additive = nullptr;  // (Lq, Lk), added to the scaled scores; null: none
+};
+
+template <class T>
+struct MultiHeadAttention {
+  std::size_t embed = 0, heads = 1, kdim = 0, vdim = 0;
+  Linear<T> q, k, v, o;
+
+  std::size_t d_head() const { return embed / heads; }
+
+  struct Cache {
+    std::size_t max_batch = 0, max_q = 0, max_k = 0;
+    const T *query = nullptr, *key = nullptr, *value = nullptr;  // the last forward's inputs (not owned)
+    std::vector<T> Q, K, V;   // projections (B, Lq, E), (B, Lk, E), (B, Lk, E)
+    std::vector<T> P;         // attention weights (B, heads, Lq, Lk)
+    std::vector<T> ctxv;      // heads concatenated (B, Lq, E)
+    std::vector<T> dctx, dQ, dK, dV, dP;  // backward scratch
+  };
+
+  // heads must divide embed (an error naming both otherwise); kdim / vdim 0 mean embed.
+  void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t embed, std::size_t heads,
+               std::size_t kdim = 0, std::size_t vdim = 0);
+  void init(ParamSet<T>& ps, std::uint64_t seed) const;  // PyTorch's: xavier-uniform q/k/v, zero biases
+  Cache make_cache(std::size_t max_batch, std::size_t max_q, std::size_t max_k) const;
+  // The inputs must stay valid until backward (they are not copied).
+  void forward(const ParamSet<T>& ps, Cache& c, const T* query, const T* key, const T* value, T* out, std::size_t B,
+               std::size_t Lq, std::size_t Lk, const AttentionMask<T>& mask, const RunCtx& ctx) const;
+  // Accumulates (or, ctx.accumulate = false, overwrites) the parameter gradients; writes dquery,
+  // dkey, dvalue when not null (self-attention: the caller adds dkey and dvalue into one).
+  void backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dout, T* dquery, T* dkey, T* dvalue,
+                std::size_t B, std::size_t Lq, std::size_t Lk, const RunCtx& ctx) const;
+};
+
+}  // namespace ntn::nn

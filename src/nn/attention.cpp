@@ -1,0 +1,171 @@
+#include "ntn/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "ntn/error.h"
+#include "ntn/fields.h"
+#include "ntn/kernels.h"
+#include "ntn/rng.h"
+
+namespace ntn::nn {
+
+template <class T>
+void MultiHeadAttention<T>::declare(ParamSet<T>& ps, const std::string& prefix, std::size_t embed_,
+                                   std::size_t heads_, std::size_t kdim_, std::size_t vdim_) {
+  NTN_CHECK(embed_ > 0 && heads_ > 0, "attention '", prefix, "': embedding size (", embed_, ") and heads (", heads_,
+            ") must be positive");
+  NTN_CHECK(embed_ % heads_ == 0, "attention '", prefix, "': heads (", heads_, ") must divide the embedding size (",
+            embed_, ")");
+  embed = embed_;
+  heads = heads_;
+  kdim = kdim_ ? kdim_ : embed_;
+  vdim = vdim_ ? vdim_ : embed_;
+  q.declare(ps, prefix + ".q", embed, embed);
+  k.declare(ps, prefix + ".k", kdim, embed);
+  v.declare(ps, prefix + ".v", vdim, embed);
+  o.declare(ps, prefix + ".out", embed, embed);
+}
+
+template <class T>
+void MultiHeadAttention<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
+  std::vector<float> tmp;
+  auto fill = [&](std::size_t i, float bound) {
+    const auto& e = ps.entries()[i];
+    tmp.assign(e.size, 0.0f);
+    if (bound > 0) fill_uniform(tmp.data(), e.size, -bound, bound, seed, stream_id(e.name));
+    std::copy(tmp.begin(), tmp.end(), ps.value(i));
+  };
+  for (const Linear<T>* l : {&q, &k, &v}) {  // xavier uniform, zero bias
+    fill(l->w, std::sqrt(6.0f / float(l->in + l->out)));
+    fill(l->b, 0.0f);
+  }
+  fill(o.w, 1.0f / std::sqrt(float(embed)));
+  fill(o.b, 0.0f);
+}
+
+template <class T>
+typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::make_cache(std::size_t B, std::size_t Lq,
+                                                                      std::size_t Lk) const {
+  Cache c;
+  c.max_batch = B;
+  c.max_q = Lq;
+  c.max_k = Lk;
+  const std::size_t nq = check_tensor_size(B * Lq, embed, "attention workspace (batch x queries x embedding)");
+  const std::size_t nk = check_tensor_size(B * Lk, embed, "attention workspace (batch x keys x embedding)");
+  const std::size_t np = check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)");
+  c.Q.resize(nq);
+  c.K.resize(nk);
+  c.V.resize(nk);
+  c.P.resize(np);
+  c.ctxv.resize(nq);
+  c.dctx.resize(nq);
+  c.dQ.resize(nq);
+  c.dK.resize(nk);
+  c.dV.resize(nk);
+  c.dP.resize(Lq * Lk);
+  return c;
+}
+
+namespace {
+// Keys visible to query i: all, or under the causal mask those j <= i + Lk - Lq.
+std::size_t visible(bool causal, std::size_t i, std::size_t Lq, std::size_t Lk) {
+  if (!causal) return Lk;
+  const long long n = (long long)i + 1 + (long long)Lk - (long long)Lq;
+  return n <= 0 ? 0 : std::min<std::size_t>(Lk, std::size_t(n));
+}
+
+// Softmax of x[0, n) in place, x[n, Lk) = 0; a row whose every score is -inf becomes zeros.
+template <class T>
+void softmax_row(T* x, std::size_t n, std::size_t Lk) {
+  T mx = -std::numeric_limits<T>::infinity();
+  for (std::size_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
+  if (n == 0 || mx == -std::numeric_limits<T>::infinity()) {
+    std::fill(x, x + Lk, T(0));
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_softmax(x, x, 1, n);
+  } else {
+    T s = 0;
+    for (std::size_t j = 0; j < n; ++j) s += x[j] = std::exp(x[j] - mx);
+    for (std::size_t j = 0; j < n; ++j) x[j] /= s;
+  }
+  std::fill(x + n, x + Lk, T(0));
+}
+}  // namespace
+
+template <class T>
+void MultiHeadAttention<T>::forward(const ParamSet<T>& ps, Cache& c, const T* query, const T* key, const T* value,
+                                    T* out, std::size_t B, std::size_t Lq, std::size_t Lk,
+                                    const AttentionMask<T>& mask, const RunCtx& ctx) const {
+  NTN_DASSERT(B <= c.max_batch && Lq <= c.max_q && Lk <= c.max_k);
+  const std::size_t E = embed, dh = d_head();
+  c.query = query;
+  c.key = key;
+  c.value = value;
+  q.forward(ps, query, c.Q.data(), B * Lq, ctx);
+  k.forward(ps, key, c.K.data(), B * Lk, ctx);
+  v.forward(ps, value, c.V.data(), B * Lk, ctx);
+  const T scale = T(1) / std::sqrt(T(dh));
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t h = 0; h < heads; ++h) {
+      T* P = c.P.data() + (b * heads + h) * Lq * Lk;
+      const T* Qb = c.Q.data() + b * Lq * E + h * dh;
+      const T* Kb = c.K.data() + b * Lk * E + h * dh;
+      const T* Vb = c.V.data() + b * Lk * E + h * dh;
+      matmul<T>(false, true, Lq, Lk, dh, Qb, E, Kb, E, P, Lk);
+      for (std::size_t i = 0; i < Lq; ++i) {
+        T* row = P + i * Lk;
+        const std::size_t n = visible(mask.causal, i, Lq, Lk);
+        for (std::size_t j = 0; j < n; ++j) row[j] *= scale;
+        if (mask.additive)
+          for (std::size_t j = 0; j < n; ++j) row[j] += mask.additive[i * Lk + j];
+        softmax_row(row, n, Lk);
+      }
+      matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
+    }
+  o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
+}
+
+template <class T>
+void MultiHeadAttention<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dout, T* dquery, T* dkey,
+                                     T* dvalue, std::size_t B, std::size_t Lq, std::size_t Lk,
+                                     const RunCtx& ctx) const {
+  const std::size_t E = embed, dh = d_head();
+  const T scale = T(1) / std::sqrt(T(dh));
+  o.backward(ps, grads, c.ctxv.data(), dout, c.dctx.data(), B * Lq, ctx.accumulate);
+  for (std::size_t b = 0; b < B; ++b)
+    for (std::size_t h = 0; h < heads; ++h) {
+      const T* P = c.P.data() + (b * heads + h) * Lq * Lk;
+      const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;
+      const T* dO = c.dctx.data() + qo;
+      T* dP = c.dP.data();
+      matmul<T>(false, true, Lq, Lk, dh, dO, E, c.V.data() + ko, E, dP, Lk);        // dP = dO V^T
+      matmul<T>(true, false, Lk, dh, Lq, P, Lk, dO, E, c.dV.data() + ko, E);        // dV = P^T dO
+      // dS = P (dP - sum(P dP)) per row, times the score scale (masked keys have P = 0: dS = 0).
+      if constexpr (std::is_same_v<T, float>) {
+        kernels().f32_softmax_bwd(P, dP, dP, Lq, Lk);
+      } else {
+        for (std::size_t i = 0; i < Lq; ++i) {
+          T s = 0;
+          for (std::size_t j = 0; j < Lk; ++j) s += P[i * Lk + j] * dP[i * Lk + j];
+          for (std::size_t j = 0; j < Lk; ++j) dP[i * Lk + j] = P[i * Lk + j] * (dP[i * Lk + j] - s);
+        }
+      }
+      for (std::size_t i = 0; i < Lq * Lk; ++i) dP[i] *= scale;
+      matmul<T>(false, false, Lq, dh, Lk, dP, Lk, c.K.data() + ko, E, c.dQ.data() + qo, E);  // dQ = dS K
+      matmul<T>(true, false, Lk, dh, Lq, dP, Lk, c.Q.data() + qo, E, c.dK.data() + ko, E);   // dK = dS^T Q
+    }
+  q.backward(ps, grads, c.query, c.dQ.data(), dquery, B * Lq, ctx.accumulate);
+  k.backward(ps, grads, c.key, c.dK.data(), dkey, B * Lk, ctx.accumulate);
+  v.backward(ps, grads, c.value, c.dV.data(), dvalue, B * Lk, ctx.accumulate);
+}
+
+template struct MultiHeadAttention<float>;
+template struct MultiHeadAttention<double>;
+
+}  // namespace ntn::nn

@@ -1,0 +1,156 @@
+// Multi-head attention (ntn/attention.h): finite-difference gradients (causal self-attention with
+// an additive mask, cross-attention with other key / value widths), golden outputs and every
+// gradient against torch.nn.MultiheadAttention (tests/fixtures/golden_attention.safetensors from
+// dev/golden_attention.py), a fully masked query row, and the config error.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "grad_check.h"
+#include "ntn/attention.h"
+#include "ntn/error.h"
+#include "ntn/safetensors.h"
+
+namespace ntn::nn {
+namespace {
+
+using test::dot;
+using test::expect_fd_match;
+using test::rand_d;
+
+struct Case {
+  std::size_t E, heads, kdim, vdim, B, Lq, Lk;
+  bool causal, additive;
+};
+
+TEST(Attention, GradientsByFiniteDifferences) {
+  const Case cases[] = {{6, 2, 6, 6, 2, 4, 4, true, true}, {4, 2, 3, 5, 2, 3, 5, false, false},
+                        {6, 3, 6, 6, 1, 3, 5, true, false}};
+  for (const Case& k : cases) {
+    SCOPED_TRACE(cat("E ", k.E, " heads ", k.heads, " Lq ", k.Lq, " Lk ", k.Lk, k.causal ? " causal" : "",
+                     k.additive ? " additive" : ""));
+    ParamSet<double> ps;
+    MultiHeadAttention<double> att;
+    att.declare(ps, "attn", k.E, k.heads, k.kdim, k.vdim);
+    ps.finalize();
+    auto init = rand_d(ps.slab_size(), 3, -0.8, 0.8);
+    std::copy(init.begin(), init.end(), ps.values());
+    auto c = att.make_cache(k.B, k.Lq, k.Lk);
+    auto q = rand_d(k.B * k.Lq * k.E, 4), key = rand_d(k.B * k.Lk * k.kdim, 5), val = rand_d(k.B * k.Lk * k.vdim, 6);
+    const auto r = rand_d(k.B * k.Lq * k.E, 7);
+    std::vector<double> add(k.Lq * k.Lk, 0.0), out(r.size());
+    if (k.additive)
+      for (std::size_t i = 0; i < add.size(); ++i) add[i] = i % 3 == 1 ? -std::numeric_limits<double>::infinity()
+                                                                       : 0.3 * double(i % 5);
+    add[0] = 0.0;  // every row keeps a visible key
+    AttentionMask<double> mask{k.causal, k.additive ? add.data() : nullptr};
+    auto loss = [&] {
+      att.forward(ps, c, q.data(), key.data(), val.data(), out.data(), k.B, k.Lq, k.Lk, mask, {});
+      return dot(out, r);
+    };
+    loss();
+    ps.zero_grad();
+    std::vector<double> dq(q.size()), dk(key.size()), dv(val.size());
+    att.backward(ps, ps.grads(), c, r.data(), dq.data(), dk.data(), dv.data(), k.B, k.Lq, k.Lk, {});
+    test::expect_param_grads_fd_match(ps, loss, "", 1e-6);
+    expect_fd_match(q, dq, loss, "dquery", 1e-6);
+    expect_fd_match(key, dk, loss, "dkey", 1e-6);
+    expect_fd_match(val, dv, loss, "dvalue", 1e-6);
+  }
+}
+
+template <class T>
+void golden_case(const SafeTensorsFile& f, const std::string& name, double tol) {
+  const auto cfg = nlohmann::json::parse(f.meta(name));
+  const std::size_t E = cfg["embed"], heads = cfg["heads"], kd = cfg["kdim"], vd = cfg["vdim"], B = cfg["batch"],
+                    Lq = cfg["lq"], Lk = cfg["lk"];
+  SCOPED_TRACE(name + (sizeof(T) == 4 ? " float" : " double"));
+  std::vector<float> tmp;
+  auto get = [&](const std::string& key) {
+    const Shape sh = f.tensors().at(name + "/" + key).shape;
+    const float* p = f.get_f32(name + "/" + key, sh, tmp);
+    return std::vector<T>(p, p + sh.numel());
+  };
+  auto rel = [](const std::vector<T>& got, const std::vector<T>& want) {
+    EXPECT_EQ(got.size(), want.size());
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < want.size() && i < got.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(got[i]) - double(want[i])));
+      scale = std::max(scale, std::fabs(double(want[i])));
+    }
+    // Relative to the largest value, absolute below a floor: the key bias's gradient is zero in
+    // exact arithmetic (softmax ignores a shift of all of a query's scores), so both sides hold
+    // only the rounding of a sum of O(1) terms (~1e-7 in float, ~1e-16 in double).
+    return diff / std::max(scale, sizeof(T) == 4 ? 1.0 : 1e-2);
+  };
+  ParamSet<T> ps;
+  MultiHeadAttention<T> att;
+  att.declare(ps, "attn", E, heads, kd, vd);
+  ps.finalize();
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto v = get("param/" + ps.entries()[i].name);
+    ASSERT_EQ(v.size(), ps.entries()[i].size) << ps.entries()[i].name;
+    std::copy(v.begin(), v.end(), ps.value(i));
+  }
+  const auto q = get("query"), k = get("key"), v = get("value"), r = get("r");
+  auto c = att.make_cache(B, Lq, Lk);
+  std::vector<T> out(B * Lq * E), dq(q.size()), dk(k.size()), dv(v.size());
+  att.forward(ps, c, q.data(), k.data(), v.data(), out.data(), B, Lq, Lk, {bool(cfg["causal"]), nullptr}, {});
+  EXPECT_LE(rel(out, get("out")), tol) << "output";
+  ps.zero_grad();
+  att.backward(ps, ps.grads(), c, r.data(), dq.data(), dk.data(), dv.data(), B, Lq, Lk, {});
+  for (std::size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    EXPECT_LE(rel(std::vector<T>(ps.grad(i), ps.grad(i) + e.size), get("grad/" + e.name)), tol) << e.name;
+  }
+  EXPECT_LE(rel(dq, get("dquery")), tol) << "dquery";
+  EXPECT_LE(rel(dk, get("dkey")), tol) << "dkey";
+  EXPECT_LE(rel(dv, get("dvalue")), tol) << "dvalue";
+}
+
+TEST(Attention, MatchesPyTorchMultiheadAttention) {
+  const SafeTensorsFile f = SafeTensorsFile::read(std::string(NTN_FIXTURES) + "/golden_attention.safetensors");
+  for (const std::string name : {"self_causal", "cross"}) {
+    golden_case<double>(f, name, 1e-6);
+    golden_case<float>(f, name, 2e-5);
+  }
+}
+
+// A query that sees no key (every score -inf) gets a zero output row and passes no gradient.
+TEST(Attention, FullyMaskedQueryRowIsZeroNotNaN) {
+  ParamSet<float> ps;
+  MultiHeadAttention<float> att;
+  att.declare(ps, "attn", 4, 2);
+  ps.finalize();
+  att.init(ps, 1);
+  const std::size_t L = 3;
+  std::vector<float> x(L * 4), out(L * 4), dx(L * 4), dk(L * 4), dv(L * 4), r(L * 4, 1.0f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * float(i);
+  std::vector<float> add(L * L, 0.0f);
+  for (std::size_t j = 0; j < L; ++j) add[1 * L + j] = -std::numeric_limits<float>::infinity();  // row 1 sees nothing
+  auto c = att.make_cache(1, L, L);
+  att.forward(ps, c, x.data(), x.data(), x.data(), out.data(), 1, L, L, {false, add.data()}, {});
+  for (float v : out) EXPECT_TRUE(std::isfinite(v));
+  for (std::size_t j = 0; j < L; ++j) EXPECT_EQ(c.P[1 * L + j], 0.0f);  // head 0, row 1: no weights
+  ps.zero_grad();
+  att.backward(ps, ps.grads(), c, r.data(), dx.data(), dk.data(), dv.data(), 1, L, L, {});
+  for (std::size_t i = 0; i < ps.slab_size(); ++i) EXPECT_TRUE(std::isfinite(ps.grads()[i]));
+}
+
+TEST(Attention, HeadsMustDivideTheEmbedding) {
+  ParamSet<float> ps;
+  MultiHeadAttention<float> att;
+  try {
+    att.declare(ps, "decoder.attn", 10, 4);
+    ADD_FAILURE() << "10 / 4 heads accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("heads (4)"), std::string::npos) << m;
+    EXPECT_NE(m.find("(10)"), std::string::npos) << m;
+  }
+  EXPECT_THROW(att.declare(ps, "a", 8, 0), Error);
+}
+
+}  // namespace
+}  // namespace ntn::nn
