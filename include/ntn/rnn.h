@@ -83,6 +83,12 @@ struct Recurrent {
     // kernel's chains are the GEMM's: bitwise the same result, faster for these shapes).
     std::unique_ptr<PackedLinears> pack;
     std::vector<float> whh_t;             // backward (float): W_hh^T of the (layer, dir) running, packed
+    // step-wise training (step_forward / step_backward): inputs, per-layer gate gradients of
+    // every step and the running state gradients (made on first use)
+    std::vector<T> xin;                   // (T, B, input)
+    std::vector<std::vector<T>> sdg, sdgh;  // (layer) (T, B, G)
+    std::vector<T> sdh, sdc;              // (layers, B, hidden)
+    std::vector<T> sgx, sgin;             // (B, max width)
     const T* output() const { return outs.back().data(); }
   };
   // The carried state of step(): per layer h (B, hidden) then, for LSTM, c (B, hidden).
@@ -104,6 +110,20 @@ struct Recurrent {
   // overwrites) the parameter gradients in `grads`; writes dx (T, B, input) if not null.
   void backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dy, T* dx, std::size_t T_, std::size_t B,
                 const RunCtx& ctx) const;
+
+  // ---- step-wise (unidirectional only): autoregressive decoders, whose input at step t depends
+  // on their output at step t - 1. step_forward(t) runs step t of every layer from x_t (B, input)
+  // (states from step t - 1, zero at t = 0; steps in order from 0) and returns the top layer's
+  // h_t (B, hidden), kept in the cache; the same bits as forward over the whole sequence. Backward:
+  // step_backward for t = T-1 down to 0 (dy_t: the gradient of h_t from outside, dx_t (B, input)
+  // written if not null), then step_backward_end: the weight gradients of all steps, one product
+  // each (accumulated, or overwritten with ctx.accumulate = false).
+  const T* step_forward(const ParamSet<T>& ps, Cache& c, std::size_t t, const T* x_t, std::size_t T_,
+                        std::size_t B, const RunCtx& ctx) const;
+  void step_backward(const ParamSet<T>& ps, Cache& c, std::size_t t, std::size_t T_, const T* dy_t, T* dx_t,
+                     std::size_t B, const RunCtx& ctx) const;
+  void step_backward_end(const ParamSet<T>& ps, T* grads, Cache& c, std::size_t T_, std::size_t B,
+                         const RunCtx& ctx) const;
 
   // ---- streaming (unidirectional only) -----------------------------------------------------
   std::size_t state_size(std::size_t B) const { return layers * B * hidden * (cell == Cell::lstm ? 2 : 1); }

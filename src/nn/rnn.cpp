@@ -370,6 +370,166 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
 }
 
 template <class T>
+const T* Recurrent<T>::step_forward(const ParamSet<T>& ps, Cache& c, std::size_t t, const T* x_t, std::size_t T_,
+                                    std::size_t B, const RunCtx& ctx) const {
+  NTN_CHECK(!bidirectional, "recurrent: a bidirectional layer cannot run step by step");
+  NTN_DASSERT(B <= c.max_batch && t < T_ && T_ <= c.max_steps);
+  const std::size_t G = gates(), Hd = hidden, BH = B * Hd, O = out();
+  const bool lstm = cell == Cell::lstm, inf = c.inference;
+  if (c.xin.size() < c.max_steps * c.max_batch * input) c.xin.resize(c.max_steps * c.max_batch * input);
+  std::memcpy(c.xin.data() + t * B * input, x_t, B * input * sizeof(T));
+  RunCtx run = ctx;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!ctx.packed) {
+      if (!c.pack) c.pack = std::make_unique<TrainPack>();
+      if (t == 0) {  // the weights do not change during one sequence
+        std::vector<std::size_t> mats;
+        for (const Dir& d : dirs) mats.insert(mats.end(), {d.ih.w, d.hh.w});
+        static_cast<TrainPack&>(*c.pack).refresh(ps, mats);
+      }
+      run.packed = c.pack.get();
+    }
+  }
+  const T* in = c.xin.data() + t * B * input;
+  for (std::size_t l = 0; l < layers; ++l) {
+    const Dir& dir = dirs[l];
+    T* H = c.h[l].data();
+    T* C = lstm ? c.c[l].data() : nullptr;
+    std::size_t prev, cur, slot;
+    if (inf) {
+      prev = t & 1, cur = prev ^ 1, slot = 0;
+    } else {
+      prev = t, cur = t + 1, slot = t;
+    }
+    if (t == 0) {
+      std::fill(H + prev * BH, H + (prev + 1) * BH, T(0));
+      if (lstm) std::fill(C + prev * BH, C + (prev + 1) * BH, T(0));
+    }
+    T* xp = c.xp.data() + t * B * G;
+    dir.ih.forward(ps, in, xp, B, run);
+    cell_step(ps, dir, xp, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(), c.gates[l].data() + slot * B * G,
+              H + cur * BH, lstm ? C + cur * BH : nullptr, lstm ? c.tc[l].data() + slot * BH : nullptr,
+              lstm ? nullptr : c.hn[l].data() + slot * BH, B, run);
+    T* y = c.outs[l].data() + t * B * O;
+    std::memcpy(y, H + cur * BH, BH * sizeof(T));
+    in = y;
+    if (ctx.training && dropout > 0.0f && l + 1 < layers) {
+      T* dr = c.dropped[l].data() + t * B * O;
+      for (std::size_t b = 0; b < B; ++b)
+        dropout_forward(y + b * O, dr + b * O, O, dropout, ctx.seed, stream, rnn_drop_counter(ctx, l, T_, t, b, O));
+      in = dr;
+    }
+  }
+  return c.outs.back().data() + t * B * O;
+}
+
+template <class T>
+void Recurrent<T>::step_backward(const ParamSet<T>& ps, Cache& c, std::size_t t, std::size_t T_, const T* dy_t,
+                                 T* dx_t, std::size_t B, const RunCtx& ctx) const {
+  NTN_CHECK(!c.inference, "recurrent: backward after an inference forward");
+  const std::size_t G = gates(), Hd = hidden, BH = B * Hd, TB = T_ * B;
+  const bool lstm = cell == Cell::lstm;
+  const bool drop = ctx.training && dropout > 0.0f;
+  if (t + 1 == T_) {  // the first call of a backward: fresh running gradients
+    c.sdg.resize(layers);
+    c.sdgh.resize(layers);
+    for (std::size_t l = 0; l < layers; ++l) {
+      if (c.sdg[l].size() < c.max_steps * c.max_batch * G) c.sdg[l].resize(c.max_steps * c.max_batch * G);
+      if (!lstm && c.sdgh[l].size() < c.max_steps * c.max_batch * G) c.sdgh[l].resize(c.max_steps * c.max_batch * G);
+    }
+    const std::size_t widest = std::max(input, out());
+    if (c.sgx.size() < c.max_batch * widest) c.sgx.resize(c.max_batch * widest), c.sgin.resize(c.max_batch * widest);
+    c.sdh.assign(layers * c.max_batch * Hd, T(0));
+    c.sdc.assign(layers * c.max_batch * Hd, T(0));
+    (void)TB;
+  }
+  const T* incoming = dy_t;  // gradient of this layer's h_t from above (B, hidden)
+  for (std::size_t l = layers; l-- > 0;) {
+    const Dir& dir = dirs[l];
+    const std::size_t in_l = layer_input(l);
+    T* dh = c.sdh.data() + l * c.max_batch * Hd;
+    T* dc = c.sdc.data() + l * c.max_batch * Hd;
+    for (std::size_t i = 0; i < BH; ++i) dh[i] += incoming[i];
+    T* gi = c.sdg[l].data() + t * B * G;
+    T* gh = lstm ? gi : c.sdgh[l].data() + t * B * G;
+    const T* A = c.gates[l].data() + t * B * G;
+    const T* hprev = c.h[l].data() + t * BH;
+    if constexpr (std::is_same_v<T, float>) {
+      if (lstm)
+        kernels().f32_lstm_cell_bwd(A, c.c[l].data() + t * BH, c.tc[l].data() + t * BH, dh, dc, gi, B, Hd);
+      else
+        kernels().f32_gru_cell_bwd(A, hprev, c.hn[l].data() + t * BH, dh, gi, gh, c.dtmp.data(), B, Hd);
+    } else {
+      for (std::size_t b = 0; b < B; ++b) {
+        const T* a = A + b * G;
+        T* gib = gi + b * G;
+        T* ghb = gh + b * G;
+        const T* dhb = dh + b * Hd;
+        if (lstm) {
+          const T* cp = c.c[l].data() + t * BH + b * Hd;
+          const T* tcb = c.tc[l].data() + (t * B + b) * Hd;
+          T* dcb = dc + b * Hd;
+          for (std::size_t j = 0; j < Hd; ++j) {
+            const T i = a[j], f = a[Hd + j], gg = a[2 * Hd + j], o = a[3 * Hd + j], tcv = tcb[j];
+            const T dcv = dcb[j] + dhb[j] * o * (T(1) - tcv * tcv);
+            gib[j] = dcv * gg * i * (T(1) - i);
+            gib[Hd + j] = dcv * cp[j] * f * (T(1) - f);
+            gib[2 * Hd + j] = dcv * i * (T(1) - gg * gg);
+            gib[3 * Hd + j] = dhb[j] * tcv * o * (T(1) - o);
+            dcb[j] = dcv * f;
+          }
+        } else {
+          const T* hpb = hprev + b * Hd;
+          const T* hnb = c.hn[l].data() + (t * B + b) * Hd;
+          T* dt = c.dtmp.data() + b * Hd;
+          for (std::size_t j = 0; j < Hd; ++j) {
+            const T r = a[j], z = a[Hd + j], n = a[2 * Hd + j];
+            const T dnp = dhb[j] * (T(1) - z) * (T(1) - n * n);
+            const T drp = dnp * hnb[j] * r * (T(1) - r);
+            const T dzp = dhb[j] * (hpb[j] - n) * z * (T(1) - z);
+            gib[j] = ghb[j] = drp;
+            gib[Hd + j] = ghb[Hd + j] = dzp;
+            gib[2 * Hd + j] = dnp;
+            ghb[2 * Hd + j] = dnp * r;
+            dt[j] = dhb[j] * z;
+          }
+        }
+      }
+    }
+    // The previous step's state gradient: dG_h W_hh (+ z dh for GRU, the chain started from it).
+    if (!lstm) std::memcpy(dh, c.dtmp.data(), BH * sizeof(T));
+    matmul<T>(false, false, B, Hd, G, gh, G, ps.value(dir.hh.w), Hd, dh, Hd, /*accumulate=*/!lstm);
+    // This step's input gradient: dG_i W_ih, through the dropout below this layer.
+    T* gx = l > 0 ? c.sgx.data() : dx_t;
+    if (!gx) continue;
+    matmul<T>(false, false, B, in_l, G, gi, G, ps.value(dir.ih.w), in_l, gx, in_l);
+    if (l > 0) {
+      if (drop)
+        for (std::size_t b = 0; b < B; ++b)
+          dropout_backward(gx + b * in_l, gx + b * in_l, in_l, dropout, ctx.seed, stream,
+                           rnn_drop_counter(ctx, l - 1, T_, t, b, in_l));
+      std::memcpy(c.sgin.data(), gx, B * in_l * sizeof(T));
+      incoming = c.sgin.data();
+    }
+  }
+}
+
+template <class T>
+void Recurrent<T>::step_backward_end(const ParamSet<T>& ps, T* grads, Cache& c, std::size_t T_, std::size_t B,
+                                     const RunCtx& ctx) const {
+  const std::size_t TB = T_ * B;
+  const bool lstm = cell == Cell::lstm, drop = ctx.training && dropout > 0.0f;
+  for (std::size_t l = 0; l < layers; ++l) {
+    const Dir& dir = dirs[l];
+    const T* gi = c.sdg[l].data();
+    const T* gh = lstm ? gi : c.sdgh[l].data();
+    dir.hh.backward(ps, grads, c.h[l].data(), gh, nullptr, TB, ctx.accumulate);  // states 0 .. T-1
+    const T* X = l == 0 ? c.xin.data() : (drop ? c.dropped[l - 1].data() : c.outs[l - 1].data());
+    dir.ih.backward(ps, grads, X, gi, nullptr, TB, ctx.accumulate);
+  }
+}
+
+template <class T>
 typename Recurrent<T>::StepScratch Recurrent<T>::make_step_scratch(std::size_t B) const {
   StepScratch s;
   s.max_batch = B;

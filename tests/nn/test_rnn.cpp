@@ -338,6 +338,49 @@ TEST(Recurrent, StepsEqualTheBatchForwardBitwise) {
   step_equals_forward<double>(Cell::lstm);
 }
 
+// The step-wise API (autoregressive decoders) runs the same maths as the whole-sequence calls:
+// every output bitwise in float, the gradients (state, input, every weight) to rounding, with
+// dropout between the layers.
+template <class T>
+void stepwise_equals_sequence(Cell cell, double tol) {
+  const Spec s{cell, 2, 5, 3, false, 0.3f, 7, 3};
+  Net<T> n(s, 21);
+  const auto xd = rand_d(s.T * s.B * s.input, 22, -2, 2), rd = rand_d(s.T * s.B * s.hidden, 23);
+  const std::vector<T> x(xd.begin(), xd.end()), r(rd.begin(), rd.end());
+  RunCtx ctx;
+  ctx.training = true;
+  ctx.seed = 5;
+  ctx.step = 2;
+  auto seq = n.rnn.make_cache(s.B, s.T), stp = n.rnn.make_cache(s.B, s.T);
+  n.rnn.forward(n.ps, seq, x.data(), s.T, s.B, ctx);
+  const std::size_t BH = s.B * s.hidden, BI = s.B * s.input;
+  for (std::size_t t = 0; t < s.T; ++t) {
+    const T* h = n.rnn.step_forward(n.ps, stp, t, x.data() + t * BI, s.T, s.B, ctx);
+    for (std::size_t i = 0; i < BH; ++i) ASSERT_EQ(h[i], seq.output()[t * BH + i]) << "step " << t;
+  }
+  std::vector<T> want(n.ps.slab_size(), T(0)), got(n.ps.slab_size(), T(7)), dxw(x.size()), dxg(x.size());
+  n.rnn.backward(n.ps, want.data(), seq, r.data(), dxw.data(), s.T, s.B, ctx);
+  for (std::size_t t = s.T; t-- > 0;)
+    n.rnn.step_backward(n.ps, stp, t, s.T, r.data() + t * BH, dxg.data() + t * BI, s.B, ctx);
+  RunCtx over = ctx;
+  over.accumulate = false;
+  n.rnn.step_backward_end(n.ps, got.data(), stp, s.T, s.B, over);
+  for (std::size_t i = 0; i < n.ps.entries().size(); ++i) {
+    const auto& e = n.ps.entries()[i];
+    for (std::size_t j = 0; j < e.size; ++j)
+      ASSERT_NEAR(got[e.offset + j], want[e.offset + j], tol * (1 + std::fabs(double(want[e.offset + j])))) << e.name;
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(dxg[i], dxw[i], tol * (1 + std::fabs(double(dxw[i])))) << i;
+}
+
+TEST(Recurrent, StepwiseTrainingEqualsTheSequenceCalls) {
+  for (Cell cell : {Cell::gru, Cell::lstm}) {
+    SCOPED_TRACE(cell_name(cell));
+    stepwise_equals_sequence<double>(cell, 1e-12);
+    stepwise_equals_sequence<float>(cell, 2e-6);
+  }
+}
+
 TEST(Recurrent, BadDeclarationsAndBidirectionalStepAreErrors) {
   ParamSet<float> ps;
   Recurrent<float> r;
