@@ -41,27 +41,64 @@ struct MultiHeadAttention {
 
   std::size_t d_head() const { return embed / heads; }
 
-  struct Cache {
+  // Keys and values, projected once: a decoder attends to the same encoder states at each step.
+  struct KeyValue {
+    std::size_t max_batch = 0, max_k = 0;
+    const T *key = nullptr, *value = nullptr;  // the inputs (not owned)
+    std::vector<T> K, V;    // projections (B, Lk, E)
+    std::vector<T> dK, dV;  // their gradients, summed over every query call's backward
+  };
+  // One call's queries: projections, attention weights and backward scratch.
+  struct Query {
     std::size_t max_batch = 0, max_q = 0, max_k = 0;
-    const T *query = nullptr, *key = nullptr, *value = nullptr;  // the last forward's inputs (not owned)
-    std::vector<T> Q, K, V;   // projections (B, Lq, E), (B, Lk, E), (B, Lk, E)
-    std::vector<T> P;         // attention weights (B, heads, Lq, Lk)
-    std::vector<T> ctxv;      // heads concatenated (B, Lq, E)
-    std::vector<T> dctx, dQ, dK, dV, dP;  // backward scratch
+    const T* query = nullptr;
+    std::vector<T> Q;     // (B, Lq, E)
+    std::vector<T> P;     // attention weights (B, heads, Lq, Lk)
+    std::vector<T> ctxv;  // heads concatenated (B, Lq, E)
+    std::vector<T> dctx, dQ, dP;
+  };
+  struct Cache {  // the one-call form
+    KeyValue kv;
+    Query q;
   };
 
   // heads must divide embed (an error naming both otherwise); kdim / vdim 0 mean embed.
   void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t embed, std::size_t heads,
                std::size_t kdim = 0, std::size_t vdim = 0);
   void init(ParamSet<T>& ps, std::uint64_t seed) const;  // PyTorch's: xavier-uniform q/k/v, zero biases
-  Cache make_cache(std::size_t max_batch, std::size_t max_q, std::size_t max_k) const;
-  // The inputs must stay valid until backward (they are not copied).
+  KeyValue make_kv(std::size_t max_batch, std::size_t max_k) const;
+  Query make_query(std::size_t max_batch, std::size_t max_q, std::size_t max_k) const;
+  Cache make_cache(std::size_t max_batch, std::size_t max_q, std::size_t max_k) const {
+    return {make_kv(max_batch, max_k), make_query(max_batch, max_q, max_k)};
+  }
+
+  // ---- one call: out = attention(query, key, value). Inputs must stay valid until backward.
   void forward(const ParamSet<T>& ps, Cache& c, const T* query, const T* key, const T* value, T* out, std::size_t B,
-               std::size_t Lq, std::size_t Lk, const AttentionMask<T>& mask, const RunCtx& ctx) const;
+               std::size_t Lq, std::size_t Lk, const AttentionMask<T>& mask, const RunCtx& ctx) const {
+    project_kv(ps, c.kv, key, value, B, Lk, ctx);
+    attend(ps, c.kv, c.q, query, out, B, Lq, Lk, mask, ctx);
+  }
   // Accumulates (or, ctx.accumulate = false, overwrites) the parameter gradients; writes dquery,
   // dkey, dvalue when not null (self-attention: the caller adds dkey and dvalue into one).
   void backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dout, T* dquery, T* dkey, T* dvalue,
-                std::size_t B, std::size_t Lq, std::size_t Lk, const RunCtx& ctx) const;
+                std::size_t B, std::size_t Lq, std::size_t Lk, const RunCtx& ctx) const {
+    zero_kv_grads(c.kv, B, Lk);
+    attend_backward(ps, grads, c.kv, c.q, dout, dquery, B, Lq, Lk, ctx);
+    kv_backward(ps, grads, c.kv, dkey, dvalue, B, Lk, ctx);
+  }
+
+  // ---- the parts: project the keys / values once, attend any number of times --------------
+  void project_kv(const ParamSet<T>& ps, KeyValue& kv, const T* key, const T* value, std::size_t B, std::size_t Lk,
+                  const RunCtx& ctx) const;
+  void attend(const ParamSet<T>& ps, const KeyValue& kv, Query& qc, const T* query, T* out, std::size_t B,
+              std::size_t Lq, std::size_t Lk, const AttentionMask<T>& mask, const RunCtx& ctx) const;
+  // Backward: zero_kv_grads, then attend_backward for each attend call (it adds into kv.dK / kv.dV
+  // and handles the q and out projections' gradients), then kv_backward once.
+  void zero_kv_grads(KeyValue& kv, std::size_t B, std::size_t Lk) const;
+  void attend_backward(const ParamSet<T>& ps, T* grads, KeyValue& kv, Query& qc, const T* dout, T* dquery,
+                       std::size_t B, std::size_t Lq, std::size_t Lk, const RunCtx& ctx) const;
+  void kv_backward(const ParamSet<T>& ps, T* grads, KeyValue& kv, T* dkey, T* dvalue, std::size_t B, std::size_t Lk,
+                   const RunCtx& ctx) const;
 };
 
 }  // namespace ntn::nn

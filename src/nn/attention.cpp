@@ -48,24 +48,32 @@ void MultiHeadAttention<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 }
 
 template <class T>
-typename MultiHeadAttention<T>::Cache MultiHeadAttention<T>::make_cache(std::size_t B, std::size_t Lq,
+typename MultiHeadAttention<T>::KeyValue MultiHeadAttention<T>::make_kv(std::size_t B, std::size_t Lk) const {
+  KeyValue c;
+  c.max_batch = B;
+  c.max_k = Lk;
+  const std::size_t nk = check_tensor_size(B * Lk, embed, "attention workspace (batch x keys x embedding)");
+  c.K.resize(nk);
+  c.V.resize(nk);
+  c.dK.resize(nk);
+  c.dV.resize(nk);
+  return c;
+}
+
+template <class T>
+typename MultiHeadAttention<T>::Query MultiHeadAttention<T>::make_query(std::size_t B, std::size_t Lq,
                                                                       std::size_t Lk) const {
-  Cache c;
+  Query c;
   c.max_batch = B;
   c.max_q = Lq;
   c.max_k = Lk;
   const std::size_t nq = check_tensor_size(B * Lq, embed, "attention workspace (batch x queries x embedding)");
-  const std::size_t nk = check_tensor_size(B * Lk, embed, "attention workspace (batch x keys x embedding)");
   const std::size_t np = check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)");
   c.Q.resize(nq);
-  c.K.resize(nk);
-  c.V.resize(nk);
   c.P.resize(np);
   c.ctxv.resize(nq);
   c.dctx.resize(nq);
   c.dQ.resize(nq);
-  c.dK.resize(nk);
-  c.dV.resize(nk);
   c.dP.resize(Lq * Lk);
   return c;
 }
@@ -99,24 +107,30 @@ void softmax_row(T* x, std::size_t n, std::size_t Lk) {
 }  // namespace
 
 template <class T>
-void MultiHeadAttention<T>::forward(const ParamSet<T>& ps, Cache& c, const T* query, const T* key, const T* value,
-                                    T* out, std::size_t B, std::size_t Lq, std::size_t Lk,
-                                    const AttentionMask<T>& mask, const RunCtx& ctx) const {
+void MultiHeadAttention<T>::project_kv(const ParamSet<T>& ps, KeyValue& kv, const T* key, const T* value,
+                                       std::size_t B, std::size_t Lk, const RunCtx& ctx) const {
+  NTN_DASSERT(B <= kv.max_batch && Lk <= kv.max_k);
+  kv.key = key;
+  kv.value = value;
+  k.forward(ps, key, kv.K.data(), B * Lk, ctx);
+  v.forward(ps, value, kv.V.data(), B * Lk, ctx);
+}
+
+template <class T>
+void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Query& c, const T* query, T* out,
+                                   std::size_t B, std::size_t Lq, std::size_t Lk, const AttentionMask<T>& mask,
+                                   const RunCtx& ctx) const {
   NTN_DASSERT(B <= c.max_batch && Lq <= c.max_q && Lk <= c.max_k);
   const std::size_t E = embed, dh = d_head();
   c.query = query;
-  c.key = key;
-  c.value = value;
   q.forward(ps, query, c.Q.data(), B * Lq, ctx);
-  k.forward(ps, key, c.K.data(), B * Lk, ctx);
-  v.forward(ps, value, c.V.data(), B * Lk, ctx);
   const T scale = T(1) / std::sqrt(T(dh));
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       T* P = c.P.data() + (b * heads + h) * Lq * Lk;
       const T* Qb = c.Q.data() + b * Lq * E + h * dh;
-      const T* Kb = c.K.data() + b * Lk * E + h * dh;
-      const T* Vb = c.V.data() + b * Lk * E + h * dh;
+      const T* Kb = kv.K.data() + b * Lk * E + h * dh;
+      const T* Vb = kv.V.data() + b * Lk * E + h * dh;
       matmul<T>(false, true, Lq, Lk, dh, Qb, E, Kb, E, P, Lk);
       for (std::size_t i = 0; i < Lq; ++i) {
         T* row = P + i * Lk;
@@ -132,9 +146,15 @@ void MultiHeadAttention<T>::forward(const ParamSet<T>& ps, Cache& c, const T* qu
 }
 
 template <class T>
-void MultiHeadAttention<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* dout, T* dquery, T* dkey,
-                                     T* dvalue, std::size_t B, std::size_t Lq, std::size_t Lk,
-                                     const RunCtx& ctx) const {
+void MultiHeadAttention<T>::zero_kv_grads(KeyValue& kv, std::size_t B, std::size_t Lk) const {
+  std::fill(kv.dK.begin(), kv.dK.begin() + std::ptrdiff_t(B * Lk * embed), T(0));
+  std::fill(kv.dV.begin(), kv.dV.begin() + std::ptrdiff_t(B * Lk * embed), T(0));
+}
+
+template <class T>
+void MultiHeadAttention<T>::attend_backward(const ParamSet<T>& ps, T* grads, KeyValue& kv, Query& c, const T* dout,
+                                            T* dquery, std::size_t B, std::size_t Lq, std::size_t Lk,
+                                            const RunCtx& ctx) const {
   const std::size_t E = embed, dh = d_head();
   const T scale = T(1) / std::sqrt(T(dh));
   o.backward(ps, grads, c.ctxv.data(), dout, c.dctx.data(), B * Lq, ctx.accumulate);
@@ -144,8 +164,8 @@ void MultiHeadAttention<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, 
       const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;
       const T* dO = c.dctx.data() + qo;
       T* dP = c.dP.data();
-      matmul<T>(false, true, Lq, Lk, dh, dO, E, c.V.data() + ko, E, dP, Lk);        // dP = dO V^T
-      matmul<T>(true, false, Lk, dh, Lq, P, Lk, dO, E, c.dV.data() + ko, E);        // dV = P^T dO
+      matmul<T>(false, true, Lq, Lk, dh, dO, E, kv.V.data() + ko, E, dP, Lk);              // dP = dO V^T
+      matmul<T>(true, false, Lk, dh, Lq, P, Lk, dO, E, kv.dV.data() + ko, E, true);       // dV += P^T dO
       // dS = P (dP - sum(P dP)) per row, times the score scale (masked keys have P = 0: dS = 0).
       if constexpr (std::is_same_v<T, float>) {
         kernels().f32_softmax_bwd(P, dP, dP, Lq, Lk);
@@ -157,12 +177,17 @@ void MultiHeadAttention<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, 
         }
       }
       for (std::size_t i = 0; i < Lq * Lk; ++i) dP[i] *= scale;
-      matmul<T>(false, false, Lq, dh, Lk, dP, Lk, c.K.data() + ko, E, c.dQ.data() + qo, E);  // dQ = dS K
-      matmul<T>(true, false, Lk, dh, Lq, dP, Lk, c.Q.data() + qo, E, c.dK.data() + ko, E);   // dK = dS^T Q
+      matmul<T>(false, false, Lq, dh, Lk, dP, Lk, kv.K.data() + ko, E, c.dQ.data() + qo, E);    // dQ = dS K
+      matmul<T>(true, false, Lk, dh, Lq, dP, Lk, c.Q.data() + qo, E, kv.dK.data() + ko, E, true);  // dK += dS^T Q
     }
   q.backward(ps, grads, c.query, c.dQ.data(), dquery, B * Lq, ctx.accumulate);
-  k.backward(ps, grads, c.key, c.dK.data(), dkey, B * Lk, ctx.accumulate);
-  v.backward(ps, grads, c.value, c.dV.data(), dvalue, B * Lk, ctx.accumulate);
+}
+
+template <class T>
+void MultiHeadAttention<T>::kv_backward(const ParamSet<T>& ps, T* grads, KeyValue& kv, T* dkey, T* dvalue,
+                                        std::size_t B, std::size_t Lk, const RunCtx& ctx) const {
+  k.backward(ps, grads, kv.key, kv.dK.data(), dkey, B * Lk, ctx.accumulate);
+  v.backward(ps, grads, kv.value, kv.dV.data(), dvalue, B * Lk, ctx.accumulate);
 }
 
 template struct MultiHeadAttention<float>;

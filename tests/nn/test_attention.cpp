@@ -132,10 +132,61 @@ TEST(Attention, FullyMaskedQueryRowIsZeroNotNaN) {
   auto c = att.make_cache(1, L, L);
   att.forward(ps, c, x.data(), x.data(), x.data(), out.data(), 1, L, L, {false, add.data()}, {});
   for (float v : out) EXPECT_TRUE(std::isfinite(v));
-  for (std::size_t j = 0; j < L; ++j) EXPECT_EQ(c.P[1 * L + j], 0.0f);  // head 0, row 1: no weights
+  for (std::size_t j = 0; j < L; ++j) EXPECT_EQ(c.q.P[1 * L + j], 0.0f);  // head 0, row 1: no weights
   ps.zero_grad();
   att.backward(ps, ps.grads(), c, r.data(), dx.data(), dk.data(), dv.data(), 1, L, L, {});
   for (std::size_t i = 0; i < ps.slab_size(); ++i) EXPECT_TRUE(std::isfinite(ps.grads()[i]));
+}
+
+// A decoder's form: keys / values projected once, then one attend call per query (Lq = 1), the
+// backward of each adding into the key / value gradients: the same outputs and gradients as one
+// call over all the queries.
+TEST(Attention, OneQueryAtATimeEqualsOneCall) {
+  const std::size_t E = 6, heads = 3, kd = 5, B = 2, Lq = 4, Lk = 7;
+  ParamSet<double> ps;
+  MultiHeadAttention<double> att;
+  att.declare(ps, "attn", E, heads, kd, kd);
+  ps.finalize();
+  att.init(ps, 9);
+  const auto q = rand_d(B * Lq * E, 1), kv = rand_d(B * Lk * kd, 2), r = rand_d(B * Lq * E, 3);
+  auto c = att.make_cache(B, Lq, Lk);
+  std::vector<double> out(B * Lq * E), dq(q.size()), dk(kv.size()), dv(kv.size());
+  att.forward(ps, c, q.data(), kv.data(), kv.data(), out.data(), B, Lq, Lk, {}, {});
+  ps.zero_grad();
+  att.backward(ps, ps.grads(), c, r.data(), dq.data(), dk.data(), dv.data(), B, Lq, Lk, {});
+  const std::vector<double> want(ps.grads(), ps.grads() + ps.slab_size());
+  // Query i of each row, one call each (inputs gathered as (B, 1, E)).
+  auto kvc = att.make_kv(B, Lk);
+  std::vector<MultiHeadAttention<double>::Query> qs;
+  std::vector<std::vector<double>> qi(Lq, std::vector<double>(B * E)), oi(Lq, std::vector<double>(B * E));
+  att.project_kv(ps, kvc, kv.data(), kv.data(), B, Lk, {});
+  for (std::size_t i = 0; i < Lq; ++i) {
+    qs.push_back(att.make_query(B, 1, Lk));
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy(q.begin() + std::ptrdiff_t((b * Lq + i) * E), q.begin() + std::ptrdiff_t((b * Lq + i + 1) * E),
+                qi[i].begin() + std::ptrdiff_t(b * E));
+    att.attend(ps, kvc, qs[i], qi[i].data(), oi[i].data(), B, 1, Lk, {}, {});
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t e = 0; e < E; ++e) EXPECT_NEAR(oi[i][b * E + e], out[(b * Lq + i) * E + e], 1e-14);
+  }
+  ps.zero_grad();
+  att.zero_kv_grads(kvc, B, Lk);
+  for (std::size_t i = Lq; i-- > 0;) {
+    std::vector<double> ri(B * E), dqi(B * E);
+    for (std::size_t b = 0; b < B; ++b)
+      std::copy(r.begin() + std::ptrdiff_t((b * Lq + i) * E), r.begin() + std::ptrdiff_t((b * Lq + i + 1) * E),
+                ri.begin() + std::ptrdiff_t(b * E));
+    att.attend_backward(ps, ps.grads(), kvc, qs[i], ri.data(), dqi.data(), B, 1, Lk, {});
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t e = 0; e < E; ++e) EXPECT_NEAR(dqi[b * E + e], dq[(b * Lq + i) * E + e], 1e-13);
+  }
+  std::vector<double> dk2(kv.size()), dv2(kv.size());
+  att.kv_backward(ps, ps.grads(), kvc, dk2.data(), dv2.data(), B, Lk, {});
+  for (std::size_t i = 0; i < kv.size(); ++i) {
+    EXPECT_NEAR(dk2[i], dk[i], 1e-13);
+    EXPECT_NEAR(dv2[i], dv[i], 1e-13);
+  }
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(ps.grads()[i], want[i], 1e-12 * (1 + std::fabs(want[i])));
 }
 
 TEST(Attention, HeadsMustDivideTheEmbedding) {
