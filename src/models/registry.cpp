@@ -13,6 +13,7 @@ Entry nbeats_entry();
 Entry mlp_entry();
 Entry gru_entry();
 Entry lstm_entry();
+Entry lstm_attention_entry();
 }  // namespace models
 
 namespace {
@@ -24,6 +25,7 @@ const std::vector<models::Entry>& table() {
       models::mlp_entry(),
       models::gru_entry(),
       models::lstm_entry(),
+      models::lstm_attention_entry(),
   };
   return t;
 }

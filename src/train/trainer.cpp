@@ -271,7 +271,9 @@ std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {
 
 std::uint64_t Trainer::total_steps() const { return ntn::total_steps(cfg_, train_.size()); }
 
-double Trainer::step_on_batch(const Batch<float>& in, const float* y) {
+double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
+  Batch<float> in = batch;
+  in.y_futr = y;  // the targets, for models that feed them back in training (teacher forcing)
   const std::size_t B = in.B, L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const Covariates cov = model_.covariates();
   const std::size_t C = std::min(cfg_.micro_batches, B);

@@ -127,6 +127,16 @@ TEST(Models, BadConfigsNameTheField) {
       {{{"type", "mlp"}, {"dropout", 1.5}}, "field 'dropout': 1.5 is out of range (expected a number in [0, 1))"},
       {{{"type", "mlp"}, {"num_layers", 30000}}, "field 'num_layers': 30000 is out of range"},
       {{{"type", "mlp"}, {"hidden_size", -1}}, "field 'hidden_size': -1 is out of range"},
+      {{{"type", "lstm"}, {"encoder_hidden_size", 0}}, "lstm config: field 'encoder_hidden_size': 0 is out of range"},
+      {{{"type", "gru"}, {"encoder_n_layers", 1000000000}}, "gru config: field 'encoder_n_layers': 1000000000 is out of range"},
+      {{{"type", "gru"}, {"encoder_dropout", -0.1}}, "field 'encoder_dropout': -0.1 is out of range"},
+      {{{"type", "lstm"}, {"decoder_layers", -1}}, "field 'decoder_layers': -1 is out of range"},
+      {{{"type", "lstm"}, {"bidirectional", true}}, "lstm config: unknown field 'bidirectional'"},
+      {{{"type", "lstm_attention"}, {"decoder_hidden_size", 10}, {"attention_heads", 4}},
+       "field 'attention_heads' (4) must divide field 'decoder_hidden_size' (10)"},
+      {{{"type", "lstm_attention"}, {"attention_heads", 0}}, "field 'attention_heads': 0 is out of range"},
+      {{{"type", "lstm_attention"}, {"teacher_forcing", 1.5}}, "field 'teacher_forcing': 1.5 is out of range"},
+      {{{"type", "lstm_attention"}, {"teacher_forcing", "always"}}, "field 'teacher_forcing'"},
   };
   for (const auto& [cfg, frag] : cases) expect_msg(cfg, frag);
 }
@@ -145,6 +155,65 @@ TEST(Models, OverwriteModeEqualsZeroThenAccumulate) {
         nlohmann::json{{"type", "mlp"}, {"input_size", 9}, {"horizon", 4}, {"hidden_size", 7}}}) {
     test::check_overwrite_equals_accumulate(cfg);
   }
+}
+
+}  // namespace
+}  // namespace ntn
+
+namespace ntn {
+namespace {
+
+// LSTM-Attention in training: with teacher_forcing 1 every decoder step after the first reads the
+// true previous value (y_futr), so the forecast differs from the autoregressive one and its
+// gradient (y_futr held fixed) matches finite differences; the draws of a ratio in (0, 1) depend
+// on the global row, not on how the batch is split.
+TEST(Models, LstmAttentionTeacherForcing) {
+  json cfg = {{"type", "lstm_attention"}, {"input_size", 10}, {"horizon", 5}, {"encoder_hidden_size", 4},
+              {"encoder_n_layers", 1}, {"decoder_hidden_size", 4}, {"attention_heads", 2}, {"teacher_forcing", 1.0}};
+  auto m = make_model<double>(cfg);
+  m->init(4);
+  const std::size_t B = 4, L = 10, H = 5;
+  test::RandBatch<double> in(*m, B, 3);
+  auto yf = test::rand_d(B * H, 9, -2, 2);
+  nn::RunCtx train;
+  train.training = true;
+  train.seed = 11;
+  std::vector<double> auto_y(B * H), tf_y(B * H);
+  auto ws = m->make_workspace(B);
+  m->forward(*ws, in.batch, auto_y.data(), {});
+  Batch<double> tb = in.batch;
+  tb.y_futr = yf.data();
+  m->forward(*ws, tb, tf_y.data(), train);
+  double diff = 0;
+  for (std::size_t i = 0; i < B * H; ++i) diff += std::fabs(tf_y[i] - auto_y[i]);
+  EXPECT_GT(diff, 1e-6) << "teacher forcing changed nothing";
+  for (std::size_t b = 0; b < B; ++b) EXPECT_EQ(tf_y[b * H], auto_y[b * H]) << "step 0 reads the last value either way";
+  // Gradients with teacher forcing: every parameter and the input window by finite differences.
+  const auto r = test::rand_d(B * H, 10);
+  auto loss = [&] {
+    std::vector<double> y(B * H);
+    m->forward(*ws, tb, y.data(), train);
+    return test::dot(y, r);
+  };
+  loss();
+  std::vector<double> dx(B * L);
+  m->params().zero_grad();
+  m->backward(*ws, r.data(), m->params().grads(), dx.data(), B, train);
+  test::expect_fd_match(in.y, dx, loss, "dx", 1e-5);
+  test::expect_param_grads_fd_match(m->params(), loss, "", 1e-5);
+  // A ratio of 0.5: rows forecast alone (row0 = their global index) == rows in one call.
+  cfg["teacher_forcing"] = 0.5;
+  auto half = make_model<double>(cfg);
+  half->init(4);
+  auto ws1 = half->make_workspace(B);
+  std::vector<double> all(B * H), part(B * H);
+  half->forward(*ws1, tb, all.data(), train);
+  for (std::size_t r0 = 0; r0 < B; r0 += 2) {
+    nn::RunCtx c = train;
+    c.row0 = r0;
+    half->forward(*ws1, tb.rows(r0, 2, L, H, half->covariates()), part.data() + r0 * H, c);
+  }
+  for (std::size_t i = 0; i < B * H; ++i) EXPECT_EQ(all[i], part[i]) << i;
 }
 
 }  // namespace
