@@ -2,7 +2,7 @@
 #   make demo   - set up, build, run the main job on the embedded data
 #   make test   - set up, build release + debug-asan (ASan + UBSan), run every test in both, the
 #                 concurrent serving tests under ThreadSanitizer, and a 60 s smoke run of each fuzzer
-#   make fuzz   - the libFuzzer targets (CSV reader, artifact loader, stdin parser) for
+#   make fuzz   - the libFuzzer targets (CSV reader, artifact loader, stdin parser, stream snapshot) for
 #                 FUZZ_SECONDS each (default 600), corpora kept in build/fuzz
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
@@ -54,7 +54,7 @@ build-tsan: setup
 test-tsan: build-tsan
 	ctest --preset tsan
 
-# libFuzzer (clang): the library + three fuzz targets, ASan + UBSan; ctest runs each for 60 s.
+# libFuzzer (clang): the library + four fuzz targets, ASan + UBSan; ctest runs each for 60 s.
 build-fuzz: setup
 	@cmake --preset fuzz > /dev/null
 	@cmake --build --preset fuzz
@@ -64,7 +64,7 @@ test-fuzz: build-fuzz
 
 FUZZ_SECONDS ?= 600
 fuzz: build-fuzz
-	cd build/fuzz && for t in csv artifact stream; do mkdir -p corpus_$$t; \
+	cd build/fuzz && for t in csv artifact stream snapshot; do mkdir -p corpus_$$t; \
 	  ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=3072 -print_final_stats=1 \
 	    corpus_$$t ../../tests/fuzz/seeds/$$t 2>&1 | tee fuzz_$$t.log | grep -E "DONE|ERROR|SUMMARY|stat::"; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
