@@ -52,4 +52,34 @@ assert all(len(r) == 6 and all(math.isfinite(v) for v in r) for r in rows), rows
 # --json lines name the input line of each forecast.
 { values 24; } | "${stream[@]}" --json > "$dir/j.out"
 check json_names_line python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).readline()); assert d['t'] == 24 and len(d['forecast']) == 6" "$dir/j.out"
+
+# A carried state (an LSTM): the stream over all values, and the same stream saved after the first
+# half with --state and resumed from it, print the same last forecast; with --state-every the file
+# exists mid-stream. A damaged or foreign state file, --cache, or --state without --stream are
+# one-line errors, and a refused state file is left as it was.
+"$bin" train --data "$dir/ok.csv" --columns price --model lstm --input-size 24 --horizon 6 --hidden 8 \
+  --set decoder_layers=0 --max-steps 5 --batch 8 --quiet --out "$dir/r.ntn" > /dev/null || { echo "FAIL setup: lstm"; exit 1; }
+rstream=("$bin" predict --model "$dir/r.ntn" --stream)
+values 100 > "$dir/all.txt"; head -n 50 "$dir/all.txt" > "$dir/a.txt"; tail -n 50 "$dir/all.txt" > "$dir/b.txt"
+"${rstream[@]}" < "$dir/all.txt" | tail -n 1 > "$dir/whole.out"
+"${rstream[@]}" --state "$dir/st.bin" < "$dir/a.txt" > /dev/null
+"${rstream[@]}" --state "$dir/st.bin" < "$dir/b.txt" | tail -n 1 > "$dir/resumed.out"
+check state_resume_equals_whole_stream cmp "$dir/whole.out" "$dir/resumed.out"
+check state_resume_not_trivial test -s "$dir/resumed.out"
+"${rstream[@]}" --state "$dir/st2.bin" --state-every 10 < "$dir/a.txt" > /dev/null
+check state_every_written test -s "$dir/st2.bin"
+cp "$dir/st.bin" "$dir/bad.bin"; printf '\x01' | dd of="$dir/bad.bin" bs=1 seek=40 conv=notrunc 2> /dev/null
+cp "$dir/bad.bin" "$dir/bad.keep"
+expect_error state_damaged "--state $dir/bad.bin: stream snapshot: checksum mismatch" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --state '$dir/bad.bin' < '$dir/b.txt'"
+check state_damaged_left_alone cmp "$dir/bad.bin" "$dir/bad.keep"
+printf 'not a snapshot' > "$dir/junk.bin"
+expect_error state_junk "not a stream snapshot" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --state '$dir/junk.bin' < '$dir/b.txt'"
+"$bin" train --data "$dir/ok.csv" --columns price --model lstm --input-size 24 --horizon 6 --hidden 8 \
+  --set decoder_layers=0 --max-steps 5 --batch 8 --quiet --out "$dir/r2.ntn" > /dev/null
+expect_error state_other_model "taken from another model" sh -c "'$bin' predict --model '$dir/r2.ntn' --stream --state '$dir/st.bin' < '$dir/b.txt'"
+expect_error state_is_model "--state" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --state '$dir/r.ntn' < '$dir/b.txt'"
+expect_error state_is_dir "--state" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --state '$dir' < '$dir/b.txt'"
+expect_error state_without_stream "--state and --state-every go with --stream" "$bin" predict --model "$dir/r.ntn" --data "$dir/ok.csv" --columns price --state "$dir/x.bin"
+expect_error state_every_without_state "--state-every needs --state FILE" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --state-every 5 < '$dir/b.txt'"
+expect_error state_cache "--cache: this lstm model carries its state" sh -c "'$bin' predict --model '$dir/r.ntn' --stream --cache 8 < '$dir/b.txt'"
 finish
