@@ -8,7 +8,8 @@
 //                             n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)); h' = (1 - z) n + z h
 //
 // How the work is split (Marian's applyToInput / applyToState): the input projection of every
-// step is ONE product over the (T * B) rows; each step then runs the recurrent product h W_hh^T
+// step is ONE product over the (T * B) rows (blocks of steps when that buffer would pass 16 MB:
+// thousands of long windows at once); each step then runs the recurrent product h W_hh^T
 // (through Linear::forward, so a served model uses its packed fp32 / fp16 / int8 copy) and one
 // pass over the gate nonlinearities. Backward walks the steps in reverse for the state gradients
 // only; the weight gradients of all steps are one product each (dW_ih = dG^T X, dW_hh = dG^T H).
@@ -68,7 +69,8 @@ struct Recurrent {
     const T* x = nullptr;                 // the last forward's input (T, B, input), not owned
     std::vector<std::vector<T>> outs;     // (layer) output (T, B, out)
     std::vector<std::vector<T>> dropped;  // (layer) dropout of outs[l] fed to layer l + 1 (training)
-    std::vector<T> xp;                    // (T, B, G) input projection of the (layer, dir) running
+    std::size_t proj_steps = 0;           // steps per input-projection product (all, unless > 16 MB)
+    std::vector<T> xp;                    // (proj_steps, B, G) input projection of the (layer, dir) running
     // per (layer, dir); training keeps every step, inference two rows of states and one step
     std::vector<std::vector<T>> gates;    // (T, B, G) activated gates
     std::vector<std::vector<T>> h, c;     // (T + 1, B, hidden) states incl. the initial one (c: LSTM)

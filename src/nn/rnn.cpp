@@ -108,7 +108,11 @@ typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t
   const std::size_t G = gates(), Hd = hidden, TB = check_tensor_size(T_, B, "recurrent workspace (steps x batch)");
   const std::size_t widest = std::max(input, out());
   check_tensor_size(TB, std::max(G, widest), "recurrent workspace (steps x batch x gates)");
-  c.xp.resize(TB * G);
+  // The input projection of every step as one product, unless that buffer would pass 16 MB
+  // (long windows, large batches: evaluation over thousands of windows); then blocks of steps,
+  // each still one product over (steps x batch) rows (the same chains: no bit changes).
+  c.proj_steps = std::max<std::size_t>(1, std::min(T_, (std::size_t(4) << 20) / std::max<std::size_t>(1, B * G)));
+  c.xp.resize(c.proj_steps * B * G);
   c.hp.resize(B * G);
   for (std::size_t l = 0; l < layers; ++l) {
     c.outs.emplace_back(TB * out());
@@ -200,7 +204,7 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
                            const RunCtx& ctx) const {
   NTN_DASSERT(B <= c.max_batch && T_ <= c.max_steps);
   NTN_CHECK(!(c.inference && ctx.training), "recurrent: an inference workspace cannot run a training forward");
-  const std::size_t G = gates(), Hd = hidden, O = out(), TB = T_ * B, BH = B * Hd;
+  const std::size_t G = gates(), Hd = hidden, O = out(), BH = B * Hd;
   const bool lstm = cell == Cell::lstm, inf = c.inference;
   c.x = x;
   RunCtx run = ctx;
@@ -219,7 +223,6 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
     for (std::size_t d = 0; d < ndirs(); ++d) {
       const std::size_t k = l * ndirs() + d;
       const Dir& dir = dirs[k];
-      dir.ih.forward(ps, in, c.xp.data(), TB, run);  // every step's input projection at once
       T* H = c.h[k].data();
       T* C = lstm ? c.c[k].data() : nullptr;
       // Training: state of step s at row s (natural time order, the initial state at row 0 for
@@ -227,8 +230,14 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
       const std::size_t init = inf ? 0 : (d ? T_ : 0);
       std::fill(H + init * BH, H + (init + 1) * BH, T(0));
       if (lstm) std::fill(C + init * BH, C + (init + 1) * BH, T(0));
+      std::size_t t_lo = 0;
       for (std::size_t s = 0; s < T_; ++s) {
         const std::size_t t = d ? T_ - 1 - s : s;
+        if (s % c.proj_steps == 0) {  // the input projection of the next block of steps, at once
+          const std::size_t n = std::min(c.proj_steps, T_ - s);
+          t_lo = d ? T_ - s - n : s;
+          dir.ih.forward(ps, in + t_lo * B * layer_input(l), c.xp.data(), n * B, run);
+        }
         std::size_t prev, cur, slot;
         if (inf) {
           prev = s & 1, cur = prev ^ 1, slot = 0;
@@ -236,7 +245,7 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
           prev = d ? t + 1 : t, cur = d ? t : t + 1, slot = t;
         }
         T* hcur = H + cur * BH;
-        cell_step(ps, dir, c.xp.data() + t * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
+        cell_step(ps, dir, c.xp.data() + (t - t_lo) * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
                   c.gates[k].data() + slot * B * G, hcur, lstm ? C + cur * BH : nullptr,
                   lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, run);
         for (std::size_t b = 0; b < B; ++b)
@@ -405,7 +414,7 @@ const T* Recurrent<T>::step_forward(const ParamSet<T>& ps, Cache& c, std::size_t
       std::fill(H + prev * BH, H + (prev + 1) * BH, T(0));
       if (lstm) std::fill(C + prev * BH, C + (prev + 1) * BH, T(0));
     }
-    T* xp = c.xp.data() + t * B * G;
+    T* xp = c.xp.data();
     dir.ih.forward(ps, in, xp, B, run);
     cell_step(ps, dir, xp, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(), c.gates[l].data() + slot * B * G,
               H + cur * BH, lstm ? C + cur * BH : nullptr, lstm ? c.tc[l].data() + slot * BH : nullptr,

@@ -381,6 +381,31 @@ TEST(Recurrent, StepwiseTrainingEqualsTheSequenceCalls) {
   }
 }
 
+// A large batch of long sequences projects its inputs in blocks of steps (the buffer would pass
+// 16 MB): every row is bitwise what the same row gives alone (one product over all its steps),
+// in both directions and both layers.
+TEST(Recurrent, BlockedInputProjectionChangesNoBit) {
+  const Spec s{Cell::lstm, 2, 64, 2, true, 0.0f, 150, 128};
+  Net<float> n(s, 31);
+  const auto xd = rand_d(s.T * s.B * s.input, 32, -2, 2);
+  const std::vector<float> x(xd.begin(), xd.end());
+  auto big = n.rnn.make_cache(s.B, s.T, /*inference=*/true);
+  ASSERT_LT(big.proj_steps, s.T) << "the test must exercise the blocked projection";
+  n.rnn.forward(n.ps, big, x.data(), s.T, s.B, {});
+  auto one = n.rnn.make_cache(1, s.T, true);
+  ASSERT_EQ(one.proj_steps, s.T);
+  const std::size_t O = n.rnn.out();
+  std::vector<float> xr(s.T * s.input);
+  for (std::size_t b = 0; b < s.B; b += 9) {
+    for (std::size_t t = 0; t < s.T; ++t)
+      std::copy_n(x.data() + (t * s.B + b) * s.input, s.input, xr.data() + t * s.input);
+    n.rnn.forward(n.ps, one, xr.data(), s.T, 1, {});
+    for (std::size_t t = 0; t < s.T; ++t)
+      ASSERT_EQ(std::memcmp(one.output() + t * O, big.output() + (t * s.B + b) * O, O * sizeof(float)), 0)
+          << "row " << b << " step " << t;
+  }
+}
+
 TEST(Recurrent, BadDeclarationsAndBidirectionalStepAreErrors) {
   ParamSet<float> ps;
   Recurrent<float> r;
