@@ -71,6 +71,39 @@ class NHITS(nn.Module):
         return forecast
 
 
+class RecurrentForecaster(nn.Module):
+    """ntneural's gru / lstm: a stacked encoder over the window (one input channel), then an MLP
+    decoder (Linear + ReLU per hidden layer, then Linear) from the last hidden state to H x Q."""
+
+    def __init__(self, cell="lstm", L=168, H=24, hidden=128, layers=2, dec_hidden=128, dec_layers=2, Q=1):
+        super().__init__()
+        self.L, self.H, self.Q, self.layers = L, H, Q, layers
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(1, hidden, layers, batch_first=True)
+        dims = [hidden] + [dec_hidden] * dec_layers + [H * Q]
+        mods = []
+        for i in range(len(dims) - 1):
+            mods.append(nn.Linear(dims[i], dims[i + 1]))
+            if i + 2 < len(dims):
+                mods.append(nn.ReLU())
+        self.decoder = nn.Sequential(*mods)
+
+    def ntn_names(self):
+        names = {}
+        for l in range(self.layers):
+            for kind in ("ih", "hh"):
+                names[f"encoder.l{l}.{kind}.weight"] = getattr(self.rnn, f"weight_{kind}_l{l}")
+                names[f"encoder.l{l}.{kind}.bias"] = getattr(self.rnn, f"bias_{kind}_l{l}")
+        linear = [m for m in self.decoder if isinstance(m, nn.Linear)]
+        for i, lin in enumerate(linear):
+            names[f"decoder.{i}.weight"] = lin.weight
+            names[f"decoder.{i}.bias"] = lin.bias
+        return names
+
+    def forward(self, x):  # x (B, L) -> (B, H, Q)
+        out, _ = self.rnn(x.unsqueeze(-1))
+        return self.decoder(out[:, -1]).reshape(-1, self.H, self.Q)
+
+
 def peak_rss_mb():
     """VmHWM of this process in MB (ru_maxrss would also count the parent's memory at fork)."""
     with open("/proc/self/status") as f:

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
-for a small NHITS and a small N-BEATS, the initial weights (ntneural names), one batch, the
+for a small NHITS, a small N-BEATS and small GRU / LSTM forecasters, the initial weights (ntneural names), one batch, the
 forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
 on that batch. Files are safetensors written here by hand (no extra Python package needed).
 
@@ -15,7 +15,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torch_reference import NBEATS, NHITS  # noqa: E402
+from torch_reference import NBEATS, NHITS, RecurrentForecaster  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 
@@ -78,6 +78,10 @@ def main():
                   "stack_types": ["identity", "trend", "seasonality"], "n_blocks": [1, 2, 2],
                   "shared_weights": True}
     make("nbeats", NBEATS(L=16, H=6, units=((16, 16),), n_blocks=(1, 2, 2), shared_weights=True), nbeats_cfg, B=5)
+    for cell in ("gru", "lstm"):
+        cfg = {"type": cell, "input_size": 12, "horizon": 4, "encoder_hidden_size": 6, "encoder_n_layers": 2,
+               "decoder_hidden_size": 8, "decoder_layers": 1}
+        make(cell, RecurrentForecaster(cell, L=12, H=4, hidden=6, layers=2, dec_hidden=8, dec_layers=1), cfg, B=5)
 
 
 if __name__ == "__main__":

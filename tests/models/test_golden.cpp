@@ -77,6 +77,8 @@ void run_golden(const std::string& file) {
 
 TEST(Golden, NhitsMatchesPyTorch) { run_golden("golden_nhits.safetensors"); }
 TEST(Golden, NbeatsMatchesPyTorch) { run_golden("golden_nbeats.safetensors"); }
+TEST(Golden, GruMatchesPyTorch) { run_golden("golden_gru.safetensors"); }
+TEST(Golden, LstmMatchesPyTorch) { run_golden("golden_lstm.safetensors"); }
 
 }  // namespace
 }  // namespace ntn
