@@ -169,7 +169,8 @@ class Predictor {
   struct StreamState {
     std::unique_ptr<Model<float>::State> model;
     std::unique_ptr<PackedRunner> runner;
-    std::vector<float> y;  // (H, Q) the model's outputs of the last tick
+    std::vector<float> y;       // (H, Q) the model's outputs of the last tick
+    std::vector<float> backup;  // the state before the tick running (restored if it fails)
   };
   // True when a stream carries the model's state from tick to tick: the model streams and the
   // artifact has no window scaler (a window scaler rescales every input at every tick, which a
@@ -178,7 +179,8 @@ class Predictor {
   StreamState make_stream_state() const;
   // One tick (original scale) through the model's step: scaled by the series scaler, forecast
   // y (H, Q) on the original scale as predict() gives it (quantile order, unscaling, checks).
-  // Allocates nothing.
+  // A value that is not finite once scaled, or a tick whose forecast is not, is an error that
+  // leaves the state as it was. Allocates nothing.
   void step(StreamState& st, float value, float* y, std::size_t series = kNoSeries);
 
  private:

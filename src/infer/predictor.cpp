@@ -415,6 +415,7 @@ Predictor::StreamState Predictor::make_stream_state() const {
   st.model = a_.model->make_state();
   st.runner = std::make_unique<PackedRunner>(packed_, 1);
   st.y.resize(H_ * Q_);
+  st.backup.resize(st.model->size());
   return st;
 }
 
@@ -424,10 +425,19 @@ void Predictor::step(StreamState& st, float value, float* y, std::size_t series)
   const NormStats ss = series_stats(series);
   float x;
   kernels().f32_normalize(&value, &x, 1, float(ss.center), float(ss.scale));  // as predict scales a window
+  NTN_CHECK(std::isfinite(x), "stream value ", value, " is beyond float32 once scaled by the series scaler (",
+            ss.center, ", ", ss.scale, ")");
   nn::RunCtx ctx;
   ctx.packed = st.runner.get();
-  a_.model->step(*st.model, &x, st.y.data(), ctx);
-  finish_row(st.y.data(), y, nullptr, ss, 0);
+  float* state = st.model->values();
+  std::memcpy(st.backup.data(), state, st.backup.size() * sizeof(float));
+  try {
+    a_.model->step(*st.model, &x, st.y.data(), ctx);
+    finish_row(st.y.data(), y, nullptr, ss, 0);
+  } catch (...) {  // a failed tick leaves no trace in the state
+    std::memcpy(state, st.backup.data(), st.backup.size() * sizeof(float));
+    throw;
+  }
   latency_.record(std::uint64_t(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count()));
 }

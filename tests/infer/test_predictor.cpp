@@ -300,6 +300,35 @@ TEST(Streaming, ConstantSeriesGivesAFiniteForecast) {
   for (float v : y) EXPECT_TRUE(std::isfinite(v));
 }
 
+// A carried-state stream (LSTM) refuses a tick that is not finite once scaled (a series scaled
+// by 1e-3: 1e36 becomes 1e39), naming it, and a failed tick leaves the stream exactly as it was.
+TEST(Streaming, CarriedStateRefusesAnOverflowingTickAndStaysIntact) {
+  Artifact a;
+  a.model = make_model<float>({{"type", "lstm"}, {"input_size", 8}, {"horizon", 3}, {"encoder_hidden_size", 6},
+                               {"decoder_layers", 0}});
+  a.model->init(2);
+  a.scaling = SeriesScaling::standard;
+  a.series = {"s"};
+  a.stats = {NormStats{0.0, 1e-3}};
+  a.uuid = make_uuid();
+  a.version = "test";
+  Predictor p(std::move(a));
+  StreamingPredictor s(p);
+  ASSERT_TRUE(s.carries_state());
+  std::vector<float> y(3), again(3);
+  for (int t = 0; t < 20; ++t) s.push(0.001f * float(t % 5), y.data());
+  const std::string before = s.snapshot();
+  test::expect_error([&] { s.push(1e36f, y.data()); }, {"stream value 1e+36", "beyond float32 once scaled"});
+  EXPECT_THROW(s.push(std::nanf(""), y.data()), Error);
+  EXPECT_EQ(s.snapshot(), before);
+  EXPECT_EQ(s.ticks(), 20u);
+  s.push(0.002f, y.data());  // the stream goes on as if the bad ticks never came
+  StreamingPredictor r(p);
+  r.restore(before);
+  r.push(0.002f, again.data());
+  EXPECT_EQ(std::memcmp(y.data(), again.data(), 3 * sizeof(float)), 0);
+}
+
 TEST(Cache, HitsMissesLruAndExactKeys) {
   const std::size_t L = 4, HQ = 2;
   ForecastCache c(L, HQ, {.capacity = 2});
