@@ -100,4 +100,24 @@ expect_error search_bad_grid "is not key=value" "$bin" search --data "$dir/ok.cs
 expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
 expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
 
+# Every recurrent model through the same artifact and commands as the MLP family: train ->
+# evaluate (== train's test metrics) -> predict (file, fp32 == quantised int8 artifact served at
+# int8) -> stream -> backtest; batch == single is the contract test's.
+for m in gru lstm lstm_attention; do
+  "$bin" train --data "$dir/ok.csv" --columns price --model "$m" --input-size 24 --horizon 6 --hidden 8 \
+    --set decoder_hidden_size=8 --max-steps 15 --batch 8 --quiet --json --out "$dir/$m.ntn" > "$dir/$m.train.json"
+  check "${m}_trains" test -s "$dir/$m.ntn"
+  "$bin" evaluate --model "$dir/$m.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/$m.eval.json"
+  check "${m}_evaluate_equals_train" python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['test']; b=json.load(open(sys.argv[2])); assert abs(a['mae']-b['mae']) < 1e-9, (a['mae'], b['mae'])" "$dir/$m.train.json" "$dir/$m.eval.json"
+  "$bin" quantize --model "$dir/$m.ntn" --to int8 --out "$dir/$m.i8.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/$m.q.json"
+  check "${m}_quantize_report" python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['accuracy']; assert abs(d['mae']['relative_change']) < 0.05 and d['windows'] > 0, d" "$dir/$m.q.json"
+  "$bin" predict --model "$dir/$m.i8.ntn" --precision int8 --data "$dir/ok.csv" --columns price --json > "$dir/$m.pq.json"
+  "$bin" predict --model "$dir/$m.ntn" --precision int8 --data "$dir/ok.csv" --columns price --json > "$dir/$m.p8.json"
+  check "${m}_int8_artifact_serves_like_on_the_fly" python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']; b=json.load(open(sys.argv[2]))['forecasts']; assert a == b, (a, b)" "$dir/$m.pq.json" "$dir/$m.p8.json"
+  for i in $(seq 1 40); do echo "10$((i % 7)).5"; done | "$bin" predict --model "$dir/$m.ntn" --stream > "$dir/$m.stream.out"
+  check "${m}_streams" test "$(wc -l < "$dir/$m.stream.out")" -eq 17
+  "$bin" backtest --model "$dir/$m.ntn" --data "$dir/ok.csv" --columns price --origins 30 --json > "$dir/$m.bt.json"
+  check "${m}_backtest" python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 30 and d['mae'] > 0, d" "$dir/$m.bt.json"
+done
+
 finish
