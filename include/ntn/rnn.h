@@ -139,6 +139,12 @@ struct Recurrent {
   // Writes gates (B, G), h (B, hidden), c and tc (LSTM), hn (GRU). h may alias h_prev and c c_prev.
   void cell_step(const ParamSet<T>& ps, const Dir& d, const T* xp, const T* h_prev, const T* c_prev, T* hp,
                  T* gates, T* h, T* c, T* tc, T* hn, std::size_t B, const RunCtx& ctx) const;
+  // The gate gradients of one step of B rows (float: the kernel table's fused pass; double: the
+  // same equations): from the step's gates, c_prev and tc (LSTM) or h_prev and hn (GRU) and dh;
+  // dc in: of c, out: of c_prev (LSTM). Writes gi and gh (GRU: they differ in the n gate; LSTM: gh
+  // unused) and dz = dh z (GRU).
+  void cell_backward(const T* gates, const T* c_prev, const T* tc, const T* h_prev, const T* hn, const T* dh, T* dc,
+                     T* gi, T* gh, T* dz, std::size_t B) const;
 };
 
 }  // namespace ntn::nn

@@ -191,6 +191,54 @@ void Recurrent<T>::cell_step(const ParamSet<T>& ps, const Dir& d, const T* xp, c
   }
 }
 
+template <class T>
+void Recurrent<T>::cell_backward(const T* gates_, const T* c_prev, const T* tc, const T* h_prev, const T* hn,
+                                 const T* dh, T* dc, T* gi, T* gh, T* dz, std::size_t B) const {
+  const std::size_t G = gates(), Hd = hidden;
+  if constexpr (std::is_same_v<T, float>) {  // the kernel table's fused gate gradients
+    if (cell == Cell::lstm)
+      kernels().f32_lstm_cell_bwd(gates_, c_prev, tc, dh, dc, gi, B, Hd);
+    else
+      kernels().f32_gru_cell_bwd(gates_, h_prev, hn, dh, gi, gh, dz, B, Hd);
+    return;
+  }
+  for (std::size_t b = 0; b < B; ++b) {  // the same equations in double
+    const T* a = gates_ + b * G;
+    T* gib = gi + b * G;
+    const T* dhb = dh + b * Hd;
+    if (cell == Cell::lstm) {
+      const T* cp = c_prev + b * Hd;
+      const T* tcb = tc + b * Hd;
+      T* dcb = dc + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) {
+        const T i = a[j], f = a[Hd + j], gg = a[2 * Hd + j], o = a[3 * Hd + j], tcv = tcb[j];
+        const T dcv = dcb[j] + dhb[j] * o * (T(1) - tcv * tcv);
+        gib[j] = dcv * gg * i * (T(1) - i);
+        gib[Hd + j] = dcv * cp[j] * f * (T(1) - f);
+        gib[2 * Hd + j] = dcv * i * (T(1) - gg * gg);
+        gib[3 * Hd + j] = dhb[j] * tcv * o * (T(1) - o);
+        dcb[j] = dcv * f;
+      }
+    } else {
+      T* ghb = gh + b * G;
+      const T* hpb = h_prev + b * Hd;
+      const T* hnb = hn + b * Hd;
+      T* dt = dz + b * Hd;
+      for (std::size_t j = 0; j < Hd; ++j) {
+        const T r = a[j], z = a[Hd + j], n = a[2 * Hd + j];
+        const T dnp = dhb[j] * (T(1) - z) * (T(1) - n * n);
+        const T drp = dnp * hnb[j] * r * (T(1) - r);
+        const T dzp = dhb[j] * (hpb[j] - n) * z * (T(1) - z);
+        gib[j] = ghb[j] = drp;
+        gib[Hd + j] = ghb[Hd + j] = dzp;
+        gib[2 * Hd + j] = dnp;
+        ghb[2 * Hd + j] = dnp * r;
+        dt[j] = dhb[j] * z;
+      }
+    }
+  }
+}
+
 namespace {
 // Dropout between layers: element j of step t of global row r of layer l's output.
 std::uint64_t rnn_drop_counter(const RunCtx& ctx, std::size_t l, std::size_t T_, std::size_t t, std::size_t b,
@@ -310,48 +358,8 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
         T* gi = dgi + t * B * G;
         T* gh = dgh + t * B * G;
         const T* hprev = H + prev * BH;
-        if constexpr (std::is_same_v<T, float>) {  // the kernel table's fused gate gradients
-          if (lstm)
-            kernels().f32_lstm_cell_bwd(A + t * B * G, C + prev * BH, c.tc[k].data() + t * BH, dh, dc, gi, B, Hd);
-          else
-            kernels().f32_gru_cell_bwd(A + t * B * G, hprev, c.hn[k].data() + t * BH, dh, gi, gh, c.dtmp.data(), B, Hd);
-        } else {
-        for (std::size_t b = 0; b < B; ++b) {
-          const T* a = A + (t * B + b) * G;
-          T* gib = gi + b * G;
-          T* ghb = gh + b * G;
-          const T* dhb = dh + b * Hd;
-          if (lstm) {
-            const T* cp = C + prev * BH + b * Hd;
-            const T* tcb = c.tc[k].data() + (t * B + b) * Hd;
-            T* dcb = dc + b * Hd;
-            for (std::size_t j = 0; j < Hd; ++j) {
-              const T i = a[j], f = a[Hd + j], gg = a[2 * Hd + j], o = a[3 * Hd + j], tcv = tcb[j];
-              const T dcv = dcb[j] + dhb[j] * o * (T(1) - tcv * tcv);
-              gib[j] = dcv * gg * i * (T(1) - i);
-              gib[Hd + j] = dcv * cp[j] * f * (T(1) - f);
-              gib[2 * Hd + j] = dcv * i * (T(1) - gg * gg);
-              gib[3 * Hd + j] = dhb[j] * tcv * o * (T(1) - o);
-              dcb[j] = dcv * f;
-            }
-          } else {
-            const T* hpb = hprev + b * Hd;
-            const T* hnb = c.hn[k].data() + (t * B + b) * Hd;
-            T* dt = c.dtmp.data() + b * Hd;
-            for (std::size_t j = 0; j < Hd; ++j) {
-              const T r = a[j], z = a[Hd + j], n = a[2 * Hd + j];
-              const T dnp = dhb[j] * (T(1) - z) * (T(1) - n * n);
-              const T drp = dnp * hnb[j] * r * (T(1) - r);
-              const T dzp = dhb[j] * (hpb[j] - n) * z * (T(1) - z);
-              gib[j] = ghb[j] = drp;
-              gib[Hd + j] = ghb[Hd + j] = dzp;
-              gib[2 * Hd + j] = dnp;
-              ghb[2 * Hd + j] = dnp * r;
-              dt[j] = dhb[j] * z;
-            }
-          }
-        }
-        }
+        cell_backward(A + t * B * G, lstm ? C + prev * BH : nullptr, lstm ? c.tc[k].data() + t * BH : nullptr, hprev,
+                      lstm ? nullptr : c.hn[k].data() + t * BH, dh, dc, gi, gh, c.dtmp.data(), B);
         // dh of the previous state: dG_h W_hh (+ z dh for GRU, the chain started from it).
         if constexpr (std::is_same_v<T, float>) {
           kernels().f32_dense(c.whh_t.data(), Hd, G, gh, G, B, nullptr, dh, Hd);
@@ -463,48 +471,8 @@ void Recurrent<T>::step_backward(const ParamSet<T>& ps, Cache& c, std::size_t t,
     T* gh = lstm ? gi : c.sdgh[l].data() + t * B * G;
     const T* A = c.gates[l].data() + t * B * G;
     const T* hprev = c.h[l].data() + t * BH;
-    if constexpr (std::is_same_v<T, float>) {
-      if (lstm)
-        kernels().f32_lstm_cell_bwd(A, c.c[l].data() + t * BH, c.tc[l].data() + t * BH, dh, dc, gi, B, Hd);
-      else
-        kernels().f32_gru_cell_bwd(A, hprev, c.hn[l].data() + t * BH, dh, gi, gh, c.dtmp.data(), B, Hd);
-    } else {
-      for (std::size_t b = 0; b < B; ++b) {
-        const T* a = A + b * G;
-        T* gib = gi + b * G;
-        T* ghb = gh + b * G;
-        const T* dhb = dh + b * Hd;
-        if (lstm) {
-          const T* cp = c.c[l].data() + t * BH + b * Hd;
-          const T* tcb = c.tc[l].data() + (t * B + b) * Hd;
-          T* dcb = dc + b * Hd;
-          for (std::size_t j = 0; j < Hd; ++j) {
-            const T i = a[j], f = a[Hd + j], gg = a[2 * Hd + j], o = a[3 * Hd + j], tcv = tcb[j];
-            const T dcv = dcb[j] + dhb[j] * o * (T(1) - tcv * tcv);
-            gib[j] = dcv * gg * i * (T(1) - i);
-            gib[Hd + j] = dcv * cp[j] * f * (T(1) - f);
-            gib[2 * Hd + j] = dcv * i * (T(1) - gg * gg);
-            gib[3 * Hd + j] = dhb[j] * tcv * o * (T(1) - o);
-            dcb[j] = dcv * f;
-          }
-        } else {
-          const T* hpb = hprev + b * Hd;
-          const T* hnb = c.hn[l].data() + (t * B + b) * Hd;
-          T* dt = c.dtmp.data() + b * Hd;
-          for (std::size_t j = 0; j < Hd; ++j) {
-            const T r = a[j], z = a[Hd + j], n = a[2 * Hd + j];
-            const T dnp = dhb[j] * (T(1) - z) * (T(1) - n * n);
-            const T drp = dnp * hnb[j] * r * (T(1) - r);
-            const T dzp = dhb[j] * (hpb[j] - n) * z * (T(1) - z);
-            gib[j] = ghb[j] = drp;
-            gib[Hd + j] = ghb[Hd + j] = dzp;
-            gib[2 * Hd + j] = dnp;
-            ghb[2 * Hd + j] = dnp * r;
-            dt[j] = dhb[j] * z;
-          }
-        }
-      }
-    }
+    cell_backward(A, lstm ? c.c[l].data() + t * BH : nullptr, lstm ? c.tc[l].data() + t * BH : nullptr, hprev,
+                  lstm ? nullptr : c.hn[l].data() + t * BH, dh, dc, gi, gh, c.dtmp.data(), B);
     // The previous step's state gradient: dG_h W_hh (+ z dh for GRU, the chain started from it).
     if (!lstm) std::memcpy(dh, c.dtmp.data(), BH * sizeof(T));
     matmul<T>(false, false, B, Hd, G, gh, G, ps.value(dir.hh.w), Hd, dh, Hd, /*accumulate=*/!lstm);
