@@ -26,7 +26,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from side_by_side import artifact_current, blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
+from side_by_side import (artifact_current, blas_report, check_same_forecasts, dropped_env,  # noqa: E402
+                          ntneural_forecasts, ntneural_info, run_json, run_worker)
 
 
 def windows(n, L, seed=1):
@@ -105,24 +106,8 @@ def ensure_model(ntneural, path, hidden, data):
 
 def validate(ntneural, model, torch_out, tmp):
     """ntneural's forecast of the first 4 windows (series HUFL's scaler) must equal PyTorch's."""
-    import numpy as np
-    xs = windows(512, 168)[:4]
-    path = os.path.join(tmp, "windows.csv")
-    with open(path, "w") as f:  # one column per window, named like the training series 0
-        f.write("t,HUFL\n")
-    got = []
-    for w in xs:
-        with open(path, "w") as f:
-            f.write("t,HUFL\n")
-            for i, v in enumerate(w):
-                f.write(f"{i},{v!r}\n")
-        out = run_json([ntneural, "predict", "--model", model, "--data", path, "--columns", "HUFL", "--json"])
-        got.append(out["forecasts"]["HUFL"])
-    want = np.array(torch_out["forecast_first_windows"])
-    got = np.array(got)
-    err = float(np.max(np.abs(got - want)))
-    assert err < 1e-3 * float(np.max(np.abs(want))), f"forecasts differ: max abs {err}"
-    return err
+    got = ntneural_forecasts(ntneural, model, windows(512, 168)[:4], tmp)  # the worker's first windows
+    return check_same_forecasts(got, torch_out["forecast_first_windows"])
 
 
 def main():

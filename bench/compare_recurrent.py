@@ -26,7 +26,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from side_by_side import artifact_current, blas_report, dropped_env, ntneural_info, run_json, run_worker  # noqa: E402
+from side_by_side import (artifact_current, blas_report, check_same_forecasts, dropped_env,  # noqa: E402
+                          ntneural_forecasts, ntneural_info, run_json, run_worker)
 
 L, H, HIDDEN, LAYERS = 168, 24, 128, 2
 
@@ -172,20 +173,8 @@ def ensure_model(ntneural, path, cell, data):
 
 def validate(ntneural, model, torch_out, tmp):
     """ntneural's forecast of the first 4 windows (series HUFL's scaler) must equal PyTorch's."""
-    import numpy as np
-    got = []
-    path = os.path.join(tmp, "windows_recurrent.csv")
-    for w in windows(64, L)[:4]:
-        with open(path, "w") as f:
-            f.write("t,HUFL\n")
-            for i, v in enumerate(w):
-                f.write(f"{i},{v!r}\n")
-        out = run_json([ntneural, "predict", "--model", model, "--data", path, "--columns", "HUFL", "--json"])
-        got.append(out["forecasts"]["HUFL"])
-    want = np.array(torch_out["forecast_first_windows"])
-    err = float(np.max(np.abs(np.array(got) - want)))
-    assert err < 1e-3 * float(np.max(np.abs(want))), f"forecasts differ: max abs {err}"
-    return err
+    got = ntneural_forecasts(ntneural, model, windows(64, L)[:4], tmp)  # the worker's first windows
+    return check_same_forecasts(got, torch_out["forecast_first_windows"])
 
 
 def main():

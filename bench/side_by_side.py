@@ -83,3 +83,27 @@ def blas_report():
             "cpu_capability": cap.group(1) if cap else None, "blas_libraries": libs,
             "openblas_core": sorted(set(cores.values())), "threads": torch.get_num_threads(),
             "env": {k: os.environ.get(k) for k in PEER_ENV_DROP + ("OMP_NUM_THREADS",)}}
+
+
+def ntneural_forecasts(ntneural, model, windows, tmp, column="HUFL"):
+    """ntneural predict --json of each window (original scale), one CSV per window whose single
+    column is named like the training series whose scaler applies."""
+    path = os.path.join(tmp, "window.csv")
+    got = []
+    for w in windows:
+        with open(path, "w") as f:
+            f.write(f"t,{column}\n")
+            for i, v in enumerate(w):
+                f.write(f"{i},{v!r}\n")
+        out = run_json([ntneural, "predict", "--model", model, "--data", path, "--columns", column, "--json"])
+        got.append(out["forecasts"][column])
+    return got
+
+
+def check_same_forecasts(got, want, rel=1e-3):
+    """Largest |got - want|; asserts it is below rel x the largest |want|."""
+    import numpy as np
+    got, want = np.array(got), np.array(want)
+    err = float(np.max(np.abs(got - want)))
+    assert err < rel * float(np.max(np.abs(want))), f"forecasts differ: max abs {err}"
+    return err
