@@ -4,13 +4,16 @@
 //   quantiles     Q = levels.size(): one forecast per level, made monotone per step (sorted).
 //   distribution  Q = the distribution's parameter count: the model's head outputs the
 //                 parameters themselves (positive ones already through softplus):
-//                   gaussian   (mu, sigma)       sigma > 0
-//                   student_t  (mu, sigma, nu)   sigma > 0, nu > 0 (DeepAR: nu = 3 + softplus)
+//                   gaussian           (mu, sigma)       sigma > 0
+//                   student_t          (mu, sigma, nu)   sigma > 0, nu > 0 (DeepAR: nu = 3 + softplus)
+//                   negative_binomial  (mu, alpha)       mean mu > 0, dispersion alpha > 0:
+//                                      variance mu + alpha mu^2 (counts, e.g. volume; GluonTS's)
 //                 with its negative log-likelihood, sampling and quantile function below.
 //
 // Inverse scaling (a scaler maps y to (y - center) / scale): a location goes back as
 // v * scale + center, a scale parameter as sigma * scale - never shifted by the center - and a
-// shape parameter (nu) is unchanged. The functions are double-precision references (evaluation,
+// shape parameter (nu) is unchanged. A count distribution is never shifted: its mean goes back as
+// mu * scale with alpha unchanged (GluonTS's mean scaling), and a scaler with a center is an error. The functions are double-precision references (evaluation,
 // sampling, quantiles); a training loss over them checks itself against these.
 //
 // Intended usage:
@@ -31,12 +34,13 @@
 namespace ntn {
 
 enum class OutputKind { point, quantiles, distribution };
-enum class DistKind { gaussian, student_t };
+enum class DistKind { gaussian, student_t, negative_binomial };
 
 const char* output_kind_name(OutputKind k);
 const char* dist_name(DistKind d);
-DistKind parse_dist(const std::string& name);  // "gaussian" | "normal" | "student_t" | "studentt"
-std::size_t dist_params(DistKind d);           // 2, 3
+// "gaussian" | "normal" | "student_t" | "studentt" | "negative_binomial" | "negbin"
+DistKind parse_dist(const std::string& name);
+std::size_t dist_params(DistKind d);  // 2, 3, 2
 
 struct OutputSpec {
   OutputKind kind = OutputKind::point;
@@ -65,17 +69,21 @@ template <class T>
 void order_outputs(const OutputSpec& spec, T* y, std::size_t H);
 
 // ---- distributions: par points at the dist_params(d) parameters of one step ------------------
-// Negative log-likelihood of y. Invalid parameters (sigma or nu <= 0, non-finite) are an error.
+// Negative log-likelihood of y. Invalid parameters (sigma, nu, mu or alpha out of range,
+// non-finite) are an error; the negative binomial takes y >= 0 (the lgamma form, so a scaled,
+// non-integer count is allowed).
 double dist_nll(DistKind d, const double* par, double y);
 // The quantile at probability p in (0, 1). Gaussian: Acklam's rational approximation refined by
 // one Halley step on erfc (|error| < 1e-15 relative); Student-t: the regularized incomplete beta
 // (continued fraction) inverted by safeguarded Newton / bisection: cdf(quantile(p)) is within
-// 1e-12 of p up to nu = 1e4, 1e-10 beyond (lgamma of huge arguments loses digits).
+// 1e-12 of p up to nu = 1e4, 1e-10 beyond (lgamma of huge arguments loses digits); negative
+// binomial: the smallest count k with cdf(k) >= p (cdf(k) = I_{r/(r+mu)}(r, k + 1), r = 1/alpha).
 double dist_quantile(DistKind d, const double* par, double p);
 double dist_cdf(DistKind d, const double* par, double y);
 double dist_mean(DistKind d, const double* par);  // student_t with nu <= 1: an error (no mean)
 // One draw from the seeded stream: Gaussian by Box-Muller; Student-t as z / sqrt(g / nu) with
-// g ~ chi-square(nu) (Marsaglia-Tsang gamma).
+// g ~ chi-square(nu) (Marsaglia-Tsang gamma); negative binomial as Poisson(lambda) with lambda ~
+// Gamma(1/alpha, alpha mu) (Poisson: multiplication below lambda 10, Hormann's PTRS above).
 double dist_sample(DistKind d, const double* par, Rng& rng);
 
 }  // namespace ntn

@@ -23,6 +23,7 @@ const char* dist_name(DistKind d) {
   switch (d) {
     case DistKind::gaussian: return "gaussian";
     case DistKind::student_t: return "student_t";
+    case DistKind::negative_binomial: return "negative_binomial";
   }
   return "?";
 }
@@ -30,10 +31,11 @@ const char* dist_name(DistKind d) {
 DistKind parse_dist(const std::string& name) {
   if (name == "gaussian" || name == "normal") return DistKind::gaussian;
   if (name == "student_t" || name == "studentt") return DistKind::student_t;
-  throw Error(cat("unknown distribution '", name, "': expected gaussian or student_t"));
+  if (name == "negative_binomial" || name == "negbin") return DistKind::negative_binomial;
+  throw Error(cat("unknown distribution '", name, "': expected gaussian, student_t or negative_binomial"));
 }
 
-std::size_t dist_params(DistKind d) { return d == DistKind::gaussian ? 2 : 3; }
+std::size_t dist_params(DistKind d) { return d == DistKind::student_t ? 3 : 2; }
 
 OutputSpec OutputSpec::quantiles(std::vector<float> levels) {
   NTN_CHECK(!levels.empty() && levels.size() <= limits::kOutputs.hi, "quantile levels: 1..", limits::kOutputs.hi,
@@ -104,6 +106,12 @@ void unscale_outputs(const OutputSpec& spec, const NormStats& st, T* y, std::siz
     for (std::size_t i = 0; i < H * Q; ++i) y[i] = T(double(y[i]) * st.scale + st.center);
     return;
   }
+  if (spec.dist == DistKind::negative_binomial) {  // counts: the mean scales, alpha is a shape
+    NTN_CHECK(st.center == 0.0, "negative_binomial: a count distribution cannot be shifted (the scaler has center ",
+              st.center, "); train it without a scaler or with one that only scales");
+    for (std::size_t h = 0; h < H; ++h) y[h * Q] = T(double(y[h * Q]) * st.scale);
+    return;
+  }
   for (std::size_t h = 0; h < H; ++h) {
     T* p = y + h * Q;
     p[0] = T(double(p[0]) * st.scale + st.center);  // location
@@ -131,6 +139,11 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr double kSqrt2 = 1.41421356237309504880;
 
 void check_par(DistKind d, const double* p) {
+  if (d == DistKind::negative_binomial) {
+    NTN_CHECK(std::isfinite(p[0]) && p[0] > 0 && std::isfinite(p[1]) && p[1] > 0, "negative_binomial: parameters (mu ",
+              p[0], ", alpha ", p[1], ") need a finite mean mu > 0 and dispersion alpha > 0");
+    return;
+  }
   NTN_CHECK(std::isfinite(p[0]) && std::isfinite(p[1]) && p[1] > 0, dist_name(d), ": parameters (mu ", p[0],
             ", sigma ", p[1], ") need a finite mu and sigma > 0");
   if (d == DistKind::student_t)
@@ -266,11 +279,72 @@ double std_gamma(double shape, Rng& rng) {
   }
 }
 
+// Negative binomial with mean mu and dispersion alpha as NB(r = 1/alpha, p = r / (r + mu)):
+// P(k) = Gamma(k + r) / (Gamma(r) k!) p^r (1 - p)^k.
+double nb_log_pmf(double k, double mu, double alpha) {
+  const double r = 1 / alpha;
+  return std::lgamma(k + r) - std::lgamma(r) - std::lgamma(k + 1) + r * std::log(r / (r + mu)) +
+         k * std::log(mu / (r + mu));
+}
+
+double nb_cdf(double y, double mu, double alpha) {
+  if (y < 0) return 0;
+  const double r = 1 / alpha, k = std::floor(y);
+  return inc_beta(r, k + 1, r / (r + mu));
+}
+
+// The smallest count k with cdf(k) >= prob: a doubling bracket, then bisection on integers.
+double nb_quantile(double prob, double mu, double alpha) {
+  if (nb_cdf(0, mu, alpha) >= prob) return 0;
+  double lo = 0, hi = std::max(1.0, std::ceil(mu));  // cdf(lo) < prob
+  while (nb_cdf(hi, mu, alpha) < prob) {
+    lo = hi;
+    hi *= 2;
+    NTN_CHECK(hi < 1e300, "negative_binomial: quantile ", prob, " out of reach (mu ", mu, ", alpha ", alpha, ")");
+  }
+  while (hi - lo > 1) {
+    const double mid = std::floor(lo + (hi - lo) / 2);
+    (nb_cdf(mid, mu, alpha) >= prob ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+// Poisson(lambda): the product of uniforms below lambda 10, Hormann's transformed rejection with
+// squeeze (PTRS, 1993) above - as NumPy's generator does.
+double poisson(double lam, Rng& rng) {
+  if (lam <= 0) return 0;
+  if (lam < 10) {
+    const double limit = std::exp(-lam);
+    double prod = unit(rng), k = 0;
+    while (prod > limit) {
+      prod *= unit(rng);
+      ++k;
+    }
+    return k;
+  }
+  const double slam = std::sqrt(lam), loglam = std::log(lam);
+  const double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
+  const double invalpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2);
+  for (;;) {
+    const double U = unit(rng) - 0.5, V = unit(rng);
+    const double us = 0.5 - std::fabs(U);
+    const double k = std::floor((2 * a / us + b) * U + lam + 0.43);
+    if (us >= 0.07 && V <= vr) return k;
+    if (k < 0 || (us < 0.013 && V > us)) continue;
+    if (std::log(V) + std::log(invalpha) - std::log(a / (us * us) + b) <= -lam + k * loglam - std::lgamma(k + 1))
+      return k;
+  }
+}
+
 }  // namespace
 
 double dist_nll(DistKind d, const double* p, double y) {
   check_par(d, p);
   NTN_CHECK(std::isfinite(y), dist_name(d), ": observation ", y, " is not finite");
+  if (d == DistKind::negative_binomial) {
+    NTN_CHECK(y >= 0, "negative_binomial: observation ", y, " is negative (a count)");
+    return -nb_log_pmf(y, p[0], p[1]);
+  }
   const double z = (y - p[0]) / p[1];
   if (d == DistKind::gaussian) return std::log(p[1]) + 0.5 * z * z + 0.5 * std::log(2 * kPi);
   return std::log(p[1]) - t_log_pdf(z, p[2]);
@@ -278,6 +352,7 @@ double dist_nll(DistKind d, const double* p, double y) {
 
 double dist_cdf(DistKind d, const double* p, double y) {
   check_par(d, p);
+  if (d == DistKind::negative_binomial) return nb_cdf(y, p[0], p[1]);
   const double z = (y - p[0]) / p[1];
   return d == DistKind::gaussian ? normal_cdf(z) : t_cdf(z, p[2]);
 }
@@ -285,18 +360,20 @@ double dist_cdf(DistKind d, const double* p, double y) {
 double dist_quantile(DistKind d, const double* p, double prob) {
   check_par(d, p);
   check_p(prob);
+  if (d == DistKind::negative_binomial) return nb_quantile(prob, p[0], p[1]);
   const double z = d == DistKind::gaussian ? normal_quantile(prob) : t_quantile(prob, p[2]);
   return p[0] + p[1] * z;
 }
 
 double dist_mean(DistKind d, const double* p) {
   check_par(d, p);
-  NTN_CHECK(d == DistKind::gaussian || p[2] > 1, "student_t with ", p[2], " degrees of freedom has no mean");
+  NTN_CHECK(d != DistKind::student_t || p[2] > 1, "student_t with ", p[2], " degrees of freedom has no mean");
   return p[0];
 }
 
 double dist_sample(DistKind d, const double* p, Rng& rng) {
   check_par(d, p);
+  if (d == DistKind::negative_binomial) return poisson(std_gamma(1 / p[1], rng) * p[1] * p[0], rng);
   const double z = std_normal(rng);
   if (d == DistKind::gaussian) return p[0] + p[1] * z;
   const double g = 2 * std_gamma(p[2] / 2, rng);  // chi-square(nu)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "ntn/error.h"
@@ -128,6 +129,76 @@ TEST(Heads, BadParametersAreErrors) {
   EXPECT_THROW(dist_mean(DistKind::student_t, cauchy), Error);
   EXPECT_THROW(dist_quantile(DistKind::gaussian, ok, 1.0), Error);
   EXPECT_THROW(dist_nll(DistKind::gaussian, ok, INFINITY), Error);
+}
+
+// Negative binomial (mean mu, dispersion alpha; r = 1/alpha): the pmf against the product form
+// C(k + r - 1, k) p^r (1 - p)^k for an integer r, the cdf against the running sum of the pmf, the
+// quantile as the smallest k whose cdf reaches p, the sampler's mean, variance mu + alpha mu^2
+// and quantiles (small mu: the multiplication sampler; large mu: PTRS), and its scaling.
+TEST(Heads, NegativeBinomialAgainstSumsAndSamples) {
+  EXPECT_EQ(parse_dist("negbin"), DistKind::negative_binomial);
+  EXPECT_EQ(dist_params(DistKind::negative_binomial), 2u);
+  const DistKind nb = DistKind::negative_binomial;
+  {  // r = 4 (alpha 0.25), mu = 6: p = r / (r + mu) = 0.4
+    const double par[2] = {6.0, 0.25}, p = 0.4;
+    double sum = 0, binom = 1;  // C(k + 3, k), built up
+    for (int k = 0; k <= 60; ++k) {
+      if (k > 0) binom = binom * double(k + 3) / double(k);
+      const double pmf = binom * std::pow(p, 4) * std::pow(1 - p, k);
+      EXPECT_NEAR(std::exp(-dist_nll(nb, par, k)), pmf, 1e-14) << k;
+      sum += pmf;
+      EXPECT_NEAR(dist_cdf(nb, par, k), sum, 1e-12) << k;
+      EXPECT_NEAR(dist_cdf(nb, par, k + 0.7), sum, 1e-12) << "between counts " << k;
+    }
+    EXPECT_EQ(dist_cdf(nb, par, -0.5), 0.0);
+    EXPECT_DOUBLE_EQ(dist_mean(nb, par), 6.0);
+    for (double pr : {0.01, 0.1, 0.5, 0.9, 0.999}) {
+      const double k = dist_quantile(nb, par, pr);
+      EXPECT_EQ(k, std::floor(k));
+      EXPECT_GE(dist_cdf(nb, par, k), pr) << pr;
+      if (k > 0) {
+        EXPECT_LT(dist_cdf(nb, par, k - 1), pr) << pr;
+      }
+    }
+  }
+  for (const double mu : {2.5, 300.0}) {  // both Poisson samplers
+    const double par[2] = {mu, 0.1}, var = mu + 0.1 * mu * mu;
+    Rng rng(5, 9);
+    const std::size_t n = 200000;
+    std::vector<double> v(n);
+    double mean = 0;
+    for (auto& x : v) {
+      x = dist_sample(nb, par, rng);
+      ASSERT_GE(x, 0.0);
+      ASSERT_EQ(x, std::floor(x));
+      mean += x;
+    }
+    mean /= double(n);
+    double s2 = 0;
+    for (double x : v) s2 += (x - mean) * (x - mean);
+    s2 /= double(n - 1);
+    EXPECT_NEAR(mean, mu, 5 * std::sqrt(var / double(n))) << mu;
+    EXPECT_NEAR(s2, var, 0.03 * var) << mu;
+    std::sort(v.begin(), v.end());
+    for (double pr : {0.1, 0.5, 0.9}) {  // discrete: the sample quantile k has cdf(k - 1) < pr <= cdf(k)
+      const double k = v[std::size_t(pr * double(n))];
+      EXPECT_GE(dist_cdf(nb, par, k), pr - 0.005) << mu << " p " << pr;
+      EXPECT_LE(dist_cdf(nb, par, k - 1), pr + 0.005) << mu << " p " << pr;
+    }
+  }
+  // Scaling: the mean scales, alpha does not; a scaler with a center is refused.
+  const OutputSpec spec = OutputSpec::distribution(nb);
+  double y[4] = {2.0, 0.5, 3.0, 0.25};
+  unscale_outputs(spec, NormStats{0.0, 10.0}, y, 2);
+  EXPECT_EQ(y[0], 20.0);
+  EXPECT_EQ(y[1], 0.5);
+  EXPECT_EQ(y[2], 30.0);
+  EXPECT_EQ(y[3], 0.25);
+  EXPECT_THROW(unscale_outputs(spec, NormStats{5.0, 10.0}, y, 2), Error);
+  const double bad_mu[2] = {0.0, 1.0}, bad_alpha[2] = {1.0, -1.0}, ok[2] = {1.0, 1.0};
+  EXPECT_THROW(dist_nll(nb, bad_mu, 1.0), Error);
+  EXPECT_THROW(dist_sample(nb, bad_alpha, *std::make_unique<Rng>(1, 1)), Error);
+  EXPECT_THROW(dist_nll(nb, ok, -1.0), Error);
 }
 
 }  // namespace
