@@ -135,6 +135,9 @@ struct Recurrent {
   const T* step(const ParamSet<T>& ps, T* state, StepScratch& s, const T* x, std::size_t B, const RunCtx& ctx) const;
 
  private:
+  // The context the products run under: ctx itself when it serves packed weights; otherwise
+  // (float) the cache's fp32 packed copies of this layer's matrices, repacked when refresh is set.
+  RunCtx products_ctx(const ParamSet<T>& ps, Cache& c, const RunCtx& ctx, bool refresh) const;
   // One step of one (layer, dir): hp = h_prev W_hh^T + b_hh, then the gate pass from xp (B, G).
   // Writes gates (B, G), h (B, hidden), c and tc (LSTM), hn (GRU). h may alias h_prev and c c_prev.
   void cell_step(const ParamSet<T>& ps, const Dir& d, const T* xp, const T* h_prev, const T* c_prev, T* hp,

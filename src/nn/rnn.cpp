@@ -64,18 +64,19 @@ namespace {
 // (rows are independent: no bit depends on the split).
 class TrainPack final : public PackedLinears {
  public:
-  void refresh(const ParamSet<float>& ps, const std::vector<std::size_t>& mats) {
-    if (at_.empty()) {
-      std::size_t n = 0;
-      at_.assign(ps.entries().size(), std::size_t(-1));
-      for (std::size_t i : mats) {
-        const auto& e = ps.entries()[i];
-        at_[i] = n;
-        n += dense_packed_size(std::size_t(e.shape[0]), std::size_t(e.shape[1]));
-      }
-      slab_.assign(n, 0.0f);
+  // The slab for the matrices `mats` (parameter indices) of ps; refresh() packs their values.
+  TrainPack(const ParamSet<float>& ps, std::vector<std::size_t> mats) : ps_(&ps), mats_(std::move(mats)) {
+    std::size_t n = 0;
+    at_.assign(ps.entries().size(), std::size_t(-1));
+    for (std::size_t i : mats_) {
+      const auto& e = ps.entries()[i];
+      at_[i] = n;
+      n += dense_packed_size(std::size_t(e.shape[0]), std::size_t(e.shape[1]));
     }
-    for (std::size_t i : mats) {
+    slab_.assign(n, 0.0f);
+  }
+  void refresh(const ParamSet<float>& ps) {
+    for (std::size_t i : mats_) {
       const auto& e = ps.entries()[i];
       f32_dense_pack(ps.value(i), std::size_t(e.shape[0]), std::size_t(e.shape[1]), slab_.data() + at_[i]);
     }
@@ -94,6 +95,7 @@ class TrainPack final : public PackedLinears {
 
  private:
   const ParamSet<float>* ps_ = nullptr;
+  std::vector<std::size_t> mats_;
   std::vector<std::size_t> at_;  // by parameter index
   std::vector<float> slab_;
 };
@@ -137,6 +139,24 @@ typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t
   c.g1.resize(TB * widest);
   c.gx.resize(TB * widest);
   return c;
+}
+
+template <class T>
+RunCtx Recurrent<T>::products_ctx(const ParamSet<T>& ps, Cache& c, const RunCtx& ctx, bool refresh) const {
+  RunCtx run = ctx;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!ctx.packed) {
+      if (!c.pack) {
+        std::vector<std::size_t> mats;
+        for (const Dir& d : dirs) mats.insert(mats.end(), {d.ih.w, d.hh.w});
+        c.pack = std::make_unique<TrainPack>(ps, std::move(mats));
+        refresh = true;
+      }
+      if (refresh) static_cast<TrainPack&>(*c.pack).refresh(ps);
+      run.packed = c.pack.get();
+    }
+  }
+  return run;
 }
 
 template <class T>
@@ -255,16 +275,7 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
   const std::size_t G = gates(), Hd = hidden, O = out(), BH = B * Hd;
   const bool lstm = cell == Cell::lstm, inf = c.inference;
   c.x = x;
-  RunCtx run = ctx;
-  if constexpr (std::is_same_v<T, float>) {
-    if (!ctx.packed) {
-      if (!c.pack) c.pack = std::make_unique<TrainPack>();
-      std::vector<std::size_t> mats;
-      for (const Dir& d : dirs) mats.insert(mats.end(), {d.ih.w, d.hh.w});
-      static_cast<TrainPack&>(*c.pack).refresh(ps, mats);
-      run.packed = c.pack.get();
-    }
-  }
+  const RunCtx run = products_ctx(ps, c, ctx, /*refresh=*/true);
   const T* in = x;
   for (std::size_t l = 0; l < layers; ++l) {
     T* y = c.outs[l].data();
@@ -395,18 +406,7 @@ const T* Recurrent<T>::step_forward(const ParamSet<T>& ps, Cache& c, std::size_t
   const bool lstm = cell == Cell::lstm, inf = c.inference;
   if (c.xin.size() < c.max_steps * c.max_batch * input) c.xin.resize(c.max_steps * c.max_batch * input);
   std::memcpy(c.xin.data() + t * B * input, x_t, B * input * sizeof(T));
-  RunCtx run = ctx;
-  if constexpr (std::is_same_v<T, float>) {
-    if (!ctx.packed) {
-      if (!c.pack) c.pack = std::make_unique<TrainPack>();
-      if (t == 0) {  // the weights do not change during one sequence
-        std::vector<std::size_t> mats;
-        for (const Dir& d : dirs) mats.insert(mats.end(), {d.ih.w, d.hh.w});
-        static_cast<TrainPack&>(*c.pack).refresh(ps, mats);
-      }
-      run.packed = c.pack.get();
-    }
-  }
+  const RunCtx run = products_ctx(ps, c, ctx, /*refresh=*/t == 0);  // the weights do not change in a sequence
   const T* in = c.xin.data() + t * B * input;
   for (std::size_t l = 0; l < layers; ++l) {
     const Dir& dir = dirs[l];
