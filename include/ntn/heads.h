@@ -73,6 +73,9 @@ void order_outputs(const OutputSpec& spec, T* y, std::size_t H);
 // non-finite) are an error; the negative binomial takes y >= 0 (the lgamma form, so a scaled,
 // non-integer count is allowed).
 double dist_nll(DistKind d, const double* par, double y);
+// The same and its gradient with respect to the parameters: g (dist_params(d)) = d nll / d par
+// (closed forms; the Student-t's and the negative binomial's shape terms through digamma).
+double dist_nll_grad(DistKind d, const double* par, double y, double* g);
 // The quantile at probability p in (0, 1). Gaussian: Acklam's rational approximation refined by
 // one Halley step on erfc (|error| < 1e-15 relative); Student-t: the regularized incomplete beta
 // (continued fraction) inverted by safeguarded Newton / bisection: cdf(quantile(p)) is within
@@ -85,5 +88,10 @@ double dist_mean(DistKind d, const double* par);  // student_t with nu <= 1: an 
 // g ~ chi-square(nu) (Marsaglia-Tsang gamma); negative binomial as Poisson(lambda) with lambda ~
 // Gamma(1/alpha, alpha mu) (Poisson: multiplication below lambda 10, Hormann's PTRS above).
 double dist_sample(DistKind d, const double* par, Rng& rng);
+// The stream of sample path p of forecast row `row` (global index): paths never share draws, and
+// a path is the same whichever batch its row was in.
+inline Rng path_rng(std::uint64_t seed, std::uint64_t row, std::uint64_t path) {
+  return Rng(seed, stream_id("sample.paths") + row, path << 32);
+}
 
 }  // namespace ntn

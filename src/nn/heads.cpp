@@ -336,6 +336,19 @@ double poisson(double lam, Rng& rng) {
   }
 }
 
+// Digamma psi(x), x > 0: the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 6, then the
+// asymptotic series (|error| < 1e-13 there).
+double digamma(double x) {
+  double r = 0;
+  while (x < 6) {
+    r -= 1 / x;
+    x += 1;
+  }
+  const double f = 1 / (x * x);
+  return r + std::log(x) - 0.5 / x -
+         f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))));
+}
+
 }  // namespace
 
 double dist_nll(DistKind d, const double* p, double y) {
@@ -348,6 +361,29 @@ double dist_nll(DistKind d, const double* p, double y) {
   const double z = (y - p[0]) / p[1];
   if (d == DistKind::gaussian) return std::log(p[1]) + 0.5 * z * z + 0.5 * std::log(2 * kPi);
   return std::log(p[1]) - t_log_pdf(z, p[2]);
+}
+
+double dist_nll_grad(DistKind d, const double* p, double y, double* g) {
+  const double nll = dist_nll(d, p, y);  // validates the parameters and y
+  if (d == DistKind::negative_binomial) {
+    const double mu = p[0], r = 1 / p[1];
+    g[0] = (r + y) / (r + mu) - y / mu;
+    const double dll_dr = digamma(y + r) - digamma(r) + std::log(r / (r + mu)) + (mu - y) / (r + mu);
+    g[1] = r * r * dll_dr;  // dr / dalpha = -r^2
+    return nll;
+  }
+  const double s = p[1], z = (y - p[0]) / s;
+  if (d == DistKind::gaussian) {
+    g[0] = -z / s;
+    g[1] = (1 - z * z) / s;
+    return nll;
+  }
+  const double nu = p[2], w = (nu + 1) / (nu + z * z);
+  g[0] = -w * z / s;
+  g[1] = (1 - w * z * z) / s;
+  g[2] = 0.5 * (digamma(nu / 2) - digamma((nu + 1) / 2) + 1 / nu + std::log1p(z * z / nu)) -
+         (nu + 1) * z * z / (2 * nu * (nu + z * z));
+  return nll;
 }
 
 double dist_cdf(DistKind d, const double* p, double y) {

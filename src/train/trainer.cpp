@@ -29,6 +29,7 @@ json TrainConfig::to_json() const {
           {"loss", loss_name(loss.kind)},
           {"quantiles", loss.quantiles},
           {"huber_delta", loss.delta},
+          {"distribution", loss.kind == LossKind::nll ? dist_name(loss.dist) : ""},
           {"optimizer", optim.name},
           {"lr", optim.lr},
           {"weight_decay", optim.weight_decay},
@@ -47,7 +48,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   const char* ctx = "training config";
   NTN_CHECK(j.is_object(), ctx, ": expected a JSON object (got ", j.dump().substr(0, 80), ")");
   json_known_fields(j, ctx, {"max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles",
-                             "huber_delta", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "clip_norm",
+                             "huber_delta", "distribution", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "clip_norm",
                              "window_scaling", "val_every", "val_batch", "patience", "min_delta", "lr_decays",
                              "checkpoint_every", "log_every"});
   TrainConfig tc;
@@ -59,7 +60,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
   std::vector<float> quantiles;
   for (double q : json_real_list(j, ctx, "quantiles", {}, limits::kQuantile)) quantiles.push_back(float(q));
   tc.loss = parse_loss(json_string(j, ctx, "loss", loss_name(tc.loss.kind)), quantiles,
-                       float(json_real(j, ctx, "huber_delta", tc.loss.delta, limits::kHuberDelta)));
+                       float(json_real(j, ctx, "huber_delta", tc.loss.delta, limits::kHuberDelta)),
+                       json_string(j, ctx, "distribution", ""));
   tc.optim.name = json_string(j, ctx, "optimizer", tc.optim.name);
   tc.optim.lr = float(json_real(j, ctx, "lr", tc.optim.lr, limits::kLr));
   tc.optim.weight_decay = float(json_real(j, ctx, "weight_decay", tc.optim.weight_decay, limits::kWeightDecay));
@@ -277,7 +279,7 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
   const std::size_t B = in.B, L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const Covariates cov = model_.covariates();
   const std::size_t C = std::min(cfg_.micro_batches, B);
-  const float inv = 1.0f / float(B * H * Q);
+  const float inv = 1.0f / float(B * H * cfg_.loss.terms());
   const std::size_t slab = grads_.size();
   // A batch larger than the configured one (train_step with more rows): grow the workspaces
   // once, before the parallel region.
@@ -334,7 +336,7 @@ double Trainer::train_step(const WindowRef* w, std::size_t B) {
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {
   if (windows.empty()) return -1;
-  const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+  const std::size_t L = model_.input_size(), H = model_.horizon();
   const std::size_t C = cfg_.micro_batches, VB = std::max<std::size_t>(cfg_.val_batch, 1);
   const std::size_t ER = eval_rows();
   const Covariates cov = model_.covariates();
@@ -359,7 +361,7 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
     });
     for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
   }
-  return sum / double(windows.size() * H * Q);
+  return sum / double(windows.size() * H * cfg_.loss.terms());
 }
 
 TrainSummary Trainer::run() {

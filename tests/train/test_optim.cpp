@@ -205,5 +205,38 @@ TEST(Loss, SumsGradientsAndPinball) {
   EXPECT_THROW(parse_loss("logcosh"), Error);
 }
 
+// The nll loss: the sum of dist_nll over (row, step), the gradient its closed form times the
+// scale, one term per step (terms() = 1 whatever Q); invalid parameters give NaN, not a throw
+// (the loss runs inside the trainer's parallel region).
+TEST(Loss, NegativeLogLikelihood) {
+  const LossSpec t = parse_loss("nll", {}, 1.0f, "student_t");
+  EXPECT_EQ(t.outputs(), 3u);
+  EXPECT_EQ(t.terms(), 1u);
+  EXPECT_EQ(output_spec(t), OutputSpec::distribution(DistKind::student_t));
+  EXPECT_EQ(parse_loss("nll").dist, DistKind::student_t);  // DeepAR's default
+  EXPECT_EQ(parse_loss("nll", {}, 1.0f, "negbin").outputs(), 2u);
+  const float pred[6] = {0.5f, 1.5f, 4.0f, -1.0f, 0.25f, 3.2f}, y[2] = {1.0f, -0.7f};
+  float g[6];
+  const double sum = loss_sum_grad(t, pred, y, g, 1, 2, 0.5f);
+  double want = 0;
+  for (int i = 0; i < 2; ++i) {
+    const double par[3] = {pred[3 * i], pred[3 * i + 1], pred[3 * i + 2]};
+    double gd[3];
+    want += dist_nll_grad(DistKind::student_t, par, y[i], gd);
+    for (int q = 0; q < 3; ++q) EXPECT_FLOAT_EQ(g[3 * i + q], float(gd[q] * 0.5)) << i << " " << q;
+  }
+  EXPECT_NEAR(sum, want, 1e-12);
+  EXPECT_NEAR(loss_sum_grad(t, pred, y, nullptr, 1, 2, 0.0f), want, 1e-12);
+  const float bad[3] = {0.0f, -1.0f, 4.0f}, by[1] = {0.0f};
+  float bg[3] = {9, 9, 9};
+  EXPECT_TRUE(std::isnan(loss_sum_grad(t, bad, by, bg, 1, 1, 1.0f)));
+  EXPECT_EQ(bg[1], 0.0f);
+  const LossSpec nb = parse_loss("nll", {}, 1.0f, "negative_binomial");
+  const float nbp[2] = {3.0f, 0.5f}, neg[1] = {-1.0f};
+  EXPECT_TRUE(std::isnan(loss_sum_grad(nb, nbp, neg, nullptr, 1, 1, 0.0f)));  // a negative count
+  EXPECT_THROW(parse_loss("nll", {}, 1.0f, "poisson"), Error);
+  EXPECT_THROW(parse_loss("mae", {}, 1.0f, "gaussian"), Error);  // a distribution for a point loss
+}
+
 }  // namespace
 }  // namespace ntn
