@@ -59,6 +59,7 @@ inline constexpr UintRange kOrigins{1, 10000000};         // backtest / search o
 inline constexpr UintRange kStep{1, 10000000};            // distance between origins
 inline constexpr UintRange kSeason{0, 1000000};           // MASE season (0: none)
 inline constexpr UintRange kCache{0, 100000000};          // forecast-cache entries (0: none)
+inline constexpr UintRange kPaths{1, 100000};             // sample paths per forecast row
 inline constexpr UintRange kCandidates{0, 100000};        // search --random
 inline constexpr RealRange kLr{0, 10, true};              // (0, 10]
 inline constexpr RealRange kWeightDecay{0, 10};

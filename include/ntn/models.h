@@ -90,6 +90,17 @@ class Model {
   // stream override this; they take no covariates while streaming.
   virtual void step(State& state, const T* tick, T* y, const nn::RunCtx& ctx = {}) const;
 
+  // ---- optional: ancestral sampling (ModelInfo::ancestral) ------------------------------------
+  // Models with a distribution head whose next step reads the value drawn at the step before
+  // (DeepAR) draw whole paths: out (B, P, H), `paths` P per row of `in`, on the scaled space of
+  // the window; each path feeds its own draws back. The draws of row b, path p come from
+  // path_rng(seed, row0 + b, p) (heads.h): the same paths however rows are batched. ctx.packed
+  // serves packed weights (float). Allocates its buffers per call. Other models throw: their
+  // steps are conditionally independent, so paths are drawn per step from forward's parameters
+  // (sample_paths, ntn/sampling.h, does either).
+  virtual void sample(const Batch<T>& in, std::size_t paths, std::uint64_t seed, std::size_t row0, T* out,
+                      const nn::RunCtx& ctx = {}) const;
+
   // ---- optional: direct fit (models not trained by gradient steps) ---------------------------
   virtual bool fits_directly() const { return false; }
   virtual void fit(const SeriesView<T>& series);
@@ -112,6 +123,7 @@ struct ModelInfo {
   std::vector<std::string> outputs;      // output kinds: "point", "quantiles", ...
   std::vector<std::string> covariates;   // covariate kinds it consumes: "historic", "future", "static"
   bool streaming = false;                // carries a recurrent state tick by tick
+  bool ancestral = false;                // samples whole paths (Model::sample): each step reads its last draw
 };
 const std::vector<ModelInfo>& model_registry();
 std::vector<std::string> model_types();  // the registry's names, in its order

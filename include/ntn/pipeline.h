@@ -38,6 +38,7 @@
 #include "ntn/dataset.h"
 #include "ntn/heads.h"
 #include "ntn/models.h"
+#include "ntn/sampling.h"
 
 namespace ntn {
 
@@ -45,8 +46,9 @@ enum class Protocol { none, ltsf, m4 };
 Protocol parse_protocol(const std::string& name);  // "none" | "ltsf" | "m4"
 const char* protocol_name(Protocol p);
 
-// Per-series scaler fitted on the training part (none = identity).
-enum class SeriesScaling { none, standard, robust, minmax };
+// Per-series scaler fitted on the training part (none = identity). mean: divided by the mean
+// absolute value, never shifted (GluonTS's mean scaler: what a count distribution needs).
+enum class SeriesScaling { none, standard, robust, minmax, mean };
 SeriesScaling parse_series_scaling(const std::string& name);
 const char* series_scaling_name(SeriesScaling s);
 
@@ -182,8 +184,10 @@ struct TestMetrics {
   nlohmann::json json;  // mse, mae, rmse (+ smape, mase, owa-ready fields for m4), windows, scale
 };
 
-// Forecasts every test window of p with the artifact's model and scores them per protocol.
-TestMetrics evaluate_test(const Artifact& a, const Prepared& p);
+// Forecasts every test window of p with the artifact's model and scores them per protocol. A
+// distribution model is also scored from so.paths sample paths per window ("probabilistic":
+// CRPS, the median's and the mean's errors, interval coverage and width; score_paths).
+TestMetrics evaluate_test(const Artifact& a, const Prepared& p, const SampleOptions& so = {});
 // Scores given forecasts out (test windows, H, Q) of p's test windows, on the scale of p.store
 // (series-scaled), exactly as evaluate_test does.
 TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out);

@@ -157,6 +157,12 @@ class Predictor {
   void predict_batch(const double* x, std::size_t B, double* y, const RawCovariates& cov,
                      const std::size_t* series = nullptr, std::size_t ldx = 0);
   Covariates covariates() const { return cov_; }
+  // A distribution model's forecasts as sample paths: x (B, L) original scale -> paths (B, P, H)
+  // original scale, P per row (each path feeds its own draws back in an autoregressive model,
+  // sampling.h); path p of row b draws from path_rng(seed, b, p). cov: as predict_batch (null
+  // for a model without covariates). Unlike predict, this allocates its buffers per call.
+  void sample_batch(const double* x, std::size_t B, std::size_t paths, std::uint64_t seed, double* out,
+                    const std::size_t* series = nullptr, const RawCovariates* cov = nullptr);
   // Same, into a (B, H, Q) tensor from `pool` (returned to it when the handle dies): repeated
   // batches of one size reuse their output buffers.
   PooledTensor predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series = nullptr);
@@ -195,12 +201,18 @@ class Predictor {
   void predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
                           const RawCovariates* cov);
   void check_covariates(const RawCovariates* cov, std::size_t B) const;
+  // The covariates of rows [r0, ...) of cov (strides made explicit); empty without covariates.
+  RawCovariates cov_rows(const RawCovariates* cov, std::size_t r0) const;
   template <class Out>
   [[noreturn]] void check_forecast(const Out* y, std::size_t row) const;  // names the row and step
   // The model's outputs yb (H, Q) of one row to the caller's forecast ob on the original scale:
   // quantiles ordered, window (if w) then series scaling inverted, non-finite results refused.
   template <class Out>
   void finish_row(float* yb, Out* ob, const NormStats* w, const NormStats& s, std::size_t row) const;
+  // rows [0, B) of x into ws's scaled model input (series, then window scaling; covariates).
+  template <class In>
+  Batch<float> scale_rows(Workspace& ws, const In* x, std::size_t B, const std::size_t* series,
+                          const NormStats* window_stats, std::size_t ldx, const RawCovariates* cov);
   // rows [0, B) of x through ws: scaling, forward, quantile order, unscaling.
   template <class In, class Out>
   void run_rows(Workspace& ws, const In* x, std::size_t B, Out* y, const std::size_t* series,

@@ -1,5 +1,7 @@
 #include "ntn/predictor.h"
 
+#include "ntn/sampling.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
+#include "ntn/sampling.h"
 
 namespace ntn {
 
@@ -311,9 +314,9 @@ void Predictor::check_covariates(const RawCovariates* cov, std::size_t B) const 
   }
 }
 
-template <class In, class Out>
-void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, const std::size_t* series,
-                         const NormStats* window_stats, std::size_t ldx, std::size_t row0, const RawCovariates* cov) {
+template <class In>
+Batch<float> Predictor::scale_rows(Workspace& ws, const In* x, std::size_t B, const std::size_t* series,
+                                   const NormStats* window_stats, std::size_t ldx, const RawCovariates* cov) {
   if (ldx == 0) ldx = L_;
   Batch<float> in;
   in.B = B;
@@ -356,6 +359,14 @@ void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, 
     ws.series_st[b] = ss;
     ws.window_st[b] = wst;
   }
+  return in;
+}
+
+template <class In, class Out>
+void Predictor::run_rows(Workspace& ws, const In* x, std::size_t B, Out* y_out, const std::size_t* series,
+                         const NormStats* window_stats, std::size_t ldx, std::size_t row0, const RawCovariates* cov) {
+  const Batch<float> in = scale_rows(ws, x, B, series, window_stats, ldx, cov);
+  const bool window = a_.window_scaling != WindowScaling::none;
   nn::RunCtx ctx;
   ctx.packed = &ws.runner;
   float* y = nullptr;  // the model's outputs: the caller's buffer, or the workspace's for double
@@ -490,6 +501,19 @@ void Predictor::predict_batch(const double* x, std::size_t B, double* y, const R
   predict_batch_impl(x, B, y, series, ldx, &cov);
 }
 
+RawCovariates Predictor::cov_rows(const RawCovariates* cov, std::size_t r0) const {
+  RawCovariates part;
+  if (!cov || !cov_.any()) return part;
+  part = *cov;
+  part.ld_hist = cov->ld_hist ? cov->ld_hist : L_ * cov_.hist;
+  part.ld_futr = cov->ld_futr ? cov->ld_futr : (L_ + H_) * cov_.futr;
+  part.ld_stat = cov->ld_stat ? cov->ld_stat : cov_.stat;
+  if (part.hist) part.hist += r0 * part.ld_hist;
+  if (part.futr) part.futr += r0 * part.ld_futr;
+  if (part.stat) part.stat += r0 * part.ld_stat;
+  return part;
+}
+
 template <class In, class Out>
 void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
                                    const RawCovariates* cov) {
@@ -511,18 +535,8 @@ void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std
     const std::size_t r0 = c * chunk, n = std::min(chunk, B - r0);
     Workspace* w = acquire();
     try {
-      RawCovariates part;
-      const RawCovariates* pc = nullptr;
-      if (cov && cov_.any()) {  // the chunk's rows
-        part = *cov;
-        part.ld_hist = cov->ld_hist ? cov->ld_hist : L_ * cov_.hist;
-        part.ld_futr = cov->ld_futr ? cov->ld_futr : (L_ + H_) * cov_.futr;
-        part.ld_stat = cov->ld_stat ? cov->ld_stat : cov_.stat;
-        if (part.hist) part.hist += r0 * part.ld_hist;
-        if (part.futr) part.futr += r0 * part.ld_futr;
-        if (part.stat) part.stat += r0 * part.ld_stat;
-        pc = &part;
-      }
+      const RawCovariates part = cov_rows(cov, r0);
+      const RawCovariates* pc = cov && cov_.any() ? &part : nullptr;
       run_rows(*w, x + r0 * ldx, n, y + r0 * H_ * Q_, series ? series + r0 : nullptr, nullptr, ldx, r0, pc);
     } catch (...) {  // never let an exception cross the OpenMP region
       std::lock_guard<SpinLock> g(err_mu);
@@ -535,6 +549,50 @@ void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std
   else
     parallel_chunks(chunks, body);
   if (err) std::rethrow_exception(err);
+}
+
+void Predictor::sample_batch(const double* x, std::size_t B, std::size_t P, std::uint64_t seed, double* out,
+                             const std::size_t* series, const RawCovariates* cov) {
+  NTN_CHECK(a_.output.kind == OutputKind::distribution, "sample paths need a distribution model (this ",
+            a_.model->type(), " model outputs ", output_kind_name(a_.output.kind), ")");
+  NTN_CHECK(P >= 1 && P <= 100000, "sample paths: ", P, " paths per row (1..100000)");
+  check_covariates(cov, B);
+  for (std::size_t b = 0; b < B; ++b) {
+    check_row(x + b * L_, b);
+    if (series) series_stats(series[b]);
+  }
+  if (!series) series_stats(kNoSeries);
+  const bool window = a_.window_scaling != WindowScaling::none;
+  std::vector<float> scaled(opt_.max_batch * P * H_);
+  Workspace* w = acquire();
+  try {
+    for (std::size_t r0 = 0; r0 < B; r0 += opt_.max_batch) {
+      const std::size_t n = std::min(opt_.max_batch, B - r0);
+      const RawCovariates part = cov_rows(cov, r0);
+      const Batch<float> in = scale_rows(*w, x + r0 * L_, n, series ? series + r0 : nullptr, nullptr, L_,
+                                         cov && cov_.any() ? &part : nullptr);
+      nn::RunCtx ctx;
+      ctx.packed = &w->runner;
+      sample_paths(*a_.model, a_.output, in, P, seed, r0, scaled.data(), ctx);
+      for (std::size_t b = 0; b < n; ++b) {  // each draw is a value: window, then series scaling inverted
+        const NormStats& ws = w->window_st[b];
+        const NormStats& ss = w->series_st[b];
+        NTN_CHECK(a_.output.dist != DistKind::negative_binomial || ((!window || ws.center == 0) && ss.center == 0),
+                  "negative_binomial: a count distribution cannot be shifted by a centred scaler");
+        for (std::size_t i = 0; i < P * H_; ++i) {
+          const double v = window ? double(scaled[b * P * H_ + i]) * ws.scale + ws.center : double(scaled[b * P * H_ + i]);
+          const double o = v * ss.scale + ss.center;
+          NTN_CHECK(std::isfinite(o) && fits_f32(o), "input row ", r0 + b, ": sample path ", i / H_, " step ",
+                    i % H_ + 1, " is ", o, " (not finite in float32)");
+          out[(r0 + b) * P * H_ + i] = o;
+        }
+      }
+    }
+  } catch (...) {
+    release(w);
+    throw;
+  }
+  release(w);
 }
 
 PooledTensor Predictor::predict_batch(const float* x, std::size_t B, TensorPool& pool, const std::size_t* series) {

@@ -14,6 +14,7 @@ Entry mlp_entry();
 Entry gru_entry();
 Entry lstm_entry();
 Entry lstm_attention_entry();
+Entry deepar_entry();
 }  // namespace models
 
 namespace {
@@ -26,6 +27,7 @@ const std::vector<models::Entry>& table() {
       models::gru_entry(),
       models::lstm_entry(),
       models::lstm_attention_entry(),
+      models::deepar_entry(),
   };
   return t;
 }
@@ -66,6 +68,11 @@ const std::vector<ModelInfo>& model_registry() {
 template <class T>
 void Model<T>::step(State&, const T*, T*, const nn::RunCtx&) const {
   throw Error(cat("model '", type(), "' does not stream (it carries no state between ticks)"));
+}
+
+template <class T>
+void Model<T>::sample(const Batch<T>&, std::size_t, std::uint64_t, std::size_t, T*, const nn::RunCtx&) const {
+  throw Error(cat("model '", type(), "' draws no sample paths of its own (its steps do not read earlier draws)"));
 }
 
 template <class T>

@@ -1,5 +1,6 @@
 #include "ntn/jobs.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "ntn/error.h"
@@ -8,6 +9,45 @@
 namespace ntn {
 
 using nlohmann::json;
+
+namespace {
+
+// The loss's output kind is one the model has (ModelInfo::outputs); an nll loss names the model's
+// distribution; a count distribution trains on non-negative values only.
+void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg, const Prepared& p) {
+  const std::string type = json_string(cfg, "model config", "type", "");
+  const ModelInfo* info = nullptr;
+  for (const ModelInfo& m : model_registry())
+    if (m.name == type) info = &m;
+  if (!info) return;  // make_model names the unknown type
+  const OutputSpec spec = output_spec(loss);
+  const std::string kind = output_kind_name(spec.kind);
+  std::string kinds;
+  for (const auto& k : info->outputs) kinds += (kinds.empty() ? "" : ", ") + k;
+  NTN_CHECK(std::find(info->outputs.begin(), info->outputs.end(), kind) != info->outputs.end(), "the ",
+            loss_name(loss.kind), " loss trains a ", kind, " output, but model '", type, "' outputs ", kinds,
+            kind == "distribution" ? "" : info->outputs == std::vector<std::string>{"distribution"}
+                                              ? " (train it with --loss nll --distribution gaussian|student_t|negative_binomial)"
+                                              : "");
+  if (spec.kind != OutputKind::distribution) return;
+  cfg["distribution"] = dist_name(spec.dist);
+  if (spec.dist != DistKind::negative_binomial) return;
+  // The likelihood must see the counts themselves (a scaled count has the wrong Poisson noise):
+  // the model scales each window itself (DeepAR's mean scaling) and scales its mean back.
+  NTN_CHECK(p.scaling == SeriesScaling::none, "the negative_binomial loss models counts, which a ",
+            series_scaling_name(p.scaling), " scaler would change: use --scaler none (the model scales each window "
+            "by its mean itself)");
+  NTN_CHECK(window == WindowScaling::none, "the negative_binomial loss models counts, which the ",
+            window_scaling_name(window), " window scaler would shift: drop --window-scaler");
+  for (std::size_t s = 0; s < p.store.size(); ++s) {
+    const float* v = p.store.data(s);
+    for (std::size_t i = 0; i < p.store.length(s); ++i)
+      NTN_CHECK(v[i] >= 0, "series '", p.store.name(s), "': value ", v[i], " at row ", i + 1,
+                " is negative; the negative_binomial loss models counts (>= 0)");
+  }
+}
+
+}  // namespace
 
 TrainResult train_job(const TrainJob& job) {
   json cfg = job.model;
@@ -28,6 +68,7 @@ TrainResult train_job(const TrainJob& job) {
   cfg["input_size"] = L;
   cfg["horizon"] = H;
   cfg["outputs"] = job.train.loss.outputs();
+  check_loss_fits_model(job.train.loss, job.train.window_scaling, cfg, p);
   const Covariates cov = p.covariates.counts();
   if (cov.any()) {
     cfg["hist_exog"] = cov.hist;

@@ -41,7 +41,8 @@ SeriesScaling parse_series_scaling(const std::string& name) {
   if (name == "standard" || name == "zscore") return SeriesScaling::standard;
   if (name == "robust") return SeriesScaling::robust;
   if (name == "minmax") return SeriesScaling::minmax;
-  throw Error(cat("unknown scaler '", name, "': expected none, standard, robust or minmax"));
+  if (name == "mean") return SeriesScaling::mean;
+  throw Error(cat("unknown scaler '", name, "': expected none, standard, robust, minmax or mean"));
 }
 
 const char* series_scaling_name(SeriesScaling s) {
@@ -50,6 +51,7 @@ const char* series_scaling_name(SeriesScaling s) {
     case SeriesScaling::standard: return "standard";
     case SeriesScaling::robust: return "robust";
     case SeriesScaling::minmax: return "minmax";
+    case SeriesScaling::mean: return "mean";
   }
   return "?";
 }
@@ -62,6 +64,12 @@ NormStats fit(SeriesScaling s, const double* x, std::size_t n) {
     case SeriesScaling::standard: return norm_stats(NormKind::zscore, x, n);
     case SeriesScaling::robust: return norm_stats(NormKind::robust, x, n);
     case SeriesScaling::minmax: return norm_stats(NormKind::minmax, x, n);
+    case SeriesScaling::mean: {  // GluonTS's mean scaler: divide by mean |x|, never shift (counts stay >= 0)
+      double m = 0;
+      for (std::size_t i = 0; i < n; ++i) m += std::fabs(x[i]);
+      m /= double(std::max<std::size_t>(n, 1));
+      return {0.0, m > 0 && std::isfinite(m) ? m : 1.0};
+    }
   }
   return {};
 }
@@ -285,7 +293,7 @@ Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prep
   for (std::size_t s = 0; s < p.store.size(); ++s) a.series.push_back(p.store.name(s));
   a.stats = p.stats;
   a.window_scaling = tc.window_scaling;
-  a.output = tc.loss.quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(tc.loss.quantiles);
+  a.output = output_spec(tc.loss);
   a.covariates = p.covariates;
   a.uuid = make_uuid();
   a.version = NTN_VERSION;
@@ -708,7 +716,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
   a.series = {name};
   a.stats = {st};
   a.window_scaling = tc.window_scaling;
-  a.output = tc.loss.quantiles.empty() ? OutputSpec::point() : OutputSpec::quantiles(tc.loss.quantiles);
+  a.output = output_spec(tc.loss);
   a.covariates = info;
   a.uuid = make_uuid();
   a.version = "refit";
@@ -724,11 +732,13 @@ std::size_t Artifact::point_output() const {
   return model->outputs() / 2;
 }
 
-TestMetrics evaluate_test(const Artifact& a, const Prepared& p) {
+TestMetrics evaluate_test(const Artifact& a, const Prepared& p, const SampleOptions& so) {
   NTN_CHECK(!p.test.empty(), "no test windows");
   std::vector<float> out(p.test.size() * a.model->horizon() * a.model->outputs());
   predict_windows(*a.model, p.store, p.test, a.window_scaling, out.data(), 1024, &a.output);
-  return score_test(a, p, out.data());
+  TestMetrics t = score_test(a, p, out.data());
+  if (a.output.kind == OutputKind::distribution) t.json["probabilistic"] = score_paths(a, p, so);
+  return t;
 }
 
 TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {

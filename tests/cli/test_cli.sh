@@ -120,4 +120,60 @@ for m in gru lstm lstm_attention; do
   check "${m}_backtest" python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 30 and d['mae'] > 0, d" "$dir/$m.bt.json"
 done
 
+# DeepAR: the nll loss is its default; evaluate adds the sample-path scores (CRPS, coverage) and
+# equals train's; predict prints mean / median / quantiles of the paths (--paths-out writes them,
+# --params the per-step parameters); int8, stream and backtest through the same artifact.
+"$bin" train --data "$dir/ok.csv" --columns price --model deepar --input-size 24 --horizon 6 --hidden 8 \
+  --max-steps 15 --batch 8 --quiet --json --out "$dir/dar.ntn" > "$dir/dar.train.json"
+check deepar_trains_by_likelihood python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p=d['test']['probabilistic']; assert p['paths'] == 100 and p['crps'] > 0 and [i['level'] for i in p['intervals']] == [0.8, 0.9] and 0 <= p['intervals'][0]['coverage'] <= p['intervals'][1]['coverage'] <= 1, p" "$dir/dar.train.json"
+"$bin" evaluate --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/dar.eval.json"
+check deepar_evaluate_equals_train python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['test']; b=json.load(open(sys.argv[2])); assert a['probabilistic'] == b['probabilistic'] and a['mae'] == b['mae'], (a, b)" "$dir/dar.train.json" "$dir/dar.eval.json"
+"$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --paths 50 --quantiles 0.05,0.95 --paths-out "$dir/dar.paths.csv" > "$dir/dar.pred.csv"
+check deepar_predict_header test "$(head -1 "$dir/dar.pred.csv")" = "series,step,mean,median,q0.05,q0.95"
+check deepar_predict_rows test "$(wc -l < "$dir/dar.pred.csv")" -eq 7
+check deepar_paths_out test "$(wc -l < "$dir/dar.paths.csv")" -eq 51
+check deepar_quantiles_ordered python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); assert all(float(x['q0.05']) <= float(x['median']) <= float(x['q0.95']) for x in r), r" "$dir/dar.pred.csv"
+"$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --params > "$dir/dar.params.csv"
+check deepar_params_header test "$(head -1 "$dir/dar.params.csv")" = "series,step,mu,sigma,nu"
+"$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --seed 3 --json > "$dir/dar.s3a.json"
+"$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --seed 3 --json --threads 1 > "$dir/dar.s3b.json"
+check deepar_seeded python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']; b=json.load(open(sys.argv[2]))['forecasts']; assert a == b" "$dir/dar.s3a.json" "$dir/dar.s3b.json"
+"$bin" quantize --model "$dir/dar.ntn" --to int8 --out "$dir/dar.i8.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/dar.q.json"
+check deepar_quantize_report python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['accuracy']; assert d['windows'] > 0, d" "$dir/dar.q.json"
+"$bin" predict --model "$dir/dar.i8.ntn" --precision int8 --data "$dir/ok.csv" --columns price --json > "$dir/dar.pq.json"
+check deepar_int8_samples python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['forecasts']['price']; assert len(d['mean']) == 6" "$dir/dar.pq.json"
+for i in $(seq 1 40); do echo "10$((i % 7)).5"; done | "$bin" predict --model "$dir/dar.ntn" --stream > "$dir/dar.stream.out"
+check deepar_streams test "$(wc -l < "$dir/dar.stream.out")" -eq 17
+"$bin" backtest --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --origins 30 --json > "$dir/dar.bt.json"
+check deepar_backtest python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 30 and d['mae'] > 0, d" "$dir/dar.bt.json"
+"$bin" train --data "$dir/ok.csv" --columns volume --scaler none --model deepar --loss nll --distribution negative_binomial \
+  --input-size 24 --horizon 6 --hidden 8 --max-steps 15 --batch 8 --quiet --json --out "$dir/nb.ntn" > "$dir/nb.train.json"
+"$bin" predict --model "$dir/nb.ntn" --data "$dir/ok.csv" --columns volume --paths 20 --paths-out "$dir/nb.paths.csv" > /dev/null
+check negbin_paths_are_counts python3 -c "import csv,sys; r=list(csv.reader(open(sys.argv[1])))[1:]; v=[float(x) for row in r for x in row[2:]]; assert len(v) == 120 and all(x >= 0 and x == int(x) for x in v), v[:10]" "$dir/nb.paths.csv"
+printf 't,price\n' > "$dir/neg.csv"; for i in $(seq 1 80); do echo "$i,$((i % 5 - 1))" >> "$dir/neg.csv"; done
+prefix=("$bin" train --input-size 24 --horizon 6 --max-steps 2 --quiet --out "$dir/x.ntn")
+error_table <<'ROWS'
+deepar_point_loss | the mae loss trains a point output, but model 'deepar' outputs distribution (train it with --loss nll | --data "$dir/ok.csv" --columns price --model deepar --loss mae
+nhits_nll        | the nll loss trains a distribution output, but model 'nhits' outputs point, quantiles | --data "$dir/ok.csv" --columns price --loss nll
+distribution_without_nll | a distribution (gaussian) is given for the mae loss; use --loss nll | --data "$dir/ok.csv" --columns price --distribution gaussian
+unknown_distribution | unknown distribution 'poisson' | --data "$dir/ok.csv" --columns price --model deepar --distribution poisson
+negbin_scaled    | the negative_binomial loss models counts, which a standard scaler would change: use --scaler none | --data "$dir/ok.csv" --columns volume --model deepar --distribution negative_binomial
+negbin_mean_scaler | which a mean scaler would change | --data "$dir/ok.csv" --columns volume --scaler mean --model deepar --distribution negative_binomial
+negbin_window    | which the standard window scaler would shift: drop --window-scaler | --data "$dir/ok.csv" --columns volume --scaler none --window-scaler standard --model deepar --distribution negative_binomial
+negbin_negative  | series 'price': value -1 at row 5 is negative; the negative_binomial loss models counts | --data "$dir/neg.csv" --scaler none --model deepar --distribution negative_binomial
+ROWS
+prefix=("$bin" predict --data "$dir/ok.csv" --columns price)
+error_table <<'ROWS'
+params_on_point  | --params and --paths-out apply to distribution models (this one outputs point) | --model "$dir/m.ntn" --params
+paths_zero       | --paths | --model "$dir/dar.ntn" --paths 0
+paths_negative   | --paths | --model "$dir/dar.ntn" --paths -5
+cache_sampled    | --cache serves point forecasts; a distribution model's forecast is sampled | --model "$dir/dar.ntn" --cache 10
+paths_out_is_model | --paths-out | --model "$dir/dar.ntn" --paths-out "$dir/dar.ntn"
+ROWS
+prefix=("$bin" evaluate --data "$dir/ok.csv" --columns price --model "$dir/dar.ntn")
+error_table <<'ROWS'
+interval_one     | --intervals | --intervals 1.0
+interval_text    | --intervals | --intervals wide
+ROWS
+
 finish

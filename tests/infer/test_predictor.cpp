@@ -142,6 +142,37 @@ TEST(Predictor, DistributionOutputsUnscalePerParameter) {
     }
 }
 
+// Sample paths through the predictor: the model's own paths of the series-scaled windows (the
+// served packed weights give the same bits), each draw unscaled as a value; the chunking of rows
+// (max_batch) does not change them; a point model and bad path counts are clear errors.
+TEST(Predictor, SampleBatchIsTheModelsPathsOnTheDataScale) {
+  const json cfg = {{"type", "deepar"}, {"input_size", 16}, {"horizon", 4}, {"encoder_hidden_size", 6}};
+  Artifact a = make_artifact(cfg, SeriesScaling::standard), b = make_artifact(cfg, SeriesScaling::standard);
+  a.output = b.output = OutputSpec::distribution(DistKind::student_t);
+  const std::size_t L = 16, H = 4, B = 3, P = 40;
+  const auto x = windows(B, L, 8);
+  const NormStats ss = a.stats[0];
+  std::vector<float> xs(B * L), raw(B * P * H);
+  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = float((double(x[i]) - ss.center) / ss.scale);
+  Batch<float> in;
+  in.B = B;
+  in.y = xs.data();
+  a.model->sample(in, P, 9, 0, raw.data());
+  std::vector<double> xd(x.begin(), x.end()), got(B * P * H), chunked(B * P * H);
+  Predictor p(std::move(a)), small(std::move(b), {.max_batch = 2});
+  p.sample_batch(xd.data(), B, P, 9, got.data());
+  small.sample_batch(xd.data(), B, P, 9, chunked.data());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i], double(raw[i]) * ss.scale + ss.center) << i;
+    ASSERT_EQ(chunked[i], got[i]) << i;
+  }
+  test::expect_error([&] { p.sample_batch(xd.data(), B, 0, 9, got.data()); }, {"0 paths per row (1..100000)"});
+  Predictor point(make_artifact(kNhits));
+  std::vector<double> px(48, 100.0), po(12);
+  test::expect_error([&] { point.sample_batch(px.data(), 1, 10, 1, po.data()); },
+                     {"sample paths need a distribution model (this nhits model outputs point)"});
+}
+
 TEST(Predictor, BatchSplitDoesNotChangeResults) {
   Predictor p(make_artifact(kNhits), {.max_batch = 16});
   const std::size_t B = 133, L = 48, HQ = 12;

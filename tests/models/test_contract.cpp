@@ -40,6 +40,8 @@ class Contract : public testing::TestWithParam<std::string> {
     a.scaling = SeriesScaling::standard;
     a.series = {"s"};
     a.stats = {NormStats{100.0, 4.0}};
+    if (info().outputs == std::vector<std::string>{"distribution"})  // its config names the distribution
+      a.output = OutputSpec::distribution(parse_dist(a.model->config().at("distribution").get<std::string>()));
     a.uuid = make_uuid();
     a.version = "contract";
     return a;
@@ -165,8 +167,11 @@ TEST_P(Contract, SaveLoadPredictorEqualsTrainingForwardBitwise) {
   std::vector<WindowRef> refs;
   for (std::size_t b = 0; b < B; ++b) refs.push_back({std::uint32_t(b), 0});
   std::vector<float> want(B * HQ);
-  predict_windows(*a.model, store, refs, a.window_scaling, want.data());
-  denormalize(a.stats[0], want.data(), want.data(), B * HQ);
+  predict_windows(*a.model, store, refs, a.window_scaling, want.data(), 1024, &a.output);
+  if (a.output.kind == OutputKind::distribution)  // per parameter: a scale is never shifted
+    unscale_outputs(a.output, std::vector<NormStats>(B, a.stats[0]).data(), want.data(), B, a.model->horizon());
+  else
+    denormalize(a.stats[0], want.data(), want.data(), B * HQ);
 
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("ntn_contract_" + GetParam() + "_" + std::to_string(::getpid()) + ".ntn"))
@@ -347,7 +352,10 @@ TEST_P(Contract, PredictorWithCovariatesEqualsTrainingForward) {
   std::vector<float> want(B * HQ);
   auto ws = a.model->make_workspace(B);
   a.model->forward(*ws, in.batch, want.data(), {});
-  for (float& v : want) v = float(double(v) * a.stats[0].scale + a.stats[0].center);
+  if (a.output.kind == OutputKind::distribution)  // per parameter: a scale is never shifted
+    unscale_outputs(a.output, std::vector<NormStats>(B, a.stats[0]).data(), want.data(), B, H);
+  else
+    for (float& v : want) v = float(double(v) * a.stats[0].scale + a.stats[0].center);
   auto raw = [](const std::vector<float>& v, std::size_t C, const std::vector<CovariateColumn>& cols) {
     std::vector<double> r(v.size());
     for (std::size_t i = 0; i < v.size(); ++i) r[i] = double(v[i]) * cols[i % C].stats.scale + cols[i % C].stats.center;

@@ -1,9 +1,12 @@
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../nn/grad_check.h"
 #include "model_checks.h"
 #include "expect_error.h"
 #include "ntn/error.h"
+#include "ntn/heads.h"
 #include "ntn/models.h"
 
 namespace ntn {
@@ -137,6 +140,15 @@ TEST(Models, BadConfigsNameTheField) {
       {{{"type", "lstm_attention"}, {"attention_heads", 0}}, "field 'attention_heads': 0 is out of range"},
       {{{"type", "lstm_attention"}, {"teacher_forcing", 1.5}}, "field 'teacher_forcing': 1.5 is out of range"},
       {{{"type", "lstm_attention"}, {"teacher_forcing", "always"}}, "field 'teacher_forcing'"},
+      {{{"type", "deepar"}, {"input_size", 24}, {"lags", {1, 24}}}, "field 'lags'[1] = 24 must be in [1, input_size 24)"},
+      {{{"type", "deepar"}, {"lags", {0}}}, "field 'lags'[0]: 0 is out of range"},
+      {{{"type", "deepar"}, {"lags", {2, 2}}}, "field 'lags' repeats 2"},
+      {{{"type", "deepar"}, {"lags", json::array()}}, "field 'lags' needs 1..64 lags"},
+      {{{"type", "deepar"}, {"lags", {-3}}}, "field 'lags'[0]: -3 is out of range"},
+      {{{"type", "deepar"}, {"distribution", "poisson"}}, "deepar config: field 'distribution': unknown distribution 'poisson'"},
+      {{{"type", "deepar"}, {"outputs", 1}}, "field 'outputs' (1) must be 3, the parameter count of the student_t"},
+      {{{"type", "deepar"}, {"distribution", "gaussian"}}, "field 'outputs' (3) must be 2"},
+      {{{"type", "deepar"}, {"hist_exog", 2}}, "field 'hist_exog': deepar takes no historic covariates"},
   };
   for (const auto& [cfg, frag] : cases) expect_msg(cfg, frag);
 }
@@ -214,6 +226,151 @@ TEST(Models, LstmAttentionTeacherForcing) {
     half->forward(*ws1, tb.rows(r0, 2, L, H, half->covariates()), part.data() + r0 * H, c);
   }
   for (std::size_t i = 0; i < B * H; ++i) EXPECT_EQ(all[i], part[i]) << i;
+}
+
+}  // namespace
+}  // namespace ntn
+
+namespace ntn {
+namespace {
+
+json deepar_cfg(const char* dist) {
+  return {{"type", "deepar"},       {"input_size", 10}, {"horizon", 5},          {"encoder_hidden_size", 4},
+          {"encoder_n_layers", 2},  {"lags", {1, 3}},   {"encoder_dropout", 0.0}, {"distribution", dist},
+          {"outputs", dist_params(parse_dist(dist))}};
+}
+
+// DeepAR's two forwards: teacher forcing feeds the targets, inference feeds each step the location
+// (mu) of the step before. Given the mean path's own locations as targets, the teacher-forced
+// forward equals the autoregressive one bitwise; other targets change every step but the first.
+// Gradients of the teacher-forced path (the training one) by finite differences.
+TEST(Models, DeepArTeacherForcingAndMeanPath) {
+  for (const auto& [dist, scaling] : std::vector<std::pair<const char*, const char*>>{
+           {"student_t", "none"}, {"student_t", "mean"}, {"gaussian", "none"}, {"negative_binomial", "auto"}}) {
+    SCOPED_TRACE(testing::Message() << dist << " scaling " << scaling);
+    json cfg = deepar_cfg(dist);
+    cfg["scaling"] = scaling;
+    auto m = make_model<double>(cfg);
+    m->init(4);
+    const std::size_t B = 3, L = 10, H = 5, Q = m->outputs();
+    const bool exact = std::string(scaling) == "none";  // mean scaling feeds y / v: rounding
+    test::RandBatch<double> in(*m, B, 3);
+    if (std::string(dist) == "negative_binomial")
+      for (double& v : in.y) v = std::fabs(v) * 3 + 0.1;
+    auto ws = m->make_workspace(B);
+    std::vector<double> mean_path(B * H * Q), tf(B * H * Q), yf(B * H);
+    m->forward(*ws, in.batch, mean_path.data(), {});
+    for (std::size_t i = 0; i < B * H; ++i) yf[i] = mean_path[i * Q];
+    nn::RunCtx train;
+    train.training = true;
+    train.seed = 11;
+    Batch<double> tb = in.batch;
+    tb.y_futr = yf.data();
+    m->forward(*ws, tb, tf.data(), train);
+    for (std::size_t i = 0; i < tf.size(); ++i) {
+      if (exact)
+        ASSERT_EQ(tf[i], mean_path[i]) << i;
+      else
+        ASSERT_NEAR(tf[i], mean_path[i], 1e-12 * std::max(1.0, std::fabs(mean_path[i]))) << i;
+    }
+    for (std::size_t i = 0; i < B * H; ++i) {
+      EXPECT_GT(mean_path[i * Q + 1], 0.0) << "sigma / alpha";
+      if (Q == 3) EXPECT_GT(mean_path[i * Q + 2], 3.0) << "nu = 3 + softplus";
+    }
+    auto other = rand_d(B * H, 9, 0.5, 2);
+    tb.y_futr = other.data();
+    m->forward(*ws, tb, tf.data(), train);
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t h = 0; h < H; ++h)
+        for (std::size_t q = 0; q < Q; ++q) {
+          const std::size_t i = (b * H + h) * Q + q;
+          if (h == 0)
+            EXPECT_EQ(tf[i], mean_path[i]) << "step 0 reads the window only";
+          else
+            EXPECT_NE(tf[i], mean_path[i]) << "step " << h << " reads the target before it";
+        }
+    // Gradients of both paths (teacher-forced, and the mean path through its fed-back
+    // locations), parameters and the window (through the window's scale too), by finite differences.
+    for (const bool teacher : {true, false}) {
+      SCOPED_TRACE(teacher ? "teacher forcing" : "mean path");
+      const nn::RunCtx ctx = teacher ? train : nn::RunCtx{};
+      const Batch<double>& bb = teacher ? tb : in.batch;
+      const auto r = rand_d(B * H * Q, 10);
+      auto loss = [&] {
+        std::vector<double> y(B * H * Q);
+        m->forward(*ws, bb, y.data(), ctx);
+        return dot(y, r);
+      };
+      loss();
+      std::vector<double> dx(B * L);
+      m->params().zero_grad();
+      m->backward(*ws, r.data(), m->params().grads(), dx.data(), B, ctx);
+      test::expect_fd_match(in.y, dx, loss, "dx", 1e-5);
+      test::expect_param_grads_fd_match(m->params(), loss, "", 1e-5);
+    }
+  }
+}
+
+// Sampling is ancestral: each path's step h + 1 is drawn from the parameters the model gives when
+// fed that path's own draw at step h (recomputed here through the teacher-forced forward and the
+// path's stream). Seeded and batch invariant: a row sampled alone (row0 = its index) gives the
+// same paths bitwise. Step 0's draws follow its distribution (quantiles of 4000 draws). Negative
+// binomial draws are non-negative integers.
+TEST(Models, DeepArSamplesAreAncestralSeededAndBatchInvariant) {
+  for (const char* dist : {"student_t", "gaussian", "negative_binomial"}) {
+    SCOPED_TRACE(dist);
+    const DistKind d = parse_dist(dist);
+    auto m = make_model<float>(deepar_cfg(dist));
+    m->init(6);
+    const std::size_t B = 3, L = 10, H = 5, Q = dist_params(d), P = 4000;
+    test::RandBatch<float> in(*m, B, 5);
+    if (d == DistKind::negative_binomial)
+      for (float& v : in.y) v = std::fabs(v) * 3;  // counts (scaled)
+    std::vector<float> all(B * P * H), one(P * H);
+    m->sample(in.batch, P, 7, 0, all.data());
+    for (std::size_t b = 0; b < B; ++b) {
+      m->sample(in.batch.rows(b, 1, L, H, m->covariates()), P, 7, b, one.data());
+      ASSERT_EQ(std::memcmp(one.data(), all.data() + b * P * H, one.size() * sizeof(float)), 0) << "row " << b;
+    }
+    std::vector<float> again(B * P * H), other(B * P * H);
+    m->sample(in.batch, P, 7, 0, again.data());
+    m->sample(in.batch, P, 8, 0, other.data());
+    EXPECT_EQ(std::memcmp(again.data(), all.data(), all.size() * sizeof(float)), 0);
+    EXPECT_NE(std::memcmp(other.data(), all.data(), all.size() * sizeof(float)), 0);
+    // Step 0 against its distribution.
+    auto ws = m->make_workspace(B);
+    std::vector<float> par(B * H * Q);
+    m->forward(*ws, in.batch, par.data(), {});
+    for (std::size_t b = 0; b < B; ++b) {
+      double p0[3];
+      for (std::size_t q = 0; q < Q; ++q) p0[q] = par[b * H * Q + q];
+      std::vector<double> s0(P);
+      for (std::size_t k = 0; k < P; ++k) s0[k] = all[(b * P + k) * H];
+      std::sort(s0.begin(), s0.end());
+      const double spread = dist_quantile(d, p0, 0.9) - dist_quantile(d, p0, 0.1) + 1;
+      for (double lvl : {0.1, 0.5, 0.9})
+        EXPECT_NEAR(s0[std::size_t(lvl * double(P))], dist_quantile(d, p0, lvl), 0.1 * spread) << b << " " << lvl;
+    }
+    // Ancestral: path k of row b, step by step, recomputed from the teacher-forced forward.
+    nn::RunCtx train;
+    train.training = true;
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t k : {std::size_t(0), std::size_t(17), P - 1}) {
+        const float* path = all.data() + (b * P + k) * H;
+        Batch<float> tb = in.batch.rows(b, 1, L, H, m->covariates());
+        tb.y_futr = path;
+        std::vector<float> tp(H * Q);
+        m->forward(*ws, tb, tp.data(), train);
+        Rng rng = path_rng(7, b, k);
+        for (std::size_t h = 0; h < H; ++h) {
+          double ph[3];
+          for (std::size_t q = 0; q < Q; ++q) ph[q] = tp[h * Q + q];
+          const double v = dist_sample(d, ph, rng);
+          EXPECT_NEAR(path[h], v, 1e-4 * std::max(1.0, std::fabs(v))) << "row " << b << " path " << k << " step " << h;
+          if (d == DistKind::negative_binomial) EXPECT_TRUE(path[h] >= 0 && path[h] == std::floor(path[h])) << path[h];
+        }
+      }
+  }
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ struct EvalOpts {
   std::string model;
   int threads = 0;
   bool json = false;
+  std::size_t paths = 100;
+  std::uint64_t seed = 1;
+  std::string intervals = "0.8,0.9";
 };
 
 int run_evaluate(const EvalOpts& o) {
@@ -26,7 +29,11 @@ int run_evaluate(const EvalOpts& o) {
   const Artifact a = Artifact::load(o.model);
   std::size_t H = a.model->horizon();
   const Prepared p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
-  const TestMetrics m = evaluate_test(a, p);
+  SampleOptions so;
+  so.paths = o.paths;
+  so.seed = o.seed;
+  so.intervals = parse_real_list("--intervals", o.intervals, limits::kQuantile);
+  const TestMetrics m = evaluate_test(a, p, so);
   json j = m.to_json();
   j["model"] = o.model;
   j["uuid"] = a.uuid;
@@ -42,6 +49,11 @@ Run add_evaluate(CLI::App& app) {
   add_data_options(app, o->data, true);
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (mse, mae, rmse, smape, mase, ...)");
+  add_uint(app, "--paths", o->paths, limits::kPaths,
+           "Distribution models: sample paths per test window for CRPS and interval coverage (default 100)");
+  add_uint(app, "--seed", o->seed, limits::kSeed, "Distribution models: seed of the sample paths (default 1)");
+  app.add_option("--intervals", o->intervals,
+                 "Distribution models: central intervals whose coverage is reported (default 0.8,0.9)");
   return [o] { return run_evaluate(*o); };
 }
 

@@ -18,6 +18,7 @@
 #include "ntn/pipeline.h"
 #include "ntn/predictor.h"
 #include "ntn/safetensors.h"
+#include "ntn/sampling.h"
 #include "ntn/timing.h"
 
 #include "commands.h"
@@ -36,6 +37,11 @@ struct PredictOpts {
   std::size_t batch = 32, cache = 0, state_every = 0;
   int threads = 0;
   bool json = false, stream = false;
+  // distribution models
+  std::size_t paths = 100;
+  std::uint64_t seed = 1;
+  std::string quantiles = "0.1,0.9", paths_out;
+  bool params = false;
 };
 
 // Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
@@ -208,16 +214,81 @@ int run_predict(const PredictOpts& o) {
   std::vector<double> out(n * H * Q);
   std::unique_ptr<ForecastCache> cache;
   const double t0 = now_s();
-  if (cov.any()) {  // every series shares the file's covariates: the last L (+ H) rows, one copy per row
-    NTN_CHECK(!o.cache, "--cache serves models without covariates only");
+  std::vector<double> hist, futr, stat;  // covariate models: every series shares the file's covariates
+  if (cov.any()) {                       // the last L (+ H) rows, one copy per row
     const std::size_t R = table.rows;
-    std::vector<double> hist, futr, stat;
     for (std::size_t i = 0; i < n; ++i) {
       hist.insert(hist.end(), table.hist.begin() + std::ptrdiff_t((R - L) * cov.hist), table.hist.end());
       futr.insert(futr.end(), table.futr.begin() + std::ptrdiff_t((R - L) * cov.futr), table.futr.end());
       stat.insert(stat.end(), table.stat.begin(), table.stat.end());
     }
-    p.predict_batch(xd.data(), n, out.data(), RawCovariates{hist.data(), futr.data(), stat.data()}, series.data());
+  }
+  const RawCovariates raw_cov{hist.data(), futr.data(), stat.data()};
+  const bool sampled = a.output.kind == OutputKind::distribution && !o.params;
+  NTN_CHECK(a.output.kind == OutputKind::distribution || (!o.params && o.paths_out.empty()),
+            "--params and --paths-out apply to distribution models (this one outputs ",
+            output_kind_name(a.output.kind), ")");
+  if (!o.paths_out.empty()) check_output_path("--paths-out", o.paths_out, {{"--model", o.model}, {"--data", o.data.path}});
+  if (sampled) {  // forecasts from sample paths: mean, median, quantiles (and the paths themselves)
+    NTN_CHECK(!o.cache, "--cache serves point forecasts; a distribution model's forecast is sampled (use --params)");
+    const std::vector<float> qs = parse_floats(o.quantiles, "--quantiles", limits::kQuantile);
+    const std::size_t P = o.paths, K = qs.size() + 1;
+    std::vector<double> levels = {0.5};
+    for (float q : qs) levels.push_back(double(q));
+    std::vector<double> paths(n * P * H), mean(H), q(H * K);
+    const double t0 = now_s();
+    p.sample_batch(xd.data(), n, P, o.seed, paths.data(), series.data(), cov.any() ? &raw_cov : nullptr);
+    const double secs = now_s() - t0;
+    if (!o.paths_out.empty()) {
+      std::string csv = "series,path";
+      for (std::size_t h = 0; h < H; ++h) csv += cat(",h", h + 1);
+      csv += "\n";
+      for (std::size_t s = 0; s < n; ++s)
+        for (std::size_t k = 0; k < P; ++k) {
+          csv += cat(names[s], ",", k);
+          for (std::size_t h = 0; h < H; ++h) csv += "," + fmt_value(paths[(s * P + k) * H + h], 0.0);
+          csv += "\n";
+        }
+      write_file_atomic(o.paths_out, csv);
+    }
+    json fc = json::object();
+    if (!o.json) {
+      std::printf("series,step,mean,median");
+      for (float v : qs) std::printf(",q%g", double(v));
+      std::printf("\n");
+    }
+    for (std::size_t s = 0; s < n; ++s) {
+      summarize_paths(paths.data() + s * P * H, P, H, levels.data(), K, mean.data(), q.data());
+      const double scale = a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale;
+      if (o.json) {
+        json qj = json::object();
+        for (std::size_t k = 1; k < K; ++k) {
+          std::vector<double> v(H);
+          for (std::size_t h = 0; h < H; ++h) v[h] = q[h * K + k];
+          qj[fmt_value(levels[k], 0.0)] = v;
+        }
+        std::vector<double> med(H);
+        for (std::size_t h = 0; h < H; ++h) med[h] = q[h * K];
+        fc[names[s]] = {{"mean", mean}, {"median", med}, {"quantiles", qj}};
+        continue;
+      }
+      for (std::size_t h = 0; h < H; ++h) {
+        std::printf("%s,%zu,%s", names[s].c_str(), h + 1, fmt_value(mean[h], scale).c_str());
+        for (std::size_t k = 0; k < K; ++k) std::printf(",%s", fmt_value(q[h * K + k], scale).c_str());
+        std::printf("\n");
+      }
+    }
+    if (o.json)
+      std::printf("%s\n", json({{"model", o.model}, {"uuid", a.uuid}, {"horizon", H}, {"paths", P}, {"seed", o.seed},
+                                 {"output", a.output.to_json()}, {"forecasts", fc}, {"seconds", secs},
+                                 {"precision", precision_name(p.precision())}})
+                               .dump()
+                               .c_str());
+    return 0;
+  }
+  if (cov.any()) {
+    NTN_CHECK(!o.cache, "--cache serves models without covariates only");
+    p.predict_batch(xd.data(), n, out.data(), raw_cov, series.data());
   } else if (o.cache) {  // the cache serves float32 windows and forecasts
     cache = std::make_unique<ForecastCache>(L, H * Q, ForecastCache::Config{o.cache});
     std::vector<float> y(H * Q);
@@ -245,7 +316,9 @@ int run_predict(const PredictOpts& o) {
   if (a.output.kind == OutputKind::point) std::printf(",forecast");
   for (float q : a.output.levels) std::printf(",q%g", double(q));
   if (a.output.kind == OutputKind::distribution)
-    std::printf(a.output.dist == DistKind::gaussian ? ",mu,sigma" : ",mu,sigma,nu");
+    std::printf(a.output.dist == DistKind::gaussian   ? ",mu,sigma"
+                : a.output.dist == DistKind::student_t ? ",mu,sigma,nu"
+                                                        : ",mu,alpha");
   std::printf("\n");
   for (std::size_t s = 0; s < n; ++s)
     print_forecast_row(names[s], out.data() + s * H * Q, H, Q,
@@ -274,6 +347,15 @@ Run add_predict(CLI::App& app) {
   app.add_option("--future", o->future,
                  "Models with future-known covariates: a CSV of the rows after --data's last row (time column + "
                  "those columns, at least the horizon); calendar features need no file");
+  add_uint(app, "--paths", o->paths, limits::kPaths,
+           "Distribution models (deepar): sample paths per series; the forecast is their mean, median and "
+           "--quantiles (default 100)");
+  add_uint(app, "--seed", o->seed, limits::kSeed, "Distribution models: seed of the sample paths (default 1)");
+  app.add_option("--quantiles", o->quantiles, "Distribution models: quantile levels to print (default 0.1,0.9)");
+  app.add_option("--paths-out", o->paths_out, "Distribution models: write every sample path to this CSV");
+  app.add_flag("--params", o->params,
+               "Distribution models: print the distribution parameters per step instead (each step fed the "
+               "previous step's location: one deterministic path)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
   return [o] { return run_predict(*o); };

@@ -109,7 +109,7 @@ Run add_search(CLI::App& app) {
   auto o = std::make_shared<SearchOpts>();
   add_data_options(app, o->data, false);
   app.add_option("--scaler", o->data.scaler, "Per-series scaler fitted on each candidate's training part: none, "
-                                             "standard (default), robust, minmax");
+                                             "standard (default), robust, minmax, mean");
   add_uint(app, "--season", o->data.season, limits::kSeason, "MASE season (0: no MASE)");
   app.add_option("--model", o->model, "Model type (default nhits): " + model_names() + " (ntneural models)");
   app.add_option("--grid", o->grid, "key=v1|v2;key2=... (JSON values; training keys like lr, max_steps, loss go to "

@@ -26,7 +26,7 @@ struct TrainOpts {
   std::string model = "nhits", config, out, mlp_units, activation, pooling, interpolation;
   std::size_t input_size = 0, horizon = 0, hidden = 0, layers = 0;
   float dropout = -1.0f;
-  std::string loss = "mae", quantiles;
+  std::string loss, quantiles, distribution;
   float huber_delta = 1.0f;
   std::string optimizer = "adam", schedule = "step", window_scaler, decay_on = "all";
   float lr = 1e-3f, weight_decay = 0.0f, clip = 0.0f;
@@ -98,7 +98,15 @@ int run_train(const TrainOpts& o) {
   tc.micro_batches = o.micro;
   tc.val_batch = o.val_batch;
   tc.seed = o.seed;
-  tc.loss = parse_loss(o.loss, parse_floats(o.quantiles, "--quantiles", limits::kQuantile), o.huber_delta);
+  // Default loss: mae, or nll for a model that only outputs a distribution (deepar).
+  std::string loss = o.loss;
+  if (loss.empty()) {
+    loss = "mae";
+    for (const ModelInfo& m : model_registry())
+      if (m.name == o.model && m.outputs == std::vector<std::string>{"distribution"}) loss = "nll";
+  }
+  tc.loss = parse_loss(loss, parse_floats(o.quantiles, "--quantiles", limits::kQuantile), o.huber_delta,
+                       o.distribution);
   tc.optim.name = o.optimizer;
   tc.optim.lr = o.lr;
   tc.optim.weight_decay = o.weight_decay;
@@ -152,6 +160,17 @@ int run_train(const TrainOpts& o) {
       std::printf("  %-22s %12.3f\n", "directional_accuracy", t["directional_accuracy"].get<double>());
       if (t.contains("mae_over_naive"))
         std::printf("  %-22s %12.3f\n", "mae_over_naive", t["mae_over_naive"].get<double>());
+      if (t.contains("probabilistic")) {  // a distribution model: scored from its sample paths
+        const json& pr = t["probabilistic"];
+        std::printf("  from %zu sample paths per window (seed %llu):\n", pr["paths"].get<std::size_t>(),
+                    (unsigned long long)pr["seed"].get<std::uint64_t>());
+        std::printf("  %-22s %12.5g\n", "crps", pr["crps"].get<double>());
+        std::printf("  %-22s %12.5g\n", "median mae", pr["median"]["mae"].get<double>());
+        for (const json& iv : pr["intervals"])
+          std::printf("  %-22s %12.3f  (mean width %.5g)\n",
+                      cat(iv["level"].get<double>() * 100, "% coverage").c_str(), iv["coverage"].get<double>(),
+                      iv["mean_width"].get<double>());
+      }
     }
   }
   return 0;
@@ -180,7 +199,11 @@ Run add_train(CLI::App& app) {
   app.add_option("--pooling", o->pooling, "nhits pooling: max or avg");
   app.add_option("--interpolation", o->interpolation, "nhits interpolation: linear or nearest");
   add_real(app, "--dropout", o->dropout, limits::kDropout, "Dropout probability after each hidden activation");
-  app.add_option("--loss", o->loss, "mae (default), mse, huber, mq (multi-quantile, needs --quantiles)");
+  app.add_option("--loss", o->loss,
+                 "mae (default), mse, huber, mq (multi-quantile, needs --quantiles), nll (negative log-likelihood of "
+                 "a distribution head; the default for deepar)");
+  app.add_option("--distribution", o->distribution,
+                 "--loss nll: gaussian, student_t (default) or negative_binomial (counts; with --scaler mean)");
   app.add_option("--quantiles", o->quantiles, "Quantile levels for --loss mq, e.g. 0.1,0.5,0.9");
   add_real(app, "--huber-delta", o->huber_delta, limits::kHuberDelta, "Huber delta");
   app.add_option("--optimizer", o->optimizer, "adam (default), adamw, sgd, rmsprop");

@@ -34,7 +34,7 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_
                  "train/test files, sMAPE/MASE) or none (ratio split, --scaler)");
   app.add_option("--test-data", o.test_path, "M4 test file (protocol m4)");
   app.add_option("--scaler", o.scaler, "Per-series scaler fitted on the train part (protocol none): none, standard, "
-                                       "robust, minmax");
+                                       "robust, minmax, mean (divide by mean |y|, never shift: counts)");
   add_real(app, "--val-ratio", o.val_ratio, limits::kRatio, "Validation share of each series (protocol none)");
   add_real(app, "--test-ratio", o.test_ratio, limits::kRatio, "Test share of each series (protocol none)");
   add_uint(app, "--season", o.season, limits::kSeason,
