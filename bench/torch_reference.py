@@ -104,6 +104,55 @@ class RecurrentForecaster(nn.Module):
         return self.decoder(out[:, -1]).reshape(-1, self.H, self.Q)
 
 
+class DeepAR(nn.Module):
+    """ntneural's deepar with a Student-t head: a stacked LSTM over the lagged targets, a Linear
+    head, mu = raw, sigma = softplus + 1e-6, nu = 3 + softplus. forward(x, y) feeds the true
+    previous values (teacher forcing, training); forward(x) feeds each step the previous location."""
+
+    def __init__(self, L=12, H=4, hidden=5, layers=2, lags=(1, 3)):
+        super().__init__()
+        self.L, self.H, self.layers, self.lags = L, H, layers, list(lags)
+        self.rnn = nn.LSTM(len(lags), hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, 3)
+
+    def ntn_names(self):
+        names = {}
+        for l in range(self.layers):
+            for kind in ("ih", "hh"):
+                names[f"encoder.l{l}.{kind}.weight"] = getattr(self.rnn, f"weight_{kind}_l{l}")
+                names[f"encoder.l{l}.{kind}.bias"] = getattr(self.rnn, f"bias_{kind}_l{l}")
+        names["head.weight"] = self.head.weight
+        names["head.bias"] = self.head.bias
+        return names
+
+    def params(self, raw):  # (..., 3) -> (mu, sigma, nu)
+        sp = nn.functional.softplus
+        return torch.stack([raw[..., 0], sp(raw[..., 1]) + 1e-6, 3 + sp(raw[..., 2])], -1)
+
+    def forward(self, x, y=None):  # x (B, L), y (B, H) -> (B, H, 3)
+        s0, L, H = max(self.lags), self.L, self.H
+        if y is not None:
+            z = torch.cat([x, y], 1)
+            inp = torch.stack([torch.stack([z[:, t - lag] for lag in self.lags], -1) for t in range(s0, L + H)], 1)
+            out, _ = self.rnn(inp)
+            return self.params(self.head(out[:, -H:]))
+        z = [x[:, t] for t in range(L)]
+        state, outs = None, []
+        for t in range(s0, L + H):
+            inp = torch.stack([z[t - lag] for lag in self.lags], -1).unsqueeze(1)
+            o, state = self.rnn(inp, state)
+            if t >= L:
+                par = self.params(self.head(o[:, 0]))
+                outs.append(par)
+                z.append(par[:, 0])
+        return torch.stack(outs, 1)
+
+    @staticmethod
+    def nll(par, y):  # mean negative log-likelihood of y (B, H)
+        d = torch.distributions.StudentT(par[..., 2], par[..., 0], par[..., 1])
+        return -d.log_prob(y).mean()
+
+
 def peak_rss_mb():
     """VmHWM of this process in MB (ru_maxrss would also count the parent's memory at fork)."""
     with open("/proc/self/status") as f:

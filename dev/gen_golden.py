@@ -2,7 +2,10 @@
 """Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
 for a small NHITS, a small N-BEATS and small GRU / LSTM forecasters, the initial weights (ntneural names), one batch, the
 forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
-on that batch. Files are safetensors written here by hand (no extra Python package needed).
+on that batch. For a small Student-t DeepAR the same with the teacher-forced forward (the
+training one) and the negative log-likelihood (torch.distributions.StudentT), plus the forecast
+of the path fed its own locations ("mean_path"). Files are safetensors written here by hand (no
+extra Python package needed).
 
   scripts/setup.sh --torch && /usr/bin/python3 dev/gen_golden.py     # rewrites tests/fixtures/
 """
@@ -15,7 +18,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torch_reference import NBEATS, NHITS, RecurrentForecaster  # noqa: E402
+from torch_reference import NBEATS, NHITS, DeepAR, RecurrentForecaster  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 
@@ -46,8 +49,20 @@ def make(name, model, config, B, lr=1e-3, steps=5):
     y = torch.randn(B, model.H)
     t = {f"param/{n}": p.clone() for n, p in names.items()}
     t["x"], t["y"] = x, y
-    out = model(x)
-    loss = torch.nn.functional.mse_loss(out[..., 0], y)
+    nll = isinstance(model, DeepAR)
+    if nll:  # trained on the likelihood of the targets, fed them (teacher forcing)
+        with torch.no_grad():
+            t["mean_path"] = model(x)
+
+        def loss_of():
+            return DeepAR.nll(model(x, y), y)
+        out = model(x, y)
+        loss = DeepAR.nll(out, y)
+    else:
+        def loss_of():
+            return torch.nn.functional.mse_loss(model(x)[..., 0], y)
+        out = model(x)
+        loss = torch.nn.functional.mse_loss(out[..., 0], y)
     loss.backward()
     t["forecast"] = out
     t["loss"] = loss.reshape(1)
@@ -57,11 +72,11 @@ def make(name, model, config, B, lr=1e-3, steps=5):
     opt.zero_grad()
     for k in range(1, steps + 1):
         opt.zero_grad()
-        torch.nn.functional.mse_loss(model(x)[..., 0], y).backward()
+        loss_of().backward()
         opt.step()
         for n, p in names.items():
             t[f"step{k}/{n}"] = p.detach().clone()
-    meta = {"model_config": json.dumps(config), "loss": "mse", "lr": repr(lr), "adam_steps": str(steps),
+    meta = {"model_config": json.dumps(config), "loss": "nll" if nll else "mse", "lr": repr(lr), "adam_steps": str(steps),
             "generator": "dev/gen_golden.py", "torch": torch.__version__}
     path = os.path.join(OUT, f"golden_{name}.safetensors")
     write_safetensors(path, t, meta)
@@ -82,6 +97,9 @@ def main():
         cfg = {"type": cell, "input_size": 12, "horizon": 4, "encoder_hidden_size": 6, "encoder_n_layers": 2,
                "decoder_hidden_size": 8, "decoder_layers": 1}
         make(cell, RecurrentForecaster(cell, L=12, H=4, hidden=6, layers=2, dec_hidden=8, dec_layers=1), cfg, B=5)
+    deepar_cfg = {"type": "deepar", "input_size": 12, "horizon": 4, "encoder_hidden_size": 5, "encoder_n_layers": 2,
+                  "encoder_dropout": 0.0, "lags": [1, 3], "distribution": "student_t", "outputs": 3}
+    make("deepar", DeepAR(L=12, H=4, hidden=5, layers=2, lags=(1, 3)), deepar_cfg, B=5, lr=1e-2)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 // Golden tests against PyTorch: the same weights give the same forecast, loss, every parameter
-// gradient and the first 5 Adam steps (fixtures from dev/gen_golden.py, PyTorch fp32).
+// gradient and the first 5 Adam steps (fixtures from dev/gen_golden.py, PyTorch fp32). DeepAR:
+// its teacher-forced training forward, the Student-t likelihood (torch.distributions), and the
+// path fed its own locations.
 // Tolerance: relative error <= 1e-5 per tensor, max |ours - torch| / max |torch|.
 #include <gtest/gtest.h>
 
@@ -42,17 +44,32 @@ void run_golden(const std::string& file) {
   std::size_t nx, ny;
   const float* x = tensor(f, "x", &nx);
   const float* y = tensor(f, "y", &ny);
-  const std::size_t L = model->input_size(), H = model->horizon(), B = nx / L;
+  const std::size_t L = model->input_size(), H = model->horizon(), Q = model->outputs(), B = nx / L;
   ASSERT_EQ(ny, B * H);
+  // mse: the forecast of the window; nll (DeepAR): the teacher-forced training forward (fed the
+  // targets) scored by the likelihood, and the path fed its own locations checked on its own.
+  const LossSpec spec = parse_loss(f.meta("loss"), {}, 1.0f, f.meta("loss") == "nll" ? "student_t" : "");
+  Batch<float> in;
+  in.B = B;
+  in.y = x;
+  nn::RunCtx ctx;
+  if (spec.kind == LossKind::nll) {
+    in.y_futr = y;
+    ctx.training = true;
+  }
   auto ws = model->make_workspace(B);
-  std::vector<float> out(B * H), dout(B * H);
-  model->forward(*ws, x, out.data(), B, {});
-  EXPECT_LE(rel_err(out.data(), tensor(f, "forecast"), B * H), 1e-5) << file << " forecast";
-  const LossSpec mse = parse_loss("mse");
-  const double loss = loss_sum_grad(mse, out.data(), y, dout.data(), B, H, 1.0f / float(B * H)) / double(B * H);
+  std::vector<float> out(B * H * Q), dout(B * H * Q);
+  if (spec.kind == LossKind::nll) {
+    model->forward(*ws, x, out.data(), B, {});
+    EXPECT_LE(rel_err(out.data(), tensor(f, "mean_path"), B * H * Q), 1e-5) << file << " mean path";
+  }
+  model->forward(*ws, in, out.data(), ctx);
+  EXPECT_LE(rel_err(out.data(), tensor(f, "forecast"), B * H * Q), 1e-5) << file << " forecast";
+  const float scale = 1.0f / float(B * H * spec.terms());
+  const double loss = loss_sum_grad(spec, out.data(), y, dout.data(), B, H, scale) * double(scale);
   EXPECT_LE(std::fabs(loss - tensor(f, "loss")[0]) / std::fabs(tensor(f, "loss")[0]), 1e-5) << file << " loss";
   ps.zero_grad();
-  model->backward(*ws, dout.data(), ps.grads(), nullptr, B, {});
+  model->backward(*ws, dout.data(), ps.grads(), nullptr, B, ctx);
   for (std::size_t i = 0; i < ps.entries().size(); ++i) {
     const auto& e = ps.entries()[i];
     EXPECT_LE(rel_err(ps.grad(i), tensor(f, "grad/" + e.name), e.size), 1e-5) << file << " gradient of " << e.name;
@@ -62,10 +79,10 @@ void run_golden(const std::string& file) {
   Optimizer opt(oc, ps);
   const int steps = std::stoi(f.meta("adam_steps"));
   for (int k = 1; k <= steps; ++k) {
-    model->forward(*ws, x, out.data(), B, {});
-    loss_sum_grad(mse, out.data(), y, dout.data(), B, H, 1.0f / float(B * H));
+    model->forward(*ws, in, out.data(), ctx);
+    loss_sum_grad(spec, out.data(), y, dout.data(), B, H, scale);
     ps.zero_grad();
-    model->backward(*ws, dout.data(), ps.grads(), nullptr, B, {});
+    model->backward(*ws, dout.data(), ps.grads(), nullptr, B, ctx);
     opt.step(ps, ps.grads(), oc.lr);
     for (std::size_t i = 0; i < ps.entries().size(); ++i) {
       const auto& e = ps.entries()[i];
@@ -79,6 +96,7 @@ TEST(Golden, NhitsMatchesPyTorch) { run_golden("golden_nhits.safetensors"); }
 TEST(Golden, NbeatsMatchesPyTorch) { run_golden("golden_nbeats.safetensors"); }
 TEST(Golden, GruMatchesPyTorch) { run_golden("golden_gru.safetensors"); }
 TEST(Golden, LstmMatchesPyTorch) { run_golden("golden_lstm.safetensors"); }
+TEST(Golden, DeepArStudentTMatchesPyTorch) { run_golden("golden_deepar.safetensors"); }
 
 }  // namespace
 }  // namespace ntn

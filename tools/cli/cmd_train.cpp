@@ -113,8 +113,15 @@ int run_train(const TrainOpts& o) {
   tc.optim.decay_on = o.decay_on;
   tc.clip_norm = o.clip;
   tc.schedule.name = o.schedule;
-  tc.window_scaling = parse_window_scaling(
-      !o.window_scaler.empty() ? o.window_scaler : job.data.protocol == Protocol::m4 ? "robust" : "none");
+  // Default window scaler: m4 robust; a likelihood model of a location / scale law (deepar
+  // gaussian / student_t) standard, so its scale follows the window's volatility (DeepAR scales
+  // every window); counts (negative_binomial) none - the model mean-scales them itself.
+  std::string window_scaler = o.window_scaler;
+  if (window_scaler.empty())
+    window_scaler = job.data.protocol == Protocol::m4 ? "robust"
+                    : tc.loss.kind == LossKind::nll && tc.loss.dist != DistKind::negative_binomial ? "standard"
+                                                                                                    : "none";
+  tc.window_scaling = parse_window_scaling(window_scaler);
   tc.val_every = o.val_every;
   tc.patience = o.patience;
   tc.min_delta = o.min_delta;
@@ -221,7 +228,8 @@ Run add_train(CLI::App& app) {
   add_uint(app, "--batch", o->batch, limits::kBatch, "Windows per batch (default 32)");
   add_uint(app, "--micro-batches", o->micro, limits::kMicroBatches, "Fixed micro-batch split of each batch (default 4)");
   add_uint(app, "--val-batch", o->val_batch, limits::kBatch, "Windows per validation batch");
-  app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none, standard, robust (m4 default robust)");
+  app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none, standard, robust (default: m4 robust, --loss nll with gaussian / student_t "
+                 "standard, else none)");
   add_uint(app, "--seed", o->seed, limits::kSeed, "Random seed (weights, data order, dropout)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   add_uint(app, "--val-every", o->val_every, limits::kEvery, "Validate every N steps (0: never)");
