@@ -13,7 +13,9 @@
 //   shapes), so the likelihood and the draws are on the data's own scale. The gradient of the
 //   window includes v's.
 //   Training (targets given, ctx.training): the true previous values are fed (teacher forcing, as
-//   DeepAR is trained); the nll loss scores the horizon steps.
+//   DeepAR is trained), so every input is known and the LSTM runs once over the whole sequence
+//   (input projections and weight gradients as single products; the same bits as step by step);
+//   the nll loss scores the horizon steps.
 //   forward otherwise: each horizon step is fed the location (mu) of the step before - one
 //   deterministic path, the point forecast. Gradients flow through the fed-back locations.
 //   sample(): true ancestral sampling - each path feeds its own draws back (the forecasts).
@@ -135,8 +137,10 @@ class DeepAr final : public Model<T> {
     std::vector<T> x;               // (B, width) one step's input
     std::vector<const T*> hs;       // (H) the top layer's state at each horizon step (in the cache)
     std::vector<T> raw;             // (H, B, Q) the head's outputs before the domain map
+    bool sequence = false;          // the last forward was teacher-forced: one pass over the sequence
+    std::vector<T> xseq;            // (T, B, width) teacher forcing: every step's input at once
     // backward
-    std::vector<T> dz, dv, dx, dh, draw;
+    std::vector<T> dz, dv, dx, dh, draw, dseq, dxseq;
   };
   std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
     auto ws = std::make_unique<Ws>();
@@ -150,11 +154,15 @@ class DeepAr final : public Model<T> {
     ws->hs.resize(H);
     ws->raw.resize(check_tensor_size(H * B, Q, "deepar workspace (horizon x batch x outputs)"));
     if (!inference) {
+      const std::size_t T_ = c_.steps();
+      ws->xseq.resize(check_tensor_size(T_ * B, c_.width(), "deepar workspace (steps x batch x inputs)"));
       ws->dz.resize(ws->z.size());
       ws->dv.resize(B);
       ws->dx.resize(ws->x.size());
       ws->dh.resize(B * c_.encoder_hidden_size);
-      ws->draw.resize(B * Q);
+      ws->draw.resize(H * B * Q);
+      ws->dseq.resize(check_tensor_size(T_ * B, c_.encoder_hidden_size, "deepar workspace (steps x batch x hidden)"));
+      ws->dxseq.resize(ws->xseq.size());
     }
     return ws;
   }
@@ -162,10 +170,26 @@ class DeepAr final : public Model<T> {
   void forward(typename Model<T>::Workspace& base, const Batch<T>& in, T* y, const nn::RunCtx& ctx) const override {
     Ws& ws = static_cast<Ws&>(base);
     const std::size_t L = c_.input_size, H = c_.horizon, Q = c_.outputs, B = in.B, W = L + H;
-    const std::size_t s0 = c_.max_lag(), T_ = c_.steps();
-    const bool teacher = ctx.training && in.y_futr != nullptr;
+    const std::size_t s0 = c_.max_lag(), T_ = c_.steps(), Hd = c_.encoder_hidden_size;
     for (std::size_t b = 0; b < B; ++b) scale_window(in.y + b * L, ws.v[b], ws.z.data() + b * W);
-    for (std::size_t i = 0; i < T_; ++i) {
+    ws.sequence = ctx.training && in.y_futr != nullptr;
+    if (ws.sequence) {  // teacher forcing: every input is known, one pass over the whole sequence
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t k = 0; k < H; ++k) ws.z[b * W + L + k] = in.y_futr[b * H + k] / ws.v[b];
+      for (std::size_t i = 0; i < T_; ++i) input_rows(in, ws.z.data(), ws.xseq.data() + i * B * c_.width(), s0 + i, B, 1, 1);
+      rnn_.forward(this->ps_, ws.rnn, ws.xseq.data(), T_, B, ctx);
+      const T* top = ws.rnn.output() + (T_ - H) * B * Hd;  // (H, B, hidden): the horizon steps
+      head_.forward(this->ps_, top, ws.raw.data(), H * B, ctx);
+      for (std::size_t k = 0; k < H; ++k)
+        for (std::size_t b = 0; b < B; ++b) {
+          T* par = y + (b * H + k) * Q;
+          domain_map(ws.raw.data() + (k * B + b) * Q, par);
+          unscale(par, ws.v[b]);
+          ws.own[k * B + b] = 0;
+        }
+      return;
+    }
+    for (std::size_t i = 0; i < T_; ++i) {  // each horizon step is fed the location of the one before
       const std::size_t t = s0 + i;
       input_rows(in, ws.z.data(), ws.x.data(), t, B, 1, 1);
       const T* h = rnn_.step_forward(this->ps_, ws.rnn, i, ws.x.data(), T_, B, ctx);
@@ -177,8 +201,8 @@ class DeepAr final : public Model<T> {
       for (std::size_t b = 0; b < B; ++b) {
         T* par = y + (b * H + k) * Q;
         domain_map(raw + b * Q, par);  // scaled by v
-        ws.own[k * B + b] = !teacher;
-        ws.z[b * W + t] = teacher ? in.y_futr[b * H + k] / ws.v[b] : par[0];  // the location feeds the next step
+        ws.own[k * B + b] = 1;
+        ws.z[b * W + t] = par[0];  // the location feeds the next step
         unscale(par, ws.v[b]);
       }
     }
@@ -195,34 +219,36 @@ class DeepAr final : public Model<T> {
     acc.accumulate = true;
     std::fill(ws.dz.begin(), ws.dz.begin() + std::ptrdiff_t(B * W), T(0));
     std::fill(ws.dv.begin(), ws.dv.begin() + std::ptrdiff_t(B), T(0));
-    for (std::size_t i = T_; i-- > 0;) {
-      const std::size_t t = s0 + i;
-      if (t >= L) {
-        const std::size_t k = t - L;
-        const T* raw = ws.raw.data() + k * B * Q;
-        for (std::size_t b = 0; b < B; ++b) {
-          T ps[3], dps[3];
-          domain_map(raw + b * Q, ps);  // the scaled parameters: par = ps v for a location / scale
-          for (std::size_t q = 0; q < Q; ++q) {
-            const T d = dy[(b * H + k) * Q + q];
-            dps[q] = scaled(q) ? d * ws.v[b] : d;
-            if (scaled(q)) ws.dv[b] += d * ps[q];
-          }
-          if (ws.own[k * B + b])
-            dps[0] += ws.dz[b * W + t];  // the location was fed to later steps
-          else
-            ws.dv[b] -= ws.dz[b * W + t] * ws.z[b * W + t] / ws.v[b];  // a target, fed as y / v
-          domain_map_backward(raw + b * Q, dps, ws.draw.data() + b * Q);
+    if (ws.sequence) {
+      for (std::size_t k = 0; k < H; ++k)
+        for (std::size_t b = 0; b < B; ++b)
+          head_input_grad(ws, dy, k, b, B, ws.raw.data() + (k * B + b) * Q, ws.draw.data() + (k * B + b) * Q);
+      std::fill(ws.dseq.begin(), ws.dseq.begin() + std::ptrdiff_t((T_ - H) * B * Hd), T(0));
+      const T* top = ws.rnn.output() + (T_ - H) * B * Hd;
+      head_.backward(this->ps_, grads, top, ws.draw.data(), ws.dseq.data() + (T_ - H) * B * Hd, H * B, true);
+      rnn_.backward(this->ps_, grads, ws.rnn, ws.dseq.data(), ws.dxseq.data(), T_, B, acc);
+      for (std::size_t i = 0; i < T_; ++i)
+        for (std::size_t b = 0; b < B; ++b)
+          for (std::size_t l = 0; l < nl; ++l) ws.dz[b * W + s0 + i - c_.lags[l]] += ws.dxseq[(i * B + b) * Wd + l];
+      for (std::size_t b = 0; b < B; ++b)  // the targets, fed as y / v
+        for (std::size_t t = L; t < W; ++t) ws.dv[b] -= ws.dz[b * W + t] * ws.z[b * W + t] / ws.v[b];
+    } else {
+      for (std::size_t i = T_; i-- > 0;) {
+        const std::size_t t = s0 + i;
+        if (t >= L) {
+          const std::size_t k = t - L;
+          for (std::size_t b = 0; b < B; ++b)  // dz of step t is final: the later steps ran first
+            head_input_grad(ws, dy, k, b, B, ws.raw.data() + (k * B + b) * Q, ws.draw.data() + b * Q);
+          head_.backward(this->ps_, grads, ws.hs[k], ws.draw.data(), ws.dh.data(), B, true);
+        } else {
+          std::fill(ws.dh.begin(), ws.dh.begin() + std::ptrdiff_t(B * Hd), T(0));
         }
-        head_.backward(this->ps_, grads, ws.hs[k], ws.draw.data(), ws.dh.data(), B, true);
-      } else {
-        std::fill(ws.dh.begin(), ws.dh.begin() + std::ptrdiff_t(B * Hd), T(0));
+        rnn_.step_backward(this->ps_, ws.rnn, i, T_, ws.dh.data(), ws.dx.data(), B, acc);
+        for (std::size_t b = 0; b < B; ++b)
+          for (std::size_t l = 0; l < nl; ++l) ws.dz[b * W + t - c_.lags[l]] += ws.dx[b * Wd + l];
       }
-      rnn_.step_backward(this->ps_, ws.rnn, i, T_, ws.dh.data(), ws.dx.data(), B, acc);
-      for (std::size_t b = 0; b < B; ++b)
-        for (std::size_t l = 0; l < nl; ++l) ws.dz[b * W + t - c_.lags[l]] += ws.dx[b * Wd + l];
+      rnn_.step_backward_end(this->ps_, grads, ws.rnn, T_, B, acc);
     }
-    rnn_.step_backward_end(this->ps_, grads, ws.rnn, T_, B, acc);
     if (!dx) return;
     for (std::size_t b = 0; b < B; ++b) {
       const T v = ws.v[b], *dz = ws.dz.data() + b * W, *z = ws.z.data() + b * W;
@@ -290,6 +316,22 @@ class DeepAr final : public Model<T> {
   }
 
  private:
+  // The gradient of horizon step k's head outputs (raw) of row b from dy (the unscaled
+  // parameters'), the scale v's share (into ws.dv) and, when the step's location was fed to later
+  // steps (the mean path), the gradient that came back through it (ws.dz, final by then).
+  void head_input_grad(Ws& ws, const T* dy, std::size_t k, std::size_t b, std::size_t B, const T* raw,
+                       T* draw) const {
+    const std::size_t H = c_.horizon, Q = c_.outputs, W = c_.input_size + H;
+    T ps[3], dps[3];
+    domain_map(raw, ps);  // the scaled parameters: par = ps v for a location / scale
+    for (std::size_t q = 0; q < Q; ++q) {
+      const T d = dy[(b * H + k) * Q + q];
+      dps[q] = scaled(q) ? d * ws.v[b] : d;
+      if (scaled(q)) ws.dv[b] += d * ps[q];
+    }
+    if (ws.own[k * B + b]) dps[0] += ws.dz[b * W + c_.input_size + k];
+    domain_map_backward(raw, dps, draw);
+  }
   // Parameters 0 and (but for the negative binomial's alpha) 1 are a location and a scale: they
   // carry the window's scale v; nu and alpha are shapes.
   bool scaled(std::size_t q) const { return q == 0 || (q == 1 && c_.distribution != DistKind::negative_binomial); }

@@ -32,9 +32,10 @@ int run(const Opts& o) {
   set_num_threads(o.threads);
   const int threads = num_threads();
   nlohmann::json cfg = {{"type", o.model}, {"input_size", o.input_size}, {"horizon", o.horizon}};
+  const nlohmann::json defaults = make_model<float>(nlohmann::json{{"type", o.model}})->config();
   if (o.model == "mlp") {
     cfg["hidden_size"] = o.hidden;
-  } else if (o.model == "gru" || o.model == "lstm") {
+  } else if (defaults.contains("encoder_hidden_size")) {  // recurrent models
     cfg["encoder_hidden_size"] = o.hidden;
   } else {
     cfg["mlp_units"] = {{o.hidden, o.hidden}};  // one hidden pair: NHITS-default has ~1.2M parameters
@@ -55,7 +56,11 @@ int run(const Opts& o) {
   TrainConfig tc;
   tc.batch_size = o.batch;
   tc.micro_batches = o.micro ? o.micro : 1;  // small batches: threads go to BLAS inside one micro-batch
-  tc.loss = parse_loss("mse");
+  // mse, or the likelihood for a model that only outputs a distribution (deepar: Student-t)
+  bool distribution_only = false;
+  for (const ModelInfo& m : model_registry())
+    if (m.name == o.model) distribution_only = m.outputs == std::vector<std::string>{"distribution"};
+  tc.loss = parse_loss(distribution_only ? "nll" : "mse");
   tc.window_scaling = WindowScaling::standard;
   tc.log_every = 0;
   Trainer tr(*model, store, windows, {}, tc);
