@@ -563,11 +563,13 @@ void Predictor::sample_batch(const double* x, std::size_t B, std::size_t P, std:
   }
   if (!series) series_stats(kNoSeries);
   const bool window = a_.window_scaling != WindowScaling::none;
-  std::vector<float> scaled(opt_.max_batch * P * H_);
+  // Rows per model call: their P paths each carry a state, so at most 65536 path rows at once.
+  const std::size_t chunk = std::max<std::size_t>(1, std::min(opt_.max_batch, std::size_t(65536) / P));
+  std::vector<float> scaled(chunk * P * H_);
   Workspace* w = acquire();
   try {
-    for (std::size_t r0 = 0; r0 < B; r0 += opt_.max_batch) {
-      const std::size_t n = std::min(opt_.max_batch, B - r0);
+    for (std::size_t r0 = 0; r0 < B; r0 += chunk) {
+      const std::size_t n = std::min(chunk, B - r0);
       const RawCovariates part = cov_rows(cov, r0);
       const Batch<float> in = scale_rows(*w, x + r0 * L_, n, series ? series + r0 : nullptr, nullptr, L_,
                                          cov && cov_.any() ? &part : nullptr);

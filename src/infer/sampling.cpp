@@ -103,7 +103,7 @@ json score_paths(const Artifact& a, const Prepared& p, const SampleOptions& so) 
   const bool original = p.protocol != Protocol::ltsf;
   double crps = 0, med_ae = 0, med_se = 0, mean_ae = 0, mean_se = 0;
   std::vector<double> covered(I, 0), width(I, 0);
-  const std::size_t block = 512;
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(512, (std::size_t(1) << 24) / (P * H)));
   std::vector<float> paths(std::min(block, N) * P * H);
   std::vector<double> pd(P * H), mean(H), q(H * K), y(H);
   std::vector<float> col(P);

@@ -233,6 +233,8 @@ int run_predict(const PredictOpts& o) {
     NTN_CHECK(!o.cache, "--cache serves point forecasts; a distribution model's forecast is sampled (use --params)");
     const std::vector<float> qs = parse_floats(o.quantiles, "--quantiles", limits::kQuantile);
     const std::size_t P = o.paths, K = qs.size() + 1;
+    NTN_CHECK(double(n) * double(P) * double(H) <= double(1 << 28), "--paths ", P, ": ", n, " series x ", P,
+              " paths x horizon ", H, " values exceed 2^28; ask for fewer paths or series");
     std::vector<double> levels = {0.5};
     for (float q : qs) levels.push_back(double(q));
     std::vector<double> paths(n * P * H), mean(H), q(H * K);
