@@ -104,6 +104,63 @@ class RecurrentForecaster(nn.Module):
         return self.decoder(out[:, -1]).reshape(-1, self.H, self.Q)
 
 
+class LstmAttention(nn.Module):
+    """ntneural's lstm_attention at inference (every decoder step fed its own previous forecast,
+    the middle output): a bidirectional stacked LSTM encoder over the window, an LSTM decoder
+    whose state queries multi-head attention over the encoder states (separate q / k / v / out
+    Linears, scores / sqrt(d_head), softmax: nn.MultiheadAttention's equations, written out so
+    each projection keeps its own name), and the head Linear([state | context]) + tanh, Linear."""
+
+    def __init__(self, L=12, H=4, enc_hidden=4, enc_layers=1, dec_hidden=6, dec_layers=1, heads=2, Q=1):
+        super().__init__()
+        self.L, self.H, self.Q, self.heads = L, H, Q, heads
+        self.enc_layers, self.dec_layers = enc_layers, dec_layers
+        E2 = 2 * enc_hidden
+        self.enc = nn.LSTM(1, enc_hidden, enc_layers, batch_first=True, bidirectional=True)
+        self.dec = nn.LSTM(1, dec_hidden, dec_layers, batch_first=True)
+        self.q, self.k = nn.Linear(dec_hidden, dec_hidden), nn.Linear(E2, dec_hidden)
+        self.v, self.out = nn.Linear(E2, dec_hidden), nn.Linear(dec_hidden, dec_hidden)
+        self.head0, self.head1 = nn.Linear(2 * dec_hidden, dec_hidden), nn.Linear(dec_hidden, Q)
+
+    def ntn_names(self):
+        names = {}
+        for l in range(self.enc_layers):
+            for sfx in ("", "_reverse"):
+                for kind in ("ih", "hh"):
+                    names[f"encoder.l{l}{sfx}.{kind}.weight"] = getattr(self.enc, f"weight_{kind}_l{l}{sfx}")
+                    names[f"encoder.l{l}{sfx}.{kind}.bias"] = getattr(self.enc, f"bias_{kind}_l{l}{sfx}")
+        for l in range(self.dec_layers):
+            for kind in ("ih", "hh"):
+                names[f"decoder.l{l}.{kind}.weight"] = getattr(self.dec, f"weight_{kind}_l{l}")
+                names[f"decoder.l{l}.{kind}.bias"] = getattr(self.dec, f"bias_{kind}_l{l}")
+        for n in ("q", "k", "v", "out"):
+            names[f"attention.{n}.weight"] = getattr(self, n).weight
+            names[f"attention.{n}.bias"] = getattr(self, n).bias
+        for i, lin in enumerate((self.head0, self.head1)):
+            names[f"head.{i}.weight"] = lin.weight
+            names[f"head.{i}.bias"] = lin.bias
+        return names
+
+    def forward(self, x):  # x (B, L) -> (B, H, Q)
+        B, nh = x.shape[0], self.heads
+        enc, _ = self.enc(x.unsqueeze(-1))                        # (B, L, 2E)
+        k, v = self.k(enc), self.v(enc)                           # (B, L, Hd)
+        Hd = k.shape[-1]
+        dh = Hd // nh
+        k = k.view(B, -1, nh, dh).transpose(1, 2)                 # (B, nh, L, dh)
+        v = v.view(B, -1, nh, dh).transpose(1, 2)
+        prev, state, outs = x[:, -1], None, []
+        for _ in range(self.H):
+            s, state = self.dec(prev.view(B, 1, 1), state)        # (B, 1, Hd)
+            q = self.q(s[:, 0]).view(B, nh, 1, dh)
+            p = torch.softmax(q @ k.transpose(-1, -2) / dh ** 0.5, -1)
+            ctx = self.out((p @ v).reshape(B, Hd))
+            y = self.head1(torch.tanh(self.head0(torch.cat([s[:, 0], ctx], -1))))
+            outs.append(y)
+            prev = y[:, self.Q // 2]
+        return torch.stack(outs, 1)
+
+
 class DeepAR(nn.Module):
     """ntneural's deepar with a Student-t head: a stacked LSTM over the lagged targets, a Linear
     head, mu = raw, sigma = softplus + 1e-6, nu = 3 + softplus. forward(x, y) feeds the true

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
-for a small NHITS, a small N-BEATS and small GRU / LSTM forecasters, the initial weights (ntneural names), one batch, the
+for a small NHITS, a small N-BEATS, small GRU / LSTM forecasters and a small LSTM-Attention (at
+inference: each decoder step fed its own forecast, gradients through them), the initial weights (ntneural names), one batch, the
 forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
 on that batch. For a small Student-t DeepAR the same with the teacher-forced forward (the
 training one) and the negative log-likelihood (torch.distributions.StudentT), plus the forecast
@@ -18,7 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torch_reference import NBEATS, NHITS, DeepAR, RecurrentForecaster  # noqa: E402
+from torch_reference import NBEATS, NHITS, DeepAR, LstmAttention, RecurrentForecaster  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 
@@ -97,6 +98,10 @@ def main():
         cfg = {"type": cell, "input_size": 12, "horizon": 4, "encoder_hidden_size": 6, "encoder_n_layers": 2,
                "decoder_hidden_size": 8, "decoder_layers": 1}
         make(cell, RecurrentForecaster(cell, L=12, H=4, hidden=6, layers=2, dec_hidden=8, dec_layers=1), cfg, B=5)
+    la_cfg = {"type": "lstm_attention", "input_size": 12, "horizon": 4, "encoder_hidden_size": 4, "encoder_n_layers": 2,
+              "decoder_hidden_size": 6, "decoder_layers": 1, "attention_heads": 2}
+    make("lstm_attention", LstmAttention(L=12, H=4, enc_hidden=4, enc_layers=2, dec_hidden=6, dec_layers=1, heads=2),
+         la_cfg, B=5)
     deepar_cfg = {"type": "deepar", "input_size": 12, "horizon": 4, "encoder_hidden_size": 5, "encoder_n_layers": 2,
                   "encoder_dropout": 0.0, "lags": [1, 3], "distribution": "student_t", "outputs": 3}
     make("deepar", DeepAR(L=12, H=4, hidden=5, layers=2, lags=(1, 3)), deepar_cfg, B=5, lr=1e-2)
