@@ -4,6 +4,7 @@
 #include "ntn/error.h"
 #include "ntn/mlp.h"
 #include "ntn/nn.h"
+#include "ntn/rng.h"
 
 namespace ntn::nn {
 namespace {
@@ -141,6 +142,20 @@ TEST(Layers, DropoutIsInvertedSeededAndItsOwnGradient) {
   dropout_forward(x.data(), y2.data(), n, 0.0f, 3, 9, 0);
   EXPECT_EQ(y2, x);
   EXPECT_THROW(dropout_forward(x.data(), y2.data(), n, 1.0f, 3, 9, 0), Error);
+  // The mask is element i's own Philox word (counter + i): any start counter and length, in
+  // pieces or at once, gives the same bits as one block per element.
+  const Rng rng(3, 9);
+  for (std::uint64_t c0 : {0ull, 1ull, 2ull, 3ull, 7ull, (1ull << 40) + 5}) {
+    for (std::size_t len : {std::size_t(1), std::size_t(3), std::size_t(4), std::size_t(13)}) {
+      std::vector<double> got(len);
+      dropout_forward(x.data(), got.data(), len, 0.4f, 3, 9, c0);
+      for (std::size_t i = 0; i < len; ++i) {
+        const std::uint64_t w = c0 + i;
+        const bool keep = rng.block(w >> 2)[w & 3] >= std::uint32_t(0.4 * 4294967296.0);
+        ASSERT_EQ(got[i], keep ? 1.0 / (1.0 - double(0.4f)) : 0.0) << c0 << " " << len << " " << i;
+      }
+    }
+  }
 }
 
 TEST(Layers, PoolingValuesAndGradients) {
