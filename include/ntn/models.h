@@ -124,8 +124,11 @@ struct ModelInfo {
   std::vector<std::string> covariates;   // covariate kinds it consumes: "historic", "future", "static"
   bool streaming = false;                // carries a recurrent state tick by tick
   bool ancestral = false;                // samples whole paths (Model::sample): each step reads its last draw
+  bool distribution_only() const { return outputs == std::vector<std::string>{"distribution"}; }
 };
 const std::vector<ModelInfo>& model_registry();
+// The row of a model type; an unknown type is an error listing the known ones.
+const ModelInfo& model_info(const std::string& type);
 std::vector<std::string> model_types();  // the registry's names, in its order
 
 }  // namespace ntn

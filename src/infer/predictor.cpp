@@ -416,7 +416,7 @@ void Predictor::finish_row(float* yb, Out* ob, const NormStats* w, const NormSta
 }
 
 bool Predictor::carries_state() const {
-  return a_.model->make_state() != nullptr && a_.window_scaling == WindowScaling::none && !cov_.any();
+  return model_info(a_.model->type()).streaming && a_.window_scaling == WindowScaling::none && !cov_.any();
 }
 
 Predictor::StreamState Predictor::make_stream_state() const {

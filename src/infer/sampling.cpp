@@ -15,22 +15,12 @@ namespace ntn {
 
 using nlohmann::json;
 
-namespace {
-
-bool is_ancestral(const Model<float>& m) {
-  for (const ModelInfo& i : model_registry())
-    if (i.name == m.type()) return i.ancestral;
-  return false;
-}
-
-}  // namespace
-
 void sample_paths(const Model<float>& model, const OutputSpec& spec, const Batch<float>& in, std::size_t P, std::uint64_t seed, std::size_t row0, float* out,
                   const nn::RunCtx& ctx) {
   NTN_CHECK(spec.kind == OutputKind::distribution, "sample paths need a distribution head (this model outputs ",
             output_kind_name(spec.kind), ")");
   NTN_CHECK(P >= 1, "sample paths: at least one path");
-  NTN_CHECK(is_ancestral(model), "model '", model.type(),
+  NTN_CHECK(model_info(model.type()).ancestral, "model '", model.type(),
             "' draws no sample paths (only models whose steps read their earlier draws do: deepar)");
   model.sample(in, P, seed, row0, out, ctx);
 }

@@ -65,6 +65,7 @@ const std::vector<ModelInfo>& model_registry() {
   return infos;
 }
 
+
 template <class T>
 void Model<T>::step(State&, const T*, T*, const nn::RunCtx&) const {
   throw Error(cat("model '", type(), "' does not stream (it carries no state between ticks)"));
@@ -82,6 +83,12 @@ void Model<T>::fit(const SeriesView<T>&) {
 
 template class Model<float>;
 template class Model<double>;
+
+const ModelInfo& model_info(const std::string& type) {
+  for (const ModelInfo& m : model_registry())
+    if (m.name == type) return m;
+  return find(nlohmann::json{{"type", type}}).info;  // throws: the error lists the known types
+}
 
 std::vector<std::string> model_types() {
   std::vector<std::string> v;

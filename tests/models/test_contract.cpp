@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "expect_error.h"
 #include "model_checks.h"
 #include "ntn/models.h"
 #include "ntn/predictor.h"
@@ -59,7 +60,16 @@ TEST_P(Contract, RegistryRowIsComplete) {
     EXPECT_FALSE(m.summary.empty());
     EXPECT_FALSE(m.outputs.empty());
     EXPECT_EQ(m.tiny_config.value("type", ""), m.name);
+    EXPECT_EQ(&model_info(m.name), &m);
+    // The capabilities the row claims are the model's: a state to carry, paths of its own.
+    const auto model = make_model<float>(tiny());
+    EXPECT_EQ(m.streaming, model->make_state() != nullptr);
+    if (!m.ancestral) {
+      Batch<float> in;
+      EXPECT_THROW(model->sample(in, 1, 1, 0, nullptr), Error);
+    }
   }
+  test::expect_error([] { model_info("lstm9"); }, {"unknown model type 'lstm9': expected one of nhits"});
 }
 
 TEST_P(Contract, ConfigRoundTrip) {

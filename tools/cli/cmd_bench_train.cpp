@@ -57,10 +57,7 @@ int run(const Opts& o) {
   tc.batch_size = o.batch;
   tc.micro_batches = o.micro ? o.micro : 1;  // small batches: threads go to BLAS inside one micro-batch
   // mse, or the likelihood for a model that only outputs a distribution (deepar: Student-t)
-  bool distribution_only = false;
-  for (const ModelInfo& m : model_registry())
-    if (m.name == o.model) distribution_only = m.outputs == std::vector<std::string>{"distribution"};
-  tc.loss = parse_loss(distribution_only ? "nll" : "mse");
+  tc.loss = parse_loss(model_info(o.model).distribution_only() ? "nll" : "mse");
   tc.window_scaling = WindowScaling::standard;
   tc.log_every = 0;
   Trainer tr(*model, store, windows, {}, tc);

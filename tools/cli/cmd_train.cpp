@@ -99,12 +99,7 @@ int run_train(const TrainOpts& o) {
   tc.val_batch = o.val_batch;
   tc.seed = o.seed;
   // Default loss: mae, or nll for a model that only outputs a distribution (deepar).
-  std::string loss = o.loss;
-  if (loss.empty()) {
-    loss = "mae";
-    for (const ModelInfo& m : model_registry())
-      if (m.name == o.model && m.outputs == std::vector<std::string>{"distribution"}) loss = "nll";
-  }
+  const std::string loss = !o.loss.empty() ? o.loss : model_info(o.model).distribution_only() ? "nll" : "mae";
   tc.loss = parse_loss(loss, parse_floats(o.quantiles, "--quantiles", limits::kQuantile), o.huber_delta,
                        o.distribution);
   tc.optim.name = o.optimizer;
