@@ -34,6 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       p.predict(x.data(), y.data(), series);
       for (float v : y)
         if (!std::isfinite(v)) __builtin_trap();  // a returned forecast is always finite
+      if (p.artifact().output.kind == ntn::OutputKind::distribution) {  // and so is every sampled path
+        const std::size_t P = 3;
+        std::vector<double> xd(x.begin(), x.end()), paths(P * p.horizon());
+        p.sample_batch(xd.data(), 1, P, 1, paths.data(), &series);
+        for (double v : paths)
+          if (!std::isfinite(v)) __builtin_trap();
+      }
       return 0;
     }
     // A covariate model: raw covariates at a plausible level (each column's stored center).
