@@ -71,6 +71,16 @@ class NHITS(nn.Module):
         return forecast
 
 
+def rnn_names(names, rnn, prefix, layers, bidirectional=False):
+    """ntneural's names of a torch.nn.GRU / LSTM's weights: <prefix>.l<l>[_reverse].{ih,hh}.{weight,bias}."""
+    for l in range(layers):
+        for sfx in ("", "_reverse") if bidirectional else ("",):
+            for kind in ("ih", "hh"):
+                names[f"{prefix}.l{l}{sfx}.{kind}.weight"] = getattr(rnn, f"weight_{kind}_l{l}{sfx}")
+                names[f"{prefix}.l{l}{sfx}.{kind}.bias"] = getattr(rnn, f"bias_{kind}_l{l}{sfx}")
+    return names
+
+
 class RecurrentForecaster(nn.Module):
     """ntneural's gru / lstm: a stacked encoder over the window (one input channel), then an MLP
     decoder (Linear + ReLU per hidden layer, then Linear) from the last hidden state to H x Q."""
@@ -88,11 +98,7 @@ class RecurrentForecaster(nn.Module):
         self.decoder = nn.Sequential(*mods)
 
     def ntn_names(self):
-        names = {}
-        for l in range(self.layers):
-            for kind in ("ih", "hh"):
-                names[f"encoder.l{l}.{kind}.weight"] = getattr(self.rnn, f"weight_{kind}_l{l}")
-                names[f"encoder.l{l}.{kind}.bias"] = getattr(self.rnn, f"bias_{kind}_l{l}")
+        names = rnn_names({}, self.rnn, "encoder", self.layers)
         linear = [m for m in self.decoder if isinstance(m, nn.Linear)]
         for i, lin in enumerate(linear):
             names[f"decoder.{i}.weight"] = lin.weight
@@ -123,16 +129,8 @@ class LstmAttention(nn.Module):
         self.head0, self.head1 = nn.Linear(2 * dec_hidden, dec_hidden), nn.Linear(dec_hidden, Q)
 
     def ntn_names(self):
-        names = {}
-        for l in range(self.enc_layers):
-            for sfx in ("", "_reverse"):
-                for kind in ("ih", "hh"):
-                    names[f"encoder.l{l}{sfx}.{kind}.weight"] = getattr(self.enc, f"weight_{kind}_l{l}{sfx}")
-                    names[f"encoder.l{l}{sfx}.{kind}.bias"] = getattr(self.enc, f"bias_{kind}_l{l}{sfx}")
-        for l in range(self.dec_layers):
-            for kind in ("ih", "hh"):
-                names[f"decoder.l{l}.{kind}.weight"] = getattr(self.dec, f"weight_{kind}_l{l}")
-                names[f"decoder.l{l}.{kind}.bias"] = getattr(self.dec, f"bias_{kind}_l{l}")
+        names = rnn_names({}, self.enc, "encoder", self.enc_layers, bidirectional=True)
+        rnn_names(names, self.dec, "decoder", self.dec_layers)
         for n in ("q", "k", "v", "out"):
             names[f"attention.{n}.weight"] = getattr(self, n).weight
             names[f"attention.{n}.bias"] = getattr(self, n).bias
@@ -173,11 +171,7 @@ class DeepAR(nn.Module):
         self.head = nn.Linear(hidden, 3)
 
     def ntn_names(self):
-        names = {}
-        for l in range(self.layers):
-            for kind in ("ih", "hh"):
-                names[f"encoder.l{l}.{kind}.weight"] = getattr(self.rnn, f"weight_{kind}_l{l}")
-                names[f"encoder.l{l}.{kind}.bias"] = getattr(self.rnn, f"bias_{kind}_l{l}")
+        names = rnn_names({}, self.rnn, "encoder", self.layers)
         names["head.weight"] = self.head.weight
         names["head.bias"] = self.head.bias
         return names
