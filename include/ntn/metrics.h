@@ -59,6 +59,8 @@ double explained_variance(const float* y, const float* f, std::size_t n);
 double max_error(const float* y, const float* f, std::size_t n);
 double pinball(const float* y, const float* f, std::size_t n, double q);
 double crps_samples(float y, const float* samples, std::size_t m, bool fair = false);
+// The same from samples already sorted ascending (callers that sorted them for quantiles).
+double crps_sorted(double y, const double* sorted, std::size_t m, bool fair = false);
 // q (k quantile forecasts of one y) at levels (k), both ascending.
 double crps_quantiles(float y, const float* q, const float* levels, std::size_t k);
 double coverage(const float* y, const float* lo, const float* hi, std::size_t n);

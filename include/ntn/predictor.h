@@ -197,6 +197,11 @@ class Predictor {
   void predict_one(const float* x, float* y, std::size_t series, const NormStats* window_stats);
   template <class In>
   void check_row(const In* x, std::size_t row) const;
+  // Every input of a batch call before any work: the covariates, each row (stride ldx) and each
+  // row's series (or the artifact's one series when series is null).
+  template <class In>
+  void check_rows(const In* x, std::size_t B, std::size_t ldx, const std::size_t* series,
+                  const RawCovariates* cov) const;
   template <class In, class Out>
   void predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
                           const RawCovariates* cov);

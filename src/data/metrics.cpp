@@ -184,13 +184,20 @@ double pinball(const float* y, const float* f, std::size_t n, double q) {
 }
 
 double crps_samples(float y, const float* samples, std::size_t m, bool fair) {
-  NTN_CHECK(m > 0 && (!fair || m > 1), "CRPS from ", m, " samples (needs ", fair ? 2 : 1, ")");
-  NTN_CHECK(std::isfinite(y), "CRPS: the actual value is not finite");
+  NTN_CHECK(m > 0, "CRPS from no samples");
   std::vector<double> x(samples, samples + m);
   for (std::size_t i = 0; i < m; ++i) NTN_CHECK(std::isfinite(x[i]), "CRPS: sample ", i, " is not finite");
   std::sort(x.begin(), x.end());
+  return crps_sorted(y, x.data(), m, fair);
+}
+
+double crps_sorted(double y, const double* x, std::size_t m, bool fair) {
+  NTN_CHECK(m > 0 && (!fair || m > 1), "CRPS from ", m, " samples (needs ", fair ? 2 : 1, ")");
+  NTN_CHECK(std::isfinite(y), "CRPS: the actual value is not finite");
+  NTN_CHECK(std::isfinite(x[0]) && std::isfinite(x[m - 1]), "CRPS: a sample is not finite");
   double a = 0, b = 0;  // sum |x_i - y|; sum_i (2i - m + 1) x_(i) = 0.5 sum_ij |x_i - x_j|
   for (std::size_t i = 0; i < m; ++i) {
+    NTN_CHECK(i == 0 || x[i - 1] <= x[i], "CRPS: samples are not sorted at ", i);
     a += std::fabs(x[i] - y);
     b += (2.0 * double(i) - double(m) + 1.0) * x[i];
   }

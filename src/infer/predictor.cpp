@@ -237,6 +237,17 @@ NormStats Predictor::series_stats(std::size_t series) const {
 }
 
 template <class In>
+void Predictor::check_rows(const In* x, std::size_t B, std::size_t ldx, const std::size_t* series,
+                           const RawCovariates* cov) const {
+  check_covariates(cov, B);
+  for (std::size_t b = 0; b < B; ++b) {
+    check_row(x + b * ldx, b);
+    if (series) series_stats(series[b]);
+  }
+  if (!series) series_stats(kNoSeries);
+}
+
+template <class In>
 void Predictor::check_row(const In* x, std::size_t row) const {
   if constexpr (std::is_same_v<In, float>) {
     if (std::isfinite(kernels().f32_sum(x, L_))) return;
@@ -518,12 +529,7 @@ template <class In, class Out>
 void Predictor::predict_batch_impl(const In* x, std::size_t B, Out* y, const std::size_t* series, std::size_t ldx,
                                    const RawCovariates* cov) {
   if (ldx == 0) ldx = L_;
-  check_covariates(cov, B);
-  for (std::size_t b = 0; b < B; ++b) {
-    check_row(x + b * ldx, b);
-    if (series) series_stats(series[b]);
-  }
-  if (!series) series_stats(kNoSeries);
+  check_rows(x, B, ldx, series, cov);
   if (B == 0) return;
   const std::size_t chunk = opt_.max_batch, chunks = (B + chunk - 1) / chunk;
   // One workspace per thread that can run a chunk, created here (not racing inside the region),
@@ -556,12 +562,7 @@ void Predictor::sample_batch(const double* x, std::size_t B, std::size_t P, std:
   NTN_CHECK(a_.output.kind == OutputKind::distribution, "sample paths need a distribution model (this ",
             a_.model->type(), " model outputs ", output_kind_name(a_.output.kind), ")");
   NTN_CHECK(P >= 1 && P <= 100000, "sample paths: ", P, " paths per row (1..100000)");
-  check_covariates(cov, B);
-  for (std::size_t b = 0; b < B; ++b) {
-    check_row(x + b * L_, b);
-    if (series) series_stats(series[b]);
-  }
-  if (!series) series_stats(kNoSeries);
+  check_rows(x, B, L_, series, cov);
   const bool window = a_.window_scaling != WindowScaling::none;
   // Rows per model call: their P paths each carry a state, so at most 65536 path rows at once.
   const std::size_t chunk = std::max<std::size_t>(1, std::min(opt_.max_batch, std::size_t(65536) / P));

@@ -25,6 +25,20 @@ void sample_paths(const Model<float>& model, const OutputSpec& spec, const Batch
   model.sample(in, P, seed, row0, out, ctx);
 }
 
+namespace {
+// Quantiles at levels (K, each in (0, 1)) of P values sorted ascending, linearly interpolated
+// between order statistics (numpy's default): q[k].
+void sorted_quantiles(const double* v, std::size_t P, const double* levels, std::size_t K, double* q) {
+  for (std::size_t k = 0; k < K; ++k) {
+    NTN_CHECK(levels[k] > 0 && levels[k] < 1, "quantile level ", levels[k], " is outside (0, 1)");
+    const double pos = levels[k] * double(P - 1);
+    const std::size_t i = std::size_t(pos);
+    const double f = pos - double(i);
+    q[k] = i + 1 < P ? v[i] + f * (v[i + 1] - v[i]) : v[i];
+  }
+}
+}  // namespace
+
 void summarize_paths(const double* paths, std::size_t P, std::size_t H, const double* levels, std::size_t K,
                      double* mean, double* q) {
   NTN_CHECK(P >= 1, "summarize_paths: no paths");
@@ -34,13 +48,7 @@ void summarize_paths(const double* paths, std::size_t P, std::size_t H, const do
     for (std::size_t p = 0; p < P; ++p) s += v[p] = paths[p * H + h];
     if (mean) mean[h] = s / double(P);
     std::sort(v.begin(), v.end());
-    for (std::size_t k = 0; k < K; ++k) {
-      NTN_CHECK(levels[k] > 0 && levels[k] < 1, "quantile level ", levels[k], " is outside (0, 1)");
-      const double pos = levels[k] * double(P - 1);
-      const std::size_t i = std::size_t(pos);
-      const double f = pos - double(i);
-      q[h * K + k] = i + 1 < P ? v[i] + f * (v[i + 1] - v[i]) : v[i];
-    }
+    sorted_quantiles(v.data(), P, levels, K, q + h * K);
   }
 }
 
@@ -95,8 +103,7 @@ json score_paths(const Artifact& a, const Prepared& p, const SampleOptions& so) 
   std::vector<double> covered(I, 0), width(I, 0);
   const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(512, (std::size_t(1) << 24) / (P * H)));
   std::vector<float> paths(std::min(block, N) * P * H);
-  std::vector<double> pd(P * H), mean(H), q(H * K), y(H);
-  std::vector<float> col(P);
+  std::vector<double> v(P), q(K), y(H);
   for (std::size_t s = 0; s < N; s += block) {
     const std::size_t n = std::min(block, N - s);
     sample_windows(m, a.output, p.store, p.test, a.window_scaling, so, s, n, paths.data());
@@ -104,23 +111,24 @@ json score_paths(const Artifact& a, const Prepared& p, const SampleOptions& so) 
       const WindowRef w = p.test[s + i];
       const NormStats& st = p.stats[w.series];
       const float* sv = p.store.data(w.series);
+      const float* pi = paths.data() + i * P * H;
       for (std::size_t h = 0; h < H; ++h) y[h] = sv[w.start + L + h];
-      for (std::size_t k = 0; k < P * H; ++k) pd[k] = paths[i * P * H + k];
-      if (original) {
-        denormalize(st, y.data(), y.data(), H);
-        denormalize(st, pd.data(), pd.data(), P * H);
-      }
-      summarize_paths(pd.data(), P, H, levels.data(), K, mean.data(), q.data());
-      for (std::size_t h = 0; h < H; ++h) {
-        for (std::size_t k = 0; k < P; ++k) col[k] = float(pd[k * H + h]);
-        crps += crps_samples(float(y[h]), col.data(), P);
-        const double med = q[h * K + K - 1], em = med - y[h], en = mean[h] - y[h];
+      if (original) denormalize(st, y.data(), y.data(), H);
+      for (std::size_t h = 0; h < H; ++h) {  // one sort per step serves the quantiles and the CRPS
+        for (std::size_t k = 0; k < P; ++k) v[k] = pi[k * H + h];
+        if (original) denormalize(st, v.data(), v.data(), P);
+        double sum = 0;
+        for (std::size_t k = 0; k < P; ++k) sum += v[k];
+        std::sort(v.begin(), v.end());
+        sorted_quantiles(v.data(), P, levels.data(), K, q.data());
+        crps += crps_sorted(y[h], v.data(), P);
+        const double med = q[K - 1], em = med - y[h], en = sum / double(P) - y[h];
         med_ae += std::fabs(em);
         med_se += em * em;
         mean_ae += std::fabs(en);
         mean_se += en * en;
         for (std::size_t c = 0; c < I; ++c) {
-          const double lo = q[h * K + 2 * c], hi = q[h * K + 2 * c + 1];
+          const double lo = q[2 * c], hi = q[2 * c + 1];
           covered[c] += (y[h] >= lo && y[h] <= hi) ? 1 : 0;
           width[c] += hi - lo;
         }

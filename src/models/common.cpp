@@ -33,6 +33,20 @@ void BaseConfig::write(json& j) const {
   j["dropout"] = dropout;
 }
 
+void RecurrentEncoderConfig::read(const json& j, const std::string& ctx, const ModelInfo& info) {
+  BaseConfig::read(j, ctx, info);
+  encoder_hidden_size = json_uint(j, ctx, "encoder_hidden_size", encoder_hidden_size, limits::kWidth);
+  encoder_n_layers = json_uint(j, ctx, "encoder_n_layers", encoder_n_layers, limits::kLayers);
+  encoder_dropout = float(json_real(j, ctx, "encoder_dropout", encoder_dropout, limits::kDropout));
+}
+
+void RecurrentEncoderConfig::write(json& j) const {
+  BaseConfig::write(j);
+  j["encoder_hidden_size"] = encoder_hidden_size;
+  j["encoder_n_layers"] = encoder_n_layers;
+  j["encoder_dropout"] = encoder_dropout;
+}
+
 Units read_units(const json& j, const std::string& ctx, const Units& def) {
   if (!j.contains("mlp_units")) return def;
   const json& a = j.at("mlp_units");

@@ -47,6 +47,17 @@ struct BaseConfig {
   Covariates covariates() const { return {hist_exog, futr_exog, stat_exog}; }
 };
 
+// The fields of every model with a recurrent encoder (gru, lstm, lstm_attention, deepar); a
+// model's Config derives from it and may change a default in its constructor.
+struct RecurrentEncoderConfig : BaseConfig {
+  std::size_t encoder_hidden_size = 128;  // hidden units per recurrent layer (per direction if bidirectional)
+  std::size_t encoder_n_layers = 2;       // stacked recurrent layers
+  float encoder_dropout = 0.0f;           // [0, 1): between recurrent layers (not after the last), training only
+
+  void read(const json& j, const std::string& ctx, const ModelInfo& info);
+  void write(json& j) const;
+};
+
 // The generic reader behind each Config::from_json: unknown fields (anything Config{}.to_json()
 // does not write) are errors, then Config::read parses and validates the rest (absent fields keep
 // the struct's defaults). to_json() gives the full JSON back.

@@ -43,20 +43,18 @@ ModelInfo deepar_info() {
 }
 
 // Typical values shown.
-struct DeepArConfig : BaseConfig {
-  std::size_t encoder_hidden_size = 128;       // LSTM width (NeuralForecast's lstm_hidden_size)
-  std::size_t encoder_n_layers = 2;            // stacked layers (GluonTS 2; NeuralForecast 4)
-  float encoder_dropout = 0.1f;                // [0, 1): between layers, training only
+struct DeepArConfig : RecurrentEncoderConfig {
   std::vector<std::size_t> lags = {1};         // targets fed per step, e.g. [1, 24, 168]; each < input_size
   DistKind distribution = DistKind::student_t;  // gaussian | student_t | negative_binomial
   std::string scaling = "auto";                // mean | none | auto (mean for negative_binomial)
 
-  DeepArConfig() { outputs = 3; }
+  // The encoder is an LSTM (NeuralForecast's lstm_hidden_size 128; GluonTS's 2 layers, dropout 0.1).
+  DeepArConfig() {
+    outputs = 3;
+    encoder_dropout = 0.1f;
+  }
   void read(const json& j, const std::string& ctx, const ModelInfo& info) {
-    BaseConfig::read(j, ctx, info);
-    encoder_hidden_size = json_uint(j, ctx, "encoder_hidden_size", encoder_hidden_size, limits::kWidth);
-    encoder_n_layers = json_uint(j, ctx, "encoder_n_layers", encoder_n_layers, limits::kLayers);
-    encoder_dropout = float(json_real(j, ctx, "encoder_dropout", encoder_dropout, limits::kDropout));
+    RecurrentEncoderConfig::read(j, ctx, info);
     lags = read_sizes(j, ctx, "lags", lags, limits::kWindow);
     NTN_CHECK(!lags.empty() && lags.size() <= 64, ctx, ": field 'lags' needs 1..64 lags (got ", lags.size(), ")");
     for (std::size_t i = 0; i < lags.size(); ++i) {
@@ -82,9 +80,6 @@ struct DeepArConfig : BaseConfig {
   json to_json() const {
     json j = {{"type", "deepar"}};
     write(j);
-    j["encoder_hidden_size"] = encoder_hidden_size;
-    j["encoder_n_layers"] = encoder_n_layers;
-    j["encoder_dropout"] = encoder_dropout;
     j["lags"] = lags;
     j["distribution"] = dist_name(distribution);
     j["scaling"] = scaling;

@@ -31,11 +31,8 @@ ModelInfo lstm_attention_info() {
           false};
 }
 
-// Typical values shown.
-struct LstmAttentionConfig : BaseConfig {
-  std::size_t encoder_hidden_size = 128;  // per direction (the encoder states are twice as wide)
-  std::size_t encoder_n_layers = 2;       // stacked bidirectional layers
-  float encoder_dropout = 0.0f;           // [0, 1): between encoder layers, training only
+// Typical values shown; the encoder is bidirectional (its states are 2 x encoder_hidden_size wide).
+struct LstmAttentionConfig : RecurrentEncoderConfig {
   std::size_t decoder_hidden_size = 128;  // decoder LSTM width = attention embedding
   std::size_t decoder_layers = 1;         // stacked decoder layers
   std::size_t attention_heads = 4;        // must divide decoder_hidden_size
@@ -43,10 +40,7 @@ struct LstmAttentionConfig : BaseConfig {
 
   LstmAttentionConfig() { activation = nn::Act::tanh; }  // Luong's attentional hidden state
   void read(const json& j, const std::string& ctx, const ModelInfo& info) {
-    BaseConfig::read(j, ctx, info);
-    encoder_hidden_size = json_uint(j, ctx, "encoder_hidden_size", encoder_hidden_size, limits::kWidth);
-    encoder_n_layers = json_uint(j, ctx, "encoder_n_layers", encoder_n_layers, limits::kLayers);
-    encoder_dropout = float(json_real(j, ctx, "encoder_dropout", encoder_dropout, limits::kDropout));
+    RecurrentEncoderConfig::read(j, ctx, info);
     decoder_hidden_size = json_uint(j, ctx, "decoder_hidden_size", decoder_hidden_size, limits::kWidth);
     decoder_layers = json_uint(j, ctx, "decoder_layers", decoder_layers, limits::kLayers);
     attention_heads = json_uint(j, ctx, "attention_heads", attention_heads, limits::kWidth);
@@ -60,9 +54,6 @@ struct LstmAttentionConfig : BaseConfig {
   json to_json() const {
     json j = {{"type", "lstm_attention"}};
     write(j);
-    j["encoder_hidden_size"] = encoder_hidden_size;
-    j["encoder_n_layers"] = encoder_n_layers;
-    j["encoder_dropout"] = encoder_dropout;
     j["decoder_hidden_size"] = decoder_hidden_size;
     j["decoder_layers"] = decoder_layers;
     j["attention_heads"] = attention_heads;

@@ -18,29 +18,20 @@
 namespace ntn::models {
 
 // Typical values shown (NeuralForecast's LSTM; its GRU differs in encoder_hidden_size, 200).
-struct RecurrentConfig : BaseConfig {
+struct RecurrentConfig : RecurrentEncoderConfig {
   std::string type;                      // "gru" | "lstm" (set by the model file)
   nn::Cell cell = nn::Cell::lstm;
-  std::size_t encoder_hidden_size = 128;  // hidden units per recurrent layer
-  std::size_t encoder_n_layers = 2;       // stacked recurrent layers
-  float encoder_dropout = 0.0f;           // [0, 1): between recurrent layers, training only
   std::size_t decoder_hidden_size = 128;  // width of the decoder MLP's hidden layers
   std::size_t decoder_layers = 2;         // hidden layers of the decoder (0: one Linear to the horizon)
 
   void read(const json& j, const std::string& ctx, const ModelInfo& info) {
-    BaseConfig::read(j, ctx, info);
-    encoder_hidden_size = json_uint(j, ctx, "encoder_hidden_size", encoder_hidden_size, limits::kWidth);
-    encoder_n_layers = json_uint(j, ctx, "encoder_n_layers", encoder_n_layers, limits::kLayers);
-    encoder_dropout = float(json_real(j, ctx, "encoder_dropout", encoder_dropout, limits::kDropout));
+    RecurrentEncoderConfig::read(j, ctx, info);
     decoder_hidden_size = json_uint(j, ctx, "decoder_hidden_size", decoder_hidden_size, limits::kWidth);
     decoder_layers = json_uint(j, ctx, "decoder_layers", decoder_layers, {0, limits::kLayers.hi});
   }
   json to_json() const {
     json j = {{"type", type}};
     write(j);
-    j["encoder_hidden_size"] = encoder_hidden_size;
-    j["encoder_n_layers"] = encoder_n_layers;
-    j["encoder_dropout"] = encoder_dropout;
     j["decoder_hidden_size"] = decoder_hidden_size;
     j["decoder_layers"] = decoder_layers;
     return j;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -90,6 +91,11 @@ TEST(Metrics, CrpsSamplesMatchesPairwiseDefinition) {
   const double m = double(s.size());
   EXPECT_NEAR(crps_samples(0.4f, s.data(), s.size()), a / m - 0.5 * b / (m * m), 1e-9);
   EXPECT_NEAR(crps_samples(0.4f, s.data(), s.size(), true), a / m - 0.5 * b / (m * (m - 1)), 1e-9);
+  std::vector<double> sorted(s.begin(), s.end());  // the sorted entry point gives the same value
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_DOUBLE_EQ(crps_sorted(y, sorted.data(), sorted.size()), crps_samples(0.4f, s.data(), s.size()));
+  std::vector<double> unsorted(s.begin(), s.end());  // and refuses samples that are not sorted
+  EXPECT_THROW(crps_sorted(y, unsorted.data(), unsorted.size()), ntn::Error);
 }
 
 TEST(Metrics, Naive2SeasonalAndNot) {
