@@ -850,6 +850,9 @@ void f32_gemm(const GemmArgs& g) {
   const std::size_t k_short = g.K < kGemmKc ? (g.K > 0 ? g.K : 1) : kGemmKc;
   std::size_t nc_max = kGemmPack / k_short / kGemmNB * kGemmNB;
   nc_max = !packed || nc_max < kGemmNc ? kGemmNc : nc_max;
+  // A transposed (a weight gradient's dY^T over many rows) is re-read and repacked per column
+  // block: wider blocks read it fewer times (at most 2 x kGemmNc columns, kc >= 128).
+  if (packed && g.a_cs != 1 && nc_max < 2 * kGemmNc) nc_max = 2 * kGemmNc;
   for (std::size_t j0 = 0; j0 < g.N; j0 += nc_max) {
     const std::size_t nc = g.N - j0 < nc_max ? g.N - j0 : nc_max;
     const std::size_t np = (nc + kGemmNB - 1) / kGemmNB * kGemmNB;

@@ -97,11 +97,11 @@ void check_gemm(const KernelTable& k, std::size_t M, std::size_t N, std::size_t 
 }
 
 TEST_P(FixedGemmTest, EveryLayoutAndFlagIsTheChainContractBitwise) {
-  // Sizes around the tiles (6 rows; 16 / 32 columns), the column blocks (64 and more) and the
-  // k blocks (chains parked in C between blocks of 512 or fewer).
+  // Sizes around the tiles (6 rows; 16 / 32 columns), the column blocks (64 and more; 128 when
+  // A is transposed) and the k blocks (chains parked in C between blocks of 512 or fewer).
   const std::size_t shapes[][3] = {{1, 1, 1},    {1, 7, 3},    {6, 16, 8},   {7, 17, 9},    {5, 33, 130},
                                    {25, 31, 64}, {24, 65, 33}, {13, 129, 5}, {30, 200, 32}, {2, 40, 600},
-                                   {40, 3, 300}, {61, 70, 1100}};
+                                   {40, 3, 300}, {61, 70, 1100}, {50, 150, 700}};
   const Layout layouts[] = {{false, false, false, 0}, {false, true, true, 0}, {true, false, false, 3},
                             {true, true, false, 1},   {false, true, false, 2}, {true, false, true, 0}};
   std::uint64_t seed = 100;
