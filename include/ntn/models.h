@@ -85,6 +85,9 @@ class Model {
   };
   // A fresh state (as before the first tick); null when the model does not stream.
   virtual std::unique_ptr<State> make_state() const { return nullptr; }
+  // Whether this model, of a type that streams (ModelInfo::streaming), carries a state in its
+  // configuration (DeepAR's per-window mean scaling rules it out); make_state() is null if not.
+  virtual bool can_stream() const { return true; }
   // One new tick: the target value (scaled like a window) enters the state; y (H, Q) is the
   // forecast from it. ctx.packed serves packed weights (float). Allocates nothing. Models that
   // stream override this; they take no covariates while streaming.

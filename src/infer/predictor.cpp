@@ -397,8 +397,11 @@ void Predictor::finish_row(float* yb, Out* ob, const NormStats* w, const NormSta
   const std::size_t HQ = H_ * Q_;
   const OutputSpec& spec = a_.output;
   if (spec.kind == OutputKind::distribution) {  // per parameter: a sigma is scaled, never shifted
-    if constexpr (!std::is_same_v<Out, float>)
+    if constexpr (std::is_same_v<Out, float>) {
+      if (yb != ob) std::memcpy(ob, yb, HQ * sizeof(float));  // a stream's tick: from the state's buffer
+    } else {
       for (std::size_t i = 0; i < HQ; ++i) ob[i] = double(yb[i]);
+    }
     if (w) unscale_outputs(spec, *w, ob, H_);
     unscale_outputs(spec, s, ob, H_);
     bool finite = true;
@@ -427,12 +430,17 @@ void Predictor::finish_row(float* yb, Out* ob, const NormStats* w, const NormSta
 }
 
 bool Predictor::carries_state() const {
-  return model_info(a_.model->type()).streaming && a_.window_scaling == WindowScaling::none && !cov_.any();
+  return model_info(a_.model->type()).streaming && a_.model->can_stream() && a_.window_scaling == WindowScaling::none &&
+         !cov_.any();
 }
 
 Predictor::StreamState Predictor::make_stream_state() const {
   NTN_CHECK(carries_state(), "model '", a_.model->type(), "' does not carry a state from tick to tick",
-            a_.window_scaling != WindowScaling::none ? " (it was trained with a window scaler)" : "");
+            a_.window_scaling != WindowScaling::none ? " (it was trained with a window scaler)"
+            : !a_.model->can_stream()
+                ? " (its configuration rules it out: a per-window scale, such as DeepAR's mean scaling, has no "
+                  "meaning over an unbounded stream)"
+                : "");
   StreamState st;
   st.model = a_.model->make_state();
   st.runner = std::make_unique<PackedRunner>(packed_, 1);

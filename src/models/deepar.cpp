@@ -19,6 +19,8 @@
 //   forward otherwise: each horizon step is fed the location (mu) of the step before - one
 //   deterministic path, the point forecast. Gradients flow through the fed-back locations.
 //   sample(): true ancestral sampling - each path feeds its own draws back (the forecasts).
+//   step(): a carried state over a live stream (without mean scaling): one LSTM step per tick,
+//   then the H-step mean path decoded from a copy - the batch forward over the whole history.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -38,7 +40,7 @@ ModelInfo deepar_info() {
                {"encoder_n_layers", 2}, {"lags", {1, 3}}},
           {"distribution"},
           {"future", "static"},
-          false,
+          true,
           true};
 }
 
@@ -254,6 +256,69 @@ class DeepAr final : public Model<T> {
         const T x = z[t] * v;  // v = mean |x|: dv / dx_t = sign(x_t) / L
         dx[b * L + t] = dz[t] / v + (through_v ? dv * T(x > 0 ? 1 : x < 0 ? -1 : 0) / T(L) : T(0));
       }
+    }
+  }
+
+  // ---- streaming: the LSTM's state over every tick so far -----------------------------------
+  // After tick n the carried state has run step n + 1 (its inputs are z_{n+1-lag}, all known):
+  // the state of the first horizon step. The forecast decodes H - 1 more steps from a copy, each
+  // fed the location of the step before, as forward does. Without mean scaling only (v = 1; a
+  // per-window scale has no meaning for an unbounded history).
+  struct St final : Model<T>::State {
+    std::vector<T> vals;  // the recurrent state | the last max_lag ticks, oldest first | ticks seen (capped)
+    std::vector<T> dec;   // the decoding copy of the recurrent state
+    std::vector<T> x, raw, loc;
+    typename nn::Recurrent<T>::StepScratch scratch;
+    T* values() override { return vals.data(); }
+    std::size_t size() const override { return vals.size(); }
+  };
+  bool can_stream() const override { return !c_.mean_scaling() && !c_.covariates().any(); }
+  std::unique_ptr<typename Model<T>::State> make_state() const override {
+    if (!can_stream()) return nullptr;
+    auto s = std::make_unique<St>();
+    const std::size_t S = rnn_.state_size(1);
+    s->vals.assign(S + c_.max_lag() + 1, T(0));
+    s->dec.resize(S);
+    s->x.resize(c_.width());
+    s->raw.resize(c_.outputs);
+    s->loc.resize(c_.horizon);
+    s->scratch = rnn_.make_step_scratch(1);
+    return s;
+  }
+  void step(typename Model<T>::State& base, const T* tick, T* y, const nn::RunCtx& ctx) const override {
+    NTN_CHECK(can_stream(), "deepar: ",
+              c_.covariates().any() ? "a model with covariates does not stream (its ticks would need them)"
+                                    : "a mean-scaled model does not carry a state (its scale is the window's)");
+    St& s = static_cast<St&>(base);
+    const std::size_t S = rnn_.state_size(1), m = c_.max_lag(), H = c_.horizon, Q = c_.outputs, Hd = c_.encoder_hidden_size;
+    T* hist = s.vals.data() + S;  // hist[m - 1] is the newest tick
+    T& seen = s.vals[S + m];
+    std::memmove(hist, hist + 1, (m - 1) * sizeof(T));
+    hist[m - 1] = *tick;
+    if (seen < T(m)) seen += T(1);
+    // the input of the step k horizon steps past the next one: z at lag l is a tick or a location
+    auto input = [&](std::size_t k) {
+      for (std::size_t i = 0; i < c_.lags.size(); ++i) {
+        const std::size_t l = c_.lags[i];
+        s.x[i] = k < l ? hist[m - l + k] : s.loc[k - l];
+      }
+    };
+    const T* h = s.vals.data() + (c_.encoder_n_layers - 1) * 2 * Hd;  // the top layer's h in the state
+    if (seen >= T(m)) {  // enough ticks for every lag: the state takes the step
+      input(0);
+      h = rnn_.step(this->ps_, s.vals.data(), s.scratch, s.x.data(), 1, ctx);
+    }
+    std::memcpy(s.dec.data(), s.vals.data(), S * sizeof(T));
+    for (std::size_t k = 0; k < H; ++k) {
+      if (k > 0) {
+        input(k);
+        h = rnn_.step(this->ps_, s.dec.data(), s.scratch, s.x.data(), 1, ctx);
+      }
+      head_.forward(this->ps_, h, s.raw.data(), 1, ctx);
+      T* par = y + k * Q;
+      domain_map(s.raw.data(), par);
+      s.loc[k] = par[0];
+      unscale(par, T(1));
     }
   }
 

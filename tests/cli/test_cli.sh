@@ -144,6 +144,21 @@ check deepar_quantize_report python3 -c "import json,sys; d=json.load(open(sys.a
 check deepar_int8_samples python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['forecasts']['price']; assert len(d['mean']) == 6" "$dir/dar.pq.json"
 for i in $(seq 1 40); do echo "10$((i % 7)).5"; done | "$bin" predict --model "$dir/dar.ntn" --stream > "$dir/dar.stream.out"
 check deepar_streams test "$(wc -l < "$dir/dar.stream.out")" -eq 17
+# Without a window scaler (and mean scaling) DeepAR carries its LSTM state over the stream: a
+# stream stopped with --state and resumed prints what the unbroken stream prints, and the
+# forecast depends on ticks older than the window.
+"$bin" train --data "$dir/ok.csv" --columns price --model deepar --input-size 24 --horizon 6 --hidden 8 \
+  --window-scaler none --max-steps 5 --batch 8 --quiet --out "$dir/darc.ntn"
+for i in $(seq 1 30); do echo "10$((i % 7)).5"; done > "$dir/darc.a.txt"
+for i in $(seq 1 30); do echo "10$((i % 5)).25"; done > "$dir/darc.b.txt"
+cat "$dir/darc.a.txt" "$dir/darc.b.txt" | "$bin" predict --model "$dir/darc.ntn" --stream | tail -n 1 > "$dir/darc.whole"
+"$bin" predict --model "$dir/darc.ntn" --stream --state "$dir/darc.st" < "$dir/darc.a.txt" > /dev/null
+"$bin" predict --model "$dir/darc.ntn" --stream --state "$dir/darc.st" < "$dir/darc.b.txt" | tail -n 1 > "$dir/darc.resumed"
+check deepar_carried_state_resumes cmp "$dir/darc.whole" "$dir/darc.resumed"
+check deepar_carried_state_forecasts test -s "$dir/darc.whole"
+# the carried state remembers ticks older than the window (a window re-read would not)
+"$bin" predict --model "$dir/darc.ntn" --stream < "$dir/darc.b.txt" | tail -n 1 > "$dir/darc.bonly"
+check deepar_carried_state_remembers sh -c "! cmp -s '$dir/darc.whole' '$dir/darc.bonly'"
 "$bin" backtest --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --origins 30 --json > "$dir/dar.bt.json"
 check deepar_backtest python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 30 and d['mae'] > 0, d" "$dir/dar.bt.json"
 "$bin" train --data "$dir/ok.csv" --columns volume --scaler none --model deepar --loss nll --distribution negative_binomial \
