@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,16 @@ struct Entry {
   std::unique_ptr<Model<float>> (*build_float)(const json& config);
   std::unique_ptr<Model<double>> (*build_double)(const json& config);
 };
+
+// The row of a model class template M<T> built from its Config (Config::from_json validates).
+template <template <class> class M, class Config>
+Entry make_entry(ModelInfo info) {
+  return {std::move(info),
+          [](const json& c) -> std::unique_ptr<Model<float>> { return std::make_unique<M<float>>(Config::from_json(c)); },
+          [](const json& c) -> std::unique_ptr<Model<double>> {
+            return std::make_unique<M<double>>(Config::from_json(c));
+          }};
+}
 
 // "mlp_units": [in, out] width pairs, each starting where the previous ends.
 using Units = std::vector<std::vector<std::size_t>>;

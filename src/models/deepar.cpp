@@ -459,14 +459,6 @@ class DeepAr final : public Model<T> {
 
 }  // namespace
 
-Entry deepar_entry() {
-  return {deepar_info(),
-          [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<DeepAr<float>>(DeepArConfig::from_json(c));
-          },
-          [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<DeepAr<double>>(DeepArConfig::from_json(c));
-          }};
-}
+Entry deepar_entry() { return make_entry<DeepAr, DeepArConfig>(deepar_info()); }
 
 }  // namespace ntn::models

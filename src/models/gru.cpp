@@ -27,14 +27,6 @@ struct GruConfig : RecurrentConfig {
 
 }  // namespace
 
-Entry gru_entry() {
-  return {gru_info(),
-          [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<RecurrentForecaster<float>>(GruConfig::from_json(c));
-          },
-          [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<RecurrentForecaster<double>>(GruConfig::from_json(c));
-          }};
-}
+Entry gru_entry() { return make_entry<RecurrentForecaster, GruConfig>(gru_info()); }
 
 }  // namespace ntn::models

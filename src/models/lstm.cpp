@@ -27,14 +27,6 @@ struct LstmConfig : RecurrentConfig {
 
 }  // namespace
 
-Entry lstm_entry() {
-  return {lstm_info(),
-          [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<RecurrentForecaster<float>>(LstmConfig::from_json(c));
-          },
-          [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<RecurrentForecaster<double>>(LstmConfig::from_json(c));
-          }};
-}
+Entry lstm_entry() { return make_entry<RecurrentForecaster, LstmConfig>(lstm_info()); }
 
 }  // namespace ntn::models

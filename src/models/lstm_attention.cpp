@@ -258,14 +258,6 @@ class LstmAttention final : public Model<T> {
 
 }  // namespace
 
-Entry lstm_attention_entry() {
-  return {lstm_attention_info(),
-          [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<LstmAttention<float>>(LstmAttentionConfig::from_json(c));
-          },
-          [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<LstmAttention<double>>(LstmAttentionConfig::from_json(c));
-          }};
-}
+Entry lstm_attention_entry() { return make_entry<LstmAttention, LstmAttentionConfig>(lstm_attention_info()); }
 
 }  // namespace ntn::models

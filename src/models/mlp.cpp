@@ -117,14 +117,6 @@ class MlpModel final : public Model<T> {
 
 }  // namespace
 
-Entry mlp_entry() {
-  return {mlp_info(),
-          [](const json& c) -> std::unique_ptr<Model<float>> {
-            return std::make_unique<MlpModel<float>>(MlpConfig::from_json(c));
-          },
-          [](const json& c) -> std::unique_ptr<Model<double>> {
-            return std::make_unique<MlpModel<double>>(MlpConfig::from_json(c));
-          }};
-}
+Entry mlp_entry() { return make_entry<MlpModel, MlpConfig>(mlp_info()); }
 
 }  // namespace ntn::models
