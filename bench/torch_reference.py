@@ -113,6 +113,7 @@ class RecurrentForecaster(nn.Module):
 class LstmAttention(nn.Module):
     """ntneural's lstm_attention at inference (every decoder step fed its own previous forecast,
     the middle output): a bidirectional stacked LSTM encoder over the window, an LSTM decoder
+    (input: the previous value and the encoder's summary - forward h at L - 1, backward h at 0)
     whose state queries multi-head attention over the encoder states (separate q / k / v / out
     Linears, scores / sqrt(d_head), softmax: nn.MultiheadAttention's equations, written out so
     each projection keeps its own name), and the head Linear([state | context]) + tanh, Linear."""
@@ -123,7 +124,8 @@ class LstmAttention(nn.Module):
         self.enc_layers, self.dec_layers = enc_layers, dec_layers
         E2 = 2 * enc_hidden
         self.enc = nn.LSTM(1, enc_hidden, enc_layers, batch_first=True, bidirectional=True)
-        self.dec = nn.LSTM(1, dec_hidden, dec_layers, batch_first=True)
+        self.E = enc_hidden
+        self.dec = nn.LSTM(1 + E2, dec_hidden, dec_layers, batch_first=True)
         self.q, self.k = nn.Linear(dec_hidden, dec_hidden), nn.Linear(E2, dec_hidden)
         self.v, self.out = nn.Linear(E2, dec_hidden), nn.Linear(dec_hidden, dec_hidden)
         self.head0, self.head1 = nn.Linear(2 * dec_hidden, dec_hidden), nn.Linear(dec_hidden, Q)
@@ -147,9 +149,11 @@ class LstmAttention(nn.Module):
         dh = Hd // nh
         k = k.view(B, -1, nh, dh).transpose(1, 2)                 # (B, nh, L, dh)
         v = v.view(B, -1, nh, dh).transpose(1, 2)
+        E = self.E                                                # the decoder's summary of the window:
+        summary = torch.cat([enc[:, -1, :E], enc[:, 0, E:]], -1)  # forward h at L - 1, backward h at 0
         prev, state, outs = x[:, -1], None, []
         for _ in range(self.H):
-            s, state = self.dec(prev.view(B, 1, 1), state)        # (B, 1, Hd)
+            s, state = self.dec(torch.cat([prev.view(B, 1, 1), summary.view(B, 1, -1)], -1), state)  # (B, 1, Hd)
             q = self.q(s[:, 0]).view(B, nh, 1, dh)
             p = torch.softmax(q @ k.transpose(-1, -2) / dh ** 0.5, -1)
             ctx = self.out((p @ v).reshape(B, Hd))

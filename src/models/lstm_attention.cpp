@@ -2,13 +2,16 @@
 // steps over the horizon. Decoder input at step h: the previous value - the last observation at
 // h = 0; in training the true previous value with probability teacher_forcing (Philox, from the
 // seed, the step and the global row: the same draws however a batch is split), else the decoder's
-// own previous forecast - with the step's future-known and the static covariates. At each step
+// own previous forecast - with the step's future-known and the static covariates, and the
+// encoder's summary (its forward direction's last state and its backward direction's first: what
+// a seq2seq bridge hands the decoder, here at every step, so no step starts blind). At each step
 // multi-head attention from the decoder state over the encoder states gives a context, and the
 // attentional head (Luong: Linear([state | context]) + tanh, then Linear) gives the step's Q
 // outputs. At inference the decoder feeds back its own forecast (the middle output of a quantile
 // head). Gradients flow through the fed-back forecasts (the backward is autoregressive too).
 //
 // Encoder input per step t < L: [y_t | hist_t (Ch) | futr_t (Cf) | static (S)].
+// Decoder input per step h: [previous value | futr_{L+h} (Cf) | static (S) | summary (2 E)].
 #include <cstring>
 
 #include "models/common.h"
@@ -61,7 +64,7 @@ struct LstmAttentionConfig : RecurrentEncoderConfig {
     return j;
   }
   std::size_t encoder_width() const { return 1 + hist_exog + futr_exog + stat_exog; }
-  std::size_t decoder_width() const { return 1 + futr_exog + stat_exog; }
+  std::size_t decoder_width() const { return 1 + futr_exog + stat_exog + 2 * encoder_hidden_size; }
 };
 
 constexpr std::uint64_t kTeacherStream = stream_id("lstm_attention.teacher_forcing");
@@ -97,10 +100,10 @@ class LstmAttention final : public Model<T> {
     typename nn::MultiHeadAttention<T>::KeyValue kv;
     std::vector<typename nn::MultiHeadAttention<T>::Query> qs;  // one per decoder step
     std::vector<typename nn::Mlp<T>::Cache> heads;              // one per decoder step
-    std::vector<T> xenc, kvin, din, cat, att, yh, fb;
+    std::vector<T> xenc, kvin, din, cat, att, yh, fb, summary;
     std::vector<unsigned char> fed;  // (H, B): step h's input was the decoder's own forecast
     // backward
-    std::vector<T> dcat, datt, ds, ddin, dfb, dyh, dlast, dkv, dkv2, denc, dxenc;
+    std::vector<T> dcat, datt, ds, ddin, dfb, dyh, dlast, dkv, dkv2, denc, dxenc, dsummary;
   };
   std::unique_ptr<typename Model<T>::Workspace> make_workspace(std::size_t B, bool inference) const override {
     auto ws = std::make_unique<Ws>();
@@ -122,6 +125,7 @@ class LstmAttention final : public Model<T> {
     ws->yh.resize(B * Q);
     ws->fb.resize(B);
     ws->fed.resize(H * B);
+    ws->summary.resize(B * E2);
     if (!inference) {
       ws->dcat.resize(B * 2 * Hd);
       ws->datt.resize(B * Hd);
@@ -134,6 +138,7 @@ class LstmAttention final : public Model<T> {
       ws->dkv2.resize(ws->kvin.size());
       ws->denc.resize(ws->kvin.size());
       ws->dxenc.resize(ws->xenc.size());
+      ws->dsummary.resize(B * E2);
     }
     return ws;
   }
@@ -157,6 +162,11 @@ class LstmAttention final : public Model<T> {
       for (std::size_t b = 0; b < B; ++b)
         std::memcpy(ws.kvin.data() + (b * L + t) * E2, eo + (t * B + b) * E2, E2 * sizeof(T));
     attn_.project_kv(this->ps_, ws.kv, ws.kvin.data(), ws.kvin.data(), B, L, ctx);
+    const std::size_t E = c_.encoder_hidden_size;
+    for (std::size_t b = 0; b < B; ++b) {  // [forward h at L - 1 | backward h at 0]
+      std::memcpy(ws.summary.data() + b * E2, eo + ((L - 1) * B + b) * E2, E * sizeof(T));
+      std::memcpy(ws.summary.data() + b * E2 + E, eo + b * E2 + E, E * sizeof(T));
+    }
     const bool teacher = ctx.training && in.y_futr && c_.teacher_forcing > 0.0f;
     const Rng rng(ctx.seed, kTeacherStream);
     const std::uint32_t threshold = std::uint32_t(std::min(4294967295.0, double(c_.teacher_forcing) * 4294967296.0));
@@ -177,6 +187,7 @@ class LstmAttention final : public Model<T> {
         *row++ = prev;
         for (std::size_t k = 0; k < cov.futr; ++k) *row++ = in.futr[(b * (L + H) + L + h) * cov.futr + k];
         for (std::size_t k = 0; k < cov.stat; ++k) *row++ = in.stat[b * cov.stat + k];
+        std::memcpy(row, ws.summary.data() + b * E2, E2 * sizeof(T));
       }
       const T* s = dec_.step_forward(this->ps_, ws.dec, h, ws.din.data(), H, B, ctx);
       attn_.attend(this->ps_, ws.kv, ws.qs[h], s, ws.att.data(), B, 1, L, {}, ctx);
@@ -203,6 +214,8 @@ class LstmAttention final : public Model<T> {
     nn::RunCtx acc = ctx;
     acc.accumulate = true;
     std::fill(ws.dfb.begin(), ws.dfb.begin() + std::ptrdiff_t(B), T(0));
+    std::fill(ws.dsummary.begin(), ws.dsummary.begin() + std::ptrdiff_t(B * E2), T(0));
+    const std::size_t E = c_.encoder_hidden_size, sum0 = Wd - E2;  // the summary's place in a decoder input
     attn_.zero_kv_grads(ws.kv, B, L);
     for (std::size_t h = H; h-- > 0;) {
       for (std::size_t b = 0; b < B; ++b) {
@@ -221,6 +234,7 @@ class LstmAttention final : public Model<T> {
         const T d = ws.ddin[b * Wd];  // gradient of the step's previous-value input
         ws.dfb[b] = ws.fed[h * B + b] ? d : T(0);
         if (h == 0) ws.dlast[b] = d;
+        for (std::size_t e = 0; e < E2; ++e) ws.dsummary[b * E2 + e] += ws.ddin[b * Wd + sum0 + e];
       }
       (void)cat;
     }
@@ -230,6 +244,11 @@ class LstmAttention final : public Model<T> {
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t e = 0; e < E2; ++e)
           ws.denc[(t * B + b) * E2 + e] = ws.dkv[(b * L + t) * E2 + e] + ws.dkv2[(b * L + t) * E2 + e];
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t e = 0; e < E; ++e) {
+        ws.denc[((L - 1) * B + b) * E2 + e] += ws.dsummary[b * E2 + e];
+        ws.denc[b * E2 + E + e] += ws.dsummary[b * E2 + E + e];
+      }
     enc_.backward(this->ps_, grads, ws.enc, ws.denc.data(), dx ? ws.dxenc.data() : nullptr, L, B, acc);
     if (!dx) return;
     for (std::size_t t = 0; t < L; ++t)
