@@ -543,6 +543,17 @@ void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float
   }
 }
 
+// Rows of the next tile of R rows when `left` rows remain: full tiles, except that a short
+// remainder is shared with the tile before it (6 + 2 rows -> 4 + 4): a tile of 1-2 rows has too
+// few FMA chains to hide the FMA latency (and feeds each weight load to 1-2 rows), two tiles of 4
+// do not. Every row is its own chains, so the split never changes a bit.
+template <std::size_t R>
+constexpr std::size_t tile_rows_at(std::size_t left) {
+  if (left >= 2 * R || left <= R) return left < R ? left : R;
+  const std::size_t rem = left - R;  // 1 .. R - 1 rows after a full tile
+  return rem * 2 >= R ? R : (left + 1) / 2;
+}
+
 // ---- packed dense layers -------------------------------------------------------------------
 // A tile is R rows x NV vectors of outputs (NV / kVpp whole panels). Per column k the tile
 // loads its NV weight vectors once and feeds every row with one broadcast of x[r, k]; each
@@ -611,9 +622,13 @@ template <class Ld>
 inline void dense(const typename Ld::T* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                   std::size_t B, const float* bias, float* y, std::size_t ldy) {
   if (B == 1) return dense_rows<Ld, 1, kGemvNV>(packed, M, K, x, ldx, bias, y, ldy);
-  std::size_t r = 0;
-  for (; r + kRows <= B; r += kRows) dense_rows<Ld, kRows, kTileNV>(packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
-  if (r < B) dense_rows_tail<Ld, kRows - 1>(B - r, packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
+  for (std::size_t r = 0, rows; r < B; r += rows) {
+    rows = tile_rows_at<kRows>(B - r);
+    if (rows == kRows)
+      dense_rows<Ld, kRows, kTileNV>(packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
+    else
+      dense_rows_tail<Ld, kRows - 1>(rows, packed, M, K, x + r * ldx, ldx, bias, y + r * ldy, ldy);
+  }
 }
 
 void f32_dense(const float* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
@@ -699,10 +714,13 @@ void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* ws
               const std::int8_t* xq, std::size_t ldq, const float* xs, std::size_t B, const float* bias, float* y,
               std::size_t ldy) {
   if (B == 1) return i8_rows<1, kGemvNV>(packed, ws, wsum, M, Kp, xq, ldq, xs, bias, y, ldy);
-  std::size_t r = 0;
-  for (; r + kRows <= B; r += kRows)
-    i8_rows<kRows, kTileNV>(packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
-  if (r < B) i8_rows_tail<kRows - 1>(B - r, packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
+  for (std::size_t r = 0, rows; r < B; r += rows) {
+    rows = tile_rows_at<kRows>(B - r);
+    if (rows == kRows)
+      i8_rows<kRows, kTileNV>(packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
+    else
+      i8_rows_tail<kRows - 1>(rows, packed, ws, wsum, M, Kp, xq + r * ldq, ldq, xs + r, bias, y + r * ldy, ldy);
+  }
 }
 
 // ---- GEMM with a fixed reduction order (contract: GemmArgs in ntn/kernels.h) ---------------
@@ -831,14 +849,7 @@ inline void gemm_strip_rows(std::size_t rows, const GemmTile& t, std::size_t nc,
   }
 }
 
-// Rows of the next tile when `left` rows remain: full tiles, except that a short remainder is
-// shared with the tile before it (6 + 2 rows -> 4 + 4): a tile of 1-2 rows has too few FMA
-// chains to hide the FMA latency, two tiles of 4 do not.
-inline std::size_t gemm_rows_at(std::size_t left) {
-  if (left >= 2 * kGemmRows || left <= kGemmRows) return left < kGemmRows ? left : kGemmRows;
-  const std::size_t rem = left - kGemmRows;  // 1 .. kGemmRows - 1 rows after a full tile
-  return rem * 2 >= kGemmRows ? kGemmRows : (left + 1) / 2;
-}
+inline std::size_t gemm_rows_at(std::size_t left) { return tile_rows_at<kGemmRows>(left); }
 
 void f32_gemm(const GemmArgs& g) {
   if (g.M == 0 || g.N == 0) return;
