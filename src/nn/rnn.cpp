@@ -109,7 +109,11 @@ typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t
   c.inference = inference;
   const std::size_t G = gates(), Hd = hidden, TB = check_tensor_size(T_, B, "recurrent workspace (steps x batch)");
   const std::size_t widest = std::max(input, out());
-  check_tensor_size(TB, std::max(G, widest), "recurrent workspace (steps x batch x gates)");
+  // Inference keeps one step of gates and every step's outputs; training every step's gates.
+  if (inference)
+    check_tensor_size(TB, out(), "recurrent workspace (steps x batch x outputs)");
+  else
+    check_tensor_size(TB, std::max(G, widest), "recurrent workspace (steps x batch x gates)");
   // The input projection of every step as one product, unless that buffer would pass 16 MB
   // (long windows, large batches: evaluation over thousands of windows); then blocks of steps,
   // each still one product over (steps x batch) rows (the same chains: no bit changes).

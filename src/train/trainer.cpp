@@ -508,6 +508,10 @@ void Trainer::resume(const std::string& path) {
   }
 }
 
+namespace {
+constexpr std::size_t kEvalWindowSteps = std::size_t(1) << 16;
+}  // namespace
+
 void predict_windows(const Model<float>& model, const SeriesStore& store, const std::vector<WindowRef>& windows,
                      WindowScaling scaling, float* out, std::size_t max_batch, const OutputSpec* output) {
   NTN_CHECK(store.covariates() == model.covariates(), "predict_windows: the data's covariates differ from the model's");
@@ -515,7 +519,10 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
             "-output spec for a model with ", model.outputs(), " outputs");
   const std::size_t L = model.input_size(), H = model.horizon(), Q = model.outputs();
   const std::size_t T = std::size_t(std::max(1, num_threads()));
-  const std::size_t per = std::max<std::size_t>(1, (max_batch + T - 1) / T);
+  // Windows per call: max_batch over the threads, and at most 65536 window steps (a recurrent
+  // model keeps every step of its window per row: 1024 windows of 480 steps through a GRU-200
+  // would hold 393 MB per layer).
+  const std::size_t per = std::max<std::size_t>(1, std::min((max_batch + T - 1) / T, kEvalWindowSteps / std::max<std::size_t>(L, 1)));
   const BatchAssembler assembler(store, {L, H}, scaling);
   std::vector<std::unique_ptr<Model<float>::Workspace>> ws;
   for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per, /*inference=*/true));

@@ -287,6 +287,27 @@ TEST(Trainer, PredictWindowsInvertsWindowScaling) {
 namespace ntn {
 namespace {
 
+// Evaluation batches are bounded by window steps, not only by windows: a recurrent model keeps
+// every step of each window, so 1024 windows of a long input would pass the tensor limit (a
+// trained GRU on ETTh1 at --threads 1 once failed at its test scoring: 1024 x 480 x 600 gates).
+TEST(Trainer, PredictWindowsBoundsTheStepsOfABatch) {
+  const std::size_t L = 200000;  // 1024 x L x 3 gates > 2^28, also as 512 windows on each of 2 threads
+  auto m = make_model<float>({{"type", "gru"}, {"input_size", L}, {"horizon", 1}, {"encoder_hidden_size", 1},
+                              {"encoder_n_layers", 1}, {"decoder_layers", 0}});
+  m->init(2);
+  SeriesStore store;
+  std::vector<float> v(L + 1);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.01f * float(i));
+  store.add("s", v.data(), v.size());
+  const std::vector<WindowRef> w = {{0, 0}};
+  float y = 0;
+  predict_windows(*m, store, w, WindowScaling::none, &y, 1024);
+  EXPECT_TRUE(std::isfinite(y));
+  // The limit still names the tensor where a batch would really need it (training keeps every
+  // step's gates).
+  EXPECT_THROW(m->make_workspace(1024, /*inference=*/false), Error);
+}
+
 TEST(Trainer, QuantileForecastsNeverCross) {
   const SeriesStore store = sine_store();
   auto m = make_model<float>({{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{16, 16}}},
