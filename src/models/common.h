@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ntn/error.h"

@@ -223,7 +223,6 @@ class LstmAttention final : public Model<T> {
         std::memcpy(ws.dyh.data() + b * Q, dy + (b * H + h) * Q, Q * sizeof(T));
         ws.dyh[b * Q + Q / 2] += ws.dfb[b];  // the next step's input was this forecast
       }
-      T* cat = ws.cat.data() + h * B * 2 * Hd;
       head_.backward(this->ps_, grads, ws.heads[h], ws.dyh.data(), ws.dcat.data(), B, step_ctx(acc, h));
       for (std::size_t b = 0; b < B; ++b)
         std::memcpy(ws.datt.data() + b * Hd, ws.dcat.data() + b * 2 * Hd + Hd, Hd * sizeof(T));
@@ -237,7 +236,6 @@ class LstmAttention final : public Model<T> {
         if (h == 0) ws.dlast[b] = d;
         for (std::size_t e = 0; e < E2; ++e) ws.dsummary[b * E2 + e] += ws.ddin[b * Wd + sum0 + e];
       }
-      (void)cat;
     }
     dec_.step_backward_end(this->ps_, grads, ws.dec, H, B, acc);
     attn_.kv_backward(this->ps_, grads, ws.kv, ws.dkv.data(), ws.dkv2.data(), B, L, acc);

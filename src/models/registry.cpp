@@ -65,7 +65,6 @@ const std::vector<ModelInfo>& model_registry() {
   return infos;
 }
 
-
 template <class T>
 void Model<T>::step(State&, const T*, T*, const nn::RunCtx&) const {
   throw Error(cat("model '", type(), "' does not stream (it carries no state between ticks)"));

@@ -16,14 +16,14 @@ namespace {
 // distribution; a count distribution trains on non-negative values only.
 void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg, const Prepared& p) {
   const std::string type = json_string(cfg, "model config", "type", "");
-  const ModelInfo* info = &model_info(type);
+  const ModelInfo& info = model_info(type);
   const OutputSpec spec = output_spec(loss);
   const std::string kind = output_kind_name(spec.kind);
   std::string kinds;
-  for (const auto& k : info->outputs) kinds += (kinds.empty() ? "" : ", ") + k;
-  NTN_CHECK(std::find(info->outputs.begin(), info->outputs.end(), kind) != info->outputs.end(), "the ",
+  for (const auto& k : info.outputs) kinds += (kinds.empty() ? "" : ", ") + k;
+  NTN_CHECK(std::find(info.outputs.begin(), info.outputs.end(), kind) != info.outputs.end(), "the ",
             loss_name(loss.kind), " loss trains a ", kind, " output, but model '", type, "' outputs ", kinds,
-            kind == "distribution" ? "" : info->distribution_only()
+            kind == "distribution" ? "" : info.distribution_only()
                                               ? " (train it with --loss nll --distribution gaussian|student_t|negative_binomial)"
                                               : "");
   if (spec.kind != OutputKind::distribution) return;
