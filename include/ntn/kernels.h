@@ -204,7 +204,8 @@ struct KernelTable {
   // ---- recurrent cells: the gate pass of B rows (nn::Recurrent; PyTorch's equations) ------
   // xp, hp (B, G): input and recurrent products (biases included); states (B, H). Plain
   // multiplies and adds (never fused), sigmoid / tanh as f32_sigmoid / f32_tanh: bitwise the
-  // same on every ISA. Outputs may alias the previous state (h with h_prev, c with c_prev).
+  // same on every ISA. Outputs may alias the previous state (h with h_prev, c with c_prev), and
+  // gates may be xp itself (training overwrites each step's projection with its activations).
   // LSTM, G = 4H, gates [i f g o]: writes the activated gates, c = f c_prev + i g, tc = tanh(c),
   // h = o tc.
   void (*f32_lstm_cell)(const float* xp, const float* hp, const float* c_prev, float* gates, float* c, float* tc,

@@ -70,7 +70,7 @@ struct Recurrent {
     std::vector<std::vector<T>> outs;     // (layer) output (T, B, out)
     std::vector<std::vector<T>> dropped;  // (layer) dropout of outs[l] fed to layer l + 1 (training)
     std::size_t proj_steps = 0;           // steps per input-projection product (all, unless > 16 MB)
-    std::vector<T> xp;                    // (proj_steps, B, G) input projection of the (layer, dir) running
+    std::vector<T> xp;                    // inference (proj_steps, B, G), training (B, G): input projection of the (layer, dir) running
     // per (layer, dir); training keeps every step, inference two rows of states and one step
     std::vector<std::vector<T>> gates;    // (T, B, G) activated gates
     std::vector<std::vector<T>> h, c;     // (T + 1, B, hidden) states incl. the initial one (c: LSTM)
@@ -84,7 +84,7 @@ struct Recurrent {
     // packed copies of this call's weights through the one linear entry point (the packed dense
     // kernel's chains are the GEMM's: bitwise the same result, faster for these shapes).
     std::unique_ptr<PackedLinears> pack;
-    std::vector<float> whh_t;             // backward (float): W_hh^T of the (layer, dir) running, packed
+    std::vector<float> whh_t, wih_t;      // backward (float): W_hh^T, W_ih^T of the (layer, dir) running, packed
     // step-wise training (step_forward / step_backward): inputs, per-layer gate gradients of
     // every step and the running state gradients (made on first use)
     std::vector<T> xin;                   // (T, B, input)

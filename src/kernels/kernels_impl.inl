@@ -919,9 +919,14 @@ void f32_gemm(const GemmArgs& g) {
         std::size_t a_rs = g.a_rs, a_cs = g.a_cs;
         if (a_cs != 1 && nc >= 4 * kGemmNB) {  // A(i0 .., k0 ..) -> apack (kc, rows), for 4+ column tiles
           if (a_rs == 1) {
-            for (std::size_t k = 0; k < kc; ++k)
+            // Each k's rows sit in a line of their own (a_cs apart): the strips after this one read
+            // the next line of each, which no hardware prefetcher predicts - fetch it now.
+            const bool pf_a = i0 + 16 < g.M;
+            for (std::size_t k = 0; k < kc; ++k) {
+              if (pf_a) __builtin_prefetch(ap + k * a_cs + 16, 0, 3);
               for (std::size_t r = 0; r < rows; r += W)
                 F32::store(apack + k * rows + r, vload(ap + k * a_cs + r, rows - r < W ? rows - r : W, 0.0f));
+            }
           } else {
             for (std::size_t k = 0; k < kc; ++k)
               for (std::size_t r = 0; r < rows; ++r) apack[k * rows + r] = ap[r * a_rs + k * a_cs];

@@ -59,6 +59,17 @@ void Recurrent<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 }
 
 namespace {
+// W (rows, cols) -> W^T (cols, rows) packed for the dense kernel (out = cols, in = rows), in buf
+// (resized once: the transposed copy sits past the packed one).
+void pack_transposed(const float* W, std::size_t rows, std::size_t cols, std::vector<float>& buf) {
+  const std::size_t packed = dense_packed_size(cols, rows);
+  buf.resize(packed + rows * cols);
+  float* tr = buf.data() + packed;
+  for (std::size_t g = 0; g < rows; ++g)
+    for (std::size_t j = 0; j < cols; ++j) tr[j * rows + g] = W[g * cols + j];
+  f32_dense_pack(tr, cols, rows, buf.data());
+}
+
 // fp32 packed copies of a recurrent layer's matrices, refreshed by each forward that runs without
 // served weights. Rows of a long call (every step's input projection) are split over the threads
 // (rows are independent: no bit depends on the split).
@@ -118,7 +129,7 @@ typename Recurrent<T>::Cache Recurrent<T>::make_cache(std::size_t B, std::size_t
   // (long windows, large batches: evaluation over thousands of windows); then blocks of steps,
   // each still one product over (steps x batch) rows (the same chains: no bit changes).
   c.proj_steps = std::max<std::size_t>(1, std::min(T_, (std::size_t(4) << 20) / std::max<std::size_t>(1, B * G)));
-  c.xp.resize(c.proj_steps * B * G);
+  c.xp.resize((inference ? c.proj_steps : 1) * B * G);  // training: one step (step_forward); forward projects into gates
   c.hp.resize(B * G);
   for (std::size_t l = 0; l < layers; ++l) {
     c.outs.emplace_back(TB * out());
@@ -296,10 +307,14 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
       std::size_t t_lo = 0;
       for (std::size_t s = 0; s < T_; ++s) {
         const std::size_t t = d ? T_ - 1 - s : s;
-        if (s % c.proj_steps == 0) {  // the input projection of the next block of steps, at once
+        // The input projection of the next block of steps, at once. Training projects into the
+        // gate rows of those steps, which the cell then overwrites in place (one buffer streamed
+        // instead of two); inference into the block buffer xp.
+        if (s % c.proj_steps == 0) {
           const std::size_t n = std::min(c.proj_steps, T_ - s);
           t_lo = d ? T_ - s - n : s;
-          dir.ih.forward(ps, in + t_lo * B * layer_input(l), c.xp.data(), n * B, run);
+          dir.ih.forward(ps, in + t_lo * B * layer_input(l), inf ? c.xp.data() : c.gates[k].data() + t_lo * B * G,
+                         n * B, run);
         }
         std::size_t prev, cur, slot;
         if (inf) {
@@ -308,7 +323,7 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
           prev = d ? t + 1 : t, cur = d ? t : t + 1, slot = t;
         }
         T* hcur = H + cur * BH;
-        cell_step(ps, dir, c.xp.data() + (t - t_lo) * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
+        cell_step(ps, dir, inf ? c.xp.data() + (t - t_lo) * B * G : c.gates[k].data() + slot * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
                   c.gates[k].data() + slot * B * G, hcur, lstm ? C + cur * BH : nullptr,
                   lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, run);
         for (std::size_t b = 0; b < B; ++b)
@@ -352,14 +367,8 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
       std::fill(dh, dh + BH, T(0));
       std::fill(dc, dc + BH, T(0));
       const T* Whh = ps.value(dir.hh.w);
-      if constexpr (std::is_same_v<T, float>) {  // dh = dG W_hh as the dense kernel over W_hh^T
-        std::vector<float>& wt = c.whh_t;
-        wt.resize(dense_packed_size(Hd, G) + Hd * G);
-        float* tr = wt.data() + dense_packed_size(Hd, G);
-        for (std::size_t g = 0; g < G; ++g)
-          for (std::size_t j = 0; j < Hd; ++j) tr[j * G + g] = Whh[g * Hd + j];
-        f32_dense_pack(tr, Hd, G, wt.data());
-      }
+      if constexpr (std::is_same_v<T, float>) pack_transposed(Whh, G, Hd, c.whh_t);  // dh = dG W_hh over W_hh^T
+
       for (std::size_t s = T_; s-- > 0;) {  // the forward's steps, last first
         const std::size_t t = d ? T_ - 1 - s : s;
         const std::size_t prev = d ? t + 1 : t;
@@ -388,7 +397,25 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
       const std::size_t hprev0 = d ? 1 : 0;
       dir.hh.backward(ps, grads, H + hprev0 * BH, dgh, nullptr, TB, ctx.accumulate);
       T* gxd = gin ? (d == 0 ? gin : c.gx.data()) : nullptr;
-      dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
+      if constexpr (std::is_same_v<T, float>) {
+        // dx = dG W_ih over all steps: as the dense kernel over a packed W_ih^T (rows of dG are
+        // contiguous; the GEMM's packing of them costs more than the product for these shapes),
+        // the same chains over the gates in order. Narrow inputs (a layer over 1..15 features)
+        // stay on the GEMM. With 2+ threads it runs beside the weight gradient.
+        if (gxd && in_l >= 16) {
+          pack_transposed(ps.value(dir.ih.w), G, in_l, c.wih_t);
+          auto input_grad = [&] { kernels().f32_dense(c.wih_t.data(), in_l, G, dgi, G, TB, nullptr, gxd, in_l); };
+          auto weight_grad = [&] { dir.ih.backward(ps, grads, X, dgi, nullptr, TB, ctx.accumulate); };
+          if (num_threads() > 1)
+            parallel_chunks(2, [&](std::size_t task) { task == 0 ? weight_grad() : input_grad(); });
+          else
+            weight_grad(), input_grad();
+        } else {
+          dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
+        }
+      } else {
+        dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
+      }
       if (d == 1 && gin)
         for (std::size_t i = 0; i < TB * in_l; ++i) gin[i] += c.gx[i];
     }

@@ -251,6 +251,12 @@ TEST_P(CrossIsaTest, RecurrentCellGatePasses) {
     expect_same(g, gs, "lstm gates" + N);
     expect_same(c, cs, "lstm c" + N);
     expect_same(h, hs, "lstm h" + N);
+    {  // gates written over xp itself (the training forward's in-place pass): the same bits
+      std::vector<float> io = xp, c2(B * H), tc2(B * H), h2(B * H);
+      k().f32_lstm_cell(io.data(), hp.data(), st.data(), io.data(), c2.data(), tc2.data(), h2.data(), B, H);
+      expect_same(io, gs, "lstm gates in place" + N);
+      expect_same(h2, hs, "lstm h, gates in place" + N);
+    }
     std::vector<float> dc = dc0, dcs = dc0, dg(B * G4), dgs(B * G4);
     k().f32_lstm_cell_bwd(g.data(), st.data(), tc.data(), dh.data(), dc.data(), dg.data(), B, H);
     s().f32_lstm_cell_bwd(g.data(), st.data(), tc.data(), dh.data(), dcs.data(), dgs.data(), B, H);
@@ -263,6 +269,12 @@ TEST_P(CrossIsaTest, RecurrentCellGatePasses) {
     gs.resize(B * G3);
     expect_same(g, gs, "gru gates" + N);
     expect_same(h, hs, "gru h" + N);
+    {
+      std::vector<float> io(xp.begin(), xp.begin() + B * G3), hn2(B * H), h2(B * H);
+      k().f32_gru_cell(io.data(), hp.data(), st.data(), io.data(), hn2.data(), h2.data(), B, H);
+      expect_same(io, gs, "gru gates in place" + N);
+      expect_same(h2, hs, "gru h, gates in place" + N);
+    }
     std::vector<float> di(B * G3), dis(B * G3), dq(B * G3), dqs(B * G3), dz(B * H), dzs(B * H);
     k().f32_gru_cell_bwd(g.data(), st.data(), hn.data(), dh.data(), di.data(), dq.data(), dz.data(), B, H);
     s().f32_gru_cell_bwd(g.data(), st.data(), hn.data(), dh.data(), dis.data(), dqs.data(), dzs.data(), B, H);
