@@ -65,8 +65,11 @@ void pack_transposed(const float* W, std::size_t rows, std::size_t cols, std::ve
   const std::size_t packed = dense_packed_size(cols, rows);
   buf.resize(packed + rows * cols);
   float* tr = buf.data() + packed;
-  for (std::size_t g = 0; g < rows; ++g)
-    for (std::size_t j = 0; j < cols; ++j) tr[j * rows + g] = W[g * cols + j];
+  constexpr std::size_t kb = 16;  // 16 x 16 blocks: every line read and written is used whole
+  for (std::size_t g0 = 0; g0 < rows; g0 += kb)
+    for (std::size_t j0 = 0; j0 < cols; j0 += kb)
+      for (std::size_t g = g0; g < std::min(rows, g0 + kb); ++g)
+        for (std::size_t j = j0; j < std::min(cols, j0 + kb); ++j) tr[j * rows + g] = W[g * cols + j];
   f32_dense_pack(tr, cols, rows, buf.data());
 }
 
