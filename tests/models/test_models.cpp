@@ -275,7 +275,9 @@ TEST(Models, DeepArTeacherForcingAndMeanPath) {
     }
     for (std::size_t i = 0; i < B * H; ++i) {
       EXPECT_GT(mean_path[i * Q + 1], 0.0) << "sigma / alpha";
-      if (Q == 3) EXPECT_GT(mean_path[i * Q + 2], 3.0) << "nu = 3 + softplus";
+      if (Q == 3) {
+        EXPECT_GT(mean_path[i * Q + 2], 3.0) << "nu = 3 + softplus";
+      }
     }
     auto other = rand_d(B * H, 9, 0.5, 2);
     tb.y_futr = other.data();
@@ -367,7 +369,9 @@ TEST(Models, DeepArSamplesAreAncestralSeededAndBatchInvariant) {
           for (std::size_t q = 0; q < Q; ++q) ph[q] = tp[h * Q + q];
           const double v = dist_sample(d, ph, rng);
           EXPECT_NEAR(path[h], v, 1e-4 * std::max(1.0, std::fabs(v))) << "row " << b << " path " << k << " step " << h;
-          if (d == DistKind::negative_binomial) EXPECT_TRUE(path[h] >= 0 && path[h] == std::floor(path[h])) << path[h];
+          if (d == DistKind::negative_binomial) {
+            EXPECT_TRUE(path[h] >= 0 && path[h] == std::floor(path[h])) << path[h];
+          }
         }
       }
   }
