@@ -27,6 +27,8 @@ enum class NormKind { zscore, minmax, robust };
 struct NormStats {
   double center = 0.0;
   double scale = 1.0;
+  double apply(double v) const { return (v - center) / scale; }   // the scaled value
+  double invert(double z) const { return z * scale + center; }    // back to the data's scale
 };
 
 const char* norm_kind_name(NormKind k);

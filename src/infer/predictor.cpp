@@ -318,7 +318,7 @@ void Predictor::check_covariates(const RawCovariates* cov, std::size_t B) const 
         for (std::size_t c = 0; c < k.C; ++c) {
           const double v = k.v[b * k.ld + t * k.C + c];
           const CovariateColumn& col = (*k.cols)[c];
-          NTN_CHECK(std::isfinite(v) && fits_f32((v - col.stats.center) / col.stats.scale), "input row ", b, ": ",
+          NTN_CHECK(std::isfinite(v) && fits_f32(col.stats.apply(v)), "input row ", b, ": ",
                     k.what, " covariate '", col.name, "' at step ", t, " of ", k.steps, " is ", v,
                     std::isfinite(v) ? " (beyond float32 once scaled)" : " (not finite)");
         }
@@ -341,7 +341,7 @@ Batch<float> Predictor::scale_rows(Workspace& ws, const In* x, std::size_t B, co
         for (std::size_t t = 0; t < steps; ++t)
           for (std::size_t c = 0; c < C; ++c)
             dst[(b * steps + t) * C + c] =
-                float((src[b * ld + t * C + c] - cols[c].stats.center) / cols[c].stats.scale);
+                float(cols[c].stats.apply(src[b * ld + t * C + c]));
     };
     if (cov_.hist) scale(cov->hist, cov->ld_hist, L_, cov_.hist, a_.covariates.hist, ws.hist);
     if (cov_.futr) scale(cov->futr, cov->ld_futr, L_ + H_, cov_.futr, a_.covariates.futr, ws.futr);
@@ -360,7 +360,7 @@ Batch<float> Predictor::scale_rows(Workspace& ws, const In* x, std::size_t B, co
       k.f32_normalize(x + b * ldx, xr, L_, float(ss.center), float(ss.scale));
     } else {  // scaled in double: the level's digits cancel before the float32 rounding
       const double* xb = x + b * ldx;
-      for (std::size_t i = 0; i < L_; ++i) xr[i] = float((xb[i] - ss.center) / ss.scale);
+      for (std::size_t i = 0; i < L_; ++i) xr[i] = float(ss.apply(xb[i]));
     }
     NormStats wst;
     if (window) {
@@ -421,8 +421,8 @@ void Predictor::finish_row(float* yb, Out* ob, const NormStats* w, const NormSta
   } else {
     bool finite = true;
     for (std::size_t i = 0; i < HQ; ++i) {
-      const double v = w ? double(yb[i]) * w->scale + w->center : double(yb[i]);
-      ob[i] = v * s.scale + s.center;
+      const double v = w ? w->invert(double(yb[i])) : double(yb[i]);
+      ob[i] = s.invert(v);
       finite = finite && std::isfinite(yb[i]) && fits_f32(ob[i]);
     }
     if (!finite) check_forecast(ob, row);
@@ -591,8 +591,8 @@ void Predictor::sample_batch(const double* x, std::size_t B, std::size_t P, std:
         NTN_CHECK(a_.output.dist != DistKind::negative_binomial || ((!window || ws.center == 0) && ss.center == 0),
                   "negative_binomial: a count distribution cannot be shifted by a centred scaler");
         for (std::size_t i = 0; i < P * H_; ++i) {
-          const double v = window ? double(scaled[b * P * H_ + i]) * ws.scale + ws.center : double(scaled[b * P * H_ + i]);
-          const double o = v * ss.scale + ss.center;
+          const double v = window ? ws.invert(double(scaled[b * P * H_ + i])) : double(scaled[b * P * H_ + i]);
+          const double o = ss.invert(v);
           NTN_CHECK(std::isfinite(o) && fits_f32(o), "input row ", r0 + b, ": sample path ", i / H_, " step ",
                     i % H_ + 1, " is ", o, " (not finite in float32)");
           out[(r0 + b) * P * H_ + i] = o;

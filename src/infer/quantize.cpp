@@ -101,7 +101,7 @@ std::vector<float> forecast_test(Predictor& pred, const Prepared& p) {
     const std::size_t C = cols.size();
     for (std::size_t t = 0; t < steps; ++t)
       for (std::size_t k = 0; k < C; ++k)
-        dst[t * C + k] = double(v[t * C + k]) * cols[k].stats.scale + cols[k].stats.center;
+        dst[t * C + k] = cols[k].stats.invert(double(v[t * C + k]));
   };
   for (std::size_t r0 = 0; r0 < p.test.size(); r0 += chunk) {
     const std::size_t n = std::min(chunk, p.test.size() - r0);
@@ -115,7 +115,7 @@ std::vector<float> forecast_test(Predictor& pred, const Prepared& p) {
       for (std::size_t i = 0; i < n; ++i) {
         const WindowRef w = p.test[r0 + i];
         const NormStats st = p.stats[w.series];
-        for (std::size_t t = 0; t < L; ++t) xd[i * L + t] = double(p.store.data(w.series)[w.start + t]) * st.scale + st.center;
+        for (std::size_t t = 0; t < L; ++t) xd[i * L + t] = st.invert(double(p.store.data(w.series)[w.start + t]));
         raw(p.store.hist(w.series) + w.start * c.hist, L, p.covariates.hist, hist.data() + i * L * c.hist);
         raw(p.store.futr(w.series) + w.start * c.futr, L + H, p.covariates.futr, futr.data() + i * (L + H) * c.futr);
         raw(p.store.stat(w.series), 1, p.covariates.stat, stat.data() + i * c.stat);

@@ -76,7 +76,7 @@ void sample_windows(const Model<float>& model, const OutputSpec& spec, const Ser
         NTN_CHECK(st.center == 0 || spec.dist != DistKind::negative_binomial,
                   "negative_binomial: a count distribution cannot be shifted (the window scaler has center ",
                   st.center, "); use --window-scaler none");
-        for (std::size_t i = 0; i < P * H; ++i) o[b * P * H + i] = float(o[b * P * H + i] * st.scale + st.center);
+        for (std::size_t i = 0; i < P * H; ++i) o[b * P * H + i] = float(st.invert(o[b * P * H + i]));
       }
     } catch (...) {  // never let an exception cross the parallel region
       std::lock_guard<SpinLock> g(mu);

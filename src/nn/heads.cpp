@@ -103,7 +103,7 @@ void unscale_outputs(const OutputSpec& spec, const NormStats& st, T* y, std::siz
   order_outputs(spec, y, H);
   const std::size_t Q = spec.outputs();
   if (spec.kind != OutputKind::distribution) {
-    for (std::size_t i = 0; i < H * Q; ++i) y[i] = T(double(y[i]) * st.scale + st.center);
+    for (std::size_t i = 0; i < H * Q; ++i) y[i] = T(st.invert(double(y[i])));
     return;
   }
   if (spec.dist == DistKind::negative_binomial) {  // counts: the mean scales, alpha is a shape
@@ -114,7 +114,7 @@ void unscale_outputs(const OutputSpec& spec, const NormStats& st, T* y, std::siz
   }
   for (std::size_t h = 0; h < H; ++h) {
     T* p = y + h * Q;
-    p[0] = T(double(p[0]) * st.scale + st.center);  // location
+    p[0] = T(st.invert(double(p[0])));  // location
     p[1] = T(double(p[1]) * st.scale);              // scale: never shifted
   }                                                 // shape (nu): unchanged
 }

@@ -115,7 +115,7 @@ WideCovariates wide_covariates(Prepared& p, const Frame& f, const CovariateSpec&
     info->stats = fit(SeriesScaling::standard, col.data(), train_rows);
     std::vector<float> out(rows);
     for (std::size_t r = 0; r < rows; ++r) {
-      const double v = (col[r] - info->stats.center) / info->stats.scale;
+      const double v = info->stats.apply(col[r]);
       NTN_CHECK(fits_f32(v), f.source, ":", f.lines[r], ": covariate column '", name, "': value ", col[r],
                 " scaled by its train-part statistics (center ", info->stats.center, ", scale ", info->stats.scale,
                 ") is beyond float32");
@@ -682,7 +682,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
         for (std::size_t r = 0; r < n; ++r) col[r] = src[r * C + k];
         cols[k].stats = cols[k].calendar ? NormStats{} : fit(SeriesScaling::standard, col.data(), n);
         for (std::size_t r = 0; r < n; ++r) {
-          const double s = (col[r] - cols[k].stats.center) / cols[k].stats.scale;
+          const double s = cols[k].stats.apply(col[r]);
           NTN_CHECK(fits_f32(s), "training on series '", name, "': covariate '", cols[k].name, "' row ", r, " (", col[r],
                     ") is beyond float32 once scaled");
           dst[r * C + k] = float(s);
