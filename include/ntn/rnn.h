@@ -70,7 +70,8 @@ struct Recurrent {
     std::vector<std::vector<T>> outs;     // (layer) output (T, B, out)
     std::vector<std::vector<T>> dropped;  // (layer) dropout of outs[l] fed to layer l + 1 (training)
     std::size_t proj_steps = 0;           // steps per input-projection product (all, unless > 16 MB)
-    std::vector<T> xp;                    // inference (proj_steps, B, G), training (B, G): input projection of the (layer, dir) running
+    std::vector<T> xp;                    // input projection of the (layer, dir) running: inference
+                                          // (proj_steps, B, G); training (B, G), step_forward only
     // per (layer, dir); training keeps every step, inference two rows of states and one step
     std::vector<std::vector<T>> gates;    // (T, B, G) activated gates
     std::vector<std::vector<T>> h, c;     // (T + 1, B, hidden) states incl. the initial one (c: LSTM)

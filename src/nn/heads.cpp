@@ -115,8 +115,8 @@ void unscale_outputs(const OutputSpec& spec, const NormStats& st, T* y, std::siz
   for (std::size_t h = 0; h < H; ++h) {
     T* p = y + h * Q;
     p[0] = T(st.invert(double(p[0])));  // location
-    p[1] = T(double(p[1]) * st.scale);              // scale: never shifted
-  }                                                 // shape (nu): unchanged
+    p[1] = T(double(p[1]) * st.scale);  // scale: never shifted
+  }                                     // shape (nu): unchanged
 }
 
 template <class T>

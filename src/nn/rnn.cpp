@@ -326,8 +326,9 @@ void Recurrent<T>::forward(const ParamSet<T>& ps, Cache& c, const T* x, std::siz
           prev = d ? t + 1 : t, cur = d ? t : t + 1, slot = t;
         }
         T* hcur = H + cur * BH;
-        cell_step(ps, dir, inf ? c.xp.data() + (t - t_lo) * B * G : c.gates[k].data() + slot * B * G, H + prev * BH, lstm ? C + prev * BH : nullptr, c.hp.data(),
-                  c.gates[k].data() + slot * B * G, hcur, lstm ? C + cur * BH : nullptr,
+        T* g = c.gates[k].data() + slot * B * G;
+        cell_step(ps, dir, inf ? c.xp.data() + (t - t_lo) * B * G : g, H + prev * BH, lstm ? C + prev * BH : nullptr,
+                  c.hp.data(), g, hcur, lstm ? C + cur * BH : nullptr,
                   lstm ? c.tc[k].data() + slot * BH : nullptr, lstm ? nullptr : c.hn[k].data() + slot * BH, B, run);
         for (std::size_t b = 0; b < B; ++b)
           std::memcpy(y + (t * B + b) * O + d * Hd, hcur + b * Hd, Hd * sizeof(T));
@@ -371,7 +372,6 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
       std::fill(dc, dc + BH, T(0));
       const T* Whh = ps.value(dir.hh.w);
       if constexpr (std::is_same_v<T, float>) pack_transposed(Whh, G, Hd, c.whh_t);  // dh = dG W_hh over W_hh^T
-
       for (std::size_t s = T_; s-- > 0;) {  // the forward's steps, last first
         const std::size_t t = d ? T_ - 1 - s : s;
         const std::size_t prev = d ? t + 1 : t;
@@ -400,11 +400,12 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
       const std::size_t hprev0 = d ? 1 : 0;
       dir.hh.backward(ps, grads, H + hprev0 * BH, dgh, nullptr, TB, ctx.accumulate);
       T* gxd = gin ? (d == 0 ? gin : c.gx.data()) : nullptr;
+      // dx = dG W_ih over all steps (float, inputs of 16+ features): the dense kernel over a packed
+      // W_ih^T (rows of dG are contiguous; the GEMM's packing of them costs more than the product
+      // for these shapes), the same chains over the gates in order; with 2+ threads beside the
+      // weight gradient, as Linear::backward runs its two products. Otherwise Linear::backward.
+      bool dx_done = false;
       if constexpr (std::is_same_v<T, float>) {
-        // dx = dG W_ih over all steps: as the dense kernel over a packed W_ih^T (rows of dG are
-        // contiguous; the GEMM's packing of them costs more than the product for these shapes),
-        // the same chains over the gates in order. Narrow inputs (a layer over 1..15 features)
-        // stay on the GEMM. With 2+ threads it runs beside the weight gradient.
         if (gxd && in_l >= 16) {
           pack_transposed(ps.value(dir.ih.w), G, in_l, c.wih_t);
           auto input_grad = [&] { kernels().f32_dense(c.wih_t.data(), in_l, G, dgi, G, TB, nullptr, gxd, in_l); };
@@ -413,12 +414,10 @@ void Recurrent<T>::backward(const ParamSet<T>& ps, T* grads, Cache& c, const T* 
             parallel_chunks(2, [&](std::size_t task) { task == 0 ? weight_grad() : input_grad(); });
           else
             weight_grad(), input_grad();
-        } else {
-          dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
+          dx_done = true;
         }
-      } else {
-        dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
       }
+      if (!dx_done) dir.ih.backward(ps, grads, X, dgi, gxd, TB, ctx.accumulate);
       if (d == 1 && gin)
         for (std::size_t i = 0; i < TB * in_l; ++i) gin[i] += c.gx[i];
     }

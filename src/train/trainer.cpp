@@ -522,7 +522,8 @@ void predict_windows(const Model<float>& model, const SeriesStore& store, const 
   // Windows per call: max_batch over the threads, and at most 65536 window steps (a recurrent
   // model keeps every step of its window per row: 1024 windows of 480 steps through a GRU-200
   // would hold 393 MB per layer).
-  const std::size_t per = std::max<std::size_t>(1, std::min((max_batch + T - 1) / T, kEvalWindowSteps / std::max<std::size_t>(L, 1)));
+  const std::size_t per =
+      std::max<std::size_t>(1, std::min((max_batch + T - 1) / T, kEvalWindowSteps / std::max<std::size_t>(L, 1)));
   const BatchAssembler assembler(store, {L, H}, scaling);
   std::vector<std::unique_ptr<Model<float>::Workspace>> ws;
   for (std::size_t t = 0; t < T; ++t) ws.push_back(model.make_workspace(per, /*inference=*/true));
