@@ -163,6 +163,62 @@ class LstmAttention(nn.Module):
         return torch.stack(outs, 1)
 
 
+class TCN(nn.Module):
+    """ntneural's tcn: residual blocks (block i dilates by base^i) of two causal dilated Conv1d
+    (zero padding on the left only, F.pad), each followed by ReLU; the residual is x, or a 1x1
+    Conv1d where the channel count changes; y = ReLU(h2 + res). Then an MLP decoder (Linear + ReLU
+    per hidden layer, then Linear) from the last column of the last block to H x Q. Computes every
+    column of every block (what a user of torch writes); ntneural computes the receptive field only.
+    ntneural stores each conv weight (out, in, K) as (out, K * in), k-major: ntn_tensor converts."""
+
+    def __init__(self, L=168, H=24, channels=(64, 128, 128), kernel=3, base=2, dec_hidden=128, dec_layers=0, Q=1):
+        super().__init__()
+        self.L, self.H, self.Q, self.K = L, H, Q, kernel
+        self.dil = [base ** i for i in range(len(channels))]
+        self.conv1, self.conv2, self.down = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        cin = 1
+        for i, c in enumerate(channels):
+            self.conv1.append(nn.Conv1d(cin, c, kernel, dilation=self.dil[i]))
+            self.conv2.append(nn.Conv1d(c, c, kernel, dilation=self.dil[i]))
+            self.down.append(nn.Conv1d(cin, c, 1) if cin != c else nn.Identity())
+            cin = c
+        dims = [cin] + [dec_hidden] * dec_layers + [H * Q]
+        mods = []
+        for i in range(len(dims) - 1):
+            mods.append(nn.Linear(dims[i], dims[i + 1]))
+            if i + 2 < len(dims):
+                mods.append(nn.ReLU())
+        self.decoder = nn.Sequential(*mods)
+
+    def ntn_names(self):
+        names = {}
+        for i in range(len(self.conv1)):
+            for kind in ("conv1", "conv2", "down"):
+                m = getattr(self, kind)[i]
+                if isinstance(m, nn.Conv1d):
+                    names[f"blocks.{i}.{kind}.weight"] = m.weight
+                    names[f"blocks.{i}.{kind}.bias"] = m.bias
+        linear = [m for m in self.decoder if isinstance(m, nn.Linear)]
+        for i, lin in enumerate(linear):
+            names[f"decoder.{i}.weight"] = lin.weight
+            names[f"decoder.{i}.bias"] = lin.bias
+        return names
+
+    @staticmethod
+    def ntn_tensor(t):
+        """A tensor in ntneural's layout: conv weights (out, in, K) -> (out, K * in)."""
+        return t.permute(0, 2, 1).reshape(t.shape[0], -1) if t.dim() == 3 else t
+
+    def forward(self, x):  # x (B, L) -> (B, H, Q)
+        h = x.unsqueeze(1)  # (B, 1, L): channels first
+        for c1, c2, down, d in zip(self.conv1, self.conv2, self.down, self.dil):
+            pad = (self.K - 1) * d
+            a = torch.relu(c1(F.pad(h, (pad, 0))))
+            a = torch.relu(c2(F.pad(a, (pad, 0))))
+            h = torch.relu(a + down(h))
+        return self.decoder(h[:, :, -1]).reshape(-1, self.H, self.Q)
+
+
 class DeepAR(nn.Module):
     """ntneural's deepar with a Student-t head: a stacked LSTM over the lagged targets, a Linear
     head, mu = raw, sigma = softplus + 1e-6, nu = 3 + softplus. forward(x, y) feeds the true

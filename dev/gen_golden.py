@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
-for a small NHITS, a small N-BEATS, small GRU / LSTM forecasters and a small LSTM-Attention (at
+for a small NHITS, a small N-BEATS, small GRU / LSTM forecasters, a small TCN and a small LSTM-Attention (at
 inference: each decoder step fed its own forecast, gradients through them), the initial weights (ntneural names), one batch, the
 forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
 on that batch. For a small Student-t DeepAR the same with the teacher-forced forward (the
@@ -19,7 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torch_reference import NBEATS, NHITS, DeepAR, LstmAttention, RecurrentForecaster  # noqa: E402
+from torch_reference import NBEATS, NHITS, TCN, DeepAR, LstmAttention, RecurrentForecaster  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 
@@ -40,15 +40,16 @@ def write_safetensors(path, tensors, metadata):
 def make(name, model, config, B, lr=1e-3, steps=5):
     torch.manual_seed(7)
     for p in model.parameters():  # PyTorch's default init already; re-draw for a fixed seed
-        if p.dim() == 2:
+        if p.dim() >= 2:
             torch.nn.init.kaiming_uniform_(p, a=5 ** 0.5)
         else:
             torch.nn.init.uniform_(p, -0.1, 0.1)
     names = model.ntn_names()
+    lay = getattr(model, "ntn_tensor", lambda v: v)  # ntneural's layout of a tensor (TCN's conv weights)
     assert sum(p.numel() for p in names.values()) == sum(p.numel() for p in model.parameters())
     x = torch.randn(B, model.L)
     y = torch.randn(B, model.H)
-    t = {f"param/{n}": p.clone() for n, p in names.items()}
+    t = {f"param/{n}": lay(p).clone() for n, p in names.items()}
     t["x"], t["y"] = x, y
     nll = isinstance(model, DeepAR)
     if nll:  # trained on the likelihood of the targets, fed them (teacher forcing)
@@ -68,7 +69,7 @@ def make(name, model, config, B, lr=1e-3, steps=5):
     t["forecast"] = out
     t["loss"] = loss.reshape(1)
     for n, p in names.items():
-        t[f"grad/{n}"] = p.grad.clone()
+        t[f"grad/{n}"] = lay(p.grad).clone()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     opt.zero_grad()
     for k in range(1, steps + 1):
@@ -76,7 +77,7 @@ def make(name, model, config, B, lr=1e-3, steps=5):
         loss_of().backward()
         opt.step()
         for n, p in names.items():
-            t[f"step{k}/{n}"] = p.detach().clone()
+            t[f"step{k}/{n}"] = lay(p.detach()).clone()
     meta = {"model_config": json.dumps(config), "loss": "nll" if nll else "mse", "lr": repr(lr), "adam_steps": str(steps),
             "generator": "dev/gen_golden.py", "torch": torch.__version__}
     path = os.path.join(OUT, f"golden_{name}.safetensors")
@@ -102,6 +103,11 @@ def main():
               "decoder_hidden_size": 6, "decoder_layers": 1, "attention_heads": 2}
     make("lstm_attention", LstmAttention(L=12, H=4, enc_hidden=4, enc_layers=2, dec_hidden=6, dec_layers=1, heads=2),
          la_cfg, B=5)
+    # Receptive field 15 < L = 24 (columns before it computed by torch only); 1 -> 3 and 3 -> 4
+    # need a 1x1 convolution on the residual, 4 -> 4 adds the block input.
+    tcn_cfg = {"type": "tcn", "input_size": 24, "horizon": 4, "channels": [3, 4, 4], "kernel_size": 2,
+               "dilation_base": 2, "decoder_hidden_size": 6, "decoder_layers": 1}
+    make("tcn", TCN(L=24, H=4, channels=(3, 4, 4), kernel=2, base=2, dec_hidden=6, dec_layers=1), tcn_cfg, B=5)
     deepar_cfg = {"type": "deepar", "input_size": 12, "horizon": 4, "encoder_hidden_size": 5, "encoder_n_layers": 2,
                   "encoder_dropout": 0.0, "lags": [1, 3], "distribution": "student_t", "outputs": 3}
     make("deepar", DeepAR(L=12, H=4, hidden=5, layers=2, lags=(1, 3)), deepar_cfg, B=5, lr=1e-2)

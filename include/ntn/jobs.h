@@ -49,4 +49,10 @@ TrainResult train_job(const TrainJob& job);
 // (make_model): an unknown key or a bad value is an error naming the field.
 void apply_settings(nlohmann::json& model_config, const std::vector<std::string>& settings);
 
+// The --hidden / --layers aliases (0 leaves a field alone): a model's one width and depth - mlp
+// hidden_size / num_layers, a recurrent encoder's encoder_hidden_size / encoder_n_layers, a TCN's
+// channels (every block `hidden` wide, `layers` blocks). A model without them (nhits, nbeats:
+// mlp_units) is an error naming the flag.
+void apply_width_depth(nlohmann::json& model_config, std::size_t hidden, std::size_t layers);
+
 }  // namespace ntn

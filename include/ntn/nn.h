@@ -36,7 +36,7 @@ enum class Role : std::uint8_t {
   recurrent_weight,  // (out, hidden) matrix of a recurrent step h W^T: packed, quantisable
   bias,              // added after a product
   embedding,         // (rows, dim) lookup table
-  conv_kernel,       // convolution taps
+  conv_kernel,       // (out, kernel * in) convolution taps, multiplied as a matrix: packed, quantisable
   norm_scale,        // layer/batch norm gain
   norm_shift,        // layer/batch norm offset
   other,             // anything else (e.g. a learned scalar)
@@ -44,7 +44,9 @@ enum class Role : std::uint8_t {
 const char* role_name(Role r);
 // Matrices used in a product through the one linear entry point (Linear::forward): what serving
 // packs and quantisation converts.
-constexpr bool role_packed(Role r) { return r == Role::linear_weight || r == Role::recurrent_weight; }
+constexpr bool role_packed(Role r) {
+  return r == Role::linear_weight || r == Role::recurrent_weight || r == Role::conv_kernel;
+}
 // Weight decay applies to these when it is limited to weights (OptimConfig::decay_on "weights"):
 // matrices, kernels and embeddings; never biases or norm parameters.
 constexpr bool role_is_weight(Role r) {
@@ -163,7 +165,8 @@ struct Linear {
   std::size_t w = 0, b = 0;  // parameter indices
   bool has_bias = true;
 
-  // role: Role::linear_weight, or Role::recurrent_weight for a recurrent step's matrix.
+  // role: Role::linear_weight, Role::recurrent_weight for a recurrent step's matrix, or
+  // Role::conv_kernel for a convolution's gathered taps (CausalConv1d, ntn/conv.h).
   void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t in, std::size_t out, bool bias = true,
                Role role = Role::linear_weight);
   // PyTorch's default: W and b ~ U(-1/sqrt(in), 1/sqrt(in)), from the stream of each name.

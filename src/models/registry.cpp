@@ -15,6 +15,7 @@ Entry gru_entry();
 Entry lstm_entry();
 Entry lstm_attention_entry();
 Entry deepar_entry();
+Entry tcn_entry();
 }  // namespace models
 
 namespace {
@@ -28,6 +29,7 @@ const std::vector<models::Entry>& table() {
       models::lstm_entry(),
       models::lstm_attention_entry(),
       models::deepar_entry(),
+      models::tcn_entry(),
   };
   return t;
 }

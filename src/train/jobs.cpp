@@ -104,4 +104,23 @@ void apply_settings(json& cfg, const std::vector<std::string>& settings) {
   }
 }
 
+void apply_width_depth(json& cfg, std::size_t hidden, std::size_t layers) {
+  if (!hidden && !layers) return;
+  const json defaults = make_model<float>(json{{"type", cfg.value("type", "nhits")}})->config();
+  const std::string type = defaults.at("type").get<std::string>();
+  if (defaults.contains("channels")) {  // tcn: every block `hidden` wide (default: its last width), `layers` blocks
+    const auto ch = defaults["channels"].get<std::vector<std::size_t>>();
+    cfg["channels"] = std::vector<std::size_t>(layers ? layers : ch.size(), hidden ? hidden : ch.back());
+    return;
+  }
+  const bool enc = defaults.contains("encoder_hidden_size");
+  const char* wf = enc ? "encoder_hidden_size" : "hidden_size";
+  const char* df = enc ? "encoder_n_layers" : "num_layers";
+  NTN_CHECK(!hidden || defaults.contains(wf), "--hidden: ", type, " has no single hidden width (set its fields with --set",
+            defaults.contains("mlp_units") ? ", or --mlp-units" : "", ")");
+  NTN_CHECK(!layers || defaults.contains(df), "--layers: ", type, " has no single layer count (set its fields with --set)");
+  if (hidden) cfg[wf] = hidden;
+  if (layers) cfg[df] = layers;
+}
+
 }  // namespace ntn

@@ -100,10 +100,10 @@ expect_error search_bad_grid "is not key=value" "$bin" search --data "$dir/ok.cs
 expect_error backtest_too_short "need at least" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 1000
 expect_error backtest_two_series "backtest runs on one series" "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv"
 
-# Every recurrent model through the same artifact and commands as the MLP family: train ->
+# Every recurrent model and the TCN through the same artifact and commands as the MLP family: train ->
 # evaluate (== train's test metrics) -> predict (file, fp32 == quantised int8 artifact served at
 # int8) -> stream -> backtest; batch == single is the contract test's.
-for m in gru lstm lstm_attention; do
+for m in gru lstm lstm_attention tcn; do
   "$bin" train --data "$dir/ok.csv" --columns price --model "$m" --input-size 24 --horizon 6 --hidden 8 \
     --set decoder_hidden_size=8 --max-steps 15 --batch 8 --quiet --json --out "$dir/$m.ntn" > "$dir/$m.train.json"
   check "${m}_trains" test -s "$dir/$m.ntn"

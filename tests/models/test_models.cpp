@@ -51,6 +51,37 @@ TEST(Models, MlpGradientsByFiniteDifferences) {
                         3, train);
 }
 
+// TCN: gradients in training with dropout (and every covariate kind); the forecast reads exactly
+// the receptive field (1 + 2 (K - 1) sum of the dilations): a value before it changes nothing,
+// bitwise, the first value inside it changes the forecast.
+TEST(Models, TcnDropoutGradientsAndReceptiveField) {
+  nn::RunCtx train;
+  train.training = true;
+  train.seed = 3;
+  train.step = 9;
+  json cfg = {{"type", "tcn"}, {"input_size", 16}, {"horizon", 3}, {"channels", {3, 3}}, {"kernel_size", 2},
+              {"dilation_base", 3}, {"decoder_layers", 1}, {"decoder_hidden_size", 5}, {"dropout", 0.3},
+              {"hist_exog", 1}, {"futr_exog", 2}, {"stat_exog", 1}};
+  check_model_gradients(cfg, 3, train);
+  for (std::size_t K : {2, 3}) {
+    const json c = {{"type", "tcn"}, {"input_size", 40}, {"horizon", 3}, {"channels", {4, 5, 5}}, {"kernel_size", K},
+                  {"activation", "tanh"}};  // no dead ReLU between the first column and the forecast
+    const std::size_t field = 1 + 2 * (K - 1) * (1 + 2 + 4);  // 15 or 29 < 40
+    auto m = make_model<float>(c);
+    m->init(2);
+    auto ws = m->make_workspace(1, true);
+    std::vector<float> x(40), y0(3), y1(3);
+    fill_uniform(x.data(), x.size(), -1.0f, 1.0f, 3, 1);
+    m->forward(*ws, x.data(), y0.data(), 1, {});
+    for (std::size_t t = 0; t < 40 - field; ++t) x[t] += 5.0f;
+    m->forward(*ws, x.data(), y1.data(), 1, {});
+    EXPECT_EQ(std::memcmp(y0.data(), y1.data(), sizeof(float) * 3), 0) << "K " << K << ": reads before its field";
+    x[40 - field] += 5.0f;
+    m->forward(*ws, x.data(), y1.data(), 1, {});
+    EXPECT_NE(std::memcmp(y0.data(), y1.data(), sizeof(float) * 3), 0) << "K " << K << ": misses its first column";
+  }
+}
+
 TEST(Models, NhitsDefaultShapeHasTheExpectedParameters) {
   auto m = make_model<float>({{"type", "nhits"}, {"input_size", 168}, {"horizon", 24}, {"mlp_units", {{512, 512}}}});
   // Per stack: Linear(pooled, 512) + Linear(512, 512) + Linear(512, 168 + knots); pooled 84, 84, 168;
@@ -149,6 +180,16 @@ TEST(Models, BadConfigsNameTheField) {
       {{{"type", "deepar"}, {"outputs", 1}}, "field 'outputs' (1) must be 3, the parameter count of the student_t"},
       {{{"type", "deepar"}, {"distribution", "gaussian"}}, "field 'outputs' (3) must be 2"},
       {{{"type", "deepar"}, {"hist_exog", 2}}, "field 'hist_exog': deepar takes no historic covariates"},
+      {{{"type", "tcn"}, {"channels", json::array()}}, "tcn config: field 'channels' must list 1..256 block widths"},
+      {{{"type", "tcn"}, {"channels", {64, 0}}}, "field 'channels'[1]: 0 is out of range"},
+      {{{"type", "tcn"}, {"channels", {64, -5}}}, "field 'channels'[1]: -5 is out of range"},
+      {{{"type", "tcn"}, {"kernel_size", 0}}, "tcn config: field 'kernel_size': 0 is out of range"},
+      {{{"type", "tcn"}, {"kernel_size", 1000000000}}, "field 'kernel_size': 1000000000 is out of range"},
+      {{{"type", "tcn"}, {"dilation_base", 0}}, "field 'dilation_base': 0 is out of range"},
+      {{{"type", "tcn"}, {"dilation_base", 64}, {"channels", {8, 8, 8, 8, 8}}},
+       "fields 'kernel_size' (3), 'dilation_base' (64) and 'channels' (5 blocks) give a receptive field over 1048576"},
+      {{{"type", "tcn"}, {"decoder_layers", -1}}, "field 'decoder_layers': -1 is out of range"},
+      {{{"type", "tcn"}, {"dilations", {1, 2}}}, "tcn config: unknown field 'dilations'"},
   };
   for (const auto& [cfg, frag] : cases) expect_msg(cfg, frag);
 }

@@ -33,13 +33,10 @@ int run(const Opts& o) {
   const int threads = num_threads();
   nlohmann::json cfg = {{"type", o.model}, {"input_size", o.input_size}, {"horizon", o.horizon}};
   const nlohmann::json defaults = make_model<float>(nlohmann::json{{"type", o.model}})->config();
-  if (o.model == "mlp") {
-    cfg["hidden_size"] = o.hidden;
-  } else if (defaults.contains("encoder_hidden_size")) {  // recurrent models
-    cfg["encoder_hidden_size"] = o.hidden;
-  } else {
+  if (defaults.contains("mlp_units"))
     cfg["mlp_units"] = {{o.hidden, o.hidden}};  // one hidden pair: NHITS-default has ~1.2M parameters
-  }
+  else
+    apply_width_depth(cfg, o.hidden, 0);
   apply_settings(cfg, o.settings);
   auto model = make_model<float>(cfg);
   model->init(1);
@@ -101,7 +98,7 @@ Run add_bench_train(CLI::App& app) {
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input length (default 168)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Horizon (default 24)");
   add_uint(app, "--hidden", o->hidden, limits::kWidth,
-           "Hidden width: one HIDDENxHIDDEN pair per block (default 512); mlp hidden_size; gru/lstm encoder_hidden_size");
+           "Hidden width: one HIDDENxHIDDEN pair per block (default 512); as train --hidden for the others");
   app.add_option("--set", o->settings, "Model config field, repeatable: key=value (as train --set)");
   add_uint(app, "--micro-batches", o->micro, UintRange{0, 256}, "Micro-batches per step (default 1: the threads split each GEMM)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");

@@ -80,12 +80,7 @@ int run_train(const TrainOpts& o) {
   if (o.input_size) cfg["input_size"] = o.input_size;
   if (o.horizon) cfg["horizon"] = o.horizon;
   if (!o.mlp_units.empty()) cfg["mlp_units"] = parse_mlp_units(o.mlp_units);
-  if (o.hidden || o.layers) {  // the width / depth field of the model: mlp's, or a recurrent encoder's
-    const json defaults = make_model<float>(json{{"type", o.model}})->config();
-    const bool enc = defaults.contains("encoder_hidden_size");
-    if (o.hidden) cfg[enc ? "encoder_hidden_size" : "hidden_size"] = o.hidden;
-    if (o.layers) cfg[enc ? "encoder_n_layers" : "num_layers"] = o.layers;
-  }
+  apply_width_depth(cfg, o.hidden, o.layers);
   if (!o.activation.empty()) cfg["activation"] = o.activation;
   if (!o.pooling.empty()) cfg["pooling"] = o.pooling;
   if (!o.interpolation.empty()) cfg["interpolation"] = o.interpolation;
@@ -195,8 +190,8 @@ Run add_train(CLI::App& app) {
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else 168)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
   app.add_option("--mlp-units", o->mlp_units, "Block MLP pairs, e.g. 512x512,512x512 (nhits/nbeats)");
-  add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width: mlp hidden_size, gru/lstm encoder_hidden_size");
-  add_uint(app, "--layers", o->layers, limits::kLayers, "Hidden layers: mlp num_layers, gru/lstm encoder_n_layers");
+  add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width: mlp hidden_size, recurrent encoder_hidden_size, tcn channels of every block");
+  add_uint(app, "--layers", o->layers, limits::kLayers, "Hidden layers: mlp num_layers, recurrent encoder_n_layers, tcn blocks");
   app.add_option("--activation", o->activation, "relu, gelu, tanh, sigmoid, softplus, silu");
   app.add_option("--pooling", o->pooling, "nhits pooling: max or avg");
   app.add_option("--interpolation", o->interpolation, "nhits interpolation: linear or nearest");
