@@ -38,6 +38,10 @@ set_type             | --set type=...: choose the model with --model            
 set_mlp_on_nhits     | nhits config: unknown field 'hidden_size'                       | --set hidden_size=8
 layers_huge          | --layers: 30000 is out of range (expected an integer in 1..256) | --model mlp --layers 30000
 hidden_negative      | --hidden: '-5' is out of range                                  | --model mlp --hidden -5
+hidden_on_nhits      | --hidden: nhits has no single hidden width                      | --hidden 8
+tcn_kernel_zero      | tcn config: field 'kernel_size': 0 is out of range              | --model tcn --set kernel_size=0
+tcn_channels_neg     | tcn config: field 'channels'[0]: -64 is out of range            | --model tcn --set channels=[-64]
+tcn_field_huge       | give a receptive field over 1048576 steps                       | --model tcn --set dilation_base=64 --layers 5
 micro_zero           | --micro-batches: 0 is out of range                              | --micro-batches 0
 threads_negative     | --threads: '-2' is out of range                                 | --threads -2
 lr_decays_huge       | --lr-decays: 1000 is out of range                               | --lr-decays 1000
