@@ -179,6 +179,25 @@ struct Linear {
                 bool accumulate = true) const;
 };
 
+// ---- LayerNorm over the last dimension (PyTorch nn.LayerNorm(dim), eps 1e-5) ------------------
+//   xh = (x - mean) rstd,  rstd = 1 / sqrt(var + eps),  y = xh gamma + beta
+//   dgamma += sum_rows dy xh,  dbeta += sum_rows dy,  dx = rstd (g - mean(g) - xh mean(g xh)), g = dy gamma
+// Parameters "<prefix>.weight" (Role::norm_scale, init 1) and "<prefix>.bias" (Role::norm_shift, 0).
+template <class T>
+struct LayerNorm {
+  std::size_t dim = 0;
+  std::size_t g = 0, b = 0;  // parameter indices
+  float eps = 1e-5f;
+
+  void declare(ParamSet<T>& ps, const std::string& prefix, std::size_t dim);
+  void init(ParamSet<T>& ps) const;
+  // y (rows, dim) from x; writes mean and rstd (rows), which backward reads.
+  void forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t rows, T* mean, T* rstd) const;
+  // Accumulates (accumulate = false: overwrites) dgamma / dbeta; writes dx, which must not alias x.
+  void backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t rows, const T* mean,
+                const T* rstd, bool accumulate = true) const;
+};
+
 // ---- Dropout (inverted): y = x * m / (1 - p), m ~ Bernoulli(1 - p) from Philox(seed, stream,
 // counter + i); the mask is a pure function of (seed, stream, counter), so backward recomputes it.
 template <class T>

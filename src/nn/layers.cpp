@@ -405,6 +405,79 @@ template void dropout_backward<float>(const float*, float*, std::size_t, float, 
 template void dropout_backward<double>(const double*, double*, std::size_t, float, std::uint64_t, std::uint64_t,
                                        std::uint64_t);
 
+// ---- LayerNorm --------------------------------------------------------------------------------
+template <class T>
+void LayerNorm<T>::declare(ParamSet<T>& ps, const std::string& prefix, std::size_t dim_) {
+  NTN_CHECK(dim_ > 0, "layer norm '", prefix, "': dimension must be positive");
+  dim = dim_;
+  g = ps.add(prefix + ".weight", Shape{std::int64_t(dim)}, Role::norm_scale);
+  b = ps.add(prefix + ".bias", Shape{std::int64_t(dim)}, Role::norm_shift);
+}
+
+template <class T>
+void LayerNorm<T>::init(ParamSet<T>& ps) const {
+  std::fill(ps.value(g), ps.value(g) + dim, T(1));
+  std::fill(ps.value(b), ps.value(b) + dim, T(0));
+}
+
+template <class T>
+void LayerNorm<T>::forward(const ParamSet<T>& ps, const T* x, T* y, std::size_t rows, T* mean, T* rstd) const {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_layernorm(x, ps.value(g), ps.value(b), y, mean, rstd, rows, dim, eps);
+  } else {
+    const T* gm = ps.value(g);
+    const T* bt = ps.value(b);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * dim;
+      T mu = 0, var = 0;
+      for (std::size_t i = 0; i < dim; ++i) mu += xr[i];
+      mu /= T(dim);
+      for (std::size_t i = 0; i < dim; ++i) var += (xr[i] - mu) * (xr[i] - mu);
+      const T rs = T(1) / std::sqrt(var / T(dim) + T(eps));
+      mean[r] = mu;
+      rstd[r] = rs;
+      for (std::size_t i = 0; i < dim; ++i) y[r * dim + i] = (xr[i] - mu) * rs * gm[i] + bt[i];
+    }
+  }
+}
+
+template <class T>
+void LayerNorm<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* dy, T* dx, std::size_t rows,
+                            const T* mean, const T* rstd, bool accumulate) const {
+  T* dg = grads + ps.offset(g);
+  T* db = grads + ps.offset(b);
+  if (!accumulate) {
+    std::fill(dg, dg + dim, T(0));
+    std::fill(db, db + dim, T(0));
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_layernorm_bwd(x, dy, ps.value(g), mean, rstd, dx, dg, db, rows, dim);
+  } else {
+    const T* gm = ps.value(g);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * dim;
+      const T* gr = dy + r * dim;
+      T sg = 0, sgx = 0;
+      for (std::size_t i = 0; i < dim; ++i) {
+        const T xh = (xr[i] - mean[r]) * rstd[r], gi = gr[i] * gm[i];
+        sg += gi;
+        sgx += gi * xh;
+        dg[i] += gr[i] * xh;
+        db[i] += gr[i];
+      }
+      sg /= T(dim);
+      sgx /= T(dim);
+      for (std::size_t i = 0; i < dim; ++i) {
+        const T xh = (xr[i] - mean[r]) * rstd[r];
+        dx[r * dim + i] = rstd[r] * (gr[i] * gm[i] - sg - xh * sgx);
+      }
+    }
+  }
+}
+
+template struct LayerNorm<float>;
+template struct LayerNorm<double>;
+
 // ---- pooling --------------------------------------------------------------------------------
 Pool parse_pool(const std::string& name) {
   if (name == "max" || name == "MaxPool1d") return Pool::max;

@@ -80,6 +80,17 @@ TEST(Models, TcnDropoutGradientsAndReceptiveField) {
     m->forward(*ws, x.data(), y1.data(), 1, {});
     EXPECT_NE(std::memcmp(y0.data(), y1.data(), sizeof(float) * 3), 0) << "K " << K << ": misses its first column";
   }
+  // A stream state whose ring position is not a slot (a damaged or hand-made state) is an error,
+  // never a read outside the state.
+  auto m = make_model<float>({{"type", "tcn"}, {"input_size", 8}, {"horizon", 2}, {"channels", {3}}});
+  auto st = m->make_state();
+  std::vector<float> y(2);
+  const float tick = 0.5f;
+  m->step(*st, &tick, y.data());
+  for (float bad : {2.5f, -1.0f, 5.0f, 1e30f, std::nanf("")}) {
+    st->values()[st->size() - 1] = bad;
+    test::expect_error([&] { m->step(*st, &tick, y.data()); }, {"tcn: stream state position", "is not a ring slot"});
+  }
 }
 
 TEST(Models, NhitsDefaultShapeHasTheExpectedParameters) {
