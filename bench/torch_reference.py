@@ -219,6 +219,74 @@ class TCN(nn.Module):
         return self.decoder(h[:, :, -1]).reshape(-1, self.H, self.Q)
 
 
+class Transformer(nn.Module):
+    """ntneural's transformer: Linear embeddings of the window's values (encoder) and of the
+    label_len last values + H zeros (decoder), sinusoidal positions (the decoder's continue from
+    L - label_len), torch's nn.TransformerEncoderLayer / DecoderLayer (batch_first; causal decoder
+    self-attention), final LayerNorms, Linear(d_model -> Q) on the horizon tokens. ntn_names
+    splits each in_proj into ntneural's q / k / v: (parameter, row slice) pairs."""
+
+    def __init__(self, L=96, H=24, E=64, heads=4, enc_layers=2, dec_layers=2, F=256, label_len=0, act="gelu",
+                 norm_first=False, causal=True, dropout=0.0, Q=1):
+        super().__init__()
+        self.L, self.H, self.Q, self.label_len, self.causal = L, H, Q, label_len, causal
+        self.enc_emb, self.dec_emb = nn.Linear(1, E), nn.Linear(1, E)
+        kw = dict(dim_feedforward=F, dropout=dropout, activation=act, batch_first=True, norm_first=norm_first)
+        self.enc = nn.ModuleList([nn.TransformerEncoderLayer(E, heads, **kw) for _ in range(enc_layers)])
+        self.dec = nn.ModuleList([nn.TransformerDecoderLayer(E, heads, **kw) for _ in range(dec_layers)])
+        self.enc_norm, self.dec_norm = nn.LayerNorm(E), nn.LayerNorm(E)
+        self.proj = nn.Linear(E, Q)
+        pos = torch.arange(L + H, dtype=torch.float64)[:, None]
+        div = torch.pow(10000.0, torch.arange(0, E, 2, dtype=torch.float64) / E)
+        pe = torch.zeros(L + H, E, dtype=torch.float64)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos / div), torch.cos(pos / div)
+        self.register_buffer("pe", pe.float())
+        D = label_len + H
+        self.register_buffer("mask", torch.triu(torch.full((D, D), float("-inf")), diagonal=1))
+
+    def ntn_names(self):
+        names = {}
+
+        def attention(prefix, m):
+            E = m.embed_dim
+            for i, x in enumerate(("q", "k", "v")):
+                names[f"{prefix}.{x}.weight"] = (m.in_proj_weight, slice(i * E, (i + 1) * E))
+                names[f"{prefix}.{x}.bias"] = (m.in_proj_bias, slice(i * E, (i + 1) * E))
+            names[f"{prefix}.out.weight"], names[f"{prefix}.out.bias"] = m.out_proj.weight, m.out_proj.bias
+
+        def lin(name, m):
+            names[f"{name}.weight"], names[f"{name}.bias"] = m.weight, m.bias
+        lin("encoder_embedding", self.enc_emb)
+        lin("decoder_embedding", self.dec_emb)
+        for side, layers in (("encoder", self.enc), ("decoder", self.dec)):
+            for i, l in enumerate(layers):
+                p = f"{side}.layers.{i}"
+                attention(p + ".self_attn", l.self_attn)
+                if side == "decoder":
+                    attention(p + ".cross_attn", l.multihead_attn)
+                lin(p + ".ffn.0", l.linear1)
+                lin(p + ".ffn.1", l.linear2)
+                for k, n in enumerate((l.norm1, l.norm2) + ((l.norm3,) if side == "decoder" else ())):
+                    lin(f"{p}.norm{k + 1}", n)
+        lin("encoder.norm", self.enc_norm)
+        lin("decoder.norm", self.dec_norm)
+        lin("projection", self.proj)
+        return names
+
+    def forward(self, x):  # x (B, L) -> (B, H, Q)
+        B, L, lab = x.shape[0], self.L, self.label_len
+        e = self.enc_emb(x.unsqueeze(-1)) + self.pe[:L].to(x.dtype)
+        for layer in self.enc:
+            e = layer(e)
+        mem = self.enc_norm(e)
+        v = torch.cat([x[:, L - lab:], x.new_zeros(B, self.H)], 1)
+        d = self.dec_emb(v.unsqueeze(-1)) + self.pe[L - lab:L + self.H].to(x.dtype)
+        mask = self.mask.to(x.dtype) if self.causal else None
+        for layer in self.dec:
+            d = layer(d, mem, tgt_mask=mask)
+        return self.proj(self.dec_norm(d)[:, lab:])
+
+
 class DeepAR(nn.Module):
     """ntneural's deepar with a Student-t head: a stacked LSTM over the lagged targets, a Linear
     head, mu = raw, sigma = softplus + 1e-6, nu = 3 + softplus. forward(x, y) feeds the true

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Generates the golden fixtures of tests/models/test_golden.cpp with PyTorch (fp32):
-for a small NHITS, a small N-BEATS, small GRU / LSTM forecasters, a small TCN and a small LSTM-Attention (at
+for a small NHITS, a small N-BEATS, small GRU / LSTM forecasters, a small TCN, two small Transformers (post-norm with label tokens, pre-norm) and a small LSTM-Attention (at
 inference: each decoder step fed its own forecast, gradients through them), the initial weights (ntneural names), one batch, the
 forecast, the MSE loss, every parameter gradient, and the weights after each of 5 Adam steps
 on that batch. For a small Student-t DeepAR the same with the teacher-forced forward (the
@@ -19,7 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torch_reference import NBEATS, NHITS, TCN, DeepAR, LstmAttention, RecurrentForecaster  # noqa: E402
+from torch_reference import NBEATS, NHITS, TCN, DeepAR, LstmAttention, RecurrentForecaster, Transformer  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures")
 
@@ -44,12 +44,23 @@ def make(name, model, config, B, lr=1e-3, steps=5):
             torch.nn.init.kaiming_uniform_(p, a=5 ** 0.5)
         else:
             torch.nn.init.uniform_(p, -0.1, 0.1)
+    with torch.no_grad():  # layer norm gains near 1, as trained ones are (near 0 they hide the layer below)
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.weight.uniform_(0.8, 1.2)
     names = model.ntn_names()
-    lay = getattr(model, "ntn_tensor", lambda v: v)  # ntneural's layout of a tensor (TCN's conv weights)
-    assert sum(p.numel() for p in names.values()) == sum(p.numel() for p in model.parameters())
+    lay_t = getattr(model, "ntn_tensor", lambda v: v)  # ntneural's layout of a tensor (TCN's conv weights)
+
+    def lay(n, t):  # names[n] is a parameter, or (parameter, row slice) for part of one (in_proj)
+        spec = names[n]
+        return lay_t(t[spec[1]] if isinstance(spec, tuple) else t)
+
+    def param(n):
+        return names[n][0] if isinstance(names[n], tuple) else names[n]
+    assert sum(lay(n, param(n)).numel() for n in names) == sum(p.numel() for p in model.parameters())
     x = torch.randn(B, model.L)
     y = torch.randn(B, model.H)
-    t = {f"param/{n}": lay(p).clone() for n, p in names.items()}
+    t = {f"param/{n}": lay(n, param(n)).clone() for n in names}
     t["x"], t["y"] = x, y
     nll = isinstance(model, DeepAR)
     if nll:  # trained on the likelihood of the targets, fed them (teacher forcing)
@@ -68,16 +79,16 @@ def make(name, model, config, B, lr=1e-3, steps=5):
     loss.backward()
     t["forecast"] = out
     t["loss"] = loss.reshape(1)
-    for n, p in names.items():
-        t[f"grad/{n}"] = lay(p.grad).clone()
+    for n in names:
+        t[f"grad/{n}"] = lay(n, param(n).grad).clone()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     opt.zero_grad()
     for k in range(1, steps + 1):
         opt.zero_grad()
         loss_of().backward()
         opt.step()
-        for n, p in names.items():
-            t[f"step{k}/{n}"] = lay(p.detach()).clone()
+        for n in names:
+            t[f"step{k}/{n}"] = lay(n, param(n).detach()).clone()
     meta = {"model_config": json.dumps(config), "loss": "nll" if nll else "mse", "lr": repr(lr), "adam_steps": str(steps),
             "generator": "dev/gen_golden.py", "torch": torch.__version__}
     path = os.path.join(OUT, f"golden_{name}.safetensors")
@@ -108,6 +119,13 @@ def main():
     tcn_cfg = {"type": "tcn", "input_size": 24, "horizon": 4, "channels": [3, 4, 4], "kernel_size": 2,
                "dilation_base": 2, "decoder_hidden_size": 6, "decoder_layers": 1}
     make("tcn", TCN(L=24, H=4, channels=(3, 4, 4), kernel=2, base=2, dec_hidden=6, dec_layers=1), tcn_cfg, B=5)
+    # Post-norm with label tokens and the causal decoder; pre-norm without them, ReLU, non-causal.
+    for name, extra, kw in (("transformer", {"label_len": 3}, {"label_len": 3}),
+                            ("transformer_prenorm", {"norm_first": True, "activation": "relu", "causal_decoder": False},
+                             {"norm_first": True, "act": "relu", "causal": False})):
+        cfg = {"type": "transformer", "input_size": 10, "horizon": 4, "hidden_size": 8, "n_head": 2, "encoder_layers": 2,
+               "decoder_layers": 1, "ffn_hidden_size": 12, "dropout": 0.0, **extra}
+        make(name, Transformer(L=10, H=4, E=8, heads=2, enc_layers=2, dec_layers=1, F=12, **kw), cfg, B=3)
     deepar_cfg = {"type": "deepar", "input_size": 12, "horizon": 4, "encoder_hidden_size": 5, "encoder_n_layers": 2,
                   "encoder_dropout": 0.0, "lags": [1, 3], "distribution": "student_t", "outputs": 3}
     make("deepar", DeepAR(L=12, H=4, hidden=5, layers=2, lags=(1, 3)), deepar_cfg, B=5, lr=1e-2)

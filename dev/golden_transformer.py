@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generates tests/fixtures/golden_transformer.safetensors for tests/nn/test_transformer.cpp with
+"""Generates tests/fixtures/golden_transformer_layers.safetensors for tests/nn/test_transformer.cpp with
 PyTorch: torch.nn.TransformerEncoderLayer / TransformerDecoderLayer (batch_first, dropout 0) with
 given weights, post-norm and pre-norm (norm_first), ReLU and GELU, the decoder with and without
 its causal self-attention mask: the output, a fixed upstream gradient and every gradient (each
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gen_golden import write_safetensors  # noqa: E402
 
-OUT = os.path.join(HERE, "..", "tests", "fixtures", "golden_transformer.safetensors")
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "golden_transformer_layers.safetensors")
 
 CASES = [  # name, decoder, norm_first, activation, causal, E, heads, F, B, L, Lm
     ("enc_post_relu", False, False, "relu", False, 8, 2, 12, 2, 5, 0),

@@ -223,6 +223,13 @@ struct KernelTable {
   // part of the previous state's gradient.
   void (*f32_gru_cell_bwd)(const float* gates, const float* h_prev, const float* hn, const float* dh, float* dgi,
                            float* dgh, float* dz, std::size_t B, std::size_t H);
+
+  // ---- dropout ----------------------------------------------------------------------------
+  // y[i] = x[i] * scale where word (counter + i) of the Philox4x32-10 stream (seed, stream) is
+  // >= threshold, else 0; word w is element w & 3 of block w >> 2 (ntn/rng.h, Rng::block). W
+  // blocks are drawn at once in the vector lanes: the same bits on every ISA. y may alias x.
+  void (*f32_dropout)(const float* x, float* y, std::size_t n, std::uint32_t threshold, float scale,
+                      std::uint64_t seed, std::uint64_t stream, std::uint64_t counter);
 };
 
 inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "ntn/kernels.h"
+#include "ntn/rng.h"
 
 namespace ntn::kern_avx512 {
 #include "simd_avx512.inl"

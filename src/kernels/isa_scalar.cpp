@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "ntn/kernels.h"
+#include "ntn/rng.h"
 
 namespace ntn::kern_scalar {
 #include "simd_scalar.inl"

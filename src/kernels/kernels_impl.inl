@@ -1084,6 +1084,57 @@ void f32_gru_cell_bwd(const float* gates, const float* h_prev, const float* hn, 
   }
 }
 
+
+// ---- dropout: Philox4x32-10 on U32::W blocks at once ----------------------------------------
+namespace philox {
+constexpr std::uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+// c[0..3]: the counters of W blocks (lane j: block j); the 4 words of each block come back in c.
+inline void rounds(U32::V c[4], std::uint32_t k0, std::uint32_t k1) {
+  for (int r = 0; r < 10; ++r) {
+    U32::V hi0, lo0, hi1, lo1;
+    U32::mulhilo(kM0, c[0], hi0, lo0);
+    U32::mulhilo(kM1, c[2], hi1, lo1);
+    c[0] = U32::bxor(U32::bxor(hi1, c[1]), U32::set1(k0));
+    c[1] = lo1;
+    c[2] = U32::bxor(U32::bxor(hi0, c[3]), U32::set1(k1));
+    c[3] = lo0;
+    k0 += kW0;
+    k1 += kW1;
+  }
+}
+}  // namespace philox
+
+void f32_dropout(const float* x, float* y, std::size_t n, std::uint32_t threshold, float scale, std::uint64_t seed,
+                 std::uint64_t stream, std::uint64_t counter) {
+  constexpr std::size_t BW = std::size_t(U32::W);
+  const std::uint32_t k0 = std::uint32_t(seed), k1 = std::uint32_t(seed >> 32);
+  const std::uint32_t s0 = std::uint32_t(stream), s1 = std::uint32_t(stream >> 32);
+  alignas(64) std::uint32_t words[4][BW];
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint64_t w = counter + i, b = w >> 2;
+    const std::size_t first = std::size_t(w & 3);
+    // W blocks when they all share the counter's high word, else one (the scalar Philox).
+    const std::size_t nb = std::uint32_t(b) <= 0xFFFFFFFFu - (BW - 1) ? BW : 1;
+    if (nb == BW) {
+      U32::V c[4] = {U32::iota(std::uint32_t(b)), U32::set1(std::uint32_t(b >> 32)), U32::set1(s0), U32::set1(s1)};
+      philox::rounds(c, k0, k1);
+      if (first == 0 && n - i >= 4 * BW) {  // whole blocks: straight from the registers
+        U32::keep4(c, threshold, scale, x + i, y + i);
+        i += 4 * BW;
+        continue;
+      }
+      for (int k = 0; k < 4; ++k) U32::store(words[k], c[k]);
+    } else {
+      const auto blk = philox4x32({std::uint32_t(b), std::uint32_t(b >> 32), s0, s1}, {k0, k1});
+      for (int k = 0; k < 4; ++k) words[k][0] = blk[k];
+    }
+    for (std::size_t j = 0; j < nb && i < n; ++j)
+      for (std::size_t k = j == 0 ? first : 0; k < 4 && i < n; ++k, ++i)
+        y[i] = words[k][j] >= threshold ? x[i] * scale : 0.0f;
+  }
+}
+
 constexpr KernelTable kTable = {
     kIsa,
     f32_add, f32_sub, f32_mul, f32_axpy, f32_scale, f32_fma,
@@ -1099,4 +1150,5 @@ constexpr KernelTable kTable = {
     f32_gemm,
     fma_peak_probe, kProbeAcc * W * 2,
     f32_lstm_cell, f32_lstm_cell_bwd, f32_gru_cell, f32_gru_cell_bwd,
+    f32_dropout,
 };

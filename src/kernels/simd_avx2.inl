@@ -161,3 +161,39 @@ struct I8 {
     for (std::size_t k = 0; k < n; ++k) q[k] = tmp[k];
   }
 };
+
+// Unsigned 32-bit lanes: Philox's multiply-high / multiply-low and bitwise ops (dropout masks).
+struct U32 {
+  using V = __m256i;
+  static constexpr int W = 8;
+  static V set1(std::uint32_t a) { return _mm256_set1_epi32(int(a)); }
+  static V iota(std::uint32_t a) { return _mm256_add_epi32(set1(a), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static V bxor(V a, V b) { return _mm256_xor_si256(a, b); }
+  static void store(std::uint32_t* p, V v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  // hi:lo = m * a per lane (vpmuludq on the even lanes, then the odd ones)
+  static void mulhilo(std::uint32_t m, V a, V& hi, V& lo) {
+    const __m256i mm = set1(m);
+    const __m256i pe = _mm256_mul_epu32(a, mm);
+    const __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), mm);
+    lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+  }
+  // Dropout of 4W elements from the words c[k] of W Philox blocks (lane j: block j; element
+  // 4j + k reads c[k] lane j): a 4 x 8 transpose into element order, then
+  // y = word >= threshold ? x * scale : 0 (unsigned compare: max(word, threshold) == word).
+  static void keep4(const V c[4], std::uint32_t threshold, float scale, const float* x, float* y) {
+    const __m256i t0 = _mm256_unpacklo_epi32(c[0], c[1]), t1 = _mm256_unpackhi_epi32(c[0], c[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(c[2], c[3]), t3 = _mm256_unpackhi_epi32(c[2], c[3]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 0 4, 1 5
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 2 6, 3 7
+    const __m256i e[4] = {_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u2, u3, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31), _mm256_permute2x128_si256(u2, u3, 0x31)};
+    const __m256i th = set1(threshold);
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int q = 0; q < 4; ++q) {
+      const __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(e[q], th), e[q]);
+      const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * q), sc);
+      _mm256_storeu_ps(y + 8 * q, _mm256_and_ps(_mm256_castsi256_ps(keep), v));
+    }
+  }
+};

@@ -160,3 +160,29 @@ struct I8 {
     _mm512_mask_cvtepi32_storeu_epi8(q, __mmask16((1u << n) - 1u), i);
   }
 };
+
+// Unsigned 32-bit lanes: Philox's multiply-high / multiply-low and bitwise ops (dropout masks).
+struct U32 {
+  using V = __m512i;
+  static constexpr int W = 16;
+  static V set1(std::uint32_t a) { return _mm512_set1_epi32(int(a)); }
+  static V iota(std::uint32_t a) {
+    return _mm512_add_epi32(set1(a), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  }
+  static V bxor(V a, V b) { return _mm512_xor_si512(a, b); }
+  static void store(std::uint32_t* p, V v) { _mm512_storeu_si512(p, v); }
+  static void mulhilo(std::uint32_t m, V a, V& hi, V& lo) {
+    const __m512i mm = set1(m);
+    const __m512i pe = _mm512_mul_epu32(a, mm);
+    const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), mm);
+    lo = _mm512_mask_blend_epi32(__mmask16(0xAAAA), pe, _mm512_slli_epi64(po, 32));
+    hi = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(pe, 32), po);
+  }
+  // Dropout of 4W elements (element 4j + k reads c[k] lane j), through memory.
+  static void keep4(const V c[4], std::uint32_t threshold, float scale, const float* x, float* y) {
+    alignas(64) std::uint32_t w[4][16];
+    for (int k = 0; k < 4; ++k) _mm512_store_si512(w[k], c[k]);
+    for (int j = 0; j < 16; ++j)
+      for (int k = 0; k < 4; ++k) y[4 * j + k] = w[k][j] >= threshold ? x[4 * j + k] * scale : 0.0f;
+  }
+};

@@ -125,3 +125,21 @@ struct I8 {
     if (n) q[0] = std::int8_t(std::clamp(std::nearbyint(v), -127.0f, 127.0f));
   }
 };
+
+// One unsigned 32-bit lane (Philox for dropout masks).
+struct U32 {
+  using V = std::uint32_t;
+  static constexpr int W = 1;
+  static V set1(std::uint32_t a) { return a; }
+  static V iota(std::uint32_t a) { return a; }
+  static V bxor(V a, V b) { return a ^ b; }
+  static void store(std::uint32_t* p, V v) { *p = v; }
+  static void mulhilo(std::uint32_t m, V a, V& hi, V& lo) {
+    const std::uint64_t p = std::uint64_t(m) * a;
+    hi = std::uint32_t(p >> 32);
+    lo = std::uint32_t(p);
+  }
+  static void keep4(const V c[4], std::uint32_t threshold, float scale, const float* x, float* y) {
+    for (int k = 0; k < 4; ++k) y[k] = c[k] >= threshold ? x[k] * scale : 0.0f;
+  }
+};

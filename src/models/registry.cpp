@@ -16,6 +16,7 @@ Entry lstm_entry();
 Entry lstm_attention_entry();
 Entry deepar_entry();
 Entry tcn_entry();
+Entry transformer_entry();
 }  // namespace models
 
 namespace {
@@ -30,6 +31,7 @@ const std::vector<models::Entry>& table() {
       models::lstm_attention_entry(),
       models::deepar_entry(),
       models::tcn_entry(),
+      models::transformer_entry(),
   };
   return t;
 }

@@ -381,19 +381,27 @@ template <class T>
 void dropout_forward(const T* x, T* y, std::size_t n, float p, std::uint64_t seed, std::uint64_t stream,
                      std::uint64_t counter) {
   NTN_CHECK(p >= 0.0f && p < 1.0f, "dropout probability ", p, " is outside [0, 1)");
-  const Rng rng(seed, stream);
   const std::uint32_t th = drop_threshold(p);
   const T scale = T(1) / (T(1) - T(p));
-  for_each_keep(rng, counter, n, th, [&](std::size_t i, bool k) { y[i] = k ? x[i] * scale : T(0); });
+  if constexpr (std::is_same_v<T, float>) {  // the same words, W Philox blocks at once
+    kernels().f32_dropout(x, y, n, th, scale, seed, stream, counter);
+  } else {
+    const Rng rng(seed, stream);
+    for_each_keep(rng, counter, n, th, [&](std::size_t i, bool k) { y[i] = k ? x[i] * scale : T(0); });
+  }
 }
 
 template <class T>
 void dropout_backward(const T* dy, T* dx, std::size_t n, float p, std::uint64_t seed, std::uint64_t stream,
                       std::uint64_t counter) {
-  const Rng rng(seed, stream);
   const std::uint32_t th = drop_threshold(p);
   const T scale = T(1) / (T(1) - T(p));
-  for_each_keep(rng, counter, n, th, [&](std::size_t i, bool k) { dx[i] = k ? dy[i] * scale : T(0); });
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_dropout(dy, dx, n, th, scale, seed, stream, counter);
+  } else {
+    const Rng rng(seed, stream);
+    for_each_keep(rng, counter, n, th, [&](std::size_t i, bool k) { dx[i] = k ? dy[i] * scale : T(0); });
+  }
 }
 
 template void dropout_forward<float>(const float*, float*, std::size_t, float, std::uint64_t, std::uint64_t,

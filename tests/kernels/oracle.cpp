@@ -378,6 +378,8 @@ constexpr KernelTable kTable = {
     // Recurrent cells: checked against the cell composed from Linear + sigmoid + tanh and across
     // ISAs in tests/nn/test_rnn.cpp.
     nullptr, nullptr, nullptr, nullptr,
+    // Dropout: checked against Rng::block word by word on every ISA (tests/nn/test_layers.cpp).
+    nullptr,
 };
 
 }  // namespace

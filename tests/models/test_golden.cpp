@@ -120,6 +120,8 @@ TEST(Golden, NbeatsMatchesPyTorch) { run_golden("golden_nbeats.safetensors"); }
 TEST(Golden, GruMatchesPyTorch) { run_golden("golden_gru.safetensors"); }
 TEST(Golden, LstmMatchesPyTorch) { run_golden("golden_lstm.safetensors"); }
 TEST(Golden, TcnMatchesPyTorch) { run_golden("golden_tcn.safetensors"); }
+TEST(Golden, TransformerMatchesPyTorch) { run_golden("golden_transformer.safetensors"); }
+TEST(Golden, TransformerPreNormMatchesPyTorch) { run_golden("golden_transformer_prenorm.safetensors"); }
 TEST(Golden, LstmAttentionMatchesPyTorch) { run_golden("golden_lstm_attention.safetensors"); }
 TEST(Golden, DeepArStudentTMatchesPyTorch) { run_golden("golden_deepar.safetensors"); }
 

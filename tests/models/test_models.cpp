@@ -93,6 +93,21 @@ TEST(Models, TcnDropoutGradientsAndReceptiveField) {
   }
 }
 
+// Transformer in training: dropout after every sublayer and inside the FFN (masks per token row),
+// pre-norm, label tokens and every covariate kind.
+TEST(Models, TransformerDropoutGradients) {
+  nn::RunCtx train;
+  train.training = true;
+  train.seed = 4;
+  train.step = 2;
+  train.row0 = 5;
+  check_model_gradients({{"type", "transformer"}, {"input_size", 6}, {"horizon", 3}, {"hidden_size", 4},
+                         {"n_head", 2}, {"encoder_layers", 1}, {"decoder_layers", 2}, {"ffn_hidden_size", 5},
+                         {"label_len", 2}, {"dropout", 0.3}, {"norm_first", true}, {"hist_exog", 1},
+                         {"futr_exog", 1}, {"stat_exog", 1}, {"outputs", 2}},
+                        2, train);
+}
+
 TEST(Models, NhitsDefaultShapeHasTheExpectedParameters) {
   auto m = make_model<float>({{"type", "nhits"}, {"input_size", 168}, {"horizon", 24}, {"mlp_units", {{512, 512}}}});
   // Per stack: Linear(pooled, 512) + Linear(512, 512) + Linear(512, 168 + knots); pooled 84, 84, 168;
@@ -201,6 +216,16 @@ TEST(Models, BadConfigsNameTheField) {
        "fields 'kernel_size' (3), 'dilation_base' (64) and 'channels' (5 blocks) give a receptive field over 1048576"},
       {{{"type", "tcn"}, {"decoder_layers", -1}}, "field 'decoder_layers': -1 is out of range"},
       {{{"type", "tcn"}, {"dilations", {1, 2}}}, "tcn config: unknown field 'dilations'"},
+      {{{"type", "transformer"}, {"hidden_size", 10}, {"n_head", 4}},
+       "transformer config: field 'n_head' (4) must divide field 'hidden_size' (10)"},
+      {{{"type", "transformer"}, {"n_head", 0}}, "field 'n_head': 0 is out of range"},
+      {{{"type", "transformer"}, {"input_size", 24}, {"label_len", 25}},
+       "field 'label_len' (25) must not exceed field 'input_size' (24)"},
+      {{{"type", "transformer"}, {"label_len", -1}}, "field 'label_len': -1 is out of range"},
+      {{{"type", "transformer"}, {"norm_first", "yes"}}, "field 'norm_first': \"yes\" is not true or false"},
+      {{{"type", "transformer"}, {"encoder_layers", 0}}, "field 'encoder_layers': 0 is out of range"},
+      {{{"type", "transformer"}, {"ffn_hidden_size", 70000}}, "field 'ffn_hidden_size': 70000 is out of range"},
+      {{{"type", "transformer"}, {"d_model", 64}}, "transformer config: unknown field 'd_model'"},
   };
   for (const auto& [cfg, frag] : cases) expect_msg(cfg, frag);
 }

@@ -2,6 +2,7 @@
 
 #include "grad_check.h"
 #include "ntn/error.h"
+#include "ntn/kernels.h"
 #include "ntn/mlp.h"
 #include "ntn/nn.h"
 #include "ntn/rng.h"
@@ -156,6 +157,39 @@ TEST(Layers, DropoutIsInvertedSeededAndItsOwnGradient) {
       }
     }
   }
+}
+
+// The dropout kernel of every ISA draws U32::W Philox blocks at once: each element's keep bit is
+// still its own word (Rng::block), for any start counter (mid-block, at the 2^32-block boundary
+// where the lanes fall back to one block), any length (tails), in place, and float == double.
+TEST(Layers, DropoutKernelEqualsPhiloxWordsOnEveryIsa) {
+  const std::uint32_t th = std::uint32_t(0.3 * 4294967296.0);
+  const float scale = 1.0f / (1.0f - 0.3f);
+  const std::uint64_t seed = 0x1234567890abcdefull, stream = stream_id("blocks.0.dropout1");
+  const Rng rng(seed, stream);
+  std::vector<float> x(301);
+  fill_uniform(x.data(), x.size(), -3.0f, 3.0f, 1, 2);
+  for (Isa isa : supported_isas()) {
+    const KernelTable& k = kernels_for(isa);
+    for (std::uint64_t c0 : {0ull, 1ull, 3ull, 6ull, (1ull << 40) + 5, (0xFFFFFFFFull << 2) - 9, ~0ull - 300}) {
+      for (std::size_t len : {std::size_t(1), std::size_t(5), std::size_t(31), std::size_t(64), std::size_t(301)}) {
+        std::vector<float> y(len), inplace(x.begin(), x.begin() + std::ptrdiff_t(len));
+        k.f32_dropout(x.data(), y.data(), len, th, scale, seed, stream, c0);
+        k.f32_dropout(inplace.data(), inplace.data(), len, th, scale, seed, stream, c0);
+        for (std::size_t i = 0; i < len; ++i) {
+          const std::uint64_t w = c0 + i;
+          const float want = rng.block(w >> 2)[w & 3] >= th ? x[i] * scale : 0.0f;
+          ASSERT_EQ(y[i], want) << isa_name(isa) << " counter " << c0 << " length " << len << " element " << i;
+          ASSERT_EQ(inplace[i], want) << isa_name(isa) << " in place";
+        }
+      }
+    }
+  }
+  std::vector<double> xd(x.begin(), x.end()), yd(x.size());
+  std::vector<float> yf(x.size());
+  dropout_forward(xd.data(), yd.data(), x.size(), 0.3f, seed, stream, 77);
+  dropout_forward(x.data(), yf.data(), x.size(), 0.3f, seed, stream, 77);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_EQ(yf[i] == 0.0f, yd[i] == 0.0) << i;
 }
 
 TEST(Layers, PoolingValuesAndGradients) {

@@ -1,7 +1,7 @@
 // Transformer layers (ntn/transformer.h) and LayerNorm (ntn/nn.h): finite-difference gradients in
 // double (encoder and decoder, post- and pre-norm, causal, with dropout in training), every output
 // and gradient against torch.nn.TransformerEncoderLayer / TransformerDecoderLayer
-// (tests/fixtures/golden_transformer.safetensors from dev/golden_transformer.py), the sinusoidal
+// (tests/fixtures/golden_transformer_layers.safetensors from dev/golden_transformer.py), the sinusoidal
 // positions, and the configuration errors.
 #include <nlohmann/json.hpp>
 
@@ -167,7 +167,7 @@ void golden_case(const SafeTensorsFile& f, const std::string& name, double tol) 
 
 TEST(Transformer, LayersMatchPyTorch) {
   const SafeTensorsFile f =
-      SafeTensorsFile::read(std::string(NTN_FIXTURES) + "/golden_transformer.safetensors");
+      SafeTensorsFile::read(std::string(NTN_FIXTURES) + "/golden_transformer_layers.safetensors");
   EXPECT_EQ(f.meta("cases"), "enc_post_relu,enc_pre_gelu,dec_post_causal,dec_pre_gelu");
   for (const std::string name : {"enc_post_relu", "enc_pre_gelu", "dec_post_causal", "dec_pre_gelu"}) {
     golden_case<double>(f, name, 1e-6);

@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Transformer side by side with PyTorch eager, same machine, one script (issue #13's Transformer
+figures). The model is the issue's: d_model 64, 4 heads, 2 encoder + 2 decoder layers, FFN 256,
+GELU, post-norm, input 96 -> 24 (the decoder's queries are the 24 horizon steps), ~34 MFLOP per
+forecast. PyTorch runs torch.nn.TransformerEncoderLayer / DecoderLayer (bench/torch_reference.py
+Transformer; in inference mode the encoder layers take torch's fused fast path).
+  * batch-1 forecast, 1 thread, fp32 (and ntneural's fp16 / int8 weights);
+  * a training step at batch 32 (Adam + MSE, dropout 0.05 on both sides, standardised random-walk
+    windows), 1 and 2 threads: PyTorch with its intra-op threads, ntneural with one micro-batch per
+    thread.
+Both sides serve the same artifact (PyTorch loads its weights from the safetensors file, with the
+artifact's series scaler applied and inverted); forecasts are compared before anything is timed,
+and both training loops must lower the loss of a batch in 30 steps. Each measurement is its own
+process, run alone; ratios are PyTorch time / ntneural time.
+
+  /usr/bin/python3 bench/compare_transformer.py [--ntneural build/release/ntneural] [--json out.json]
+Needs Debian's python3-torch and libopenblas0-openmp (scripts/setup.sh --torch) and
+../shared/data/ETTh1.csv (the model is trained briefly on it).
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from compare_recurrent import timed, windows  # noqa: E402
+from side_by_side import (artifact_current, blas_report, check_same_forecasts, dropped_env,  # noqa: E402
+                          ntneural_forecasts, ntneural_info, run_json, run_worker)
+
+L, H, E, HEADS, LAYERS, FFN = 96, 24, 64, 4, 2, 256
+SETTINGS = ["--hidden", str(E), "--set", f"n_head={HEADS}", "--set", f"encoder_layers={LAYERS}", "--set",
+            f"decoder_layers={LAYERS}", "--set", f"ffn_hidden_size={FFN}"]
+
+
+def torch_model(dropout=0.0):
+    from torch_reference import Transformer
+    return Transformer(L=L, H=H, E=E, heads=HEADS, enc_layers=LAYERS, dec_layers=LAYERS, F=FFN, dropout=dropout)
+
+
+def load_artifact(model, path):
+    import torch
+    from torch_reference import read_safetensors
+    meta, t = read_safetensors(path)
+    with torch.no_grad():
+        for n, spec in model.ntn_names().items():
+            p, sl = spec if isinstance(spec, tuple) else (spec, slice(None))
+            p[sl].copy_(torch.from_numpy(t[n].copy()).reshape(p[sl].shape))
+    model.eval()
+    scaler = json.loads(meta["scaler"])
+    return float(scaler["center"][0]), float(scaler["scale"][0])
+
+
+def torch_worker(args):
+    import torch
+    from torch_reference import count_parameters
+    torch.set_num_threads(args.threads)
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_report()}
+    if args.part == "serve":
+        model = torch_model()
+        center, scale = load_artifact(model, args.model)
+        out["parameters"] = count_parameters(model)
+        xs = torch.from_numpy(windows(64, L))
+        with torch.inference_mode():
+            def forecast(x):
+                return model((x - center) / scale)[..., 0] * scale + center
+            out["forecast_first_windows"] = forecast(xs[:4]).numpy().tolist()
+            lat = []
+            for r in range(args.requests):
+                x = xs[r % 64:r % 64 + 1]
+                t0 = time_ns()
+                forecast(x)
+                lat.append((time_ns() - t0) / 1e3)
+            lat.sort()
+            out["latency_p50_us"] = lat[len(lat) // 2]
+    else:  # training step
+        torch.manual_seed(1)
+        model = torch_model(dropout=0.05)
+        out["parameters"] = count_parameters(model)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        walk = torch.cumsum(torch.randn(20000), 0)
+        starts = torch.randint(0, 20000 - L - H, (4096,))
+        w = walk[starts[:, None] + torch.arange(L + H)[None, :]]
+        mean = w[:, :L].mean(1, keepdim=True)
+        std = w[:, :L].std(1, unbiased=False, keepdim=True).clamp_min(1e-6)
+        w = (w - mean) / std
+        xs, ys = w[:, :L].contiguous(), w[:, L:].contiguous()
+        B = args.batch
+
+        def step(b):
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(model(xs[b * B:(b + 1) * B])[..., 0], ys[b * B:(b + 1) * B])
+            loss.backward()
+            opt.step()
+            return float(loss)
+        first = step(0)
+        for _ in range(29):
+            last = step(0)
+        assert last < first, f"torch validation failed: {first} -> {last}"
+        out["validation_loss_first_last"] = [first, last]
+        k = [0]
+
+        def next_step():
+            step(k[0] % (xs.shape[0] // B))
+            k[0] += 1
+        out["step_ms"] = timed(next_step, reps=7, min_s=0.3) * 1e3
+    print(json.dumps(out))
+
+
+def time_ns():
+    import time
+    return time.perf_counter_ns()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ntneural", default=os.path.join(ROOT, "build", "release", "ntneural"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "ETTh1.csv"))
+    ap.add_argument("--models", default=os.path.join(ROOT, "build", "bench_models"))
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--json", help="also write the result here")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--part", default="serve", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return torch_worker(args)
+
+    def peer(threads, *extra):
+        return run_worker(__file__, ["--threads", str(threads)] + list(extra), threads)
+
+    res = {"machine": os.uname().nodename, "ntneural_info": ntneural_info(args.ntneural),
+           "environment_dropped_for_pytorch": dropped_env()}
+    req = ["--requests", str(args.requests)]
+    path = os.path.join(args.models, "transformer_64x4_2x2.ntn")
+    if not artifact_current(path):
+        os.makedirs(args.models, exist_ok=True)
+        run_json([args.ntneural, "train", "--data", args.data, "--protocol", "ltsf", "--input-size", str(L),
+                  "--horizon", str(H), "--model", "transformer", *SETTINGS, "--max-steps", "30", "--quiet", "--json",
+                  "--out", path])
+    t = peer(1, "--part", "serve", "--model", path, *req)
+    got = ntneural_forecasts(args.ntneural, path, windows(64, L)[:4], args.models)
+    err = check_same_forecasts(got, t["forecast_first_windows"])
+    serve = {}
+    for prec in ("fp32", "fp16", "int8"):
+        serve[prec] = run_json([args.ntneural, "bench", "predict", "--model", path, "--precision", prec, "--threads",
+                                "1", "--json"] + req)
+    assert serve["fp32"]["parameters"] == t["parameters"], (serve["fp32"]["parameters"], t["parameters"])
+    res["serve"] = {"validation_max_abs_diff": err, "pytorch": t, **{f"ntneural_{p}": v for p, v in serve.items()}}
+    for threads in (1, 2):
+        n = run_json([args.ntneural, "bench", "train", "--model", "transformer", "--input-size", str(L), *SETTINGS,
+                      "--threads", str(threads),
+                      "--micro-batches", str(threads), "--reps", "7", "--json"])
+        tt = peer(threads, "--part", "train")
+        assert n["parameters"] == tt["parameters"], (n["parameters"], tt["parameters"])
+        res[f"train_{threads}t"] = {"ntneural": n, "pytorch": tt, "speedup": tt["step_ms"] / n["step_ms"]}
+
+    pt = t
+    rows = [(f"Transformer b1 forecast {p}, 1T (us)", serve[p]["latency_p50_us"], pt["latency_p50_us"],
+             ">= 3x" if p == "fp32" else "report") for p in ("fp32", "fp16", "int8")]
+    rows += [(f"Transformer train step b32, {k}T (ms)", res[f"train_{k}t"]["ntneural"]["step_ms"],
+              res[f"train_{k}t"]["pytorch"]["step_ms"], ">= 2x") for k in (1, 2)]
+    print(f"{'figure':40s} {'ntneural':>10s} {'PyTorch':>10s} {'ratio':>8s}  target")
+    for label, ours, theirs, target in rows:
+        print(f"{label:40s} {ours:10.4g} {theirs:10.4g} {theirs / ours:7.2f}x  {target}")
+    print(f"allocations per predict: {serve['fp32']['allocs_per_predict']}; forecasts equal to PyTorch's within "
+          f"{err:.2g}; parameters {t['parameters']}")
+    blas = pt["blas"]
+    print(f"BLAS: PyTorch {blas['blas_info']} -> OpenBLAS {','.join(blas['openblas_core'])} ({blas['cpu_capability']}), "
+          f"environment dropped for it: {res['environment_dropped_for_pytorch'] or 'none'}; ntneural isa "
+          f"{res['ntneural_info']['isa']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
