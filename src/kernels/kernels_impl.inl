@@ -331,8 +331,17 @@ void f32_softmax(const float* x, float* y, std::size_t rows, std::size_t cols) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     const V mx = vset(f32_max(xr, cols));
-    map1(xr, yr, cols, [mx](V v) { return v_exp(F32::sub(v, mx)); });
-    const V inv = vset(1.0f / f32_sum(yr, cols));
+    // exp and its sum in one pass, in the canonical order of f32_sum (lanes past the row read
+    // -inf: exp gives +0, the sum's neutral fill).
+    const V s = reduce_canonical<kRedA>(
+        cols, W, F32::zero(),
+        [xr, yr, mx](V& a, std::size_t i, std::size_t c) {
+          const V e = v_exp(F32::sub(vload(xr + i, c, -kInf), mx));
+          vstore(yr + i, e, c);
+          a = F32::add(a, e);
+        },
+        vadd);
+    const V inv = vset(1.0f / F32::hsum(s));
     map1(yr, yr, cols, [inv](V v) { return F32::mul(v, inv); });
   }
 }

@@ -104,6 +104,17 @@ void softmax_row(T* x, std::size_t n, std::size_t Lk) {
   }
   std::fill(x + n, x + Lk, T(0));
 }
+
+// The same for scores that cannot all be -inf (no additive mask: products of finite values).
+template <class T>
+void softmax_finite_row(T* x, std::size_t n, std::size_t Lk) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (n) kernels().f32_softmax(x, x, 1, n);
+    std::fill(x + n, x + Lk, T(0));
+  } else {
+    softmax_row(x, n, Lk);
+  }
+}
 }  // namespace
 
 template <class T>
@@ -124,7 +135,11 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
   const std::size_t E = embed, dh = d_head();
   c.query = query;
   q.forward(ps, query, c.Q.data(), B * Lq, ctx);
+  // The score scale 1 / sqrt(d_head) applied to the queries once (B Lq E products instead of
+  // B heads Lq Lk); backward multiplies dQ by it.
   const T scale = T(1) / std::sqrt(T(dh));
+  T* Qs = c.Q.data();
+  for (std::size_t i = 0; i < B * Lq * E; ++i) Qs[i] *= scale;
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       T* P = c.P.data() + (b * heads + h) * Lq * Lk;
@@ -135,10 +150,12 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
       for (std::size_t i = 0; i < Lq; ++i) {
         T* row = P + i * Lk;
         const std::size_t n = visible(mask.causal, i, Lq, Lk);
-        for (std::size_t j = 0; j < n; ++j) row[j] *= scale;
-        if (mask.additive)
+        if (mask.additive) {
           for (std::size_t j = 0; j < n; ++j) row[j] += mask.additive[i * Lk + j];
-        softmax_row(row, n, Lk);
+          softmax_row(row, n, Lk);
+        } else {
+          softmax_finite_row(row, n, Lk);
+        }
       }
       matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
     }
@@ -166,7 +183,7 @@ void MultiHeadAttention<T>::attend_backward(const ParamSet<T>& ps, T* grads, Key
       T* dP = c.dP.data();
       matmul<T>(false, true, Lq, Lk, dh, dO, E, kv.V.data() + ko, E, dP, Lk);              // dP = dO V^T
       matmul<T>(true, false, Lk, dh, Lq, P, Lk, dO, E, kv.dV.data() + ko, E, true);       // dV += P^T dO
-      // dS = P (dP - sum(P dP)) per row, times the score scale (masked keys have P = 0: dS = 0).
+      // dS = P (dP - sum(P dP)) per row (masked keys have P = 0: dS = 0); the scale is in Qs.
       if constexpr (std::is_same_v<T, float>) {
         kernels().f32_softmax_bwd(P, dP, dP, Lq, Lk);
       } else {
@@ -176,11 +193,12 @@ void MultiHeadAttention<T>::attend_backward(const ParamSet<T>& ps, T* grads, Key
           for (std::size_t j = 0; j < Lk; ++j) dP[i * Lk + j] = P[i * Lk + j] * (dP[i * Lk + j] - s);
         }
       }
-      for (std::size_t i = 0; i < Lq * Lk; ++i) dP[i] *= scale;
-      matmul<T>(false, false, Lq, dh, Lk, dP, Lk, kv.K.data() + ko, E, c.dQ.data() + qo, E);    // dQ = dS K
-      matmul<T>(true, false, Lk, dh, Lq, dP, Lk, c.Q.data() + qo, E, kv.dK.data() + ko, E, true);  // dK += dS^T Q
+      matmul<T>(false, false, Lq, dh, Lk, dP, Lk, kv.K.data() + ko, E, c.dQ.data() + qo, E);    // dQs = dS K
+      matmul<T>(true, false, Lk, dh, Lq, dP, Lk, c.Q.data() + qo, E, kv.dK.data() + ko, E, true);  // dK += dS^T Qs
     }
-  q.backward(ps, grads, c.query, c.dQ.data(), dquery, B * Lq, ctx.accumulate);
+  T* dQ = c.dQ.data();  // dQ = scale dQs (the queries were scaled in attend)
+  for (std::size_t i = 0; i < B * Lq * E; ++i) dQ[i] *= scale;
+  q.backward(ps, grads, c.query, dQ, dquery, B * Lq, ctx.accumulate);
 }
 
 template <class T>

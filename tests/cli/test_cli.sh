@@ -120,6 +120,19 @@ for m in gru lstm lstm_attention tcn; do
   check "${m}_backtest" python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 30 and d['mae'] > 0, d" "$dir/$m.bt.json"
 done
 
+# The Transformer through the same artifact and commands (it re-reads its window each tick).
+"$bin" train --data "$dir/ok.csv" --columns price --model transformer --input-size 24 --horizon 6 --hidden 8 \
+  --set ffn_hidden_size=16 --set label_len=4 --max-steps 15 --batch 8 --quiet --json --out "$dir/tr.ntn" > "$dir/tr.train.json"
+"$bin" evaluate --model "$dir/tr.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/tr.eval.json"
+check transformer_evaluate_equals_train python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['test']; b=json.load(open(sys.argv[2])); assert abs(a['mae']-b['mae']) < 1e-9, (a['mae'], b['mae'])" "$dir/tr.train.json" "$dir/tr.eval.json"
+"$bin" quantize --model "$dir/tr.ntn" --to int8 --out "$dir/tr.i8.ntn" --json > /dev/null
+"$bin" predict --model "$dir/tr.i8.ntn" --precision int8 --data "$dir/ok.csv" --columns price --json > "$dir/tr.pq.json"
+"$bin" predict --model "$dir/tr.ntn" --precision int8 --data "$dir/ok.csv" --columns price --json > "$dir/tr.p8.json"
+check transformer_int8_artifact_serves_like_on_the_fly python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']; b=json.load(open(sys.argv[2]))['forecasts']; assert a == b, (a, b)" "$dir/tr.pq.json" "$dir/tr.p8.json"
+"$bin" backtest --model "$dir/tr.ntn" --data "$dir/ok.csv" --columns price --origins 20 --json > "$dir/tr.bt.json"
+check transformer_backtest python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 20 and d['mae'] > 0, d" "$dir/tr.bt.json"
+expect_error transformer_heads "field 'n_head' (3) must divide field 'hidden_size' (8)" "$bin" train --data "$dir/ok.csv" --columns price --model transformer --hidden 8 --set n_head=3 --out "$dir/bad.ntn"
+
 # DeepAR: the nll loss is its default; evaluate adds the sample-path scores (CRPS, coverage) and
 # equals train's; predict prints mean / median / quantiles of the paths (--paths-out writes them,
 # --params the per-step parameters); int8, stream and backtest through the same artifact.
