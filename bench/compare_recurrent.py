@@ -19,7 +19,6 @@ Needs Debian's python3-torch and libopenblas0-openmp (scripts/setup.sh --torch) 
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -27,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from side_by_side import (artifact_current, blas_report, check_same_forecasts, dropped_env,  # noqa: E402
-                          ntneural_forecasts, ntneural_info, run_json, run_worker)
+                          ntneural_forecasts, ntneural_info, run_json, run_worker, torch_train_step)
 
 L, H, HIDDEN, LAYERS = 168, 24, 128, 2
 
@@ -72,19 +71,6 @@ def load_artifact(model, path):
     model.eval()
     scaler = json.loads(meta["scaler"])
     return float(scaler["center"][0]), float(scaler["scale"][0])
-
-
-def timed(f, reps=11, min_s=0.05):
-    f()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        n = 0
-        while time.perf_counter() - t0 < min_s:
-            f()
-            n += 1
-        out.append((time.perf_counter() - t0) / n)
-    return statistics.median(out)
 
 
 def torch_worker(args):
@@ -132,33 +118,7 @@ def torch_worker(args):
         torch.manual_seed(1)
         model = torch_model(args.cell)
         out["parameters"] = count_parameters(model)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        walk = torch.cumsum(torch.randn(20000), 0)
-        starts = torch.randint(0, 20000 - L - H, (4096,))
-        w = walk[starts[:, None] + torch.arange(L + H)[None, :]]
-        mean = w[:, :L].mean(1, keepdim=True)
-        std = w[:, :L].std(1, unbiased=False, keepdim=True).clamp_min(1e-6)
-        w = (w - mean) / std
-        xs, ys = w[:, :L].contiguous(), w[:, L:].contiguous()
-        B = args.batch
-
-        def step(b):
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(model(xs[b * B:(b + 1) * B]), ys[b * B:(b + 1) * B])
-            loss.backward()
-            opt.step()
-            return float(loss)
-        first = step(0)
-        for _ in range(29):
-            last = step(0)
-        assert last < first, f"torch validation failed: {first} -> {last}"
-        out["validation_loss_first_last"] = [first, last]
-        k = [0]
-
-        def next_step():
-            step(k[0] % (xs.shape[0] // B))
-            k[0] += 1
-        out["step_ms"] = timed(next_step, reps=7, min_s=0.3) * 1e3
+        out.update(torch_train_step(model, lambda m, x: m(x), L, H, args.batch))
     print(json.dumps(out))
 
 

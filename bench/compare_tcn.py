@@ -27,9 +27,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from compare_recurrent import timed, windows  # noqa: E402
+from compare_recurrent import windows  # noqa: E402
 from side_by_side import (artifact_current, blas_report, check_same_forecasts, dropped_env,  # noqa: E402
-                          ntneural_forecasts, ntneural_info, run_json, run_worker)
+                          ntneural_forecasts, ntneural_info, run_json, run_worker, torch_train_step)
 
 L, H, CHANNELS, KERNEL = 168, 24, (64, 128, 128), 3
 FIELD = 1 + 2 * (KERNEL - 1) * sum(2 ** i for i in range(len(CHANNELS)))  # 29
@@ -97,33 +97,7 @@ def torch_worker(args):
         torch.manual_seed(1)
         model = torch_model()
         out["parameters"] = count_parameters(model)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        walk = torch.cumsum(torch.randn(20000), 0)
-        starts = torch.randint(0, 20000 - L - H, (4096,))
-        w = walk[starts[:, None] + torch.arange(L + H)[None, :]]
-        mean = w[:, :L].mean(1, keepdim=True)
-        std = w[:, :L].std(1, unbiased=False, keepdim=True).clamp_min(1e-6)
-        w = (w - mean) / std
-        xs, ys = w[:, :L].contiguous(), w[:, L:].contiguous()
-        B = args.batch
-
-        def step(b):
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(model(xs[b * B:(b + 1) * B])[..., 0], ys[b * B:(b + 1) * B])
-            loss.backward()
-            opt.step()
-            return float(loss)
-        first = step(0)
-        for _ in range(29):
-            last = step(0)
-        assert last < first, f"torch validation failed: {first} -> {last}"
-        out["validation_loss_first_last"] = [first, last]
-        k = [0]
-
-        def next_step():
-            step(k[0] % (xs.shape[0] // B))
-            k[0] += 1
-        out["step_ms"] = timed(next_step, reps=7, min_s=0.3) * 1e3
+        out.update(torch_train_step(model, lambda m, x: m(x)[..., 0], L, H, args.batch))
     print(json.dumps(out))
 
 

@@ -107,3 +107,53 @@ def check_same_forecasts(got, want, rel=1e-3):
     err = float(np.max(np.abs(got - want)))
     assert err < rel * float(np.max(np.abs(want))), f"forecasts differ: max abs {err}"
     return err
+
+
+def timed(f, reps=11, min_s=0.05):
+    """Median over reps rounds of the mean time of f() (each round runs f for >= min_s)."""
+    import statistics
+    import time
+    f()
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        n = 0
+        while time.perf_counter() - t0 < min_s:
+            f()
+            n += 1
+        out.append((time.perf_counter() - t0) / n)
+    return statistics.median(out)
+
+
+def torch_train_step(model, forecast, L, H, batch):
+    """The PyTorch side of a training-step comparison (in a worker process): Adam (lr 1e-3) + MSE
+    on 4096 standardised random-walk windows (L -> H), seeded. Validates first (30 steps on one
+    batch must lower its loss), then times steps over successive batches (median of 7 rounds of
+    >= 0.3 s). forecast(model, x) gives the (B, H) forecast."""
+    import torch
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    walk = torch.cumsum(torch.randn(20000), 0)
+    starts = torch.randint(0, 20000 - L - H, (4096,))
+    w = walk[starts[:, None] + torch.arange(L + H)[None, :]]
+    mean = w[:, :L].mean(1, keepdim=True)
+    std = w[:, :L].std(1, unbiased=False, keepdim=True).clamp_min(1e-6)
+    w = (w - mean) / std
+    xs, ys = w[:, :L].contiguous(), w[:, L:].contiguous()
+    B = batch
+
+    def step(b):
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(forecast(model, xs[b * B:(b + 1) * B]), ys[b * B:(b + 1) * B])
+        loss.backward()
+        opt.step()
+        return float(loss)
+    first = step(0)
+    for _ in range(29):
+        last = step(0)
+    assert last < first, f"torch validation failed: {first} -> {last}"
+    k = [0]
+
+    def next_step():
+        step(k[0] % (xs.shape[0] // B))
+        k[0] += 1
+    return {"validation_loss_first_last": [first, last], "step_ms": timed(next_step, reps=7, min_s=0.3) * 1e3}

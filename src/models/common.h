@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -83,6 +84,34 @@ Config read_config(const json& j, const ModelInfo& info) {
   Config c;
   c.read(j, ctx, info);
   return c;
+}
+
+// Step t of window b as one input row of the models that read the window step by step (recurrent
+// encoders, TCN, the Transformer's encoder): [y_t | hist_t (Ch) | futr_t (Cf) | static (S)].
+// Returns the end of the row.
+template <class T>
+T* step_inputs(const Batch<T>& in, const Covariates& cov, std::size_t L, std::size_t H, std::size_t b, std::size_t t,
+               T* row) {
+  *row++ = in.y[b * L + t];
+  for (std::size_t k = 0; k < cov.hist; ++k) *row++ = in.hist[(b * L + t) * cov.hist + k];
+  for (std::size_t k = 0; k < cov.futr; ++k) *row++ = in.futr[(b * (L + H) + t) * cov.futr + k];
+  for (std::size_t k = 0; k < cov.stat; ++k) *row++ = in.stat[b * cov.stat + k];
+  return row;
+}
+
+// The input of a decoder that reads one vector per window (B, width) and the horizon's
+// future-known covariates: rows [last_b (width) | futr_{L..L+H-1} (H Cf)] written into out, or
+// `last` itself when there are none.
+template <class T>
+const T* with_future_covariates(const Batch<T>& in, std::size_t Cf, std::size_t L, std::size_t H, const T* last,
+                                std::size_t width, T* out) {
+  if (!Cf) return last;
+  const std::size_t w = width + H * Cf;
+  for (std::size_t b = 0; b < in.B; ++b) {
+    std::memcpy(out + b * w, last + b * width, width * sizeof(T));
+    std::memcpy(out + b * w + width, in.futr + (b * (L + H) + L) * Cf, H * Cf * sizeof(T));
+  }
+  return out;
 }
 
 // Config field helpers (each error names the field).

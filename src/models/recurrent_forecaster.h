@@ -98,16 +98,11 @@ class RecurrentForecaster final : public Model<T> {
     const std::size_t L = c_.input_size, H = c_.horizon, B = in.B, W = c_.step_width(), Hd = c_.encoder_hidden_size;
     const Covariates cov = c_.covariates();
     for (std::size_t t = 0; t < L; ++t)
-      for (std::size_t b = 0; b < B; ++b) {
-        T* row = ws.x.data() + (t * B + b) * W;
-        *row++ = in.y[b * L + t];
-        for (std::size_t k = 0; k < cov.hist; ++k) *row++ = in.hist[(b * L + t) * cov.hist + k];
-        for (std::size_t k = 0; k < cov.futr; ++k) *row++ = in.futr[(b * (L + H) + t) * cov.futr + k];
-        for (std::size_t k = 0; k < cov.stat; ++k) *row++ = in.stat[b * cov.stat + k];
-      }
+      for (std::size_t b = 0; b < B; ++b) step_inputs(in, cov, L, H, b, t, ws.x.data() + (t * B + b) * W);
     rnn_.forward(this->ps_, ws.enc, ws.x.data(), L, B, ctx);
     const T* last = ws.enc.output() + (L - 1) * B * Hd;  // (B, hidden)
-    decoder_.forward(this->ps_, ws.dec, decoder_input(ws, last, in), y, B, ctx);
+    decoder_.forward(this->ps_, ws.dec, with_future_covariates(in, c_.futr_exog, L, H, last, Hd, ws.din.data()), y, B,
+                     ctx);
   }
 
   void backward(typename Model<T>::Workspace& base, const T* dy, T* grads, T* dx, std::size_t B,
@@ -147,18 +142,6 @@ class RecurrentForecaster final : public Model<T> {
   }
 
  private:
-  const T* decoder_input(Ws& ws, const T* last, const Batch<T>& in) const {
-    const std::size_t cf = c_.futr_exog;
-    if (!cf) return last;
-    const std::size_t L = c_.input_size, H = c_.horizon, Hd = c_.encoder_hidden_size, DW = c_.decoder_width();
-    for (std::size_t b = 0; b < in.B; ++b) {
-      T* row = ws.din.data() + b * DW;
-      std::memcpy(row, last + b * Hd, Hd * sizeof(T));
-      std::memcpy(row + Hd, in.futr + (b * (L + H) + L) * cf, H * cf * sizeof(T));
-    }
-    return ws.din.data();
-  }
-
   RecurrentConfig c_;
   nn::Recurrent<T> rnn_;
   nn::Mlp<T> decoder_;

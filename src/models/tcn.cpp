@@ -212,13 +212,7 @@ class Tcn final : public Model<T> {
     const std::size_t L = c_.input_size, H = c_.horizon, B = in.B, W = c_.step_width(), n0 = blocks_[0].n_in;
     const Covariates cov = c_.covariates();
     for (std::size_t b = 0; b < B; ++b)
-      for (std::size_t t = L - n0; t < L; ++t) {
-        T* row = ws.x.data() + (b * n0 + t - (L - n0)) * W;
-        *row++ = in.y[b * L + t];
-        for (std::size_t k = 0; k < cov.hist; ++k) *row++ = in.hist[(b * L + t) * cov.hist + k];
-        for (std::size_t k = 0; k < cov.futr; ++k) *row++ = in.futr[(b * (L + H) + t) * cov.futr + k];
-        for (std::size_t k = 0; k < cov.stat; ++k) *row++ = in.stat[b * cov.stat + k];
-      }
+      for (std::size_t t = L - n0; t < L; ++t) step_inputs(in, cov, L, H, b, t, ws.x.data() + (b * n0 + t - (L - n0)) * W);
     const bool drop = ctx.training && c_.dropout > 0.0f;
     NTN_CHECK(!drop || !ws.blocks[0].h1.empty(),
               "tcn: a forward-only workspace cannot run a training forward");
@@ -259,7 +253,8 @@ class Tcn final : public Model<T> {
       x = w.out.data();
     }
     // The last block has one column per row: x is (B, C).
-    decoder_.forward(this->ps_, ws.dec, decoder_input(ws, x, in), y, B, ctx);
+    decoder_.forward(this->ps_, ws.dec,
+                     with_future_covariates(in, c_.futr_exog, L, H, x, c_.channels.back(), ws.din.data()), y, B, ctx);
   }
 
   void backward(typename Model<T>::Workspace& base, const T* dy, T* grads, T* dx, std::size_t B,
@@ -378,17 +373,6 @@ class Tcn final : public Model<T> {
   // Dropout masks depend on the global row (ctx.row0), not on how a batch is split.
   static std::uint64_t drop_counter(const nn::RunCtx& ctx, std::size_t width) {
     return (ctx.step << 40) + ctx.row0 * width;
-  }
-  const T* decoder_input(Ws& ws, const T* last, const Batch<T>& in) const {
-    const std::size_t cf = c_.futr_exog;
-    if (!cf) return last;
-    const std::size_t L = c_.input_size, H = c_.horizon, C = c_.channels.back(), DW = c_.decoder_width();
-    for (std::size_t b = 0; b < in.B; ++b) {
-      T* row = ws.din.data() + b * DW;
-      std::memcpy(row, last + b * C, C * sizeof(T));
-      std::memcpy(row + C, in.futr + (b * (L + H) + L) * cf, H * cf * sizeof(T));
-    }
-    return ws.din.data();
   }
 
   TcnConfig c_;

@@ -181,13 +181,7 @@ class Transformer final : public Model<T> {
     const std::size_t lab = c_.label_len, We = c_.enc_width(), Wd = c_.dec_width();
     const Covariates cov = c_.covariates();
     for (std::size_t b = 0; b < B; ++b) {
-      for (std::size_t t = 0; t < L; ++t) {
-        T* row = ws.enc_in.data() + (b * L + t) * We;
-        *row++ = in.y[b * L + t];
-        for (std::size_t k = 0; k < cov.hist; ++k) *row++ = in.hist[(b * L + t) * cov.hist + k];
-        for (std::size_t k = 0; k < cov.futr; ++k) *row++ = in.futr[(b * (L + H) + t) * cov.futr + k];
-        for (std::size_t k = 0; k < cov.stat; ++k) *row++ = in.stat[b * cov.stat + k];
-      }
+      for (std::size_t t = 0; t < L; ++t) step_inputs(in, cov, L, H, b, t, ws.enc_in.data() + (b * L + t) * We);
       for (std::size_t i = 0; i < D; ++i) {
         const std::size_t t = L - lab + i;
         T* row = ws.dec_in.data() + (b * D + i) * Wd;
