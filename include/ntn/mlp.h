@@ -38,6 +38,17 @@ struct Mlp {
   // widths (n+1): in, hidden..., out; act_after (n): activation after Linear i.
   void declare(ParamSet<T>& ps, const std::string& prefix, const std::vector<std::size_t>& widths,
                const std::vector<bool>& act_after, Act act, float dropout);
+  // The common shape: `layers` hidden Linears of width `hidden`, each followed by the activation
+  // (and dropout), then the output Linear (in, hidden x layers, out).
+  void declare_hidden(ParamSet<T>& ps, const std::string& prefix, std::size_t in, std::size_t hidden,
+                      std::size_t layers, std::size_t out, Act act, float dropout) {
+    std::vector<std::size_t> widths(layers + 2, hidden);
+    widths.front() = in;
+    widths.back() = out;
+    std::vector<bool> acts(layers + 1, true);
+    acts.back() = false;
+    declare(ps, prefix, widths, acts, act, dropout);
+  }
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
   std::size_t in() const { return layers.front().in; }
   std::size_t out() const { return layers.back().out; }

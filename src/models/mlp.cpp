@@ -46,15 +46,8 @@ template <class T>
 class MlpModel final : public Model<T> {
  public:
   explicit MlpModel(const MlpConfig& c) : c_(c) {
-    std::vector<std::size_t> widths = {c.input_width()};
-    std::vector<bool> acts;
-    for (std::size_t i = 0; i < c.num_layers; ++i) {
-      widths.push_back(c.hidden_size);
-      acts.push_back(true);
-    }
-    widths.push_back(c.horizon * c.outputs);
-    acts.push_back(false);
-    mlp_.declare(this->ps_, "mlp", widths, acts, c.activation, c.dropout);
+    mlp_.declare_hidden(this->ps_, "mlp", c.input_width(), c.hidden_size, c.num_layers, c.horizon * c.outputs,
+                        c.activation, c.dropout);
     this->ps_.finalize();
   }
   std::string type() const override { return "mlp"; }

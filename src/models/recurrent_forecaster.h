@@ -46,15 +46,8 @@ class RecurrentForecaster final : public Model<T> {
   explicit RecurrentForecaster(const RecurrentConfig& c) : c_(c) {
     rnn_.declare(this->ps_, "encoder", c.cell, c.step_width(), c.encoder_hidden_size, c.encoder_n_layers, false,
                  c.encoder_dropout);
-    std::vector<std::size_t> widths = {c.decoder_width()};
-    std::vector<bool> acts;
-    for (std::size_t i = 0; i < c.decoder_layers; ++i) {
-      widths.push_back(c.decoder_hidden_size);
-      acts.push_back(true);
-    }
-    widths.push_back(c.horizon * c.outputs);
-    acts.push_back(false);
-    decoder_.declare(this->ps_, "decoder", widths, acts, c.activation, c.dropout);
+    decoder_.declare_hidden(this->ps_, "decoder", c.decoder_width(), c.decoder_hidden_size, c.decoder_layers,
+                            c.horizon * c.outputs, c.activation, c.dropout);
     this->ps_.finalize();
   }
   std::string type() const override { return c_.type; }

@@ -123,15 +123,8 @@ class Tcn final : public Model<T> {
       b.n_in = b.conv1.input_columns(b.n_mid, c.input_size);
       n = b.n_in;
     }
-    std::vector<std::size_t> widths = {c.decoder_width()};
-    std::vector<bool> acts;
-    for (std::size_t i = 0; i < c.decoder_layers; ++i) {
-      widths.push_back(c.decoder_hidden_size);
-      acts.push_back(true);
-    }
-    widths.push_back(c.horizon * c.outputs);
-    acts.push_back(false);
-    decoder_.declare(this->ps_, "decoder", widths, acts, c.activation, c.dropout);
+    decoder_.declare_hidden(this->ps_, "decoder", c.decoder_width(), c.decoder_hidden_size, c.decoder_layers,
+                            c.horizon * c.outputs, c.activation, c.dropout);
     this->ps_.finalize();
   }
   std::string type() const override { return "tcn"; }

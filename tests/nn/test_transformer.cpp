@@ -162,7 +162,9 @@ void golden_case(const SafeTensorsFile& f, const std::string& name, double tol) 
   for (std::size_t i = 0; i < ps.entries().size(); ++i)
     EXPECT_LE(rel(ps.grad(i), get("grad/" + ps.entries()[i].name)), tol) << ps.entries()[i].name;
   EXPECT_LE(rel(dx.data(), get("dx")), tol) << "dx";
-  if (dec) EXPECT_LE(rel(dmem.data(), get("dmemory")), tol) << "dmemory";
+  if (dec) {
+    EXPECT_LE(rel(dmem.data(), get("dmemory")), tol) << "dmemory";
+  }
 }
 
 TEST(Transformer, LayersMatchPyTorch) {
