@@ -55,6 +55,10 @@ struct Frame {
 };
 
 Frame read_wide_csv(const std::string& path, const CsvOptions& opt = {});
+// Whether the time column holds dates (YYYY-MM-DD[ HH:MM]), which calendar features need.
+inline bool time_is_dates(const Frame& f) {
+  return !f.time_text.empty() && f.time_text[0].size() >= 7 && f.time_text[0][4] == '-';
+}
 
 // Column c (rows [first, rows)) as float32 - what models compute in; a value beyond float32
 // (|x| > 3.4e38) is an error naming the file, line and column.

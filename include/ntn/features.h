@@ -75,8 +75,9 @@ CalendarFeatures calendar(std::int64_t unix_seconds);
 
 // Calendar covariates (future-known: computed from the timestamps of the history and of the
 // steps ahead). Informer's time features, each in [-0.5, 0.5]: hour h/23, dow d/6 (Monday 0),
-// dom (day-1)/30, doy (day-1)/365, month (m-1)/11, each minus 0.5.
-const std::vector<std::string>& calendar_feature_names();  // hour, dow, dom, doy, month
+// dom (day-1)/30, doy (day-1)/365, month (m-1)/11, each minus 0.5. And the time itself for the
+// models that read it (prophet): epoch_day (whole days since 1970) and day_fraction (of the day).
+const std::vector<std::string>& calendar_feature_names();  // hour, dow, dom, doy, month, epoch_day, day_fraction
 // Throws naming the known features for an unknown name.
 double calendar_feature(const std::string& name, double unix_seconds);
 // The h timestamps after time.back(): steps of the median spacing of the last (up to) 64 steps,

@@ -27,14 +27,6 @@
 
 namespace ntn {
 
-// A series for models fitted directly (Model::fit) rather than by gradient steps.
-template <class T>
-struct SeriesView {
-  const T* y = nullptr;          // (n) target values, oldest first
-  const double* time = nullptr;  // (n) timestamps in seconds, or null for unit steps
-  std::size_t n = 0;
-};
-
 template <class T>
 class Model {
  public:
@@ -104,9 +96,11 @@ class Model {
   virtual void sample(const Batch<T>& in, std::size_t paths, std::uint64_t seed, std::size_t row0, T* out,
                       const nn::RunCtx& ctx = {}) const;
 
-  // ---- optional: direct fit (models not trained by gradient steps) ---------------------------
+  // ---- optional: direct fit (ModelInfo::direct_fit) --------------------------------------------
+  // A model fitted on each window's own history inside forward (prophet: a MAP fit by L-BFGS), not
+  // trained by gradient steps: it has no parameters to learn, the trainer runs no steps (it scores
+  // the validation windows) and backward throws.
   virtual bool fits_directly() const { return false; }
-  virtual void fit(const SeriesView<T>& series);
 
  protected:
   nn::ParamSet<T> ps_;
@@ -127,6 +121,9 @@ struct ModelInfo {
   std::vector<std::string> covariates;   // covariate kinds it consumes: "historic", "future", "static"
   bool streaming = false;                // carries a recurrent state tick by tick
   bool ancestral = false;                // samples whole paths (Model::sample): each step reads its last draw
+  bool direct_fit = false;               // fitted per window in forward (Model::fits_directly), no gradient steps
+  std::vector<std::string> calendar{};   // calendar features it reads as its last future channels when the
+                                         // data has dates (prophet: its time axis), added by train_job
   bool distribution_only() const { return outputs == std::vector<std::string>{"distribution"}; }
 };
 const std::vector<ModelInfo>& model_registry();

@@ -333,7 +333,7 @@ CalendarFeatures calendar(std::int64_t s) {
 }
 
 const std::vector<std::string>& calendar_feature_names() {
-  static const std::vector<std::string> names = {"hour", "dow", "dom", "doy", "month"};
+  static const std::vector<std::string> names = {"hour", "dow", "dom", "doy", "month", "epoch_day", "day_fraction"};
   return names;
 }
 
@@ -346,6 +346,11 @@ double calendar_feature(const std::string& name, double t) {
   if (name == "dom") return (c.day_of_month - 1) / 30.0 - 0.5;
   if (name == "doy") return (c.day_of_year - 1) / 365.0 - 0.5;
   if (name == "month") return (c.month - 1) / 11.0 - 0.5;
+  // The time itself in two float32-exact parts: whole days since 1970 (exact below 2^24 days) and
+  // the fraction of the day (to 2^-24 of a day, 5 ms); epoch_day + day_fraction is the time in days.
+  const double day = std::floor(t / 86400.0);
+  if (name == "epoch_day") return day;
+  if (name == "day_fraction") return (t - day * 86400.0) / 86400.0;
   std::string known;
   for (const auto& n : calendar_feature_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error(cat("unknown calendar feature '", name, "': expected one of ", known));

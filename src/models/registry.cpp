@@ -17,6 +17,7 @@ Entry lstm_attention_entry();
 Entry deepar_entry();
 Entry tcn_entry();
 Entry transformer_entry();
+Entry prophet_entry();
 }  // namespace models
 
 namespace {
@@ -32,6 +33,7 @@ const std::vector<models::Entry>& table() {
       models::deepar_entry(),
       models::tcn_entry(),
       models::transformer_entry(),
+      models::prophet_entry(),
   };
   return t;
 }
@@ -77,11 +79,6 @@ void Model<T>::step(State&, const T*, T*, const nn::RunCtx&) const {
 template <class T>
 void Model<T>::sample(const Batch<T>&, std::size_t, std::uint64_t, std::size_t, T*, const nn::RunCtx&) const {
   throw Error(cat("model '", type(), "' draws no sample paths of its own (its steps do not read earlier draws)"));
-}
-
-template <class T>
-void Model<T>::fit(const SeriesView<T>&) {
-  throw Error(cat("model '", type(), "' is trained by gradient steps, not fitted directly"));
 }
 
 template class Model<float>;

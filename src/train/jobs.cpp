@@ -26,6 +26,9 @@ void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg
             kind == "distribution" ? "" : info.distribution_only()
                                               ? " (train it with --loss nll --distribution gaussian|student_t|negative_binomial)"
                                               : "");
+  // A model fitted per window computes its own quantiles (prophet: of its simulated paths).
+  if (spec.kind == OutputKind::quantiles && info.direct_fit)
+    cfg["quantiles"] = std::vector<double>(spec.levels.begin(), spec.levels.end());
   if (spec.kind != OutputKind::distribution) return;
   cfg["distribution"] = dist_name(spec.dist);
   if (spec.dist != DistKind::negative_binomial) return;
@@ -54,13 +57,24 @@ TrainResult train_job(const TrainJob& job) {
   std::size_t L = json_uint(cfg, ctx, "input_size", 0, {0, limits::kWindow.hi});
   if (H == 0 && job.data.protocol != Protocol::m4) H = 24;
   TrainResult r;
+  DataSpec data = job.data;
+  // A model that reads its time axis from calendar channels (prophet) gets them, last, when the
+  // file has dates (and its config does not opt out with "timestamps": false).
+  const ModelInfo& info = model_info(json_string(cfg, ctx, "type", ""));
+  if (!info.calendar.empty() && data.protocol != Protocol::m4 && json_bool(cfg, ctx, "timestamps", true) &&
+      time_is_dates(read_wide_csv(data.path, data.csv))) {
+    auto& cal = data.covariates.calendar;
+    for (const auto& name : info.calendar) cal.erase(std::remove(cal.begin(), cal.end(), name), cal.end());
+    cal.insert(cal.end(), info.calendar.begin(), info.calendar.end());
+    cfg["timestamps"] = true;
+  }
   if (H == 0) {  // m4: the horizon is the test file's; read it first
     std::size_t h = 0;
-    r.prepared = prepare(job.data, 1, h);
+    r.prepared = prepare(data, 1, h);
     H = h;
   }
-  if (L == 0) L = default_input_size(job.data.protocol, H);
-  r.prepared = prepare(job.data, L, H);
+  if (L == 0) L = default_input_size(data.protocol, H);
+  r.prepared = prepare(data, L, H);
   const Prepared& p = r.prepared;
   cfg["input_size"] = L;
   cfg["horizon"] = H;

@@ -141,7 +141,7 @@ WideCovariates wide_covariates(Prepared& p, const Frame& f, const CovariateSpec&
     chans.push_back(scaled_column(name, &p.covariates.futr.back()));
   }
   if (!cs.calendar.empty()) {
-    NTN_CHECK(!f.time_text.empty() && f.time_text[0].size() >= 7 && f.time_text[0][4] == '-', f.source,
+    NTN_CHECK(time_is_dates(f), f.source,
               ": --calendar needs a time column of dates (YYYY-MM-DD[ HH:MM]), got '",
               f.time_text.empty() ? "" : f.time_text[0], "'");
     for (const auto& name : cs.calendar) {
@@ -225,7 +225,7 @@ RawCovariateTable raw_covariates(const CovariateInfo& info, const Frame& h, cons
   for (std::size_t c = 0; c < Cf; ++c) {
     const CovariateColumn& cc = info.futr[c];
     if (cc.calendar) {
-      NTN_CHECK(!h.time_text.empty() && h.time_text[0].size() >= 7 && h.time_text[0][4] == '-', h.source,
+      NTN_CHECK(time_is_dates(h), h.source,
                 ": the model's calendar feature '", cc.name, "' needs a time column of dates");
       for (std::size_t r = 0; r < R; ++r) t.futr[r * Cf + c] = calendar_feature(cc.name, h.time[r]);
       for (std::size_t r = 0; r < ahead; ++r) t.futr[(R + r) * Cf + c] = calendar_feature(cc.name, ahead_times[r]);

@@ -368,6 +368,18 @@ TrainSummary Trainer::run() {
   const std::uint64_t total = total_steps();
   const double t0 = now_s();
   TrainSummary s;
+  if (model_.fits_directly()) {  // fitted on each window's history in forward: no steps, score validation
+    s.best_val_loss = best_val_ = evaluate(val_);
+    s.seconds = now_s() - t0;
+    if (on_log) {
+      TrainLog log;
+      log.val_loss = s.best_val_loss;
+      log.elapsed_s = s.seconds;
+      log.final = true;
+      on_log(log);
+    }
+    return s;
+  }
   Prefetcher pf(*this, epoch_, offset_);
   double acc = 0;
   std::uint64_t acc_n = 0;

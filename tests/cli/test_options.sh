@@ -42,6 +42,17 @@ hidden_on_nhits      | --hidden: nhits has no single hidden width               
 tcn_kernel_zero      | tcn config: field 'kernel_size': 0 is out of range              | --model tcn --set kernel_size=0
 tcn_channels_neg     | tcn config: field 'channels'[0]: -64 is out of range            | --model tcn --set channels=[-64]
 tcn_field_huge       | give a receptive field over 1048576 steps                       | --model tcn --set dilation_base=64 --layers 5
+prophet_cp_negative  | prophet config: field 'n_changepoints': -1 is out of range      | --model prophet --set n_changepoints=-1
+prophet_prior_nan    | field 'changepoint_prior_scale': "nan" is not a number          | --model prophet --set changepoint_prior_scale=nan
+prophet_paths_huge   | field 'uncertainty_samples': 1000000 is out of range            | --model prophet --set uncertainty_samples=1000000
+prophet_period_neg   | seasonalities[0]: field 'period': -24 is out of range           | --model prophet --set seasonalities=[-24]
+prophet_order_huge   | seasonalities[0]: field 'order': 100000 is out of range         | --model prophet --set 'seasonalities=[{"period":24,"order":100000}]'
+prophet_columns_huge | field 'seasonalities': 6000 Fourier columns (at most 4096)      | --model prophet --set 'seasonalities=[{"period":24,"order":1000},{"period":12,"order":1000},{"period":6,"order":1000}]'
+prophet_cap_huge     | prophet config: field 'cap': 1e+40 is out of range              | --model prophet --set cap=1e40
+prophet_yearly_neg   | field 'yearly_seasonality': -3 is out of range                  | --model prophet --set yearly_seasonality=-3
+prophet_range_big    | field 'changepoint_range': 1.5 is out of range                  | --model prophet --set changepoint_range=1.5
+prophet_growth_bad   | prophet config: field 'growth': 'cubic'                         | --model prophet --set growth=cubic
+prophet_no_cap       | logistic growth needs a carrying capacity                       | --model prophet --set growth=logistic
 micro_zero           | --micro-batches: 0 is out of range                              | --micro-batches 0
 threads_negative     | --threads: '-2' is out of range                                 | --threads -2
 lr_decays_huge       | --lr-decays: 1000 is out of range                               | --lr-decays 1000
@@ -125,6 +136,11 @@ if sh -c "ulimit -v 3000000; exec '$bin' info" > /dev/null 2>&1; then
 fi
 expect_error bench_reps_zero "--reps: 0 is out of range" "$bin" bench train --reps 0
 expect_error bench_points_neg "--points: '-5' is out of range" "$bin" bench data --points -5
+expect_error bench_fit_reps_zero "--reps: 0 is out of range" "$bin" bench fit --data "$dir/ok.csv" --column price --reps 0
+expect_error bench_fit_two_series "bench fit fits one series; name it with --column (columns: price, volume)" \
+  "$bin" bench fit --data "$dir/ok.csv"
+expect_error bench_fit_bad_field "prophet config: field 'growth': 'cubic'" "$bin" bench fit --data "$dir/ok.csv" \
+  --column price --set growth=cubic
 expect_error info_threads_neg "--threads: '-1' is out of range" "$bin" info --threads -1
 check help_exits_zero "$bin" train --help
 check version_exits_zero "$bin" --version

@@ -108,7 +108,8 @@ int run_train(const TrainOpts& o) {
   // every window); counts (negative_binomial) none - the model mean-scales them itself.
   std::string window_scaler = o.window_scaler;
   if (window_scaler.empty())
-    window_scaler = job.data.protocol == Protocol::m4 ? "robust"
+    window_scaler = model_info(o.model).direct_fit         ? "none"  // prophet scales each window itself (max |y|)
+                    : job.data.protocol == Protocol::m4 ? "robust"
                     : tc.loss.kind == LossKind::nll && tc.loss.dist != DistKind::negative_binomial ? "standard"
                                                                                                     : "none";
   tc.window_scaling = parse_window_scaling(window_scaler);
@@ -140,8 +141,11 @@ int run_train(const TrainOpts& o) {
   } else {
     std::printf("model saved to %s (%s, %zu parameters, uuid %s)\n", o.out.c_str(), a.model->type().c_str(),
                 a.model->params().count(), a.uuid.c_str());
-    std::printf("trained %llu steps in %.1f s, last train loss %.5f", (unsigned long long)summary.steps,
-                summary.seconds, summary.last_train_loss);
+    if (a.model->fits_directly())
+      std::printf("fitted on each window's history (no gradient steps): validation in %.1f s", summary.seconds);
+    else
+      std::printf("trained %llu steps in %.1f s, last train loss %.5f", (unsigned long long)summary.steps,
+                  summary.seconds, summary.last_train_loss);
     if (summary.best_val_loss >= 0)
       std::printf(", best validation loss %.5f at step %llu", summary.best_val_loss,
                   (unsigned long long)summary.best_step);

@@ -22,6 +22,7 @@ Run add_bench_kernels(CLI::App& bench);
 Run add_bench_train(CLI::App& bench);
 Run add_bench_predict(CLI::App& bench);
 Run add_bench_data(CLI::App& bench);
+Run add_bench_fit(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_predict(CLI::App& app);

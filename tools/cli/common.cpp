@@ -53,7 +53,8 @@ void add_covariate_options(CLI::App& app, DataOpts& o) {
                  "Future-known covariate columns (predict then needs them for the horizon: --future FILE)");
   app.add_option("--static", o.static_cols, "Static covariate columns (constant over the rows)");
   app.add_option("--calendar", o.calendar,
-                 "Calendar features from the time column as future-known covariates: hour, dow, dom, doy, month");
+                 "Calendar features from the time column as future-known covariates: hour, dow, dom, doy, month, "
+                 "epoch_day, day_fraction (the time itself; prophet gets these two by itself)");
 }
 
 DataSpec data_spec_for(const DataOpts& o, const Artifact& a) {

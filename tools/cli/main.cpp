@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
   runs[bp] = ntn::cli::add_bench_predict(*bp);
   CLI::App* bd = bench->add_subcommand("data", "Rolling statistics and indicators over 1M points (1 thread)");
   runs[bd] = ntn::cli::add_bench_data(*bd);
+  CLI::App* bf = bench->add_subcommand("fit", "Median time of one Prophet-style MAP fit (L-BFGS) on a whole series");
+  runs[bf] = ntn::cli::add_bench_fit(*bf);
 
   // Every failure is one line on stderr and exit code 2; --help and --version print and exit 0.
   auto fail = [](const std::string& msg) {
