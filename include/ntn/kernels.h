@@ -230,9 +230,23 @@ struct KernelTable {
   // blocks are drawn at once in the vector lanes: the same bits on every ISA. y may alias x.
   void (*f32_dropout)(const float* x, float* y, std::size_t n, std::uint32_t threshold, float scale,
                       std::uint64_t seed, std::uint64_t stream, std::uint64_t counter);
+
+  // ---- fused attention of one head (inference) ---------------------------------------------
+  // For each query row i < Lq: s_j = q_i . k_j over the keys it sees (all, or under the causal
+  // mask j <= i + Lk - Lq), o_i = softmax(s) v in ONE pass over blocks of kAttnBlock keys: the
+  // block's scores, their max, exp and sum, then o and the running sum rescaled by exp(m_old -
+  // m_new) (online softmax) - no (Lq, Lk) buffer. q is already scaled by 1 / sqrt(dh). Rows are
+  // strided (ldq, ldk, ldv, ldo: a head's columns of (L, E) matrices); kt is scratch (dh x Lk).
+  // A row that sees no key gets zeros. Four query rows at a time share each key and value load.
+  // Each score is one FMA chain over d, each output element of a block one chain over its keys in
+  // order, the exp sums canonical: the same bits on every ISA.
+  void (*f32_attention)(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v,
+                        std::size_t ldv, float* o, std::size_t ldo, std::size_t Lq, std::size_t Lk, std::size_t dh,
+                        bool causal, float* kt);
 };
 
 inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel
+inline constexpr std::size_t kAttnBlock = 64;   // keys per block of f32_attention
 
 // Active table: best ISA supported by the CPU, capped by NTN_ISA. Resolved on first call;
 // throws ntn::Error if NTN_ISA holds an unknown value.

@@ -68,7 +68,8 @@ struct TransformerLayer {
   void declare(ParamSet<T>& ps, const std::string& prefix, const TransformerLayerConfig& cfg);
   // PyTorch's: attention as MultiheadAttention, Linear defaults, norms 1 / 0.
   void init(ParamSet<T>& ps, std::uint64_t seed) const;
-  Cache make_cache(std::size_t max_batch, std::size_t max_len, std::size_t max_mem) const;
+  // inference = true: a forward-only cache (fused attention, no backward buffers).
+  Cache make_cache(std::size_t max_batch, std::size_t max_len, std::size_t max_mem, bool inference = false) const;
   // y (B, L, E) from x (B, L, E) and, for a decoder, memory (B, Lm, E). x and memory must stay
   // valid until backward. y may not alias x.
   void forward(const ParamSet<T>& ps, Cache& c, const T* x, const T* memory, T* y, std::size_t B,

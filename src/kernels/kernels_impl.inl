@@ -1144,6 +1144,131 @@ void f32_dropout(const float* x, float* y, std::size_t n, std::uint32_t threshol
   }
 }
 
+
+// ---- fused attention of one head (kernels.h) -------------------------------------------------
+// R query rows at a time share every K^T and V load (a single row is bound by its broadcasts).
+// Per element one FMA chain in a fixed order - scores over d, outputs over the keys of a block -
+// whatever R or W: the same bits on every ISA. Keys a row does not see get p = 0.
+template <std::size_t R>
+void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_t Lk, const float* v,
+                    std::size_t ldv, float* o, std::size_t ldo, const std::size_t* n, std::size_t dh) {
+  alignas(64) float s[R][kAttnBlock];
+  alignas(64) float lane[W];
+  float m[R], l[R], alpha[R];
+  std::size_t nmax = 0;
+  for (std::size_t r = 0; r < R; ++r) {
+    m[r] = -kInf, l[r] = 0.0f;
+    nmax = std::max(nmax, n[r]);
+    for (std::size_t d = 0; d < dh; ++d) o[r * ldo + d] = 0.0f;
+  }
+  for (std::size_t j0 = 0; j0 < nmax; j0 += kAttnBlock) {
+    const std::size_t nb = std::min(kAttnBlock, nmax - j0);
+    // Scores of the R rows over the block's keys, 2 vectors of keys at a time.
+    for (std::size_t c = 0; c < nb; c += 2 * W) {
+      const std::size_t c0 = std::min<std::size_t>(W, nb - c), c1 = nb - c > W ? std::min<std::size_t>(W, nb - c - W) : 0;
+      V acc0[R], acc1[R];
+      for (std::size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = F32::zero();
+      const float* kc = kt + j0 + c;
+      for (std::size_t d = 0; d < dh; ++d) {
+        const V k0 = vload(kc + d * Lk, c0, 0.0f);
+        const V k1 = c1 ? vload(kc + d * Lk + W, c1, 0.0f) : F32::zero();
+        for (std::size_t r = 0; r < R; ++r) {
+          const V qd = vset(q[r * ldq + d]);
+          acc0[r] = F32::fmadd(qd, k0, acc0[r]);
+          acc1[r] = F32::fmadd(qd, k1, acc1[r]);
+        }
+      }
+      for (std::size_t r = 0; r < R; ++r) {
+        vstore(s[r] + c, acc0[r], c0);
+        if (c1) vstore(s[r] + c + W, acc1[r], c1);
+      }
+    }
+    // Online softmax per row over the keys it sees in this block: p = exp(s - m_new) (0 beyond),
+    // l = l exp(m_old - m_new) + sum p (canonical sum), o rescaled by the same factor below.
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t nr = n[r] > j0 ? std::min(nb, n[r] - j0) : 0;
+      for (std::size_t j = nr; j < nb; ++j) s[r][j] = 0.0f;
+      if (nr == 0) {
+        alpha[r] = 1.0f;
+        continue;
+      }
+      const float mn = std::max(m[r], f32_max(s[r], nr));
+      const V vm = vset(mn);
+      float* sr = s[r];
+      const V sum = reduce_canonical<kRedA>(
+          nr, W, F32::zero(),
+          [sr, vm](V& a, std::size_t c, std::size_t cnt) {
+            const V e = v_exp(F32::sub(vload(sr + c, cnt, -kInf), vm));
+            vstore(sr + c, e, cnt);
+            a = F32::add(a, e);
+          },
+          vadd);
+      F32::store(lane, v_exp(vset(m[r] - mn)));  // exp(-inf) = 0 on the row's first block
+      alpha[r] = lane[0];
+      l[r] = l[r] * alpha[r] + F32::hsum(sum);
+      m[r] = mn;
+    }
+    // o = o alpha + sum_j p_j v_j, two vectors of the head's columns at a time.
+    for (std::size_t c = 0; c < dh; c += 2 * W) {
+      const std::size_t c0 = std::min<std::size_t>(W, dh - c), c1 = dh - c > W ? std::min<std::size_t>(W, dh - c - W) : 0;
+      V acc0[R], acc1[R];
+      for (std::size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = F32::zero();
+      const float* vc = v + j0 * ldv + c;
+      for (std::size_t j = 0; j < nb; ++j) {
+        const V v0 = vload(vc + j * ldv, c0, 0.0f);
+        const V v1 = c1 ? vload(vc + j * ldv + W, c1, 0.0f) : F32::zero();
+        for (std::size_t r = 0; r < R; ++r) {
+          const V p = vset(s[r][j]);
+          acc0[r] = F32::fmadd(p, v0, acc0[r]);
+          acc1[r] = F32::fmadd(p, v1, acc1[r]);
+        }
+      }
+      for (std::size_t r = 0; r < R; ++r) {
+        if (n[r] <= j0) continue;  // no key of this block: the row stays as it is
+        float* orc = o + r * ldo + c;
+        const V va = vset(alpha[r]);
+        vstore(orc, F32::fmadd(vload(orc, c0, 0.0f), va, acc0[r]), c0);
+        if (c1) vstore(orc + W, F32::fmadd(vload(orc + W, c1, 0.0f), va, acc1[r]), c1);
+      }
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    if (n[r] == 0) continue;  // sees no key: zeros
+    const V inv = vset(1.0f / l[r]);
+    for (std::size_t c = 0; c < dh; c += W) {
+      const std::size_t cnt = std::min<std::size_t>(W, dh - c);
+      vstore(o + r * ldo + c, F32::mul(vload(o + r * ldo + c, cnt, 0.0f), inv), cnt);
+    }
+  }
+}
+
+void f32_attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                   float* o, std::size_t ldo, std::size_t Lq, std::size_t Lk, std::size_t dh, bool causal, float* kt) {
+  // K^T (dh, Lk): the scores of a block are then broadcast FMAs over contiguous keys.
+  for (std::size_t j = 0; j < Lk; ++j)
+    for (std::size_t d = 0; d < dh; ++d) kt[d * Lk + j] = k[j * ldk + d];
+  constexpr std::size_t R = 4;
+  for (std::size_t i0 = 0; i0 < Lq; i0 += R) {
+    const std::size_t rows = std::min(R, Lq - i0);
+    std::size_t n[R];
+    for (std::size_t r = 0; r < rows; ++r) {
+      n[r] = Lk;
+      if (causal) {  // row i sees keys j <= i + Lk - Lq
+        const long long m = (long long)(i0 + r) + 1 + (long long)Lk - (long long)Lq;
+        n[r] = m <= 0 ? 0 : std::min(Lk, std::size_t(m));
+      }
+    }
+    const float* qi = q + i0 * ldq;
+    float* oi = o + i0 * ldo;
+    switch (rows) {
+      case 4: attention_rows<4>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
+      case 3: attention_rows<3>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
+      case 2: attention_rows<2>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
+      default: attention_rows<1>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
+    }
+  }
+}
+
 constexpr KernelTable kTable = {
     kIsa,
     f32_add, f32_sub, f32_mul, f32_axpy, f32_scale, f32_fma,
@@ -1159,5 +1284,5 @@ constexpr KernelTable kTable = {
     f32_gemm,
     fma_peak_probe, kProbeAcc * W * 2,
     f32_lstm_cell, f32_lstm_cell_bwd, f32_gru_cell, f32_gru_cell_bwd,
-    f32_dropout,
+    f32_dropout, f32_attention,
 };

@@ -115,7 +115,7 @@ class LstmAttention final : public Model<T> {
     ws->dec = dec_.make_cache(B, H, inference);
     ws->kv = attn_.make_kv(B, L);
     for (std::size_t h = 0; h < H; ++h) {
-      ws->qs.push_back(attn_.make_query(B, 1, L));
+      ws->qs.push_back(attn_.make_query(B, 1, L, inference));
       ws->heads.push_back(head_.make_cache(B, inference));
     }
     ws->xenc.resize(check_tensor_size(L * B, c_.encoder_width(), "lstm_attention workspace (window x batch x inputs)"));

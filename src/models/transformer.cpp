@@ -151,8 +151,8 @@ class Transformer final : public Model<T> {
     const std::size_t L = c_.input_size, D = c_.dec_len(), H = c_.horizon, E = c_.hidden_size;
     const std::size_t ne = check_tensor_size(B * L, E, "transformer encoder (batch x input x d_model)");
     const std::size_t nd = check_tensor_size(B * D, E, "transformer decoder (batch x tokens x d_model)");
-    for (const auto& l : enc_) ws->enc.push_back(l.make_cache(B, L, 0));
-    for (const auto& l : dec_) ws->dec.push_back(l.make_cache(B, D, L));
+    for (const auto& l : enc_) ws->enc.push_back(l.make_cache(B, L, 0, inference));
+    for (const auto& l : dec_) ws->dec.push_back(l.make_cache(B, D, L, inference));
     ws->enc_in.resize(B * L * c_.enc_width());
     ws->dec_in.resize(B * D * c_.dec_width());
     ws->e.assign(enc_.size() + 1, std::vector<T>(ne));

@@ -62,16 +62,18 @@ typename MultiHeadAttention<T>::KeyValue MultiHeadAttention<T>::make_kv(std::siz
 
 template <class T>
 typename MultiHeadAttention<T>::Query MultiHeadAttention<T>::make_query(std::size_t B, std::size_t Lq,
-                                                                      std::size_t Lk) const {
+                                                                      std::size_t Lk, bool inference) const {
   Query c;
   c.max_batch = B;
   c.max_q = Lq;
   c.max_k = Lk;
   const std::size_t nq = check_tensor_size(B * Lq, embed, "attention workspace (batch x queries x embedding)");
-  const std::size_t np = check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)");
   c.Q.resize(nq);
-  c.P.resize(np);
   c.ctxv.resize(nq);
+  c.kt.resize(check_tensor_size(d_head(), Lk, "attention scratch (head width x keys)"));
+  if (inference && std::is_same_v<T, float>) return c;
+  const std::size_t np = check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)");
+  c.P.resize(np);
   c.dctx.resize(nq);
   c.dQ.resize(nq);
   c.dP.resize(Lq * Lk);
@@ -140,6 +142,27 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
   const T scale = T(1) / std::sqrt(T(dh));
   T* Qs = c.Q.data();
   for (std::size_t i = 0; i < B * Lq * E; ++i) Qs[i] *= scale;
+  // Float outside training: the fused kernel (one pass over key blocks per query row, no (Lq, Lk)
+  // buffer) gives the output - the same bits as a served model. A workspace that can run a
+  // backward still gets the weights P composed, for that backward.
+  bool fused = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!ctx.training && !mask.additive) {
+      const KernelTable& kt = kernels();
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < heads; ++h) {
+          const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;
+          kt.f32_attention(Qs + qo, E, kv.K.data() + ko, E, kv.V.data() + ko, E, c.ctxv.data() + qo, E, Lq, Lk, dh,
+                           mask.causal, c.kt.data());
+        }
+      fused = true;
+    }
+  }
+  if (fused && c.P.empty()) {
+    o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
+    return;
+  }
+  NTN_CHECK(!c.P.empty(), "attention: an inference workspace cannot run a training forward or an additive mask");
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       T* P = c.P.data() + (b * heads + h) * Lq * Lk;
@@ -157,7 +180,7 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
           softmax_finite_row(row, n, Lk);
         }
       }
-      matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
+      if (!fused) matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
     }
   o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
 }

@@ -36,23 +36,23 @@ void TransformerLayer<T>::init(ParamSet<T>& ps, std::uint64_t seed) const {
 }
 
 template <class T>
-typename TransformerLayer<T>::Cache TransformerLayer<T>::make_cache(std::size_t B, std::size_t L,
-                                                                    std::size_t Lm) const {
+typename TransformerLayer<T>::Cache TransformerLayer<T>::make_cache(std::size_t B, std::size_t L, std::size_t Lm,
+                                                                    bool inference) const {
   Cache c;
   c.max_batch = B;
   c.max_len = L;
   c.max_mem = Lm;
   const std::size_t N =
       check_tensor_size(B * L, cfg.d_model, "transformer activations (batch x length x d_model)");
-  c.sa = self_attn.make_cache(B, L, L);
+  c.sa = self_attn.make_cache(B, L, L, inference);
   if (cfg.decoder) {
-    c.ca = cross_attn.make_cache(B, L, Lm);
+    c.ca = cross_attn.make_cache(B, L, Lm, inference);
     const std::size_t M =
         check_tensor_size(B * Lm, cfg.d_model, "transformer memory (batch x length x d_model)");
     c.dk.resize(M);
     c.dv.resize(M);
   }
-  c.ff = ffn.make_cache(B * L);
+  c.ff = ffn.make_cache(B * L, inference);
   for (std::size_t s = 0; s < sublayers(); ++s) {
     if (s + 1 < sublayers()) c.out[s].resize(N);
     (cfg.norm_first ? c.normed[s] : c.r[s]).resize(N);
@@ -60,7 +60,8 @@ typename TransformerLayer<T>::Cache TransformerLayer<T>::make_cache(std::size_t 
     c.mean[s].resize(B * L);
     c.rstd[s].resize(B * L);
   }
-  for (auto& g : c.g) g.resize(N);
+  if (!inference)
+    for (auto& g : c.g) g.resize(N);
   return c;
 }
 

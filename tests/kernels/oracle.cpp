@@ -378,8 +378,9 @@ constexpr KernelTable kTable = {
     // Recurrent cells: checked against the cell composed from Linear + sigmoid + tanh and across
     // ISAs in tests/nn/test_rnn.cpp.
     nullptr, nullptr, nullptr, nullptr,
-    // Dropout: checked against Rng::block word by word on every ISA (tests/nn/test_layers.cpp).
-    nullptr,
+    // Dropout: checked against Rng::block word by word on every ISA (tests/nn/test_layers.cpp);
+    // fused attention: against the composed one and across ISAs (tests/nn/test_attention.cpp).
+    nullptr, nullptr,
 };
 
 }  // namespace

@@ -5,11 +5,15 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "grad_check.h"
 #include "ntn/attention.h"
+#include "ntn/cpu.h"
 #include "ntn/error.h"
+#include "ntn/kernels.h"
+#include "ntn/rng.h"
 #include "ntn/safetensors.h"
 
 namespace ntn::nn {
@@ -187,6 +191,61 @@ TEST(Attention, OneQueryAtATimeEqualsOneCall) {
     EXPECT_NEAR(dv2[i], dv[i], 1e-13);
   }
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(ps.grads()[i], want[i], 1e-12 * (1 + std::fabs(want[i])));
+}
+
+// Fused (float outside training: one pass over blocks of 64 keys, online softmax, no (Lq, Lk)
+// buffer) == composed (the training path: scores, softmax, weighted sum) to float rounding, over
+// shapes with several key blocks, causal rows that see no key, and head widths that are not a
+// multiple of the vector width; the kernel gives the same bits on every ISA; an inference
+// workspace refuses a training forward.
+TEST(Attention, FusedEqualsComposedAndIsTheSameOnEveryIsa) {
+  struct Shape3 {
+    std::size_t E, heads, B, Lq, Lk;
+    bool causal;
+  };
+  for (const Shape3& k : {Shape3{8, 2, 2, 5, 150, false}, Shape3{12, 3, 1, 9, 130, true}, Shape3{10, 2, 2, 70, 66, true},
+                          Shape3{16, 1, 1, 4, 3, true}, Shape3{48, 2, 1, 33, 200, false},
+                          Shape3{80, 2, 1, 7, 100, true}, Shape3{24, 1, 2, 11, 65, false}}) {
+    SCOPED_TRACE(testing::Message() << "E " << k.E << " heads " << k.heads << " Lq " << k.Lq << " Lk " << k.Lk);
+    ParamSet<float> ps;
+    MultiHeadAttention<float> att;
+    att.declare(ps, "attn", k.E, k.heads);
+    ps.finalize();
+    att.init(ps, 2);
+    std::vector<float> q(k.B * k.Lq * k.E), kv(k.B * k.Lk * k.E), fused(q.size()), composed(q.size());
+    fill_uniform(q.data(), q.size(), -2.0f, 2.0f, 1, 1);
+    fill_uniform(kv.data(), kv.size(), -2.0f, 2.0f, 1, 2);
+    auto ci = att.make_cache(k.B, k.Lq, k.Lk, /*inference=*/true);
+    EXPECT_TRUE(ci.q.P.empty()) << "an inference workspace holds no (Lq, Lk) weights";
+    att.forward(ps, ci, q.data(), kv.data(), kv.data(), fused.data(), k.B, k.Lq, k.Lk, {k.causal, nullptr}, {});
+    RunCtx train;
+    train.training = true;
+    auto ct = att.make_cache(k.B, k.Lq, k.Lk);
+    att.forward(ps, ct, q.data(), kv.data(), kv.data(), composed.data(), k.B, k.Lq, k.Lk, {k.causal, nullptr}, train);
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(fused[i]) - double(composed[i])));
+      scale = std::max(scale, std::fabs(double(composed[i])));
+    }
+    EXPECT_LE(diff, 2e-6 * scale) << "fused vs composed";
+    EXPECT_THROW(att.forward(ps, ci, q.data(), kv.data(), kv.data(), fused.data(), k.B, k.Lq, k.Lk,
+                             {k.causal, nullptr}, train),
+                 Error);
+    // The kernel alone on every ISA: bitwise the same.
+    const std::size_t dh = k.E / k.heads;
+    std::vector<float> kt(dh * k.Lk), first, got(k.Lq * k.E);
+    for (Isa isa : supported_isas()) {
+      std::fill(got.begin(), got.end(), 0.0f);
+      for (std::size_t h = 0; h < k.heads; ++h)
+        kernels_for(isa).f32_attention(ct.q.Q.data() + h * dh, k.E, ct.kv.K.data() + h * dh, k.E,
+                                       ct.kv.V.data() + h * dh, k.E, got.data() + h * dh, k.E, k.Lq, k.Lk, dh,
+                                       k.causal, kt.data());
+      if (first.empty())
+        first = got;
+      else
+        EXPECT_EQ(std::memcmp(first.data(), got.data(), got.size() * 4), 0) << isa_name(isa);
+    }
+  }
 }
 
 TEST(Attention, HeadsMustDivideTheEmbedding) {
