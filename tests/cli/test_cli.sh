@@ -139,12 +139,13 @@ expect_error transformer_heads "field 'n_head' (3) must divide field 'hidden_siz
 "$bin" train --data "$dir/ok.csv" --columns price --model prophet --input-size 60 --horizon 6 --scaler none \
   --loss mq --quantiles 0.1,0.5,0.9 --set uncertainty_samples=200 --quiet --json --out "$dir/pr.ntn" > "$dir/pr.train.json"
 check prophet_reads_dates python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert [c['name'] for c in d['covariates']['futr']] == ['epoch_day', 'day_fraction'] and d['parameters'] == 0, d" "$dir/pr.train.json"
-"$bin" evaluate --model "$dir/pr.ntn" --data "$dir/ok.csv" --columns price --scaler none --json > "$dir/pr.eval.json"
+"$bin" evaluate --model "$dir/pr.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/pr.eval.json"
 check prophet_evaluate_equals_train python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['test']; b=json.load(open(sys.argv[2])); assert abs(a['mae']-b['mae']) < 1e-9, (a['mae'], b['mae'])" "$dir/pr.train.json" "$dir/pr.eval.json"
 "$bin" predict --model "$dir/pr.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/pr.p.json"
 check prophet_predicts_intervals python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['forecasts']['price']; assert len(r) == 6 and all(a[0] < a[1] < a[2] for a in r), r" "$dir/pr.p.json"
 "$bin" backtest --model "$dir/pr.ntn" --data "$dir/ok.csv" --columns price --origins 10 --json > "$dir/pr.bt.json"
 check prophet_backtest python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 10 and d['mae'] > 0, d" "$dir/pr.bt.json"
+expect_error evaluate_other_scaler "--scaler standard: the model was trained on series scaled by 'none'" "$bin" evaluate --model "$dir/pr.ntn" --data "$dir/ok.csv" --columns price --scaler standard
 expect_error prophet_calendar_without_dates "calendar seasonalities need dates" "$bin" train --data "$dir/ok.csv" --columns price --model prophet --input-size 60 --set timestamps=false --set yearly_seasonality=true --out "$dir/bad.ntn"
 
 # DeepAR: the nll loss is its default; evaluate adds the sample-path scores (CRPS, coverage) and

@@ -55,7 +55,7 @@ int run_search(const SearchOpts& o) {
   spec.step = o.step;
   spec.season = o.data.season;
   const auto results = search(candidates, f.names[0], x.data(), x.size(), spec,
-                              parse_series_scaling(o.data.scaler));
+                              parse_series_scaling(o.data.scaler.empty() ? "standard" : o.data.scaler));
   json rows = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];

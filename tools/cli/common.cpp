@@ -33,8 +33,9 @@ void add_data_options(CLI::App& app, DataOpts& o, bool with_protocol, bool data_
                  "Evaluation protocol: ltsf (ETT-style split, train-part z-score, normalised MSE/MAE), m4 (M4 "
                  "train/test files, sMAPE/MASE) or none (ratio split, --scaler)");
   app.add_option("--test-data", o.test_path, "M4 test file (protocol m4)");
-  app.add_option("--scaler", o.scaler, "Per-series scaler fitted on the train part (protocol none): none, standard, "
-                                       "robust, minmax, mean (divide by mean |y|, never shift: counts)");
+  app.add_option("--scaler", o.scaler, "Per-series scaler fitted on the train part (protocol none): none, standard "
+                                       "(train's default), robust, minmax, mean (divide by mean |y|, never shift: "
+                                       "counts); evaluate / quantize use the model's own");
   add_real(app, "--val-ratio", o.val_ratio, limits::kRatio, "Validation share of each series (protocol none)");
   add_real(app, "--test-ratio", o.test_ratio, limits::kRatio, "Test share of each series (protocol none)");
   add_uint(app, "--season", o.season, limits::kSeason,
@@ -59,6 +60,13 @@ void add_covariate_options(CLI::App& app, DataOpts& o) {
 
 DataSpec data_spec_for(const DataOpts& o, const Artifact& a) {
   DataSpec d = data_spec(o);
+  // The model sees series scaled as in training: its own scaler (a different one would feed it
+  // values on another scale and silently score nonsense).
+  if (o.scaler.empty())
+    d.scaling = a.scaling;
+  else
+    NTN_CHECK(d.protocol != Protocol::none || d.scaling == a.scaling, "--scaler ", o.scaler, ": the model was trained on series scaled by '",
+              series_scaling_name(a.scaling), "'; drop --scaler (its own is used) or give that one");
   d.covariates = a.covariates.spec();
   if (d.covariates.any() && d.csv.columns.empty() && d.protocol != Protocol::m4) d.csv.columns = a.series;
   return d;
@@ -80,7 +88,7 @@ DataSpec data_spec(const DataOpts& o) {
   d.covariates.calendar = split_list(o.calendar, "--calendar");
   d.csv.time_column = o.time_column;
   d.csv.fill = parse_fill_policy(o.fill);
-  d.scaling = parse_series_scaling(o.scaler);
+  d.scaling = parse_series_scaling(o.scaler.empty() ? "standard" : o.scaler);
   d.val_ratio = o.val_ratio;
   d.test_ratio = o.test_ratio;
   d.season = o.season;

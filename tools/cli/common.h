@@ -16,7 +16,7 @@ namespace ntn::cli {
 // String forms of the data options, parsed into a DataSpec by data_spec().
 struct DataOpts {
   std::string path, test_path, format = "wide", protocol = "none", columns, time_column, fill = "error",
-                                   scaler = "standard";
+                                   scaler;  // "": standard for train, the model's own for evaluate / quantize
   double val_ratio = 0.1, test_ratio = 0.2;
   std::size_t season = 0;
   std::string target, hist_exog, futr_exog, static_cols, calendar;  // train: covariates
