@@ -148,6 +148,27 @@ void BM_gemv_packed(benchmark::State& st, Isa isa) {
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * double(M * K) * double(st.iterations()), benchmark::Counter::kIsRate);
 }
 
+// One head of fused attention (scores, online softmax, weighted sum), the shapes of the
+// Transformer of issue #13: Lq = Lk = 96 (encoder self-attention), head width 16 and 32; causal
+// as a third argument. GFLOPS counts the two products (4 Lq Lk dh), not the exps.
+void BM_attention(benchmark::State& st, Isa isa) {
+  const KernelTable& k = kernels_for(isa);
+  const std::size_t L = std::size_t(st.range(0)), dh = std::size_t(st.range(1));
+  const bool causal = st.range(2) != 0;
+  const auto q = rnd(L * dh, 13, -0.5f, 0.5f), kk = rnd(L * dh, 14), v = rnd(L * dh, 15);
+  std::vector<float> o(L * dh), orf(L * dh), kt(L * dh);
+  k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data());
+  kernels_for(Isa::scalar).f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, orf.data(), dh, L, L, dh, causal,
+                                         kt.data());
+  if (!validate(st, o, orf, 0)) return;  // the same bits on every ISA (kernels.h)
+  for (auto _ : st) {
+    k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data());
+    benchmark::DoNotOptimize(o.data());
+  }
+  st.counters["GFLOPS"] =
+      benchmark::Counter(4.0 * double(L * L * dh) * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+
 void BM_sgemv_openblas(benchmark::State& st) {
   set_num_threads(1);
   const std::size_t M = std::size_t(st.range(0)), K = M;
@@ -208,6 +229,11 @@ void register_all() {
     benchmark::RegisterBenchmark(("mse/" + s).c_str(), BM_mse, isa)->Arg(1024)->Arg(100000);
     benchmark::RegisterBenchmark(("softmax/" + s).c_str(), BM_softmax, isa)->Arg(24)->Arg(512);
     benchmark::RegisterBenchmark(("gemv_packed/" + s).c_str(), BM_gemv_packed, isa)->Arg(64)->Arg(512);
+    benchmark::RegisterBenchmark(("attention/" + s).c_str(), BM_attention, isa)
+        ->Args({96, 16, 0})
+        ->Args({96, 16, 1})
+        ->Args({96, 32, 0})
+        ->Args({512, 16, 0});
   }
   benchmark::RegisterBenchmark("sgemv/openblas", BM_sgemv_openblas)->Arg(64)->Arg(512);
   benchmark::RegisterBenchmark("sgemm/openblas", BM_sgemm_openblas)->Args({512, 1})->Args({512, 2})->UseRealTime();

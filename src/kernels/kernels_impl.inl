@@ -1203,7 +1203,6 @@ template <std::size_t R>
 void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_t Lk, const float* v,
                     std::size_t ldv, float* o, std::size_t ldo, const std::size_t* n, std::size_t dh) {
   alignas(64) float s[R][kAttnBlock];
-  alignas(64) float lane[W];
   float m[R], l[R], alpha[R];
   std::size_t nmax = 0;
   for (std::size_t r = 0; r < R; ++r) {
@@ -1233,54 +1232,70 @@ void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_
         if (c1) vstore(s[r] + c + W, acc1[r], c1);
       }
     }
-    // Online softmax per row over the keys it sees in this block: p = exp(s - m_new) (0 beyond),
-    // l = l exp(m_old - m_new) + sum p (canonical sum), o rescaled by the same factor below.
+    // Online softmax over the keys each row sees in this block, the R rows side by side (their
+    // max / exp / sum chains are independent: the core overlaps them): p = exp(s - m_new), 0 for
+    // keys the row does not see; l = l exp(m_old - m_new) + sum p. The sum is canonical - the
+    // kRedP partial slots of f32_sum / reduce_canonical are the block's 64 keys themselves, so it
+    // is the merge tree over the stored p, then hsum: the same bits as before and on every ISA.
+    static_assert(kAttnBlock == kRedP, "one partial slot per key of a block");
+    std::size_t nr[R];
+    float mn[R];
     for (std::size_t r = 0; r < R; ++r) {
-      const std::size_t nr = n[r] > j0 ? std::min(nb, n[r] - j0) : 0;
-      for (std::size_t j = nr; j < nb; ++j) s[r][j] = 0.0f;
-      if (nr == 0) {
+      nr[r] = n[r] > j0 ? std::min(nb, n[r] - j0) : 0;
+      for (std::size_t j = nr[r]; j < kAttnBlock; ++j) s[r][j] = 0.0f;
+      mn[r] = nr[r] ? std::max(m[r], f32_max(s[r], nr[r])) : m[r];
+    }
+    for (std::size_t c = 0; c < nb; c += W)
+      for (std::size_t r = 0; r < R; ++r) {
+        if (c >= nr[r]) continue;
+        const std::size_t cnt = std::min<std::size_t>(W, nr[r] - c);
+        vstore(s[r] + c, v_exp(F32::sub(vload(s[r] + c, cnt, -kInf), vset(mn[r]))), cnt);
+      }
+    alignas(64) float lane[R + W] = {};  // exp(m_old - m_new) of all rows, W lanes at a time
+    for (std::size_t r = 0; r < R; ++r) lane[r] = nr[r] ? m[r] - mn[r] : 0.0f;  // exp(-inf) = 0 on a first block
+    for (std::size_t r = 0; r < R; r += W) F32::store(lane + r, v_exp(F32::load(lane + r)));
+    for (std::size_t r = 0; r < R; ++r) {
+      if (nr[r] == 0) {
         alpha[r] = 1.0f;
         continue;
       }
-      const float mn = std::max(m[r], f32_max(s[r], nr));
-      const V vm = vset(mn);
-      float* sr = s[r];
-      const V sum = reduce_canonical<kRedA>(
-          nr, W, F32::zero(),
-          [sr, vm](V& a, std::size_t c, std::size_t cnt) {
-            const V e = v_exp(F32::sub(vload(sr + c, cnt, -kInf), vm));
-            vstore(sr + c, e, cnt);
-            a = F32::add(a, e);
-          },
-          vadd);
-      F32::store(lane, v_exp(vset(m[r] - mn)));  // exp(-inf) = 0 on the row's first block
-      alpha[r] = lane[0];
-      l[r] = l[r] * alpha[r] + F32::hsum(sum);
-      m[r] = mn;
+      V part[kRedA];
+      for (std::size_t a = 0; a < kRedA; ++a) part[a] = F32::load(s[r] + a * W);
+      for (std::size_t h = kRedA / 2; h > 0; h /= 2)
+        for (std::size_t a = 0; a < h; ++a) part[a] = vadd(part[a], part[a + h]);
+      alpha[r] = lane[r];
+      l[r] = l[r] * alpha[r] + F32::hsum(part[0]);
+      m[r] = mn[r];
     }
-    // o = o alpha + sum_j p_j v_j, two vectors of the head's columns at a time.
-    for (std::size_t c = 0; c < dh; c += 2 * W) {
-      const std::size_t c0 = std::min<std::size_t>(W, dh - c), c1 = dh - c > W ? std::min<std::size_t>(W, dh - c - W) : 0;
-      V acc0[R], acc1[R];
-      for (std::size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = F32::zero();
+    // o = o alpha + sum_j p_j v_j, NV (two, or one for the last) vectors of the head's columns
+    // at a time: a head as wide as one vector runs no dead second chain.
+    auto weighted_sum = [&]<std::size_t NV>(std::size_t c) {
+      std::size_t cnt[NV];
+      for (std::size_t u = 0; u < NV; ++u) cnt[u] = std::min<std::size_t>(W, dh - c - u * W);
+      V acc[NV][R];
+      for (std::size_t u = 0; u < NV; ++u)
+        for (std::size_t r = 0; r < R; ++r) acc[u][r] = F32::zero();
       const float* vc = v + j0 * ldv + c;
       for (std::size_t j = 0; j < nb; ++j) {
-        const V v0 = vload(vc + j * ldv, c0, 0.0f);
-        const V v1 = c1 ? vload(vc + j * ldv + W, c1, 0.0f) : F32::zero();
+        V vj[NV];
+        for (std::size_t u = 0; u < NV; ++u) vj[u] = vload(vc + j * ldv + u * W, cnt[u], 0.0f);
         for (std::size_t r = 0; r < R; ++r) {
           const V p = vset(s[r][j]);
-          acc0[r] = F32::fmadd(p, v0, acc0[r]);
-          acc1[r] = F32::fmadd(p, v1, acc1[r]);
+          for (std::size_t u = 0; u < NV; ++u) acc[u][r] = F32::fmadd(p, vj[u], acc[u][r]);
         }
       }
       for (std::size_t r = 0; r < R; ++r) {
         if (n[r] <= j0) continue;  // no key of this block: the row stays as it is
-        float* orc = o + r * ldo + c;
         const V va = vset(alpha[r]);
-        vstore(orc, F32::fmadd(vload(orc, c0, 0.0f), va, acc0[r]), c0);
-        if (c1) vstore(orc + W, F32::fmadd(vload(orc + W, c1, 0.0f), va, acc1[r]), c1);
+        for (std::size_t u = 0; u < NV; ++u) {
+          float* orc = o + r * ldo + c + u * W;
+          vstore(orc, F32::fmadd(vload(orc, cnt[u], 0.0f), va, acc[u][r]), cnt[u]);
+        }
       }
-    }
+    };
+    std::size_t c = 0;
+    for (; c + W < dh; c += 2 * W) weighted_sum.template operator()<2>(c);
+    if (c < dh) weighted_sum.template operator()<1>(c);
   }
   for (std::size_t r = 0; r < R; ++r) {
     if (n[r] == 0) continue;  // sees no key: zeros
