@@ -157,12 +157,12 @@ void BM_attention(benchmark::State& st, Isa isa) {
   const bool causal = st.range(2) != 0;
   const auto q = rnd(L * dh, 13, -0.5f, 0.5f), kk = rnd(L * dh, 14), v = rnd(L * dh, 15);
   std::vector<float> o(L * dh), orf(L * dh), kt(L * dh);
-  k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data());
+  k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data(), nullptr);
   kernels_for(Isa::scalar).f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, orf.data(), dh, L, L, dh, causal,
-                                         kt.data());
+                                         kt.data(), nullptr);
   if (!validate(st, o, orf, 0)) return;  // the same bits on every ISA (kernels.h)
   for (auto _ : st) {
-    k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data());
+    k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, kt.data(), nullptr);
     benchmark::DoNotOptimize(o.data());
   }
   st.counters["GFLOPS"] =

@@ -12,11 +12,13 @@
 // Masks: causal (query i sees keys j <= i + Lk - Lq, torch's triu mask when Lq == Lk) and/or an
 // additive (Lq, Lk) mask (-inf hides a key).
 //
-// Two forms of the same maths: composed (the scores of all keys, a softmax per row, the weighted
-// sum, with the weights kept for backward: training, double, additive masks) and fused (float
-// outside training: kernels().f32_attention, one pass over blocks of keys with an online softmax,
-// no (Lq, Lk) buffer). They agree to float rounding (tests/nn/test_attention.cpp). A query row that sees no key at all gets a zero
-// output and zero gradients (PyTorch would give NaN).
+// Two forms of the same maths: fused (float: kernels().f32_attention, one pass over blocks of
+// keys with an online softmax, and f32_attention_bwd, which recomputes the weights block by block
+// from each row's max and sum - no (Lq, Lk) buffer in training either, so long inputs cost O(L)
+// memory per head) and composed (the scores of all keys, a softmax per row, the weighted sum, with
+// the weights kept for backward: double, additive masks, and a float workspace made with
+// keep_weights - the reference). They agree to float rounding (tests/nn/test_attention.cpp). A
+// query row that sees no key at all gets a zero output and zero gradients (PyTorch would give NaN).
 //
 // Intended usage:
 //   ntn::nn::MultiHeadAttention<float> att;
@@ -58,10 +60,12 @@ struct MultiHeadAttention {
     std::size_t max_batch = 0, max_q = 0, max_k = 0;
     const T* query = nullptr;
     std::vector<T> Q;     // (B, Lq, E)
-    std::vector<T> P;     // attention weights (B, heads, Lq, Lk); empty in an inference cache
-    std::vector<T> ctxv;  // heads concatenated (B, Lq, E)
+    std::vector<T> P;      // composed: attention weights (B, heads, Lq, Lk); else empty
+    std::vector<T> stats;  // fused training: each row's softmax max and sum (B, heads, Lq, 2)
+    std::vector<T> ctxv;   // heads concatenated (B, Lq, E)
     std::vector<T> dctx, dQ, dP;
-    std::vector<T> kt;    // fused attention's scratch: one head's keys transposed (d_head, Lk)
+    std::vector<T> kt;     // fused scratch: one head's keys (and values, backward) transposed
+    bool causal = false;   // the last attend's mask, for its backward
   };
   struct Cache {  // the one-call form
     KeyValue kv;
@@ -73,11 +77,14 @@ struct MultiHeadAttention {
                std::size_t kdim = 0, std::size_t vdim = 0);
   void init(ParamSet<T>& ps, std::uint64_t seed) const;  // PyTorch's: xavier-uniform q/k/v, zero biases
   KeyValue make_kv(std::size_t max_batch, std::size_t max_k) const;
-  // inference = true: no attention weights or gradient buffers (a float forward outside training
-  // runs the fused kernel, which needs no (Lq, Lk) buffer); no training forward, no backward.
-  Query make_query(std::size_t max_batch, std::size_t max_q, std::size_t max_k, bool inference = false) const;
-  Cache make_cache(std::size_t max_batch, std::size_t max_q, std::size_t max_k, bool inference = false) const {
-    return {make_kv(max_batch, max_k), make_query(max_batch, max_q, max_k, inference)};
+  // inference = true: no statistics, weights or gradient buffers (float: the fused kernel); no
+  // backward. keep_weights = true: the composed form (the (Lq, Lk) weights kept for backward),
+  // which additive masks need; float training is otherwise fused. double is always composed.
+  Query make_query(std::size_t max_batch, std::size_t max_q, std::size_t max_k, bool inference = false,
+                   bool keep_weights = false) const;
+  Cache make_cache(std::size_t max_batch, std::size_t max_q, std::size_t max_k, bool inference = false,
+                   bool keep_weights = false) const {
+    return {make_kv(max_batch, max_k), make_query(max_batch, max_q, max_k, inference, keep_weights)};
   }
 
   // ---- one call: out = attention(query, key, value). Inputs must stay valid until backward.

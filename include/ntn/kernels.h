@@ -231,18 +231,30 @@ struct KernelTable {
   void (*f32_dropout)(const float* x, float* y, std::size_t n, std::uint32_t threshold, float scale,
                       std::uint64_t seed, std::uint64_t stream, std::uint64_t counter);
 
-  // ---- fused attention of one head (inference) ---------------------------------------------
+  // ---- fused attention of one head ----------------------------------------------------------
   // For each query row i < Lq: s_j = q_i . k_j over the keys it sees (all, or under the causal
   // mask j <= i + Lk - Lq), o_i = softmax(s) v in ONE pass over blocks of kAttnBlock keys: the
   // block's scores, their max, exp and sum, then o and the running sum rescaled by exp(m_old -
   // m_new) (online softmax) - no (Lq, Lk) buffer. q is already scaled by 1 / sqrt(dh). Rows are
   // strided (ldq, ldk, ldv, ldo: a head's columns of (L, E) matrices); kt is scratch (dh x Lk).
   // A row that sees no key gets zeros. Four query rows at a time share each key and value load.
+  // stats (null, or (Lq, 2)) receives each row's final max m and sum l (-inf and 0 for a row that
+  // sees no key): all the backward needs besides the inputs and o.
   // Each score is one FMA chain over d, each output element of a block one chain over its keys in
   // order, the exp sums canonical: the same bits on every ISA.
   void (*f32_attention)(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v,
                         std::size_t ldv, float* o, std::size_t ldo, std::size_t Lq, std::size_t Lk, std::size_t dh,
-                        bool causal, float* kt);
+                        bool causal, float* kt, float* stats);
+  // Its backward from the forward's o and stats, again without an (Lq, Lk) buffer: per block the
+  // scores are recomputed (the forward's bits), p = exp(s - m) / l, dp = dout . v, ds = p (dp -
+  // D) with D_i = dout_i . o_i; dq = ds k (overwritten; the 1 / sqrt(dh) is the caller's), dk +=
+  // ds^T q and dv += p^T dout (accumulated: a decoder adds every query call's share). scratch:
+  // 2 dh Lk floats. Every element one FMA chain in a fixed order: the same bits on every ISA.
+  void (*f32_attention_bwd)(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v,
+                            std::size_t ldv, const float* o, std::size_t ldo, const float* dout, std::size_t lddo,
+                            const float* stats, float* dq, std::size_t lddq, float* dk, std::size_t lddk, float* dv,
+                            std::size_t lddv, std::size_t Lq, std::size_t Lk, std::size_t dh, bool causal,
+                            float* scratch);
 };
 
 inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel

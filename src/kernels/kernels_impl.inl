@@ -1196,12 +1196,39 @@ void f32_dropout(const float* x, float* y, std::size_t n, std::uint32_t threshol
 
 
 // ---- fused attention of one head (kernels.h) -------------------------------------------------
+// s[r][j] = q_r . kt[:, j0 + j] for the R rows and the nb (<= kAttnBlock) keys of a block, two
+// vectors of keys at a time; kt is (dh, Lk). One FMA chain over d per score: the forward and the
+// backward (which recomputes the scores, and dP the same way from dO and V^T) get the same bits.
+template <std::size_t R>
+inline void block_scores(const float* q, std::size_t ldq, const float* kt, std::size_t Lk, std::size_t j0,
+                         std::size_t nb, std::size_t dh, float (*s)[kAttnBlock]) {
+  for (std::size_t c = 0; c < nb; c += 2 * W) {
+    const std::size_t c0 = std::min<std::size_t>(W, nb - c), c1 = nb - c > W ? std::min<std::size_t>(W, nb - c - W) : 0;
+    V acc0[R], acc1[R];
+    for (std::size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = F32::zero();
+    const float* kc = kt + j0 + c;
+    for (std::size_t d = 0; d < dh; ++d) {
+      const V k0 = vload(kc + d * Lk, c0, 0.0f);
+      const V k1 = c1 ? vload(kc + d * Lk + W, c1, 0.0f) : F32::zero();
+      for (std::size_t r = 0; r < R; ++r) {
+        const V qd = vset(q[r * ldq + d]);
+        acc0[r] = F32::fmadd(qd, k0, acc0[r]);
+        acc1[r] = F32::fmadd(qd, k1, acc1[r]);
+      }
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      vstore(s[r] + c, acc0[r], c0);
+      if (c1) vstore(s[r] + c + W, acc1[r], c1);
+    }
+  }
+}
+
 // R query rows at a time share every K^T and V load (a single row is bound by its broadcasts).
 // Per element one FMA chain in a fixed order - scores over d, outputs over the keys of a block -
 // whatever R or W: the same bits on every ISA. Keys a row does not see get p = 0.
 template <std::size_t R>
 void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_t Lk, const float* v,
-                    std::size_t ldv, float* o, std::size_t ldo, const std::size_t* n, std::size_t dh) {
+                    std::size_t ldv, float* o, std::size_t ldo, const std::size_t* n, std::size_t dh, float* stats) {
   alignas(64) float s[R][kAttnBlock];
   float m[R], l[R], alpha[R];
   std::size_t nmax = 0;
@@ -1212,26 +1239,7 @@ void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_
   }
   for (std::size_t j0 = 0; j0 < nmax; j0 += kAttnBlock) {
     const std::size_t nb = std::min(kAttnBlock, nmax - j0);
-    // Scores of the R rows over the block's keys, 2 vectors of keys at a time.
-    for (std::size_t c = 0; c < nb; c += 2 * W) {
-      const std::size_t c0 = std::min<std::size_t>(W, nb - c), c1 = nb - c > W ? std::min<std::size_t>(W, nb - c - W) : 0;
-      V acc0[R], acc1[R];
-      for (std::size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = F32::zero();
-      const float* kc = kt + j0 + c;
-      for (std::size_t d = 0; d < dh; ++d) {
-        const V k0 = vload(kc + d * Lk, c0, 0.0f);
-        const V k1 = c1 ? vload(kc + d * Lk + W, c1, 0.0f) : F32::zero();
-        for (std::size_t r = 0; r < R; ++r) {
-          const V qd = vset(q[r * ldq + d]);
-          acc0[r] = F32::fmadd(qd, k0, acc0[r]);
-          acc1[r] = F32::fmadd(qd, k1, acc1[r]);
-        }
-      }
-      for (std::size_t r = 0; r < R; ++r) {
-        vstore(s[r] + c, acc0[r], c0);
-        if (c1) vstore(s[r] + c + W, acc1[r], c1);
-      }
-    }
+    block_scores<R>(q, ldq, kt, Lk, j0, nb, dh, s);
     // Online softmax over the keys each row sees in this block, the R rows side by side (their
     // max / exp / sum chains are independent: the core overlaps them): p = exp(s - m_new), 0 for
     // keys the row does not see; l = l exp(m_old - m_new) + sum p. The sum is canonical - the
@@ -1297,6 +1305,8 @@ void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_
     for (; c + W < dh; c += 2 * W) weighted_sum.template operator()<2>(c);
     if (c < dh) weighted_sum.template operator()<1>(c);
   }
+  if (stats)
+    for (std::size_t r = 0; r < R; ++r) stats[2 * r] = m[r], stats[2 * r + 1] = l[r];  // -inf, 0: no key
   for (std::size_t r = 0; r < R; ++r) {
     if (n[r] == 0) continue;  // sees no key: zeros
     const V inv = vset(1.0f / l[r]);
@@ -1307,29 +1317,152 @@ void attention_rows(const float* q, std::size_t ldq, const float* kt, std::size_
   }
 }
 
-void f32_attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
-                   float* o, std::size_t ldo, std::size_t Lq, std::size_t Lk, std::size_t dh, bool causal, float* kt) {
-  // K^T (dh, Lk): the scores of a block are then broadcast FMAs over contiguous keys.
+constexpr std::size_t kAttnRows = 4;  // query rows per block of the fused attention kernels
+
+// (dh, Lk) <- the (Lk, dh) strided rows of x: a block's dot products with the keys are then
+// broadcast FMAs over contiguous keys.
+inline void transpose_keys(const float* x, std::size_t ldx, std::size_t Lk, std::size_t dh, float* xt) {
   for (std::size_t j = 0; j < Lk; ++j)
-    for (std::size_t d = 0; d < dh; ++d) kt[d * Lk + j] = k[j * ldk + d];
-  constexpr std::size_t R = 4;
+    for (std::size_t d = 0; d < dh; ++d) xt[d * Lk + j] = x[j * ldx + d];
+}
+
+// Keys each of the rows i0 .. i0 + rows - 1 sees: all, or under the causal mask j <= i + Lk - Lq.
+inline void visible_keys(std::size_t i0, std::size_t rows, std::size_t Lq, std::size_t Lk, bool causal,
+                         std::size_t* n) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    n[r] = Lk;
+    if (causal) {
+      const long long m = (long long)(i0 + r) + 1 + (long long)Lk - (long long)Lq;
+      n[r] = m <= 0 ? 0 : std::min(Lk, std::size_t(m));
+    }
+  }
+}
+
+void f32_attention(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v, std::size_t ldv,
+                   float* o, std::size_t ldo, std::size_t Lq, std::size_t Lk, std::size_t dh, bool causal, float* kt,
+                   float* stats) {
+  transpose_keys(k, ldk, Lk, dh, kt);
+  constexpr std::size_t R = kAttnRows;
   for (std::size_t i0 = 0; i0 < Lq; i0 += R) {
     const std::size_t rows = std::min(R, Lq - i0);
     std::size_t n[R];
-    for (std::size_t r = 0; r < rows; ++r) {
-      n[r] = Lk;
-      if (causal) {  // row i sees keys j <= i + Lk - Lq
-        const long long m = (long long)(i0 + r) + 1 + (long long)Lk - (long long)Lq;
-        n[r] = m <= 0 ? 0 : std::min(Lk, std::size_t(m));
-      }
-    }
+    visible_keys(i0, rows, Lq, Lk, causal, n);
     const float* qi = q + i0 * ldq;
     float* oi = o + i0 * ldo;
+    float* st = stats ? stats + 2 * i0 : nullptr;
     switch (rows) {
-      case 4: attention_rows<4>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
-      case 3: attention_rows<3>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
-      case 2: attention_rows<2>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
-      default: attention_rows<1>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh); break;
+      case 4: attention_rows<4>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh, st); break;
+      case 3: attention_rows<3>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh, st); break;
+      case 2: attention_rows<2>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh, st); break;
+      default: attention_rows<1>(qi, ldq, kt, Lk, v, ldv, oi, ldo, n, dh, st); break;
+    }
+  }
+}
+
+// Backward of R query rows (kernels.h, f32_attention_bwd): per key block the scores again
+// (block_scores: the forward's bits), p = exp(s - m) / l, dp = dO . v (block_scores on V^T),
+// ds = p (dp - D); then dq_r += sum_j ds_rj k_j (one chain per element over all keys in order),
+// and per key dk_j += sum_r ds_rj q_r, dv_j += sum_r p_rj dO_r (chains over the query rows in
+// order, query blocks outermost).
+template <std::size_t R>
+void attention_bwd_rows(const float* q, std::size_t ldq, const float* kt, const float* vt, std::size_t Lk,
+                        const float* k, std::size_t ldk, const float* dout, std::size_t lddo, const float* D,
+                        const float* stats, float* dq, std::size_t lddq, float* dk, std::size_t lddk, float* dv,
+                        std::size_t lddv, const std::size_t* n, std::size_t dh) {
+  alignas(64) float p[R][kAttnBlock], ds[R][kAttnBlock];
+  std::size_t nmax = 0;
+  for (std::size_t r = 0; r < R; ++r) {
+    nmax = std::max(nmax, n[r]);
+    for (std::size_t d = 0; d < dh; ++d) dq[r * lddq + d] = 0.0f;
+  }
+  for (std::size_t j0 = 0; j0 < nmax; j0 += kAttnBlock) {
+    const std::size_t nb = std::min(kAttnBlock, nmax - j0);
+    block_scores<R>(q, ldq, kt, Lk, j0, nb, dh, p);
+    block_scores<R>(dout, lddo, vt, Lk, j0, nb, dh, ds);
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t nr = n[r] > j0 ? std::min(nb, n[r] - j0) : 0;
+      const V vm = vset(stats[2 * r]), inv = vset(nr ? 1.0f / stats[2 * r + 1] : 0.0f), vD = vset(D[r]);
+      for (std::size_t c = 0; c < nr; c += W) {
+        const std::size_t cnt = std::min<std::size_t>(W, nr - c);
+        const V pv = F32::mul(v_exp(F32::sub(vload(p[r] + c, cnt, -kInf), vm)), inv);
+        vstore(p[r] + c, pv, cnt);
+        vstore(ds[r] + c, F32::mul(pv, F32::sub(vload(ds[r] + c, cnt, 0.0f), vD)), cnt);
+      }
+      for (std::size_t j = nr; j < nb; ++j) p[r][j] = ds[r][j] = 0.0f;
+    }
+    // Columns of the head NV (two, or one for the last) vectors at a time.
+    auto columns = [&]<std::size_t NV>(std::size_t c) {
+      std::size_t cnt[NV];
+      for (std::size_t u = 0; u < NV; ++u) cnt[u] = std::min<std::size_t>(W, dh - c - u * W);
+      // dq_r += sum_j ds_rj k_j
+      V acc[NV][R];
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t u = 0; u < NV; ++u) acc[u][r] = vload(dq + r * lddq + c + u * W, cnt[u], 0.0f);
+      for (std::size_t j = 0; j < nb; ++j) {
+        V kj[NV];
+        for (std::size_t u = 0; u < NV; ++u) kj[u] = vload(k + (j0 + j) * ldk + c + u * W, cnt[u], 0.0f);
+        for (std::size_t r = 0; r < R; ++r) {
+          const V g = vset(ds[r][j]);
+          for (std::size_t u = 0; u < NV; ++u) acc[u][r] = F32::fmadd(g, kj[u], acc[u][r]);
+        }
+      }
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t u = 0; u < NV; ++u) vstore(dq + r * lddq + c + u * W, acc[u][r], cnt[u]);
+      // dk_j += sum_r ds_rj q_r and dv_j += sum_r p_rj dO_r
+      V qr[NV][R], gr[NV][R];
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t u = 0; u < NV; ++u) {
+          qr[u][r] = vload(q + r * ldq + c + u * W, cnt[u], 0.0f);
+          gr[u][r] = vload(dout + r * lddo + c + u * W, cnt[u], 0.0f);
+        }
+      for (std::size_t j = 0; j < nb; ++j) {
+        float* dkj = dk + (j0 + j) * lddk + c;
+        float* dvj = dv + (j0 + j) * lddv + c;
+        for (std::size_t u = 0; u < NV; ++u) {
+          V a = vload(dkj + u * W, cnt[u], 0.0f), b = vload(dvj + u * W, cnt[u], 0.0f);
+          for (std::size_t r = 0; r < R; ++r) {
+            a = F32::fmadd(vset(ds[r][j]), qr[u][r], a);
+            b = F32::fmadd(vset(p[r][j]), gr[u][r], b);
+          }
+          vstore(dkj + u * W, a, cnt[u]);
+          vstore(dvj + u * W, b, cnt[u]);
+        }
+      }
+    };
+    std::size_t c = 0;
+    for (; c + W < dh; c += 2 * W) columns.template operator()<2>(c);
+    if (c < dh) columns.template operator()<1>(c);
+  }
+}
+
+void f32_attention_bwd(const float* q, std::size_t ldq, const float* k, std::size_t ldk, const float* v,
+                       std::size_t ldv, const float* o, std::size_t ldo, const float* dout, std::size_t lddo,
+                       const float* stats, float* dq, std::size_t lddq, float* dk, std::size_t lddk, float* dv,
+                       std::size_t lddv, std::size_t Lq, std::size_t Lk, std::size_t dh, bool causal, float* scratch) {
+  float* kt = scratch;
+  float* vt = scratch + dh * Lk;
+  transpose_keys(k, ldk, Lk, dh, kt);
+  transpose_keys(v, ldv, Lk, dh, vt);
+  constexpr std::size_t R = kAttnRows;
+  for (std::size_t i0 = 0; i0 < Lq; i0 += R) {
+    const std::size_t rows = std::min(R, Lq - i0);
+    std::size_t n[R];
+    visible_keys(i0, rows, Lq, Lk, causal, n);
+    float D[R];  // D_r = dO_r . o_r: one scalar chain over the head's columns
+    for (std::size_t r = 0; r < rows; ++r) {
+      float a = 0.0f;
+      for (std::size_t d = 0; d < dh; ++d) a = std::fma(dout[(i0 + r) * lddo + d], o[(i0 + r) * ldo + d], a);
+      D[r] = a;
+    }
+    const float* qi = q + i0 * ldq;
+    const float* gi = dout + i0 * lddo;
+    const float* st = stats + 2 * i0;
+    float* dqi = dq + i0 * lddq;
+    switch (rows) {
+      case 4: attention_bwd_rows<4>(qi, ldq, kt, vt, Lk, k, ldk, gi, lddo, D, st, dqi, lddq, dk, lddk, dv, lddv, n, dh); break;
+      case 3: attention_bwd_rows<3>(qi, ldq, kt, vt, Lk, k, ldk, gi, lddo, D, st, dqi, lddq, dk, lddk, dv, lddv, n, dh); break;
+      case 2: attention_bwd_rows<2>(qi, ldq, kt, vt, Lk, k, ldk, gi, lddo, D, st, dqi, lddq, dk, lddk, dv, lddv, n, dh); break;
+      default: attention_bwd_rows<1>(qi, ldq, kt, vt, Lk, k, ldk, gi, lddo, D, st, dqi, lddq, dk, lddk, dv, lddv, n, dh); break;
     }
   }
 }
@@ -1349,5 +1482,5 @@ constexpr KernelTable kTable = {
     f32_gemm,
     fma_peak_probe, kProbeAcc * W * 2,
     f32_lstm_cell, f32_lstm_cell_bwd, f32_gru_cell, f32_gru_cell_bwd,
-    f32_dropout, f32_attention,
+    f32_dropout, f32_attention, f32_attention_bwd,
 };

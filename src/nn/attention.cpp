@@ -62,7 +62,8 @@ typename MultiHeadAttention<T>::KeyValue MultiHeadAttention<T>::make_kv(std::siz
 
 template <class T>
 typename MultiHeadAttention<T>::Query MultiHeadAttention<T>::make_query(std::size_t B, std::size_t Lq,
-                                                                      std::size_t Lk, bool inference) const {
+                                                                      std::size_t Lk, bool inference,
+                                                                      bool keep_weights) const {
   Query c;
   c.max_batch = B;
   c.max_q = Lq;
@@ -70,13 +71,17 @@ typename MultiHeadAttention<T>::Query MultiHeadAttention<T>::make_query(std::siz
   const std::size_t nq = check_tensor_size(B * Lq, embed, "attention workspace (batch x queries x embedding)");
   c.Q.resize(nq);
   c.ctxv.resize(nq);
-  c.kt.resize(check_tensor_size(d_head(), Lk, "attention scratch (head width x keys)"));
-  if (inference && std::is_same_v<T, float>) return c;
-  const std::size_t np = check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)");
-  c.P.resize(np);
+  c.kt.resize(check_tensor_size(2 * d_head(), Lk, "attention scratch (head width x keys)"));
+  const bool composed = !std::is_same_v<T, float> || keep_weights;
+  if (inference && !composed) return c;
   c.dctx.resize(nq);
   c.dQ.resize(nq);
-  c.dP.resize(Lq * Lk);
+  if (composed) {
+    c.P.resize(check_tensor_size(B * heads * Lq, Lk, "attention weights (batch x heads x queries x keys)"));
+    c.dP.resize(Lq * Lk);
+  } else {
+    c.stats.resize(check_tensor_size(B * heads * Lq, 2, "attention statistics (batch x heads x queries)"));
+  }
   return c;
 }
 
@@ -142,27 +147,27 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
   const T scale = T(1) / std::sqrt(T(dh));
   T* Qs = c.Q.data();
   for (std::size_t i = 0; i < B * Lq * E; ++i) Qs[i] *= scale;
-  // Float outside training: the fused kernel (one pass over key blocks per query row, no (Lq, Lk)
-  // buffer) gives the output - the same bits as a served model. A workspace that can run a
-  // backward still gets the weights P composed, for that backward.
-  bool fused = false;
+  // Float without an additive mask, in a workspace that does not keep the weights: the fused
+  // kernel (one pass over key blocks per query row, no (Lq, Lk) buffer), which also records each
+  // row's softmax max and sum when the workspace can run a backward.
+  c.causal = mask.causal;
   if constexpr (std::is_same_v<T, float>) {
-    if (!ctx.training && !mask.additive) {
+    if (c.P.empty()) {
+      NTN_CHECK(!mask.additive,
+                "attention: an additive mask needs a workspace that keeps the weights (make_query keep_weights)");
+      NTN_CHECK(!ctx.training || !c.stats.empty(), "attention: an inference workspace cannot run a training forward");
       const KernelTable& kt = kernels();
       for (std::size_t b = 0; b < B; ++b)
         for (std::size_t h = 0; h < heads; ++h) {
           const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;
+          float* st = c.stats.empty() ? nullptr : c.stats.data() + (b * heads + h) * Lq * 2;
           kt.f32_attention(Qs + qo, E, kv.K.data() + ko, E, kv.V.data() + ko, E, c.ctxv.data() + qo, E, Lq, Lk, dh,
-                           mask.causal, c.kt.data());
+                           mask.causal, c.kt.data(), st);
         }
-      fused = true;
+      o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
+      return;
     }
   }
-  if (fused && c.P.empty()) {
-    o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
-    return;
-  }
-  NTN_CHECK(!c.P.empty(), "attention: an inference workspace cannot run a training forward or an additive mask");
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       T* P = c.P.data() + (b * heads + h) * Lq * Lk;
@@ -180,7 +185,7 @@ void MultiHeadAttention<T>::attend(const ParamSet<T>& ps, const KeyValue& kv, Qu
           softmax_finite_row(row, n, Lk);
         }
       }
-      if (!fused) matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
+      matmul<T>(false, false, Lq, dh, Lk, P, Lk, Vb, E, c.ctxv.data() + b * Lq * E + h * dh, E);
     }
   o.forward(ps, c.ctxv.data(), out, B * Lq, ctx);
 }
@@ -197,8 +202,23 @@ void MultiHeadAttention<T>::attend_backward(const ParamSet<T>& ps, T* grads, Key
                                             const RunCtx& ctx) const {
   const std::size_t E = embed, dh = d_head();
   const T scale = T(1) / std::sqrt(T(dh));
+  NTN_CHECK(!c.dQ.empty(), "attention: an inference workspace cannot run a backward");
   o.backward(ps, grads, c.ctxv.data(), dout, c.dctx.data(), B * Lq, ctx.accumulate);
-  for (std::size_t b = 0; b < B; ++b)
+  bool fused = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (c.P.empty()) {  // fused: the weights recomputed block by block from the row statistics
+      const KernelTable& kt = kernels();
+      for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t h = 0; h < heads; ++h) {
+          const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;
+          kt.f32_attention_bwd(c.Q.data() + qo, E, kv.K.data() + ko, E, kv.V.data() + ko, E, c.ctxv.data() + qo, E,
+                               c.dctx.data() + qo, E, c.stats.data() + (b * heads + h) * Lq * 2, c.dQ.data() + qo, E,
+                               kv.dK.data() + ko, E, kv.dV.data() + ko, E, Lq, Lk, dh, c.causal, c.kt.data());
+        }
+      fused = true;
+    }
+  }
+  for (std::size_t b = 0; b < B && !fused; ++b)
     for (std::size_t h = 0; h < heads; ++h) {
       const T* P = c.P.data() + (b * heads + h) * Lq * Lk;
       const std::size_t qo = b * Lq * E + h * dh, ko = b * Lk * E + h * dh;

@@ -379,8 +379,9 @@ constexpr KernelTable kTable = {
     // ISAs in tests/nn/test_rnn.cpp.
     nullptr, nullptr, nullptr, nullptr,
     // Dropout: checked against Rng::block word by word on every ISA (tests/nn/test_layers.cpp);
-    // fused attention: against the composed one and across ISAs (tests/nn/test_attention.cpp).
-    nullptr, nullptr,
+    // fused attention and its backward: against the composed one and across ISAs
+    // (tests/nn/test_attention.cpp).
+    nullptr, nullptr, nullptr,
 };
 
 }  // namespace

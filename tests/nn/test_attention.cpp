@@ -133,7 +133,7 @@ TEST(Attention, FullyMaskedQueryRowIsZeroNotNaN) {
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * float(i);
   std::vector<float> add(L * L, 0.0f);
   for (std::size_t j = 0; j < L; ++j) add[1 * L + j] = -std::numeric_limits<float>::infinity();  // row 1 sees nothing
-  auto c = att.make_cache(1, L, L);
+  auto c = att.make_cache(1, L, L, /*inference=*/false, /*keep_weights=*/true);  // an additive mask: composed
   att.forward(ps, c, x.data(), x.data(), x.data(), out.data(), 1, L, L, {false, add.data()}, {});
   for (float v : out) EXPECT_TRUE(std::isfinite(v));
   for (std::size_t j = 0; j < L; ++j) EXPECT_EQ(c.q.P[1 * L + j], 0.0f);  // head 0, row 1: no weights
@@ -193,53 +193,94 @@ TEST(Attention, OneQueryAtATimeEqualsOneCall) {
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(ps.grads()[i], want[i], 1e-12 * (1 + std::fabs(want[i])));
 }
 
-// Fused (float outside training: one pass over blocks of 64 keys, online softmax, no (Lq, Lk)
-// buffer) == composed (the training path: scores, softmax, weighted sum) to float rounding, over
-// shapes with several key blocks, causal rows that see no key, and head widths that are not a
-// multiple of the vector width; the kernel gives the same bits on every ISA; an inference
-// workspace refuses a training forward.
+// Fused (float: one pass over blocks of 64 keys, online softmax, and a backward that recomputes
+// the weights from each row's max and sum - no (Lq, Lk) buffer) == composed (the weights kept:
+// scores, softmax, weighted sum) to float rounding, outputs and every gradient, over shapes with
+// several key blocks, causal rows that see no key, head widths that are not a multiple of the
+// vector width and every query-row remainder; both kernels give the same bits on every ISA; an
+// inference workspace refuses a training forward and a backward; an additive mask needs the
+// composed form.
 TEST(Attention, FusedEqualsComposedAndIsTheSameOnEveryIsa) {
   struct Shape3 {
     std::size_t E, heads, B, Lq, Lk;
     bool causal;
   };
+  auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(got[i]) - double(want[i])));
+      scale = std::max(scale, std::fabs(double(want[i])));
+    }
+    return diff / std::max(scale, 1e-30);
+  };
   for (const Shape3& k : {Shape3{8, 2, 2, 5, 150, false}, Shape3{12, 3, 1, 9, 130, true}, Shape3{10, 2, 2, 70, 66, true},
                           Shape3{16, 1, 1, 4, 3, true}, Shape3{48, 2, 1, 33, 200, false},
-                          Shape3{80, 2, 1, 7, 100, true}, Shape3{24, 1, 2, 11, 65, false}}) {
+                          Shape3{80, 2, 1, 7, 100, true}, Shape3{24, 1, 2, 11, 65, false},
+                          Shape3{32, 2, 1, 6, 9, true}}) {
     SCOPED_TRACE(testing::Message() << "E " << k.E << " heads " << k.heads << " Lq " << k.Lq << " Lk " << k.Lk);
     ParamSet<float> ps;
     MultiHeadAttention<float> att;
     att.declare(ps, "attn", k.E, k.heads);
     ps.finalize();
     att.init(ps, 2);
-    std::vector<float> q(k.B * k.Lq * k.E), kv(k.B * k.Lk * k.E), fused(q.size()), composed(q.size());
+    std::vector<float> q(k.B * k.Lq * k.E), kv(k.B * k.Lk * k.E), r(q.size()), fused(q.size()), composed(q.size());
     fill_uniform(q.data(), q.size(), -2.0f, 2.0f, 1, 1);
     fill_uniform(kv.data(), kv.size(), -2.0f, 2.0f, 1, 2);
+    fill_uniform(r.data(), r.size(), -1.0f, 1.0f, 1, 3);
     auto ci = att.make_cache(k.B, k.Lq, k.Lk, /*inference=*/true);
-    EXPECT_TRUE(ci.q.P.empty()) << "an inference workspace holds no (Lq, Lk) weights";
+    EXPECT_TRUE(ci.q.P.empty() && ci.q.stats.empty()) << "an inference workspace holds no weights or statistics";
     att.forward(ps, ci, q.data(), kv.data(), kv.data(), fused.data(), k.B, k.Lq, k.Lk, {k.causal, nullptr}, {});
     RunCtx train;
     train.training = true;
-    auto ct = att.make_cache(k.B, k.Lq, k.Lk);
+    auto ct = att.make_cache(k.B, k.Lq, k.Lk, /*inference=*/false, /*keep_weights=*/true);
     att.forward(ps, ct, q.data(), kv.data(), kv.data(), composed.data(), k.B, k.Lq, k.Lk, {k.causal, nullptr}, train);
-    double diff = 0, scale = 0;
-    for (std::size_t i = 0; i < q.size(); ++i) {
-      diff = std::max(diff, std::fabs(double(fused[i]) - double(composed[i])));
-      scale = std::max(scale, std::fabs(double(composed[i])));
-    }
-    EXPECT_LE(diff, 2e-6 * scale) << "fused vs composed";
+    EXPECT_LE(rel(fused, composed), 2e-6) << "fused vs composed forward";
     EXPECT_THROW(att.forward(ps, ci, q.data(), kv.data(), kv.data(), fused.data(), k.B, k.Lq, k.Lk,
                              {k.causal, nullptr}, train),
                  Error);
-    // The kernel alone on every ISA: bitwise the same.
-    const std::size_t dh = k.E / k.heads;
-    std::vector<float> kt(dh * k.Lk), first, got(k.Lq * k.E);
+    // Training: the fused workspace holds statistics, no weights; its gradients match.
+    auto cf = att.make_cache(k.B, k.Lq, k.Lk);
+    EXPECT_TRUE(cf.q.P.empty() && cf.q.dP.empty()) << "a fused training workspace holds no (Lq, Lk) buffer";
+    EXPECT_EQ(cf.q.stats.size(), k.B * k.heads * k.Lq * 2);
+    std::vector<float> trained(q.size());
+    att.forward(ps, cf, q.data(), kv.data(), kv.data(), trained.data(), k.B, k.Lq, k.Lk, {k.causal, nullptr}, train);
+    EXPECT_EQ(std::memcmp(trained.data(), fused.data(), q.size() * 4), 0) << "training forward == serving forward";
+    std::vector<float> dq(q.size()), dk(kv.size()), dv(kv.size()), dq2(q.size()), dk2(kv.size()), dv2(kv.size());
+    ps.zero_grad();
+    att.backward(ps, ps.grads(), ct, r.data(), dq.data(), dk.data(), dv.data(), k.B, k.Lq, k.Lk, train);
+    const std::vector<float> g_composed(ps.grads(), ps.grads() + ps.slab_size());
+    ps.zero_grad();
+    att.backward(ps, ps.grads(), cf, r.data(), dq2.data(), dk2.data(), dv2.data(), k.B, k.Lq, k.Lk, train);
+    const std::vector<float> g_fused(ps.grads(), ps.grads() + ps.slab_size());
+    EXPECT_LE(rel(dq2, dq), 2e-5) << "dquery";
+    EXPECT_LE(rel(dk2, dk), 2e-5) << "dkey";
+    EXPECT_LE(rel(dv2, dv), 2e-5) << "dvalue";
+    EXPECT_LE(rel(g_fused, g_composed), 2e-5) << "parameter gradients";
+    EXPECT_THROW(att.backward(ps, ps.grads(), ci, r.data(), dq2.data(), dk2.data(), dv2.data(), k.B, k.Lq, k.Lk, train),
+                 Error);
+    // An additive mask needs the weights kept.
+    std::vector<float> add(k.Lq * k.Lk, 0.0f);
+    EXPECT_THROW(att.forward(ps, cf, q.data(), kv.data(), kv.data(), trained.data(), k.B, k.Lq, k.Lk,
+                             {k.causal, add.data()}, train),
+                 Error);
+    // The kernels alone on every ISA: bitwise the same (forward, statistics, backward).
+    const std::size_t dh = k.E / k.heads, Lq = k.Lq, Lk = k.Lk, E = k.E;
+    std::vector<float> scratch(2 * dh * Lk), first, got;
+    std::vector<float> dout(Lq * E);
+    fill_uniform(dout.data(), dout.size(), -1.0f, 1.0f, 1, 4);
     for (Isa isa : supported_isas()) {
-      std::fill(got.begin(), got.end(), 0.0f);
-      for (std::size_t h = 0; h < k.heads; ++h)
-        kernels_for(isa).f32_attention(ct.q.Q.data() + h * dh, k.E, ct.kv.K.data() + h * dh, k.E,
-                                       ct.kv.V.data() + h * dh, k.E, got.data() + h * dh, k.E, k.Lq, k.Lk, dh,
-                                       k.causal, kt.data());
+      std::vector<float> o(Lq * E, 0.0f), st(k.heads * Lq * 2), gq(Lq * E, 0.0f), gk(Lk * E, 0.5f), gv(Lk * E, 0.5f);
+      const KernelTable& t = kernels_for(isa);
+      for (std::size_t h = 0; h < k.heads; ++h) {
+        const float *qh = ct.q.Q.data() + h * dh, *kh = ct.kv.K.data() + h * dh, *vh = ct.kv.V.data() + h * dh;
+        t.f32_attention(qh, E, kh, E, vh, E, o.data() + h * dh, E, Lq, Lk, dh, k.causal, scratch.data(),
+                        st.data() + h * Lq * 2);
+        t.f32_attention_bwd(qh, E, kh, E, vh, E, o.data() + h * dh, E, dout.data() + h * dh, E, st.data() + h * Lq * 2,
+                            gq.data() + h * dh, E, gk.data() + h * dh, E, gv.data() + h * dh, E, Lq, Lk, dh, k.causal,
+                            scratch.data());
+      }
+      got = o;
+      for (const auto* part : {&st, &gq, &gk, &gv}) got.insert(got.end(), part->begin(), part->end());
       if (first.empty())
         first = got;
       else
