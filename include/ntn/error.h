@@ -26,6 +26,15 @@ std::string cat(const Args&... args) {
   return os.str();
 }
 
+// The items of a range as one list for a message: "a, b, c" (any streamable items).
+template <class Range>
+std::string join(const Range& items, const char* sep = ", ") {
+  std::ostringstream os;
+  const char* s = "";
+  for (const auto& x : items) os << s << x, s = sep;
+  return os.str();
+}
+
 [[noreturn]] void fail_assert(const char* expr, const char* file, int line);
 
 }  // namespace ntn

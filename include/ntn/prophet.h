@@ -46,7 +46,8 @@
 namespace ntn {
 
 enum class ProphetGrowth { linear, logistic, flat };
-ProphetGrowth parse_prophet_growth(const std::string& s);  // "linear" | "logistic" | "flat"
+// "linear" | "logistic" | "flat"; anything else is an error naming `where` (the field).
+ProphetGrowth parse_prophet_growth(const std::string& s, const std::string& where = "growth");
 const char* prophet_growth_name(ProphetGrowth g);
 
 struct ProphetSeasonality {

@@ -205,9 +205,7 @@ void json_known_fields(const json& j, std::string_view ctx, const std::vector<st
     bool found = false;
     for (const auto& n : known) found = found || n == k;
     if (found) continue;
-    std::string list;
-    for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-    throw Error(cat(ctx, ": unknown field '", k, "' (known: ", list, ")"));
+    throw Error(cat(ctx, ": unknown field '", k, "' (known: ", join(known), ")"));
   }
 }
 

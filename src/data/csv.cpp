@@ -237,9 +237,7 @@ std::string read_file(const std::string& path) {
 const std::vector<double>& Frame::col(const std::string& name) const {
   for (std::size_t c = 0; c < names.size(); ++c)
     if (names[c] == name) return cols[c];
-  std::string have;
-  for (const auto& n : names) have += (have.empty() ? "" : ", ") + n;
-  throw Error(cat(source, ": no column '", name, "' (columns: ", have, ")"));
+  throw Error(cat(source, ": no column '", name, "' (columns: ", join(names), ")"));
 }
 
 std::size_t SeriesSet::index_of(const std::string& id) const {
@@ -263,15 +261,10 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
     for (std::size_t j = 0; j < i; ++j)
       NTN_CHECK(header[i] != header[j], where(src, lineno), "column name '", header[i], "' appears twice");
   }
-  auto available = [&] {
-    std::string s;
-    for (const auto& h : header) s += (s.empty() ? "" : ", ") + h;
-    return s;
-  };
   auto find = [&](const std::string& name) -> std::size_t {
     for (std::size_t i = 0; i < header.size(); ++i)
       if (header[i] == name) return i;
-    throw Error(cat(src, ": unknown column '", name, "' (columns: ", available(), ")"));
+    throw Error(cat(src, ": unknown column '", name, "' (columns: ", join(header), ")"));
   };
 
   Frame f;
@@ -294,7 +287,7 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
       picked.push_back(i);
     }
   }
-  NTN_CHECK(!picked.empty(), src, ": no numeric columns (columns: ", available(), ")");
+  NTN_CHECK(!picked.empty(), src, ": no numeric columns (columns: ", join(header), ")");
   for (std::size_t i : picked) f.names.push_back(header[i]);
   f.cols.resize(picked.size());
 

@@ -351,9 +351,7 @@ double calendar_feature(const std::string& name, double t) {
   const double day = std::floor(t / 86400.0);
   if (name == "epoch_day") return day;
   if (name == "day_fraction") return (t - day * 86400.0) / 86400.0;
-  std::string known;
-  for (const auto& n : calendar_feature_names()) known += (known.empty() ? "" : ", ") + n;
-  throw Error(cat("unknown calendar feature '", name, "': expected one of ", known));
+  throw Error(cat("unknown calendar feature '", name, "': expected one of ", join(calendar_feature_names())));
 }
 
 std::vector<double> future_times(const std::vector<double>& time, std::size_t h) {

@@ -13,11 +13,11 @@
 
 namespace ntn {
 
-ProphetGrowth parse_prophet_growth(const std::string& s) {
+ProphetGrowth parse_prophet_growth(const std::string& s, const std::string& where) {
   if (s == "linear") return ProphetGrowth::linear;
   if (s == "logistic") return ProphetGrowth::logistic;
   if (s == "flat") return ProphetGrowth::flat;
-  throw Error(cat("growth '", s, "': expected linear, logistic or flat"));
+  throw Error(cat(where, ": '", s, "': expected linear, logistic or flat"));
 }
 
 const char* prophet_growth_name(ProphetGrowth g) {
@@ -644,9 +644,7 @@ struct ProphetConfig : BaseConfig {
     NTN_CHECK(input_size >= 3, ctx, ": field 'input_size': ", input_size,
               " is too short to fit a trend (needs >= 3)");
     const std::string growth = json_string(j, ctx, "growth", prophet_growth_name(o.growth));
-    NTN_CHECK(growth == "linear" || growth == "logistic" || growth == "flat", ctx, ": field 'growth': '",
-              growth, "': expected linear, logistic or flat");
-    o.growth = parse_prophet_growth(growth);
+    o.growth = parse_prophet_growth(growth, cat(ctx, ": field 'growth'"));
     o.cap = json_real(j, ctx, "cap", o.cap, {0, 1e30});
     NTN_CHECK(o.growth != ProphetGrowth::logistic || o.cap > 0, ctx,
               ": field 'cap': logistic growth needs a carrying capacity > 0 (in the values the model sees)");

@@ -43,9 +43,7 @@ const models::Entry& find(const nlohmann::json& config) {
   const std::string type = json_string(config, "model config", "type", "");
   for (const auto& e : table())
     if (e.info.name == type) return e;
-  std::string names;
-  for (const auto& e : table()) names += (names.empty() ? "" : ", ") + e.info.name;
-  throw Error(cat("unknown model type '", type, "': expected one of ", names));
+  throw Error(cat("unknown model type '", type, "': expected one of ", join(model_types())));
 }
 
 }  // namespace

@@ -19,8 +19,7 @@ void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg
   const ModelInfo& info = model_info(type);
   const OutputSpec spec = output_spec(loss);
   const std::string kind = output_kind_name(spec.kind);
-  std::string kinds;
-  for (const auto& k : info.outputs) kinds += (kinds.empty() ? "" : ", ") + k;
+  const std::string kinds = join(info.outputs);
   NTN_CHECK(std::find(info.outputs.begin(), info.outputs.end(), kind) != info.outputs.end(), "the ",
             loss_name(loss.kind), " loss trains a ", kind, " output, but model '", type, "' outputs ", kinds,
             kind == "distribution" ? "" : info.distribution_only()

@@ -34,11 +34,7 @@ int run(const Opts& o) {
   const Frame f = read_wide_csv(o.data, csv);
   NTN_CHECK(
       f.cols.size() == 1, o.data, ": bench fit fits one series; name it with --column (columns: ",
-      [&] {
-        std::string s;
-        for (const auto& n : f.names) s += (s.empty() ? "" : ", ") + n;
-        return s;
-      }(),
+      join(f.names),
       ")");
   const std::vector<double>& y = f.cols[0];
   const std::size_t n = y.size();

@@ -13,11 +13,7 @@
 
 namespace ntn::cli {
 
-std::string model_names() {
-  std::string s;
-  for (const auto& n : model_types()) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
+std::string model_names() { return join(model_types()); }
 
 namespace {
 
