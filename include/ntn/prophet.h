@@ -133,6 +133,7 @@ class ProphetFitter {
   double cap_scaled_ = 0;
   std::vector<double> ts_, ys_, X_, g_, xm_, G_, pt_, pg_, theta_, grad_, prior_, reg_mu_, reg_sd_;
   std::vector<double> A_, base_, z_, jrow_, jt_;  // preconditioner R (P x P), start, L-BFGS variables
+  std::vector<double> ridge_;                     // linear / flat growth: the ridge system (P x P)
   std::vector<std::uint32_t> c_;
   std::vector<double> s_all_, d_all_, ks_, M_, dks_,
       dM_;  // changepoints (history + simulated), logistic state

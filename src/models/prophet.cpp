@@ -122,6 +122,7 @@ void ProphetFitter::reserve(std::size_t n, std::size_t h, std::size_t paths) {
   X_.assign(n * f_cap_, 0.0);
   for (auto* v : {&theta_, &grad_, &base_, &z_}) v->assign(D, 0.0);
   A_.assign(D * D, 0.0);
+  if (o_.growth != ProphetGrowth::logistic) ridge_.assign(D * D, 0.0);  // the ridge start's system
   jrow_.assign(D, 0.0);
   // Logistic growth: the trend's Jacobian by finite differences, a column per trend parameter.
   if (o_.growth == ProphetGrowth::logistic) jt_.assign(n * (2 + s_cap_), 0.0);
@@ -352,21 +353,15 @@ LbfgsResult ProphetFitter::minimize_preconditioned() {
   for (std::size_t c = 0; c < F; ++c) prec[2 + S + c] = 1 / (prior_[c] * prior_[c]);
   double sig2 = var0;
   if (!logistic) {  // ridge solution of the linearised problem: the start, and its residual variance
-    // Factor A + var0 P in place, keeping J'J's upper triangle in the (unused) lower one and its
-    // diagonal in jrow_ to rebuild A for the preconditioner after the solve.
-    for (std::size_t a = 0; a < P; ++a) A[a * P + a] += var0 * prec[a];
-    for (std::size_t a = 0; a < P; ++a)
-      for (std::size_t c = a + 1; c < P; ++c) A[c * P + a] = A[a * P + c];
-    double* diag = jrow_.data();
-    for (std::size_t a = 0; a < P; ++a) diag[a] = A[a * P + a];
-    cholesky_upper(A, P);
-    solve_upper_t(A, P, b);
-    solve_upper(A, P, b);
-    // A = J'J again
+    // J'J + var0 P (upper triangle) factored in its own matrix: A keeps J'J for the preconditioner.
+    double* Rg = ridge_.data();
     for (std::size_t a = 0; a < P; ++a) {
-      for (std::size_t c = a + 1; c < P; ++c) A[a * P + c] = A[c * P + a];
-      A[a * P + a] = diag[a] - var0 * prec[a];
+      std::copy(A + a * P + a, A + a * P + P, Rg + a * P + a);
+      Rg[a * P + a] += var0 * prec[a];
     }
+    cholesky_upper(Rg, P);
+    solve_upper_t(Rg, P, b);
+    solve_upper(Rg, P, b);
     if (o_.growth == ProphetGrowth::flat) b[0] = 0;
     std::copy(b, b + P, th);
     if (o_.growth == ProphetGrowth::flat)
