@@ -150,7 +150,8 @@ void BM_gemv_packed(benchmark::State& st, Isa isa) {
 
 // One head of fused attention (scores, online softmax, weighted sum), the shapes of the
 // Transformer of issue #13: Lq = Lk = 96 (encoder self-attention), head width 16 and 32; causal
-// as a third argument. GFLOPS counts the two products (4 Lq Lk dh), not the exps.
+// as a third argument. GFLOPS counts the two products (4 Lq Lk dh; causal: still the full
+// square, so its rate reads twice the work done), not the exps.
 void BM_attention(benchmark::State& st, Isa isa) {
   const KernelTable& k = kernels_for(isa);
   const std::size_t L = std::size_t(st.range(0)), dh = std::size_t(st.range(1));
@@ -167,6 +168,35 @@ void BM_attention(benchmark::State& st, Isa isa) {
   }
   st.counters["GFLOPS"] =
       benchmark::Counter(4.0 * double(L * L * dh) * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+
+// Its backward (the weights recomputed from the forward's row statistics; dq, and dk / dv
+// accumulated), same shapes; validated bitwise against the scalar ISA. GFLOPS counts the four
+// products of the backward plus the recomputed scores (10 Lq Lk dh; causal: the full square).
+void BM_attention_bwd(benchmark::State& st, Isa isa) {
+  const KernelTable& k = kernels_for(isa);
+  const std::size_t L = std::size_t(st.range(0)), dh = std::size_t(st.range(1));
+  const bool causal = st.range(2) != 0;
+  const auto q = rnd(L * dh, 13, -0.5f, 0.5f), kk = rnd(L * dh, 14), v = rnd(L * dh, 15), g = rnd(L * dh, 16);
+  std::vector<float> o(L * dh), stats(2 * L), scratch(2 * L * dh);
+  k.f32_attention(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, L, L, dh, causal, scratch.data(),
+                  stats.data());
+  auto run = [&](const KernelTable& t, std::vector<float>& out) {
+    out.assign(3 * L * dh, 0.0f);
+    float *dq = out.data(), *dk = dq + L * dh, *dv = dk + L * dh;
+    t.f32_attention_bwd(q.data(), dh, kk.data(), dh, v.data(), dh, o.data(), dh, g.data(), dh, stats.data(), dq, dh,
+                        dk, dh, dv, dh, L, L, dh, causal, scratch.data());
+  };
+  std::vector<float> got, want;
+  run(k, got);
+  run(kernels_for(Isa::scalar), want);
+  if (!validate(st, got, want, 0)) return;  // the same bits on every ISA (kernels.h)
+  for (auto _ : st) {
+    run(k, got);
+    benchmark::DoNotOptimize(got.data());
+  }
+  st.counters["GFLOPS"] =
+      benchmark::Counter(10.0 * double(L * L * dh) * double(st.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_sgemv_openblas(benchmark::State& st) {
@@ -230,6 +260,11 @@ void register_all() {
     benchmark::RegisterBenchmark(("softmax/" + s).c_str(), BM_softmax, isa)->Arg(24)->Arg(512);
     benchmark::RegisterBenchmark(("gemv_packed/" + s).c_str(), BM_gemv_packed, isa)->Arg(64)->Arg(512);
     benchmark::RegisterBenchmark(("attention/" + s).c_str(), BM_attention, isa)
+        ->Args({96, 16, 0})
+        ->Args({96, 16, 1})
+        ->Args({96, 32, 0})
+        ->Args({512, 16, 0});
+    benchmark::RegisterBenchmark(("attention_bwd/" + s).c_str(), BM_attention_bwd, isa)
         ->Args({96, 16, 0})
         ->Args({96, 16, 1})
         ->Args({96, 32, 0})
