@@ -51,6 +51,9 @@ struct OutputSpec {
   static OutputSpec quantiles(std::vector<float> levels);  // validated
   static OutputSpec distribution(DistKind d);
   std::size_t outputs() const;  // Q
+  // The output that is the point forecast: the 0.5 quantile, else the middle one; a
+  // distribution's location (its first parameter); 0 for a point head.
+  std::size_t point_index() const;
   nlohmann::json to_json() const;
   // Validated; ctx names the source in errors.
   static OutputSpec from_json(const nlohmann::json& j, const std::string& ctx);

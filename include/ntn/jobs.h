@@ -38,6 +38,7 @@ struct TrainResult {
   Prepared prepared;
   TrainSummary summary;
   Artifact artifact;  // the trained model with everything needed to forecast again
+  nlohmann::json search;  // auto_train: the search (ntn/auto.h); null otherwise
 };
 
 // Reads and splits the data, builds and initialises the model (seed train.seed), trains it and

@@ -124,6 +124,9 @@ struct ModelInfo {
   bool direct_fit = false;               // fitted per window in forward (Model::fits_directly), no gradient steps
   std::vector<std::string> calendar{};   // calendar features it reads as its last future channels when the
                                          // data has dates (prophet: its time axis), added by train_job
+  // The model's own knobs in the --auto search (ntn/auto.h), added to the common space; a key
+  // with a null value removes a common one. {"field": {"choice": [...]}}, see auto.h.
+  nlohmann::json auto_space = nlohmann::json::object();
   bool distribution_only() const { return outputs == std::vector<std::string>{"distribution"}; }
 };
 const std::vector<ModelInfo>& model_registry();

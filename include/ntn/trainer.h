@@ -12,7 +12,8 @@
 //
 // Batches are assembled (copied and scaled per window) on a background thread one step ahead.
 // Validation runs every val_every steps; early stopping (patience > 0 evaluations without an
-// improvement larger than min_delta) stops and restores the best weights. Checkpoints hold
+// improvement larger than min_delta) stops, and the run ends with the best validation's weights
+// (restore_best, the default). Checkpoints hold
 // weights, optimizer state, schedule state, data position, early-stopping state and step, and
 // are written atomically.
 //
@@ -50,8 +51,13 @@ struct TrainConfig {
   WindowScaling window_scaling = WindowScaling::none;
   std::uint64_t val_every = 100;    // steps between validations (0: never)
   std::size_t val_batch = 1024;     // windows per validation batch
-  std::uint64_t patience = 0;       // early stopping after this many validations without improvement
+  std::uint64_t patience = 5;       // early stopping after this many validations without improvement (0: off)
   double min_delta = 0.0;
+  bool restore_best = true;         // end with the weights of the best validation (when validation ran)
+  // What validation scores (and early stopping / restore follow): "loss" = the training loss on
+  // the model's (window-scaled) outputs; "mae" | "mse" | "smape" = that error of the point
+  // forecast on the data's scale (window scaling inverted), comparable across losses and scalers.
+  std::string val_metric = "loss";
   std::string checkpoint_path;      // empty: no checkpoints
   std::uint64_t checkpoint_every = 0;
   std::uint64_t log_every = 50;
@@ -88,6 +94,7 @@ struct TrainSummary {
   std::uint64_t best_step = 0;
   bool stopped_early = false;
   bool restored_best = false;
+  bool paused = false;              // run(until) stopped at `until` (more steps to go)
   nlohmann::json to_json() const;
 };
 
@@ -101,7 +108,10 @@ class Trainer {
 
   // Loads a checkpoint written by a trainer of the same model and config; run() continues it.
   void resume(const std::string& checkpoint_path);
-  TrainSummary run();
+  // Trains to total_steps(). until > 0: stops after step min(until, total) instead; short of the
+  // total the run is paused (a rung of a successive-halving search: summary.paused, no restore of
+  // the best weights) and a later run() continues exactly as if it had not paused.
+  TrainSummary run(std::uint64_t until = 0);
   // Mean loss over windows (scaled space, as training), batched and parallel, deterministic.
   double evaluate(const std::vector<WindowRef>& windows);
   std::uint64_t total_steps() const;

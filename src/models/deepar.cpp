@@ -33,7 +33,7 @@ namespace ntn::models {
 namespace {
 
 ModelInfo deepar_info() {
-  return {"deepar",
+  ModelInfo info{"deepar",
           "Autoregressive LSTM over lagged targets with a distribution head (gaussian, student_t, negative_binomial), "
           "trained by likelihood, forecasting by ancestral sampling",
           json{{"type", "deepar"}, {"input_size", 12}, {"horizon", 4}, {"outputs", 3}, {"encoder_hidden_size", 5},
@@ -42,6 +42,8 @@ ModelInfo deepar_info() {
           {"future", "static"},
           true,
           true};
+  info.auto_space = json::parse(R"({"window_scaling": null})");
+  return info;
 }
 
 // Typical values shown.

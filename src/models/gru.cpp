@@ -7,13 +7,15 @@ namespace ntn::models {
 namespace {
 
 ModelInfo gru_info() {
-  return {"gru",
+  ModelInfo info{"gru",
           "GRU encoder (stacked, carried state when streaming), MLP decoder from its last hidden state to the horizon",
           json{{"type", "gru"}, {"input_size", 12}, {"horizon", 4}, {"encoder_hidden_size", 6},
                {"decoder_hidden_size", 8}, {"decoder_layers", 1}},
           {"point", "quantiles"},
           {"historic", "future", "static"},
           true};
+  info.auto_space = json::parse(R"({"encoder_hidden_size": {"choice": [50, 100, 200, 300]}, "encoder_n_layers": {"randint": [1, 4]}})");
+  return info;
 }
 
 struct GruConfig : RecurrentConfig {

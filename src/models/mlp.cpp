@@ -11,12 +11,14 @@ namespace ntn::models {
 namespace {
 
 ModelInfo mlp_info() {
-  return {"mlp",
+  ModelInfo info{"mlp",
           "Plain MLP: (Linear + activation) x num_layers, then Linear to horizon x outputs",
           json{{"type", "mlp"}, {"input_size", 12}, {"horizon", 4}, {"hidden_size", 8}, {"num_layers", 2}},
           {"point", "quantiles"},
           {"historic", "future", "static"},
           false};
+  info.auto_space = json::parse(R"({"hidden_size": {"choice": [256, 512, 1024]}, "num_layers": {"randint": [2, 6]}})");
+  return info;
 }
 
 // NeuralForecast's MLP defaults, typical values shown.

@@ -10,7 +10,7 @@ namespace ntn::models {
 namespace {
 
 ModelInfo nhits_info() {
-  return {"nhits",
+  ModelInfo info{"nhits",
           "NHITS (Challu et al. 2023): multi-rate pooling, MLP blocks, interpolated forecast knots",
           json{{"type", "nhits"},
                {"input_size", 12},
@@ -22,6 +22,9 @@ ModelInfo nhits_info() {
           {"point", "quantiles"},
           {"historic", "future", "static"},
           false};
+  info.auto_space = json::parse(R"({"pool_kernel": {"choice": [[2, 2, 1], [1, 1, 1], [2, 2, 2], [4, 4, 4], [8, 4, 1], [16, 8, 1]]},
+                                    "freq_downsample": {"choice": [[168, 24, 1], [24, 12, 1], [180, 60, 1], [60, 8, 1], [40, 20, 1], [1, 1, 1]]}})");
+  return info;
 }
 
 // The authors' defaults (NeuralForecast NHITS), typical values shown.

@@ -19,7 +19,7 @@ namespace ntn::models {
 namespace {
 
 ModelInfo transformer_info() {
-  return {
+  ModelInfo info{
       "transformer",
       "Encoder-decoder Transformer: sinusoidal positions, multi-head self- and cross-attention, GELU / ReLU "
       "feed-forward, post- or pre-norm, projection of the horizon tokens",
@@ -35,6 +35,8 @@ ModelInfo transformer_info() {
       {"point", "quantiles"},
       {"historic", "future", "static"},
       false};
+  info.auto_space = json::parse(R"({"hidden_size": {"choice": [64, 128, 256]}, "n_head": {"choice": [4, 8]}})");
+  return info;
 }
 
 // Typical values shown (the issue's benchmark shape; NeuralForecast's VanillaTransformer uses 128

@@ -65,6 +65,13 @@ std::size_t OutputSpec::outputs() const {
   return 1;
 }
 
+std::size_t OutputSpec::point_index() const {
+  if (kind != OutputKind::quantiles) return 0;
+  for (std::size_t i = 0; i < levels.size(); ++i)
+    if (std::fabs(levels[i] - 0.5f) < 1e-6f) return i;
+  return levels.size() / 2;
+}
+
 json OutputSpec::to_json() const {
   json j = {{"kind", output_kind_name(kind)}};
   if (kind == OutputKind::quantiles) j["levels"] = levels;

@@ -1,5 +1,7 @@
 #include "ntn/jobs.h"
 
+#include "train/job_frame.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -48,43 +50,63 @@ void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg
 
 }  // namespace
 
-TrainResult train_job(const TrainJob& job) {
-  json cfg = job.model;
-  NTN_CHECK(cfg.is_object(), "model config: expected a JSON object (got ", cfg.dump().substr(0, 80), ")");
+namespace detail {
+
+JobFrame job_frame(const TrainJob& job) {
+  JobFrame f;
+  f.cfg = job.model;
+  NTN_CHECK(f.cfg.is_object(), "model config: expected a JSON object (got ", f.cfg.dump().substr(0, 80), ")");
   const char* ctx = "model config";
-  std::size_t H = json_uint(cfg, ctx, "horizon", 0, {0, limits::kHorizon.hi});
-  std::size_t L = json_uint(cfg, ctx, "input_size", 0, {0, limits::kWindow.hi});
-  if (H == 0 && job.data.protocol != Protocol::m4) H = 24;
-  TrainResult r;
-  DataSpec data = job.data;
+  f.H = json_uint(f.cfg, ctx, "horizon", 0, {0, limits::kHorizon.hi});
+  f.L = json_uint(f.cfg, ctx, "input_size", 0, {0, limits::kWindow.hi});
+  if (f.H == 0 && job.data.protocol != Protocol::m4) f.H = 24;
+  f.data = job.data;
   // A model that reads its time axis from calendar channels (prophet) gets them, last, when the
   // file has dates (and its config does not opt out with "timestamps": false).
-  const ModelInfo& info = model_info(json_string(cfg, ctx, "type", ""));
-  if (!info.calendar.empty() && data.protocol != Protocol::m4 && json_bool(cfg, ctx, "timestamps", true) &&
-      time_is_dates(read_wide_csv(data.path, data.csv))) {
-    auto& cal = data.covariates.calendar;
+  const ModelInfo& info = model_info(json_string(f.cfg, ctx, "type", ""));
+  if (!info.calendar.empty() && f.data.protocol != Protocol::m4 && json_bool(f.cfg, ctx, "timestamps", true) &&
+      time_is_dates(read_wide_csv(f.data.path, f.data.csv))) {
+    auto& cal = f.data.covariates.calendar;
     for (const auto& name : info.calendar) cal.erase(std::remove(cal.begin(), cal.end(), name), cal.end());
     cal.insert(cal.end(), info.calendar.begin(), info.calendar.end());
-    cfg["timestamps"] = true;
+    f.cfg["timestamps"] = true;
   }
-  if (H == 0) {  // m4: the horizon is the test file's; read it first
+  if (f.H == 0) {  // m4: the horizon is the test file's; read it first
     std::size_t h = 0;
-    r.prepared = prepare(data, 1, h);
-    H = h;
+    prepare(f.data, 1, h);
+    f.H = h;
   }
-  if (L == 0) L = default_input_size(data.protocol, H);
-  r.prepared = prepare(data, L, H);
-  const Prepared& p = r.prepared;
+  return f;
+}
+
+Prepared prepare_model(const JobFrame& f, std::size_t L, const TrainConfig& tc, json& cfg) {
+  std::size_t H = f.H;
+  Prepared p = prepare(f.data, L, H);
+  complete_config(cfg, p, tc, L, H);
+  return p;
+}
+
+void complete_config(json& cfg, const Prepared& p, const TrainConfig& tc, std::size_t L, std::size_t H) {
   cfg["input_size"] = L;
   cfg["horizon"] = H;
-  cfg["outputs"] = job.train.loss.outputs();
-  check_loss_fits_model(job.train.loss, job.train.window_scaling, cfg, p);
+  cfg["outputs"] = tc.loss.outputs();
+  check_loss_fits_model(tc.loss, tc.window_scaling, cfg, p);
   const Covariates cov = p.covariates.counts();
   if (cov.any()) {
     cfg["hist_exog"] = cov.hist;
     cfg["futr_exog"] = cov.futr;
     cfg["stat_exog"] = cov.stat;
   }
+}
+
+}  // namespace detail
+
+TrainResult train_job(const TrainJob& job) {
+  const detail::JobFrame f = detail::job_frame(job);
+  TrainResult r;
+  json cfg = f.cfg;
+  r.prepared = detail::prepare_model(f, f.L ? f.L : default_input_size(f.data.protocol, f.H), job.train, cfg);
+  const Prepared& p = r.prepared;
   auto model = make_model<float>(cfg);
   model->init(job.train.seed);
   TrainConfig tc = job.train;

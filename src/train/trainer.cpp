@@ -40,6 +40,8 @@ json TrainConfig::to_json() const {
           {"val_every", val_every},
           {"patience", patience},
           {"min_delta", min_delta},
+          {"restore_best", restore_best},
+          {"val_metric", val_metric},
           {"lr_decays", lr_decays},
           {"val_batch", val_batch}};
 }
@@ -49,7 +51,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   NTN_CHECK(j.is_object(), ctx, ": expected a JSON object (got ", j.dump().substr(0, 80), ")");
   json_known_fields(j, ctx, {"max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles",
                              "huber_delta", "distribution", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "clip_norm",
-                             "window_scaling", "val_every", "val_batch", "patience", "min_delta", "lr_decays",
+                             "window_scaling", "val_every", "val_batch", "patience", "min_delta", "restore_best", "val_metric", "lr_decays",
                              "checkpoint_every", "log_every"});
   TrainConfig tc;
   tc.max_steps = json_uint(j, ctx, "max_steps", tc.max_steps, limits::kSteps);
@@ -73,6 +75,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
   tc.val_batch = json_uint(j, ctx, "val_batch", tc.val_batch, limits::kBatch);
   tc.patience = json_uint(j, ctx, "patience", tc.patience, limits::kPatience);
   tc.min_delta = json_real(j, ctx, "min_delta", tc.min_delta, limits::kMinDelta);
+  tc.restore_best = json_bool(j, ctx, "restore_best", tc.restore_best);
+  tc.val_metric = json_string(j, ctx, "val_metric", tc.val_metric);
   tc.lr_decays = json_uint(j, ctx, "lr_decays", tc.lr_decays, limits::kLrDecays);
   tc.checkpoint_every = json_uint(j, ctx, "checkpoint_every", tc.checkpoint_every, limits::kEvery);
   tc.log_every = json_uint(j, ctx, "log_every", tc.log_every, limits::kEvery);
@@ -101,6 +105,8 @@ void TrainConfig::validate() const {
   f("huber_delta", loss.delta, limits::kHuberDelta);
   NTN_CHECK(optim.decay_on == "all" || optim.decay_on == "weights", ctx, ": field 'decay_on' must be all or weights (got '",
             optim.decay_on, "')");
+  NTN_CHECK(val_metric == "loss" || val_metric == "mae" || val_metric == "mse" || val_metric == "smape", ctx,
+            ": field 'val_metric' must be loss, mae, mse or smape (got '", val_metric, "')");
   NTN_CHECK(loss.quantiles.size() <= limits::kOutputs.hi, ctx, ": at most ", limits::kOutputs.hi, " quantile levels");
 }
 
@@ -121,6 +127,7 @@ json TrainSummary::to_json() const {
             {"last_train_loss", last_train_loss},
             {"stopped_early", stopped_early},
             {"restored_best", restored_best}};
+  if (paused) j["paused"] = true;
   if (best_val_loss >= 0) {
     j["best_val_loss"] = best_val_loss;
     j["best_step"] = best_step;
@@ -344,6 +351,29 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
     if (!ch->eval_ws) ch->eval_ws = model_.make_workspace(ER, /*inference=*/true);
   WindowBatch wb;
   double sum = 0;
+  // A data-scale metric scores the point forecast with the window scaling inverted.
+  enum class Metric { loss, mae, mse, smape };
+  const Metric metric = cfg_.val_metric == "mae"   ? Metric::mae
+                        : cfg_.val_metric == "mse" ? Metric::mse
+                        : cfg_.val_metric == "smape" ? Metric::smape
+                                                     : Metric::loss;
+  const OutputSpec spec = output_spec(cfg_.loss);
+  const std::size_t Q = spec.outputs(), qp = spec.point_index();
+  auto metric_sum = [&](float* pred, const float* y, const NormStats* st, std::size_t n) {
+    double acc = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      float* row = pred + r * H * Q;
+      order_outputs(spec, row, H);
+      for (std::size_t h = 0; h < H; ++h) {
+        const double f = st[r].invert(row[h * Q + qp]), t = st[r].invert(y[r * H + h]);
+        const double e = std::fabs(f - t);
+        if (metric == Metric::mae) acc += e;
+        else if (metric == Metric::mse) acc += e * e;
+        else if (std::fabs(f) + std::fabs(t) > 0) acc += 200.0 * e / (std::fabs(f) + std::fabs(t));
+      }
+    }
+    return acc;
+  };
   for (std::size_t s = 0; s < windows.size(); s += VB) {
     const std::size_t B = std::min(VB, windows.size() - s);
     wb.fill(assembler_, windows.data() + s, B, /*with_target=*/true);
@@ -356,16 +386,20 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
       for (std::size_t k = 0; k < nb; k += ER) {  // the chunk's rows, ER at a time, in order
         const std::size_t n = std::min(ER, nb - k);
         model_.forward(*ch.eval_ws, in.rows(r0 + k, n, L, H, cov), ch.pred.data(), nn::RunCtx{});
-        ch.loss += loss_sum_grad(cfg_.loss, ch.pred.data(), wb.y.data() + (r0 + k) * H, nullptr, n, H, 0.0f);
+        if (metric == Metric::loss)
+          ch.loss += loss_sum_grad(cfg_.loss, ch.pred.data(), wb.y.data() + (r0 + k) * H, nullptr, n, H, 0.0f);
+        else
+          ch.loss += metric_sum(ch.pred.data(), wb.y.data() + (r0 + k) * H, wb.stats.data() + r0 + k, n);
       }
     });
     for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
   }
-  return sum / double(windows.size() * H * cfg_.loss.terms());
+  return sum / double(windows.size() * H * (metric == Metric::loss ? cfg_.loss.terms() : 1));
 }
 
-TrainSummary Trainer::run() {
+TrainSummary Trainer::run(std::uint64_t until) {
   const std::uint64_t total = total_steps();
+  const std::uint64_t end = until > 0 ? std::min(until, total) : total;
   const double t0 = now_s();
   TrainSummary s;
   if (model_.fits_directly()) {  // fitted on each window's history in forward: no steps, score validation
@@ -383,12 +417,14 @@ TrainSummary Trainer::run() {
   Prefetcher pf(*this, epoch_, offset_);
   double acc = 0;
   std::uint64_t acc_n = 0;
-  const bool early = cfg_.patience > 0 && !val_.empty() && cfg_.val_every > 0;
+  const bool validating = !val_.empty() && cfg_.val_every > 0;
+  const bool early = cfg_.patience > 0 && validating;
+  const bool keep_best = validating && (early || cfg_.restore_best);
   auto snapshot_best = [&] {
     const float* p = model_.params().values();
     best_params_.assign(p, p + model_.params().slab_size());
   };
-  while (step_ < total) {
+  while (step_ < end) {
     Prefetcher::Batch& b = pf.next();
     const double loss = step_on_batch(b.data.view(), b.data.y.data());
     epoch_ = b.epoch_after;
@@ -411,7 +447,7 @@ TrainSummary Trainer::run() {
         best_val_ = v;
         best_step_ = step_;
         bad_evals_ = 0;
-        if (early) snapshot_best();
+        if (keep_best) snapshot_best();
       } else if (early && ++bad_evals_ >= cfg_.patience) {
         stop = true;
         s.stopped_early = true;
@@ -429,7 +465,8 @@ TrainSummary Trainer::run() {
     }
     if (stop) break;
   }
-  if (early && !best_params_.empty()) {
+  s.paused = !s.stopped_early && step_ < total;
+  if (keep_best && !s.paused && !best_params_.empty()) {
     std::memcpy(model_.params().values(), best_params_.data(), best_params_.size() * sizeof(float));
     s.restored_best = true;
   }
@@ -482,7 +519,7 @@ void Trainer::resume(const std::string& path) {
   }
   NTN_CHECK(mc == model_.config(), path, ": the checkpoint is of another model (", mc.dump(), ")");
   json mine = cfg_.to_json(), theirs = tc;
-  for (const char* k : {"max_steps", "epochs", "patience", "val_every", "val_batch"}) {  // may change on resume
+  for (const char* k : {"max_steps", "epochs", "patience", "val_every", "val_batch", "restore_best"}) {  // may change on resume
     mine.erase(k);
     theirs.erase(k);
   }

@@ -23,6 +23,18 @@ max_steps_negative   | --max-steps: '-1' is out of range                        
 max_steps_zero       | --max-steps: 0 is out of range                                  | --max-steps 0
 epochs_huge          | --epochs: 10000000 is out of range                              | --epochs 10000000
 patience_negative    | --patience: '-1' is out of range                                | --patience -1
+auto_candidates_zero | --auto-candidates: 0 is out of range                            | --auto --auto-candidates 0
+auto_candidates_neg  | --auto-candidates: '-3' is out of range                         | --auto --auto-candidates -3
+auto_candidates_huge | --auto-candidates: 99999 is out of range                        | --auto --auto-candidates 99999
+auto_eta_one         | --auto-eta: 1 is out of range                                   | --auto --auto-eta 1
+auto_seed_negative   | --auto-seed: '-1' is out of range                               | --auto --auto-seed -1
+auto_metric_unknown  | --auto-metric: rmse not in                                      | --auto --auto-metric rmse
+auto_space_bad_json  | --auto-space: '{lr' is neither a readable file nor valid JSON   | --auto --auto-space {lr
+auto_space_not_obj   | --auto-space: expected a JSON object                            | --auto --auto-space [1]
+auto_prophet         | --auto: prophet is fitted on each window directly               | --model prophet --auto
+auto_no_validation   | --auto scores candidates on the validation part: --val-every    | --auto --val-every 0
+auto_resume          | --auto cannot --resume                                          | --auto --resume --checkpoint /tmp/x.ck
+val_metric_unknown   | --val-metric: rmse not in                                       | --val-metric rmse
 seed_negative        | --seed: '-1' is out of range (expected an integer >= 0)         | --seed -1
 seed_hex             | --seed: '0x10' is not a plain integer                           | --seed 0x10
 horizon_max_u64      | --horizon: 18446744073709551615 is out of range                 | --horizon 18446744073709551615

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "ntn/auto.h"
 #include "ntn/error.h"
 #include "ntn/jobs.h"
 #include "ntn/models.h"
@@ -31,25 +32,30 @@ struct TrainOpts {
   std::string optimizer = "adam", schedule = "step", window_scaler, decay_on = "all";
   float lr = 1e-3f, weight_decay = 0.0f, clip = 0.0f;
   std::size_t lr_decays = 3;
-  std::uint64_t max_steps = 1000, epochs = 0, seed = 1, val_every = 100, patience = 0, checkpoint_every = 0;
+  std::uint64_t max_steps = 1000, epochs = 0, seed = 1, val_every = 100, patience = 5, checkpoint_every = 0;
   std::size_t batch = 32, micro = 4, val_batch = 1024;
   double min_delta = 0;
   int threads = 0;
-  std::string checkpoint;
+  std::string checkpoint, val_metric = "loss";
   std::vector<std::string> settings;  // --set key=value
-  bool resume = false, json = false, quiet = false;
+  bool auto_search = false, auto_refit = false;  // --auto, --auto-refit
+  std::size_t auto_candidates = 9, auto_eta = 3;
+  std::uint64_t auto_seed = 1;
+  std::string auto_space, auto_metric;
+  std::vector<std::string> fixed;      // training settings given on the command line (not searched)
+  bool no_restore_best = false, resume = false, json = false, quiet = false;
 };
 
-json load_config(const std::string& s) {
+json load_config(const std::string& s, const char* flag = "--config") {
   if (s.empty()) return json::object();
   std::string text = s;
   if (std::filesystem::exists(s)) text = read_file(s);
   try {
     json j = json::parse(text);
-    NTN_CHECK(j.is_object(), "--config: expected a JSON object");
+    NTN_CHECK(j.is_object(), flag, ": expected a JSON object");
     return j;
   } catch (const json::exception& e) {
-    throw Error(cat("--config: '", s, "' is neither a readable file nor valid JSON (", e.what(), ")"));
+    throw Error(cat(flag, ": '", s, "' is neither a readable file nor valid JSON (", e.what(), ")"));
   }
 }
 
@@ -116,6 +122,8 @@ int run_train(const TrainOpts& o) {
   tc.val_every = o.val_every;
   tc.patience = o.patience;
   tc.min_delta = o.min_delta;
+  tc.restore_best = !o.no_restore_best;
+  tc.val_metric = o.val_metric;
   tc.checkpoint_path = o.checkpoint;
   tc.checkpoint_every = o.checkpoint_every;
   tc.log_every = o.quiet ? 0 : 50;
@@ -123,7 +131,32 @@ int run_train(const TrainOpts& o) {
   job.resume = o.resume;
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
-  TrainResult r = train_job(job);
+  TrainResult r;
+  if (o.auto_search) {
+    NTN_CHECK(!o.resume, "--auto cannot --resume (each candidate keeps its own state)");
+    AutoSpec spec;
+    spec.candidates = o.auto_candidates;
+    spec.eta = o.auto_eta;
+    spec.seed = o.auto_seed;
+    spec.metric = o.auto_metric;
+    spec.fixed = o.fixed;
+    spec.refit = o.auto_refit;
+    if (!o.auto_space.empty()) spec.space = load_config(o.auto_space, "--auto-space");
+    if (!o.quiet)
+      spec.on_trial = [](const json& t) {
+        std::fprintf(stderr, "auto: rung %zu/%zu trial %zu/%zu: %llu steps, ", t["rung"].get<std::size_t>() + 1,
+                     t["rungs"].get<std::size_t>(), t["trial"].get<std::size_t>() + 1, t["trials"].get<std::size_t>(),
+                     (unsigned long long)t["steps"].get<std::uint64_t>());
+        if (t["score"].is_null())
+          std::fprintf(stderr, "failed: %s\n", t["error"].get<std::string>().c_str());
+        else
+          std::fprintf(stderr, "validation %s %.5g (%.1f s)\n", t["metric"].get<std::string>().c_str(),
+                       t["score"].get<double>(), t["seconds"].get<double>());
+      };
+    r = auto_train(job, spec);
+  } else {
+    r = train_job(job);
+  }
   const Artifact& a = r.artifact;
   const TrainSummary& summary = r.summary;
   json result = {{"model", o.out},
@@ -134,11 +167,35 @@ int run_train(const TrainOpts& o) {
                  {"horizon", a.model->horizon()},
                  {"train", summary.to_json()}};
   if (a.covariates.counts().any()) result["covariates"] = a.covariates.to_json();
+  if (!r.search.is_null()) {  // the whole search is in the artifact; here what was chosen and what it cost
+    const json& sr = r.search;
+    result["search"] = {{"chosen", sr["chosen"]},      {"chosen_params", sr["chosen_params"]},
+                        {"metric", sr["metric"]},      {"best_val", sr["best_val"]},
+                        {"candidates", sr["candidates"]}, {"rungs", sr["rungs"]},
+                        {"seconds", sr["seconds"]},
+                        {"refit", sr.value("refit", json(nullptr))},
+                        {"steps", 0}};
+    std::uint64_t steps = 0;
+    for (const json& t : sr["trials"]) steps += t["steps"].get<std::uint64_t>();
+    result["search"]["steps"] = steps;
+  }
   if (!r.prepared.test.empty()) result["test"] = evaluate_test(a, r.prepared).to_json();
   a.save(o.out);  // after the test scoring: a model whose forecasts cannot be scored is never written
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
+    if (!r.search.is_null()) {
+      const json& sr = r.search;
+      std::printf("auto: %zu candidates, successive halving over rungs %s (eta %zu), %.1f s in all; validation %s\n",
+                  sr["candidates"].get<std::size_t>(), sr["rungs"].dump().c_str(), sr["eta"].get<std::size_t>(),
+                  sr["seconds"].get<double>(), sr["metric"].get<std::string>().c_str());
+      std::printf("  %5s %5s %6s %10s %8s  %s\n", "trial", "rung", "steps", "score", "seconds", "settings");
+      for (const json& t : sr["trials"])
+        std::printf("  %5zu %5zu %6llu %10s %8.1f  %s%s\n", t["trial"].get<std::size_t>(), t["rung"].get<std::size_t>() + 1,
+                    (unsigned long long)t["steps"].get<std::uint64_t>(),
+                    t.contains("score") ? cat(t["score"].get<double>()).c_str() : "failed", t["seconds"].get<double>(),
+                    t["params"].dump().c_str(), t["trial"] == sr["chosen"] ? "  <- chosen" : "");
+    }
     std::printf("model saved to %s (%s, %zu parameters, uuid %s)\n", o.out.c_str(), a.model->type().c_str(),
                 a.model->params().count(), a.uuid.c_str());
     if (a.model->fits_directly())
@@ -228,14 +285,42 @@ Run add_train(CLI::App& app) {
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   add_uint(app, "--val-every", o->val_every, limits::kEvery, "Validate every N steps (0: never)");
   add_uint(app, "--patience", o->patience, limits::kPatience,
-           "Early stopping after N validations without improvement (0: off)");
+           "Early stopping after N validations without improvement (default 5; 0: off)");
   add_real(app, "--min-delta", o->min_delta, limits::kMinDelta, "Improvement that resets the patience");
+  app.add_flag("--no-restore-best", o->no_restore_best,
+               "Keep the last step's weights (default: end with the weights of the best validation)");
+  app.add_option("--val-metric", o->val_metric,
+                 "What validation scores: loss (default: the training loss on the scaled outputs), or mae, mse, "
+                 "smape of the point forecast on the data's scale")
+      ->check(CLI::IsMember({"loss", "mae", "mse", "smape"}));
   app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (written atomically)");
   add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
+  app.add_flag("--auto", o->auto_search,
+               "Search the model's default space (input size, learning rate, batch, window scaler, seed, model "
+               "knobs; docs/auto.md) by successive halving on the validation part, then keep the best; settings "
+               "given on the command line are not searched");
+  app.add_flag("--auto-refit", o->auto_refit,
+               "--auto: train the chosen configuration again on the training and validation parts, for the steps at "
+               "which its validation was best (as the NHITS authors' long-horizon results do); the test part stays unseen");
+  add_uint(app, "--auto-candidates", o->auto_candidates, {1, 10000}, "--auto: configurations drawn (default 9)");
+  add_uint(app, "--auto-eta", o->auto_eta, {2, 100}, "--auto: each rung keeps the best 1/eta (default 3)");
+  add_uint(app, "--auto-seed", o->auto_seed, limits::kSeed, "--auto: seed of the draws (default 1)");
+  app.add_option("--auto-space", o->auto_space, "--auto: the space as a JSON file or inline JSON (replaces the default)");
+  app.add_option("--auto-metric", o->auto_metric,
+                 "--auto: validation metric (default: smape for m4, else mae)")
+      ->check(CLI::IsMember({"mae", "mse", "smape"}));
   app.add_flag("--json", o->json, "Print the result as one JSON object");
   app.add_flag("--quiet", o->quiet, "No progress output");
-  return [o] { return run_train(*o); };
+  return [o, &app] {
+    // Training settings given explicitly are fixed in an --auto search.
+    for (const auto& [flag, key] : std::vector<std::pair<const char*, const char*>>{
+             {"--lr", "lr"}, {"--batch", "batch_size"}, {"--window-scaler", "window_scaling"}, {"--seed", "seed"},
+             {"--loss", "loss"}, {"--optimizer", "optimizer"}, {"--weight-decay", "weight_decay"},
+             {"--schedule", "schedule"}, {"--clip", "clip_norm"}})
+      if (app.count(flag)) o->fixed.push_back(key);
+    return run_train(*o);
+  };
 }
 
 }  // namespace ntn::cli

@@ -1,0 +1,311 @@
+// Automatic configuration: the trainer's pause / continue and data-scale validation metrics it
+// relies on, the space's draws, and the search itself (deterministic, blind to the test part,
+// its winner equal to a plain training run of the chosen configuration).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "expect_error.h"
+#include "ntn/auto.h"
+#include "ntn/error.h"
+#include "ntn/rng.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+namespace {
+
+using nlohmann::json;
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
+}
+
+SeriesStore wave_store(std::size_t n = 600) {
+  SeriesStore s;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<float> v(n), noise(n);
+    fill_normal(noise.data(), n, 0.0f, 0.05f, 3, std::uint64_t(k));
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = float(5 + k + std::sin(0.26 * double(i) + k) + 0.3 * std::sin(0.05 * double(i))) + noise[i];
+    s.add("s" + std::to_string(k), v.data(), n);
+  }
+  return s;
+}
+
+const json kModel = {{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{32, 32}}}};
+
+TrainConfig small_cfg() {
+  TrainConfig c;
+  c.max_steps = 60;
+  c.batch_size = 32;
+  c.val_every = 10;
+  c.patience = 0;
+  c.log_every = 0;
+  c.optim.lr = 3e-3f;
+  return c;
+}
+
+std::vector<float> params_of(const Model<float>& m) {
+  return {m.params().values(), m.params().values() + m.params().slab_size()};
+}
+
+TEST(TrainerPause, PausingAndContinuingEqualsOneRun) {
+  const SeriesStore store = wave_store();
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  TrainConfig c = small_cfg();
+  c.schedule.name = "step";
+  derive_schedule(c, train.size());
+  auto a = make_model<float>(kModel), b = make_model<float>(kModel);
+  a->init(1);
+  b->init(1);
+  Trainer ta(*a, store, train, val, c);
+  const TrainSummary sa = ta.run();
+  EXPECT_FALSE(sa.paused);
+  EXPECT_TRUE(sa.restored_best);  // the default: the best validation's weights
+  Trainer tb(*b, store, train, val, c);
+  TrainSummary sb = tb.run(17);  // inside an epoch, between validations
+  EXPECT_TRUE(sb.paused);
+  EXPECT_EQ(sb.steps, 17u);
+  EXPECT_FALSE(sb.restored_best);
+  sb = tb.run(17);  // no step to take: still paused
+  EXPECT_TRUE(sb.paused);
+  EXPECT_EQ(sb.steps, 17u);
+  sb = tb.run(40);
+  EXPECT_EQ(sb.steps, 40u);
+  sb = tb.run();
+  EXPECT_FALSE(sb.paused);
+  EXPECT_EQ(sb.steps, 60u);
+  EXPECT_EQ(sb.best_step, sa.best_step);
+  EXPECT_EQ(sb.best_val_loss, sa.best_val_loss);
+  const auto wa = params_of(*a), wb = params_of(*b);
+  EXPECT_EQ(std::memcmp(wa.data(), wb.data(), wa.size() * sizeof(float)), 0);
+}
+
+TEST(TrainerPause, RestoreBestIsTheDefaultAndCanBeTurnedOff) {
+  const SeriesStore store = wave_store();
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  EXPECT_TRUE(TrainConfig{}.restore_best);
+  EXPECT_GT(TrainConfig{}.patience, 0u);
+  TrainConfig c = small_cfg();
+  c.optim.lr = 5e-2f;  // a constant, high rate: noisy enough that the last step is not the best
+  c.schedule.name = "constant";
+  c.max_steps = 80;
+  for (bool restore : {true, false}) {
+    c.restore_best = restore;
+    auto m = make_model<float>(kModel);
+    m->init(1);
+    Trainer tr(*m, store, train, val, c);
+    double last = -1;
+    tr.on_log = [&](const TrainLog& l) {
+      if (l.final) last = l.val_loss;
+    };
+    const TrainSummary s = tr.run();
+    ASSERT_GE(last, 0);
+    ASSERT_LT(s.best_val_loss, last) << "the test needs a run whose last validation is not its best";
+    EXPECT_EQ(s.restored_best, restore);
+    EXPECT_DOUBLE_EQ(tr.evaluate(val), restore ? s.best_val_loss : last);
+  }
+}
+
+TEST(TrainerPause, DataScaleValidationMetricsMatchTheForecasts) {
+  // val_metric mae / mse / smape score the point forecast with the window scaling inverted:
+  // the same numbers as predict_windows' forecasts against the data.
+  const SeriesStore store = wave_store();
+  auto train = make_windows(store, {24, 6}, Split{0, 0, 400});
+  auto val = make_windows(store, {24, 6}, Split{0, 400, 0});
+  TrainConfig c = small_cfg();
+  c.window_scaling = WindowScaling::standard;
+  c.loss = parse_loss("mq", {0.1f, 0.5f, 0.9f}, 1.0f, "");
+  json cfg = kModel;
+  cfg["outputs"] = 3;
+  auto m = make_model<float>(cfg);
+  m->init(1);
+  Trainer tr(*m, store, train, val, c);
+  tr.run();
+  std::vector<float> out(val.size() * 6 * 3);
+  const OutputSpec spec = output_spec(c.loss);
+  predict_windows(*m, store, val, c.window_scaling, out.data(), 256, &spec);
+  double mae = 0, mse = 0, smape = 0;
+  for (std::size_t w = 0; w < val.size(); ++w)
+    for (std::size_t h = 0; h < 6; ++h) {
+      const double f = out[(w * 6 + h) * 3 + 1], y = store.data(val[w].series)[val[w].start + 24 + h];
+      mae += std::fabs(f - y);
+      mse += (f - y) * (f - y);
+      smape += 200 * std::fabs(f - y) / (std::fabs(f) + std::fabs(y));
+    }
+  const double n = double(val.size() * 6);
+  for (auto [metric, want] : {std::pair<const char*, double>{"mae", mae / n}, {"mse", mse / n}, {"smape", smape / n}}) {
+    TrainConfig e = c;
+    e.val_metric = metric;
+    Trainer te(*m, store, train, val, e);
+    EXPECT_NEAR(te.evaluate(val), want, 1e-5 * (1 + want)) << metric;
+  }
+  TrainConfig bad = c;
+  bad.val_metric = "rmse";
+  test::expect_error([&] { bad.validate(); }, {"val_metric"});
+}
+
+TEST(AutoSpace, DrawsAreSeededDistinctAndInRange) {
+  const json space = json::parse(R"({"lr": {"loguniform": [1e-4, 1e-2]}, "batch_size": {"choice": [32, 64]},
+                                     "seed": {"randint": [1, 20]}, "dropout": {"uniform": [0, 0.3]}})");
+  const auto a = sample_space(space, 12, 7), b = sample_space(space, 12, 7), c = sample_space(space, 12, 8);
+  ASSERT_EQ(a.size(), 12u);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) EXPECT_NE(a[i], a[j]);
+    const double lr = a[i]["lr"].get<double>(), dr = a[i]["dropout"].get<double>();
+    EXPECT_GE(lr, 1e-4);
+    EXPECT_LE(lr, 1e-2);
+    EXPECT_GE(dr, 0.0);
+    EXPECT_LE(dr, 0.3);
+    const auto seed = a[i]["seed"].get<std::uint64_t>();
+    EXPECT_GE(seed, 1u);
+    EXPECT_LE(seed, 20u);
+    EXPECT_TRUE(a[i]["batch_size"] == 32 || a[i]["batch_size"] == 64);
+  }
+  // A space smaller than the request gives each point once.
+  EXPECT_EQ(sample_space(json::parse(R"({"x": {"choice": [1, 2, 3]}})"), 10, 1).size(), 3u);
+  // The default spaces: the common part plus the model's knobs; prophet has none.
+  const json nh = auto_space("nhits");
+  for (const char* k : {"input_size_multiplier", "lr", "batch_size", "window_scaling", "seed", "pool_kernel",
+                        "freq_downsample"})
+    EXPECT_TRUE(nh.contains(k)) << k;
+  EXPECT_FALSE(auto_space("deepar").contains("window_scaling"));
+  test::expect_error([] { auto_space("prophet"); }, {"prophet"});
+}
+
+TEST(AutoSpace, MalformedEntriesNameTheirKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"lr": 0.1})", "'lr'"},
+      {R"({"lr": {"choice": []}})", "non-empty"},
+      {R"({"lr": {"loguniform": [0, 1]}})", "lo > 0"},
+      {R"({"lr": {"loguniform": [1, 0.1]}})", "lo <= hi"},
+      {R"({"lr": {"uniform": [1]}})", "[lo, hi]"},
+      {R"({"lr": {"uniform": ["a", 1]}})", "[lo, hi]"},
+      {R"({"seed": {"randint": [1.5, 3]}})", "integers"},
+      {R"({"seed": {"randint": [-1, 3]}})", "integers"},
+      {R"({"lr": {"normal": [0, 1]}})", "unknown kind 'normal'"},
+      {R"({"lr": {"choice": [1], "uniform": [0, 1]}})", "'lr'"},
+      {R"([1, 2])", "JSON object"},
+  };
+  for (const auto& [text, want] : cases) {
+    SCOPED_TRACE(text);
+    test::expect_error([&] { sample_space(json::parse(text), 3, 1); }, {want.c_str()});
+  }
+}
+
+// A two-column wide file; `test_scale` multiplies the last 20% of the rows (the test part).
+std::string write_series(double test_scale) {
+  const std::string path = temp_path("ntn_auto" + std::to_string(int(test_scale * 10))) + ".csv";
+  std::ofstream f(path);
+  f << "t,a,b\n";
+  const std::size_t rows = 500;
+  Rng rng(5, stream_id("auto test"));
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double s = i >= rows * 8 / 10 ? test_scale : 1.0;
+    f << i << "," << s * (10 + std::sin(0.26 * double(i)) + 0.1 * rng.normal()) << ","
+      << s * (20 + 2 * std::sin(0.13 * double(i) + 1) + 0.1 * rng.normal()) << "\n";
+  }
+  return path;
+}
+
+TrainJob small_job(const std::string& path) {
+  TrainJob job;
+  job.data.path = path;
+  job.model = {{"type", "nhits"}, {"horizon", 6}, {"mlp_units", {{16, 16}}}};
+  job.train = small_cfg();
+  job.train.max_steps = 90;
+  return job;
+}
+
+AutoSpec small_spec() {
+  AutoSpec spec;
+  spec.candidates = 5;
+  spec.space = json::parse(R"({"input_size_multiplier": {"choice": [2, 4]}, "lr": {"loguniform": [1e-3, 3e-2]},
+                               "window_scaling": {"choice": ["none", "standard"]}, "seed": {"randint": [1, 9]}})");
+  return spec;
+}
+
+TEST(AutoTrain, DeterministicBlindToTheTestPartAndEqualToAPlainRunOfTheChoice) {
+  const std::string path = write_series(1.0), other = write_series(3.0);
+  const TrainResult a = auto_train(small_job(path), small_spec());
+  const TrainResult b = auto_train(small_job(path), small_spec());
+  const TrainResult c = auto_train(small_job(other), small_spec());  // the test part changed
+  const json& s = a.search;
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["metric"], "mae");
+  EXPECT_EQ(s["trials"].size(), 5u);
+  EXPECT_EQ(s["rungs"], json({10, 30, 90}));  // 5 candidates, eta 3: 5 -> 2 -> 1 over 90/9, 90/3, 90 steps
+  std::size_t finished = 0;
+  for (const json& t : s["trials"]) {
+    EXPECT_TRUE(t.contains("score")) << t.dump();
+    EXPECT_FALSE(t["curve"].empty());
+    if (t["steps"] == 90) ++finished;
+  }
+  EXPECT_EQ(finished, 1u);  // one candidate (the best 1/3 of 5) goes the whole way
+  EXPECT_EQ(a.artifact.training["search"], s);
+  for (const TrainResult* r : {&b, &c}) {
+    EXPECT_EQ(r->search["chosen_params"], s["chosen_params"]);
+    EXPECT_EQ(r->search["best_val"], s["best_val"]);
+    const auto wa = params_of(*a.artifact.model), wr = params_of(*r->artifact.model);
+    ASSERT_EQ(wa.size(), wr.size());
+    EXPECT_EQ(std::memcmp(wa.data(), wr.data(), wa.size() * sizeof(float)), 0);
+  }
+  // The winner is the plain training run of its configuration (paused and continued exactly).
+  TrainJob plain = small_job(path);
+  const json& chosen = s["chosen_params"];
+  plain.model["input_size"] = chosen["input_size_multiplier"].get<std::size_t>() * 6;
+  plain.train.optim.lr = chosen["lr"].get<float>();
+  plain.train.window_scaling = parse_window_scaling(chosen["window_scaling"].get<std::string>());
+  plain.train.seed = chosen["seed"].get<std::uint64_t>();
+  plain.train.val_metric = "mae";
+  const TrainResult p = train_job(plain);
+  const auto wa = params_of(*a.artifact.model), wp = params_of(*p.artifact.model);
+  ASSERT_EQ(wa.size(), wp.size());
+  EXPECT_EQ(std::memcmp(wa.data(), wp.data(), wa.size() * sizeof(float)), 0);
+  EXPECT_EQ(p.summary.best_val_loss, s["best_val"].get<double>());
+  std::remove(path.c_str());
+  std::remove(other.c_str());
+}
+
+TEST(AutoTrain, FixedSettingsAreNotSearchedAndErrorsAreClear) {
+  const std::string path = write_series(1.0);
+  TrainJob job = small_job(path);
+  job.model["input_size"] = 12;  // fixes the input size
+  AutoSpec spec = small_spec();
+  spec.fixed = {"window_scaling"};
+  spec.candidates = 2;
+  const TrainResult r = auto_train(job, spec);
+  EXPECT_FALSE(r.search["space"].contains("input_size_multiplier"));
+  EXPECT_FALSE(r.search["space"].contains("window_scaling"));
+  EXPECT_EQ(r.artifact.model->input_size(), 12u);
+  // Every candidate failing: the first failure's message.
+  spec.space = json::parse(R"({"no_such_field": {"choice": [1, 2]}})");
+  test::expect_error([&] { auto_train(job, spec); }, {"no_such_field"});
+  spec.space = json::parse(R"({"input_size_multiplier": {"choice": [-2]}})");
+  test::expect_error([&] { auto_train(small_job(path), spec); }, {"'input_size_multiplier' must be a positive integer"});
+  // No validation part.
+  job.data.val_ratio = 0;
+  test::expect_error([&] { auto_train(job, small_spec()); }, {"validation"});
+  job = small_job(path);
+  job.train.val_every = 0;
+  test::expect_error([&] { auto_train(job, small_spec()); }, {"--val-every"});
+  job = small_job(path);
+  job.model["type"] = "prophet";
+  test::expect_error([&] { auto_train(job, AutoSpec{}); }, {"prophet"});
+  spec = small_spec();
+  spec.eta = 1;
+  test::expect_error([&] { auto_train(small_job(path), spec); }, {"--auto-eta"});
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ntn
