@@ -276,6 +276,26 @@ TEST(AutoTrain, DeterministicBlindToTheTestPartAndEqualToAPlainRunOfTheChoice) {
   std::remove(other.c_str());
 }
 
+TEST(AutoTrain, RefitTrainsTheChoiceOnTrainingAndValidationToItsBestStep) {
+  const std::string path = write_series(1.0), other = write_series(3.0);
+  AutoSpec spec = small_spec();
+  const TrainResult a = auto_train(small_job(path), spec);
+  spec.refit = true;
+  const TrainResult r = auto_train(small_job(path), spec);
+  const TrainResult c = auto_train(small_job(other), spec);  // still blind to the test part
+  EXPECT_EQ(r.search["chosen_params"], a.search["chosen_params"]);  // the same search
+  const json& refit = r.search["refit"];
+  ASSERT_TRUE(refit.is_object());
+  EXPECT_EQ(refit["steps"], a.search["trials"][a.search["chosen"].get<std::size_t>()]["best_step"]);
+  EXPECT_EQ(refit["windows"].get<std::size_t>(), a.prepared.train.size() + a.prepared.val.size());
+  EXPECT_EQ(r.summary.steps, refit["steps"].get<std::uint64_t>());
+  const auto wa = params_of(*a.artifact.model), wr = params_of(*r.artifact.model), wc = params_of(*c.artifact.model);
+  EXPECT_NE(std::memcmp(wa.data(), wr.data(), wa.size() * sizeof(float)), 0);  // it learnt from the validation part
+  EXPECT_EQ(std::memcmp(wr.data(), wc.data(), wr.size() * sizeof(float)), 0);
+  std::remove(path.c_str());
+  std::remove(other.c_str());
+}
+
 TEST(AutoTrain, FixedSettingsAreNotSearchedAndErrorsAreClear) {
   const std::string path = write_series(1.0);
   TrainJob job = small_job(path);

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "ntn/auto.h"
 #include "ntn/models.h"
 
 namespace ntn::cli {
@@ -26,13 +27,16 @@ std::string join(const std::vector<std::string>& v) {
 int run_models(bool as_json) {
   if (as_json) {
     nlohmann::json a = nlohmann::json::array();
-    for (const ModelInfo& m : model_registry())
+    for (const ModelInfo& m : model_registry()) {
       a.push_back({{"name", m.name},
                    {"summary", m.summary},
                    {"outputs", m.outputs},
                    {"covariates", m.covariates},
                    {"streaming", m.streaming},
                    {"tiny_config", m.tiny_config}});
+      // The --auto search space (none for a model fitted directly).
+      a.back()["auto_space"] = m.direct_fit ? nlohmann::json(nullptr) : auto_space(m.name);
+    }
     std::printf("%s\n", nlohmann::json({{"models", a}}).dump().c_str());
     return 0;
   }
