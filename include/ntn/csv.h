@@ -48,6 +48,7 @@ struct Frame {
   std::vector<std::vector<double>> cols;  // (C, rows)
   std::vector<std::size_t> lines;         // (rows) 1-based line of each row in the file, for messages
   std::size_t filled = 0;                 // cells repaired by the fill policy
+  bool reversed = false;                  // the file ran newest first; rows here run oldest first
 
   std::size_t rows() const { return time.size(); }
   // The column of that name; throws naming the columns that exist.
@@ -57,7 +58,8 @@ struct Frame {
 Frame read_wide_csv(const std::string& path, const CsvOptions& opt = {});
 // Whether the time column holds dates (YYYY-MM-DD[ HH:MM]), which calendar features need.
 inline bool time_is_dates(const Frame& f) {
-  return !f.time_text.empty() && f.time_text[0].size() >= 7 && f.time_text[0][4] == '-';
+  return !f.time_text.empty() && f.time_text[0].size() >= 7 &&
+         (f.time_text[0][4] == '-' || f.time_text[0].find('/') != std::string::npos);
 }
 
 // Column c (rows [first, rows)) as float32 - what models compute in; a value beyond float32
@@ -83,7 +85,10 @@ SeriesSet parse_m4_csv(std::string_view text, const std::string& source);
 
 // Parses a time cell: "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]",
 // "YYYY-MM" (first of the month) give seconds since 1970-01-01 UTC; a plain number (e.g. a
-// decimal year) is returned as is. Returns false if the text is none of these.
+// decimal year) is returned as is. Returns false if the text is none of these. (A wide file's
+// time column also takes MM/DD/YYYY or DD/MM/YYYY, the order decided by the whole column, and
+// may run newest first: read_wide_csv returns its rows oldest first. A file of one column has
+// no time column.)
 bool parse_time(std::string_view text, double* out);
 
 // Reads a whole file; throws ntn::Error naming the path and the system's reason.

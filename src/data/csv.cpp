@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "ntn/csv.h"
 
 #include <sys/stat.h>
@@ -172,6 +173,25 @@ FillPolicy parse_fill_policy(const std::string& name) {
   throw Error(cat("unknown fill policy '", name, "': expected error, ffill or linear"));
 }
 
+namespace {
+// "A/B/YYYY": month first (mdy) or day first; false if not that shape or not a valid date.
+bool parse_slash_date(std::string_view s, bool mdy, double* out) {
+  s = trim(s);
+  const std::size_t a = s.find('/'), b = a == std::string_view::npos ? a : s.find('/', a + 1);
+  if (b == std::string_view::npos || a == 0 || a > 2 || b - a - 1 == 0 || b - a - 1 > 2 || s.size() - b - 1 != 4)
+    return false;
+  int p, q, y;
+  if (!parse_uint(s.substr(0, a), int(a), &p) || !parse_uint(s.substr(a + 1, b - a - 1), int(b - a - 1), &q) ||
+      !parse_uint(s.substr(b + 1), 4, &y))
+    return false;
+  const int mo = mdy ? p : q, d = mdy ? q : p;
+  static const int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap(y))) return false;
+  *out = double(days_from_civil(y, unsigned(mo), unsigned(d))) * 86400.0;
+  return true;
+}
+}  // namespace
+
 bool parse_time(std::string_view s, double* out) {
   s = trim(s);
   double num;
@@ -270,7 +290,8 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
   Frame f;
   f.source = src;
   std::size_t time_idx = header.size();  // none
-  if (opt.has_time_column) {
+  // A file of one column is the series itself (no time column to name).
+  if (opt.has_time_column && (header.size() > 1 || !opt.time_column.empty())) {
     time_idx = opt.time_column.empty() ? 0 : find(opt.time_column);
     f.time_name = header[time_idx];
   }
@@ -293,6 +314,36 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
 
   std::vector<std::vector<std::size_t>> gaps(picked.size());
   std::vector<std::size_t> line_of_row;
+  // Slash dates (04/30/2021): month or day first, decided by the file - a first field above 12
+  // is a day, a second field above 12 a day; neither anywhere is ambiguous.
+  int slash = 0;  // 0: none, 1: month first, 2: day first
+  if (time_idx < header.size()) {
+    LineReader scan = lines;
+    std::string_view l;
+    std::size_t n = 0, first_line = 0;
+    bool day_first = false, month_first = false;
+    while (scan.next(&l, &n)) {
+      split_fields(l, src, n, &fields);
+      if (fields.size() != header.size()) break;  // reported by the main pass
+      const std::string_view cell = trim(fields[time_idx]);
+      const std::size_t a = cell.find('/');
+      if (a == std::string_view::npos) break;
+      if (!first_line) first_line = n;
+      int p = 0, q = 0;
+      const std::size_t b = cell.find('/', a + 1);
+      if (parse_uint(cell.substr(0, a), int(a), &p) && p > 12) day_first = true;
+      if (b != std::string_view::npos && parse_uint(cell.substr(a + 1, b - a - 1), int(b - a - 1), &q) && q > 12)
+        month_first = true;
+    }
+    if (first_line) {
+      NTN_CHECK(!(day_first && month_first), src, ": time column '", f.time_name,
+                "': slash dates with both the first and the second field above 12 (neither MM/DD/YYYY nor DD/MM/YYYY)");
+      NTN_CHECK(day_first || month_first, where(src, first_line), "time column '", f.time_name,
+                "': slash dates whose fields never exceed 12 are ambiguous (MM/DD or DD/MM); write them as YYYY-MM-DD");
+      slash = month_first ? 1 : 2;
+    }
+  }
+  int order = 0;  // +1: oldest first, -1: newest first (reversed after reading)
   while (lines.next(&line, &lineno)) {
     split_fields(line, src, lineno, &fields);
     NTN_CHECK(fields.size() == header.size(), where(src, lineno), "row has ", fields.size(), " fields, the header has ",
@@ -301,14 +352,20 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
     line_of_row.push_back(lineno);
     double t = double(row);
     if (time_idx < header.size()) {
-      NTN_CHECK(parse_time(fields[time_idx], &t), where(src, lineno), "time column '", f.time_name, "': '",
-                fields[time_idx], "' is not a date (YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM) or a number");
+      const bool ok = slash ? parse_slash_date(fields[time_idx], slash == 1, &t) : parse_time(fields[time_idx], &t);
+      NTN_CHECK(ok, where(src, lineno), "time column '", f.time_name, "': '", fields[time_idx], "' is not a date (",
+                slash == 1   ? "MM/DD/YYYY, as the file's other rows"
+                : slash == 2 ? "DD/MM/YYYY, as the file's other rows"
+                             : "YYYY-MM-DD[ HH:MM[:SS]], YYYY-MM, MM/DD/YYYY",
+                ") or a number");
       if (row > 0) {
         const double prev = f.time.back();
         NTN_CHECK(t != prev, where(src, lineno), "timestamp '", fields[time_idx], "' duplicates line ",
                   line_of_row[row - 1]);
-        NTN_CHECK(t > prev, where(src, lineno), "timestamp '", fields[time_idx], "' is earlier than '",
-                  f.time_text.back(), "' on line ", line_of_row[row - 1], " (rows must be in time order)");
+        if (row == 1) order = t > prev ? 1 : -1;  // the first two rows say which way the file runs
+        NTN_CHECK((t > prev) == (order > 0), where(src, lineno), "timestamp '", fields[time_idx], "' is ",
+                  order > 0 ? "earlier" : "later", " than '", f.time_text.back(), "' on line ", line_of_row[row - 1],
+                  " (rows must be in time order: ", order > 0 ? "oldest" : "newest", " first, as the file starts)");
       }
       f.time_text.push_back(fields[time_idx]);
     }
@@ -329,6 +386,18 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
     }
   }
   NTN_CHECK(!line_of_row.empty(), src, ": no data rows after the header");
+  if (order < 0) {  // newest first: read it oldest first
+    const std::size_t n = line_of_row.size();
+    std::reverse(line_of_row.begin(), line_of_row.end());
+    std::reverse(f.time.begin(), f.time.end());
+    std::reverse(f.time_text.begin(), f.time_text.end());
+    for (auto& c : f.cols) std::reverse(c.begin(), c.end());
+    for (auto& g : gaps) {
+      for (auto& r : g) r = n - 1 - r;
+      std::reverse(g.begin(), g.end());
+    }
+    f.reversed = true;
+  }
   f.lines = line_of_row;
   for (std::size_t c = 0; c < picked.size(); ++c) {
     fill_gaps(f.cols[c], gaps[c], opt.fill, line_of_row, src, f.names[c]);

@@ -63,8 +63,8 @@ TEST(Csv, BadInputNamesFileLineAndColumn) {
                {"m.csv:3", "column 'x'", "missing value"});
   expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-01,2\n", "d.csv"); },
                {"d.csv:3", "duplicates line 2"});
-  expect_error([] { parse_wide_csv("date,x\n2020-01-02,1\n2020-01-01,2\n", "o.csv"); },
-               {"o.csv:3", "earlier than", "time order"});
+  expect_error([] { parse_wide_csv("date,x\n2020-01-01,1\n2020-01-03,2\n2020-01-02,3\n", "o.csv"); },
+               {"o.csv:4", "earlier than", "time order"});
   expect_error([] { parse_wide_csv("date,x\nnot-a-date,1\n", "b.csv"); }, {"b.csv:2", "time column 'date'"});
   expect_error([] { parse_wide_csv("date,x\n2020-01-01,1,2\n", "r.csv"); }, {"r.csv:2", "3 fields", "header has 2"});
   expect_error([] { parse_wide_csv("date,x,x\n2020-01-01,1,2\n", "u.csv"); }, {"u.csv:1", "'x' appears twice"});
@@ -121,6 +121,46 @@ TEST(Csv, FillPoliciesRepairGaps) {
   EXPECT_EQ(f.col("a"), (std::vector<double>{1, 2, 3, 4, 5}));
   EXPECT_EQ(f.col("b"), (std::vector<double>{10, 20, 30, 40, 40}));  // trailing gap holds
   expect_error([&] { parse_wide_csv("t,a\n1,\n2,2\n", "l.csv", o); }, {"l.csv:2", "starts with a missing value"});
+}
+
+TEST(Csv, SlashDatesNewestFirstAndOneColumnFiles) {
+  // Month first (a second field above 12 somewhere), day first (a first field above 12).
+  Frame f = parse_wide_csv("Week,g\n04/30/2021,3\n05/07/2021,4\n", "us.csv");
+  double t = 0;
+  ASSERT_TRUE(parse_time("2021-04-30", &t));
+  EXPECT_EQ(f.time[0], t);
+  EXPECT_EQ(f.time[1] - f.time[0], 7 * 86400.0);
+  EXPECT_TRUE(time_is_dates(f));
+  f = parse_wide_csv("d,g\n30/04/2021,3\n07/05/2021,4\n", "eu.csv");
+  EXPECT_EQ(f.time[0], t);
+  // Newest first: rows come back oldest first, with their lines, and gaps are filled forward in time.
+  CsvOptions o;
+  o.fill = FillPolicy::ffill;
+  f = parse_wide_csv("Week,g\n05/14/2021,5\n05/07/2021,\n04/30/2021,3\n", "desc.csv", o);
+  EXPECT_TRUE(f.reversed);
+  EXPECT_EQ(f.col("g"), (std::vector<double>{3, 3, 5}));
+  EXPECT_EQ(f.lines, (std::vector<std::size_t>{4, 3, 2}));
+  EXPECT_EQ(f.time_text.front(), "04/30/2021");
+  EXPECT_FALSE(parse_wide_csv("t,a\n1,1\n2,2\n", "asc.csv").reversed);
+  // One column: the series itself, rows in file order.
+  f = parse_wide_csv("\"Y\"\n22262\n21756\n23000\n", "taylor.csv");
+  EXPECT_EQ(f.names, (std::vector<std::string>{"Y"}));
+  EXPECT_EQ(f.col("Y"), (std::vector<double>{22262, 21756, 23000}));
+  EXPECT_TRUE(f.time_text.empty());
+  // What cannot be read names the file, the line and the fix.
+  const std::vector<std::pair<std::string, std::vector<const char*>>> bad = {
+      {"t,a\n01/02/2020,1\n01/03/2020,2\n", {"b.csv:2", "ambiguous", "YYYY-MM-DD"}},
+      {"t,a\n13/02/2020,1\n01/14/2020,2\n", {"b.csv", "both the first and the second field above 12"}},
+      {"t,a\n04/30/2021,1\n02/30/2021,2\n", {"b.csv:3", "'02/30/2021' is not a date", "MM/DD/YYYY"}},
+      {"t,a\n04/30/2021,1\n2021-05-07,2\n", {"b.csv:3", "'2021-05-07' is not a date", "MM/DD/YYYY"}},
+      {"t,a\n3,1\n2,2\n4,3\n", {"b.csv:4", "later than '2'", "newest first"}},
+      {"t,a\n1,1\n3,2\n2,3\n", {"b.csv:4", "earlier than '3'", "oldest first"}},
+      {"t,a\n1,1\n1,2\n", {"b.csv:3", "duplicates line 2"}},
+  };
+  for (const auto& [text, frags] : bad) {
+    SCOPED_TRACE(text);
+    for (const char* frag : frags) expect_error([&] { parse_wide_csv(text, "b.csv"); }, {frag});
+  }
 }
 
 TEST(Csv, M4RowsAreRaggedButGapFree) {
