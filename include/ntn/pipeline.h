@@ -86,8 +86,9 @@ struct DataSpec {
   CsvOptions csv;                    // wide files: columns, time column, fill policy
   SeriesScaling scaling = SeriesScaling::standard;  // none protocol (ltsf forces standard, m4 none)
   double val_ratio = 0.1, test_ratio = 0.2;          // none protocol
-  std::size_t season = 0;            // MASE season; 0 = m4: from the series ids (H 24, D 7, W 52,
-                                     // M 12, Q 4, Y 1), otherwise no MASE
+  std::size_t season = 0;            // MASE / seasonal-naive season; 0 = m4: from the series ids (H 24,
+                                     // D 7, W 52, M 12, Q 4, Y 1); wide files: from the dates' spacing
+                                     // (infer_season), none without dates
   CovariateSpec covariates;          // wide files: csv.columns are then the targets (empty: every
                                      // numeric column that is not a covariate)
 };
@@ -104,6 +105,12 @@ struct Prepared {
   nlohmann::json describe() const;   // protocol, files, split sizes (stored in the artifact)
   nlohmann::json source;             // the DataSpec, for the artifact
 };
+
+// The season of regularly spaced timestamps (seconds), from the median spacing: a day of steps
+// below a day (30 min 48, hourly 24), 7 for daily (5 when weekends are missing), 52 weekly, 12
+// monthly, 4 quarterly; 0 for yearly, irregular or too few rows. prepare() uses it for MASE and
+// the seasonal-naive baseline when DataSpec::season is 0 and the time column holds dates.
+std::size_t infer_season(const std::vector<double>& time);
 
 // The input length L the authors use per protocol: m4 2 H, ltsf 5 H, none 168.
 std::size_t default_input_size(Protocol p, std::size_t H);

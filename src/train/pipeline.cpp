@@ -281,6 +281,30 @@ CovariateInfo CovariateInfo::from_json(const json& j, const std::string& ctx) {
   return info;
 }
 
+std::size_t infer_season(const std::vector<double>& t) {
+  if (t.size() < 3) return 0;
+  std::vector<double> d(t.size() - 1);
+  for (std::size_t i = 1; i < t.size(); ++i) d[i - 1] = t[i] - t[i - 1];
+  std::vector<double> sorted = d;
+  std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
+  const double step = sorted[sorted.size() / 2], day = 86400;
+  if (step <= 0) return 0;
+  if (step < day) {  // a daily cycle of steps (30 min: 48, hourly: 24)
+    const double per_day = day / step;
+    return std::fabs(per_day - std::round(per_day)) < 1e-9 && per_day <= 1440 ? std::size_t(std::round(per_day)) : 0;
+  }
+  const double days = step / day;
+  if (std::fabs(days - 1) < 1e-9) {  // daily: a week of 5 when the weekends are missing (Friday -> Monday)
+    std::size_t weekend = 0;
+    for (double x : d) weekend += std::fabs(x - 3 * day) < 1;
+    return weekend * 10 >= d.size() ? 5 : 7;
+  }
+  if (days >= 6.5 && days <= 7.5) return 52;   // weekly: a year
+  if (days >= 27.5 && days <= 31.5) return 12;  // monthly
+  if (days >= 89 && days <= 92.5) return 4;     // quarterly
+  return 0;                                     // yearly or irregular: no season
+}
+
 std::size_t default_input_size(Protocol p, std::size_t H) {
   return p == Protocol::m4 ? 2 * H : p == Protocol::ltsf ? 5 * H : 168;
 }
@@ -409,6 +433,8 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     va = std::size_t(std::llround(double(R) * spec.val_ratio));
     tr = R - te - va;
   }
+  // The season from the spacing of the dates (hourly 24, daily 7, weekly 52, ...) unless given.
+  if (spec.season == 0 && time_is_dates(f)) p.season = infer_season(f.time);
   NTN_CHECK(tr >= L + H, spec.path, ": the training part has ", tr, " rows, fewer than input ", L, " + horizon ", H);
   WideCovariates wc;
   if (cs.any()) {
@@ -750,7 +776,10 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   // original scale is restored in double, so a series far from zero (a 1e13 offset) keeps its
   // errors (float would round them to 0).
   MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
-  std::vector<double> y(H), f(H), hist;
+  MetricSums snaive;       // seasonal naive: the input's last season repeated (season <= L)
+  const std::size_t M = p.season;
+  const bool seasonal = M > 1 && M <= L;
+  std::vector<double> y(H), f(H), hist, last_season(seasonal ? M : 0);
   for (std::size_t i = 0; i < p.test.size(); ++i) {
     const WindowRef w = p.test[i];
     const float* s = p.store.data(w.series);
@@ -761,10 +790,12 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
       f[h] = out[(i * H + h) * Q + qo];
     }
     double last = s[w.start + L - 1];
+    for (std::size_t k = 0; k < last_season.size(); ++k) last_season[k] = s[w.start + L - M + k];
     if (original) {
       denormalize(st, y.data(), y.data(), H);
       denormalize(st, f.data(), f.data(), H);
       denormalize(st, &last, &last, 1);
+      denormalize(st, last_season.data(), last_season.data(), last_season.size());
     }
     double scale = 0;
     if (p.season > 0 && p.train_len[w.series] > p.season) {
@@ -775,6 +806,10 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
     sums.add(y.data(), f.data(), H, scale, &last);
     std::fill(f.begin(), f.end(), last);
     naive.add(y.data(), f.data(), H, scale, nullptr);
+    if (seasonal) {
+      for (std::size_t h = 0; h < H; ++h) f[h] = last_season[h % M];
+      snaive.add(y.data(), f.data(), H, scale, nullptr);
+    }
   }
   TestMetrics t;
   t.json = {{"protocol", protocol_name(p.protocol)},
@@ -791,6 +826,12 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   t.json["naive"] = {{"mse", naive.mse()}, {"mae", naive.mae()}, {"smape", naive.smape()}};
   if (naive.mase() >= 0) t.json["naive"]["mase"] = naive.mase();
   if (naive.mae() > 0) t.json["mae_over_naive"] = sums.mae() / naive.mae();  // undefined vs a perfect random walk
+  if (M > 0) t.json["season"] = M;
+  if (seasonal) {
+    t.json["seasonal_naive"] = {{"mse", snaive.mse()}, {"mae", snaive.mae()}, {"smape", snaive.smape()}};
+    if (snaive.mase() >= 0) t.json["seasonal_naive"]["mase"] = snaive.mase();
+    if (snaive.mae() > 0) t.json["mae_over_seasonal_naive"] = sums.mae() / snaive.mae();
+  }
   return t;
 }
 

@@ -327,5 +327,63 @@ TEST(AutoTrain, FixedSettingsAreNotSearchedAndErrorsAreClear) {
   std::remove(path.c_str());
 }
 
+TEST(FrequencyDefaults, SeasonFromTheSpacingOfTheDates) {
+  auto times = [](std::size_t n, auto step) {
+    std::vector<double> t;
+    double x = 1e9;
+    for (std::size_t i = 0; i < n; ++i, x += step(i)) t.push_back(x);
+    return t;
+  };
+  const double day = 86400;
+  auto every = [](double s) { return [s](std::size_t) { return s; }; };
+  // Business days: Friday -> Monday is 3 days once a week.
+  auto business = [day](std::size_t i) { return i % 5 == 0 ? 3 * day : day; };
+  // Months of 28..31 days; quarters of 90..92.
+  auto months = [day](std::size_t i) { return double(28 + i % 4) * day; };
+  auto quarters = [day](std::size_t i) { return double(90 + i % 3) * day; };
+  const std::vector<std::pair<std::vector<double>, std::size_t>> cases = {
+      {times(200, every(3600)), 24},     {times(200, every(1800)), 48},     {times(200, every(900)), 96},
+      {times(200, every(day)), 7},       {times(200, business), 5},         {times(200, every(7 * day)), 52},
+      {times(200, months), 12},          {times(60, quarters), 4},          {times(40, every(365 * day)), 0},
+      {times(200, every(7000)), 0},      {times(2, every(3600)), 0},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(infer_season(cases[i].first), cases[i].second) << "case " << i;
+}
+
+TEST(FrequencyDefaults, HourlyDatesGiveTheSeasonalNaiveBaseline) {
+  // A series that repeats every 24 hours up to a little noise: the seasonal naive is near perfect,
+  // the naive is not.
+  const std::string path = temp_path("ntn_hourly") + ".csv";
+  {
+    std::ofstream f(path);
+    f << "time,load\n";
+    for (std::size_t i = 0; i < 24 * 40; ++i) {
+      char date[32];
+      std::snprintf(date, sizeof date, "2024-%02zu-%02zu %02zu:00", 1 + i / (24 * 31), 1 + (i / 24) % 31, i % 24);
+      f << date << "," << 100 + 10 * std::sin(2 * M_PI * double(i % 24) / 24.0) + 0.01 * double((i * 7919) % 11)
+        << "\n";
+    }
+  }
+  TrainJob job;
+  job.data.path = path;
+  job.model = {{"type", "mlp"}, {"horizon", 12}, {"input_size", 48}, {"hidden_size", 16}};
+  job.train = small_cfg();
+  job.train.max_steps = 10;
+  const TrainResult r = train_job(job);
+  EXPECT_EQ(r.prepared.season, 24u);
+  const json t = evaluate_test(r.artifact, r.prepared).json;
+  EXPECT_EQ(t["season"], 24);
+  ASSERT_TRUE(t.contains("seasonal_naive")) << t.dump();
+  EXPECT_LT(t["seasonal_naive"]["mae"].get<double>(), 0.1);
+  EXPECT_GT(t["naive"]["mae"].get<double>(), 1.0);
+  ASSERT_TRUE(t["seasonal_naive"].contains("mase"));
+  EXPECT_LT(t["seasonal_naive"]["mase"].get<double>(), 2.0);  // scaled by the in-sample seasonal naive
+  EXPECT_GT(t["naive"]["mase"].get<double>(), 10.0);
+  // A given season wins over the spacing.
+  job.data.season = 12;
+  EXPECT_EQ(train_job(job).prepared.season, 12u);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace ntn

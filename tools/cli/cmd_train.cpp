@@ -211,10 +211,16 @@ int run_train(const TrainOpts& o) {
       const json& t = result["test"];
       std::printf("test: %zu windows, %s scale\n", t["windows"].get<std::size_t>(),
                   t["scale"].get<std::string>().c_str());
-      std::printf("  %-22s %12s %12s\n", "metric", "model", "naive");
+      const bool sn = t.contains("seasonal_naive");
+      std::printf("  %-22s %12s %12s", "metric", "model", "naive");
+      if (sn) std::printf(" %12s", cat("snaive(", t["season"].get<std::size_t>(), ")").c_str());
+      std::printf("\n");
       for (const char* k : {"mae", "mse", "smape", "mase"})
-        if (t.contains(k))
-          std::printf("  %-22s %12.5g %12.5g\n", k, t[k].get<double>(), t["naive"].value(k, -1.0));
+        if (t.contains(k)) {
+          std::printf("  %-22s %12.5g %12.5g", k, t[k].get<double>(), t["naive"].value(k, -1.0));
+          if (sn) std::printf(" %12.5g", t["seasonal_naive"].value(k, -1.0));
+          std::printf("\n");
+        }
       std::printf("  %-22s %12.3f\n", "directional_accuracy", t["directional_accuracy"].get<double>());
       if (t.contains("mae_over_naive"))
         std::printf("  %-22s %12.3f\n", "mae_over_naive", t["mae_over_naive"].get<double>());
