@@ -9,7 +9,8 @@ and the published figure where there is one. The cost ratio is auto wall / defau
   /usr/bin/python3 bench/auto_accuracy.py [--cases etth1_96,m4_nhits] [--threads 2] [--check]
 
 --check fails (exit 1) when a case misses its published target (+3% for ETTh1, the sMAPE bound
-for M4) or its cost ratio exceeds 10.
+for M4), an extra data set's MAE is not below both the naive and the seasonal naive, or a search
+costs more than 10 default runs.
 """
 import argparse
 import json
@@ -33,6 +34,18 @@ CASES = {
     "etth1_720": (ETT + ["--horizon", "720", "--model", "nhits"], ["--auto-refit"], {"mse": 0.561 * 1.03, "mae": 0.501 * 1.03}),
     "m4_nhits": (M4 + ["--model", "nhits"], [], {"smape": 13.9}),
     "m4_nbeats": (M4 + ["--model", "nbeats"], [], {"smape": 14.8}),
+    # Extra data without published neural results: --auto must beat the naive and the seasonal naive
+    # (target "baselines": MAE below both).
+    "ilinet": (["--data", os.path.join(DATA, "ILINet.csv"), "--columns", "% WEIGHTED ILI", "--horizon", "12",
+                "--model", "nhits"], [], {"baselines": 1}),
+    "us_gasoline": (["--data", os.path.join(DATA, "us_gasoline.csv"), "--horizon", "13", "--model", "nhits"], [],
+                    {"baselines": 1}),
+    "taylor": (["--data", os.path.join(DATA, "taylor.csv"), "--season", "48", "--horizon", "48", "--model", "nhits"],
+               [], {"baselines": 1}),
+    "sunspots": (["--data", os.path.join(DATA, "monthly-sunspots.csv"), "--horizon", "12", "--model", "nhits"], [],
+                 {"baselines": 1}),
+    "taxi": (["--data", os.path.join(DATA, "taxi_new_york_passengers.csv"), "--horizon", "48", "--model", "nhits"], [],
+             {"baselines": 1}),
 }
 
 
@@ -58,11 +71,14 @@ def main():
         default, t_default = run(args.ntneural, base, args.threads)
         auto, t_auto = run(args.ntneural, base + ["--auto"] + extra, args.threads)
         keys = [k for k in ("mse", "mae", "smape", "mase") if k in auto["test"]]
+        snaive = auto["test"].get("seasonal_naive", {})
         row = {
             "case": name,
             "default": {k: default["test"][k] for k in keys},
             "auto": {k: auto["test"][k] for k in keys},
             "naive": {k: auto["test"]["naive"][k] for k in keys if k in auto["test"]["naive"]},
+            "seasonal_naive": {k: snaive[k] for k in keys if k in snaive},
+            "season": auto["test"].get("season"),
             "targets": targets,
             "chosen": auto["search"]["chosen_params"],
             "refit": auto["search"].get("refit"),
@@ -73,6 +89,13 @@ def main():
         }
         print(json.dumps(row), flush=True)
         for k, bound in targets.items():
+            if k == "baselines":
+                for base, label in ((auto["test"]["naive"], "naive"), (snaive, "seasonal naive")):
+                    if not base:
+                        failed.append(f"{name}: no {label} baseline reported")
+                    elif auto["test"]["mae"] >= base["mae"]:
+                        failed.append(f"{name}: MAE {auto['test']['mae']:.4g} >= the {label}'s {base['mae']:.4g}")
+                continue
             if auto["test"][k] > bound:
                 failed.append(f"{name}: {k} {auto['test'][k]:.4f} > {bound:.4f}")
         if t_auto / t_default > 10:

@@ -36,18 +36,18 @@
 namespace ntn {
 
 struct AutoSpec {
-  nlohmann::json space;             // null: auto_space(model type)
-  std::size_t candidates = 9;       // configurations drawn
-  std::size_t eta = 3;              // each rung keeps the best 1/eta
-  std::uint64_t seed = 1;           // of the draws (each candidate's training seed is a setting)
-  std::string metric;               // validation metric (mae, mse, smape); "": smape for m4, else mae
+  nlohmann::json space;        // null: auto_space(model type)
+  std::size_t candidates = 9;  // configurations drawn
+  std::size_t eta = 3;         // each rung keeps the best 1/eta
+  std::uint64_t seed = 1;      // of the draws (each candidate's training seed is a setting)
+  std::string metric;          // validation metric (mae, mse, smape); "": smape for m4, else mae
   // Refit: after the search, train the chosen configuration again from its initial weights on the
   // training AND validation windows (the test part stays unseen), for the steps at which its
   // validation was best (the learning-rate schedule of the full run, stopped there). What the
   // NHITS authors' long-horizon results do (NeuralForecast's refit_with_val).
   bool refit = false;
-  std::vector<std::string> fixed;   // settings the user fixed: not searched (model config keys the
-                                    // job sets are fixed too; input_size fixes input_size_multiplier)
+  std::vector<std::string> fixed;  // settings the user fixed: not searched (model config keys the
+                                   // job sets are fixed too; input_size fixes input_size_multiplier)
   std::function<void(const nlohmann::json&)> on_trial;  // after each candidate's rung (progress)
 };
 

@@ -1,3 +1,4 @@
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -7,7 +8,7 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <unistd.h>
+#include <tuple>
 
 #include "ntn/auto.h"
 #include "ntn/error.h"
@@ -44,7 +45,8 @@ void check_entry(const std::string& key, const json& e) {
   const std::string ctx = cat("auto space: '", key, "'");
   NTN_CHECK(e.is_object() && e.size() == 1, ctx,
             ": expected one of {\"choice\": [...]}, {\"loguniform\": [lo, hi]}, {\"uniform\": [lo, hi]}, "
-            "{\"randint\": [lo, hi]} (got ", e.dump().substr(0, 80), ")");
+            "{\"randint\": [lo, hi]} (got ",
+            e.dump().substr(0, 80), ")");
   const std::string kind = e.begin().key();
   const json& v = e.begin().value();
   if (kind == "choice") {
@@ -56,8 +58,8 @@ void check_entry(const std::string& key, const json& e) {
   NTN_CHECK(v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number(), ctx, ": '", kind,
             "' needs [lo, hi] numbers");
   const double lo = v[0].get<double>(), hi = v[1].get<double>();
-  NTN_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, ctx, ": '", kind, "' needs finite lo <= hi (got [",
-            lo, ", ", hi, "])");
+  NTN_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi, ctx, ": '", kind,
+            "' needs finite lo <= hi (got [", lo, ", ", hi, "])");
   if (kind == "loguniform") NTN_CHECK(lo > 0, ctx, ": 'loguniform' needs lo > 0 (got ", lo, ")");
   if (kind == "randint")
     NTN_CHECK(v[0].is_number_integer() && v[1].is_number_integer() && lo >= 0 && hi < 4294967296.0, ctx,
@@ -94,16 +96,16 @@ struct ScratchDir {
 };
 
 struct Trial {
-  json params;           // the draw
-  json model;            // complete model config (before the data's fields)
-  TrainConfig train;     // complete training config (schedule derived)
+  json params;        // the draw
+  json model;         // complete model config (before the data's fields)
+  TrainConfig train;  // complete training config (schedule derived)
   std::size_t L = 0;
   std::string checkpoint;
   TrainSummary summary;  // cumulative steps, best validation so far
   double seconds = 0;
   json curve = json::array();  // [step, validation score]
-  std::size_t rung = 0;  // last rung reached
-  bool done = false;     // reached its total or stopped early
+  std::size_t rung = 0;        // last rung reached
+  bool done = false;           // reached its total or stopped early
   std::string error;
   double score() const {
     return error.empty() && summary.best_val_loss >= 0 ? summary.best_val_loss
@@ -136,7 +138,8 @@ json auto_space(const std::string& type) {
 }
 
 std::vector<json> sample_space(const json& space, std::size_t n, std::uint64_t seed) {
-  NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ", space.dump().substr(0, 80), ")");
+  NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ",
+            space.dump().substr(0, 80), ")");
   for (const auto& [k, e] : space.items()) check_entry(k, e);
   Rng rng(seed, stream_id("auto_space"));
   std::vector<json> out;
@@ -153,20 +156,24 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   NTN_CHECK(spec.candidates >= 1 && spec.candidates <= 10000, "--auto-candidates: expected 1..10000 (got ",
             spec.candidates, ")");
   NTN_CHECK(spec.eta >= 2 && spec.eta <= 100, "--auto-eta: expected 2..100 (got ", spec.eta, ")");
-  NTN_CHECK(job.train.val_every > 0, "--auto scores candidates on the validation part: --val-every must be > 0");
+  NTN_CHECK(job.train.val_every > 0,
+            "--auto scores candidates on the validation part: --val-every must be > 0");
   NTN_CHECK(!job.resume, "--auto does not resume a checkpoint (each candidate keeps its own)");
   const double t0 = now_s();
   const detail::JobFrame f = detail::job_frame(job);
   const std::string type = json_string(f.cfg, "model config", "type", "");
   json space = spec.space.is_null() ? auto_space(type) : spec.space;
-  NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ", space.dump().substr(0, 80), ")");
+  NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ",
+            space.dump().substr(0, 80), ")");
   // What the user fixed is not searched.
   for (const auto& [k, v] : f.cfg.items()) {
     if (k == "type" || k == "horizon") continue;
     space.erase(k == "input_size" ? "input_size_multiplier" : k);
   }
   for (const std::string& k : spec.fixed) space.erase(k);
-  const std::string metric = !spec.metric.empty() ? spec.metric : f.data.protocol == Protocol::m4 ? "smape" : "mae";
+  const std::string metric = !spec.metric.empty()              ? spec.metric
+                             : f.data.protocol == Protocol::m4 ? "smape"
+                                                               : "mae";
   const json train_keys = TrainConfig{}.to_json();
 
   // Draw the candidates and complete their configurations.
@@ -179,8 +186,10 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
     t.L = f.L ? f.L : default_input_size(f.data.protocol, f.H);
     for (const auto& [k, v] : d.items()) {
       if (k == "input_size_multiplier") {
-        NTN_CHECK(v.is_number_unsigned() && v.get<std::uint64_t>() >= 1, "auto space: 'input_size_multiplier' must be "
-                  "a positive integer (got ", v.dump(), ")");
+        NTN_CHECK(v.is_number_unsigned() && v.get<std::uint64_t>() >= 1,
+                  "auto space: 'input_size_multiplier' must be "
+                  "a positive integer (got ",
+                  v.dump(), ")");
         t.L = v.get<std::size_t>() * f.H;
       } else if (train_keys.contains(k)) {
         tc[k] = v;
@@ -205,7 +214,8 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
       std::size_t H = f.H;
       it = data.emplace(t.L, prepare(f.data, t.L, H)).first;
     }
-    NTN_CHECK(!it->second.val.empty(), "--auto scores candidates on the validation part, and this data has none",
+    NTN_CHECK(!it->second.val.empty(),
+              "--auto scores candidates on the validation part, and this data has none",
               f.data.protocol == Protocol::none ? " (--val-ratio is 0)" : "");
     return it->second;
   };
@@ -216,6 +226,17 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
     detail::complete_config(cfg, p, t.train, t.L, f.H);
     return cfg;
   };
+  // A trial's data, complete model config, freshly initialised model and training config.
+  auto build = [&](Trial& t) {
+    Prepared& p = prepared(t);
+    json cfg = full_config(t, p);
+    auto model = make_model<float>(cfg);
+    model->init(t.train.seed);
+    TrainConfig tc = t.train;
+    derive_schedule(tc, p.train.size());
+    return std::tuple<Prepared*, json, std::unique_ptr<Model<float>>, TrainConfig>(
+        &p, std::move(cfg), std::move(model), std::move(tc));
+  };
   // Trains trial i on to `rung`'s budget (or its end), pausing there with its state on disk.
   auto advance = [&](std::size_t i, std::size_t rung) {
     Trial& t = trials[i];
@@ -223,12 +244,8 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
     if (t.done || !t.error.empty()) return;
     const double s0 = now_s();
     try {
-      Prepared& p = prepared(t);
-      json cfg = full_config(t, p);
-      auto model = make_model<float>(cfg);
-      model->init(t.train.seed);
-      TrainConfig tc = t.train;
-      derive_schedule(tc, p.train.size());
+      auto [pp, cfg, model, tc] = build(t);
+      Prepared& p = *pp;
       const std::uint64_t total = total_steps(tc, p.train.size());
       const std::uint64_t budget = rung_budget(total, tc.val_every, spec.eta, K - 1 - rung);
       Trainer tr(*model, p.store, p.train, p.val, tc);
@@ -268,8 +285,8 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   for (std::size_t rung = 0; rung < K; ++rung) {
     for (std::size_t i : alive) advance(i, rung);
     std::stable_sort(alive.begin(), alive.end(), by_score);
-    NTN_CHECK(std::isfinite(trials[alive[0]].score()), "--auto: every candidate failed; the first: ",
-              trials[alive[0]].error);
+    NTN_CHECK(std::isfinite(trials[alive[0]].score()),
+              "--auto: every candidate failed; the first: ", trials[alive[0]].error);
     const std::size_t keep = rung + 1 < K ? (alive.size() + spec.eta - 1) / spec.eta : 1;
     for (std::size_t j = keep; j < alive.size(); ++j) {  // the pruned: their paused states are not needed
       std::error_code ec;
@@ -280,12 +297,8 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   // The winner: its trainer ran to the end (restoring its best weights) and saved that state.
   Trial& w = trials[alive[0]];
   TrainResult r;
-  Prepared& p = prepared(w);
-  json cfg = full_config(w, p);
-  auto model = make_model<float>(cfg);
-  model->init(w.train.seed);
-  TrainConfig tc = w.train;
-  derive_schedule(tc, p.train.size());
+  auto [pp, cfg, model, tc] = build(w);
+  Prepared& p = *pp;
   {
     Trainer tr(*model, p.store, p.train, p.val, tc);
     tr.resume(w.checkpoint);
@@ -293,27 +306,16 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   std::vector<std::uint64_t> rungs;
   for (std::size_t r2 = 0; r2 < K; ++r2)
     rungs.push_back(rung_budget(total_steps(tc, p.train.size()), tc.val_every, spec.eta, K - 1 - r2));
-  json report = {{"metric", metric},
-                 {"candidates", n},
-                 {"eta", spec.eta},
-                 {"seed", spec.seed},
-                 {"space", space},
-                 {"rungs", rungs},
-                 {"chosen", alive[0]},
-                 {"chosen_params", w.params},
-                 {"best_val", w.score()},
-                 {"seconds", now_s() - t0}};
+  json report = {
+      {"metric", metric},      {"candidates", n},        {"eta", spec.eta},    {"seed", spec.seed},
+      {"space", space},        {"rungs", rungs},         {"chosen", alive[0]}, {"chosen_params", w.params},
+      {"best_val", w.score()}, {"seconds", now_s() - t0}};
   json list = json::array();
   for (std::size_t i = 0; i < n; ++i) {
     const Trial& t = trials[i];
-    json j = {{"trial", i},
-              {"params", t.params},
-              {"input_size", t.L},
-              {"rung", t.rung},
-              {"steps", t.summary.steps},
-              {"stopped_early", t.summary.stopped_early},
-              {"seconds", t.seconds},
-              {"curve", t.curve}};
+    json j = {{"trial", i},           {"params", t.params},       {"input_size", t.L},
+              {"rung", t.rung},       {"steps", t.summary.steps}, {"stopped_early", t.summary.stopped_early},
+              {"seconds", t.seconds}, {"curve", t.curve}};
     if (t.error.empty())
       j["score"] = t.summary.best_val_loss, j["best_step"] = t.summary.best_step;
     else

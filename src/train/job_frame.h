@@ -10,10 +10,10 @@
 namespace ntn::detail {
 
 struct JobFrame {
-  DataSpec data;        // the job's, plus the calendar channels a model reads its time from
-  nlohmann::json cfg;   // the job's model config
-  std::size_t H = 0;    // the horizon (m4: the test file's)
-  std::size_t L = 0;    // the config's input_size (0: not given)
+  DataSpec data;       // the job's, plus the calendar channels a model reads its time from
+  nlohmann::json cfg;  // the job's model config
+  std::size_t H = 0;   // the horizon (m4: the test file's)
+  std::size_t L = 0;   // the config's input_size (0: not given)
 };
 JobFrame job_frame(const TrainJob& job);
 
@@ -21,6 +21,7 @@ JobFrame job_frame(const TrainJob& job);
 // covariate counts), checking that tc's loss fits the model.
 Prepared prepare_model(const JobFrame& f, std::size_t L, const TrainConfig& tc, nlohmann::json& cfg);
 // The completion alone, for data already prepared for input size L and horizon H.
-void complete_config(nlohmann::json& cfg, const Prepared& p, const TrainConfig& tc, std::size_t L, std::size_t H);
+void complete_config(nlohmann::json& cfg, const Prepared& p, const TrainConfig& tc, std::size_t L,
+                     std::size_t H);
 
 }  // namespace ntn::detail

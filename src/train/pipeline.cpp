@@ -776,9 +776,10 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   // original scale is restored in double, so a series far from zero (a 1e13 offset) keeps its
   // errors (float would round them to 0).
   MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
-  MetricSums snaive;       // seasonal naive: the input's last season repeated (season <= L)
+  MetricSums snaive;       // seasonal naive: the last season before the origin repeated
   const std::size_t M = p.season;
-  const bool seasonal = M > 1 && M <= L;
+  bool seasonal = M > 1;
+  for (const WindowRef& w : p.test) seasonal = seasonal && w.start + L >= M;  // a season of history everywhere
   std::vector<double> y(H), f(H), hist, last_season(seasonal ? M : 0);
   for (std::size_t i = 0; i < p.test.size(); ++i) {
     const WindowRef w = p.test[i];

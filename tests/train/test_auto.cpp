@@ -141,7 +141,8 @@ TEST(TrainerPause, DataScaleValidationMetricsMatchTheForecasts) {
       smape += 200 * std::fabs(f - y) / (std::fabs(f) + std::fabs(y));
     }
   const double n = double(val.size() * 6);
-  for (auto [metric, want] : {std::pair<const char*, double>{"mae", mae / n}, {"mse", mse / n}, {"smape", smape / n}}) {
+  for (auto [metric, want] :
+       {std::pair<const char*, double>{"mae", mae / n}, {"mse", mse / n}, {"smape", smape / n}}) {
     TrainConfig e = c;
     e.val_metric = metric;
     Trainer te(*m, store, train, val, e);
@@ -229,7 +230,8 @@ TrainJob small_job(const std::string& path) {
 AutoSpec small_spec() {
   AutoSpec spec;
   spec.candidates = 5;
-  spec.space = json::parse(R"({"input_size_multiplier": {"choice": [2, 4]}, "lr": {"loguniform": [1e-3, 3e-2]},
+  spec.space =
+      json::parse(R"({"input_size_multiplier": {"choice": [2, 4]}, "lr": {"loguniform": [1e-3, 3e-2]},
                                "window_scaling": {"choice": ["none", "standard"]}, "seed": {"randint": [1, 9]}})");
   return spec;
 }
@@ -282,15 +284,17 @@ TEST(AutoTrain, RefitTrainsTheChoiceOnTrainingAndValidationToItsBestStep) {
   const TrainResult a = auto_train(small_job(path), spec);
   spec.refit = true;
   const TrainResult r = auto_train(small_job(path), spec);
-  const TrainResult c = auto_train(small_job(other), spec);  // still blind to the test part
+  const TrainResult c = auto_train(small_job(other), spec);         // still blind to the test part
   EXPECT_EQ(r.search["chosen_params"], a.search["chosen_params"]);  // the same search
   const json& refit = r.search["refit"];
   ASSERT_TRUE(refit.is_object());
   EXPECT_EQ(refit["steps"], a.search["trials"][a.search["chosen"].get<std::size_t>()]["best_step"]);
   EXPECT_EQ(refit["windows"].get<std::size_t>(), a.prepared.train.size() + a.prepared.val.size());
   EXPECT_EQ(r.summary.steps, refit["steps"].get<std::uint64_t>());
-  const auto wa = params_of(*a.artifact.model), wr = params_of(*r.artifact.model), wc = params_of(*c.artifact.model);
-  EXPECT_NE(std::memcmp(wa.data(), wr.data(), wa.size() * sizeof(float)), 0);  // it learnt from the validation part
+  const auto wa = params_of(*a.artifact.model), wr = params_of(*r.artifact.model),
+             wc = params_of(*c.artifact.model);
+  EXPECT_NE(std::memcmp(wa.data(), wr.data(), wa.size() * sizeof(float)),
+            0);  // it learnt from the validation part
   EXPECT_EQ(std::memcmp(wr.data(), wc.data(), wr.size() * sizeof(float)), 0);
   std::remove(path.c_str());
   std::remove(other.c_str());
@@ -311,7 +315,8 @@ TEST(AutoTrain, FixedSettingsAreNotSearchedAndErrorsAreClear) {
   spec.space = json::parse(R"({"no_such_field": {"choice": [1, 2]}})");
   test::expect_error([&] { auto_train(job, spec); }, {"no_such_field"});
   spec.space = json::parse(R"({"input_size_multiplier": {"choice": [-2]}})");
-  test::expect_error([&] { auto_train(small_job(path), spec); }, {"'input_size_multiplier' must be a positive integer"});
+  test::expect_error([&] { auto_train(small_job(path), spec); },
+                     {"'input_size_multiplier' must be a positive integer"});
   // No validation part.
   job.data.val_ratio = 0;
   test::expect_error([&] { auto_train(job, small_spec()); }, {"validation"});
@@ -342,12 +347,13 @@ TEST(FrequencyDefaults, SeasonFromTheSpacingOfTheDates) {
   auto months = [day](std::size_t i) { return double(28 + i % 4) * day; };
   auto quarters = [day](std::size_t i) { return double(90 + i % 3) * day; };
   const std::vector<std::pair<std::vector<double>, std::size_t>> cases = {
-      {times(200, every(3600)), 24},     {times(200, every(1800)), 48},     {times(200, every(900)), 96},
-      {times(200, every(day)), 7},       {times(200, business), 5},         {times(200, every(7 * day)), 52},
-      {times(200, months), 12},          {times(60, quarters), 4},          {times(40, every(365 * day)), 0},
-      {times(200, every(7000)), 0},      {times(2, every(3600)), 0},
+      {times(200, every(3600)), 24}, {times(200, every(1800)), 48}, {times(200, every(900)), 96},
+      {times(200, every(day)), 7},   {times(200, business), 5},     {times(200, every(7 * day)), 52},
+      {times(200, months), 12},      {times(60, quarters), 4},      {times(40, every(365 * day)), 0},
+      {times(200, every(7000)), 0},  {times(2, every(3600)), 0},
   };
-  for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(infer_season(cases[i].first), cases[i].second) << "case " << i;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(infer_season(cases[i].first), cases[i].second) << "case " << i;
 }
 
 TEST(FrequencyDefaults, HourlyDatesGiveTheSeasonalNaiveBaseline) {
@@ -359,9 +365,10 @@ TEST(FrequencyDefaults, HourlyDatesGiveTheSeasonalNaiveBaseline) {
     f << "time,load\n";
     for (std::size_t i = 0; i < 24 * 40; ++i) {
       char date[32];
-      std::snprintf(date, sizeof date, "2024-%02zu-%02zu %02zu:00", 1 + i / (24 * 31), 1 + (i / 24) % 31, i % 24);
-      f << date << "," << 100 + 10 * std::sin(2 * M_PI * double(i % 24) / 24.0) + 0.01 * double((i * 7919) % 11)
-        << "\n";
+      std::snprintf(date, sizeof date, "2024-%02zu-%02zu %02zu:00", 1 + i / (24 * 31), 1 + (i / 24) % 31,
+                    i % 24);
+      f << date << ","
+        << 100 + 10 * std::sin(2 * M_PI * double(i % 24) / 24.0) + 0.01 * double((i * 7919) % 11) << "\n";
     }
   }
   TrainJob job;
