@@ -129,7 +129,7 @@ Cell parse_number(std::string_view s, double* v) {
 }
 
 bool parse_uint(std::string_view s, std::size_t n, int* v) {
-  if (s.size() != n) return false;
+  if (s.size() != n || n > 9) return false;  // at most 9 digits: never beyond int
   int r = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
@@ -181,7 +181,7 @@ bool parse_slash_date(std::string_view s, bool mdy, double* out) {
   if (b == std::string_view::npos || a == 0 || a > 2 || b - a - 1 == 0 || b - a - 1 > 2 || s.size() - b - 1 != 4)
     return false;
   int p, q, y;
-  if (!parse_uint(s.substr(0, a), int(a), &p) || !parse_uint(s.substr(a + 1, b - a - 1), int(b - a - 1), &q) ||
+  if (!parse_uint(s.substr(0, a), a, &p) || !parse_uint(s.substr(a + 1, b - a - 1), b - a - 1, &q) ||
       !parse_uint(s.substr(b + 1), 4, &y))
     return false;
   const int mo = mdy ? p : q, d = mdy ? q : p;
@@ -331,8 +331,9 @@ Frame parse_wide_csv(std::string_view text, const std::string& src, const CsvOpt
       if (!first_line) first_line = n;
       int p = 0, q = 0;
       const std::size_t b = cell.find('/', a + 1);
-      if (parse_uint(cell.substr(0, a), int(a), &p) && p > 12) day_first = true;
-      if (b != std::string_view::npos && parse_uint(cell.substr(a + 1, b - a - 1), int(b - a - 1), &q) && q > 12)
+      if (a <= 2 && parse_uint(cell.substr(0, a), a, &p) && p > 12) day_first = true;
+      if (b != std::string_view::npos && b - a - 1 <= 2 && parse_uint(cell.substr(a + 1, b - a - 1), b - a - 1, &q) &&
+          q > 12)
         month_first = true;
     }
     if (first_line) {

@@ -156,6 +156,8 @@ TEST(Csv, SlashDatesNewestFirstAndOneColumnFiles) {
       {"t,a\n3,1\n2,2\n4,3\n", {"b.csv:4", "later than '2'", "newest first"}},
       {"t,a\n1,1\n3,2\n2,3\n", {"b.csv:4", "earlier than '3'", "oldest first"}},
       {"t,a\n1,1\n1,2\n", {"b.csv:3", "duplicates line 2"}},
+      {"t,a\n6666666666/1/2020,1\n", {"b.csv:2", "time column 't'"}},  // fields too long for a date: no overflow
+      {"t,a\n1/6666666666/2020,1\n", {"b.csv:2", "time column 't'"}},
   };
   for (const auto& [text, frags] : bad) {
     SCOPED_TRACE(text);
