@@ -66,7 +66,7 @@ void check_entry(const std::string& key, const json& e) {
               ": 'randint' needs integers in [0, 2^32)");
 }
 
-json draw(const std::string& key, const json& e, Rng& rng) {
+json draw(const json& e, Rng& rng) {
   const std::string kind = e.begin().key();
   const json& v = e.begin().value();
   if (kind == "choice") return v[rng.below(std::uint32_t(v.size()))];
@@ -76,7 +76,6 @@ json draw(const std::string& key, const json& e, Rng& rng) {
     return a + rng.below(std::uint32_t(b - a + 1));
   }
   const double u = unit(rng);
-  (void)key;
   if (kind == "uniform") return round3(lo + u * (hi - lo));
   return round3(std::exp(std::log(lo) + u * (std::log(hi) - std::log(lo))));
 }
@@ -146,7 +145,7 @@ std::vector<json> sample_space(const json& space, std::size_t n, std::uint64_t s
   std::set<std::string> seen;
   for (std::size_t attempt = 0; out.size() < n && attempt < 100 * n + 100; ++attempt) {
     json d = json::object();
-    for (const auto& [k, e] : space.items()) d[k] = draw(k, e, rng);
+    for (const auto& [k, e] : space.items()) d[k] = draw(e, rng);
     if (seen.insert(d.dump()).second) out.push_back(std::move(d));
   }
   return out;

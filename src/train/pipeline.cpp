@@ -752,10 +752,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
 }
 
 std::size_t Artifact::point_output() const {
-  if (output.kind == OutputKind::distribution) return 0;  // the location: the median of a symmetric law
-  for (std::size_t i = 0; i < output.levels.size(); ++i)
-    if (std::fabs(output.levels[i] - 0.5f) < 1e-6f) return i;
-  return model->outputs() / 2;
+  return output.point_index();  // output.outputs() == model->outputs(): checked at load and training
 }
 
 TestMetrics evaluate_test(const Artifact& a, const Prepared& p, const SampleOptions& so) {
