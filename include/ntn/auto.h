@@ -63,4 +63,33 @@ std::vector<nlohmann::json> sample_space(const nlohmann::json& space, std::size_
 // search: space, rungs, every trial's settings, validation curve, steps, score and time).
 TrainResult auto_train(const TrainJob& job, const AutoSpec& spec);
 
+// --ensemble K: the N-BEATS recipe (Oreshkin et al. 2020, section 3.4): K members of the job's
+// model that differ in input size (multipliers of the horizon), training loss and seed, combined
+// by the median, stored as ONE model (type "ensemble", src/models/ensemble.cpp) served in one
+// batched forward. Member k takes multipliers[k mod M] x H, losses[(k + k / M) mod N] (so that
+// the pairs differ before they repeat) and seed job.train.seed + k. Each member trains as a
+// one-member ensemble over the longest input (the same windows and window scaler as the whole),
+// one after the other, with the job's settings and early stopping on the validation metric, so
+// the joined ensemble forecasts exactly what its members' median is.
+struct EnsembleSpec {
+  std::size_t members = 5;
+  std::vector<std::size_t> multipliers = {2, 3, 4, 5, 6, 7};  // input_size = m x horizon; empty: the job's input size
+  std::vector<std::string> losses = {"mae", "mse", "huber"};  // empty: the job's loss for every member
+  std::string combine = "median";                             // | mean
+  std::string metric;  // validation metric of the record (and early stopping when the job's is "loss"): "" = smape
+                       // for m4, else mae
+  std::function<void(const nlohmann::json&)> on_member;  // after each member (progress)
+};
+
+// The members, then the ensemble as a TrainResult: r.search holds the members (settings, steps,
+// validation score, seconds) and the ensemble's validation score; r.members each member as its own
+// artifact (a one-member ensemble: scored alone, the "best single model" to compare with).
+TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec);
+
+// --auto --ensemble K: the search first, then the ensemble of the chosen settings (learning rate,
+// batch, window scaler, model knobs; the chosen seed is the members' first) whose members vary
+// input size, loss and seed as above. The artifact's record holds both (training "search" and
+// "ensemble"); r.search is the ensemble's report with the search under "auto".
+TrainResult auto_ensemble_train(const TrainJob& job, const AutoSpec& search, const EnsembleSpec& spec);
+
 }  // namespace ntn

@@ -38,7 +38,8 @@ struct TrainResult {
   Prepared prepared;
   TrainSummary summary;
   Artifact artifact;  // the trained model with everything needed to forecast again
-  nlohmann::json search;  // auto_train: the search (ntn/auto.h); null otherwise
+  nlohmann::json search;  // auto_train: the search; ensemble_train: the members (ntn/auto.h); null otherwise
+  std::vector<Artifact> members;  // ensemble_train: each member alone
 };
 
 // Reads and splits the data, builds and initialises the model (seed train.seed), trains it and

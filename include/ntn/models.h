@@ -122,6 +122,7 @@ struct ModelInfo {
   bool streaming = false;                // carries a recurrent state tick by tick
   bool ancestral = false;                // samples whole paths (Model::sample): each step reads its last draw
   bool direct_fit = false;               // fitted per window in forward (Model::fits_directly), no gradient steps
+  bool composite = false;                // built of member models (ensemble): --ensemble trains it, --auto does not search it
   std::vector<std::string> calendar{};   // calendar features it reads as its last future channels when the
                                          // data has dates (prophet: its time axis), added by train_job
   // The model's own knobs in the --auto search (ntn/auto.h), added to the common space; a key

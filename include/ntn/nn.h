@@ -76,16 +76,16 @@ class ParamSet {
   // layout, zero-filled) is allocated on first use of grads() / grad() / zero_grad(), so a model
   // loaded only to forecast never holds one. That first use must not race with another thread.
   void finalize();
-  bool finalized() const { return !values_.empty() || entries_.empty(); }
+  bool finalized() const { return !values_.empty() || shared_ || entries_.empty(); }
 
   std::size_t offset(std::size_t i) const { return entries_[i].offset; }
-  T* value(std::size_t i) { return values_.as<T>() + entries_[i].offset; }
-  const T* value(std::size_t i) const { return values_.as<T>() + entries_[i].offset; }
+  T* value(std::size_t i) { return values() + entries_[i].offset; }
+  const T* value(std::size_t i) const { return values() + entries_[i].offset; }
   T* grad(std::size_t i) { return grad_slab() + entries_[i].offset; }
   const T* grad(std::size_t i) const { return grad_slab() + entries_[i].offset; }
-  T* values() { return values_.as<T>(); }
+  T* values() { return shared_ ? shared_ : values_.as<T>(); }
   T* grads() { return grad_slab(); }
-  const T* values() const { return values_.as<T>(); }
+  const T* values() const { return shared_ ? shared_ : values_.as<T>(); }
   std::size_t slab_size() const { return slab_; }      // elements including alignment gaps
   std::size_t count() const;                            // parameters (elements), no gaps
   const std::vector<Entry>& entries() const { return entries_; }
@@ -95,11 +95,16 @@ class ParamSet {
   // zero; their packed copy serves). A product that reads them from values() is then an error,
   // never a silent forecast from zeros (Linear::forward checks).
   void set_matrices_elsewhere(bool v) { matrices_elsewhere_ = v; }
+  // A model built inside another (an ensemble's member): after finalize, its values live in the
+  // owner's slab from `values` on, laid out exactly as this set's (the owner declared the same
+  // entries in order, so every offset matches); its own slab is released.
+  void share_values(T* values);
   bool matrices_elsewhere() const { return matrices_elsewhere_; }
 
  private:
   T* grad_slab() const;
   bool matrices_elsewhere_ = false;
+  T* shared_ = nullptr;  // share_values: the owner's slab
   std::vector<Entry> entries_;
   std::unordered_set<std::string> names_;  // duplicate check in O(1) per declaration
   std::size_t slab_ = 0;

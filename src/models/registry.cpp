@@ -18,6 +18,7 @@ Entry deepar_entry();
 Entry tcn_entry();
 Entry transformer_entry();
 Entry prophet_entry();
+Entry ensemble_entry();
 }  // namespace models
 
 namespace {
@@ -34,6 +35,7 @@ const std::vector<models::Entry>& table() {
       models::tcn_entry(),
       models::transformer_entry(),
       models::prophet_entry(),
+      models::ensemble_entry(),
   };
   return t;
 }

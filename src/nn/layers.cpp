@@ -34,7 +34,7 @@ const char* role_name(Role r) {
 
 template <class T>
 std::size_t ParamSet<T>::add(std::string name, const Shape& shape, Role role) {
-  NTN_CHECK(values_.empty(), "parameter '", name, "' declared after the parameter set was finalised");
+  NTN_CHECK(values_.empty() && !shared_, "parameter '", name, "' declared after the parameter set was finalised");
   NTN_CHECK(entries_.size() < kMaxParamTensors, "the model would have more than ", kMaxParamTensors,
             " parameter tensors (at '", name, "'); lower the number of layers or blocks");
   NTN_CHECK(!role_packed(role) || shape.rank() == 2, "parameter '", name, "' has role ", role_name(role),
@@ -64,6 +64,14 @@ void ParamSet<T>::finalize() {
   // Lazily mapped: a model loaded only to serve from packed weights never touches (or pays
   // for) the pages of its Linear weights.
   values_ = AlignedBuffer::zeroed(slab_ * sizeof(T));
+}
+
+template <class T>
+void ParamSet<T>::share_values(T* values) {
+  NTN_CHECK(values && reinterpret_cast<std::uintptr_t>(values) % kAlign == 0,
+            "share_values: the owner's slab must start on a cache line");
+  shared_ = values;
+  values_ = AlignedBuffer{};
 }
 
 template <class T>

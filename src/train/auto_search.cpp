@@ -126,6 +126,8 @@ json auto_space(const std::string& type) {
   const ModelInfo& info = model_info(type);
   NTN_CHECK(!info.direct_fit, "--auto: ", type,
             " is fitted on each window directly (no training settings to search); train it without --auto");
+  NTN_CHECK(!info.composite, "--auto: an ", type, "'s members are not searched as one model; use --ensemble K with "
+                             "--model set to the members' type");
   json space = json::parse(kCommonSpace);
   for (const auto& [k, v] : info.auto_space.items()) {
     if (v.is_null())

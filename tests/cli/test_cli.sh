@@ -85,6 +85,26 @@ expect_error quantize_twice "already int8" "$bin" quantize --model "$dir/m8.ntn"
 "$bin" bench predict --model "$dir/m.ntn" --requests 500 --ticks 5 --json > "$dir/bench.json"
 check bench_predict_fields python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d[k] for k in ['latency_p50_us','latency_p99_us','throughput_b1_per_s','throughput_b512_per_s','cache_hit_rate','cache_hit_us','allocs_per_predict','load_first_forecast_ms','peak_rss_mb']]; assert d['cache_hit_rate'] > 0.9" "$dir/bench.json"
 
+# --ensemble K: one artifact of K members (input 2H..4H, losses mae / mse / huber), each scored alone
+# beside the whole; it evaluates, predicts, quantises and backtests as any model.
+"$bin" train --data "$dir/ok.csv" --columns price --horizon 6 --mlp-units 16x16 --max-steps 20 --batch 8 --val-every 10 \
+  --ensemble 3 --quiet --json --out "$dir/ens.ntn" > "$dir/ens.json"
+check ensemble_members python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['model_type'] == 'ensemble' and d['input_size'] == 24, d
+m = d['ensemble']['members']
+assert [x['input_size'] for x in m] == [12, 18, 24] and [x['loss'] for x in m] == ['mae', 'mse', 'huber'], m
+assert all(x['test']['mae'] > 0 for x in m) and d['test']['mae'] > 0
+" "$dir/ens.json"
+"$bin" evaluate --model "$dir/ens.ntn" --data "$dir/ok.csv" --columns price --json > "$dir/ens_eval.json"
+check ensemble_evaluate_equals_train python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['test']; b=json.load(open(sys.argv[2])); assert abs(a['mae']-b['mae']) < 1e-9, (a['mae'], b['mae'])" "$dir/ens.json" "$dir/ens_eval.json"
+"$bin" quantize --model "$dir/ens.ntn" --to int8 --out "$dir/ens8.ntn" > /dev/null
+"$bin" predict --model "$dir/ens8.ntn" --data "$dir/ok.csv" --json > "$dir/ens_pred.json"
+check ensemble_int8_predicts python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['forecasts']['price']; assert len(f) == 6 and all(80 < v < 120 for v in f), f" "$dir/ens_pred.json"
+"$bin" backtest --model "$dir/ens.ntn" --data "$dir/ok.csv" --columns price --origins 20 --refit-every 10 --json > "$dir/ens_bt.json"
+check ensemble_backtest_refit python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['refits'] == 2 and d['mae'] > 0, d" "$dir/ens_bt.json"
+
 # Backtest: per-origin CSV + JSON, an ensemble, a series too short.
 "$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 100 --season 7 --csv "$dir/bt.csv" --json > "$dir/bt.json"
 check backtest_json python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['origins'] == 100 and len(d['per_origin']) == 100 and d['mae'] > 0 and 'mase' in d and d['naive']['mae'] > 0, d" "$dir/bt.json"

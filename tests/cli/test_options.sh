@@ -34,6 +34,16 @@ auto_space_not_obj   | --auto-space: expected a JSON object                     
 auto_prophet         | --auto: prophet is fitted on each window directly               | --model prophet --auto
 auto_no_validation   | --auto scores candidates on the validation part: --val-every    | --auto --val-every 0
 auto_resume          | --auto cannot --resume                                          | --auto --resume --checkpoint /tmp/x.ck
+ensemble_negative    | --ensemble: '-1' is out of range (expected an integer in 0..256) | --ensemble -1
+ensemble_huge        | --ensemble: 257 is out of range                                 | --ensemble 257
+ensemble_text        | --ensemble: 'three' is not a plain integer                      | --ensemble three
+ensemble_auto_refit  | --auto-refit retrains one configuration                         | --auto --auto-refit --ensemble 3
+ensemble_combine     | --ensemble-combine: max not in                                  | --ensemble 3 --ensemble-combine max
+ensemble_prophet     | --ensemble: prophet is fitted on each window directly           | --model prophet --ensemble 3
+ensemble_model       | --ensemble: the members' model is --model (not ensemble)        | --model ensemble --ensemble 3
+ensemble_checkpoint  | --ensemble trains its members one after the other and keeps no  | --ensemble 2 --checkpoint /tmp/x.ck
+ensemble_deepar      | the median of distribution parameters is no distribution        | --model deepar --ensemble 2
+ensemble_covariates  | --ensemble: members take no covariates                          | --columns price --hist-exog volume --ensemble 2
 val_metric_unknown   | --val-metric: rmse not in                                       | --val-metric rmse
 seed_negative        | --seed: '-1' is out of range (expected an integer >= 0)         | --seed -1
 seed_hex             | --seed: '0x10' is not a plain integer                           | --seed 0x10

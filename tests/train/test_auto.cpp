@@ -1,14 +1,17 @@
 // Automatic configuration: the trainer's pause / continue and data-scale validation metrics it
 // relies on, the space's draws, and the search itself (deterministic, blind to the test part,
-// its winner equal to a plain training run of the chosen configuration).
+// its winner equal to a plain training run of the chosen configuration), and ensembles (one
+// model of members combined by the median; --ensemble K trains the N-BEATS recipe).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "expect_error.h"
 #include "ntn/auto.h"
@@ -329,6 +332,223 @@ TEST(AutoTrain, FixedSettingsAreNotSearchedAndErrorsAreClear) {
   spec = small_spec();
   spec.eta = 1;
   test::expect_error([&] { auto_train(small_job(path), spec); }, {"--auto-eta"});
+  std::remove(path.c_str());
+}
+
+// ---- ensembles (--ensemble K) ---------------------------------------------------------------
+
+// Member k of a config, built alone (its missing fields filled as the ensemble fills them).
+std::unique_ptr<Model<float>> member_alone(const json& ensemble_cfg, std::size_t k) {
+  return make_model<float>(make_model<float>(ensemble_cfg)->config().at("members").at(k));
+}
+
+// The ensemble's forecast is, per step and output, the median (or mean) of its members' forecasts,
+// each member reading the last L_k values of the window: bitwise, with members initialised from
+// seed + k as when built alone.
+TEST(Ensemble, ForwardIsTheMedianOrMeanOfTheMembersOnTheirOwnInputs) {
+  const json members = json::array({{{"type", "mlp"}, {"input_size", 12}, {"hidden_size", 8}},
+                                    {{"type", "nhits"}, {"input_size", 8}, {"mlp_units", {{8, 8}}}},
+                                    {{"type", "nbeats"}, {"input_size", 4}, {"mlp_units", {{8, 8}}}},
+                                    {{"type", "mlp"}, {"input_size", 6}, {"hidden_size", 4}}});
+  const std::size_t B = 5, H = 3, L = 12;
+  std::vector<float> x(B * L);
+  Rng rng(3, stream_id("ensemble forward"));
+  for (float& v : x) v = float(rng.normal());
+  for (std::size_t K : {1u, 2u, 3u, 4u})
+    for (const char* combine : {"median", "mean"}) {
+      SCOPED_TRACE(cat(K, " members, ", combine));
+      json cfg = {{"type", "ensemble"}, {"horizon", H}, {"combine", combine}, {"members", json::array()}};
+      for (std::size_t k = 0; k < K; ++k) cfg["members"].push_back(members[k]);
+      if (K < 3) cfg["input_size"] = L;  // longer than every member's: each reads the window's end
+      auto e = make_model<float>(cfg);
+      ASSERT_EQ(e->input_size(), L);
+      e->init(7);
+      auto ws = e->make_workspace(B, true);
+      std::vector<float> y(B * H);
+      e->forward(*ws, x.data(), y.data(), B, {});
+      std::vector<std::vector<float>> outs;
+      for (std::size_t k = 0; k < K; ++k) {
+        auto m = member_alone(cfg, k);
+        m->init(7 + k);
+        const std::size_t Lk = m->input_size();
+        std::vector<float> xk(B * Lk), yk(B * H);
+        for (std::size_t b = 0; b < B; ++b) std::memcpy(&xk[b * Lk], &x[b * L + L - Lk], Lk * sizeof(float));
+        auto wk = m->make_workspace(B, true);
+        m->forward(*wk, xk.data(), yk.data(), B, {});
+        outs.push_back(yk);
+      }
+      for (std::size_t i = 0; i < B * H; ++i) {
+        std::vector<float> v;
+        for (const auto& o : outs) v.push_back(o[i]);
+        float want = 0;
+        if (std::string(combine) == "mean") {
+          for (float a : v) want += a;
+          want *= 1.0f / float(K);
+        } else {
+          std::sort(v.begin(), v.end());
+          want = K % 2 ? v[K / 2] : 0.5f * (v[K / 2 - 1] + v[K / 2]);
+        }
+        ASSERT_EQ(y[i], want) << i;
+      }
+    }
+}
+
+TEST(Ensemble, ConfigErrorsNameTheMemberAndField) {
+  const json mlp = {{"type", "mlp"}, {"input_size", 12}, {"hidden_size", 8}};
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"type", "ensemble"}}, "field 'members' must be a list of 1..256"},
+      {{{"type", "ensemble"}, {"members", json::array()}}, "field 'members' must be a list of 1..256"},
+      {{{"type", "ensemble"}, {"members", {1}}}, "members[0]: expected a model config object"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "ensemble"}}}}}, "members[0]: an ensemble cannot be a member"},
+      {{{"type", "ensemble"}, {"members", {mlp, {{"type", "prophet"}, {"input_size", 12}}}}},
+       "members[1]: prophet is fitted per window"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "deepar"}, {"input_size", 12}}}}},
+       "members[0]: deepar outputs a distribution"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "lstm9"}}}}}, "unknown model type 'lstm9'"},
+      {{{"type", "ensemble"}, {"horizon", 4}, {"members", {{{"type", "mlp"}, {"input_size", 12}, {"horizon", 5}}}}},
+       "members[0]: field 'horizon' = 5 differs from the ensemble's 4"},
+      {{{"type", "ensemble"}, {"input_size", 8}, {"members", {mlp}}},
+       "members[0]: input_size 12 is longer than the ensemble's 8"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "mlp"}}}}}, "members[0]: no input_size, and the ensemble gives none"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "mlp"}, {"input_size", 12}, {"hist_exog", 2}}}}},
+       "members[0]: field 'hist_exog': ensemble members take no covariates"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "mlp"}, {"input_size", -3}}}}}, "members[0]: field 'input_size'"},
+      {{{"type", "ensemble"}, {"members", {{{"type", "mlp"}, {"input_size", 12}, {"hidden_size", 0}}}}},
+       "field 'hidden_size'"},
+      {{{"type", "ensemble"}, {"combine", "max"}, {"members", {mlp}}}, "field 'combine' = 'max' is not median or mean"},
+      {{{"type", "ensemble"}, {"members", {mlp}}, {"weights", {1}}}, "weights"},
+  };
+  for (const auto& [cfg, want] : cases) {
+    SCOPED_TRACE(cfg.dump());
+    test::expect_error([&] { make_model<float>(cfg); }, {want.c_str()});
+  }
+}
+
+EnsembleSpec small_ensemble() {
+  EnsembleSpec spec;
+  spec.members = 3;
+  spec.multipliers = {2, 3, 4};
+  return spec;
+}
+
+// --ensemble: K members differing in input size, loss and seed, joined into one model whose
+// forecast of every test window is the median of the members' own artifacts; deterministic and
+// blind to the test part; the record holds the members.
+TEST(EnsembleTrain, JoinsMembersIntoOneModelForecastingTheirMedian) {
+  const std::string path = write_series(1.0), other = write_series(3.0);
+  const TrainResult a = ensemble_train(small_job(path), small_ensemble());
+  const TrainResult b = ensemble_train(small_job(other), small_ensemble());
+  ASSERT_EQ(a.artifact.model->type(), "ensemble");
+  EXPECT_EQ(a.artifact.model->input_size(), 24u);  // 4 x H
+  ASSERT_EQ(a.members.size(), 3u);
+  const json& runs = a.search["member_runs"];
+  ASSERT_EQ(runs.size(), 3u);
+  const char* losses[] = {"mae", "mse", "huber"};
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(runs[k]["input_size"], 6 * (k + 2));
+    EXPECT_EQ(runs[k]["loss"], losses[k]);
+    EXPECT_EQ(runs[k]["seed"], 1 + k);
+    EXPECT_TRUE(runs[k].contains("score"));
+    EXPECT_EQ(a.members[k].model->config()["members"][0]["input_size"], 6 * (k + 2));
+  }
+  EXPECT_EQ(a.artifact.training["ensemble"], a.search);
+  EXPECT_EQ(a.search["metric"], "mae");
+  EXPECT_EQ(a.summary.steps, runs[0]["steps"].get<std::uint64_t>() + runs[1]["steps"].get<std::uint64_t>() +
+                                 runs[2]["steps"].get<std::uint64_t>());
+  // Blind to the test part, and deterministic.
+  const auto wa = params_of(*a.artifact.model), wb = params_of(*b.artifact.model);
+  ASSERT_EQ(wa.size(), wb.size());
+  EXPECT_EQ(std::memcmp(wa.data(), wb.data(), wa.size() * sizeof(float)), 0);
+  EXPECT_EQ(a.search["score"], b.search["score"]);
+  // The joined model's test forecasts are the median of its members'.
+  const Prepared& p = a.prepared;
+  const std::size_t n = p.test.size() * 6;
+  std::vector<float> joined(n);
+  predict_windows(*a.artifact.model, p.store, p.test, a.artifact.window_scaling, joined.data());
+  std::vector<std::vector<float>> each(3, std::vector<float>(n));
+  for (std::size_t k = 0; k < 3; ++k)
+    predict_windows(*a.members[k].model, p.store, p.test, a.members[k].window_scaling, each[k].data());
+  for (std::size_t i = 0; i < n; ++i) {
+    float v[3] = {each[0][i], each[1][i], each[2][i]};
+    std::sort(v, v + 3);
+    ASSERT_EQ(joined[i], v[1]) << i;
+  }
+  // Members differ (input size, loss, seed), so the median is not one of them everywhere.
+  for (std::size_t k = 0; k < 3; ++k) EXPECT_NE(std::memcmp(joined.data(), each[k].data(), n * sizeof(float)), 0);
+  std::remove(path.c_str());
+  std::remove(other.c_str());
+}
+
+TEST(EnsembleTrain, FixedSettingsAndErrors) {
+  const std::string path = write_series(1.0);
+  TrainJob job = small_job(path);
+  job.model["input_size"] = 12;  // every member reads 12 values; only loss and seed vary
+  EnsembleSpec spec = small_ensemble();
+  spec.members = 2;
+  spec.losses.clear();  // every member the job's loss (mae)
+  spec.combine = "mean";
+  const TrainResult r = ensemble_train(job, spec);
+  EXPECT_EQ(r.artifact.model->input_size(), 12u);
+  EXPECT_EQ(r.artifact.model->config()["combine"], "mean");
+  for (const json& m : r.search["member_runs"]) {
+    EXPECT_EQ(m["input_size"], 12);
+    EXPECT_EQ(m["loss"], "mae");
+  }
+  const std::vector<std::pair<std::function<void(TrainJob&, EnsembleSpec&)>, std::string>> cases = {
+      {[](TrainJob&, EnsembleSpec& s) { s.members = 0; }, "--ensemble: expected 1..256 members (got 0)"},
+      {[](TrainJob&, EnsembleSpec& s) { s.members = 1000; }, "--ensemble: expected 1..256 members (got 1000)"},
+      {[](TrainJob&, EnsembleSpec& s) { s.combine = "max"; }, "--ensemble combine 'max'"},
+      {[](TrainJob&, EnsembleSpec& s) { s.multipliers = {0}; }, "--ensemble: input multiplier 0 is outside"},
+      {[](TrainJob&, EnsembleSpec& s) { s.multipliers = {1u << 30}; }, "is outside 1.."},
+      {[](TrainJob&, EnsembleSpec& s) { s.losses = {"nope"}; }, "nope"},
+      {[](TrainJob& j, EnsembleSpec&) { j.train.checkpoint_path = "x.ckpt"; }, "keeps no checkpoint"},
+      {[](TrainJob& j, EnsembleSpec&) { j.model["type"] = "prophet"; }, "prophet is fitted on each window"},
+      {[](TrainJob& j, EnsembleSpec&) { j.model["type"] = "ensemble"; }, "not ensemble"},
+      {[](TrainJob& j, EnsembleSpec&) { j.train.loss = parse_loss("mq", {0.1f, 0.5f, 0.9f}); },
+       "train a point forecast, but the job's mq loss does not"},
+      {[](TrainJob& j, EnsembleSpec& s) {
+         s.losses.clear();
+         j.train.loss = parse_loss("nll", {}, 1.0f, "gaussian");
+       },
+       "the median of distribution parameters is no distribution"},
+      {[](TrainJob& j, EnsembleSpec&) { j.data.covariates.hist = {"b"}; j.data.csv.columns = {"a"}; },
+       "members take no covariates"},
+      {[](TrainJob& j, EnsembleSpec&) { j.train.seed = UINT64_MAX; }, "overflows"},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(i);
+    TrainJob j = small_job(path);
+    EnsembleSpec s = small_ensemble();
+    cases[i].first(j, s);
+    test::expect_error([&] { ensemble_train(j, s); }, {cases[i].second.c_str()});
+  }
+  test::expect_error([] { auto_space("ensemble"); }, {"use --ensemble K"});
+  std::remove(path.c_str());
+}
+
+// --auto --ensemble: the members take the search's chosen settings (the chosen seed first).
+TEST(EnsembleTrain, AfterASearchTheMembersTakeTheChosenSettings) {
+  const std::string path = write_series(1.0);
+  AutoSpec search = small_spec();
+  search.candidates = 3;
+  EnsembleSpec spec = small_ensemble();
+  spec.members = 2;
+  const TrainResult alone = auto_train(small_job(path), search);
+  const TrainResult r = auto_ensemble_train(small_job(path), search, spec);
+  const json& chosen = alone.search["chosen_params"];
+  EXPECT_EQ(r.search["auto"]["chosen_params"], chosen);
+  EXPECT_EQ(r.artifact.training["search"], r.search["auto"]);
+  ASSERT_EQ(r.members.size(), 2u);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const json tc = r.members[k].training["config"];
+    EXPECT_EQ(tc["seed"], chosen["seed"].get<std::uint64_t>() + k);
+    EXPECT_EQ(tc["window_scaling"], chosen["window_scaling"]);
+    EXPECT_FLOAT_EQ(tc["lr"].get<float>(), chosen["lr"].get<float>());
+    EXPECT_EQ(r.members[k].window_scaling, parse_window_scaling(chosen["window_scaling"].get<std::string>()));
+  }
+  EXPECT_EQ(r.artifact.window_scaling, r.members[0].window_scaling);
+  search.refit = true;
+  test::expect_error([&] { auto_ensemble_train(small_job(path), search, spec); }, {"--auto-refit retrains one"});
   std::remove(path.c_str());
 }
 

@@ -35,7 +35,7 @@ int run_models(bool as_json) {
                    {"streaming", m.streaming},
                    {"tiny_config", m.tiny_config}});
       // The --auto search space (none for a model fitted directly).
-      a.back()["auto_space"] = m.direct_fit ? nlohmann::json(nullptr) : auto_space(m.name);
+      a.back()["auto_space"] = m.direct_fit || m.composite ? nlohmann::json(nullptr) : auto_space(m.name);
     }
     std::printf("%s\n", nlohmann::json({{"models", a}}).dump().c_str());
     return 0;

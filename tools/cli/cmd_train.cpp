@@ -42,6 +42,8 @@ struct TrainOpts {
   std::size_t auto_candidates = 9, auto_eta = 3;
   std::uint64_t auto_seed = 1;
   std::string auto_space, auto_metric;
+  std::size_t ensemble = 0;            // --ensemble K (0: one model)
+  std::string ensemble_combine = "median";
   std::vector<std::string> fixed;      // training settings given on the command line (not searched)
   bool no_restore_best = false, resume = false, json = false, quiet = false;
 };
@@ -132,28 +134,44 @@ int run_train(const TrainOpts& o) {
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
   TrainResult r;
-  if (o.auto_search) {
-    NTN_CHECK(!o.resume, "--auto cannot --resume (each candidate keeps its own state)");
-    AutoSpec spec;
-    spec.candidates = o.auto_candidates;
-    spec.eta = o.auto_eta;
-    spec.seed = o.auto_seed;
+  AutoSpec aspec;
+  aspec.candidates = o.auto_candidates;
+  aspec.eta = o.auto_eta;
+  aspec.seed = o.auto_seed;
+  aspec.metric = o.auto_metric;
+  aspec.fixed = o.fixed;
+  aspec.refit = o.auto_refit;
+  if (!o.auto_space.empty()) aspec.space = load_config(o.auto_space, "--auto-space");
+  if (o.auto_search && !o.quiet)
+    aspec.on_trial = [](const json& t) {
+      std::fprintf(stderr, "auto: rung %zu/%zu trial %zu/%zu: %llu steps, ", t["rung"].get<std::size_t>() + 1,
+                   t["rungs"].get<std::size_t>(), t["trial"].get<std::size_t>() + 1, t["trials"].get<std::size_t>(),
+                   (unsigned long long)t["steps"].get<std::uint64_t>());
+      if (t["score"].is_null())
+        std::fprintf(stderr, "failed: %s\n", t["error"].get<std::string>().c_str());
+      else
+        std::fprintf(stderr, "validation %s %.5g (%.1f s)\n", t["metric"].get<std::string>().c_str(),
+                     t["score"].get<double>(), t["seconds"].get<double>());
+    };
+  if (o.auto_search) NTN_CHECK(!o.resume, "--auto cannot --resume (each candidate keeps its own state)");
+  if (o.ensemble) {
+    EnsembleSpec spec;
+    spec.members = o.ensemble;
+    spec.combine = o.ensemble_combine;
     spec.metric = o.auto_metric;
-    spec.fixed = o.fixed;
-    spec.refit = o.auto_refit;
-    if (!o.auto_space.empty()) spec.space = load_config(o.auto_space, "--auto-space");
+    if (o.input_size) spec.multipliers.clear();
+    if (!o.loss.empty()) spec.losses.clear();
     if (!o.quiet)
-      spec.on_trial = [](const json& t) {
-        std::fprintf(stderr, "auto: rung %zu/%zu trial %zu/%zu: %llu steps, ", t["rung"].get<std::size_t>() + 1,
-                     t["rungs"].get<std::size_t>(), t["trial"].get<std::size_t>() + 1, t["trials"].get<std::size_t>(),
-                     (unsigned long long)t["steps"].get<std::uint64_t>());
-        if (t["score"].is_null())
-          std::fprintf(stderr, "failed: %s\n", t["error"].get<std::string>().c_str());
-        else
-          std::fprintf(stderr, "validation %s %.5g (%.1f s)\n", t["metric"].get<std::string>().c_str(),
-                       t["score"].get<double>(), t["seconds"].get<double>());
+      spec.on_member = [&](const json& m) {
+        std::fprintf(stderr, "ensemble: member %zu/%zu (input %zu, loss %s, seed %llu): %llu steps, validation %s in %.1f s\n",
+                     m["member"].get<std::size_t>() + 1, o.ensemble, m["input_size"].get<std::size_t>(),
+                     m["loss"].get<std::string>().c_str(), (unsigned long long)m["seed"].get<std::uint64_t>(),
+                     (unsigned long long)m["steps"].get<std::uint64_t>(),
+                     m.contains("score") ? cat(m["score"].get<double>()).c_str() : "-", m["seconds"].get<double>());
       };
-    r = auto_train(job, spec);
+    r = o.auto_search ? auto_ensemble_train(job, aspec, spec) : ensemble_train(job, spec);
+  } else if (o.auto_search) {
+    r = auto_train(job, aspec);
   } else {
     r = train_job(job);
   }
@@ -167,7 +185,17 @@ int run_train(const TrainOpts& o) {
                  {"horizon", a.model->horizon()},
                  {"train", summary.to_json()}};
   if (a.covariates.counts().any()) result["covariates"] = a.covariates.to_json();
-  if (!r.search.is_null()) {  // the whole search is in the artifact; here what was chosen and what it cost
+  if (!r.members.empty()) {  // each member scored alone on the test part, beside the ensemble
+    json ms = r.search["member_runs"];
+    for (std::size_t k = 0; k < r.members.size(); ++k)
+      if (!r.prepared.test.empty()) ms[k]["test"] = evaluate_test(r.members[k], r.prepared).to_json();
+    result["ensemble"] = {{"members", ms}, {"combine", r.search["combine"]}, {"metric", r.search["metric"]},
+                          {"score", r.search.value("score", json(nullptr))}, {"seconds", r.search["seconds"]}};
+    if (r.search.contains("auto"))
+      result["ensemble"]["auto"] = {{"chosen_params", r.search["auto"]["chosen_params"]},
+                                    {"best_val", r.search["auto"]["best_val"]},
+                                    {"seconds", r.search["auto"]["seconds"]}};
+  } else if (!r.search.is_null()) {  // the whole search is in the artifact; here what was chosen and what it cost
     const json& sr = r.search;
     result["search"] = {{"chosen", sr["chosen"]},      {"chosen_params", sr["chosen_params"]},
                         {"metric", sr["metric"]},      {"best_val", sr["best_val"]},
@@ -184,7 +212,30 @@ int run_train(const TrainOpts& o) {
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
-    if (!r.search.is_null()) {
+    if (result.contains("ensemble")) {
+      const json& e = result["ensemble"];
+      const std::string vm = e["metric"].get<std::string>();
+      const char* tm = r.prepared.protocol == Protocol::m4 ? "smape" : r.prepared.protocol == Protocol::ltsf ? "mse" : "mae";
+      if (e.contains("auto"))
+        std::printf("auto: chose %s (validation %.5g) in %.1f s; the members take its settings\n",
+                    e["auto"]["chosen_params"].dump().c_str(), e["auto"]["best_val"].get<double>(),
+                    e["auto"]["seconds"].get<double>());
+      std::printf("ensemble: %zu members combined by the %s, %.1f s in all\n", e["members"].size(),
+                  e["combine"].get<std::string>().c_str(), e["seconds"].get<double>());
+      std::printf("  %6s %6s %6s %6s %6s %12s %12s\n", "member", "input", "loss", "seed", "steps",
+                  cat("val ", vm).c_str(), cat("test ", tm).c_str());
+      for (const json& m : e["members"])
+        std::printf("  %6zu %6zu %6s %6llu %6llu %12s %12s\n", m["member"].get<std::size_t>(),
+                    m["input_size"].get<std::size_t>(), m["loss"].get<std::string>().c_str(),
+                    (unsigned long long)m["seed"].get<std::uint64_t>(), (unsigned long long)m["steps"].get<std::uint64_t>(),
+                    m.contains("score") ? cat(m["score"].get<double>()).c_str() : "-",
+                    m.contains("test") ? cat(m["test"][tm].get<double>()).c_str() : "-");
+      if (result.contains("test"))
+        std::printf("  %6s %6s %6s %6s %6s %12s %12s\n", "all", "", "", "", "",
+                    e["score"].is_null() ? "-" : cat(e["score"].get<double>()).c_str(),
+                    cat(result["test"][tm].get<double>()).c_str());
+    }
+    if (!r.search.is_null() && !result.contains("ensemble")) {
       const json& sr = r.search;
       std::printf("auto: %zu candidates, successive halving over rungs %s (eta %zu), %.1f s in all; validation %s\n",
                   sr["candidates"].get<std::size_t>(), sr["rungs"].dump().c_str(), sr["eta"].get<std::size_t>(),
@@ -203,7 +254,10 @@ int run_train(const TrainOpts& o) {
     else
       std::printf("trained %llu steps in %.1f s, last train loss %.5f", (unsigned long long)summary.steps,
                   summary.seconds, summary.last_train_loss);
-    if (summary.best_val_loss >= 0)
+    if (result.contains("ensemble") && summary.best_val_loss >= 0)
+      std::printf(", ensemble validation %s %.5f", result["ensemble"]["metric"].get<std::string>().c_str(),
+                  summary.best_val_loss);
+    else if (summary.best_val_loss >= 0)
       std::printf(", best validation loss %.5f at step %llu", summary.best_val_loss,
                   (unsigned long long)summary.best_step);
     std::printf("\n");
@@ -304,7 +358,7 @@ Run add_train(CLI::App& app) {
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
   app.add_flag("--auto", o->auto_search,
                "Search the model's default space (input size, learning rate, batch, window scaler, seed, model "
-               "knobs; docs/auto.md) by successive halving on the validation part, then keep the best; settings "
+               "knobs; README 'Automatic configuration') by successive halving on the validation part, then keep the best; settings "
                "given on the command line are not searched");
   app.add_flag("--auto-refit", o->auto_refit,
                "--auto: train the chosen configuration again on the training and validation parts, for the steps at "
@@ -314,8 +368,14 @@ Run add_train(CLI::App& app) {
   add_uint(app, "--auto-seed", o->auto_seed, limits::kSeed, "--auto: seed of the draws (default 1)");
   app.add_option("--auto-space", o->auto_space, "--auto: the space as a JSON file or inline JSON (replaces the default)");
   app.add_option("--auto-metric", o->auto_metric,
-                 "--auto: validation metric (default: smape for m4, else mae)")
+                 "--auto / --ensemble: validation metric (default: smape for m4, else mae)")
       ->check(CLI::IsMember({"mae", "mse", "smape"}));
+  add_uint(app, "--ensemble", o->ensemble, {0, 256},
+           "Train K members (the N-BEATS recipe: input 2..7 x horizon, loss mae / mse / huber, seed + k; --input-size "
+           "or --loss fix them) and store them as one model that forecasts their median (0: one model); with "
+           "--auto, the members take the search's chosen settings");
+  app.add_option("--ensemble-combine", o->ensemble_combine, "--ensemble: median (default) or mean")
+      ->check(CLI::IsMember({"median", "mean"}));
   app.add_flag("--json", o->json, "Print the result as one JSON object");
   app.add_flag("--quiet", o->quiet, "No progress output");
   return [o, &app] {
