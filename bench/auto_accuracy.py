@@ -49,13 +49,14 @@ CASES = {
 }
 
 
-def run(bin_, args, threads):
+def run(bin_, args, threads, out=None):
+    """`ntneural train ARGS --json`, timed (wall of the whole command); the artifact to `out` if given."""
     with tempfile.TemporaryDirectory() as d:
-        cmd = [bin_, "train"] + args + ["--threads", str(threads), "--out", os.path.join(d, "m.ntn"), "--json",
-                                        "--quiet"]
+        cmd = [bin_, "train"] + args + ["--threads", str(threads), "--out", out or os.path.join(d, "m.ntn"),
+                                        "--json", "--quiet"]
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        return json.loads(out), time.perf_counter() - t0
+        res = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(res), time.perf_counter() - t0
 
 
 def main():

@@ -25,19 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+from auto_accuracy import M4, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(ROOT, "..", "shared", "data")
-M4 = ["--data", os.path.join(DATA, "m4_hourly_train.csv"), "--test-data", os.path.join(DATA, "m4_hourly_test.csv"),
-      "--protocol", "m4"]
-
-
-def train(bin_, args, threads, out):
-    cmd = [bin_, "train"] + args + ["--threads", str(threads), "--out", out, "--json", "--quiet"]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(res), time.perf_counter() - t0
 
 
 def main():
@@ -55,7 +46,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         for name, extra in runs.items():
             out = os.path.join(d, name + ".ntn")
-            res, wall = train(args.ntneural, base + extra, args.threads, out)
+            res, wall = run(args.ntneural, base + extra, args.threads, out)
             row = {"run": name, "smape": res["test"]["smape"], "mase": res["test"]["mase"], "seconds": round(wall, 1),
                    "command": " ".join(["ntneural", "train"] + base + extra)}
             if "ensemble" in res:

@@ -7,6 +7,8 @@
 // its own loss and seed, as a one-member ensemble on the same windows and window scaler) and
 // joins them (ntn/auto.h, ensemble_train); trained as a whole, the gradient reaches the members
 // the median selects (half each to the two middle ones of an even count; 1/K each for the mean).
+// No golden fixture of its own: each member type has one, and tests/train/test_auto.cpp checks the
+// ensemble's forecast bitwise against its members run alone.
 //
 // Config: {"type": "ensemble", "members": [{"type": "nbeats", "input_size": 96}, ...],
 //          "combine": "median", "input_size": 336, "horizon": 48, "outputs": 1}
