@@ -78,6 +78,10 @@ struct EnsembleSpec {
   std::string combine = "median";                             // | mean
   std::string metric;  // validation metric of the record (and early stopping when the job's is "loss"): "" = smape
                        // for m4, else mae
+  // Refit (--auto-refit): each member trains again from its initial weights on the training AND
+  // validation windows up to its best validated step (AutoSpec::refit, member by member); the
+  // record's validation scores are those of the validated members.
+  bool refit = false;
   std::function<void(const nlohmann::json&)> on_member;  // after each member (progress)
 };
 
@@ -88,7 +92,8 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec);
 
 // --auto --ensemble K: the search first, then the ensemble of the chosen settings (learning rate,
 // batch, window scaler, model knobs; the chosen seed is the members' first) whose members vary
-// input size, loss and seed as above. The artifact's record holds both (training "search" and
+// input size, loss and seed as above. search.refit refits the members (the search's winner alone
+// is not refit). The artifact's record holds both (training "search" and
 // "ensemble"); r.search is the ensemble's report with the search under "auto".
 TrainResult auto_ensemble_train(const TrainJob& job, const AutoSpec& search, const EnsembleSpec& spec);
 

@@ -79,8 +79,27 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
                 {"outputs", Q},       {"combine", spec.combine}, {"members", std::move(members)}};
   };
 
-  json report = {{"members", K}, {"combine", spec.combine}, {"metric", metric}, {"input_size", Lmax},
-                 {"multipliers", spec.multipliers}, {"losses", spec.losses}};
+  json report = {{"members", K},           {"combine", spec.combine}, {"metric", metric},
+                 {"input_size", Lmax},     {"multipliers", spec.multipliers}, {"losses", spec.losses},
+                 {"refit", spec.refit}};
+  // The joined model: member k's parameters are the trained one-member ensemble's, renamed
+  // members.0 -> members.k.
+  auto join = [&](const std::vector<const Model<float>*>& ms, const json& cfgs) {
+    auto joint = make_model<float>(ensemble_config(cfgs));
+    auto& ps = joint->params();
+    for (std::size_t k = 0; k < ms.size(); ++k) {
+      const auto& src = ms[k]->params();
+      const std::string from = "members.0.", to = cat("members.", k, ".");
+      for (std::size_t i = 0; i < src.entries().size(); ++i) {
+        const auto& e = src.entries()[i];
+        const std::size_t j = ps.index_of(to + e.name.substr(from.size()));
+        NTN_CHECK(ps.entries()[j].size == e.size, "--ensemble: member ", k, " parameter ", e.name, " changed shape");
+        std::memcpy(ps.value(j), src.value(i), e.size * sizeof(float));
+      }
+    }
+    return joint;
+  };
+  std::vector<std::unique_ptr<Model<float>>> validated;  // refit: the members as validation chose them
   json list = json::array(), member_cfgs = json::array();
   TrainSummary total;
   for (std::size_t k = 0; k < K; ++k) {
@@ -107,31 +126,46 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
               {"seconds", now_s() - s0}};
     if (score >= 0) j["score"] = score;
     member_cfgs.push_back(model->config().at("members").at(0));
-    r.members.push_back(Artifact::from_training(std::move(model), p, tc, s));
     total.steps += s.steps;
     total.seconds += s.seconds;
+    if (spec.refit && !p.val.empty()) {
+      // Again from the same initial weights on training + validation, to the best validated step
+      // with the same schedule (as --auto-refit does for one model).
+      validated.push_back(std::move(model));
+      std::vector<WindowRef> all = p.train;
+      all.insert(all.end(), p.val.begin(), p.val.end());
+      model = make_model<float>(ensemble_config(json::array({mcfg})));
+      model->init(tc.seed);
+      TrainConfig rc = tc;
+      rc.val_every = 0;
+      rc.patience = 0;
+      Trainer tr(*model, p.store, all, {}, rc);
+      const TrainSummary rs = tr.run(s.best_step ? s.best_step : s.steps);
+      j["refit"] = {{"steps", rs.steps}, {"windows", all.size()}, {"seconds", rs.seconds}};
+      j["seconds"] = now_s() - s0;
+      total.steps += rs.steps;
+      total.seconds += rs.seconds;
+    }
+    r.members.push_back(Artifact::from_training(std::move(model), p, tc, s));
     total.last_train_loss = s.last_train_loss;
     if (spec.on_member) spec.on_member(j);
     list.push_back(std::move(j));
   }
 
-  // Join: member k's parameters are the trained one-member ensemble's, renamed members.0 -> members.k.
-  auto joint = make_model<float>(ensemble_config(member_cfgs));
-  auto& ps = joint->params();
-  for (std::size_t k = 0; k < K; ++k) {
-    const auto& src = r.members[k].model->params();
-    const std::string from = "members.0.", to = cat("members.", k, ".");
-    for (std::size_t i = 0; i < src.entries().size(); ++i) {
-      const auto& e = src.entries()[i];
-      const std::size_t j = ps.index_of(to + e.name.substr(from.size()));
-      NTN_CHECK(ps.entries()[j].size == e.size, "--ensemble: member ", k, " parameter ", e.name, " changed shape");
-      std::memcpy(ps.value(j), src.value(i), e.size * sizeof(float));
-    }
-  }
+  std::vector<const Model<float>*> final_members;
+  for (const Artifact& a : r.members) final_members.push_back(a.model.get());
+  auto joint = join(final_members, member_cfgs);
   TrainConfig tc = job.train;
   tc.val_metric = metric;
   derive_schedule(tc, p.train.size());
-  total.best_val_loss = validation_score(*joint, p, tc);
+  // The validation score of the members validation chose (a refit member has seen the validation part).
+  if (validated.empty()) {
+    total.best_val_loss = validation_score(*joint, p, tc);
+  } else {
+    std::vector<const Model<float>*> vs;
+    for (const auto& m : validated) vs.push_back(m.get());
+    total.best_val_loss = validation_score(*join(vs, member_cfgs), p, tc);
+  }
   report["member_runs"] = std::move(list);
   if (total.best_val_loss >= 0) report["score"] = total.best_val_loss;
   report["seconds"] = now_s() - t0;
@@ -143,10 +177,10 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
 }
 
 TrainResult auto_ensemble_train(const TrainJob& job, const AutoSpec& search, const EnsembleSpec& spec) {
-  NTN_CHECK(!search.refit, "--auto-refit retrains one configuration; with --ensemble the members keep their "
-                           "validation-chosen weights (drop --auto-refit)");
   const double t0 = now_s();
-  const TrainResult s = auto_train(job, search);
+  AutoSpec first = search;
+  first.refit = false;  // the members are refit, not the search's winner
+  const TrainResult s = auto_train(job, first);
   TrainJob j = job;
   json tc = job.train.to_json();
   const json train_keys = TrainConfig{}.to_json();
@@ -158,7 +192,9 @@ TrainResult auto_ensemble_train(const TrainJob& job, const AutoSpec& search, con
       j.model[k] = v;
   }
   j.train = TrainConfig::from_json(tc);
-  TrainResult r = ensemble_train(j, spec);
+  EnsembleSpec es = spec;
+  es.refit = es.refit || search.refit;
+  TrainResult r = ensemble_train(j, es);
   r.search["auto"] = s.search;
   r.search["seconds"] = now_s() - t0;
   r.artifact.training["search"] = s.search;

@@ -37,7 +37,6 @@ auto_resume          | --auto cannot --resume                                   
 ensemble_negative    | --ensemble: '-1' is out of range (expected an integer in 0..256) | --ensemble -1
 ensemble_huge        | --ensemble: 257 is out of range                                 | --ensemble 257
 ensemble_text        | --ensemble: 'three' is not a plain integer                      | --ensemble three
-ensemble_auto_refit  | --auto-refit retrains one configuration                         | --auto --auto-refit --ensemble 3
 ensemble_combine     | --ensemble-combine: max not in                                  | --ensemble 3 --ensemble-combine max
 ensemble_prophet     | --ensemble: prophet is fitted on each window directly           | --model prophet --ensemble 3
 ensemble_model       | --ensemble: the members' model is --model (not ensemble)        | --model ensemble --ensemble 3

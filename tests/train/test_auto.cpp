@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "expect_error.h"
+#include "train_util.h"
 #include "ntn/auto.h"
 #include "ntn/error.h"
 #include "ntn/rng.h"
@@ -28,17 +29,8 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
 }
 
-SeriesStore wave_store(std::size_t n = 600) {
-  SeriesStore s;
-  for (int k = 0; k < 2; ++k) {
-    std::vector<float> v(n), noise(n);
-    fill_normal(noise.data(), n, 0.0f, 0.05f, 3, std::uint64_t(k));
-    for (std::size_t i = 0; i < n; ++i)
-      v[i] = float(5 + k + std::sin(0.26 * double(i) + k) + 0.3 * std::sin(0.05 * double(i))) + noise[i];
-    s.add("s" + std::to_string(k), v.data(), n);
-  }
-  return s;
-}
+// Waves at levels 5 and 6 (what a window scaler removes).
+SeriesStore wave_store() { return test::sine_store(600, 5); }
 
 const json kModel = {{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{32, 32}}}};
 
@@ -547,8 +539,24 @@ TEST(EnsembleTrain, AfterASearchTheMembersTakeTheChosenSettings) {
     EXPECT_EQ(r.members[k].window_scaling, parse_window_scaling(chosen["window_scaling"].get<std::string>()));
   }
   EXPECT_EQ(r.artifact.window_scaling, r.members[0].window_scaling);
+  // Refit: each member again on training + validation to its best validated step; the search's
+  // winner alone is not refit, and the record's scores are the validated members'.
   search.refit = true;
-  test::expect_error([&] { auto_ensemble_train(small_job(path), search, spec); }, {"--auto-refit retrains one"});
+  const TrainResult f = auto_ensemble_train(small_job(path), search, spec);
+  EXPECT_EQ(f.search["auto"]["chosen_params"], chosen);
+  EXPECT_FALSE(f.search["auto"].contains("refit"));
+  EXPECT_TRUE(f.search["refit"].get<bool>());
+  EXPECT_EQ(f.search["score"], r.search["score"]);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const json& m = f.search["member_runs"][k];
+    ASSERT_TRUE(m.contains("refit")) << m.dump();
+    EXPECT_EQ(m["refit"]["steps"], m["best_step"]);
+    EXPECT_EQ(m["refit"]["windows"].get<std::size_t>(), f.prepared.train.size() + f.prepared.val.size());
+    EXPECT_EQ(m["score"], r.search["member_runs"][k]["score"]);
+  }
+  const auto wr = params_of(*r.artifact.model), wf = params_of(*f.artifact.model);
+  ASSERT_EQ(wr.size(), wf.size());
+  EXPECT_NE(std::memcmp(wr.data(), wf.data(), wr.size() * sizeof(float)), 0);  // it learnt from the validation part
   std::remove(path.c_str());
 }
 

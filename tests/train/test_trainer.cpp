@@ -14,23 +14,14 @@
 #include "ntn/parallel.h"
 #include "ntn/rng.h"
 #include "ntn/trainer.h"
+#include "train_util.h"
 
 namespace ntn {
 namespace {
 
 using nlohmann::json;
 
-SeriesStore sine_store(std::size_t n = 600) {
-  SeriesStore s;
-  for (int k = 0; k < 2; ++k) {
-    std::vector<float> v(n), noise(n);
-    fill_normal(noise.data(), n, 0.0f, 0.05f, 3, std::uint64_t(k));
-    for (std::size_t i = 0; i < n; ++i)
-      v[i] = float(std::sin(0.26 * double(i) + k) + 0.3 * std::sin(0.05 * double(i))) + noise[i];
-    s.add("s" + std::to_string(k), v.data(), n);
-  }
-  return s;
-}
+using test::sine_store;
 
 const json kSmall = {{"type", "nhits"}, {"input_size", 24}, {"horizon", 6}, {"mlp_units", {{32, 32}}},
                      {"dropout", 0.1}};

@@ -159,6 +159,7 @@ int run_train(const TrainOpts& o) {
     spec.members = o.ensemble;
     spec.combine = o.ensemble_combine;
     spec.metric = o.auto_metric;
+    spec.refit = o.auto_refit;
     if (o.input_size) spec.multipliers.clear();
     if (!o.loss.empty()) spec.losses.clear();
     if (!o.quiet)
@@ -201,9 +202,8 @@ int run_train(const TrainOpts& o) {
                         {"metric", sr["metric"]},      {"best_val", sr["best_val"]},
                         {"candidates", sr["candidates"]}, {"rungs", sr["rungs"]},
                         {"seconds", sr["seconds"]},
-                        {"refit", sr.value("refit", json(nullptr))},
-                        {"steps", 0}};
-    std::uint64_t steps = 0;
+                        {"refit", sr.value("refit", json(nullptr))}};
+    std::uint64_t steps = 0;  // every candidate's steps: what the search cost
     for (const json& t : sr["trials"]) steps += t["steps"].get<std::uint64_t>();
     result["search"]["steps"] = steps;
   }
@@ -362,7 +362,8 @@ Run add_train(CLI::App& app) {
                "given on the command line are not searched");
   app.add_flag("--auto-refit", o->auto_refit,
                "--auto: train the chosen configuration again on the training and validation parts, for the steps at "
-               "which its validation was best (as the NHITS authors' long-horizon results do); the test part stays unseen");
+               "which its validation was best (as the NHITS authors' long-horizon results do); the test part stays unseen; "
+               "with --ensemble, each member");
   add_uint(app, "--auto-candidates", o->auto_candidates, {1, 10000}, "--auto: configurations drawn (default 9)");
   add_uint(app, "--auto-eta", o->auto_eta, {2, 100}, "--auto: each rung keeps the best 1/eta (default 3)");
   add_uint(app, "--auto-seed", o->auto_seed, limits::kSeed, "--auto: seed of the draws (default 1)");
