@@ -172,9 +172,7 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
     space.erase(k == "input_size" ? "input_size_multiplier" : k);
   }
   for (const std::string& k : spec.fixed) space.erase(k);
-  const std::string metric = !spec.metric.empty()              ? spec.metric
-                             : f.data.protocol == Protocol::m4 ? "smape"
-                                                               : "mae";
+  const std::string metric = detail::validation_metric(spec.metric, f.data.protocol);
   const json train_keys = TrainConfig{}.to_json();
 
   // Draw the candidates and complete their configurations.
@@ -326,19 +324,10 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   report["trials"] = std::move(list);
   r.summary = w.summary;
   if (spec.refit) {
-    std::vector<WindowRef> all = p.train;
-    all.insert(all.end(), p.val.begin(), p.val.end());
-    const std::uint64_t steps = w.summary.best_step ? w.summary.best_step : w.summary.steps;
     model = make_model<float>(cfg);
     model->init(w.train.seed);
-    TrainConfig rc = tc;  // the search's schedule (derived from the training windows), stopped at `steps`
-    rc.val_every = 0;
-    rc.patience = 0;
-    Trainer tr(*model, p.store, all, {}, rc);
-    const TrainSummary s = tr.run(steps);
-    r.summary = s;
-    r.summary.paused = false;
-    report["refit"] = {{"steps", s.steps}, {"windows", all.size()}, {"seconds", s.seconds}};
+    r.summary = detail::refit(*model, p, tc, w.summary.best_step ? w.summary.best_step : w.summary.steps,
+                              report["refit"]);
     report["seconds"] = now_s() - t0;
   }
   r.artifact = Artifact::from_training(std::move(model), p, tc, r.summary);

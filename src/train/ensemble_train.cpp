@@ -44,10 +44,9 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
   for (std::size_t m : spec.multipliers)
     NTN_CHECK(m >= 1 && m <= limits::kWindow.hi / std::max<std::size_t>(f.H, 1), "--ensemble: input multiplier ", m,
               " is outside 1..", limits::kWindow.hi / std::max<std::size_t>(f.H, 1), " for horizon ", f.H);
-  const std::string metric = job.train.val_metric != "loss"    ? job.train.val_metric
-                             : !spec.metric.empty()            ? spec.metric
-                             : f.data.protocol == Protocol::m4 ? "smape"
-                                                               : "mae";
+  const std::string metric = job.train.val_metric != "loss"
+                                 ? job.train.val_metric
+                                 : detail::validation_metric(spec.metric, f.data.protocol);
 
   // Each member's input size, loss and seed.
   const std::size_t K = spec.members, M = spec.multipliers.size(), N = spec.losses.size();
@@ -132,16 +131,9 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
       // Again from the same initial weights on training + validation, to the best validated step
       // with the same schedule (as --auto-refit does for one model).
       validated.push_back(std::move(model));
-      std::vector<WindowRef> all = p.train;
-      all.insert(all.end(), p.val.begin(), p.val.end());
       model = make_model<float>(ensemble_config(json::array({mcfg})));
       model->init(tc.seed);
-      TrainConfig rc = tc;
-      rc.val_every = 0;
-      rc.patience = 0;
-      Trainer tr(*model, p.store, all, {}, rc);
-      const TrainSummary rs = tr.run(s.best_step ? s.best_step : s.steps);
-      j["refit"] = {{"steps", rs.steps}, {"windows", all.size()}, {"seconds", rs.seconds}};
+      const TrainSummary rs = detail::refit(*model, p, tc, s.best_step ? s.best_step : s.steps, j["refit"]);
       j["seconds"] = now_s() - s0;
       total.steps += rs.steps;
       total.seconds += rs.seconds;

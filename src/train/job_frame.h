@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <string>
 
 #include "ntn/jobs.h"
 
@@ -23,5 +24,16 @@ Prepared prepare_model(const JobFrame& f, std::size_t L, const TrainConfig& tc, 
 // The completion alone, for data already prepared for input size L and horizon H.
 void complete_config(nlohmann::json& cfg, const Prepared& p, const TrainConfig& tc, std::size_t L,
                      std::size_t H);
+
+// Refit (--auto-refit): trains `model`, freshly initialised, on p's training AND validation windows
+// with tc's schedule (derived from the training windows), without validation, up to `steps` (the
+// run's best validated step). `record` gets {steps, windows, seconds}.
+TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc, std::uint64_t steps,
+                   nlohmann::json& record);
+
+// The validation metric of a search or an ensemble: the one asked for, else smape for m4, else mae.
+inline std::string validation_metric(const std::string& asked, Protocol protocol) {
+  return !asked.empty() ? asked : protocol == Protocol::m4 ? "smape" : "mae";
+}
 
 }  // namespace ntn::detail

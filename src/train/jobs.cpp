@@ -99,6 +99,20 @@ void complete_config(json& cfg, const Prepared& p, const TrainConfig& tc, std::s
   }
 }
 
+TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc, std::uint64_t steps,
+                   json& record) {
+  std::vector<WindowRef> all = p.train;
+  all.insert(all.end(), p.val.begin(), p.val.end());
+  TrainConfig rc = tc;
+  rc.val_every = 0;
+  rc.patience = 0;
+  Trainer tr(model, p.store, all, {}, rc);
+  TrainSummary s = tr.run(steps);
+  s.paused = false;
+  record = {{"steps", s.steps}, {"windows", all.size()}, {"seconds", s.seconds}};
+  return s;
+}
+
 }  // namespace detail
 
 TrainResult train_job(const TrainJob& job) {

@@ -141,7 +141,7 @@ int run_train(const TrainOpts& o) {
   aspec.metric = o.auto_metric;
   aspec.fixed = o.fixed;
   aspec.refit = o.auto_refit;
-  if (!o.auto_space.empty()) aspec.space = load_config(o.auto_space, "--auto-space");
+  if (o.auto_search && !o.auto_space.empty()) aspec.space = load_config(o.auto_space, "--auto-space");
   if (o.auto_search && !o.quiet)
     aspec.on_trial = [](const json& t) {
       std::fprintf(stderr, "auto: rung %zu/%zu trial %zu/%zu: %llu steps, ", t["rung"].get<std::size_t>() + 1,
