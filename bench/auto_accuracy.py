@@ -26,12 +26,15 @@ ETT = ["--data", os.path.join(DATA, "ETTh1.csv"), "--protocol", "ltsf"]
 M4 = ["--data", os.path.join(DATA, "m4_hourly_train.csv"), "--test-data", os.path.join(DATA, "m4_hourly_test.csv"),
       "--protocol", "m4"]
 
+# ETTh1: 27 candidates (4 rungs) rather than 9 - the long horizons need the wider draw (h336 reaches
+# its target only so).
+WIDE = ["--auto-candidates", "27"]
 # name: (data + model args, extra args of the --auto run, targets {metric: bound})
 CASES = {
-    "etth1_96": (ETT + ["--horizon", "96", "--model", "nhits"], ["--auto-refit"], {"mse": 0.378 * 1.03, "mae": 0.393 * 1.03}),
-    "etth1_192": (ETT + ["--horizon", "192", "--model", "nhits"], ["--auto-refit"], {"mse": 0.427 * 1.03, "mae": 0.436 * 1.03}),
-    "etth1_336": (ETT + ["--horizon", "336", "--model", "nhits"], ["--auto-refit"], {"mse": 0.458 * 1.03, "mae": 0.484 * 1.03}),
-    "etth1_720": (ETT + ["--horizon", "720", "--model", "nhits"], ["--auto-refit"], {"mse": 0.561 * 1.03, "mae": 0.501 * 1.03}),
+    "etth1_96": (ETT + ["--horizon", "96", "--model", "nhits"], ["--auto-refit"] + WIDE, {"mse": 0.378 * 1.03, "mae": 0.393 * 1.03}),
+    "etth1_192": (ETT + ["--horizon", "192", "--model", "nhits"], ["--auto-refit"] + WIDE, {"mse": 0.427 * 1.03, "mae": 0.436 * 1.03}),
+    "etth1_336": (ETT + ["--horizon", "336", "--model", "nhits"], ["--auto-refit"] + WIDE, {"mse": 0.458 * 1.03, "mae": 0.484 * 1.03}),
+    "etth1_720": (ETT + ["--horizon", "720", "--model", "nhits"], ["--auto-refit"] + WIDE, {"mse": 0.561 * 1.03, "mae": 0.501 * 1.03}),
     "m4_nhits": (M4 + ["--model", "nhits"], [], {"smape": 13.9}),
     "m4_nbeats": (M4 + ["--model", "nbeats"], [], {"smape": 14.8}),
     # Extra data without published neural results: --auto must beat the naive and the seasonal naive

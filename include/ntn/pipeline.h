@@ -112,8 +112,29 @@ struct Prepared {
 // the seasonal-naive baseline when DataSpec::season is 0 and the time column holds dates.
 std::size_t infer_season(const std::vector<double>& time);
 
-// The input length L the authors use per protocol: m4 2 H, ltsf 5 H, none 168.
-std::size_t default_input_size(Protocol p, std::size_t H);
+// The rows of each part of a wide file of R rows (ltsf: 12 / 4 / 4 months of hours when R >= 14400,
+// else 70 / 10 / 20 %; none: the spec's ratios, checked).
+struct SplitRows {
+  std::size_t train = 0, val = 0, test = 0;
+};
+SplitRows split_rows(const DataSpec& spec, std::size_t R);
+
+// The calendar cycle an input window should span when the dates are less than a day apart: a
+// week of steps (hourly 168, 30 min 336, 10 min 1008), a day of steps when a week would exceed 1008
+// (5 min 288, 1 min 1440); 0 otherwise (daily or longer, irregular, too few rows).
+std::size_t input_cycle(const std::vector<double>& time);
+
+// The default input length L: m4 2 H and ltsf 5 H (the authors'); otherwise frequency-aware, from
+// the file: max(2 H, 168, the input_cycle of its dates), then shortened so that at least a quarter
+// of the training rows start a window (a short series still trains). Reads the file (protocol
+// none), or takes it read.
+std::size_t default_input_size(const DataSpec& spec, std::size_t H);
+std::size_t default_input_size(const DataSpec& spec, const Frame& f, std::size_t H);
+
+// The calendar features that follow the dates' spacing (--calendar auto): below a day hour and
+// dow, daily dow and doy, weekly doy, monthly and quarterly month; none for yearly or irregular
+// dates (infer_season finds no season).
+std::vector<std::string> auto_calendar(const std::vector<double>& time);
 
 // Reads the files and builds the windows of the protocol for input L and horizon H. For m4,
 // H may be 0: it is then taken from the test file.

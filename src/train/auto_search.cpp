@@ -96,6 +96,7 @@ struct ScratchDir {
 
 struct Trial {
   json params;        // the draw
+  DataSpec data;      // the job's, with the drawn calendar features
   json model;         // complete model config (before the data's fields)
   TrainConfig train;  // complete training config (schedule derived)
   std::size_t L = 0;
@@ -166,6 +167,12 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   json space = spec.space.is_null() ? auto_space(type) : spec.space;
   NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ",
             space.dump().substr(0, 80), ")");
+  // Dates the model can read as future-known channels: whether the calendar features of their
+  // spacing help is a setting too (unless the job names its own).
+  const auto& takes = model_info(type).covariates;
+  if (spec.space.is_null() && f.dates && f.data.covariates.calendar.empty() &&
+      std::find(takes.begin(), takes.end(), "future") != takes.end())
+    space["calendar"] = {{"choice", {"none", "auto"}}};
   // What the user fixed is not searched.
   for (const auto& [k, v] : f.cfg.items()) {
     if (k == "type" || k == "horizon") continue;
@@ -173,7 +180,6 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   }
   for (const std::string& k : spec.fixed) space.erase(k);
   const std::string metric = detail::validation_metric(spec.metric, f.data.protocol);
-  const json train_keys = TrainConfig{}.to_json();
 
   // Draw the candidates and complete their configurations.
   std::vector<Trial> trials;
@@ -182,20 +188,9 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
     t.params = d;
     t.model = f.cfg;
     json tc = job.train.to_json();
-    t.L = f.L ? f.L : default_input_size(f.data.protocol, f.H);
-    for (const auto& [k, v] : d.items()) {
-      if (k == "input_size_multiplier") {
-        NTN_CHECK(v.is_number_unsigned() && v.get<std::uint64_t>() >= 1,
-                  "auto space: 'input_size_multiplier' must be "
-                  "a positive integer (got ",
-                  v.dump(), ")");
-        t.L = v.get<std::size_t>() * f.H;
-      } else if (train_keys.contains(k)) {
-        tc[k] = v;
-      } else {
-        t.model[k] = v;
-      }
-    }
+    t.L = f.L0;
+    t.data = f.data;
+    detail::apply_draw(d, f.H, t.L, t.data, tc, t.model);
     tc["val_metric"] = metric;
     tc["log_every"] = 0;
     t.train = TrainConfig::from_json(tc);
@@ -206,12 +201,13 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   for (std::size_t c = 1; c < n; c *= spec.eta) ++K;
 
   ScratchDir scratch;
-  std::map<std::size_t, Prepared> data;  // by input size
+  std::map<std::pair<std::size_t, std::vector<std::string>>, Prepared> data;  // by input size and calendar
   auto prepared = [&](Trial& t) -> Prepared& {
-    auto it = data.find(t.L);
+    const auto key = std::make_pair(t.L, t.data.covariates.calendar);
+    auto it = data.find(key);
     if (it == data.end()) {
       std::size_t H = f.H;
-      it = data.emplace(t.L, prepare(f.data, t.L, H)).first;
+      it = data.emplace(key, prepare(t.data, t.L, H)).first;
     }
     NTN_CHECK(!it->second.val.empty(),
               "--auto scores candidates on the validation part, and this data has none",

@@ -50,7 +50,7 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
 
   // Each member's input size, loss and seed.
   const std::size_t K = spec.members, M = spec.multipliers.size(), N = spec.losses.size();
-  const std::size_t L0 = f.L ? f.L : default_input_size(f.data.protocol, f.H);
+  const std::size_t L0 = f.L0;
   std::vector<std::size_t> Ls(K, L0);
   std::vector<TrainConfig> tcs(K, job.train);
   std::size_t Lmax = 0;
@@ -172,17 +172,14 @@ TrainResult auto_ensemble_train(const TrainJob& job, const AutoSpec& search, con
   const double t0 = now_s();
   AutoSpec first = search;
   first.refit = false;  // the members are refit, not the search's winner
+  first.fixed.push_back("calendar");  // the members take no covariates
   const TrainResult s = auto_train(job, first);
   TrainJob j = job;
   json tc = job.train.to_json();
-  const json train_keys = TrainConfig{}.to_json();
-  for (const auto& [k, v] : s.search.at("chosen_params").items()) {
-    if (k == "input_size_multiplier") continue;  // the members' input sizes are the recipe's
-    if (train_keys.contains(k))
-      tc[k] = v;
-    else
-      j.model[k] = v;
-  }
+  json chosen = s.search.at("chosen_params");
+  chosen.erase("input_size_multiplier");  // the members' input sizes are the recipe's
+  std::size_t L = 0;
+  detail::apply_draw(chosen, 0, L, j.data, tc, j.model);
   j.train = TrainConfig::from_json(tc);
   EnsembleSpec es = spec;
   es.refit = es.refit || search.refit;

@@ -15,6 +15,8 @@ struct JobFrame {
   nlohmann::json cfg;  // the job's model config
   std::size_t H = 0;   // the horizon (m4: the test file's)
   std::size_t L = 0;   // the config's input_size (0: not given)
+  std::size_t L0 = 0;  // the input size in use: L, else default_input_size of the data
+  bool dates = false;  // a wide file whose time column holds dates (calendar features can follow it)
 };
 JobFrame job_frame(const TrainJob& job);
 
@@ -24,6 +26,12 @@ Prepared prepare_model(const JobFrame& f, std::size_t L, const TrainConfig& tc, 
 // The completion alone, for data already prepared for input size L and horizon H.
 void complete_config(nlohmann::json& cfg, const Prepared& p, const TrainConfig& tc, std::size_t L,
                      std::size_t H);
+
+// A draw of a search space (auto.h) applied to one candidate: input_size_multiplier sets L to
+// m x H, calendar ("none" | "auto") adds --calendar auto to data, keys of TrainConfig go to train
+// (TrainConfig JSON), every other key to the model config. Malformed values are errors naming the key.
+void apply_draw(const nlohmann::json& draw, std::size_t H, std::size_t& L, DataSpec& data, nlohmann::json& train,
+                nlohmann::json& model);
 
 // Refit (--auto-refit): trains `model`, freshly initialised, on p's training AND validation windows
 // with tc's schedule (derived from the training windows), without validation, up to `steps` (the

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "ntn/error.h"
 #include "ntn/fields.h"
@@ -64,8 +65,12 @@ JobFrame job_frame(const TrainJob& job) {
   // A model that reads its time axis from calendar channels (prophet) gets them, last, when the
   // file has dates (and its config does not opt out with "timestamps": false).
   const ModelInfo& info = model_info(json_string(f.cfg, ctx, "type", ""));
-  if (!info.calendar.empty() && f.data.protocol != Protocol::m4 && json_bool(f.cfg, ctx, "timestamps", true) &&
-      time_is_dates(read_wide_csv(f.data.path, f.data.csv))) {
+  std::optional<Frame> frame;  // a wide file, read once for its dates and the default input size
+  if (f.data.protocol != Protocol::m4) {
+    frame = read_wide_csv(f.data.path, f.data.csv);
+    f.dates = time_is_dates(*frame);
+  }
+  if (!info.calendar.empty() && f.dates && json_bool(f.cfg, ctx, "timestamps", true)) {
     auto& cal = f.data.covariates.calendar;
     for (const auto& name : info.calendar) cal.erase(std::remove(cal.begin(), cal.end(), name), cal.end());
     cal.insert(cal.end(), info.calendar.begin(), info.calendar.end());
@@ -76,6 +81,7 @@ JobFrame job_frame(const TrainJob& job) {
     prepare(f.data, 1, h);
     f.H = h;
   }
+  f.L0 = f.L ? f.L : frame ? default_input_size(f.data, *frame, f.H) : default_input_size(f.data, f.H);
   return f;
 }
 
@@ -99,6 +105,24 @@ void complete_config(json& cfg, const Prepared& p, const TrainConfig& tc, std::s
   }
 }
 
+void apply_draw(const json& draw, std::size_t H, std::size_t& L, DataSpec& data, json& train, json& model) {
+  const json train_keys = TrainConfig{}.to_json();
+  for (const auto& [k, v] : draw.items()) {
+    if (k == "input_size_multiplier") {
+      NTN_CHECK(v.is_number_unsigned() && v.get<std::uint64_t>() >= 1,
+                "auto space: 'input_size_multiplier' must be a positive integer (got ", v.dump(), ")");
+      L = v.get<std::size_t>() * H;
+    } else if (k == "calendar") {
+      NTN_CHECK(v == "none" || v == "auto", "auto space: 'calendar' is \"none\" or \"auto\" (got ", v.dump(), ")");
+      if (v == "auto") data.covariates.calendar.push_back("auto");
+    } else if (train_keys.contains(k)) {
+      train[k] = v;
+    } else {
+      model[k] = v;
+    }
+  }
+}
+
 TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc, std::uint64_t steps,
                    json& record) {
   std::vector<WindowRef> all = p.train;
@@ -119,7 +143,7 @@ TrainResult train_job(const TrainJob& job) {
   const detail::JobFrame f = detail::job_frame(job);
   TrainResult r;
   json cfg = f.cfg;
-  r.prepared = detail::prepare_model(f, f.L ? f.L : default_input_size(f.data.protocol, f.H), job.train, cfg);
+  r.prepared = detail::prepare_model(f, f.L0, job.train, cfg);
   const Prepared& p = r.prepared;
   auto model = make_model<float>(cfg);
   model->init(job.train.seed);

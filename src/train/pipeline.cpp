@@ -144,7 +144,20 @@ WideCovariates wide_covariates(Prepared& p, const Frame& f, const CovariateSpec&
     NTN_CHECK(time_is_dates(f), f.source,
               ": --calendar needs a time column of dates (YYYY-MM-DD[ HH:MM]), got '",
               f.time_text.empty() ? "" : f.time_text[0], "'");
+    std::vector<std::string> names;  // "auto": the features of the dates' spacing, in place
     for (const auto& name : cs.calendar) {
+      std::vector<std::string> add = {name};
+      if (name == "auto") {
+        add = auto_calendar(f.time);
+        NTN_CHECK(!add.empty(), f.source,
+                  ": --calendar auto: the dates are yearly or irregularly spaced, which no calendar feature "
+                  "follows; name the features (",
+                  join(calendar_feature_names(), ", "), ")");
+      }
+      for (auto& a : add)
+        if (std::find(names.begin(), names.end(), a) == names.end()) names.push_back(std::move(a));
+    }
+    for (const auto& name : names) {
       calendar_feature(name, 0.0);  // an unknown name is an error listing the known ones
       p.covariates.futr.push_back({name, NormStats{}, true});
       std::vector<float> v(rows);
@@ -281,13 +294,21 @@ CovariateInfo CovariateInfo::from_json(const json& j, const std::string& ctx) {
   return info;
 }
 
-std::size_t infer_season(const std::vector<double>& t) {
+namespace {
+// The median spacing of timestamps (0 with fewer than 3) and the spacings themselves.
+double median_step(const std::vector<double>& t, std::vector<double>& d) {
   if (t.size() < 3) return 0;
-  std::vector<double> d(t.size() - 1);
+  d.resize(t.size() - 1);
   for (std::size_t i = 1; i < t.size(); ++i) d[i - 1] = t[i] - t[i - 1];
   std::vector<double> sorted = d;
   std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
-  const double step = sorted[sorted.size() / 2], day = 86400;
+  return sorted[sorted.size() / 2];
+}
+}  // namespace
+
+std::size_t infer_season(const std::vector<double>& t) {
+  std::vector<double> d;
+  const double step = median_step(t, d), day = 86400;
   if (step <= 0) return 0;
   if (step < day) {  // a daily cycle of steps (30 min: 48, hourly: 24)
     const double per_day = day / step;
@@ -305,8 +326,62 @@ std::size_t infer_season(const std::vector<double>& t) {
   return 0;                                     // yearly or irregular: no season
 }
 
-std::size_t default_input_size(Protocol p, std::size_t H) {
-  return p == Protocol::m4 ? 2 * H : p == Protocol::ltsf ? 5 * H : 168;
+std::size_t input_cycle(const std::vector<double>& t) {
+  const std::size_t s = infer_season(t);
+  std::vector<double> d;
+  if (s == 0 || median_step(t, d) >= 86400) return 0;
+  return 7 * s <= 1008 ? 7 * s : s;  // a week of steps (hourly 168, 30 min 336), else a day
+}
+
+SplitRows split_rows(const DataSpec& spec, std::size_t R) {
+  SplitRows r;
+  if (spec.protocol == Protocol::ltsf) {
+    if (R >= 14400) {
+      r.train = 12 * 30 * 24;
+      r.val = 4 * 30 * 24;
+      r.test = 4 * 30 * 24;
+    } else {
+      r.train = std::size_t(double(R) * 0.7);
+      r.test = std::size_t(double(R) * 0.2);
+      r.val = R - r.train - r.test;
+    }
+    return r;
+  }
+  NTN_CHECK(spec.val_ratio >= 0 && spec.test_ratio > 0 && spec.val_ratio + spec.test_ratio < 1,
+            "validation and test ratios must be >= 0, > 0 and sum below 1 (got ", spec.val_ratio, ", ",
+            spec.test_ratio, ")");
+  r.test = std::size_t(std::llround(double(R) * spec.test_ratio));
+  r.val = std::size_t(std::llround(double(R) * spec.val_ratio));
+  r.train = R - r.test - r.val;
+  return r;
+}
+
+std::vector<std::string> auto_calendar(const std::vector<double>& t) {
+  const std::size_t s = infer_season(t);
+  std::vector<double> d;
+  if (s == 0) return {};
+  if (median_step(t, d) < 86400) return {"hour", "dow"};
+  if (s == 7 || s == 5) return {"dow", "doy"};
+  if (s == 52) return {"doy"};
+  return {"month"};
+}
+
+std::size_t default_input_size(const DataSpec& spec, std::size_t H) {
+  if (spec.protocol == Protocol::m4) return 2 * H;
+  if (spec.protocol == Protocol::ltsf) return 5 * H;
+  return default_input_size(spec, read_wide_csv(spec.path, spec.csv), H);
+}
+
+std::size_t default_input_size(const DataSpec& spec, const Frame& f, std::size_t H) {
+  if (spec.protocol == Protocol::m4) return 2 * H;
+  if (spec.protocol == Protocol::ltsf) return 5 * H;
+  const std::size_t cycle = time_is_dates(f) ? input_cycle(f.time) : 0;
+  std::size_t L = std::max({2 * H, std::size_t(168), cycle});
+  // Short data: at least a quarter of the training rows start a window (prepare() names the
+  // problem when even one input step does not fit).
+  const std::size_t tr = split_rows(spec, f.rows()).train;
+  if (tr > H) L = std::min(L, std::max<std::size_t>(1, (tr - H) * 3 / 4));
+  return L;
 }
 
 Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prepared& p, const TrainConfig& tc,
@@ -411,27 +486,13 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
   for (std::size_t c : targets) target_names.push_back(f.names[c]);
   p.source["columns"] = target_names;
   if (cs.any()) p.source["covariates"] = {{"hist", cs.hist}, {"futr", cs.futr}, {"stat", cs.stat}, {"calendar", cs.calendar}};
-  std::size_t tr, va, te;
+  const SplitRows rows = split_rows(spec, R);
+  const std::size_t tr = rows.train, va = rows.val, te = rows.test;
   if (spec.protocol == Protocol::ltsf) {
     p.scaling = SeriesScaling::standard;
-    if (R >= 14400) {
-      tr = 12 * 30 * 24;
-      va = 4 * 30 * 24;
-      te = 4 * 30 * 24;
-    } else {
-      tr = std::size_t(double(R) * 0.7);
-      te = std::size_t(double(R) * 0.2);
-      va = R - tr - te;
-    }
   } else {
     p.scaling = spec.scaling;
     p.season = spec.season;
-    NTN_CHECK(spec.val_ratio >= 0 && spec.test_ratio > 0 && spec.val_ratio + spec.test_ratio < 1,
-              "validation and test ratios must be >= 0, > 0 and sum below 1 (got ", spec.val_ratio, ", ",
-              spec.test_ratio, ")");
-    te = std::size_t(std::llround(double(R) * spec.test_ratio));
-    va = std::size_t(std::llround(double(R) * spec.val_ratio));
-    tr = R - te - va;
   }
   // The season from the spacing of the dates (hourly 24, daily 7, weekly 52, ...) unless given.
   if (spec.season == 0 && time_is_dates(f)) p.season = infer_season(f.time);

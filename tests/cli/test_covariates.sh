@@ -23,6 +23,11 @@ check sp_models_json sh -c "'$bin' models --json | grep -q '\"historic\"'"
 check sp_artifact_meta sh -c "'$bin' train --data '$sp' --target close --hist-exog volume --calendar dow ${small[*]} \
   --out '$dir/sp2.ntn' --json | grep -q '\"name\":\"volume\"'"
 
+# --calendar auto on daily bars: dow and doy, recorded as calendar channels; predict needs no file.
+check calendar_auto_train sh -c "'$bin' train --data '$sp' --target close --calendar auto ${small[*]} \
+  --out '$dir/cal.ntn' --json | grep -q '\"name\":\"doy\"'"
+check calendar_auto_predict_rows test "$("$bin" predict --model "$dir/cal.ntn" --data "$sp" | wc -l)" -eq 6
+
 # A user future-known column: sales driven by a known promo schedule.
 python3 - "$dir" <<'PY'
 import datetime, random, sys
@@ -67,6 +72,7 @@ twice_covariate        | column 'volume' is given as two covariates             
 static_changes         | static column 'volume' changes                                          | train --data "$sp" --target close --static volume ${small[*]} --out "$dir/x.ntn"
 calendar_unknown       | unknown calendar feature 'weekday'                                      | train --data "$sp" --target close --calendar weekday ${small[*]} --out "$dir/x.ntn"
 calendar_no_dates      | --calendar needs a time column of dates                                 | train --data "$dir/nodates.csv" --target sales --calendar dow ${small[*]} --out "$dir/x.ntn"
+calendar_auto_no_dates | --calendar needs a time column of dates                                 | train --data "$dir/nodates.csv" --target sales --calendar auto ${small[*]} --out "$dir/x.ntn"
 nbeats_no_covariates   | field 'hist_exog': nbeats takes no historic covariates                  | train --model nbeats --data "$sp" --target close --hist-exog volume ${small[*]} --out "$dir/x.ntn"
 target_and_columns     | --target and --columns name the same thing                              | train --data "$sp" --target close --columns close ${small[*]} --out "$dir/x.ntn"
 m4_covariates          | the m4 protocol takes no covariates                                     | train --protocol m4 --data "$sp" --test-data "$sp" --hist-exog volume --out "$dir/x.ntn"

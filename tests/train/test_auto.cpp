@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include "expect_error.h"
 #include "train_util.h"
@@ -582,6 +584,162 @@ TEST(FrequencyDefaults, SeasonFromTheSpacingOfTheDates) {
   };
   for (std::size_t i = 0; i < cases.size(); ++i)
     EXPECT_EQ(infer_season(cases[i].first), cases[i].second) << "case " << i;
+}
+
+// A wide file of n rows, `step` seconds apart from 2020-01-01 (dates), or numbered rows (step 0);
+// the value has a daily cycle.
+std::string dated_file(const std::string& name, std::size_t n, std::int64_t step) {
+  const std::string path = temp_path(name) + ".csv";
+  std::ofstream f(path);
+  f << "time,y\n";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (step > 0) {
+      const std::time_t t = std::time_t(1577836800 + std::int64_t(i) * step);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char date[32];
+      std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+      f << date;
+    } else {
+      f << i;
+    }
+    f << "," << 10 + std::sin(double(i) * 0.3) + std::sin(2 * M_PI * double(i * step % 86400) / 86400.0) << "\n";
+  }
+  return path;
+}
+
+TEST(FrequencyDefaults, InputCycleIsAWeekOfSubDailySteps) {
+  auto times = [](std::size_t n, double step) {
+    std::vector<double> t;
+    for (std::size_t i = 0; i < n; ++i) t.push_back(1e9 + double(i) * step);
+    return t;
+  };
+  const double day = 86400;
+  const std::vector<std::pair<std::vector<double>, std::size_t>> cases = {
+      {times(200, 3600), 168}, {times(200, 1800), 336}, {times(200, 900), 672},      {times(200, 600), 1008},
+      {times(300, 300), 288},  {times(300, 60), 1440},  {times(200, day), 0},        {times(200, 7 * day), 0},
+      {times(200, 7000), 0},   {times(2, 3600), 0},     {times(40, 365 * day), 0},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(input_cycle(cases[i].first), cases[i].second) << "case " << i;
+}
+
+TEST(FrequencyDefaults, DefaultInputSizeFollowsTheDatesAndFitsShortData) {
+  struct Case {
+    std::size_t rows;
+    std::int64_t step;
+    Protocol protocol;
+    std::size_t H, expected;
+  };
+  // none: train = rows - 10% - 20%; the default is max(2H, 168, cycle), at most 3/4 of (train - H).
+  const std::vector<Case> cases = {
+      {1000, 3600, Protocol::none, 12, 168},    // hourly: a week
+      {2000, 1800, Protocol::none, 12, 336},    // 30 min: a week of 336 steps
+      {4000, 1800, Protocol::none, 400, 800},   // 2H beyond a week
+      {1000, 86400, Protocol::none, 7, 168},    // daily: 168 days
+      {1000, 0, Protocol::none, 200, 375},      // no dates: 2H = 400, then (700 - 200) * 3/4
+      {60, 2629800, Protocol::none, 6, 27},     // 60 months: (42 - 6) * 3/4 (168 would not fit)
+      {1000, 3600, Protocol::ltsf, 24, 120},    // ltsf: 5H whatever the dates
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    DataSpec spec;
+    spec.path = dated_file(cat("ntn_default_input", i), c.rows, c.step);
+    spec.protocol = c.protocol;
+    EXPECT_EQ(default_input_size(spec, c.H), c.expected) << "case " << i;
+    std::remove(spec.path.c_str());
+  }
+  // The short monthly file trains with its default, and the artifact records the input size.
+  TrainJob job;
+  job.data.path = dated_file("ntn_default_input_monthly", 60, 2629800);
+  job.model = {{"type", "mlp"}, {"horizon", 6}, {"hidden_size", 8}};
+  job.train = small_cfg();
+  job.train.max_steps = 5;
+  const TrainResult r = train_job(job);
+  EXPECT_EQ(r.artifact.model->config()["input_size"], 27);
+  std::remove(job.data.path.c_str());
+}
+
+TEST(FrequencyDefaults, CalendarAutoFollowsTheSpacingOfTheDates) {
+  const double day = 86400;
+  auto times = [](std::size_t n, double step) {
+    std::vector<double> t;
+    for (std::size_t i = 0; i < n; ++i) t.push_back(1e9 + double(i) * step);
+    return t;
+  };
+  using V = std::vector<std::string>;
+  const std::vector<std::pair<std::vector<double>, V>> cases = {
+      {times(200, 3600), {"hour", "dow"}}, {times(200, 1800), {"hour", "dow"}}, {times(200, day), {"dow", "doy"}},
+      {times(200, 7 * day), {"doy"}},      {times(200, 30.44 * day), {"month"}}, {times(60, 91 * day), {"month"}},
+      {times(40, 365 * day), {}},          {times(200, 7000), {}},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(auto_calendar(cases[i].first), cases[i].second) << "case " << i;
+
+  // --calendar auto in a job: the features in place of "auto", each once, stored in the artifact.
+  const std::string hourly = dated_file("ntn_calendar_auto", 600, 3600);
+  TrainJob job;
+  job.data.path = hourly;
+  job.model = {{"type", "nhits"}, {"horizon", 6}, {"input_size", 24}, {"mlp_units", {{8, 8}}}};
+  job.train = small_cfg();
+  job.train.max_steps = 5;
+  const std::vector<std::pair<V, V>> given = {
+      {{"auto"}, {"hour", "dow"}}, {{"month", "auto"}, {"month", "hour", "dow"}}, {{"auto", "dow"}, {"hour", "dow"}}};
+  for (const auto& [asked, want] : given) {
+    job.data.covariates.calendar = asked;
+    const TrainResult r = train_job(job);
+    V got;
+    for (const auto& c : r.artifact.covariates.futr) {
+      EXPECT_TRUE(c.calendar) << c.name;
+      got.push_back(c.name);
+    }
+    EXPECT_EQ(got, want);
+  }
+  // Yearly dates have no calendar feature to follow; numbered rows have no dates.
+  const std::string yearly = dated_file("ntn_calendar_yearly", 60, std::int64_t(365 * day));
+  const std::string numbered = dated_file("ntn_calendar_numbered", 600, 0);
+  job.data.covariates.calendar = {"auto"};
+  job.model["input_size"] = 12;
+  job.data.path = yearly;
+  test::expect_error([&] { train_job(job); }, {"--calendar auto", "yearly or irregularly spaced", "hour, dow"});
+  job.data.path = numbered;
+  test::expect_error([&] { train_job(job); }, {"--calendar needs a time column of dates"});
+  for (const auto& p : {hourly, yearly, numbered}) std::remove(p.c_str());
+}
+
+TEST(AutoTrain, CalendarFeaturesAreASettingOfTheSearchOnDatedData) {
+  const std::string hourly = dated_file("ntn_auto_calendar", 600, 3600), numbered = write_series(1.0);
+  TrainJob job = small_job(hourly);
+  job.train.max_steps = 18;
+  AutoSpec spec;
+  spec.candidates = 2;
+  // The default space gains "calendar" for a model that reads future-known channels, on dates, when
+  // the job names no calendar feature itself.
+  auto space_of = [&](const TrainJob& j) { return auto_train(j, spec).search["space"]; };
+  EXPECT_EQ(space_of(job)["calendar"], json::parse(R"({"choice": ["none", "auto"]})"));
+  TrainJob other = job;
+  other.data.path = numbered;
+  EXPECT_FALSE(space_of(other).contains("calendar"));
+  other = job;
+  other.model["type"] = "nbeats";
+  other.model.erase("mlp_units");
+  EXPECT_FALSE(space_of(other).contains("calendar"));
+  other = job;
+  other.data.covariates.calendar = {"dow"};
+  EXPECT_FALSE(space_of(other).contains("calendar"));
+  // Each candidate reads the features it drew; the winner's artifact carries them.
+  spec.space = json::parse(R"({"calendar": {"choice": ["none", "auto"]}, "seed": {"randint": [1, 9]}})");
+  spec.candidates = 4;
+  const TrainResult r = auto_train(job, spec);
+  std::set<std::string> drawn;
+  for (const json& t : r.search["trials"]) drawn.insert(t["params"]["calendar"].get<std::string>());
+  EXPECT_EQ(drawn, (std::set<std::string>{"none", "auto"}));
+  const bool calendar = r.search["chosen_params"]["calendar"] == "auto";
+  EXPECT_EQ(r.artifact.covariates.futr.size(), calendar ? 2u : 0u);
+  EXPECT_EQ(r.artifact.model->config().value("futr_exog", 0), calendar ? 2 : 0);
+  spec.space = json::parse(R"({"calendar": {"choice": ["weekly"]}})");
+  test::expect_error([&] { auto_train(job, spec); }, {"auto space: 'calendar'", "\"none\" or \"auto\"", "weekly"});
+  std::remove(hourly.c_str());
+  std::remove(numbered.c_str());
 }
 
 TEST(FrequencyDefaults, HourlyDatesGiveTheSeasonalNaiveBaseline) {

@@ -308,7 +308,7 @@ Run add_train(CLI::App& app) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
-  add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else 168)");
+  add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else max(2H, 168, a week of sub-daily dates: 30 min 336), shortened so that a quarter of the training rows start a window)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
   app.add_option("--mlp-units", o->mlp_units, "Block MLP pairs, e.g. 512x512,512x512 (nhits/nbeats)");
   add_uint(app, "--hidden", o->hidden, limits::kWidth, "Hidden width: mlp hidden_size, recurrent encoder_hidden_size, tcn channels of every block");

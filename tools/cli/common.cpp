@@ -55,7 +55,8 @@ void add_covariate_options(CLI::App& app, DataOpts& o) {
   app.add_option("--static", o.static_cols, "Static covariate columns (constant over the rows)");
   app.add_option("--calendar", o.calendar,
                  "Calendar features from the time column as future-known covariates: hour, dow, dom, doy, month, "
-                 "epoch_day, day_fraction (the time itself; prophet gets these two by itself)");
+                 "epoch_day, day_fraction (the time itself; prophet gets these two by itself), or auto: those of "
+                 "the dates' spacing (below a day hour,dow; daily dow,doy; weekly doy; monthly / quarterly month)");
 }
 
 DataSpec data_spec_for(const DataOpts& o, const Artifact& a) {
