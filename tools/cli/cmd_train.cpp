@@ -357,7 +357,7 @@ Run add_train(CLI::App& app) {
   add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
   app.add_flag("--auto", o->auto_search,
-               "Search the model's default space (input size, learning rate, batch, window scaler, seed, model "
+               "Search the model's default space (input size, learning rate, batch, window scaler, seed, calendar features on dated data, model "
                "knobs; README 'Automatic configuration') by successive halving on the validation part, then keep the best; settings "
                "given on the command line are not searched");
   app.add_flag("--auto-refit", o->auto_refit,
