@@ -162,7 +162,7 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
             "--auto scores candidates on the validation part: --val-every must be > 0");
   NTN_CHECK(!job.resume, "--auto does not resume a checkpoint (each candidate keeps its own)");
   const double t0 = now_s();
-  const detail::JobFrame f = detail::job_frame(job);
+  const detail::JobFrame f = detail::job_frame(job, spec.space.is_null());  // dates: the calendar setting
   const std::string type = json_string(f.cfg, "model config", "type", "");
   json space = spec.space.is_null() ? auto_space(type) : spec.space;
   NTN_CHECK(space.is_object(), "auto space: expected a JSON object of settings (got ",

@@ -16,9 +16,11 @@ struct JobFrame {
   std::size_t H = 0;   // the horizon (m4: the test file's)
   std::size_t L = 0;   // the config's input_size (0: not given)
   std::size_t L0 = 0;  // the input size in use: L, else default_input_size of the data
-  bool dates = false;  // a wide file whose time column holds dates (calendar features can follow it)
+  bool dates = false;  // a wide file whose time column holds dates (read only when asked or needed)
 };
-JobFrame job_frame(const TrainJob& job);
+// want_dates: read the file for `dates` even when the input size is given and the model reads no
+// calendar channels (the file is otherwise read once, by prepare).
+JobFrame job_frame(const TrainJob& job, bool want_dates = false);
 
 // Reads the data for input size L and completes cfg (input_size, horizon, outputs from the loss,
 // covariate counts), checking that tc's loss fits the model.

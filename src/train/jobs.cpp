@@ -53,7 +53,7 @@ void check_loss_fits_model(const LossSpec& loss, WindowScaling window, json& cfg
 
 namespace detail {
 
-JobFrame job_frame(const TrainJob& job) {
+JobFrame job_frame(const TrainJob& job, bool want_dates) {
   JobFrame f;
   f.cfg = job.model;
   NTN_CHECK(f.cfg.is_object(), "model config: expected a JSON object (got ", f.cfg.dump().substr(0, 80), ")");
@@ -65,8 +65,8 @@ JobFrame job_frame(const TrainJob& job) {
   // A model that reads its time axis from calendar channels (prophet) gets them, last, when the
   // file has dates (and its config does not opt out with "timestamps": false).
   const ModelInfo& info = model_info(json_string(f.cfg, ctx, "type", ""));
-  std::optional<Frame> frame;  // a wide file, read once for its dates and the default input size
-  if (f.data.protocol != Protocol::m4) {
+  std::optional<Frame> frame;  // a wide file, read once when its dates or the default input size matter
+  if (f.data.protocol != Protocol::m4 && (want_dates || !info.calendar.empty() || f.L == 0)) {
     frame = read_wide_csv(f.data.path, f.data.csv);
     f.dates = time_is_dates(*frame);
   }
@@ -81,7 +81,7 @@ JobFrame job_frame(const TrainJob& job) {
     prepare(f.data, 1, h);
     f.H = h;
   }
-  f.L0 = f.L ? f.L : frame ? default_input_size(f.data, *frame, f.H) : default_input_size(f.data, f.H);
+  f.L0 = f.L ? f.L : default_input_size(f.data, frame ? *frame : Frame{}, f.H);  // no frame: m4
   return f;
 }
 

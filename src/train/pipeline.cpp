@@ -295,41 +295,47 @@ CovariateInfo CovariateInfo::from_json(const json& j, const std::string& ctx) {
 }
 
 namespace {
-// The median spacing of timestamps (0 with fewer than 3) and the spacings themselves.
-double median_step(const std::vector<double>& t, std::vector<double>& d) {
-  if (t.size() < 3) return 0;
-  d.resize(t.size() - 1);
+// The median spacing of timestamps (0 with fewer than 3) and the season it implies (infer_season).
+struct Spacing {
+  double step = 0;
+  std::size_t season = 0;
+};
+Spacing spacing_of(const std::vector<double>& t) {
+  Spacing sp;
+  if (t.size() < 3) return sp;
+  std::vector<double> d(t.size() - 1);
   for (std::size_t i = 1; i < t.size(); ++i) d[i - 1] = t[i] - t[i - 1];
   std::vector<double> sorted = d;
   std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
-  return sorted[sorted.size() / 2];
+  const double step = sorted[sorted.size() / 2], day = 86400;
+  sp.step = step;
+  sp.season = [&]() -> std::size_t {
+    if (step <= 0) return 0;
+    if (step < day) {  // a daily cycle of steps (30 min: 48, hourly: 24)
+      const double per_day = day / step;
+      return std::fabs(per_day - std::round(per_day)) < 1e-9 && per_day <= 1440 ? std::size_t(std::round(per_day)) : 0;
+    }
+    const double days = step / day;
+    if (std::fabs(days - 1) < 1e-9) {  // daily: a week of 5 when the weekends are missing (Friday -> Monday)
+      std::size_t weekend = 0;
+      for (double x : d) weekend += std::fabs(x - 3 * day) < 1;
+      return weekend * 10 >= d.size() ? 5 : 7;
+    }
+    if (days >= 6.5 && days <= 7.5) return 52;   // weekly: a year
+    if (days >= 27.5 && days <= 31.5) return 12;  // monthly
+    if (days >= 89 && days <= 92.5) return 4;     // quarterly
+    return 0;                                     // yearly or irregular: no season
+  }();
+  return sp;
 }
 }  // namespace
 
-std::size_t infer_season(const std::vector<double>& t) {
-  std::vector<double> d;
-  const double step = median_step(t, d), day = 86400;
-  if (step <= 0) return 0;
-  if (step < day) {  // a daily cycle of steps (30 min: 48, hourly: 24)
-    const double per_day = day / step;
-    return std::fabs(per_day - std::round(per_day)) < 1e-9 && per_day <= 1440 ? std::size_t(std::round(per_day)) : 0;
-  }
-  const double days = step / day;
-  if (std::fabs(days - 1) < 1e-9) {  // daily: a week of 5 when the weekends are missing (Friday -> Monday)
-    std::size_t weekend = 0;
-    for (double x : d) weekend += std::fabs(x - 3 * day) < 1;
-    return weekend * 10 >= d.size() ? 5 : 7;
-  }
-  if (days >= 6.5 && days <= 7.5) return 52;   // weekly: a year
-  if (days >= 27.5 && days <= 31.5) return 12;  // monthly
-  if (days >= 89 && days <= 92.5) return 4;     // quarterly
-  return 0;                                     // yearly or irregular: no season
-}
+std::size_t infer_season(const std::vector<double>& t) { return spacing_of(t).season; }
 
 std::size_t input_cycle(const std::vector<double>& t) {
-  const std::size_t s = infer_season(t);
-  std::vector<double> d;
-  if (s == 0 || median_step(t, d) >= 86400) return 0;
+  const Spacing sp = spacing_of(t);
+  const std::size_t s = sp.season;
+  if (s == 0 || sp.step >= 86400) return 0;
   return 7 * s <= 1008 ? 7 * s : s;  // a week of steps (hourly 168, 30 min 336), else a day
 }
 
@@ -357,19 +363,17 @@ SplitRows split_rows(const DataSpec& spec, std::size_t R) {
 }
 
 std::vector<std::string> auto_calendar(const std::vector<double>& t) {
-  const std::size_t s = infer_season(t);
-  std::vector<double> d;
+  const Spacing sp = spacing_of(t);
+  const std::size_t s = sp.season;
   if (s == 0) return {};
-  if (median_step(t, d) < 86400) return {"hour", "dow"};
+  if (sp.step < 86400) return {"hour", "dow"};
   if (s == 7 || s == 5) return {"dow", "doy"};
   if (s == 52) return {"doy"};
   return {"month"};
 }
 
 std::size_t default_input_size(const DataSpec& spec, std::size_t H) {
-  if (spec.protocol == Protocol::m4) return 2 * H;
-  if (spec.protocol == Protocol::ltsf) return 5 * H;
-  return default_input_size(spec, read_wide_csv(spec.path, spec.csv), H);
+  return default_input_size(spec, spec.protocol == Protocol::none ? read_wide_csv(spec.path, spec.csv) : Frame{}, H);
 }
 
 std::size_t default_input_size(const DataSpec& spec, const Frame& f, std::size_t H) {
