@@ -23,6 +23,7 @@ struct CpuFeatures {
   bool avx512bw = false;
   bool avx512vl = false;
   bool avx512vnni = false;
+  bool avx512bf16 = false;  // vcvtneps2bf16, vdpbf16ps (Zen 4 / 5, Sapphire Rapids and later)
   std::string vendor;
   std::string brand;
 };

@@ -179,6 +179,12 @@ struct KernelTable {
   // same chains as f32_dense, half the weight bytes.
   void (*f16_dense)(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                     std::size_t B, const float* bias, float* y, std::size_t ldy);
+  // bf16 (bfloat16: fp32's sign and 8-bit exponent, 7 mantissa bits) weights in k pairs
+  // (bf16_dense_pack), widened exactly by a shift or a mask: the same chains as f32_dense, half the
+  // weight bytes, fp32's range (no overflow where fp16 would give inf) and a cheaper widening than
+  // F16C's.
+  void (*bf16_dense)(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                     std::size_t B, const float* bias, float* y, std::size_t ldy);
   // Dynamic symmetric quantisation of one activation row: amax = max |x|, s = amax / 127,
   // q[k] = round-half-even(x[k] * (127 / amax)) in [-127, 127] (0 if amax == 0), q[K..Kp) = 0.
   // Returns s. x must be finite.
@@ -200,6 +206,11 @@ struct KernelTable {
   // Returns a value that depends on every FMA; flops = iters * fma_peak_flops_per_iter.
   float (*fma_peak_probe)(std::size_t iters);
   std::size_t fma_peak_flops_per_iter;
+  // ---- measurement helper: reads n floats once (the max over them in independent chains) ----
+  // The time a kernel needs that streams those n * 4 bytes once and does nothing else: the
+  // memory floor of a batch-1 forecast over packed weights of that size. Any bit pattern may be
+  // read (max never slows down on subnormals); the result only keeps the reads alive.
+  float (*read_probe)(const float* p, std::size_t n);
 
   // ---- recurrent cells: the gate pass of B rows (nn::Recurrent; PyTorch's equations) ------
   // xp, hp (B, G): input and recurrent products (biases included); states (B, H). Plain
@@ -269,7 +280,10 @@ Isa active_isa();
 
 // ---- packing for the dense kernels (any ISA; done once when a model is loaded) ----------
 // Panel p holds output rows [16p, 16p + 16); rows past M are zero.
-//   f32 / f16: packed[p * K * 16 + k * 16 + r]                      (size dense_packed_size)
+//   f32 / fp16: packed[p * K * 16 + k * 16 + r]                     (size dense_packed_size)
+//   bf16:       packed[p * K2 * 16 + (k / 2) * 32 + r * 2 + k % 2]  (K2 = K rounded up to 2, size
+//               dense_packed_size(M, K2)): a row's weights for k and k + 1 share a 32-bit word, so one
+//               load gives both, widened by a shift (k) and a mask (k + 1).
 //   int8:      packed[p * Kp * 16 + (k / 4) * 64 + r * 4 + k % 4]   (Kp = K rounded up to 4,
 //              size dense_packed_size(M, Kp) bytes), w_sum (panels * 16) = row sums of q_w.
 std::size_t dense_panels(std::size_t M);
@@ -277,6 +291,8 @@ std::size_t dense_packed_size(std::size_t M, std::size_t K);  // elements
 inline std::size_t i8_padded_k(std::size_t K) { return (K + 3) / 4 * 4; }
 void f32_dense_pack(const float* W, std::size_t M, std::size_t K, float* packed);
 void f16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::uint16_t* packed);
+inline std::size_t bf16_padded_k(std::size_t K) { return (K + 1) / 2 * 2; }
+void bf16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::uint16_t* packed);
 void i8_dense_pack(const std::int8_t* q, std::size_t M, std::size_t K, std::int8_t* packed, std::int32_t* w_sum);
 // Per output channel symmetric quantisation of W (M, K): scale[o] = max_k |W[o, k]| / 127,
 // q[o, k] = round-half-even(W[o, k] / scale[o]) (all zero and scale 0 for a zero row).
@@ -284,6 +300,10 @@ void i8_quantize_rows(const float* W, std::size_t M, std::size_t K, std::int8_t*
 // IEEE binary16 conversions (round to nearest even; overflow -> inf; NaN stays NaN), portable.
 std::uint16_t f32_to_f16(float x);
 float f16_to_f32(std::uint16_t h);
+// bfloat16 conversions: round to nearest even (what vcvtneps2bf16 does; overflow -> inf; NaN stays a
+// quiet NaN with its sign), widening exact (the bits shifted left by 16). Portable.
+std::uint16_t f32_to_bf16(float x);
+float bf16_to_f32(std::uint16_t h);
 
 // ---- GEMM through OpenBLAS (row-major): C = alpha * op(A) op(B) + beta * C ------------------
 // No bits are promised here (the result depends on OpenBLAS's kernel and thread count): used

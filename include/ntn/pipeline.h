@@ -140,21 +140,22 @@ std::vector<std::string> auto_calendar(const std::vector<double>& time);
 // H may be 0: it is then taken from the test file.
 Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H);
 
-// Weight storage of an artifact. fp16: every Linear weight as IEEE binary16; int8: every Linear
-// weight as int8 with one fp32 scale per output channel ("<name>.scale"). Biases and all other
-// parameters stay fp32. The model's fp32 parameters then hold the widened / dequantised values.
-enum class Precision { fp32, fp16, int8 };
-Precision parse_precision(const std::string& name);  // "fp32" | "fp16" | "int8"
+// Weight storage of an artifact. fp16: every Linear weight as IEEE binary16; bf16: as bfloat16
+// (fp32's exponent range, 8 significant bits); int8: as int8 with one fp32 scale per output channel
+// ("<name>.scale"). Biases and all other parameters stay fp32. The model's fp32 parameters then
+// hold the widened / dequantised values.
+enum class Precision { fp32, fp16, int8, bf16 };
+Precision parse_precision(const std::string& name);  // "fp32" | "fp16" | "bf16" | "int8"
 const char* precision_name(Precision p);
 
 // A Linear weight (M, K) in low precision, row-major: the exact stored values.
 struct LowPrecisionWeight {
   Precision precision = Precision::fp32;
   std::size_t rows = 0, cols = 0;
-  std::vector<std::uint16_t> half;  // fp16: (rows, cols)
+  std::vector<std::uint16_t> half;  // fp16 / bf16: (rows, cols)
   std::vector<std::int8_t> q;       // int8: (rows, cols)
   std::vector<float> scale;         // int8: (rows)
-  // The fp32 values these stand for (fp16 widened exactly; int8 q * scale of its row).
+  // The fp32 values these stand for (fp16 / bf16 widened exactly; int8 q * scale of its row).
   void to_f32(float* out) const;
 };
 

@@ -5,7 +5,8 @@
 // ORIGINAL scale: the artifact's per-series scaler and per-window scaler are applied and
 // inverted inside (SIMD normalisation kernels).
 //
-// Precision: fp32 (packed fp32 weights), fp16 (binary16 weights widened with F16C), int8
+// Precision: fp32 (packed fp32 weights), fp16 (binary16 weights widened with F16C), bf16
+// (bfloat16 weights widened by a shift: fp32's range in half the bytes), int8
 // (per-output-channel int8 weights, each activation row quantised on the fly). An fp32 artifact
 // can be served at any precision (converted at load); a quantised artifact (ntneural quantize)
 // carries its exact low-precision weights.
@@ -62,6 +63,9 @@ class PackedWeights {
   const Layer& layer(std::size_t weight_param) const;  // by the ParamSet index of the weight
   std::size_t max_kp() const { return max_kp_; }
   std::size_t bytes() const;  // packed weight bytes
+  // The packed panels of every layer, one slab (what a batch-1 forecast streams once).
+  const void* slab() const { return slab_.data(); }
+  std::size_t slab_bytes() const { return slab_.bytes(); }
 
  private:
   Precision precision_;
@@ -133,6 +137,7 @@ class Predictor {
   // scales per series and series is kNoSeries while it was trained on several.
   NormStats series_stats(std::size_t series) const;
   std::size_t packed_bytes() const { return packed_.bytes(); }
+  const PackedWeights& packed_weights() const { return packed_; }
 
   // One forecast: x (L) the last L observations, original scale -> y (H, Q) original scale.
   // Throws ntn::Error naming the position of a NaN / inf input. Records its latency.

@@ -1,6 +1,6 @@
 // Low-precision artifacts and the accuracy report that goes with them.
 //
-// quantize() converts every Linear weight of an fp32 artifact: fp16 (round to nearest even) or
+// quantize() converts every Linear weight of an fp32 artifact: fp16 or bf16 (round to nearest even) or
 // int8 (per output channel symmetric: scale = max |w| / 127). Biases and everything else stay
 // fp32; activations are quantised at run time by the Predictor (int8: per row, dynamically).
 // The new artifact has a new UUID and records its source in training["quantized_from"].

@@ -19,8 +19,8 @@
 
 namespace ntn {
 
-// f32 is the compute type. f16 and i8 are storage types reserved for quantised weights.
-enum class DType : std::uint8_t { f32 = 0, f16 = 1, i8 = 2 };
+// f32 is the compute type. f16, bf16 and i8 are storage types reserved for low-precision weights.
+enum class DType : std::uint8_t { f32 = 0, f16 = 1, i8 = 2, bf16 = 3 };
 
 std::size_t dtype_size(DType dt);
 const char* dtype_name(DType dt);

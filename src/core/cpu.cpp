@@ -50,6 +50,12 @@ CpuFeatures probe() {
     f.avx512bw = (b & (1u << 30)) && os_avx512;
     f.avx512vl = (b & (1u << 31)) && os_avx512;
     f.avx512vnni = (c & (1u << 11)) && os_avx512;
+    __get_cpuid_count(7, 0, &a, &b, &c, &d);
+    const unsigned max_sub = a;
+    if (max_sub >= 1) {
+      __get_cpuid_count(7, 1, &a, &b, &c, &d);
+      f.avx512bf16 = (a & (1u << 5)) && os_avx512;
+    }
   }
 
   unsigned ext = __get_cpuid_max(0x80000000u, nullptr);

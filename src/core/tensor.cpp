@@ -8,6 +8,7 @@ std::size_t dtype_size(DType dt) {
   switch (dt) {
     case DType::f32: return 4;
     case DType::f16: return 2;
+    case DType::bf16: return 2;
     case DType::i8: return 1;
   }
   return 0;
@@ -17,6 +18,7 @@ const char* dtype_name(DType dt) {
   switch (dt) {
     case DType::f32: return "f32";
     case DType::f16: return "f16";
+    case DType::bf16: return "bf16";
     case DType::i8: return "i8";
   }
   return "?";

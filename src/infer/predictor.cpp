@@ -27,7 +27,7 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
   const auto& entries = ps.entries();
   by_param_.resize(entries.size());
   // One slab for every packed layer (one populated mapping instead of a heap block per layer).
-  const std::size_t elem = precision == Precision::fp32 ? 4 : precision == Precision::fp16 ? 2 : 1;
+  const std::size_t elem = precision == Precision::fp32 ? 4 : precision == Precision::int8 ? 1 : 2;
   std::vector<std::size_t> offset(entries.size(), 0);
   std::size_t total = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -35,7 +35,8 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
     if (!e.packed()) continue;
     const std::size_t M = std::size_t(e.shape[0]), K = std::size_t(e.shape[1]);
     offset[i] = total;
-    total += round_up(dense_packed_size(M, precision == Precision::int8 ? i8_padded_k(K) : K) * elem, kAlign);
+    const std::size_t Kp = precision == Precision::int8 ? i8_padded_k(K) : precision == Precision::bf16 ? bf16_padded_k(K) : K;
+    total += round_up(dense_packed_size(M, Kp) * elem, kAlign);
   }
   slab_ = AlignedBuffer(total);
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -67,13 +68,16 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
       case Precision::fp32:
         f32_dense_pack(w, L->M, L->K, static_cast<float*>(L->data));
         break;
-      case Precision::fp16: {
+      case Precision::fp16:
+      case Precision::bf16: {
         std::vector<std::uint16_t> h;
-        if (!lp || lp->precision != Precision::fp16) {
+        if (!lp || lp->precision != precision) {
+          std::uint16_t (*narrow)(float) = precision == Precision::fp16 ? f32_to_f16 : f32_to_bf16;
           h.resize(L->M * L->K);
-          for (std::size_t j = 0; j < h.size(); ++j) h[j] = f32_to_f16(w[j]);
+          for (std::size_t j = 0; j < h.size(); ++j) h[j] = narrow(w[j]);
         }
-        f16_dense_pack(h.empty() ? lp->half.data() : h.data(), L->M, L->K, static_cast<std::uint16_t*>(L->data));
+        (precision == Precision::fp16 ? f16_dense_pack : bf16_dense_pack)(h.empty() ? lp->half.data() : h.data(), L->M,
+                                                                             L->K, static_cast<std::uint16_t*>(L->data));
         break;
       }
       case Precision::int8: {
@@ -123,6 +127,9 @@ void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std
     case Precision::fp32: k.f32_dense(static_cast<const float*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M); return;
     case Precision::fp16:
       k.f16_dense(static_cast<const std::uint16_t*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M);
+      return;
+    case Precision::bf16:
+      k.bf16_dense(static_cast<const std::uint16_t*>(L.data), L.M, L.K, x, L.K, B, L.bias, y, L.M);
       return;
     case Precision::int8:
       // Rows in chunks of max_batch (the quantised-row scratch): a recurrent layer projects the

@@ -28,6 +28,7 @@ const char* st_dtype(DType d) {
   switch (d) {
     case DType::f32: return "F32";
     case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
     case DType::i8: return "I8";
   }
   return "?";
@@ -36,6 +37,7 @@ const char* st_dtype(DType d) {
 bool parse_st_dtype(const std::string& s, DType* d) {
   if (s == "F32") *d = DType::f32;
   else if (s == "F16") *d = DType::f16;
+  else if (s == "BF16") *d = DType::bf16;
   else if (s == "I8") *d = DType::i8;
   else return false;
   return true;

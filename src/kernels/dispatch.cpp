@@ -71,6 +71,18 @@ void f16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::u
   pack_panels(W, M, K, packed);
 }
 
+void bf16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::uint16_t* packed) {
+  const std::size_t K2 = bf16_padded_k(K);
+  for (std::size_t p = 0; p < dense_panels(M); ++p) {
+    std::uint16_t* dst = packed + p * K2 * kDensePanel;
+    for (std::size_t k = 0; k < K2; ++k)
+      for (std::size_t r = 0; r < kDensePanel; ++r) {
+        const std::size_t row = p * kDensePanel + r;
+        dst[k / 2 * 2 * kDensePanel + r * 2 + k % 2] = row < M && k < K ? W[row * K + k] : std::uint16_t(0);
+      }
+  }
+}
+
 void i8_dense_pack(const std::int8_t* q, std::size_t M, std::size_t K, std::int8_t* packed, std::int32_t* w_sum) {
   const std::size_t Kp = i8_padded_k(K);
   for (std::size_t p = 0; p < dense_panels(M); ++p) {
@@ -122,6 +134,21 @@ std::uint16_t f32_to_f16(float x) {
   const std::uint32_t rem = abs & 0x1fffu;
   if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  // a carry into the exponent is correct
   return std::uint16_t(sign | h);
+}
+
+std::uint16_t f32_to_bf16(float x) {
+  std::uint32_t b;
+  std::memcpy(&b, &x, 4);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((b >> 16) | 0x40u);  // NaN: keep it quiet
+  b += 0x7fffu + ((b >> 16) & 1u);  // round to nearest even; a carry into the exponent is correct
+  return std::uint16_t(b >> 16);
+}
+
+float bf16_to_f32(std::uint16_t h) {
+  const std::uint32_t b = std::uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
 }
 
 float f16_to_f32(std::uint16_t h) {

@@ -614,13 +614,25 @@ constexpr std::size_t tile_rows_at(std::size_t left) {
 constexpr std::size_t kPanel = kDensePanel;
 constexpr std::size_t kVpp = kPanel / W;  // vectors per panel row: 2 (AVX2) or 1 (AVX-512)
 
+// Weight loaders: T the stored type, pairs whether panels hold (k, k + 1) pairs (bf16), and the
+// panel's k extent (K, or K rounded up to a pair).
 struct LoadF32 {
   using T = float;
+  static constexpr bool pairs = false;
+  static std::size_t panel_k(std::size_t K) { return K; }
   static V at(const float* p) { return F32::load(p); }
 };
 struct LoadF16 {
   using T = std::uint16_t;
+  static constexpr bool pairs = false;
+  static std::size_t panel_k(std::size_t K) { return K; }
   static V at(const std::uint16_t* p) { return F32::load_f16(p); }
+};
+struct LoadBF16Pairs {
+  using T = std::uint16_t;
+  static constexpr bool pairs = true;
+  static std::size_t panel_k(std::size_t K) { return bf16_padded_k(K); }
+  static void at(const std::uint16_t* p, V* lo, V* hi) { F32::load_bf16_pair(p, lo, hi); }
 };
 
 inline void dense_store(float* y, const float* bias, std::size_t o, std::size_t M, V acc) {
@@ -636,12 +648,32 @@ inline void dense_tile(const typename Ld::T* wp, std::size_t K, const float* x, 
   V acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::zero();
-  for (std::size_t k = 0; k < K; ++k) {
-    V w[NV];
-    for (std::size_t v = 0; v < NV; ++v) w[v] = Ld::at(wp + (v / kVpp) * K * kPanel + k * kPanel + (v % kVpp) * W);
-    for (std::size_t r = 0; r < R; ++r) {
-      const V xb = vset(x[r * ldx + k]);
-      for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::fmadd(w[v], xb, acc[r][v]);
+  const std::size_t Kp = Ld::panel_k(K);
+  if constexpr (Ld::pairs) {
+    // Two k per load: the chain still takes k, then k + 1. An odd K's last pair feeds only its k
+    // (its k + 1 is padding: no FMA, so no +0 that could turn a -0 sum into +0).
+    for (std::size_t k = 0; k < K; k += 2) {
+      V w0[NV], w1[NV];
+      for (std::size_t v = 0; v < NV; ++v)
+        Ld::at(wp + (v / kVpp) * Kp * kPanel + k * kPanel + (v % kVpp) * W * 2, &w0[v], &w1[v]);
+      for (std::size_t r = 0; r < R; ++r) {
+        const V xb = vset(x[r * ldx + k]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::fmadd(w0[v], xb, acc[r][v]);
+      }
+      if (k + 1 == K) break;
+      for (std::size_t r = 0; r < R; ++r) {
+        const V xb = vset(x[r * ldx + k + 1]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::fmadd(w1[v], xb, acc[r][v]);
+      }
+    }
+  } else {
+    for (std::size_t k = 0; k < K; ++k) {
+      V w[NV];
+      for (std::size_t v = 0; v < NV; ++v) w[v] = Ld::at(wp + (v / kVpp) * Kp * kPanel + k * kPanel + (v % kVpp) * W);
+      for (std::size_t r = 0; r < R; ++r) {
+        const V xb = vset(x[r * ldx + k]);
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = F32::fmadd(w[v], xb, acc[r][v]);
+      }
     }
   }
   for (std::size_t r = 0; r < R; ++r)
@@ -652,12 +684,12 @@ inline void dense_tile(const typename Ld::T* wp, std::size_t K, const float* x, 
 template <class Ld, std::size_t R, std::size_t NV>
 inline void dense_rows(const typename Ld::T* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                        const float* bias, float* y, std::size_t ldy) {
-  const std::size_t nvec = (M + kPanel - 1) / kPanel * kVpp;
+  const std::size_t nvec = (M + kPanel - 1) / kPanel * kVpp, Kp = Ld::panel_k(K);
   std::size_t v0 = 0;
   for (; v0 + NV <= nvec; v0 += NV)
-    dense_tile<Ld, R, NV>(packed + v0 / kVpp * K * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+    dense_tile<Ld, R, NV>(packed + v0 / kVpp * Kp * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
   for (; v0 < nvec; v0 += kVpp)
-    dense_tile<Ld, R, kVpp>(packed + v0 / kVpp * K * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+    dense_tile<Ld, R, kVpp>(packed + v0 / kVpp * Kp * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
 }
 
 template <class Ld, std::size_t R>
@@ -690,6 +722,11 @@ void f32_dense(const float* packed, std::size_t M, std::size_t K, const float* x
 void f16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                std::size_t B, const float* bias, float* y, std::size_t ldy) {
   dense<LoadF16>(packed, M, K, x, ldx, B, bias, y, ldy);
+}
+
+void bf16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                std::size_t B, const float* bias, float* y, std::size_t ldy) {
+  dense<LoadBF16Pairs>(packed, M, K, x, ldx, B, bias, y, ldy);
 }
 
 // ---- int8 ----------------------------------------------------------------------------------
@@ -1032,6 +1069,19 @@ float fma_peak_probe(std::size_t iters) {
   V s = F32::zero();
   for (std::size_t j = 0; j < kProbeAcc; ++j) s = F32::add(s, acc[j]);
   return F32::hsum(s);
+}
+
+float read_probe(const float* p, std::size_t n) {
+  V acc[kProbeAcc];
+  for (std::size_t j = 0; j < kProbeAcc; ++j) acc[j] = F32::zero();
+  std::size_t i = 0;
+  for (; i + kProbeAcc * W <= n; i += kProbeAcc * W)
+    for (std::size_t j = 0; j < kProbeAcc; ++j) acc[j] = F32::max(F32::load(p + i + j * W), acc[j]);
+  for (; i + W <= n; i += W) acc[0] = F32::max(F32::load(p + i), acc[0]);
+  if (i < n) acc[1] = F32::max(F32::load_n(p + i, n - i, 0.0f), acc[1]);
+  V s = acc[0];
+  for (std::size_t j = 1; j < kProbeAcc; ++j) s = F32::max(acc[j], s);
+  return F32::hmax(s);
 }
 
 // ---- recurrent cells (contract: KernelTable::f32_lstm_cell etc.) -----------------------------
@@ -1478,9 +1528,9 @@ constexpr KernelTable kTable = {
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
     f32_adam,
-    f32_dense, f16_dense, f32_quantize_i8, i8_dense,
+    f32_dense, f16_dense, bf16_dense, f32_quantize_i8, i8_dense,
     f32_gemm,
-    fma_peak_probe, kProbeAcc * W * 2,
+    fma_peak_probe, kProbeAcc * W * 2, read_probe,
     f32_lstm_cell, f32_lstm_cell_bwd, f32_gru_cell, f32_gru_cell_bwd,
     f32_dropout, f32_attention, f32_attention_bwd,
 };

@@ -20,6 +20,11 @@ struct F32 {
   static V load_f16(const std::uint16_t* p) {  // 8 binary16 -> 8 floats (exact, F16C)
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
+  static void load_bf16_pair(const std::uint16_t* p, V* lo, V* hi) {  // see the AVX-512 twin
+    const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(d, 16));
+    *hi = _mm256_castsi256_ps(_mm256_and_si256(d, _mm256_set1_epi32(int(0xFFFF0000u))));
+  }
   static V set1(float a) { return _mm256_set1_ps(a); }
   static V zero() { return _mm256_setzero_ps(); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }

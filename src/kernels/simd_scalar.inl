@@ -20,6 +20,10 @@ struct F32 {
     if (n) *p = v;
   }
   static V load_f16(const std::uint16_t* p) { return f16_to_f32(*p); }
+  static void load_bf16_pair(const std::uint16_t* p, V* lo, V* hi) {
+    *lo = bf16_to_f32(p[0]);
+    *hi = bf16_to_f32(p[1]);
+  }
   static V set1(float a) { return a; }
   static V zero() { return 0.0f; }
   static V add(V a, V b) { return a + b; }

@@ -553,8 +553,9 @@ void Artifact::save(const std::string& path) const {
     const auto lp = low.find(e.name);
     if (lp == low.end()) {
       w.add(e.name, DType::f32, e.shape, ps.value(i));
-    } else if (lp->second.precision == Precision::fp16) {
-      w.add(e.name, DType::f16, e.shape, lp->second.half.data());
+    } else if (lp->second.precision == Precision::fp16 || lp->second.precision == Precision::bf16) {
+      w.add(e.name, lp->second.precision == Precision::fp16 ? DType::f16 : DType::bf16, e.shape,
+            lp->second.half.data());
     } else {
       w.add(e.name, DType::i8, e.shape, lp->second.q.data());
       w.add(e.name + ".scale", DType::f32, {std::int64_t(lp->second.rows)}, lp->second.scale.data());
@@ -635,7 +636,7 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
     const auto& e = ps.entries()[i];
     const auto info = f.tensors().find(e.name);
     const DType dt = info == f.tensors().end() ? DType::f32 : info->second.dtype;
-    if (dt == DType::f32 || !e.packed()) {  // only packed matrices may be stored in fp16 / int8
+    if (dt == DType::f32 || !e.packed()) {  // only packed matrices may be stored in fp16 / bf16 / int8
       std::vector<float> tmp;
       const float* src = f.get_f32(e.name, e.shape, tmp);  // validates dtype and shape in both modes
       check_finite_weights(path, e.name, src, e.size);
@@ -646,13 +647,15 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
     lp.rows = std::size_t(e.shape[0]);
     lp.cols = std::size_t(e.shape[1]);
     float* v = ps.value(i);
-    if (dt == DType::f16) {
-      lp.precision = Precision::fp16;
+    if (dt == DType::f16 || dt == DType::bf16) {
+      const bool bf = dt == DType::bf16;
+      lp.precision = bf ? Precision::bf16 : Precision::fp16;
       lp.half.resize(e.size);
-      std::memcpy(lp.half.data(), f.get(e.name, DType::f16, e.shape), e.size * 2);
+      std::memcpy(lp.half.data(), f.get(e.name, dt, e.shape), e.size * 2);
+      const std::uint16_t exp_mask = bf ? 0x7F80 : 0x7C00;
       for (std::size_t j = 0; j < e.size; ++j)  // exponent all ones: inf or NaN
-        NTN_CHECK((lp.half[j] & 0x7C00) != 0x7C00, path, ": tensor '", e.name, "' holds a non-finite fp16 value at ",
-                  "element ", j, " (corrupted file)");
+        NTN_CHECK((lp.half[j] & exp_mask) != exp_mask, path, ": tensor '", e.name, "' holds a non-finite ",
+                  precision_name(lp.precision), " value at element ", j, " (corrupted file)");
     } else {
       lp.precision = Precision::int8;
       lp.q.resize(e.size);
@@ -725,8 +728,9 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
 }
 
 void LowPrecisionWeight::to_f32(float* out) const {
-  if (precision == Precision::fp16) {
-    for (std::size_t j = 0; j < rows * cols; ++j) out[j] = f16_to_f32(half[j]);
+  if (precision == Precision::fp16 || precision == Precision::bf16) {
+    float (*widen)(std::uint16_t) = precision == Precision::fp16 ? f16_to_f32 : bf16_to_f32;
+    for (std::size_t j = 0; j < rows * cols; ++j) out[j] = widen(half[j]);
     return;
   }
   for (std::size_t r = 0; r < rows; ++r)
@@ -736,14 +740,16 @@ void LowPrecisionWeight::to_f32(float* out) const {
 Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::fp32;
   if (name == "fp16") return Precision::fp16;
+  if (name == "bf16") return Precision::bf16;
   if (name == "int8") return Precision::int8;
-  throw Error(cat("unknown precision '", name, "': expected fp32, fp16 or int8"));
+  throw Error(cat("unknown precision '", name, "': expected fp32, fp16, bf16 or int8"));
 }
 
 const char* precision_name(Precision p) {
   switch (p) {
     case Precision::fp32: return "fp32";
     case Precision::fp16: return "fp16";
+    case Precision::bf16: return "bf16";
     case Precision::int8: return "int8";
   }
   return "?";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hardening, class "artifacts": a damaged model file never forecasts. Byte flips anywhere (the
 # checksum), truncation, the wrong kind of file: each is exit 2 with one line naming the file,
-# in every serving mode (fp32 / fp16 / int8, batch, --stream, --json, evaluate, backtest,
+# in every serving mode (fp32 / fp16 / bf16 / int8, batch, --stream, --json, evaluate, backtest,
 # quantize). Usage: test_artifacts.sh path/to/ntneural
 source "$(dirname "$0")/lib.sh" "$1"
 make_ok_csv "$dir/ok.csv"
@@ -9,6 +9,7 @@ make_ok_csv "$dir/ok.csv"
   --batch 8 --quiet --out "$dir/m.ntn" > /dev/null || { echo "FAIL setup: cannot train"; exit 1; }
 "$bin" quantize --model "$dir/m.ntn" --to int8 --out "$dir/q8.ntn" > /dev/null
 "$bin" quantize --model "$dir/m.ntn" --to fp16 --out "$dir/q16.ntn" > /dev/null
+"$bin" quantize --model "$dir/m.ntn" --to bf16 --out "$dir/qb16.ntn" > /dev/null
 
 # 60 single-bit flips spread over each file (every byte is flipped by test_artifact_hardening.cpp) (header length, JSON header, metadata, tensors).
 flip_all() {  # flip_all NAME FILE CMD... (FILE is replaced by the damaged copy "$dir/bad.ntn")
@@ -27,6 +28,7 @@ open(sys.argv[3], 'wb').write(b)" "$file" "$pos" "$dir/bad.ntn"
 flip_all fp32 "$dir/m.ntn" "$bin" predict --model "$dir/bad.ntn" --data "$dir/ok.csv" --columns price
 flip_all int8 "$dir/q8.ntn" "$bin" predict --model "$dir/bad.ntn" --precision int8 --data "$dir/ok.csv" --json
 flip_all fp16_stream "$dir/q16.ntn" sh -c "seq 100 130 | '$bin' predict --model '$dir/bad.ntn' --precision fp16 --stream"
+flip_all bf16 "$dir/qb16.ntn" "$bin" predict --model "$dir/bad.ntn" --precision bf16 --data "$dir/ok.csv" --columns price
 
 # One changed byte in the tensors (the last 10 bytes: a bias), which parses fine: the checksum.
 cp "$dir/m.ntn" "$dir/bad.ntn"
@@ -52,7 +54,7 @@ missing_model      | cannot open '$dir/nope.ntn'     | "$bin" predict --model "$
 T
 
 # The intact artifacts serve finite forecasts in every mode; --json never prints null.
-for m in "m.ntn fp32" "q8.ntn int8" "q16.ntn fp16"; do
+for m in "m.ntn fp32" "q8.ntn int8" "q16.ntn fp16" "qb16.ntn bf16"; do
   set -- $m
   "$bin" predict --model "$dir/$1" --precision "$2" --data "$dir/ok.csv" --json > "$dir/p.json"
   check "json_no_null_$2" python3 -c "import json,sys; t=open(sys.argv[1]).read(); assert 'null' not in t; json.loads(t)" "$dir/p.json"

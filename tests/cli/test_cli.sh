@@ -58,7 +58,7 @@ expect_error unseen_series "series 'volume' was not in the training data" "$bin"
 
 # Serving: precisions, streaming from stdin (equal to predict on the same last window), cache,
 # quantised artifacts and their accuracy report.
-for prec in fp16 int8; do
+for prec in fp16 bf16 int8; do
   "$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --precision $prec --json > "$dir/pred_$prec.json"
   check "predict_$prec" python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']['price']; b=json.load(open(sys.argv[2]))['forecasts']['price']; assert max(abs(x-y) for x,y in zip(a,b)) < 0.05*max(abs(v) for v in b), (a,b)" "$dir/pred_$prec.json" "$dir/pred.json"
 done

@@ -208,7 +208,7 @@ TEST(Predictor, LowPrecisionCloseToFp32AndArtifactsRoundTrip) {
   p32.predict_batch(x.data(), B, y32.data(), series.data());
   const auto dir = std::filesystem::temp_directory_path() / ("ntn_pred_" + make_uuid());
   std::filesystem::create_directories(dir);
-  for (Precision prec : {Precision::fp16, Precision::int8}) {
+  for (Precision prec : {Precision::fp16, Precision::bf16, Precision::int8}) {
     const std::string what = precision_name(prec);
     Predictor on_the_fly(quantize(a, Precision::fp32), {.precision = prec});
     std::vector<float> y(B * HQ), y2(B * HQ);
@@ -222,7 +222,8 @@ TEST(Predictor, LowPrecisionCloseToFp32AndArtifactsRoundTrip) {
         err = std::max(err, std::fabs(double(y[b * HQ + h]) - y32[b * HQ + h]));
         spread = std::max(spread, std::fabs(double(y32[b * HQ + h]) - last));
       }
-    EXPECT_LT(err, (prec == Precision::fp16 ? 2e-3 : 3e-2) * spread) << what;
+    // Relative rounding of a weight: fp16 2^-11, bf16 2^-8, int8 per row ~1/254.
+    EXPECT_LT(err, (prec == Precision::fp16 ? 2e-3 : prec == Precision::bf16 ? 1.5e-2 : 3e-2) * spread) << what;
     EXPECT_GT(err, 0.0) << what << " should differ from fp32 somewhere";
     // A quantised artifact saved and loaded serves bitwise what on-the-fly conversion serves.
     const std::string path = (dir / (what + ".ntn")).string();
@@ -231,10 +232,11 @@ TEST(Predictor, LowPrecisionCloseToFp32AndArtifactsRoundTrip) {
     EXPECT_EQ(stored.artifact().precision, prec);
     stored.predict_batch(x.data(), B, y2.data(), series.data());
     expect_bitwise(y.data(), y2.data(), B * HQ, "stored vs on-the-fly " + what);
-    EXPECT_LT(stored.packed_bytes(), p32.packed_bytes() / (prec == Precision::fp16 ? 1.9 : 2.5)) << what;  // + int8 scales
+    EXPECT_LT(stored.packed_bytes(), p32.packed_bytes() / (prec == Precision::int8 ? 2.5 : 1.9)) << what;  // + int8 scales
   }
   std::filesystem::remove_all(dir);
   test::expect_error([&] { quantize(quantize(a, Precision::int8), Precision::fp16); }, {"already int8"});
+  test::expect_error([&] { quantize(quantize(a, Precision::bf16), Precision::int8); }, {"already bf16"});
 }
 
 TEST(Predictor, BadInputIsAClearError) {
@@ -258,7 +260,7 @@ TEST(Predictor, BadInputIsAClearError) {
 }
 
 TEST(Predictor, PredictAllocatesNothingAfterWarmUp) {
-  for (Precision prec : {Precision::fp32, Precision::fp16, Precision::int8})
+  for (Precision prec : {Precision::fp32, Precision::fp16, Precision::bf16, Precision::int8})
     for (auto ws : {WindowScaling::standard, WindowScaling::robust}) {
       Predictor p(make_artifact(kNhits, SeriesScaling::standard, ws, 1), {.precision = prec, .max_batch = 32});
       const auto x = windows(100, 48, 5);

@@ -102,6 +102,11 @@ TEST(ArtifactHardening, LowPrecisionCopiesAreCheckedToo) {
   const std::string path = tmp_path("fp16.ntn");
   quantize(a, Precision::fp16).save(path);
   test::expect_error([&] { Predictor p(path, {.precision = Precision::fp16}); }, {path.c_str(), "fp16"});
+  // bf16 keeps fp32's range (3e38 is finite there), but 3.4e38 rounds past its largest value (3.39e38) to inf.
+  poison_weight(a, 3.4e38f);
+  quantize(a, Precision::bf16).save(path);
+  test::expect_error([&] { Predictor p(path, {.precision = Precision::bf16}); },
+                     {path.c_str(), "non-finite bf16 value"});
   // int8 of the same weights: finite codes and scales. Whether the forecast overflows depends on
   // the ISA's int8 kernel (the scalar table multiplies the scales in another order): either the
   // load is an error naming the file and the non-finite forecast, or every forecast is finite.

@@ -291,26 +291,42 @@ void f32_adam(float* p, const float* g, float* m, float* v, std::size_t n, float
 }
 
 // ---- packed dense layers (the definition the SIMD kernels reproduce bitwise) ---------------
-template <class Wt, class Widen>
-void dense_ref(const Wt* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
-               const float* bias, float* y, std::size_t ldy, Widen widen) {
+// w(o, k): the stored weight of output o, input k (the packing's index).
+template <class Weight, class Widen>
+void dense_ref(std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B, const float* bias,
+               float* y, std::size_t ldy, Weight w, Widen widen) {
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t o = 0; o < M; ++o) {
-      const Wt* w = packed + o / kDensePanel * K * kDensePanel + o % kDensePanel;
       float acc = 0.0f;
-      for (std::size_t k = 0; k < K; ++k) acc = std::fma(widen(w[k * kDensePanel]), x[b * ldx + k], acc);
+      for (std::size_t k = 0; k < K; ++k) acc = std::fma(widen(w(o, k)), x[b * ldx + k], acc);
       y[b * ldy + o] = bias ? acc + bias[o] : acc;
     }
 }
 
+template <class Wt>
+auto panel_at(const Wt* packed, std::size_t K) {  // f32 / fp16 panels
+  return [=](std::size_t o, std::size_t k) {
+    return packed[o / kDensePanel * K * kDensePanel + k * kDensePanel + o % kDensePanel];
+  };
+}
+
 void f32_dense(const float* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx, std::size_t B,
                const float* bias, float* y, std::size_t ldy) {
-  dense_ref(packed, M, K, x, ldx, B, bias, y, ldy, [](float w) { return w; });
+  dense_ref(M, K, x, ldx, B, bias, y, ldy, panel_at(packed, K), [](float w) { return w; });
 }
 
 void f16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                std::size_t B, const float* bias, float* y, std::size_t ldy) {
-  dense_ref(packed, M, K, x, ldx, B, bias, y, ldy, f16_to_f32);
+  dense_ref(M, K, x, ldx, B, bias, y, ldy, panel_at(packed, K), f16_to_f32);
+}
+
+void bf16_dense(const std::uint16_t* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
+                std::size_t B, const float* bias, float* y, std::size_t ldy) {
+  const std::size_t K2 = bf16_padded_k(K);
+  const auto pair_at = [=](std::size_t o, std::size_t k) {
+    return packed[o / kDensePanel * K2 * kDensePanel + k / 2 * 2 * kDensePanel + o % kDensePanel * 2 + k % 2];
+  };
+  dense_ref(M, K, x, ldx, B, bias, y, ldy, pair_at, bf16_to_f32);
 }
 
 float f32_quantize_i8(const float* x, std::size_t K, std::int8_t* q, std::size_t Kp) {
@@ -372,9 +388,10 @@ constexpr KernelTable kTable = {
     f32_var_around, f64_minmax,
     f32_mse, f32_mae, f32_huber,
     f32_adam,
-    f32_dense, f16_dense, f32_quantize_i8, i8_dense,
+    f32_dense, f16_dense, bf16_dense, f32_quantize_i8, i8_dense,
     f32_gemm,
     fma_peak_probe, kProbeAcc * 2,
+    nullptr,  // read_probe: a measurement helper (checked on every ISA in tests/kernels/test_dense.cpp)
     // Recurrent cells: checked against the cell composed from Linear + sigmoid + tanh and across
     // ISAs in tests/nn/test_rnn.cpp.
     nullptr, nullptr, nullptr, nullptr,

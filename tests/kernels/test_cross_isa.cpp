@@ -187,9 +187,11 @@ TEST_P(CrossIsaTest, DenseAndGemm) {
       const auto W = rand_vec(M * K, 30), bias = rand_vec(M, 31);
       std::vector<float> packed(dense_packed_size(M, K));
       f32_dense_pack(W.data(), M, K, packed.data());
-      std::vector<std::uint16_t> h(M * K), hp(dense_packed_size(M, K));
+      std::vector<std::uint16_t> h(M * K), hp(dense_packed_size(M, K)), bp(dense_packed_size(M, bf16_padded_k(K)));
       for (std::size_t i = 0; i < M * K; ++i) h[i] = f32_to_f16(W[i]);
       f16_dense_pack(h.data(), M, K, hp.data());
+      for (std::size_t i = 0; i < M * K; ++i) h[i] = f32_to_bf16(W[i]);
+      bf16_dense_pack(h.data(), M, K, bp.data());
       const std::size_t Kp = i8_padded_k(K);
       std::vector<std::int8_t> q(M * K), qp(dense_packed_size(M, Kp));
       std::vector<float> wscale(M);
@@ -206,6 +208,9 @@ TEST_P(CrossIsaTest, DenseAndGemm) {
         k().f16_dense(hp.data(), M, K, x.data(), K, B, bias.data(), y.data(), M);
         s().f16_dense(hp.data(), M, K, x.data(), K, B, bias.data(), ys.data(), M);
         expect_same(y, ys, "f16_dense" + N);
+        k().bf16_dense(bp.data(), M, K, x.data(), K, B, bias.data(), y.data(), M);
+        s().bf16_dense(bp.data(), M, K, x.data(), K, B, bias.data(), ys.data(), M);
+        expect_same(y, ys, "bf16_dense" + N);
         std::vector<std::int8_t> xq(B * Kp), xqs(B * Kp);
         std::vector<float> xs(B), xss(B);
         for (std::size_t b = 0; b < B; ++b) {

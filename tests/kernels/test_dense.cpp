@@ -59,29 +59,58 @@ TEST_P(DenseTest, F32MatchesReferenceBitwiseAndSgemm) {
     }
 }
 
-TEST_P(DenseTest, F16EqualsF32OnWidenedWeights) {
-  for (std::size_t M : {1, 16, 17, 64, 100})
-    for (std::size_t K : {1, 8, 9, 33, 129}) {
-      const auto W = rand_vec(M * K, 61), bias = rand_vec(M, 62);
-      std::vector<std::uint16_t> h(M * K), hp(dense_packed_size(M, K));
-      std::vector<float> widened(M * K), fp(dense_packed_size(M, K));
-      for (std::size_t i = 0; i < M * K; ++i) {
-        h[i] = f32_to_f16(W[i]);
-        widened[i] = f16_to_f32(h[i]);
+// 16-bit weights (fp16, bf16): the kernel on the narrowed weights equals the reference and the fp32
+// kernel on the same weights widened, bitwise.
+TEST_P(DenseTest, SixteenBitEqualsF32OnWidenedWeights) {
+  using Dense = void (*)(const std::uint16_t*, std::size_t, std::size_t, const float*, std::size_t, std::size_t,
+                         const float*, float*, std::size_t);
+  struct Format {
+    const char* name;
+    std::uint16_t (*narrow)(float);
+    float (*widen)(std::uint16_t);
+    void (*pack)(const std::uint16_t*, std::size_t, std::size_t, std::uint16_t*);
+    std::size_t (*panel_k)(std::size_t);
+    Dense KernelTable::*dense;
+  };
+  const auto same_k = [](std::size_t K) { return K; };
+  for (const Format& fmt : {Format{"f16", f32_to_f16, f16_to_f32, f16_dense_pack, same_k, &KernelTable::f16_dense},
+                            Format{"bf16", f32_to_bf16, bf16_to_f32, bf16_dense_pack, bf16_padded_k,
+                                   &KernelTable::bf16_dense}})
+    for (std::size_t M : {1, 16, 17, 64, 100})
+      for (std::size_t K : {1, 8, 9, 33, 129}) {
+        const auto W = rand_vec(M * K, 61), bias = rand_vec(M, 62);
+        std::vector<std::uint16_t> h(M * K), hp(dense_packed_size(M, fmt.panel_k(K)));
+        std::vector<float> widened(M * K), fp(dense_packed_size(M, K));
+        for (std::size_t i = 0; i < M * K; ++i) {
+          h[i] = fmt.narrow(W[i]);
+          widened[i] = fmt.widen(h[i]);
+        }
+        fmt.pack(h.data(), M, K, hp.data());
+        f32_dense_pack(widened.data(), M, K, fp.data());
+        for (std::size_t B : kBatches) {
+          const auto x = rand_vec(B * K, 63);
+          std::vector<float> y(B * M), yr(B * M), yf(B * M);
+          (k().*fmt.dense)(hp.data(), M, K, x.data(), K, B, bias.data(), y.data(), M);
+          (ref().*fmt.dense)(hp.data(), M, K, x.data(), K, B, bias.data(), yr.data(), M);
+          ref().f32_dense(fp.data(), M, K, x.data(), K, B, bias.data(), yf.data(), M);
+          const std::string what = std::string(fmt.name) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                                   " B=" + std::to_string(B);
+          expect_bitwise(y, yr, "16-bit dense " + what);
+          expect_bitwise(yr, yf, "16-bit vs f32 on widened weights " + what);
+        }
       }
-      f16_dense_pack(h.data(), M, K, hp.data());
-      f32_dense_pack(widened.data(), M, K, fp.data());
-      for (std::size_t B : kBatches) {
-        const auto x = rand_vec(B * K, 63);
-        std::vector<float> y(B * M), yr(B * M), yf(B * M);
-        k().f16_dense(hp.data(), M, K, x.data(), K, B, bias.data(), y.data(), M);
-        ref().f16_dense(hp.data(), M, K, x.data(), K, B, bias.data(), yr.data(), M);
-        ref().f32_dense(fp.data(), M, K, x.data(), K, B, bias.data(), yf.data(), M);
-        const std::string what = "M=" + std::to_string(M) + " K=" + std::to_string(K) + " B=" + std::to_string(B);
-        expect_bitwise(y, yr, "f16_dense " + what);
-        expect_bitwise(yr, yf, "f16 vs f32 on widened weights " + what);
-      }
+}
+
+TEST_P(DenseTest, ReadProbeReadsEveryValue) {
+  for (std::size_t n : {1, 15, 16, 17, 191, 192, 193, 1000}) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = float(i % 7) * 0.25f;
+    for (std::size_t at : {std::size_t(0), n / 2, n - 1}) {  // the largest anywhere is found
+      std::vector<float> w = v;
+      w[at] = 100.0f;
+      EXPECT_EQ(k().read_probe(w.data(), n), 100.0f) << "n=" << n << " at " << at;
     }
+  }
 }
 
 TEST_P(DenseTest, QuantizeRowMatchesReferenceAndHandValues) {
@@ -210,6 +239,51 @@ TEST(Dense, HalfConversions) {
     std::memcpy(&f, &b, 4);
     if (std::isnan(f)) continue;
     ASSERT_EQ(f32_to_f16(f), f16c_convert(f)) << "bits " << std::hex << b;
+  }
+}
+
+__attribute__((target("avx512bf16,avx512vl"))) std::uint16_t bf16_hw_convert(float x) {
+  const __m128bh r = _mm_cvtneps_pbh(_mm_set_ss(x));
+  std::uint16_t out;
+  std::memcpy(&out, &r, 2);
+  return out;
+}
+
+TEST(Dense, BFloat16Conversions) {
+  for (std::uint32_t h = 0; h < 65536; ++h) {  // every bf16 widens and narrows back to itself
+    const float f = bf16_to_f32(std::uint16_t(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f)))) << h;
+      continue;
+    }
+    ASSERT_EQ(f32_to_bf16(f), h) << "bf16 " << h << " = " << f;
+  }
+  // Hand values: 1 + 2^-8 is the tie between 1 and 1 + 2^-7 (-> 1, even); just above it rounds up;
+  // the largest finite float rounds to inf; fp16's overflow (65520) is finite in bf16.
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);
+  EXPECT_EQ(f32_to_bf16(1.0f + 0x3p-8f), 0x3f82);  // tie between 0x3f81 and 0x3f82 -> even
+  EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);
+  EXPECT_EQ(f32_to_bf16(65520.0f), 0x4780);
+  EXPECT_EQ(f32_to_bf16(-0.0f), 0x8000);
+  EXPECT_EQ(f32_to_bf16(std::numeric_limits<float>::denorm_min()), 0x0000);
+  EXPECT_EQ(bf16_to_f32(0x0001), 0x1p-133f);  // subnormals widen exactly
+  const float qnan = std::numeric_limits<float>::quiet_NaN(), snan = std::numeric_limits<float>::signaling_NaN();
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(qnan))));
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(snan))));  // a NaN never rounds to inf
+  const std::uint32_t nan_low = 0x7f800001u;  // a NaN whose payload sits only in the low 16 bits
+  float f_low;
+  std::memcpy(&f_low, &nan_low, 4);
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f_low))));
+  if (!cpu_features().avx512bf16) GTEST_SKIP() << "no AVX512_BF16 to compare with";
+  Rng rng(7, 1);
+  for (int i = 0; i < 1000000; ++i) {  // random bit patterns over the whole float range
+    const std::uint32_t b = rng.next_u32();
+    float f;
+    std::memcpy(&f, &b, 4);
+    if (std::isnan(f) || std::fpclassify(f) == FP_SUBNORMAL) continue;  // the instruction flushes subnormals
+    ASSERT_EQ(f32_to_bf16(f), bf16_hw_convert(f)) << "bits " << std::hex << b;
   }
 }
 

@@ -135,7 +135,7 @@ Run add_backtest(CLI::App& app) {
   app.add_option("--weights", o->weights, "--ensemble weighted: one weight per model, summing to 1");
   add_uint(app, "--refit-every", o->refit_every, limits::kOrigins, "Retrain every K origins on the data before them, with the "
                                                   "artifact's model and training configuration (0: never)");
-  app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
+  app.add_option("--precision", o->precision, "fp32 (default), fp16, bf16 or int8");
   app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file (- : print them on stdout instead of the summary)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (aggregate + per_origin)");

@@ -94,7 +94,7 @@ int run(const Opts& o) {
     }
   }
 
-  // ---- dense 512x512: batch 1 (GEMV) fp32 / fp16 / int8 vs OpenBLAS sgemv; batch 256 fp32 vs
+  // ---- dense 512x512: batch 1 (GEMV) fp32 / fp16 / bf16 / int8 vs OpenBLAS sgemv; batch 256 fp32 vs
   // OpenBLAS sgemm on one thread. Weights in cache. ------------------------------------------
   {
     const std::size_t M = 512, K = 512, Kp = i8_padded_k(K), B = 256;
@@ -104,6 +104,9 @@ int run(const Opts& o) {
     std::vector<std::uint16_t> h(M * K), hpacked(dense_packed_size(M, K));
     for (std::size_t i = 0; i < M * K; ++i) h[i] = f32_to_f16(w[i]);
     f16_dense_pack(h.data(), M, K, hpacked.data());
+    std::vector<std::uint16_t> bh(M * K), bpacked(dense_packed_size(M, bf16_padded_k(K)));
+    for (std::size_t i = 0; i < M * K; ++i) bh[i] = f32_to_bf16(w[i]);
+    bf16_dense_pack(bh.data(), M, K, bpacked.data());
     std::vector<std::int8_t> q(M * K), qpacked(dense_packed_size(M, Kp)), xq(Kp);
     std::vector<float> ws(M);
     std::vector<std::int32_t> wsum(dense_panels(M) * kDensePanel);
@@ -114,6 +117,8 @@ int run(const Opts& o) {
     for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 1e-4f, "gemv vs OpenBLAS sgemv");
     simd.f16_dense(hpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
     for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 2e-2f, "fp16 gemv vs OpenBLAS sgemv");
+    simd.bf16_dense(bpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M);
+    for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 1e-1f, "bf16 gemv vs OpenBLAS sgemv");
     float xs = simd.f32_quantize_i8(x.data(), K, xq.data(), Kp);
     simd.i8_dense(qpacked.data(), ws.data(), wsum.data(), M, Kp, xq.data(), Kp, &xs, 1, nullptr, y.data(), M);
     for (std::size_t i = 0; i < M; ++i) expect_close(y[i], yb[i], 0.2f, "int8 gemv vs OpenBLAS sgemv");
@@ -121,6 +126,8 @@ int run(const Opts& o) {
                               batch_s);
     const Timing th = measure([&] { simd.f16_dense(hpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M); },
                               reps, batch_s);
+    const Timing tbf = measure(
+        [&] { simd.bf16_dense(bpacked.data(), M, K, x.data(), K, 1, nullptr, y.data(), M); }, reps, batch_s);
     const Timing tq = measure(
         [&] {
           xs = simd.f32_quantize_i8(x.data(), K, xq.data(), Kp);
@@ -133,8 +140,9 @@ int run(const Opts& o) {
     out["gemv_openblas_512_gflops"] = flops / tb.median_s / 1e9;
     out["gemv_over_openblas"] = tb.median_s / ts.median_s;
     out["gemv_f16_512_gflops"] = flops / th.median_s / 1e9;
+    out["gemv_bf16_512_gflops"] = flops / tbf.median_s / 1e9;
     out["gemv_i8_512_gops"] = flops / tq.median_s / 1e9;
-    detail["gemv_512"] = {{"ntn", timing_json(ts)}, {"openblas", timing_json(tb)}, {"ntn_f16", timing_json(th)},
+    detail["gemv_512"] = {{"ntn", timing_json(ts)}, {"openblas", timing_json(tb)}, {"ntn_f16", timing_json(th)}, {"ntn_bf16", timing_json(tbf)},
                           {"ntn_i8_incl_quantize", timing_json(tq)}};
     // Batch 256 through the same packed kernel vs OpenBLAS sgemm, one thread each.
     const int saved = blas_threads();

@@ -1,5 +1,6 @@
 // ntneural bench predict: serving figures of one artifact - batch-1 latency (the predictor's
-// own statistics), one streaming tick (a carried state for recurrent models), batch throughput at 1..512, the forecast-cache replay, allocations per
+// own statistics) and its ratio to the memory floor (one read of the packed weights, measured in
+// the same run), one streaming tick (a carried state for recurrent models), batch throughput at 1..512, the forecast-cache replay, allocations per
 // predict, load + first forecast, peak resident memory. Every path is validated before it is
 // timed: batch rows must equal single forecasts bitwise, and fp32 must match the training-time
 // prediction path.
@@ -19,6 +20,7 @@
 #include "common.h"
 #include "ntn/error.h"
 #include "ntn/forecast_cache.h"
+#include "ntn/kernels.h"
 #include "ntn/parallel.h"
 #include "ntn/predictor.h"
 #include "ntn/rng.h"
@@ -143,6 +145,29 @@ int run_bench_predict(const BenchPredictOpts& o) {
   if (o.target_us > 0) out["latency_target_violations"] = lat.violations;
   out["allocs_per_predict"] = double(a1 - a0) / double(o.requests);
 
+  // ---- the memory floor of a batch-1 forecast: one read of the packed weights, as warm as the
+  // forecasts left them, timed the same way (exact median of single calls) --------------------
+  {
+    const PackedWeights& pw = p.packed_weights();
+    const float* slab = static_cast<const float*>(pw.slab());
+    const std::size_t n = pw.slab_bytes() / sizeof(float);
+    const KernelTable& k = kernels();
+    std::vector<std::uint64_t> probe_ns(std::max<std::size_t>(o.requests / 4, 200));
+    volatile float sink = 0.0f;
+    for (std::size_t r = 0; r < 200; ++r) sink = k.read_probe(slab, n);
+    for (auto& ns : probe_ns) {
+      const auto t0 = Clock::now();
+      sink = k.read_probe(slab, n);
+      ns = std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    }
+    (void)sink;
+    std::nth_element(probe_ns.begin(), probe_ns.begin() + std::ptrdiff_t(probe_ns.size() / 2), probe_ns.end());
+    const double floor_us = double(probe_ns[probe_ns.size() / 2]) / 1e3;
+    out["floor_read_us"] = floor_us;  // reading the packed weights once, nothing else
+    out["floor_read_gb_per_s"] = double(pw.slab_bytes()) / (floor_us * 1e3);
+    out["latency_over_floor"] = out["latency_median_us"].get<double>() / floor_us;
+  }
+
   // ---- streaming: one tick (push) of a StreamingPredictor, steady state -------------------------
   {
     StreamingPredictor st(p, series);
@@ -223,7 +248,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
 Run add_bench_predict(CLI::App& app) {
   auto o = std::make_shared<BenchPredictOpts>();
   app.add_option("--model", o->model, "Model artifact")->required();
-  app.add_option("--precision", o->precision, "fp32 (default), fp16 or int8");
+  app.add_option("--precision", o->precision, "fp32 (default), fp16, bf16 or int8");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for batch predictions (0: all)");
   add_uint(app, "--requests", o->requests, UintRange{1, 100000000}, "Batch-1 forecasts timed for the latency figures (default 20000)");
   add_uint(app, "--serve", o->serve, UintRange{0, 100000000}, "Only load and serve this many batch-1 forecasts (memory run)");

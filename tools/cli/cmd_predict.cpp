@@ -335,7 +335,7 @@ Run add_predict(CLI::App& app) {
   app.add_option("--model", o->model, "Model artifact")->required();
   add_data_options(app, o->data, false, /*data_required=*/false);
   app.add_option("--format", o->format, "wide (default) or m4");
-  app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16 or int8");
+  app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16, bf16 or int8");
   add_uint(app, "--batch", o->batch, limits::kBatch, "Rows per forward pass and thread (default 32)");
   add_uint(app, "--cache", o->cache, limits::kCache, "Serve through a forecast cache of this many entries (0: none)");
   app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "

@@ -30,7 +30,7 @@ struct QuantizeOpts {
 int run_quantize(const QuantizeOpts& o) {
   set_num_threads(o.threads);
   const Precision to = parse_precision(o.to);
-  NTN_CHECK(to != Precision::fp32, "--to must be fp16 or int8");
+  NTN_CHECK(to != Precision::fp32, "--to must be fp16, bf16 or int8");
   check_output_path("--out", o.out, {{"--model", o.model}, {"--data", o.data.path}, {"--test-data", o.data.test_path}});
   // Every input is read and validated before the output is created.
   const Artifact a = Artifact::load(o.model);
@@ -49,7 +49,7 @@ int run_quantize(const QuantizeOpts& o) {
 Run add_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOpts>();
   app.add_option("--model", o->model, "fp32 model artifact")->required();
-  app.add_option("--to", o->to, "int8 (default) or fp16");
+  app.add_option("--to", o->to, "int8 (default), fp16 or bf16");
   app.add_option("--out", o->out, "Quantised artifact to write")->required();
   add_data_options(app, o->data, true, /*data_required=*/false);  // --data: the accuracy report's data set
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");

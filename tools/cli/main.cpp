@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   runs[evaluate] = ntn::cli::add_evaluate(*evaluate);
   CLI::App* predict = app.add_subcommand("predict", "Forecast after the end of each series, or tick by tick from stdin (--stream)");
   runs[predict] = ntn::cli::add_predict(*predict);
-  CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
+  CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / bf16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
   runs[quant] = ntn::cli::add_quantize(*quant);
   CLI::App* bt_cmd = app.add_subcommand("backtest", "Rolling-origin evaluation of a model or an ensemble on one series");
   runs[bt_cmd] = ntn::cli::add_backtest(*bt_cmd);
