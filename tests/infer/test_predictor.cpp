@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "alloc_counter.h"
@@ -17,6 +19,7 @@
 #include "ntn/quantize.h"
 #include "ntn/rng.h"
 #include "ntn/trainer.h"
+#include "infer/row_team.h"
 
 namespace ntn {
 namespace {
@@ -273,6 +276,84 @@ TEST(Predictor, PredictAllocatesNothingAfterWarmUp) {
       const std::uint64_t after = allocations();
       EXPECT_EQ(after - before, 0u) << precision_name(prec) << " " << window_scaling_name(ws);
     }
+}
+
+// RowTeam: every part of every job runs exactly once, whatever the helpers, the parts and the
+// pauses between jobs (long enough for the helpers to fall asleep and be woken).
+TEST(Predictor, ConcurrentRowTeamRunsEveryPartOnce) {
+  for (std::size_t helpers : {0, 1, 3}) {
+    RowTeam team(helpers);
+    EXPECT_EQ(team.threads(), helpers + 1);
+    std::vector<std::atomic<int>> hits(16);
+    for (std::size_t job = 0; job < 300; ++job) {
+      const std::size_t parts = 1 + job % 16;
+      for (auto& h : hits) h.store(0);
+      team.run(parts, [&](std::size_t part) { hits[part].fetch_add(1, std::memory_order_relaxed); });
+      for (std::size_t p = 0; p < 16; ++p)
+        ASSERT_EQ(hits[p].load(), p < parts ? 1 : 0) << "helpers " << helpers << " job " << job << " part " << p;
+      if (job % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // helpers sleep
+    }
+  }
+}
+
+// A team destroyed (or given a job) before its helpers were ever scheduled: the helpers must
+// still see the stop and the job (they once read the destructor's generation as their first
+// "seen" one and slept forever, hanging `predict --stream` on its first bad line).
+TEST(Predictor, ConcurrentRowTeamDestroyedBeforeItsHelpersRun) {
+  for (int i = 0; i < 2000; ++i) {
+    RowTeam team(1 + i % 3);
+    if (i % 2) {
+      std::atomic<int> hits{0};
+      team.run(3, [&](std::size_t) { hits.fetch_add(1); });
+      ASSERT_EQ(hits.load(), 3);
+    }
+  }
+}
+
+// forecast_threads: one batch-1 forecast split over 2 or 3 threads is bitwise the one-thread
+// forecast at every precision (NHITS with 640-wide layers: above the split's size bound at every
+// precision; a GRU with a 512-state whose step product splits), allocates nothing after warm-up,
+// and two callers at once (a team per workspace) still get the one-thread results.
+TEST(Predictor, ConcurrentForecastThreadsGiveTheOneThreadForecast) {
+  const json big_nhits = {{"type", "nhits"}, {"input_size", 48}, {"horizon", 12}, {"mlp_units", {{640, 640}}}};
+  const json big_gru = {{"type", "gru"}, {"input_size", 24}, {"horizon", 6}, {"encoder_hidden_size", 512},
+                        {"encoder_n_layers", 1}};
+  for (const json& cfg : {big_nhits, big_gru})
+    for (Precision prec : {Precision::fp32, Precision::fp16, Precision::bf16, Precision::int8}) {
+      const std::string what = cfg["type"].get<std::string>() + " " + precision_name(prec);
+      const Artifact a = make_artifact(cfg, SeriesScaling::standard, WindowScaling::none, 1);
+      Predictor one(quantize(a, Precision::fp32), {.precision = prec});
+      const std::size_t L = one.input_size(), HQ = one.output_size(), N = 24;
+      const auto x = windows(N, L, 8);
+      std::vector<float> want(N * HQ);
+      for (std::size_t i = 0; i < N; ++i) one.predict(x.data() + i * L, want.data() + i * HQ);
+      for (std::size_t threads : {2, 3}) {
+        Predictor split(quantize(a, Precision::fp32), {.precision = prec, .workspaces = 2, .forecast_threads = threads});
+        std::vector<float> y(HQ);
+        split.predict(x.data(), y.data());
+        const std::uint64_t before = allocations();
+        for (std::size_t i = 0; i < N; ++i) {
+          split.predict(x.data() + i * L, y.data());
+          ASSERT_EQ(std::memcmp(y.data(), want.data() + i * HQ, HQ * 4), 0) << what << " threads " << threads << " window " << i;
+        }
+        EXPECT_EQ(allocations() - before, 0u) << what;
+        EXPECT_GE(split.split_jobs(), N) << what << ": no layer was split";
+        std::vector<int> bad(2, 0);
+        std::vector<std::thread> callers;
+        for (int t = 0; t < 2; ++t)
+          callers.emplace_back([&, t] {
+            std::vector<float> yt(HQ);
+            for (std::size_t r = 0; r < 40; ++r) {
+              const std::size_t i = (r * 5 + std::size_t(t)) % N;
+              split.predict(x.data() + i * L, yt.data());
+              if (std::memcmp(yt.data(), want.data() + i * HQ, HQ * 4) != 0) ++bad[std::size_t(t)];
+            }
+          });
+        for (auto& c : callers) c.join();
+        EXPECT_EQ(bad[0] + bad[1], 0) << what << " threads " << threads;
+      }
+    }
+  test::expect_error([] { Predictor p(make_artifact(kNhits), {.forecast_threads = 0}); }, {"forecast_threads must be 1..256"});
 }
 
 TEST(Predictor, ConcurrentCallersGetTheSingleThreadResults) {

@@ -64,7 +64,8 @@ int run_bench_predict(const BenchPredictOpts& o) {
   json out;
   // ---- load + first forecast ------------------------------------------------------------------
   const auto t_load = Clock::now();
-  Predictor p(o.model, {.precision = prec});
+  // --threads also splits ONE forecast's layers (forecast_threads): batch-1 latency on that many cores.
+  Predictor p(o.model, {.precision = prec, .forecast_threads = std::size_t(num_threads())});
   const std::size_t L = p.input_size(), HQ = p.output_size();
   const std::size_t series = p.artifact().stats.size() > 1 ? 0 : Predictor::kNoSeries;
   const std::size_t n_windows = 4096;
@@ -249,7 +250,7 @@ Run add_bench_predict(CLI::App& app) {
   auto o = std::make_shared<BenchPredictOpts>();
   app.add_option("--model", o->model, "Model artifact")->required();
   app.add_option("--precision", o->precision, "fp32 (default), fp16, bf16 or int8");
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for batch predictions (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for batch predictions and for one forecast (its layers' rows split between them; 0: all)");
   add_uint(app, "--requests", o->requests, UintRange{1, 100000000}, "Batch-1 forecasts timed for the latency figures (default 20000)");
   add_uint(app, "--serve", o->serve, UintRange{0, 100000000}, "Only load and serve this many batch-1 forecasts (memory run)");
   add_real(app, "--target-us", o->target_us, RealRange{0, 1e9}, "Latency target: count forecasts slower than this");

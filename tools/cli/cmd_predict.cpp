@@ -141,7 +141,10 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
 
 int run_predict(const PredictOpts& o) {
   set_num_threads(o.threads);
-  Predictor p(o.model, {.precision = parse_precision(o.precision), .max_batch = o.batch});
+  // A stream forecasts one window per tick: --threads splits each tick's layers (the same bits).
+  Predictor p(o.model, {.precision = parse_precision(o.precision),
+                        .max_batch = o.batch,
+                        .forecast_threads = o.stream ? std::size_t(num_threads()) : 1});
   const Artifact& a = p.artifact();
   const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
   auto series_of = [&](const std::string& name, const std::string& src) {
@@ -358,7 +361,7 @@ Run add_predict(CLI::App& app) {
   app.add_flag("--params", o->params,
                "Distribution models: print the distribution parameters per step instead (each step fed the "
                "previous step's location: one deterministic path)");
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all): batches split by rows of windows, --stream by rows of each layer");
   app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
   return [o] { return run_predict(*o); };
 }
