@@ -18,6 +18,8 @@ packages=(
   libxxhash-dev                 # XXH3 checksums of model artifacts and checkpoints
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz preset): clang, its fuzzer runtime, OpenMP
+  libopenmpi-dev openmpi-bin    # training over MPI ranks (mpirun), tested on this machine's loopback
+  openssh-client                # mpirun's launcher looks for an rsh agent even for local ranks
 )
 
 if [ "${1:-}" = "--torch" ]; then

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ntn/dataset.h"
@@ -37,6 +38,10 @@
 #include "ntn/optim.h"
 
 namespace ntn {
+
+namespace dist {
+class Comm;
+}
 
 struct TrainConfig {
   std::uint64_t max_steps = 1000;   // optimizer steps (if epochs == 0)
@@ -98,6 +103,10 @@ struct TrainSummary {
   nlohmann::json to_json() const;
 };
 
+// Under an MPI launcher (ntn/dist.h) every rank builds the same Trainer and calls the same
+// methods: each computes the micro-batches it owns of every batch, and the gradients and losses
+// are combined in one fixed order, so the weights are bitwise those of one process (same batch,
+// micro_batches and seed) on any number of ranks <= micro_batches. Rank 0 writes checkpoints.
 class Trainer {
  public:
   Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train, std::vector<WindowRef> val,
@@ -123,7 +132,12 @@ class Trainer {
  private:
   struct Chunk;
   class Prefetcher;
-  double step_on_batch(const Batch<float>& in, const float* y);
+  // One step on rows [row0, row0 + in.B) of a global batch of B rows (this rank's micro-batches).
+  double step_on_batch(const Batch<float>& in, const float* y, std::size_t B, std::size_t row0);
+  // The rows of a global batch of B rows this rank computes (all of them on one rank).
+  std::pair<std::size_t, std::size_t> local_rows(std::size_t B) const;
+  // The losses of micro-batches 0..C-1 summed in that order (gathered from every rank).
+  double loss_sum(std::size_t C) const;
   // Rows per validation forward (each micro-batch's rows of a validation batch run this many at
   // a time through a forward-only workspace).
   std::size_t eval_rows() const {
@@ -138,6 +152,7 @@ class Trainer {
   Optimizer opt_;
   Schedule sched_;
   BatchAssembler assembler_;
+  dist::Comm* comm_;  // the job's ranks (dist::world()): each computes its share of every batch
   std::vector<Chunk*> chunks_;
   std::vector<float> grads_;  // main gradient slab (micro-batch 0 accumulates here)
   std::vector<float> best_params_;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <random>
 
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/features.h"
 #include "ntn/fields.h"
@@ -402,7 +403,7 @@ Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prep
   a.version = NTN_VERSION;
   a.created = utc_now_iso8601();
   a.training = {{"config", tc.to_json()}, {"summary", summary.to_json()}, {"data", p.describe()},
-                {"threads", num_threads()}};
+                {"threads", num_threads()}, {"ranks", dist::world().size()}};
   return a;
 }
 

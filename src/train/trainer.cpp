@@ -1,5 +1,7 @@
 #include "ntn/trainer.h"
 
+#include "ntn/dist.h"
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -148,7 +150,8 @@ class Trainer::Prefetcher {
  public:
   struct Batch {
     std::vector<WindowRef> windows;
-    WindowBatch data;
+    WindowBatch data;              // rows [row0, row0 + data rows) of a global batch of `rows` rows
+    std::size_t rows = 0, row0 = 0;
     std::uint64_t epoch_after = 0, offset_after = 0;
   };
 
@@ -198,8 +201,12 @@ class Trainer::Prefetcher {
         }
         const std::size_t nb = std::min<std::size_t>(B, N - offset_);
         Batch& b = slots_[slot];
-        b.windows.assign(order.begin() + std::ptrdiff_t(offset_), order.begin() + std::ptrdiff_t(offset_ + nb));
-        b.data.fill(t_.assembler_, b.windows.data(), nb, /*with_target=*/true);
+        // This rank's rows only: those of the micro-batches it owns (all of them on one rank).
+        const auto [r0, r1] = t_.local_rows(nb);
+        b.rows = nb;
+        b.row0 = r0;
+        b.windows.assign(order.begin() + std::ptrdiff_t(offset_ + r0), order.begin() + std::ptrdiff_t(offset_ + r1));
+        b.data.fill(t_.assembler_, b.windows.data(), r1 - r0, /*with_target=*/true);
         offset_ += nb;
         b.epoch_after = epoch_;
         b.offset_after = offset_;
@@ -240,7 +247,8 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
       cfg_(std::move(cfg)),
       opt_(cfg_.optim, model.params()),
       sched_(cfg_.schedule, cfg_.optim.lr),
-      assembler_(store, {model.input_size(), model.horizon()}, cfg_.window_scaling) {
+      assembler_(store, {model.input_size(), model.horizon()}, cfg_.window_scaling),
+      comm_(&dist::world()) {
   cfg_.validate();
   NTN_CHECK(!train_.empty(), "no training windows: the series are too short for input ", model.input_size(),
             " + horizon ", model.horizon());
@@ -249,6 +257,8 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
   NTN_CHECK(mc == sc, "the model takes ", mc.hist, " historic, ", mc.futr, " future-known and ", mc.stat,
             " static covariates but the data has ", sc.hist, ", ", sc.futr, " and ", sc.stat);
   NTN_CHECK(cfg_.micro_batches > 0, "micro-batches must be positive");
+  NTN_CHECK(cfg_.micro_batches >= std::size_t(comm_->size()), "micro-batches (", cfg_.micro_batches,
+            ") must be at least the ranks (", comm_->size(), "): each rank computes whole micro-batches");
   NTN_CHECK(cfg_.loss.outputs() == model.outputs(), "the ", loss_name(cfg_.loss.kind), " loss needs ",
             cfg_.loss.outputs(), " outputs per step but the model has ", model.outputs());
   const std::size_t C = cfg_.micro_batches;
@@ -280,12 +290,35 @@ std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {
 
 std::uint64_t Trainer::total_steps() const { return ntn::total_steps(cfg_, train_.size()); }
 
-double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
+std::pair<std::size_t, std::size_t> Trainer::local_rows(std::size_t B) const {
+  const std::size_t C = std::min(cfg_.micro_batches, B);
+  const auto [c0, c1] = comm_->owned(C);
+  return {c0 * B / C, c1 * B / C};
+}
+
+double Trainer::loss_sum(std::size_t C) const {
+  double sum = 0;
+  if (!comm_->distributed()) {
+    for (std::size_t c = 0; c < C; ++c) sum += chunks_[c]->loss;
+    return sum;
+  }
+  // Every micro-batch's loss on every rank, summed in micro-batch order.
+  const auto [c0, c1] = comm_->owned(C);
+  double local[limits::kMicroBatches.hi], all[limits::kMicroBatches.hi];
+  for (std::size_t c = c0; c < c1; ++c) local[c - c0] = chunks_[c]->loss;
+  comm_->gather_parts(C, local, all);
+  for (std::size_t c = 0; c < C; ++c) sum += all[c];
+  return sum;
+}
+
+double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::size_t B, std::size_t row0) {
   Batch<float> in = batch;
   in.y_futr = y;  // the targets, for models that feed them back in training (teacher forcing)
-  const std::size_t B = in.B, L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
+  const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const Covariates cov = model_.covariates();
   const std::size_t C = std::min(cfg_.micro_batches, B);
+  const auto [c0, c1] = comm_->owned(C);  // this rank's micro-batches (all of them on one rank)
+  const bool dist = comm_->distributed();
   const float inv = 1.0f / float(B * H * cfg_.loss.terms());
   const std::size_t slab = grads_.size();
   // A batch larger than the configured one (train_step with more rows): grow the workspaces
@@ -298,8 +331,8 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
     ch.pred.resize(std::max(ch.pred.size(), need * H * Q));
     ch.dpred.resize(need * H * Q);
   }
-  parallel_chunks(C, [&](std::size_t c) {
-    const std::size_t r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
+  parallel_chunks(c1 - c0, [&](std::size_t i) {
+    const std::size_t c = c0 + i, r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
     Chunk& ch = *chunks_[c];
     float* g = c == 0 ? grads_.data() : ch.grads.data();
     nn::RunCtx ctx;
@@ -307,9 +340,9 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
     ctx.training = true;
     ctx.seed = cfg_.seed;
     ctx.step = step_;
-    ctx.row0 = r0;
-    model_.forward(*ch.ws, in.rows(r0, nb, L, H, cov), ch.pred.data(), ctx);
-    ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y + r0 * H, ch.dpred.data(), nb, H, inv);
+    ctx.row0 = r0;  // of the global batch (dropout masks); the rows held here start at row0
+    model_.forward(*ch.ws, in.rows(r0 - row0, nb, L, H, cov), ch.pred.data(), ctx);
+    ch.loss = loss_sum_grad(cfg_.loss, ch.pred.data(), y + (r0 - row0) * H, ch.dpred.data(), nb, H, inv);
     model_.backward(*ch.ws, ch.dpred.data(), g, nullptr, nb, ctx);
   });
   // Fixed reduction order per element: grads = ((g0 + g1) + g2) + ... Without clipping it is
@@ -320,12 +353,18 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
       k.f32_add(grads_.data() + lo, chunks_[c]->grads.data() + lo, grads_.data() + lo, hi - lo);
   };
   FunctionRef<void(std::size_t, std::size_t)> reduce_ref(reduce);
-  double sum = 0;
-  for (std::size_t c = 0; c < C; ++c) sum += chunks_[c]->loss;
-  const double loss = sum * double(inv);
+  const double loss = loss_sum(C) * double(inv);
   NTN_CHECK(std::isfinite(loss), "training diverged at step ", step_, ": the loss is ", loss,
             "; lower the learning rate, clip gradients (--clip) or scale the data");
-  if (cfg_.clip_norm > 0) {
+  if (dist) {
+    // The same order across ranks: each rank sums its slice of the slab over all C micro-batches,
+    // then every rank gets every slice (Comm::ordered_sum); the optimizer runs on every rank.
+    const float* local[limits::kMicroBatches.hi];
+    for (std::size_t c = c0; c < c1; ++c) local[c - c0] = c == 0 ? grads_.data() : chunks_[c]->grads.data();
+    comm_->ordered_sum(C, local, slab, grads_.data());
+    if (cfg_.clip_norm > 0) clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
+    opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+  } else if (cfg_.clip_norm > 0) {
     if (C > 1) parallel_for(slab, 1 << 14, reduce);
     clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
     opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
@@ -337,8 +376,9 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y) {
 }
 
 double Trainer::train_step(const WindowRef* w, std::size_t B) {
-  step_batch_.fill(assembler_, w, B, /*with_target=*/true);
-  return step_on_batch(step_batch_.view(), step_batch_.y.data());
+  const auto [r0, r1] = local_rows(B);
+  step_batch_.fill(assembler_, w + r0, r1 - r0, /*with_target=*/true);
+  return step_on_batch(step_batch_.view(), step_batch_.y.data(), B, r0);
 }
 
 double Trainer::evaluate(const std::vector<WindowRef>& windows) {
@@ -379,8 +419,9 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
     wb.fill(assembler_, windows.data() + s, B, /*with_target=*/true);
     const Batch<float> in = wb.view();
     const std::size_t CC = std::min(C, B);
-    parallel_chunks(CC, [&](std::size_t c) {
-      const std::size_t r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
+    const auto [c0, c1] = comm_->owned(CC);  // this rank's micro-batches of the validation batch
+    parallel_chunks(c1 - c0, [&](std::size_t i) {
+      const std::size_t c = c0 + i, r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
       Chunk& ch = *chunks_[c];
       ch.loss = 0;
       for (std::size_t k = 0; k < nb; k += ER) {  // the chunk's rows, ER at a time, in order
@@ -392,7 +433,7 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
           ch.loss += metric_sum(ch.pred.data(), wb.y.data() + (r0 + k) * H, wb.stats.data() + r0 + k, n);
       }
     });
-    for (std::size_t c = 0; c < CC; ++c) sum += chunks_[c]->loss;
+    sum += loss_sum(CC);
   }
   return sum / double(windows.size() * H * (metric == Metric::loss ? cfg_.loss.terms() : 1));
 }
@@ -426,7 +467,7 @@ TrainSummary Trainer::run(std::uint64_t until) {
   };
   while (step_ < end) {
     Prefetcher::Batch& b = pf.next();
-    const double loss = step_on_batch(b.data.view(), b.data.y.data());
+    const double loss = step_on_batch(b.data.view(), b.data.y.data(), b.rows, b.row0);
     epoch_ = b.epoch_after;
     offset_ = b.offset_after;
     last_loss_ = loss;
@@ -453,7 +494,8 @@ TrainSummary Trainer::run(std::uint64_t until) {
         s.stopped_early = true;
       }
     }
-    if (!cfg_.checkpoint_path.empty() && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0)
+    if (comm_->root() && !cfg_.checkpoint_path.empty() && cfg_.checkpoint_every > 0 &&
+        step_ % cfg_.checkpoint_every == 0)  // every rank holds the same state: rank 0 writes it
       save_checkpoint(cfg_.checkpoint_path);
     if (emit || stop || step_ == total) {
       log.train_loss = acc / double(std::max<std::uint64_t>(acc_n, 1));

@@ -6,10 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "commands.h"
 #include "common.h"
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/jobs.h"
 #include "ntn/parallel.h"
@@ -65,12 +68,53 @@ int run(const Opts& o) {
   NTN_CHECK(std::isfinite(first) && last < first, "bench train validation failed: loss ", first, " -> ", last,
             " after 30 steps on one batch");
   std::size_t k = 0;
-  const Timing t = measure(
-      [&] {
-        tr.train_step(windows.data() + (k * o.batch) % (windows.size() - o.batch), o.batch);
-        ++k;
-      },
-      o.reps, 0.05);
+  auto step = [&] {
+    tr.train_step(windows.data() + (k * o.batch) % (windows.size() - o.batch), o.batch);
+    ++k;
+  };
+  // Under mpirun every rank must make the same calls: one step per repetition (measure() sizes
+  // its repetitions by each process's own clock), each rank computing its share of the batch.
+  dist::Comm& comm = dist::world();
+  const std::uint64_t sent0 = comm.bytes_sent();
+  const std::size_t k0 = k;
+  Timing t;
+  double exchange_ms = 0;  // median of the gradient exchange alone (0 on one rank)
+  std::uint64_t sent_steps = 0;
+  if (comm.distributed()) {
+    step();  // warm-up
+    std::vector<double> per(std::size_t(o.reps));
+    for (double& v : per) {
+      const double t0 = now_s();
+      step();
+      v = now_s() - t0;
+    }
+    std::sort(per.begin(), per.end());
+    t.median_s = per[per.size() / 2];
+    t.min_s = per.front();
+    t.max_s = per.back();
+    t.reps = o.reps;
+    t.calls_per_rep = 1;
+    sent_steps = comm.bytes_sent() - sent0;
+    // The exchange alone (the cost model's input): the ordered sum of the gradient slab over the
+    // same micro-batches, no compute around it.
+    const std::size_t slab = model->params().slab_size(), C = std::min(tc.micro_batches, o.batch);
+    const auto [c0, c1] = comm.owned(C);
+    std::vector<std::vector<float>> parts(c1 - c0, std::vector<float>(slab, 1.0f));
+    std::vector<const float*> local;
+    for (auto& v : parts) local.push_back(v.data());
+    std::vector<float> sum(slab);
+    comm.ordered_sum(C, local.data(), slab, sum.data());  // warm-up
+    for (double& v : per) {
+      const double t0 = now_s();
+      comm.ordered_sum(C, local.data(), slab, sum.data());
+      v = now_s() - t0;
+    }
+    std::sort(per.begin(), per.end());
+    exchange_ms = per[per.size() / 2] * 1e3;
+  } else {
+    t = measure(step, o.reps, 0.05);
+  }
+  const double sent_per_step = double(sent_steps) / double(std::max<std::size_t>(k - k0, 1));
   nlohmann::json j = {{"model", o.model},
                       {"parameters", model->params().count()},
                       {"batch", o.batch},
@@ -78,6 +122,9 @@ int run(const Opts& o) {
                       {"horizon", o.horizon},
                       {"hidden", o.hidden},
                       {"threads", threads},
+                      {"ranks", comm.size()},
+                      {"bytes_sent_per_step", sent_per_step},  // this rank's, in the gradient and loss exchange
+                      {"exchange_ms", exchange_ms},
                       {"micro_batches", tc.micro_batches},
                       {"step_ms", t.median_s * 1e3},
                       {"step_ms_min", t.min_s * 1e3},

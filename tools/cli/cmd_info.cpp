@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "common.h"
 #include "ntn/cpu.h"
+#include "ntn/dist.h"
 #include "ntn/kernels.h"
 #include "ntn/parallel.h"
 
@@ -32,6 +33,7 @@ Run add_info(CLI::App& app) {
         {"hardware_threads", hardware_threads()},
         {"blas", blas_info()},
         {"blas_core", blas_core()},
+        {"mpi", dist::built_with_mpi()},  // train runs over mpirun's ranks
         {"blas_used_for", "double-precision gradient checks and benchmark peers only (float training and serving "
                           "run ntneural's own kernels)"},
     };

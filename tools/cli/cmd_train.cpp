@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "common.h"
 #include "ntn/auto.h"
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/jobs.h"
 #include "ntn/models.h"
@@ -35,6 +36,7 @@ struct TrainOpts {
   std::uint64_t max_steps = 1000, epochs = 0, seed = 1, val_every = 100, patience = 5, checkpoint_every = 0;
   std::size_t batch = 32, micro = 4, val_batch = 1024;
   double min_delta = 0;
+  double dist_timeout = 300;  // seconds a rank waits for the others in a collective (mpirun)
   int threads = 0;
   std::string checkpoint, val_metric = "loss";
   std::vector<std::string> settings;  // --set key=value
@@ -74,6 +76,8 @@ json parse_mlp_units(const std::string& s) {
 
 int run_train(const TrainOpts& o) {
   set_num_threads(o.threads);
+  dist::Comm& comm = dist::world();  // one rank unless launched by mpirun / srun
+  comm.set_timeout(o.dist_timeout);
   const std::string config_file = !o.config.empty() && std::filesystem::exists(o.config) ? o.config : "";
   check_output_path("--out", o.out, {{"--data", o.data.path}, {"--test-data", o.data.test_path},
                                       {"--config", config_file}, {"--checkpoint", o.checkpoint}});
@@ -208,7 +212,9 @@ int run_train(const TrainOpts& o) {
     result["search"]["steps"] = steps;
   }
   if (!r.prepared.test.empty()) result["test"] = evaluate_test(a, r.prepared).to_json();
-  a.save(o.out);  // after the test scoring: a model whose forecasts cannot be scored is never written
+  // After the test scoring: a model whose forecasts cannot be scored is never written. Every rank
+  // holds the same weights; rank 0 writes them (atomically, as always).
+  if (comm.root()) a.save(o.out);
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
@@ -342,7 +348,9 @@ Run add_train(CLI::App& app) {
   app.add_option("--window-scaler", o->window_scaler, "Per-window scaling: none, standard, robust (default: m4 robust, --loss nll with gaussian / student_t "
                  "standard, else none)");
   add_uint(app, "--seed", o->seed, limits::kSeed, "Random seed (weights, data order, dropout)");
-  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
+  add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all); under mpirun, threads per rank");
+  add_real(app, "--dist-timeout", o->dist_timeout, RealRange{1e-3, 1e7},
+           "Under mpirun: seconds a rank waits for the others before ending the job naming the missing rank (default 300)");
   add_uint(app, "--val-every", o->val_every, limits::kEvery, "Validate every N steps (0: never)");
   add_uint(app, "--patience", o->patience, limits::kPatience,
            "Early stopping after N validations without improvement (default 5; 0: off)");

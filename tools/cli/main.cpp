@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "ntn/dist.h"
 #include "ntn/error.h"
 
 int main(int argc, char** argv) {
@@ -51,13 +52,27 @@ int main(int argc, char** argv) {
   runs[bf] = ntn::cli::add_bench_fit(*bf);
 
   // Every failure is one line on stderr and exit code 2; --help and --version print and exit 0.
-  auto fail = [](const std::string& msg) {
+  // A rank of a distributed job that fails ends every rank (none waits for it until its timeout).
+  ntn::dist::Comm* comm = nullptr;
+  auto fail = [&](const std::string& msg) {
+    if (comm && comm->distributed()) comm->abort(ntn::cat("rank ", comm->rank(), ": ", msg));
     std::fprintf(stderr, "ntneural: error: %s\n", msg.c_str());
     return 2;
   };
   int rc = 1;
   try {
     app.parse(argc, argv);
+    if (ntn::dist::launched_by_mpi()) {  // mpirun / srun: one rank of a distributed job
+      NTN_CHECK(ntn::dist::built_with_mpi(), "launched by an MPI launcher, but this ntneural was built without MPI "
+                "(scripts/setup.sh installs libopenmpi-dev; rebuild)");
+      comm = &ntn::dist::world();
+      if (comm->distributed()) {
+        NTN_CHECK(train->parsed() || bt->parsed(), "only train and bench train run over MPI ranks (", comm->size(),
+                  " ranks here): run the other commands as one process");
+        // Rank 0 prints and writes; the others compute their share in silence.
+        if (!comm->root()) NTN_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", comm->rank(), ": cannot silence stdout");
+      }
+    }
     for (auto& [cmd, run] : runs)
       if (cmd->parsed()) rc = run();
   } catch (const CLI::CallForHelp& e) {

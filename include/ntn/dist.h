@@ -1,0 +1,76 @@
+// Data-parallel training over processes: the ranks of an MPI job (Debian's OpenMPI), or one rank.
+//
+// A global batch of B rows is cut into C micro-batches (TrainConfig::micro_batches) whatever the
+// ranks; rank r of N computes the gradients of micro-batches [C r / N, C (r + 1) / N). The sum of
+// the C gradients is formed in one fixed order, ((g0 + g1) + g2) + ..., by the rank that owns each
+// slice of the parameter slab (a reduce-scatter of the micro-batches' slices, then an all-gather):
+// every rank ends with the bits one process gets from the same batch, partition and seed, for
+// any N <= C. Only the launching rank 0 writes files and prints.
+//
+// Built with MPI when CMake finds it (NTN_HAVE_MPI); MPI starts only in a process launched by
+// mpirun / srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in its environment), so a plain run
+// never touches it. Collectives time out (Comm::set_timeout, default 300 s): a rank that died or
+// hangs ends the job with a message naming it instead of a silent hang.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ntn::dist {
+
+class Comm {
+ public:
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  bool root() const { return rank_ == 0; }
+  bool distributed() const { return size_ > 1; }
+
+  // The parts [first, last) of `parts` this rank owns (contiguous, in rank order, sizes differing
+  // by at most one; empty when parts < size for some ranks).
+  std::pair<std::size_t, std::size_t> owned(std::size_t parts) const { return owned_by(rank_, parts); }
+  std::pair<std::size_t, std::size_t> owned_by(int rank, std::size_t parts) const {
+    return {parts * std::size_t(rank) / std::size_t(size_),
+            parts * std::size_t(rank + 1) / std::size_t(size_)};
+  }
+
+  // out (n floats, on every rank) = ((p0 + p1) + p2) + ... over the `parts` arrays of n floats;
+  // local[i] is this rank's part owned(parts).first + i. Bitwise the same for every size().
+  void ordered_sum(std::size_t parts, const float* const* local, std::size_t n, float* out);
+  // Every rank's values of `parts` doubles, in part order (this rank gives owned(parts)).
+  void gather_parts(std::size_t parts, const double* local, double* out);
+  // Root's bytes to every rank.
+  void broadcast(void* data, std::size_t bytes);
+  void barrier();
+
+  // Seconds a collective waits for the other ranks before ending the job (> 0).
+  void set_timeout(double seconds);
+  double timeout() const { return timeout_s_; }
+  // Ends every rank of the job with this message (MPI_Abort; a plain exit for one rank).
+  [[noreturn]] void abort(const std::string& message, int code = 2);
+
+  // Bytes this rank has sent in collectives so far (the scaling cost model's input).
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+ private:
+  friend Comm& world();
+  Comm() = default;
+  int rank_ = 0, size_ = 1;
+  double timeout_s_ = 300;
+  std::uint64_t bytes_sent_ = 0;
+  std::vector<float> send_, recv_;  // reused between steps (no allocation after the first)
+};
+
+// The job's ranks: MPI's world when this process was launched by an MPI launcher (MPI starts on
+// the first call), else one rank. Finalised at exit.
+Comm& world();
+// Whether this binary was built with MPI, and whether this process was launched by mpirun/srun.
+bool built_with_mpi();
+bool launched_by_mpi();
+
+}  // namespace ntn::dist

@@ -1,0 +1,277 @@
+#include "ntn/dist.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "ntn/error.h"
+#include "ntn/kernels.h"
+
+#ifdef NTN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace ntn::dist {
+
+bool built_with_mpi() {
+#ifdef NTN_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+namespace {
+// Slice s of n elements cut into `ranks` slices (the reduce-scatter's ownership of the slab).
+std::pair<std::size_t, std::size_t> slice(std::size_t n, int s, int ranks) {
+  return {n * std::size_t(s) / std::size_t(ranks), n * std::size_t(s + 1) / std::size_t(ranks)};
+}
+
+// Sum in part order into out: out = p0, then out = out + p_c for c = 1.. (the trainer's order).
+void sum_in_order(const float* const* p, std::size_t parts, std::size_t n, float* out) {
+  if (parts == 0) return;
+  if (out != p[0]) std::memcpy(out, p[0], n * sizeof(float));
+  const KernelTable& k = kernels();
+  for (std::size_t c = 1; c < parts; ++c) k.f32_add(out, p[c], out, n);
+}
+}  // namespace
+
+#ifdef NTN_HAVE_MPI
+namespace {
+void finalize_at_exit() {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) MPI_Finalize();
+}
+
+// Waits for every request, polling, for at most `timeout` seconds; on a timeout ends the job
+// naming the ranks whose messages never arrived (peers[i]: the rank of request i, recvs[i]: a
+// receive; ranks that never took what was sent are named only when every receive arrived).
+void wait_all(Comm& c, std::vector<MPI_Request>& reqs, const std::vector<int>& peers,
+              const std::vector<char>& recvs, const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
+  unsigned spins = 0;
+  for (;;) {
+    int done = 0;
+    MPI_Testall(int(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) return;
+    // Poll hard (the transfer progresses only inside MPI calls, and a rank that sleeps delays its
+    // peers), yielding the core to another rank when oversubscribed; after a second of waiting
+    // (a rank far behind, or gone), sleep between polls.
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (++spins > 16) {
+      if (waited < 1.0)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (waited <= c.timeout()) continue;
+    std::vector<int> late[2];  // [0]: receives missing, [1]: sends not taken
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+      int flag = 1;
+      if (reqs[i] != MPI_REQUEST_NULL) MPI_Test(&reqs[i], &flag, MPI_STATUS_IGNORE);
+      auto& v = late[recvs[i] ? 0 : 1];
+      if (!flag && std::find(v.begin(), v.end(), peers[i]) == v.end()) v.push_back(peers[i]);
+    }
+    const std::vector<int>& who = late[0].empty() ? late[1] : late[0];
+    if (who.empty()) return;  // it all arrived meanwhile (this process was stopped, not its peers)
+    std::string names;
+    for (int r : who) names += cat(names.empty() ? "" : ", ", r);
+    c.abort(cat("rank ", c.rank(), ": no answer from rank", who.size() > 1 ? "s " : " ", names, " in the ",
+                what, " for ", c.timeout(), " s: ", who.size() > 1 ? "they died or hang" : "it died or hangs",
+                " (raise the limit with --dist-timeout)"));
+  }
+}
+}  // namespace
+#endif
+
+Comm& world() {
+  static Comm* w = [] {
+    auto* c = new Comm;  // never destroyed: MPI is finalised at exit
+#ifdef NTN_HAVE_MPI
+    if (launched_by_mpi()) {
+      int provided = 0;
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+      MPI_Comm_rank(MPI_COMM_WORLD, &c->rank_);
+      MPI_Comm_size(MPI_COMM_WORLD, &c->size_);
+      std::atexit(finalize_at_exit);
+    }
+#endif
+    return c;
+  }();
+  return *w;
+}
+
+void Comm::set_timeout(double seconds) {
+  NTN_CHECK(seconds > 0 && seconds <= 1e7, "the collective timeout must be in (0, 1e7] seconds (got ",
+            seconds, ")");
+  timeout_s_ = seconds;
+}
+
+void Comm::abort(const std::string& message, int code) {
+  std::fprintf(stderr, "ntneural: error: %s\n", message.c_str());
+  std::fflush(stderr);
+#ifdef NTN_HAVE_MPI
+  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::_Exit(code);
+}
+
+void Comm::ordered_sum(std::size_t parts, const float* const* local, std::size_t n, float* out) {
+  const auto [c0, c1] = owned(parts);
+  if (size_ == 1) {
+    sum_in_order(local, parts, n, out);
+    return;
+  }
+#ifdef NTN_HAVE_MPI
+  NTN_CHECK(n * parts / std::size_t(size_) + n < std::size_t(INT_MAX), "all-reduce of ", n, " x ", parts,
+            " floats: too large for one message");
+  const int R = size_;
+  // Reduce-scatter: slice s of each of my parts goes to rank s; I receive slice `rank` of every
+  // part, in part order (ranks own ascending contiguous parts), and sum it in that order.
+  const auto [m0, m1] = slice(n, rank_, R);
+  const std::size_t mine = m1 - m0, local_parts = c1 - c0;
+  send_.resize(local_parts > 1 ? n * local_parts : 0);
+  recv_.resize(mine * parts);
+  std::vector<MPI_Request> reqs;
+  std::vector<int> peers;
+  std::vector<char> recvs;
+  reqs.reserve(2 * std::size_t(R));
+  peers.reserve(2 * std::size_t(R));
+  recvs.reserve(2 * std::size_t(R));
+  for (int s = 0; s < R; ++s) {  // receives first
+    const auto [q0, q1] = owned_by(s, parts);
+    if (q1 == q0 || s == rank_) continue;
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(1);
+    MPI_Irecv(recv_.data() + q0 * mine, int((q1 - q0) * mine), MPI_FLOAT, s, 1, MPI_COMM_WORLD, &reqs.back());
+  }
+  std::size_t off = 0;
+  for (int s = 0; s < R; ++s) {  // slice s of my parts, contiguous in part order, to rank s
+    const auto [a, b] = slice(n, s, R);
+    const float* src = local_parts == 1 ? local[0] + a : send_.data() + off;  // one part: its slice as it is
+    if (s == rank_ || local_parts == 0) continue;  // my own slices are summed where they are
+    if (local_parts > 1)
+      for (std::size_t i = 0; i < local_parts; ++i)
+        std::memcpy(send_.data() + off + i * (b - a), local[i] + a, (b - a) * sizeof(float));
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(0);
+    MPI_Isend(src, int(local_parts * (b - a)), MPI_FLOAT, s, 1, MPI_COMM_WORLD, &reqs.back());
+    bytes_sent_ += local_parts * (b - a) * sizeof(float);
+    off += local_parts * (b - a);
+  }
+  wait_all(*this, reqs, peers, recvs, "gradient reduce-scatter");
+  std::vector<const float*> p(parts);
+  for (std::size_t c = 0; c < parts; ++c)
+    p[c] = c >= c0 && c < c1 ? local[c - c0] + m0 : recv_.data() + c * mine;
+  sum_in_order(p.data(), parts, mine, out + m0);
+  // All-gather of the summed slices.
+  reqs.clear();
+  peers.clear();
+  recvs.clear();
+  for (int s = 0; s < R; ++s) {
+    if (s == rank_) continue;
+    const auto [a, b] = slice(n, s, R);
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(1);
+    MPI_Irecv(out + a, int(b - a), MPI_FLOAT, s, 2, MPI_COMM_WORLD, &reqs.back());
+  }
+  for (int s = 0; s < R; ++s) {
+    if (s == rank_) continue;
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(0);
+    MPI_Isend(out + m0, int(mine), MPI_FLOAT, s, 2, MPI_COMM_WORLD, &reqs.back());
+    bytes_sent_ += mine * sizeof(float);
+  }
+  wait_all(*this, reqs, peers, recvs, "gradient all-gather");
+#else
+  (void)c0;
+  (void)c1;
+  NTN_CHECK(false, "built without MPI");
+#endif
+}
+
+void Comm::gather_parts(std::size_t parts, const double* local, double* out) {
+  const auto [c0, c1] = owned(parts);
+  if (size_ == 1) {
+    std::copy(local, local + parts, out);
+    return;
+  }
+#ifdef NTN_HAVE_MPI
+  std::copy(local, local + (c1 - c0), out + c0);
+  std::vector<MPI_Request> reqs;
+  std::vector<int> peers;
+  std::vector<char> recvs;
+  for (int s = 0; s < size_; ++s) {
+    const auto [q0, q1] = owned_by(s, parts);
+    if (s == rank_ || q1 == q0) continue;
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(1);
+    MPI_Irecv(out + q0, int(q1 - q0), MPI_DOUBLE, s, 3, MPI_COMM_WORLD, &reqs.back());
+  }
+  for (int s = 0; s < size_; ++s) {
+    if (s == rank_ || c1 == c0) continue;
+    reqs.emplace_back();
+    peers.push_back(s);
+    recvs.push_back(0);
+    MPI_Isend(out + c0, int(c1 - c0), MPI_DOUBLE, s, 3, MPI_COMM_WORLD, &reqs.back());
+    bytes_sent_ += (c1 - c0) * sizeof(double);
+  }
+  wait_all(*this, reqs, peers, recvs, "loss gather");
+#else
+  (void)c0;
+  (void)c1;
+#endif
+}
+
+void Comm::broadcast(void* data, std::size_t bytes) {
+  if (size_ == 1) return;
+#ifdef NTN_HAVE_MPI
+  NTN_CHECK(bytes < std::size_t(INT_MAX), "broadcast of ", bytes, " bytes: too large for one message");
+  std::vector<MPI_Request> reqs;
+  std::vector<int> peers;
+  std::vector<char> recvs;
+  if (rank_ == 0) {
+    for (int s = 1; s < size_; ++s) {
+      reqs.emplace_back();
+      peers.push_back(s);
+      recvs.push_back(0);
+      MPI_Isend(data, int(bytes), MPI_BYTE, s, 4, MPI_COMM_WORLD, &reqs.back());
+      bytes_sent_ += bytes;
+    }
+  } else {
+    reqs.emplace_back();
+    peers.push_back(0);
+    recvs.push_back(1);
+    MPI_Irecv(data, int(bytes), MPI_BYTE, 0, 4, MPI_COMM_WORLD, &reqs.back());
+  }
+  wait_all(*this, reqs, peers, recvs, "broadcast");
+#endif
+}
+
+void Comm::barrier() {
+  if (size_ == 1) return;
+  char token = 0;
+  broadcast(&token, 1);
+  double one = 1, all[1024];
+  if (size_ <= 1024) gather_parts(std::size_t(size_), &one, all);  // every rank hears from every rank
+}
+
+}  // namespace ntn::dist

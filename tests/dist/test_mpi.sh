@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Training over MPI ranks on this machine (mpirun --oversubscribe over the loopback): the weights
+# are bitwise those of one process for 1, 2 and 3 ranks (NHITS with dropout, a GRU), a resumed run
+# on another number of ranks continues exactly, a rank that dies or hangs ends the job within a
+# bounded time with a message naming it, and misuse is a clear error.
+# Usage: test_mpi.sh path/to/ntneural   (skipped, with a message, only when mpirun is missing)
+source "$(dirname "$0")/../cli/lib.sh" "$1"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+sp="$root/data/sp500_2000_2020_daily.csv"
+digest="$root/tests/dist/weights_digest.py"
+
+if ! command -v mpirun > /dev/null; then
+  echo "SKIPPED: mpirun is missing (scripts/setup.sh installs openmpi-bin)"
+  exit 0
+fi
+if ! "$bin" info --json | grep -q '"mpi":true'; then
+  echo "FAIL this ntneural was built without MPI although mpirun is installed"
+  exit 1
+fi
+# As root (CI), in containers (no ptrace between ranks: no single-copy), no leak report from
+# MPI's own allocations in a sanitizer build.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
+
+same() {  # same FILE...: every artifact holds the weights of the first, bit for bit
+  local first; first=$(python3 "$digest" "$1" | cut -d' ' -f1) || return 1
+  shift
+  for f in "$@"; do [ "$(python3 "$digest" "$f" | cut -d' ' -f1)" = "$first" ] || return 1; done
+}
+
+# ---- bitwise equal on 1, 2 and 3 ranks (and without mpirun) ---------------------------------
+nhits0=(train --data "$sp" --target close --model nhits --input-size 30 --horizon 5 --mlp-units 64x64 --dropout 0.1
+        --max-steps 30 --batch 48 --val-every 10 --threads 1 --quiet)
+nhits=("${nhits0[@]}" --micro-batches 6)
+gru=(train --data "$sp" --target close --model gru --input-size 20 --horizon 5 --max-steps 12 --batch 24
+     --micro-batches 6 --val-every 6 --threads 1 --quiet)
+for m in nhits gru; do
+  declare -n args=$m
+  check ${m}_plain "$bin" "${args[@]}" --out "$dir/$m.plain.ntn"
+  for np in 1 2 3; do
+    check ${m}_ranks_$np "${mpi[@]}" -np $np "$bin" "${args[@]}" --out "$dir/$m.np$np.ntn"
+  done
+  check ${m}_bitwise_equal_1_2_3_ranks same "$dir/$m.plain.ntn" "$dir/$m.np1.ntn" "$dir/$m.np2.ntn" "$dir/$m.np3.ntn"
+  unset -n args
+done
+# The comparison can fail: another seed gives other weights.
+check seed_changes_weights "$bin" "${nhits[@]}" --seed 2 --out "$dir/seed2.ntn"
+if same "$dir/nhits.plain.ntn" "$dir/seed2.ntn"; then echo "FAIL digest_sees_a_difference"; fails=$((fails + 1))
+else passes=$((passes + 1)); fi
+check artifact_records_ranks python3 -c "
+import json, struct, sys
+f = open('$dir/nhits.np3.ntn', 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n))
+sys.exit(0 if json.loads(h['__metadata__']['training'])['ranks'] == 3 else 1)"
+check only_rank0_prints test "$("${mpi[@]}" -np 3 "$bin" "${nhits[@]}" --json --out "$dir/p.ntn" | grep -c '"test"')" -eq 1
+
+# ---- resume on another number of ranks continues exactly --------------------------------------
+run=(train --data "$sp" --target close --model nhits --input-size 30 --horizon 5 --mlp-units 64x64 --batch 48
+     --micro-batches 6 --schedule constant --val-every 10 --threads 1 --quiet)
+check resume_first_half_2_ranks "${mpi[@]}" -np 2 "$bin" "${run[@]}" --max-steps 20 --checkpoint "$dir/ck" \
+  --checkpoint-every 10 --out "$dir/half.ntn"
+check resume_second_half_3_ranks "${mpi[@]}" -np 3 "$bin" "${run[@]}" --max-steps 40 --checkpoint "$dir/ck" \
+  --checkpoint-every 10 --resume --out "$dir/resumed.ntn"
+check resume_reference_1_process "$bin" "${run[@]}" --max-steps 40 --out "$dir/whole.ntn"
+check resumed_equals_whole same "$dir/whole.ntn" "$dir/resumed.ntn"
+
+# ---- misuse -----------------------------------------------------------------------------------
+fails_with() {  # fails_with NAME FRAGMENT CMD...: a non-zero exit and the fragment in the output
+  local name="$1" frag="$2"; shift 2
+  if "$@" > "$dir/$name.log" 2>&1; then echo "FAIL $name: exit 0"; fails=$((fails + 1))
+  elif grep -qF -- "$frag" "$dir/$name.log"; then passes=$((passes + 1))
+  else echo "FAIL $name: $(head -c 800 "$dir/$name.log")"; fails=$((fails + 1)); fi
+}
+fails_with fewer_micro_batches_than_ranks "micro-batches (2) must be at least the ranks (3)" \
+  "${mpi[@]}" -np 3 "$bin" "${nhits0[@]}" --micro-batches 2 --out "$dir/x.ntn"
+check fewer_micro_batches_writes_nothing test ! -e "$dir/x.ntn"
+fails_with other_commands_refuse_ranks "only train and bench train run over MPI ranks" \
+  "${mpi[@]}" -np 2 "$bin" predict --model "$dir/nhits.plain.ntn" --data "$sp"
+expect_error dist_timeout_negative "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout -1 --out "$dir/y.ntn"
+expect_error dist_timeout_huge "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout 1e30 --out "$dir/y.ntn"
+expect_error dist_timeout_nan "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout nan --out "$dir/y.ntn"
+
+# ---- a rank that dies, a rank that hangs: the job ends naming it --------------------------------
+long=(train --data "$sp" --target close --model nhits --input-size 30 --horizon 5 --mlp-units 64x64 --max-steps 100000000
+      --batch 48 --micro-batches 6 --val-every 0 --threads 1 --quiet)
+rank_pid() {  # rank_pid MARKER RANK: the pid of that rank of the job whose --out is MARKER
+  local p
+  for p in $(pgrep -f -- "$1"); do
+    tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo $p; return; }
+  done
+}
+fault() {  # fault NAME SIGNAL FRAGMENT: signal rank 1 mid-training; the job must end within 60 s
+  local name="$1" sig="$2" frag="$3" out="$dir/$1.ntn" pid="" t
+  "${mpi[@]}" -np 2 "$bin" "${long[@]}" --dist-timeout 3 --out "$out" > "$dir/$name.log" 2>&1 &
+  local job=$!
+  for t in $(seq 100); do pid=$(rank_pid "$out" 1); [ -n "$pid" ] && break; sleep 0.1; done
+  sleep 1  # training, not starting up
+  kill -$sig $pid
+  for t in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $job 2>/dev/null; then
+    echo "FAIL $name: the job still runs 60 s after rank 1 got SIG$sig"; fails=$((fails + 1))
+    pkill -9 -f -- "$out"; kill -9 $job
+  else
+    wait $job; local rc=$?
+    if [ $rc -ne 0 ] && grep -q -- "$frag" "$dir/$name.log" && [ ! -e "$out" ]; then passes=$((passes + 1))
+    else echo "FAIL $name: rc=$rc, log: $(head -c 800 "$dir/$name.log")"; fails=$((fails + 1)); fi
+  fi
+  pkill -CONT -f -- "$out"; pkill -9 -f -- "$out"
+  return 0
+}
+fault rank_dies KILL "rank 1"
+fault rank_hangs STOP "no answer from rank 1"
+
+finish
