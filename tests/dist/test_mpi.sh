@@ -91,10 +91,19 @@ rank_pid() {  # rank_pid MARKER RANK: the pid of that rank of the job whose --ou
 }
 fault() {  # fault NAME SIGNAL FRAGMENT: signal rank 1 mid-training; the job must end within 60 s
   local name="$1" sig="$2" frag="$3" out="$dir/$1.ntn" pid="" t
-  "${mpi[@]}" -np 2 "$bin" "${long[@]}" --dist-timeout 3 --out "$out" > "$dir/$name.log" 2>&1 &
+  # A checkpoint every step: once it exists, both ranks are past MPI's start-up (which has no
+  # timeout of ours) and have exchanged gradients. A loaded machine (a sanitizer build beside
+  # other tests) can take many seconds to get there.
+  "${mpi[@]}" -np 2 "$bin" "${long[@]}" --dist-timeout 3 --checkpoint "$dir/$name.ck" --checkpoint-every 1 \
+    --out "$out" > "$dir/$name.log" 2>&1 &
   local job=$!
-  for t in $(seq 100); do pid=$(rank_pid "$out" 1); [ -n "$pid" ] && break; sleep 0.1; done
-  sleep 1  # training, not starting up
+  for t in $(seq 1200); do [ -e "$dir/$name.ck" ] && break; sleep 0.1; done
+  pid=$(rank_pid "$out" 1)
+  if [ -z "$pid" ]; then
+    echo "FAIL $name: rank 1 never started training: $(head -c 800 "$dir/$name.log")"; fails=$((fails + 1))
+    pkill -9 -f -- "$out"; kill -9 $job 2>/dev/null; wait $job 2>/dev/null
+    return 0
+  fi
   kill -$sig $pid
   for t in $(seq 600); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
   if kill -0 $job 2>/dev/null; then
