@@ -43,6 +43,8 @@ class Comm {
   void gather_parts(std::size_t parts, const double* local, double* out);
   // Root's bytes to every rank.
   void broadcast(void* data, std::size_t bytes);
+  // Every rank's blob on rank 0 (out[r] = rank r's; other ranks get an empty vector).
+  std::vector<std::string> gather_to_root(const std::string& mine);
   void barrier();
 
   // Seconds a collective waits for the other ranks before ending the job (> 0).
@@ -59,6 +61,7 @@ class Comm {
 
  private:
   friend Comm& world();
+  friend Comm& self();
   Comm() = default;
   int rank_ = 0, size_ = 1;
   double timeout_s_ = 300;
@@ -69,6 +72,9 @@ class Comm {
 // The job's ranks: MPI's world when this process was launched by an MPI launcher (MPI starts on
 // the first call), else one rank. Finalised at exit.
 Comm& world();
+// One rank alone, whatever the launcher: for work that each rank does by itself (a model per
+// series, a search candidate), never exchanging anything.
+Comm& self();
 // Whether this binary was built with MPI, and whether this process was launched by mpirun/srun.
 bool built_with_mpi();
 bool launched_by_mpi();

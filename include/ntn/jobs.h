@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ntn/pipeline.h"
 #include "ntn/trainer.h"
@@ -45,6 +46,20 @@ struct TrainResult {
 // Reads and splits the data, builds and initialises the model (seed train.seed), trains it and
 // packages the artifact (Artifact::from_training). Errors name the file, row, column or field.
 TrainResult train_job(const TrainJob& job);
+
+// One model per series of the data (train --per-series): the job's config, seed and schedule
+// rules for each, trained on that series' windows alone - bitwise what train_job gives for a file
+// of that one column. Series s runs on rank s % N of comm and, within a rank, on one of its
+// threads; where a model ran never changes its bits. Rank 0 gets every series' run, in series
+// order; the other ranks get none.
+struct SeriesRun {
+  std::string name;
+  nlohmann::json summary;  // TrainSummary::to_json
+  nlohmann::json test;     // evaluate_test on the series' test part (null when it has none)
+  std::string artifact;    // the artifact file's bytes (Artifact::bytes)
+  int rank = 0;            // where it was trained
+};
+std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm);
 
 // Applies "key=value" settings to a model config: the value is JSON when it parses as JSON
 // ([[512,512]], 0.1, true, "avg"), else a string (avg). The model's Config validates the result

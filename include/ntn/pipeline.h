@@ -139,6 +139,10 @@ std::vector<std::string> auto_calendar(const std::vector<double>& time);
 // Reads the files and builds the windows of the protocol for input L and horizon H. For m4,
 // H may be 0: it is then taken from the test file.
 Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H);
+// Series s of p alone (its values, covariates, scaler, training length and windows, as series 0):
+// the data of one model per series (train --per-series), equal to preparing a file of that one
+// column with the same split.
+Prepared select_series(const Prepared& p, std::size_t s);
 
 // Weight storage of an artifact. fp16: every Linear weight as IEEE binary16; bf16: as bfloat16
 // (fp32's exponent range, 8 significant bits); int8: as int8 with one fp32 scale per output channel
@@ -200,6 +204,7 @@ struct Artifact {
   static Artifact from_training(std::unique_ptr<Model<float>> model, const Prepared& p, const TrainConfig& tc,
                                 const TrainSummary& summary);
   void save(const std::string& path) const;
+  std::string bytes() const;  // the file save() writes
   static Artifact load(const std::string& path, bool linear_weights = true);
   // The same from a file already read or parsed (SafeTensorsFile::parse: bytes from memory).
   static Artifact from_file(std::shared_ptr<const SafeTensorsFile> file, bool linear_weights = true);

@@ -32,7 +32,8 @@ class SafeTensorsWriter {
   std::map<std::string, std::string> metadata;
   // Copies the bytes now (the caller may reuse its buffer).
   void add(const std::string& name, DType dtype, const Shape& shape, const void* data);
-  void write(const std::string& path) const;
+  void write(const std::string& path) const;  // write_file_atomic(path, bytes())
+  std::string bytes() const;                  // the whole file, checksummed
 
  private:
   struct Item {

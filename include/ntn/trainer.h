@@ -109,8 +109,10 @@ struct TrainSummary {
 // micro_batches and seed) on any number of ranks <= micro_batches. Rank 0 writes checkpoints.
 class Trainer {
  public:
-  Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train, std::vector<WindowRef> val,
-          TrainConfig cfg);
+  // comm: the ranks that share each batch (nullptr: dist::world(), all of them; dist::self(): this
+  // process alone, e.g. one model per series on each rank).
+  Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train,
+          std::vector<WindowRef> val, TrainConfig cfg, dist::Comm* comm = nullptr);
   ~Trainer();
 
   std::function<void(const TrainLog&)> on_log;  // progress reporting (CLI: bar or JSON lines)

@@ -169,7 +169,9 @@ void SafeTensorsWriter::add(const std::string& name, DType dtype, const Shape& s
   items_.push_back({name, dtype, shape, std::vector<std::uint8_t>(p, p + n)});
 }
 
-void SafeTensorsWriter::write(const std::string& path) const {
+void SafeTensorsWriter::write(const std::string& path) const { write_file_atomic(path, bytes()); }
+
+std::string SafeTensorsWriter::bytes() const {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::size_t off = 0;
@@ -191,7 +193,7 @@ void SafeTensorsWriter::write(const std::string& path) const {
   const std::uint64_t sum = checksum(std::string_view(out).substr(8, h.size()), out.data() + 8 + h.size(),
                                      out.size() - 8 - h.size());
   out.replace(at, kChecksumDigits, hex16(sum));
-  write_file_atomic(path, out);
+  return out;
 }
 
 // Files are mapped read-only with MAP_POPULATE: the kernel maps the page-cache pages in one

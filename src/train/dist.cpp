@@ -114,6 +114,11 @@ Comm& world() {
   return *w;
 }
 
+Comm& self() {
+  static Comm* s = new Comm;  // rank 0 of 1
+  return *s;
+}
+
 void Comm::set_timeout(double seconds) {
   NTN_CHECK(seconds > 0 && seconds <= 1e7, "the collective timeout must be in (0, 1e7] seconds (got ",
             seconds, ")");
@@ -264,6 +269,61 @@ void Comm::broadcast(void* data, std::size_t bytes) {
   }
   wait_all(*this, reqs, peers, recvs, "broadcast");
 #endif
+}
+
+std::vector<std::string> Comm::gather_to_root(const std::string& mine) {
+  std::vector<std::string> out;
+  if (size_ == 1) {
+    out.push_back(mine);
+    return out;
+  }
+#ifdef NTN_HAVE_MPI
+  NTN_CHECK(mine.size() < std::size_t(INT_MAX), "rank ", rank_, ": ", mine.size(),
+            " bytes of results: too large for one message");
+  // Sizes first (one message each), then the blobs.
+  std::uint64_t n = mine.size();
+  std::vector<std::uint64_t> sizes(std::size_t(size_), 0);
+  std::vector<MPI_Request> reqs;
+  std::vector<int> peers;
+  std::vector<char> recvs;
+  if (rank_ == 0) {
+    for (int s = 1; s < size_; ++s) {
+      reqs.emplace_back();
+      peers.push_back(s);
+      recvs.push_back(1);
+      MPI_Irecv(&sizes[std::size_t(s)], 1, MPI_UINT64_T, s, 5, MPI_COMM_WORLD, &reqs.back());
+    }
+  } else {
+    reqs.emplace_back();
+    peers.push_back(0);
+    recvs.push_back(0);
+    MPI_Isend(&n, 1, MPI_UINT64_T, 0, 5, MPI_COMM_WORLD, &reqs.back());
+  }
+  wait_all(*this, reqs, peers, recvs, "gather of the results");
+  reqs.clear();
+  peers.clear();
+  recvs.clear();
+  if (rank_ == 0) {
+    out.resize(std::size_t(size_));
+    out[0] = mine;
+    for (int s = 1; s < size_; ++s) {
+      out[std::size_t(s)].resize(sizes[std::size_t(s)]);
+      reqs.emplace_back();
+      peers.push_back(s);
+      recvs.push_back(1);
+      MPI_Irecv(out[std::size_t(s)].data(), int(sizes[std::size_t(s)]), MPI_BYTE, s, 6, MPI_COMM_WORLD,
+                &reqs.back());
+    }
+  } else {
+    reqs.emplace_back();
+    peers.push_back(0);
+    recvs.push_back(0);
+    MPI_Isend(mine.data(), int(mine.size()), MPI_BYTE, 0, 6, MPI_COMM_WORLD, &reqs.back());
+    bytes_sent_ += mine.size();
+  }
+  wait_all(*this, reqs, peers, recvs, "gather of the results");
+#endif
+  return out;
 }
 
 void Comm::barrier() {

@@ -3,11 +3,15 @@
 #include "train/job_frame.h"
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <optional>
 
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/fields.h"
+#include "ntn/parallel.h"
 
 namespace ntn {
 
@@ -158,6 +162,89 @@ TrainResult train_job(const TrainJob& job) {
   r.summary = trainer.run();
   r.artifact = Artifact::from_training(std::move(model), p, tc, r.summary);
   return r;
+}
+
+std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm) {
+  NTN_CHECK(!job.resume && job.train.checkpoint_path.empty(),
+            "--per-series trains one model per series: no --checkpoint / --resume (each model is short)");
+  const detail::JobFrame f = detail::job_frame(job);
+  json cfg = f.cfg;
+  const Prepared all = detail::prepare_model(f, f.L0, job.train, cfg);
+  const std::size_t S = all.store.size(), R = std::size_t(comm.size()), r = std::size_t(comm.rank());
+  std::vector<std::size_t> mine;  // series s on rank s % R: lengths sorted in the file spread evenly
+  for (std::size_t s = r; s < S; s += R) mine.push_back(s);
+  std::vector<SeriesRun> runs(mine.size());
+  std::vector<std::exception_ptr> errors(mine.size());
+  // One model per thread; each trainer runs on its own (a nested parallel region is serial) and
+  // shares no batch with another rank (dist::self()).
+  parallel_chunks(mine.size(), [&](std::size_t i) {
+    const std::size_t s = mine[i];
+    try {
+      const Prepared p = select_series(all, s);
+      auto model = make_model<float>(cfg);
+      model->init(job.train.seed);
+      TrainConfig tc = job.train;
+      derive_schedule(tc, p.train.size());
+      Trainer trainer(*model, p.store, p.train, p.val, tc, &dist::self());
+      const TrainSummary summary = trainer.run();
+      Artifact a = Artifact::from_training(std::move(model), p, tc, summary);
+      SeriesRun& run = runs[i];
+      run.name = p.store.name(0);
+      run.summary = summary.to_json();
+      if (!p.test.empty()) run.test = evaluate_test(a, p).to_json();
+      run.artifact = a.bytes();
+      run.rank = comm.rank();
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  });
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    if (errors[i]) {
+      try {
+        std::rethrow_exception(errors[i]);
+      } catch (const Error& e) {
+        throw Error(cat("series '", all.store.name(mine[i]), "': ", e.what()));
+      }
+    }
+  if (!comm.distributed()) return runs;
+  // Gather on rank 0: each rank's runs as one blob (JSON of each run, then its artifact's bytes).
+  std::string blob;
+  auto put = [&](const std::string& bytes) {
+    const std::uint64_t n = bytes.size();
+    blob.append(reinterpret_cast<const char*>(&n), sizeof n);
+    blob += bytes;
+  };
+  for (const SeriesRun& run : runs) {
+    put(json{{"name", run.name}, {"summary", run.summary}, {"test", run.test}, {"rank", run.rank}}.dump());
+    put(run.artifact);
+  }
+  const std::vector<std::string> blobs = comm.gather_to_root(blob);
+  if (!comm.root()) return {};
+  std::vector<SeriesRun> out(S);
+  for (std::size_t q = 0; q < R; ++q) {
+    const std::string& b = blobs[q];
+    std::size_t at = 0;
+    auto get = [&] {
+      std::uint64_t n = 0;
+      NTN_CHECK(at + sizeof n <= b.size(), "rank ", q, ": truncated results");
+      std::memcpy(&n, b.data() + at, sizeof n);
+      at += sizeof n;
+      NTN_CHECK(n <= b.size() - at, "rank ", q, ": truncated results");
+      std::string v = b.substr(at, n);
+      at += n;
+      return v;
+    };
+    for (std::size_t s = q; s < S; s += R) {
+      const json meta = json::parse(get());
+      SeriesRun& run = out[s];
+      run.name = meta["name"].get<std::string>();
+      run.summary = meta["summary"];
+      run.test = meta["test"];
+      run.rank = meta["rank"].get<int>();
+      run.artifact = get();
+    }
+  }
+  return out;
 }
 
 void apply_settings(json& cfg, const std::vector<std::string>& settings) {

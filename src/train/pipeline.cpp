@@ -407,6 +407,32 @@ Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prep
   return a;
 }
 
+Prepared select_series(const Prepared& p, std::size_t s) {
+  NTN_CHECK(s < p.store.size(), "select_series: series ", s, " of ", p.store.size());
+  Prepared q;
+  q.protocol = p.protocol;
+  q.scaling = p.scaling;
+  q.covariates = p.covariates;
+  q.season = p.season;
+  q.source = p.source;
+  const Covariates cov = p.store.covariates();
+  q.store.set_covariates(cov);
+  q.store.add(p.store.name(s), p.store.data(s), p.store.length(s));
+  if (cov.hist || cov.futr || cov.stat)
+    q.store.set_series_covariates(0, p.store.hist(s), p.store.futr(s), p.store.futr_length(s),
+                                  p.store.stat(s));
+  q.stats = {p.stats[s]};
+  if (s < p.train_len.size()) q.train_len = {p.train_len[s]};
+  auto only = [&](const std::vector<WindowRef>& from, std::vector<WindowRef>& to) {
+    for (const WindowRef& w : from)
+      if (w.series == s) to.push_back({0, w.start});
+  };
+  only(p.train, q.train);
+  only(p.val, q.val);
+  only(p.test, q.test);
+  return q;
+}
+
 json Prepared::describe() const {
   return {{"protocol", protocol_name(protocol)},
           {"series", store.size()},
@@ -545,7 +571,9 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
-void Artifact::save(const std::string& path) const {
+void Artifact::save(const std::string& path) const { write_file_atomic(path, bytes()); }
+
+std::string Artifact::bytes() const {
   NTN_CHECK(model != nullptr, "artifact without a model");
   const auto& ps = model->params();
   SafeTensorsWriter w;
@@ -584,7 +612,7 @@ void Artifact::save(const std::string& path) const {
   w.metadata["output"] = output.to_json().dump();
   w.metadata["covariates"] = covariates.to_json().dump();
   w.metadata["training"] = training.dump();
-  w.write(path);
+  return w.bytes();
 }
 
 namespace {

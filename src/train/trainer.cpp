@@ -239,7 +239,7 @@ class Trainer::Prefetcher {
 
 // ---- trainer --------------------------------------------------------------------------------
 Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<WindowRef> train,
-                 std::vector<WindowRef> val, TrainConfig cfg)
+                 std::vector<WindowRef> val, TrainConfig cfg, dist::Comm* comm)
     : model_(model),
       store_(store),
       train_(std::move(train)),
@@ -248,7 +248,7 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
       opt_(cfg_.optim, model.params()),
       sched_(cfg_.schedule, cfg_.optim.lr),
       assembler_(store, {model.input_size(), model.horizon()}, cfg_.window_scaling),
-      comm_(&dist::world()) {
+      comm_(comm ? comm : &dist::world()) {
   cfg_.validate();
   NTN_CHECK(!train_.empty(), "no training windows: the series are too short for input ", model.input_size(),
             " + horizon ", model.horizon());

@@ -21,6 +21,27 @@ expect_error bad_loss "unknown loss 'hinge'" "${train[@]}" --data "$dir/ok.csv" 
 # The NaN file repaired by --fill linear trains (the gap is interior).
 check fill_repairs "${train[@]}" --data "$dir/ok.csv" --fill linear --out "$dir/m.ntn"
 
+# --per-series: one model per column, each bitwise the model of that column trained alone (on 1 or
+# 2 threads), a summary listing every series; misuse is a clear error.
+ps=("$bin" train --data "$dir/ok.csv" --input-size 24 --horizon 6 --mlp-units 16x16 --max-steps 20 --batch 8 --quiet)
+check per_series_threads_1 "${ps[@]}" --per-series --threads 1 --out "$dir/ps1"
+check per_series_threads_2 "${ps[@]}" --per-series --threads 2 --out "$dir/ps2"
+check per_series_alone "${ps[@]}" --columns volume --out "$dir/volume_alone.ntn"
+check per_series_files test -f "$dir/ps1/0_price.ntn" -a -f "$dir/ps1/1_volume.ntn" -a -f "$dir/ps1/summary.json"
+digest() { python3 "$(dirname "$0")/../dist/weights_digest.py" "$1" | cut -d' ' -f1; }
+check per_series_equals_alone test "$(digest "$dir/ps1/1_volume.ntn")" = "$(digest "$dir/volume_alone.ntn")"
+check per_series_threads_equal test "$(digest "$dir/ps1/0_price.ntn")" = "$(digest "$dir/ps2/0_price.ntn")"
+check per_series_models_differ test "$(digest "$dir/ps1/0_price.ntn")" != "$(digest "$dir/ps1/1_volume.ntn")"
+check per_series_summary python3 -c "
+import json, sys; d = json.load(open('$dir/ps1/summary.json'))
+sys.exit(0 if [e['series'] for e in d['per_series']] == ['price', 'volume'] and d['ranks'] == 1 else 1)"
+check per_series_predicts sh -c "'$bin' predict --model '$dir/ps1/1_volume.ntn' --data '$dir/ok.csv' --columns volume | grep -q volume"
+: > "$dir/a_file"
+expect_error per_series_out_is_a_file "exists and is not a directory" "${ps[@]}" --per-series --out "$dir/a_file"
+expect_error per_series_auto "not with --auto or --ensemble" "${ps[@]}" --per-series --auto --out "$dir/psx"
+expect_error per_series_ensemble "not with --auto or --ensemble" "${ps[@]}" --per-series --ensemble 2 --out "$dir/psx"
+expect_error per_series_checkpoint "no --checkpoint / --resume" "${ps[@]}" --per-series --checkpoint "$dir/ck" --out "$dir/psx"
+
 # A single-quantile model: one output column in the header and in every row.
 "${train[@]}" --data "$dir/ok.csv" --columns price --loss mq --quantiles 0.5 --out "$dir/q1.ntn" > /dev/null
 "$bin" predict --model "$dir/q1.ntn" --data "$dir/ok.csv" --columns price > "$dir/q1.csv"

@@ -64,6 +64,17 @@ check resume_second_half_3_ranks "${mpi[@]}" -np 3 "$bin" "${run[@]}" --max-step
 check resume_reference_1_process "$bin" "${run[@]}" --max-steps 40 --out "$dir/whole.ntn"
 check resumed_equals_whole same "$dir/whole.ntn" "$dir/resumed.ntn"
 
+# ---- one model per series over ranks: the same bits as one process, every series on rank 0 -------
+ps=(train --data "$sp" --per-series --input-size 30 --horizon 5 --mlp-units 32x32 --max-steps 20 --batch 32 --threads 1 --quiet)
+check per_series_1_process "$bin" "${ps[@]}" --out "$dir/ps1"
+check per_series_3_ranks "${mpi[@]}" -np 3 "$bin" "${ps[@]}" --out "$dir/ps3"
+for f in "$dir"/ps1/*.ntn; do
+  check per_series_ranks_equal_$(basename "$f" .ntn) same "$f" "$dir/ps3/$(basename "$f")"
+done
+check per_series_ranks_recorded python3 -c "
+import json, sys; d = json.load(open('$dir/ps3/summary.json'))
+sys.exit(0 if d['ranks'] == 3 and [e['rank'] for e in d['per_series']] == [i % 3 for i in range(6)] else 1)"
+
 # ---- misuse -----------------------------------------------------------------------------------
 fails_with() {  # fails_with NAME FRAGMENT CMD...: a non-zero exit and the fragment in the output
   local name="$1" frag="$2"; shift 2

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "ntn/models.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
+#include "ntn/timing.h"
 
 namespace ntn::cli {
 namespace {
@@ -48,6 +50,7 @@ struct TrainOpts {
   std::string ensemble_combine = "median";
   std::vector<std::string> fixed;      // training settings given on the command line (not searched)
   bool no_restore_best = false, resume = false, json = false, quiet = false;
+  bool per_series = false;  // --per-series: one model per series, --out a directory
 };
 
 json load_config(const std::string& s, const char* flag = "--config") {
@@ -74,13 +77,77 @@ json parse_mlp_units(const std::string& s) {
   return units;
 }
 
+// A file name for a series: its name with every character outside [A-Za-z0-9._-] replaced by '_'
+// (and a leading '.' too), prefixed by its position so that two names never meet.
+std::string series_file(std::size_t i, const std::string& name) {
+  std::string f = cat(i, "_");
+  for (char c : name)
+    f += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_';
+  return f + ".ntn";
+}
+
+int run_per_series(const TrainOpts& o, TrainJob& job, dist::Comm& comm,
+                   const std::vector<std::pair<const char*, std::string>>& inputs) {
+  job.on_log = nullptr;  // many models at once: one line per model below, not progress bars
+  const double t0 = now_s();
+  const std::vector<SeriesRun> runs = train_per_series(job, comm);
+  if (!comm.root()) return 0;
+  std::filesystem::create_directories(o.out);
+  json list = json::array();
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const SeriesRun& r = runs[i];
+    const std::string path = (std::filesystem::path(o.out) / series_file(i, r.name)).string();
+    check_output_path("--out", path, inputs);
+    write_file_atomic(path, r.artifact);
+    list.push_back(
+        {{"series", r.name}, {"model", path}, {"rank", r.rank}, {"summary", r.summary}, {"test", r.test}});
+  }
+  const json result = {
+      {"per_series", list}, {"ranks", comm.size()}, {"threads", num_threads()}, {"seconds", now_s() - t0}};
+  write_file_atomic((std::filesystem::path(o.out) / "summary.json").string(), result.dump(1) + "\n");
+  if (o.json) {
+    std::printf("%s\n", result.dump().c_str());
+    return 0;
+  }
+  std::printf("%zu models in %s (%d ranks x %d threads, %.1f s)\n", runs.size(), o.out.c_str(), comm.size(),
+              num_threads(), now_s() - t0);
+  // The protocol's test metrics (m4: sMAPE and MASE; else MAE and MSE).
+  const bool m4 = job.data.protocol == Protocol::m4;
+  const char *m1 = m4 ? "smape" : "mae", *m2 = m4 ? "mase" : "mse";
+  std::printf("  %-24s %6s %12s %12s %12s\n", "series", "steps", "best val", cat("test ", m1).c_str(),
+              cat("test ", m2).c_str());
+  for (const json& e : list) {
+    const json& s = e["summary"];
+    const json& t = e["test"];
+    auto num = [](const json& j, const char* k) {
+      return j.is_object() && j.contains(k) && j[k].is_number() ? cat(j[k].get<double>()) : std::string("-");
+    };
+    std::printf("  %-24s %6llu %12s %12s %12s\n", e["series"].get<std::string>().c_str(),
+                (unsigned long long)s.value("steps", std::uint64_t(0)), num(s, "best_val_loss").c_str(),
+                num(t, m1).c_str(), num(t, m2).c_str());
+  }
+  return 0;
+}
+
 int run_train(const TrainOpts& o) {
   set_num_threads(o.threads);
   dist::Comm& comm = dist::world();  // one rank unless launched by mpirun / srun
   comm.set_timeout(o.dist_timeout);
   const std::string config_file = !o.config.empty() && std::filesystem::exists(o.config) ? o.config : "";
-  check_output_path("--out", o.out, {{"--data", o.data.path}, {"--test-data", o.data.test_path},
-                                      {"--config", config_file}, {"--checkpoint", o.checkpoint}});
+  const std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path},
+                                                                   {"--test-data", o.data.test_path},
+                                                                   {"--config", config_file},
+                                                                   {"--checkpoint", o.checkpoint}};
+  if (o.per_series) {
+    NTN_CHECK(!o.auto_search && !o.ensemble,
+              "--per-series trains one plain model per series: not with --auto or --ensemble");
+    std::error_code ec;
+    NTN_CHECK(!std::filesystem::exists(o.out, ec) || std::filesystem::is_directory(o.out, ec), "--out '",
+              o.out,
+              "' exists and is not a directory: with --per-series it names the directory of the models");
+  } else {
+    check_output_path("--out", o.out, inputs);
+  }
   if (!o.checkpoint.empty())
     check_output_path("--checkpoint", o.checkpoint,
                       {{"--data", o.data.path}, {"--test-data", o.data.test_path}, {"--config", config_file}});
@@ -137,6 +204,7 @@ int run_train(const TrainOpts& o) {
   job.resume = o.resume;
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
+  if (o.per_series) return run_per_series(o, job, comm, inputs);
   TrainResult r;
   AutoSpec aspec;
   aspec.candidates = o.auto_candidates;
@@ -349,6 +417,11 @@ Run add_train(CLI::App& app) {
                  "standard, else none)");
   add_uint(app, "--seed", o->seed, limits::kSeed, "Random seed (weights, data order, dropout)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all); under mpirun, threads per rank");
+  app.add_flag(
+      "--per-series", o->per_series,
+      "One model per series (same settings and seed each; --out is then a directory of <i>_<series>.ntn "
+      "and summary.json); series spread over the threads and, under mpirun, the ranks; results written by "
+      "rank 0");
   add_real(app, "--dist-timeout", o->dist_timeout, RealRange{1e-3, 1e7},
            "Under mpirun: seconds a rank waits for the others before ending the job naming the missing rank (default 300)");
   add_uint(app, "--val-every", o->val_every, limits::kEvery, "Validate every N steps (0: never)");
