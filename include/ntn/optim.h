@@ -61,7 +61,6 @@ class Optimizer {
   std::vector<Range> ranges_;
   std::vector<float> a_, b_;  // first / second state buffer, slab-sized
   std::uint64_t t_ = 0;
-  bool momentum_started_ = false;
 };
 
 struct ScheduleConfig {

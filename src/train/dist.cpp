@@ -33,7 +33,7 @@ bool launched_by_mpi() {
 
 namespace {
 // Slice s of n elements cut into `ranks` slices (the reduce-scatter's ownership of the slab).
-std::pair<std::size_t, std::size_t> slice(std::size_t n, int s, int ranks) {
+[[maybe_unused]] std::pair<std::size_t, std::size_t> slice(std::size_t n, int s, int ranks) {
   return {n * std::size_t(s) / std::size_t(ranks), n * std::size_t(s + 1) / std::size_t(ranks)};
 }
 

@@ -317,7 +317,9 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::si
   const std::size_t L = model_.input_size(), H = model_.horizon(), Q = model_.outputs();
   const Covariates cov = model_.covariates();
   const std::size_t C = std::min(cfg_.micro_batches, B);
-  const auto [c0, c1] = comm_->owned(C);  // this rank's micro-batches (all of them on one rank)
+  // Plain variables, not a structured binding: clang < 16 cannot capture bindings in a lambda.
+  const std::pair<std::size_t, std::size_t> own = comm_->owned(C);  // this rank's micro-batches
+  const std::size_t c0 = own.first, c1 = own.second;                 // (all of them on one rank)
   const bool dist = comm_->distributed();
   const float inv = 1.0f / float(B * H * cfg_.loss.terms());
   const std::size_t slab = grads_.size();
@@ -419,7 +421,8 @@ double Trainer::evaluate(const std::vector<WindowRef>& windows) {
     wb.fill(assembler_, windows.data() + s, B, /*with_target=*/true);
     const Batch<float> in = wb.view();
     const std::size_t CC = std::min(C, B);
-    const auto [c0, c1] = comm_->owned(CC);  // this rank's micro-batches of the validation batch
+    const std::pair<std::size_t, std::size_t> own = comm_->owned(CC);  // this rank's validation micro-batches
+    const std::size_t c0 = own.first, c1 = own.second;
     parallel_chunks(c1 - c0, [&](std::size_t i) {
       const std::size_t c = c0 + i, r0 = c * B / CC, nb = (c + 1) * B / CC - r0;
       Chunk& ch = *chunks_[c];
