@@ -305,6 +305,19 @@ float f16_to_f32(std::uint16_t h);
 std::uint16_t f32_to_bf16(float x);
 float bf16_to_f32(std::uint16_t h);
 
+// ---- bf16 GEMM (mixed-precision training: nn::ParamSet::set_bf16_products) -----------------
+// The GemmArgs contract with bfloat16 products: A and B are rounded to bf16 (round to nearest
+// even, as vcvtneps2bf16), and element (i, j) is ONE chain of vdpbf16ps steps over the k pairs in
+// order: acc = accumulate ? C(i, j) : 0;  acc += A(i, 2p) B(2p, j) + A(i, 2p+1) B(2p+1, j)  (p = 0 ..;
+// an odd K's last pair has a zero second term), then neg and bias as f32_gemm, fp32 throughout.
+// So the result does not depend on the blocking, the thread or the other rows and columns (the
+// rows of C may be split over threads), but it does on the instruction: only CPUs with
+// AVX512_BF16 run it (Zen 4 / 5, Sapphire Rapids and later). Everywhere else - and under an
+// NTN_ISA cap below avx512 - bf16_gemm_available() is false and bf16_gemm throws; there is no
+// emulation that could pass for it.
+bool bf16_gemm_available();
+void bf16_gemm(const GemmArgs& g);
+
 // ---- GEMM through OpenBLAS (row-major): C = alpha * op(A) op(B) + beta * C ------------------
 // No bits are promised here (the result depends on OpenBLAS's kernel and thread count): used
 // by the double-precision gradient checks and as the peer in the kernel benchmarks only.

@@ -46,6 +46,9 @@ class Model {
 
   nn::ParamSet<T>& params() { return ps_; }
   const nn::ParamSet<T>& params() const { return ps_; }
+  // Mixed-precision training (nn::ParamSet::set_bf16_products) for every parameter set the model
+  // runs its products with (an ensemble's members too).
+  virtual void set_bf16_products(bool on) { ps_.set_bf16_products(on); }
   // PyTorch-default initialisation of every parameter from (seed, parameter name).
   virtual void init(std::uint64_t seed) = 0;
   // Activations and scratch for batches up to max_batch; one per thread. inference = true sizes

@@ -100,10 +100,16 @@ class ParamSet {
   // entries in order, so every offset matches); its own slab is released.
   void share_values(T* values);
   bool matrices_elsewhere() const { return matrices_elsewhere_; }
+  // Mixed-precision training: every Linear product of these parameters (forward, weight and input
+  // gradients) runs in bf16_gemm (bfloat16 operands, fp32 chains, kernels.h) while the values,
+  // gradients and optimizer state stay fp32. Needs bf16_gemm_available(); Model::set_bf16_products.
+  void set_bf16_products(bool v) { bf16_products_ = v; }
+  bool bf16_products() const { return bf16_products_; }
 
  private:
   T* grad_slab() const;
   bool matrices_elsewhere_ = false;
+  bool bf16_products_ = false;
   T* shared_ = nullptr;  // share_values: the owner's slab
   std::vector<Entry> entries_;
   std::unordered_set<std::string> names_;  // duplicate check in O(1) per declaration

@@ -161,6 +161,10 @@ class EnsembleModel final : public Model<T> {
   std::size_t outputs() const override { return c_.outputs; }
   Covariates covariates() const override { return {}; }
   std::size_t members() const { return members_.size(); }
+  void set_bf16_products(bool on) override {
+    this->ps_.set_bf16_products(on);
+    for (auto& m : members_) m->set_bf16_products(on);
+  }
   // Member k from seed + k (member 0 as the same model trained alone from `seed`).
   void init(std::uint64_t seed) override {
     for (std::size_t k = 0; k < members_.size(); ++k) members_[k]->init(seed + k);

@@ -245,17 +245,19 @@ GemmArgs transposed(const GemmArgs& g) {
 
 // Runs g with the rows of C split across the threads when the product is big enough to pay for
 // it. Every element is its own chain, so the split never changes a bit.
-void gemm_parallel(const GemmArgs& g) {
+// bf16: bf16_gemm (ParamSet::set_bf16_products), the same row split.
+void gemm_parallel(const GemmArgs& g, bool bf16 = false) {
   const KernelTable& k = kernels();
+  void (*gemm)(const GemmArgs&) = bf16 ? bf16_gemm : k.f32_gemm;
   const double flops = 2.0 * double(g.M) * double(g.N) * double(g.K);
-  if (flops < 2e5 || num_threads() < 2) return k.f32_gemm(g);
+  if (flops < 2e5 || num_threads() < 2) return gemm(g);
   parallel_for(g.M, 24, [&](std::size_t lo, std::size_t hi) {
     GemmArgs s = g;
     s.M = hi - lo;
     s.A = g.A + lo * g.a_rs;
     s.C = g.C + lo * g.c_rs;
     if (g.bias && g.bias_per_row) s.bias = g.bias + lo;
-    k.f32_gemm(s);
+    gemm(s);
   });
 }
 }  // namespace
@@ -318,7 +320,8 @@ void Linear<float>::forward(const ParamSet<float>& ps, const float* x, float* y,
             "': the model is served from packed weights but this product was called without them (RunCtx::packed)");
   // y^T = W x^T + b (kernels.h, linear_forward_gemm): each y element is the packed dense
   // kernel's chain, so training forward == serving forward, bitwise.
-  gemm_parallel(linear_forward_gemm(ps.value(w), x, has_bias ? ps.value(b) : nullptr, y, B, in, out));
+  gemm_parallel(linear_forward_gemm(ps.value(w), x, has_bias ? ps.value(b) : nullptr, y, B, in, out),
+                ps.bf16_products());
 }
 
 template <>
@@ -340,7 +343,8 @@ void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* d
   // other (a product alone splits its rows over the threads when it is big enough).
   auto weight_grad = [&] {
     if constexpr (std::is_same_v<T, float>)
-      gemm_parallel(linear_weight_grad_gemm(dy, x, grads + ps.offset(w), B, in, out, accumulate));
+      gemm_parallel(linear_weight_grad_gemm(dy, x, grads + ps.offset(w), B, in, out, accumulate),
+                    ps.bf16_products());
     else
       matmul<T>(true, false, out, in, B, dy, out, x, in, grads + ps.offset(w), in, accumulate);
     if (has_bias) {
@@ -353,7 +357,7 @@ void Linear<T>::backward(const ParamSet<T>& ps, T* grads, const T* x, const T* d
   auto input_grad = [&] {
     if (!dx) return;
     if constexpr (std::is_same_v<T, float>)
-      gemm_parallel(linear_input_grad_gemm(dy, ps.value(w), dx, B, in, out));
+      gemm_parallel(linear_input_grad_gemm(dy, ps.value(w), dx, B, in, out), ps.bf16_products());
     else
       matmul<T>(false, false, B, in, out, dy, out, ps.value(w), in, dx, in);
   };

@@ -45,7 +45,8 @@ json TrainConfig::to_json() const {
           {"restore_best", restore_best},
           {"val_metric", val_metric},
           {"lr_decays", lr_decays},
-          {"val_batch", val_batch}};
+          {"val_batch", val_batch},
+          {"precision", precision}};
 }
 
 TrainConfig TrainConfig::from_json(const json& j) {
@@ -54,7 +55,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   json_known_fields(j, ctx, {"max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles",
                              "huber_delta", "distribution", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "clip_norm",
                              "window_scaling", "val_every", "val_batch", "patience", "min_delta", "restore_best", "val_metric", "lr_decays",
-                             "checkpoint_every", "log_every"});
+                             "checkpoint_every", "log_every", "precision"});
   TrainConfig tc;
   tc.max_steps = json_uint(j, ctx, "max_steps", tc.max_steps, limits::kSteps);
   tc.epochs = json_uint(j, ctx, "epochs", tc.epochs, limits::kEpochs);
@@ -82,6 +83,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   tc.lr_decays = json_uint(j, ctx, "lr_decays", tc.lr_decays, limits::kLrDecays);
   tc.checkpoint_every = json_uint(j, ctx, "checkpoint_every", tc.checkpoint_every, limits::kEvery);
   tc.log_every = json_uint(j, ctx, "log_every", tc.log_every, limits::kEvery);
+  tc.precision = json_string(j, ctx, "precision", tc.precision);
   tc.validate();
   return tc;
 }
@@ -109,6 +111,8 @@ void TrainConfig::validate() const {
             optim.decay_on, "')");
   NTN_CHECK(val_metric == "loss" || val_metric == "mae" || val_metric == "mse" || val_metric == "smape", ctx,
             ": field 'val_metric' must be loss, mae, mse or smape (got '", val_metric, "')");
+  NTN_CHECK(precision == "fp32" || precision == "bf16", ctx, ": field 'precision' must be fp32 or bf16 (got '",
+            precision, "')");
   NTN_CHECK(loss.quantiles.size() <= limits::kOutputs.hi, ctx, ": at most ", limits::kOutputs.hi, " quantile levels");
 }
 
@@ -261,6 +265,12 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
             ") must be at least the ranks (", comm_->size(), "): each rank computes whole micro-batches");
   NTN_CHECK(cfg_.loss.outputs() == model.outputs(), "the ", loss_name(cfg_.loss.kind), " loss needs ",
             cfg_.loss.outputs(), " outputs per step but the model has ", model.outputs());
+  if (cfg_.precision == "bf16") {
+    NTN_CHECK(bf16_gemm_available(), "bf16 training needs a CPU with AVX512_BF16 (vdpbf16ps: AMD Zen 4 / 5, Intel ",
+              "Sapphire Rapids or later) and the avx512 kernels; this one has ",
+              cpu_features().avx512bf16 ? "it, but NTN_ISA caps the kernels below avx512" : "no AVX512_BF16",
+              " (train with --precision fp32)");
+  }
   const std::size_t C = cfg_.micro_batches;
   // Training workspaces hold what backward needs for their rows only; validation runs through
   // smaller forward-only workspaces (evaluate), so a large val_batch never multiplies the
@@ -277,10 +287,12 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
     if (c > 0) ch->grads.assign(slab, 0.0f);
     chunks_.push_back(ch);
   }
+  model_.set_bf16_products(cfg_.precision == "bf16");  // last: nothing below can throw past it
 }
 
 Trainer::~Trainer() {
   for (Chunk* c : chunks_) delete c;
+  model_.set_bf16_products(false);  // the model the trainer leaves runs fp32 products
 }
 
 std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {

@@ -29,6 +29,7 @@ struct Opts {
   std::size_t batch = 32, input_size = 168, horizon = 24, hidden = 512, micro = 0;
   int threads = 0, reps = 21;
   bool json = false;
+  std::string precision = "fp32";
 };
 
 int run(const Opts& o) {
@@ -60,6 +61,7 @@ int run(const Opts& o) {
   tc.loss = parse_loss(model_info(o.model).distribution_only() ? "nll" : "mse");
   tc.window_scaling = WindowScaling::standard;
   tc.log_every = 0;
+  tc.precision = o.precision;
   Trainer tr(*model, store, windows, {}, tc);
   // Validate: repeated steps on one batch must reduce its loss.
   const double first = tr.train_step(windows.data(), o.batch);
@@ -126,6 +128,7 @@ int run(const Opts& o) {
                       {"bytes_sent_per_step", sent_per_step},  // this rank's, in the gradient and loss exchange
                       {"exchange_ms", exchange_ms},
                       {"micro_batches", tc.micro_batches},
+                      {"precision", tc.precision},
                       {"step_ms", t.median_s * 1e3},
                       {"step_ms_min", t.min_s * 1e3},
                       {"step_ms_max", t.max_s * 1e3},
@@ -150,6 +153,8 @@ Run add_bench_train(CLI::App& app) {
   add_uint(app, "--micro-batches", o->micro, UintRange{0, 256}, "Micro-batches per step (default 1: the threads split each GEMM)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   add_uint(app, "--reps", o->reps, UintRange{1, 100000}, "Timed repetitions (the median is reported)");
+  app.add_option("--precision", o->precision, "fp32 (default) or bf16 (mixed precision, as train --precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_flag("--json", o->json, "Print one JSON object (step_ms = median step time)");
   return [o] { return run(*o); };
 }

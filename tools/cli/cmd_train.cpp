@@ -40,7 +40,7 @@ struct TrainOpts {
   double min_delta = 0;
   double dist_timeout = 300;  // seconds a rank waits for the others in a collective (mpirun)
   int threads = 0;
-  std::string checkpoint, val_metric = "loss";
+  std::string checkpoint, val_metric = "loss", precision = "fp32";
   std::vector<std::string> settings;  // --set key=value
   bool auto_search = false, auto_refit = false;  // --auto, --auto-refit
   std::size_t auto_candidates = 9, auto_eta = 3;
@@ -197,6 +197,7 @@ int run_train(const TrainOpts& o) {
   tc.min_delta = o.min_delta;
   tc.restore_best = !o.no_restore_best;
   tc.val_metric = o.val_metric;
+  tc.precision = o.precision;
   tc.checkpoint_path = o.checkpoint;
   tc.checkpoint_every = o.checkpoint_every;
   tc.log_every = o.quiet ? 0 : 50;
@@ -434,6 +435,11 @@ Run add_train(CLI::App& app) {
                  "What validation scores: loss (default: the training loss on the scaled outputs), or mae, mse, "
                  "smape of the point forecast on the data's scale")
       ->check(CLI::IsMember({"loss", "mae", "mse", "smape"}));
+  app.add_option("--precision", o->precision,
+                 "fp32 (default) or bf16: mixed precision, every Linear product with bfloat16 operands and fp32 "
+                 "accumulation (vdpbf16ps), fp32 weights, gradients and optimizer state; needs a CPU with "
+                 "AVX512_BF16. The artifact holds fp32 weights either way")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (written atomically)");
   add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
