@@ -69,7 +69,8 @@ struct TrainConfig {
   std::size_t lr_decays = 3;        // step schedule: halvings of the rate over the run (derive_schedule)
   // "fp32" or "bf16": mixed precision, every Linear product in bf16_gemm (bfloat16 operands, fp32
   // accumulation) with fp32 weights, gradients, optimizer state and reductions. bf16 needs a CPU
-  // with AVX512_BF16 (the Trainer throws otherwise); the model it leaves serves in fp32 as usual.
+  // with AVX512_BF16 (the Trainer throws otherwise). Artifact::from_training turns the mode off:
+  // the artifact serves in fp32 (or any --precision) as usual.
   std::string precision = "fp32";
 
   nlohmann::json to_json() const;

@@ -393,6 +393,7 @@ Artifact Artifact::from_training(std::unique_ptr<Model<float>> model, const Prep
                                  const TrainSummary& summary) {
   Artifact a;
   a.model = std::move(model);
+  a.model->set_bf16_products(false);  // bf16 training (TrainConfig::precision): the artifact runs fp32 products
   a.scaling = p.scaling;
   for (std::size_t s = 0; s < p.store.size(); ++s) a.series.push_back(p.store.name(s));
   a.stats = p.stats;

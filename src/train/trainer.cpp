@@ -287,12 +287,13 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
     if (c > 0) ch->grads.assign(slab, 0.0f);
     chunks_.push_back(ch);
   }
-  model_.set_bf16_products(cfg_.precision == "bf16");  // last: nothing below can throw past it
+  // Last: nothing below can throw past it. The model keeps the mode after the trainer (which may
+  // outlive it); Artifact::from_training clears it, and a next Trainer sets it either way.
+  model_.set_bf16_products(cfg_.precision == "bf16");
 }
 
 Trainer::~Trainer() {
   for (Chunk* c : chunks_) delete c;
-  model_.set_bf16_products(false);  // the model the trainer leaves runs fp32 products
 }
 
 std::uint64_t total_steps(const TrainConfig& cfg, std::size_t n_train) {

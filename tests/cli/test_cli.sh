@@ -21,6 +21,16 @@ expect_error bad_loss "unknown loss 'hinge'" "${train[@]}" --data "$dir/ok.csv" 
 # The NaN file repaired by --fill linear trains (the gap is interior).
 check fill_repairs "${train[@]}" --data "$dir/ok.csv" --fill linear --out "$dir/m.ntn"
 
+# --precision: fp32 or bf16 only; bf16 without AVX512_BF16 (here forced by NTN_ISA=avx2) is a
+# one-line error naming it and writes nothing; where the CPU has it, bf16 trains a servable model.
+expect_error precision_fp16 "--precision" "${train[@]}" --data "$dir/ok.csv" --precision fp16 --out "$dir/p16.ntn"
+expect_error precision_no_bf16 "AVX512_BF16" env NTN_ISA=avx2 "${train[@]}" --data "$dir/ok.csv" --precision bf16 --out "$dir/pbf.ntn"
+check precision_no_bf16_no_file test ! -e "$dir/pbf.ntn"
+if grep -q avx512_bf16 /proc/cpuinfo; then
+  check precision_bf16_trains "${train[@]}" --data "$dir/ok.csv" --precision bf16 --out "$dir/pbf.ntn"
+  check precision_bf16_predicts "$bin" predict --model "$dir/pbf.ntn" --data "$dir/ok.csv"
+fi
+
 # --per-series: one model per column, each bitwise the model of that column trained alone (on 1 or
 # 2 threads), a summary listing every series; misuse is a clear error.
 ps=("$bin" train --data "$dir/ok.csv" --input-size 24 --horizon 6 --mlp-units 16x16 --max-steps 20 --batch 8 --quiet)
