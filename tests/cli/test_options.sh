@@ -44,6 +44,8 @@ ensemble_checkpoint  | --ensemble trains its members one after the other and kee
 ensemble_deepar      | the median of distribution parameters is no distribution        | --model deepar --ensemble 2
 ensemble_covariates  | --ensemble: members take no covariates                          | --columns price --hist-exog volume --ensemble 2
 val_metric_unknown   | --val-metric: rmse not in                                       | --val-metric rmse
+precision_unknown    | --precision: fp16 not in                                        | --precision fp16
+precision_empty      | --precision:                                                    | --precision ""
 seed_negative        | --seed: '-1' is out of range (expected an integer >= 0)         | --seed -1
 seed_hex             | --seed: '0x10' is not a plain integer                           | --seed 0x10
 horizon_max_u64      | --horizon: 18446744073709551615 is out of range                 | --horizon 18446744073709551615
