@@ -42,6 +42,20 @@ void run_words(const float* src, std::size_t K, std::uint32_t* dst) {
   }
 }
 
+// Operand x(k, c) = x[k * s_k + c] with the n values of each k contiguous: the pair words of
+// (k = 2p, 2p + 1) for every c at dst[p * ld + c] (the odd K's last word: a zero high half).
+void interleave_pairs(const float* x, std::size_t s_k, std::size_t K, std::size_t n, std::uint32_t* dst,
+                      std::size_t ld) {
+  for (std::size_t p = 0; p < (K + 1) / 2; ++p) {
+    const float* r0 = x + 2 * p * s_k;
+    const float* r1 = 2 * p + 1 < K ? r0 + s_k : nullptr;
+    for (std::size_t c = 0; c < n; c += 16) {
+      const std::size_t m = std::min<std::size_t>(16, n - c);
+      _mm512_mask_storeu_epi32(dst + p * ld + c, lanes(m), pair_words(r0 + c, r1 ? r1 + c : nullptr, m));
+    }
+  }
+}
+
 // Operand A(i, k) -> pair words at out[i * rs + p * cs] (returned strides), i < M, p < Kp.
 struct Words {
   const std::uint32_t* w;
@@ -56,14 +70,7 @@ Words pack_a(const float* a, std::size_t s_i, std::size_t s_k, std::size_t M, st
   if (s_i == 1 && s_k != 1) {
     const std::size_t Mp = (M + 15) / 16 * 16;
     buf.resize(Kp * Mp);
-    for (std::size_t p = 0; p < Kp; ++p) {
-      const float* r0 = a + 2 * p * s_k;
-      const float* r1 = 2 * p + 1 < K ? r0 + s_k : nullptr;
-      for (std::size_t i = 0; i < M; i += 16) {
-        const std::size_t n = std::min<std::size_t>(16, M - i);
-        _mm512_mask_storeu_epi32(buf.data() + p * Mp + i, lanes(n), pair_words(r0 + i, r1 ? r1 + i : nullptr, n));
-      }
-    }
+    interleave_pairs(a, s_k, K, M, buf.data(), Mp);
     return {buf.data(), 1, Mp};
   }
   buf.resize(M * Kp);
@@ -85,14 +92,7 @@ void pack_b(const float* b, std::size_t s_k, std::size_t s_j, std::size_t K, std
   const std::size_t Kp = (K + 1) / 2;
   buf.assign(Kp * NP, 0u);
   if (s_j == 1) {
-    for (std::size_t p = 0; p < Kp; ++p) {
-      const float* r0 = b + 2 * p * s_k;
-      const float* r1 = 2 * p + 1 < K ? r0 + s_k : nullptr;
-      for (std::size_t j = 0; j < N; j += 16) {
-        const std::size_t n = std::min<std::size_t>(16, N - j);
-        _mm512_mask_storeu_epi32(buf.data() + p * NP + j, lanes(n), pair_words(r0 + j, r1 ? r1 + j : nullptr, n));
-      }
-    }
+    interleave_pairs(b, s_k, K, N, buf.data(), NP);
     return;
   }
   // Columns contiguous in k (a Linear forward's operands): 16 columns at a time converted into
