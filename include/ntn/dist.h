@@ -3,9 +3,10 @@
 // A global batch of B rows is cut into C micro-batches (TrainConfig::micro_batches) whatever the
 // ranks; rank r of N computes the gradients of micro-batches [C r / N, C (r + 1) / N). The sum of
 // the C gradients is formed in one fixed order, ((g0 + g1) + g2) + ..., by the rank that owns each
-// slice of the parameter slab (a reduce-scatter of the micro-batches' slices, then an all-gather):
-// every rank ends with the bits one process gets from the same batch, partition and seed, for
-// any N <= C. Only the launching rank 0 writes files and prints.
+// slice of the parameter slab (a reduce-scatter of the micro-batches' slices); that rank updates
+// its slice of the parameters and an all-gather hands the updated slices to every rank: every
+// rank ends with the bits one process gets from the same batch, partition and seed, for any
+// N <= C. Only the launching rank 0 writes files and prints.
 //
 // Built with MPI when CMake finds it (NTN_HAVE_MPI); MPI starts only in a process launched by
 // mpirun / srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in its environment), so a plain run
@@ -36,9 +37,17 @@ class Comm {
             parts * std::size_t(rank + 1) / std::size_t(size_)};
   }
 
+  // This rank's slice [first, last) of an n-element slab (contiguous, in rank order): the part of
+  // every gradient sum this rank forms, and of the parameters it updates.
+  std::pair<std::size_t, std::size_t> slice(std::size_t n) const;
   // out (n floats, on every rank) = ((p0 + p1) + p2) + ... over the `parts` arrays of n floats;
   // local[i] is this rank's part owned(parts).first + i. Bitwise the same for every size().
+  // It is reduce_scatter then all_gather.
   void ordered_sum(std::size_t parts, const float* const* local, std::size_t n, float* out);
+  // The same sum, formed only on this rank's slice(n) of out (the rest of out is left as it is).
+  void reduce_scatter(std::size_t parts, const float* const* local, std::size_t n, float* out);
+  // data (n floats): every rank's slice(n) of it to every rank.
+  void all_gather(float* data, std::size_t n);
   // Every rank's values of `parts` doubles, in part order (this rank gives owned(parts)).
   void gather_parts(std::size_t parts, const double* local, double* out);
   // Root's bytes to every rank.

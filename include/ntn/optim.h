@@ -40,9 +40,12 @@ class Optimizer {
   // slab is updated flat (alignment gaps hold zeros and stay zero) in cache-sized blocks, split
   // over threads (elementwise: the result does not depend on the split). If `prepare` is given
   // it is called on each block [lo, hi) just before that block is updated, e.g. to sum the
-  // micro-batch gradients into `grads` while the block is in cache.
+  // micro-batch gradients into `grads` while the block is in cache. [first, last) limits the
+  // update to that part of the slab (a rank's shard in data-parallel training: the optimizer
+  // state outside it is then left as it was, see Trainer::sync_state).
   void step(nn::ParamSet<float>& ps, float* grads, float lr,
-            FunctionRef<void(std::size_t, std::size_t)>* prepare = nullptr);
+            FunctionRef<void(std::size_t, std::size_t)>* prepare = nullptr, std::size_t first = 0,
+            std::size_t last = SIZE_MAX);
   std::uint64_t steps() const { return t_; }
   const OptimConfig& config() const { return cfg_; }
   // State for checkpoints: named flat buffers ("exp_avg", "exp_avg_sq", "momentum_buffer",

@@ -111,7 +111,9 @@ struct TrainSummary {
 // Under an MPI launcher (ntn/dist.h) every rank builds the same Trainer and calls the same
 // methods: each computes the micro-batches it owns of every batch, and the gradients and losses
 // are combined in one fixed order, so the weights are bitwise those of one process (same batch,
-// micro_batches and seed) on any number of ranks <= micro_batches. Rank 0 writes checkpoints.
+// micro_batches and seed) on any number of ranks <= micro_batches. Each rank sums and updates
+// its slice of the parameters, then the ranks exchange the updated slices. Rank 0 writes
+// checkpoints.
 class Trainer {
  public:
   // comm: the ranks that share each batch (nullptr: dist::world(), all of them; dist::self(): this
@@ -134,7 +136,12 @@ class Trainer {
   // One training step on explicit windows (no data order, no logging): returns the mean loss.
   double train_step(const WindowRef* w, std::size_t B);
 
+  // Rank 0's call after sync_state() (run() syncs before each checkpoint and at its end).
   void save_checkpoint(const std::string& path) const;
+  // On more than one rank without clipping each rank updates only its slice of the parameters and
+  // of the optimizer state (Comm::slice): this collective gives every rank all of the state.
+  // Every rank must call it; a no-op when nothing is sharded.
+  void sync_state();
 
  private:
   struct Chunk;
@@ -169,6 +176,7 @@ class Trainer {
   double best_val_ = -1;
   std::uint64_t best_step_ = 0, bad_evals_ = 0;
   double last_loss_ = 0;
+  bool state_sharded_ = false;  // the optimizer state outside this rank's slice is stale
 };
 
 // Optimizer steps a configuration runs on n training windows: max_steps, or epochs times the

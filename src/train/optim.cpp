@@ -41,10 +41,11 @@ std::vector<std::pair<std::string, std::vector<float>*>> Optimizer::state() {
 }
 
 void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
-                     FunctionRef<void(std::size_t, std::size_t)>* prepare) {
+                     FunctionRef<void(std::size_t, std::size_t)>* prepare, std::size_t first, std::size_t last) {
   ++t_;
   float* p = ps.values();
-  const std::size_t n = ps.slab_size();
+  last = std::min(last, ps.slab_size());
+  first = std::min(first, last);
   const float wd_all = cfg_.weight_decay;
   // det::pow_int, not std::pow: the same bits on every machine (core/det_math.h).
   const double bc1 = 1.0 - det::pow_int(double(cfg_.beta1), t_);
@@ -85,9 +86,9 @@ void Optimizer::step(nn::ParamSet<float>& ps, float* grads, float lr,
     }
   };
   constexpr std::size_t kBlock = 4096;  // 16 KiB per array: the block's 4-7 arrays stay in L1/L2
-  parallel_for(n, kBlock, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t b = lo; b < hi; b += kBlock) {
-      const std::size_t e = std::min(hi, b + kBlock);
+  parallel_for(last - first, kBlock, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t b = first + lo; b < first + hi; b += kBlock) {
+      const std::size_t e = std::min(first + hi, b + kBlock);
       if (prepare) (*prepare)(b, e);
       // Split the block where the decay flag changes (ranges_ is in slab order).
       auto r = std::upper_bound(ranges_.begin(), ranges_.end(), b,

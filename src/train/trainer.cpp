@@ -372,13 +372,24 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::si
   NTN_CHECK(std::isfinite(loss), "training diverged at step ", step_, ": the loss is ", loss,
             "; lower the learning rate, clip gradients (--clip) or scale the data");
   if (dist) {
-    // The same order across ranks: each rank sums its slice of the slab over all C micro-batches,
-    // then every rank gets every slice (Comm::ordered_sum); the optimizer runs on every rank.
+    // The same order across ranks: each rank sums its slice of the slab over all C micro-batches
+    // (Comm::reduce_scatter). Clipping needs the whole gradient's norm: every rank gets every
+    // slice and updates every parameter. Otherwise each rank updates only its slice (its shard of
+    // the optimizer's work and state: elementwise, so the same bits) and the updated parameters
+    // are exchanged instead of the gradients (the same bytes).
     const float* local[limits::kMicroBatches.hi];
     for (std::size_t c = c0; c < c1; ++c) local[c - c0] = c == 0 ? grads_.data() : chunks_[c]->grads.data();
-    comm_->ordered_sum(C, local, slab, grads_.data());
-    if (cfg_.clip_norm > 0) clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
-    opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+    comm_->reduce_scatter(C, local, slab, grads_.data());
+    if (cfg_.clip_norm > 0) {
+      comm_->all_gather(grads_.data(), slab);
+      clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
+      opt_.step(model_.params(), grads_.data(), sched_.lr(step_));
+    } else {
+      const std::pair<std::size_t, std::size_t> mine = comm_->slice(slab);
+      opt_.step(model_.params(), grads_.data(), sched_.lr(step_), nullptr, mine.first, mine.second);
+      comm_->all_gather(model_.params().values(), slab);
+      state_sharded_ = true;
+    }
   } else if (cfg_.clip_norm > 0) {
     if (C > 1) parallel_for(slab, 1 << 14, reduce);
     clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);
@@ -510,9 +521,10 @@ TrainSummary Trainer::run(std::uint64_t until) {
         s.stopped_early = true;
       }
     }
-    if (comm_->root() && !cfg_.checkpoint_path.empty() && cfg_.checkpoint_every > 0 &&
-        step_ % cfg_.checkpoint_every == 0)  // every rank holds the same state: rank 0 writes it
-      save_checkpoint(cfg_.checkpoint_path);
+    if (!cfg_.checkpoint_path.empty() && cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0) {
+      sync_state();  // every rank then holds the same state: rank 0 writes it
+      if (comm_->root()) save_checkpoint(cfg_.checkpoint_path);
+    }
     if (emit || stop || step_ == total) {
       log.train_loss = acc / double(std::max<std::uint64_t>(acc_n, 1));
       log.elapsed_s = now_s() - t0;
@@ -528,6 +540,7 @@ TrainSummary Trainer::run(std::uint64_t until) {
     std::memcpy(model_.params().values(), best_params_.data(), best_params_.size() * sizeof(float));
     s.restored_best = true;
   }
+  sync_state();
   s.steps = step_;
   s.seconds = now_s() - t0;
   s.last_train_loss = last_loss_;
@@ -536,7 +549,16 @@ TrainSummary Trainer::run(std::uint64_t until) {
   return s;
 }
 
+void Trainer::sync_state() {
+  if (!state_sharded_) return;
+  for (auto& [name, buf] : opt_.state())
+    if (!buf->empty()) comm_->all_gather(buf->data(), buf->size());
+  state_sharded_ = false;
+}
+
 void Trainer::save_checkpoint(const std::string& path) const {
+  NTN_CHECK(!state_sharded_, "save_checkpoint: every rank holds only its shard of the optimizer state; call "
+            "sync_state() on every rank first (run() does)");
   const auto& ps = model_.params();
   const Shape slab{std::int64_t(ps.slab_size())};
   SafeTensorsWriter w;

@@ -44,6 +44,13 @@ for m in nhits gru; do
   check ${m}_bitwise_equal_1_2_3_ranks same "$dir/$m.plain.ntn" "$dir/$m.np1.ntn" "$dir/$m.np2.ntn" "$dir/$m.np3.ntn"
   unset -n args
 done
+# With clipping every rank updates every parameter (the norm needs the whole gradient); without,
+# each updates its slice (above): both paths give one process's bits.
+check clip_plain "$bin" "${nhits[@]}" --clip 0.05 --out "$dir/clip.plain.ntn"
+check clip_ranks_2 "${mpi[@]}" -np 2 "$bin" "${nhits[@]}" --clip 0.05 --out "$dir/clip.np2.ntn"
+check clip_bitwise_equal_2_ranks same "$dir/clip.plain.ntn" "$dir/clip.np2.ntn"
+if same "$dir/nhits.plain.ntn" "$dir/clip.plain.ntn"; then echo "FAIL clip_changes_weights"; fails=$((fails + 1))
+else passes=$((passes + 1)); fi
 # The comparison can fail: another seed gives other weights.
 check seed_changes_weights "$bin" "${nhits[@]}" --seed 2 --out "$dir/seed2.ntn"
 if same "$dir/nhits.plain.ntn" "$dir/seed2.ntn"; then echo "FAIL digest_sees_a_difference"; fails=$((fails + 1))
