@@ -52,14 +52,20 @@ TrainResult train_job(const TrainJob& job);
 // of that one column. Series s runs on rank s % N of comm and, within a rank, on one of its
 // threads; where a model ran never changes its bits. Rank 0 gets every series' run, in series
 // order; the other ranks get none.
+// sink (optional) is called on the rank that trained series s, from one of its threads (so
+// concurrently for different series), with the finished run; when it returns true it has kept
+// the artifact (e.g. written the file where rank 0 will see it) and only the run's record goes to
+// rank 0, with stored set and no artifact bytes.
 struct SeriesRun {
   std::string name;
   nlohmann::json summary;  // TrainSummary::to_json
   nlohmann::json test;     // evaluate_test on the series' test part (null when it has none)
-  std::string artifact;    // the artifact file's bytes (Artifact::bytes)
+  std::string artifact;    // the artifact file's bytes (Artifact::bytes); empty when stored
   int rank = 0;            // where it was trained
+  bool stored = false;     // the store callback kept the artifact
 };
-std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm);
+using SeriesSink = std::function<bool(std::size_t series, const SeriesRun& run)>;
+std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm, const SeriesSink& sink = {});
 
 // Applies "key=value" settings to a model config: the value is JSON when it parses as JSON
 // ([[512,512]], 0.1, true, "avg"), else a string (avg). The model's Config validates the result

@@ -164,7 +164,7 @@ TrainResult train_job(const TrainJob& job) {
   return r;
 }
 
-std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm) {
+std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm, const SeriesSink& sink) {
   NTN_CHECK(!job.resume && job.train.checkpoint_path.empty(),
             "--per-series trains one model per series: no --checkpoint / --resume (each model is short)");
   const detail::JobFrame f = detail::job_frame(job);
@@ -194,6 +194,10 @@ std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm) {
       if (!p.test.empty()) run.test = evaluate_test(a, p).to_json();
       run.artifact = a.bytes();
       run.rank = comm.rank();
+      if (sink && sink(s, run)) {
+        run.stored = true;
+        std::string().swap(run.artifact);
+      }
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -209,13 +213,17 @@ std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm) {
   if (!comm.distributed()) return runs;
   // Gather on rank 0: each rank's runs as one blob (JSON of each run, then its artifact's bytes).
   std::string blob;
+  std::size_t bytes = 0;
+  for (const SeriesRun& run : runs) bytes += run.artifact.size() + 4096;
+  blob.reserve(bytes);  // one allocation: the artifacts can be tens of MB
   auto put = [&](const std::string& bytes) {
     const std::uint64_t n = bytes.size();
     blob.append(reinterpret_cast<const char*>(&n), sizeof n);
     blob += bytes;
   };
   for (const SeriesRun& run : runs) {
-    put(json{{"name", run.name}, {"summary", run.summary}, {"test", run.test}, {"rank", run.rank}}.dump());
+    put(json{{"name", run.name}, {"summary", run.summary}, {"test", run.test}, {"rank", run.rank}, {"stored", run.stored}}
+            .dump());
     put(run.artifact);
   }
   const std::vector<std::string> blobs = comm.gather_to_root(blob);
@@ -241,6 +249,7 @@ std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm) {
       run.summary = meta["summary"];
       run.test = meta["test"];
       run.rank = meta["rank"].get<int>();
+      run.stored = meta["stored"].get<bool>();
       run.artifact = get();
     }
   }

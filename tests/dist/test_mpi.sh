@@ -81,6 +81,17 @@ done
 check per_series_ranks_recorded python3 -c "
 import json, sys; d = json.load(open('$dir/ps3/summary.json'))
 sys.exit(0 if d['ranks'] == 3 and [e['rank'] for e in d['per_series']] == [i % 3 for i in range(6)] else 1)"
+# Ranks that do not all see --out (here a relative path from other working directories, as on
+# machines without a shared file system) send their models to rank 0, which writes them all.
+mkdir -p "$dir/wd0" "$dir/wd1"
+abs_bin=$(realpath "$bin")
+check per_series_unshared_out "${mpi[@]}" -np 1 --wdir "$dir/wd0" "$abs_bin" "${ps[@]}" --out psx : \
+  -np 1 --wdir "$dir/wd1" "$abs_bin" "${ps[@]}" --out psx
+for f in "$dir"/ps1/*.ntn; do
+  check per_series_unshared_equal_$(basename "$f" .ntn) same "$f" "$dir/wd0/psx/$(basename "$f")"
+done
+check per_series_unshared_other_rank_writes_nothing test ! -e "$dir/wd1/psx"
+check per_series_no_probe_left test -z "$(ls -A "$dir/wd0/psx" | grep -v -e '\.ntn$' -e '^summary\.json$')"
 
 # ---- misuse -----------------------------------------------------------------------------------
 fails_with() {  # fails_with NAME FRAGMENT CMD...: a non-zero exit and the fragment in the output

@@ -2,6 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -86,19 +89,55 @@ std::string series_file(std::size_t i, const std::string& name) {
   return f + ".ntn";
 }
 
+// Whether every rank sees `dir` (one machine, or a shared file system): rank 0 creates it with a
+// probe file in it and every rank looks for the probe. On one rank it only creates it.
+bool every_rank_sees(dist::Comm& comm, const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!comm.distributed()) {
+    fs::create_directories(dir);
+    return true;
+  }
+  char name[64] = {};
+  if (comm.root()) {
+    fs::create_directories(dir);
+    std::snprintf(name, sizeof name, ".ntneural-probe-%d-%llx", int(::getpid()),
+                  (unsigned long long)(now_s() * 1e9));
+    write_file_atomic((fs::path(dir) / name).string(), "");
+  }
+  comm.broadcast(name, sizeof name);
+  std::error_code ec;
+  const double seen = fs::exists(fs::path(dir) / name, ec) ? 1 : 0;
+  std::vector<double> all(std::size_t(comm.size()));
+  comm.gather_parts(all.size(), &seen, all.data());
+  if (comm.root()) fs::remove(fs::path(dir) / name, ec);
+  return std::all_of(all.begin(), all.end(), [](double v) { return v == 1; });
+}
+
 int run_per_series(const TrainOpts& o, TrainJob& job, dist::Comm& comm,
                    const std::vector<std::pair<const char*, std::string>>& inputs) {
   job.on_log = nullptr;  // many models at once: one line per model below, not progress bars
   const double t0 = now_s();
-  const std::vector<SeriesRun> runs = train_per_series(job, comm);
+  auto path_of = [&](std::size_t i, const std::string& name) {
+    const std::string path = (std::filesystem::path(o.out) / series_file(i, name)).string();
+    check_output_path("--out", path, inputs);
+    return path;
+  };
+  // Where every rank sees the directory, each rank writes the models it trains as they finish,
+  // from its threads; elsewhere rank 0 receives their bytes and writes them. summary.json, written
+  // last by rank 0, lists the models of a job that finished.
+  SeriesSink sink;
+  if (every_rank_sees(comm, o.out))
+    sink = [&](std::size_t s, const SeriesRun& r) {
+      write_file_atomic(path_of(s, r.name), r.artifact);
+      return true;
+    };
+  const std::vector<SeriesRun> runs = train_per_series(job, comm, sink);
   if (!comm.root()) return 0;
-  std::filesystem::create_directories(o.out);
   json list = json::array();
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const SeriesRun& r = runs[i];
-    const std::string path = (std::filesystem::path(o.out) / series_file(i, r.name)).string();
-    check_output_path("--out", path, inputs);
-    write_file_atomic(path, r.artifact);
+    const std::string path = path_of(i, r.name);
+    if (!r.stored) write_file_atomic(path, r.artifact);
     list.push_back(
         {{"series", r.name}, {"model", path}, {"rank", r.rank}, {"summary", r.summary}, {"test", r.test}});
   }
