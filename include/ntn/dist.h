@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,7 +46,18 @@ class Comm {
   // It is reduce_scatter then all_gather.
   void ordered_sum(std::size_t parts, const float* const* local, std::size_t n, float* out);
   // The same sum, formed only on this rank's slice(n) of out (the rest of out is left as it is).
+  // It is reduce_scatter_begin then reduce_scatter_end.
   void reduce_scatter(std::size_t parts, const float* const* local, std::size_t n, float* out);
+  // The same in three calls, so that the exchange overlaps the computation of the parts: begin
+  // posts every receive (local[i] must stay valid until end); ready(part, lo, hi) says elements
+  // [lo, hi) of this rank's part `part` (0 .. parts - 1) are final, which sends the buckets of
+  // every rank's slice above the lowest element final since the top of the slab (the order a
+  // backward pass finishes them in; other reports are sent at end); end sends the rest, waits
+  // and sums this rank's slice into out. The sum is the same bits whenever the buckets left.
+  // Calls from the thread that called begin only (MPI_THREAD_FUNNELED).
+  void reduce_scatter_begin(std::size_t parts, const float* const* local, std::size_t n);
+  void reduce_scatter_ready(std::size_t part, std::size_t lo, std::size_t hi);
+  void reduce_scatter_end(float* out);
   // data (n floats): every rank's slice(n) of it to every rank.
   void all_gather(float* data, std::size_t n);
   // Every rank's values of `parts` doubles, in part order (this rank gives owned(parts)).
@@ -67,15 +79,20 @@ class Comm {
 
   Comm(const Comm&) = delete;
   Comm& operator=(const Comm&) = delete;
+  ~Comm();
 
  private:
+  struct Exchange;  // a reduce-scatter in flight (dist.cpp)
+  // Sends local part i's buckets that lie wholly in its final range, top bucket first.
+  void send_final(std::size_t i);
   friend Comm& world();
   friend Comm& self();
   Comm() = default;
   int rank_ = 0, size_ = 1;
   double timeout_s_ = 300;
   std::uint64_t bytes_sent_ = 0;
-  std::vector<float> send_, recv_;  // reused between steps (no allocation after the first)
+  std::vector<float> recv_;  // reused between steps (no allocation after the first)
+  std::unique_ptr<Exchange> exchange_;
 };
 
 // The job's ranks: MPI's world when this process was launched by an MPI launcher (MPI starts on

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ntn/aligned.h"
+#include "ntn/parallel.h"
 #include "ntn/tensor.h"
 
 namespace ntn::nn {
@@ -166,6 +167,10 @@ struct RunCtx {
   // Inference: when set, every Linear<float>::forward runs through it (the packed weights of a
   // served model); layers then keep nothing for backward and no backward may follow.
   PackedLinears* packed = nullptr;
+  // backward: when set, a model may call it with slab ranges [lo, hi) whose gradients this call
+  // has finished writing, as they finish (data-parallel training starts exchanging them while
+  // the rest of the backward runs). Optional: whatever is not reported is final on return.
+  FunctionRef<void(std::size_t, std::size_t)>* grads_final = nullptr;
 };
 
 // The one linear entry point: every matrix product of a layer with weights goes through

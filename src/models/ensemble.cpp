@@ -293,6 +293,11 @@ class EnsembleModel final : public Model<T> {
       const std::size_t Lk = m.input_size();
       nn::RunCtx ck = ctx;
       ck.seed = ctx.seed + k;
+      // A member reports ranges of its own slab: shifted to where it sits in the ensemble's.
+      const std::size_t at = base_[k];
+      auto shift = [&ctx, at](std::size_t lo, std::size_t hi) { (*ctx.grads_final)(at + lo, at + hi); };
+      FunctionRef<void(std::size_t, std::size_t)> shifted(shift);
+      ck.grads_final = ctx.grads_final ? &shifted : nullptr;
       T* dxk = dx ? ws.dx[k].data() : nullptr;
       m.backward(*ws.m[k], K > 1 ? ws.dy[k].data() : dy, grads + base_[k], dxk, B, ck);
       if (!dx) continue;

@@ -46,6 +46,7 @@ class ResidualStacks final : public Model<T> {
       BlockSpec& b = blocks_[j];
       if (declared[b.mlp]) continue;
       declared[b.mlp] = true;
+      mlp_entries_.push_back({b.mlp, this->ps_.entries().size()});
       std::vector<std::size_t> widths;
       std::vector<bool> acts;
       block_mlp_shape(mlp_width(b), units, n_theta(b), &widths, &acts);
@@ -53,6 +54,18 @@ class ResidualStacks final : public Model<T> {
                            spec.base.activation, spec.base.dropout);
     }
     this->ps_.finalize();
+    // Each MLP's slab range (its entries, declared together) and the first block that uses it:
+    // the backward has finished its gradients after that block.
+    mlp_range_.assign(n_mlp, {0, 0});
+    const std::size_t E = this->ps_.entries().size();
+    for (std::size_t i = 0; i < mlp_entries_.size(); ++i) {
+      const std::size_t e0 = mlp_entries_[i].second;
+      const std::size_t e1 = i + 1 < mlp_entries_.size() ? mlp_entries_[i + 1].second : E;
+      mlp_range_[mlp_entries_[i].first] = {this->ps_.offset(e0),
+                                           e1 < E ? this->ps_.offset(e1) : this->ps_.slab_size()};
+    }
+    mlp_first_block_.assign(n_mlp, blocks_.size());
+    for (std::size_t j = blocks_.size(); j-- > 0;) mlp_first_block_[blocks_[j].mlp] = j;
     // Fixed bases (the authors' definitions), computed in double.
     basis_bc_.resize(blocks_.size());
     basis_fc_.resize(blocks_.size());
@@ -191,6 +204,8 @@ class ResidualStacks final : public Model<T> {
       c.accumulate = ctx.accumulate || touched[bs.mlp];
       touched[bs.mlp] = 1;
       mlps_[bs.mlp].backward(this->ps_, grads, ws.caches[j], dtheta, dmlp_in, B, c);
+      if (ctx.grads_final && mlp_first_block_[bs.mlp] == j)
+        (*ctx.grads_final)(mlp_range_[bs.mlp].first, mlp_range_[bs.mlp].second);
       if (!need_din) break;  // j == 0: nothing flows further back
       if (cov_.any()) {  // only the residual part of the block input flows back (covariates are data)
         const std::size_t W = mlp_width(bs);
@@ -357,6 +372,9 @@ class ResidualStacks final : public Model<T> {
   Covariates cov_;
   std::vector<BlockSpec> blocks_;
   std::vector<nn::Mlp<T>> mlps_;
+  std::vector<std::pair<std::size_t, std::size_t>> mlp_entries_;  // (mlp, its first entry), in declaration order
+  std::vector<std::pair<std::size_t, std::size_t>> mlp_range_;    // each MLP's slab range
+  std::vector<std::size_t> mlp_first_block_;                      // the first block using each MLP
   nn::Pool pool_;
   nn::Interp interp_;
   std::size_t harmonics_;

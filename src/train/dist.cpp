@@ -67,6 +67,16 @@ class Requests {
     peers_.reserve(expected);
     recvs_.reserve(expected);
   }
+  void clear() {
+    reqs_.clear();
+    peers_.clear();
+    recvs_.clear();
+  }
+  // Lets the transfers progress (they move only inside MPI calls) without waiting.
+  void test() {
+    int done = 0;
+    if (!reqs_.empty()) MPI_Testall(int(reqs_.size()), reqs_.data(), &done, MPI_STATUSES_IGNORE);
+  }
   MPI_Request* recv(int peer) { return add(peer, 1); }
   MPI_Request* send(int peer, std::size_t bytes) {
     sent_ += bytes;
@@ -168,50 +178,138 @@ void Comm::ordered_sum(std::size_t parts, const float* const* local, std::size_t
   all_gather(out, n);
 }
 
-void Comm::reduce_scatter(std::size_t parts, const float* const* local, std::size_t n, float* out) {
-  const auto [c0, c1] = owned(parts);
-  if (size_ == 1) {
-    sum_in_order(local, parts, n, out);
-    return;
-  }
+// A reduce-scatter in flight. Slice s of the slab (rank s's) travels in buckets of K elements
+// (at most 32 per slice, at least 64 KiB), one message per (part, bucket), sent from the part's
+// gradient where it lies and received where the sum reads it: no packing copies.
 #ifdef NTN_HAVE_MPI
-  NTN_CHECK(n * parts / std::size_t(size_) + n < std::size_t(INT_MAX), "all-reduce of ", n, " x ", parts,
-            " floats: too large for one message");
-  const int R = size_;
-  // Slice s of each of my parts goes to rank s; I receive slice `rank` of every part, in part
-  // order (ranks own ascending contiguous parts), and sum it in that order.
-  const auto [m0, m1] = slice(n);
-  const std::size_t mine = m1 - m0, local_parts = c1 - c0;
-  send_.resize(local_parts > 1 ? n * local_parts : 0);
-  recv_.resize(mine * parts);
-  Requests rq(*this, bytes_sent_, 2 * std::size_t(R));
-  for (int s = 0; s < R; ++s) {  // receives first
-    const auto [q0, q1] = owned_by(s, parts);
-    if (q1 == q0 || s == rank_) continue;
-    MPI_Irecv(recv_.data() + q0 * mine, int((q1 - q0) * mine), MPI_FLOAT, s, 1, MPI_COMM_WORLD, rq.recv(s));
-  }
-  std::size_t off = 0;
-  for (int s = 0; s < R; ++s) {  // slice s of my parts, contiguous in part order, to rank s
-    const auto [a, b] = ntn::dist::slice(n, s, R);
-    const float* src = local_parts == 1 ? local[0] + a : send_.data() + off;  // one part: its slice as it is
-    if (s == rank_ || local_parts == 0) continue;  // my own slices are summed where they are
-    if (local_parts > 1)
-      for (std::size_t i = 0; i < local_parts; ++i)
-        std::memcpy(send_.data() + off + i * (b - a), local[i] + a, (b - a) * sizeof(float));
-    MPI_Isend(src, int(local_parts * (b - a)), MPI_FLOAT, s, 1, MPI_COMM_WORLD, rq.send(s, local_parts * (b - a) * 4));
-    off += local_parts * (b - a);
-  }
-  rq.wait("gradient reduce-scatter");
-  const float* p[limits::kMicroBatches.hi];
-  NTN_CHECK(parts <= limits::kMicroBatches.hi, "reduce-scatter of ", parts, " parts: at most ",
+struct Comm::Exchange {
+  Exchange(Comm& c, std::uint64_t& sent) : rq(c, sent, 0) {}
+  Requests rq;
+  std::size_t parts = 0, n = 0, c0 = 0, c1 = 0, K = 1;
+  std::vector<const float*> local;
+  std::vector<std::size_t> top;     // per local part: [top, n) is final
+  std::vector<std::size_t> unsent;  // per local part and rank: buckets [0, unsent) of its slice not sent
+  static constexpr int kTag = 64;   // + part * 64 + bucket (< 32767, MPI's least tag bound)
+};
+#else
+struct Comm::Exchange {
+  std::size_t parts = 0, n = 0;
+  std::vector<const float*> local;
+};
+#endif
+
+Comm::~Comm() = default;
+
+void Comm::reduce_scatter(std::size_t parts, const float* const* local, std::size_t n, float* out) {
+  reduce_scatter_begin(parts, local, n);
+  reduce_scatter_end(out);
+}
+
+void Comm::reduce_scatter_begin(std::size_t parts, const float* const* local, std::size_t n) {
+  NTN_CHECK(parts >= 1 && parts <= limits::kMicroBatches.hi, "reduce-scatter of ", parts, " parts: 1 to ",
             limits::kMicroBatches.hi);
-  for (std::size_t c = 0; c < parts; ++c)
-    p[c] = c >= c0 && c < c1 ? local[c - c0] + m0 : recv_.data() + c * mine;
-  sum_in_order(p, parts, mine, out + m0);
+  const auto [c0, c1] = owned(parts);
+#ifdef NTN_HAVE_MPI
+  if (!exchange_) exchange_ = std::make_unique<Exchange>(*this, bytes_sent_);
+#else
+  if (!exchange_) exchange_ = std::make_unique<Exchange>();
+#endif
+  Exchange& x = *exchange_;
+  x.parts = parts;
+  x.n = n;
+  x.local.assign(local, local + (c1 - c0));
+  if (size_ == 1) return;
+#ifdef NTN_HAVE_MPI
+  NTN_CHECK(n < std::size_t(INT_MAX), "reduce-scatter of ", n, " floats: too large for one message");
+  const int R = size_;
+  x.c0 = c0;
+  x.c1 = c1;
+  x.K = std::max<std::size_t>(16384, (n / std::size_t(R) + 1 + 31) / 32);
+  x.top.assign(c1 - c0, n);
+  x.unsent.assign((c1 - c0) * std::size_t(R), 0);
+  for (std::size_t i = 0; i < c1 - c0; ++i)
+    for (int r = 0; r < R; ++r) {
+      const auto [a, b] = ntn::dist::slice(n, r, R);
+      if (r != rank_) x.unsent[i * std::size_t(R) + std::size_t(r)] = (b - a + x.K - 1) / x.K;
+    }
+  // I receive my slice of every part the other ranks own, bucket by bucket, in place.
+  const auto [m0, m1] = slice(n);
+  const std::size_t mine = m1 - m0;
+  recv_.resize(mine * parts);
+  x.rq.clear();
+  for (int q = 0; q < R; ++q) {
+    if (q == rank_) continue;
+    const auto [q0, q1] = owned_by(q, parts);
+    for (std::size_t c = q0; c < q1; ++c)
+      for (std::size_t at = 0, k = 0; at < mine; at += x.K, ++k)
+        MPI_Irecv(recv_.data() + c * mine + at, int(std::min(x.K, mine - at)), MPI_FLOAT, q,
+                  Exchange::kTag + int(c * 64 + k), MPI_COMM_WORLD, x.rq.recv(q));
+  }
 #else
   (void)c0;
   (void)c1;
   NTN_CHECK(false, "built without MPI");
+#endif
+}
+
+void Comm::reduce_scatter_ready(std::size_t part, std::size_t lo, std::size_t hi) {
+  if (size_ == 1 || !exchange_) return;
+#ifdef NTN_HAVE_MPI
+  Exchange& x = *exchange_;
+  if (part < x.c0 || part >= x.c1 || lo >= hi) return;
+  const std::size_t i = part - x.c0;
+  if (hi >= x.top[i] && lo < x.top[i]) x.top[i] = lo;  // contiguous with what is final above
+  send_final(i);
+  x.rq.test();
+#else
+  (void)part;
+  (void)lo;
+  (void)hi;
+#endif
+}
+
+void Comm::send_final(std::size_t i) {
+#ifdef NTN_HAVE_MPI
+  Exchange& x = *exchange_;
+  const int R = size_;
+  const std::size_t c = x.c0 + i;
+  for (int r = 0; r < R; ++r) {
+    std::size_t& left = x.unsent[i * std::size_t(R) + std::size_t(r)];
+    const std::size_t a = ntn::dist::slice(x.n, r, R).first, b = ntn::dist::slice(x.n, r, R).second;
+    while (left > 0 && a + (left - 1) * x.K >= x.top[i]) {
+      const std::size_t k = left - 1, at = a + k * x.K, len = std::min(x.K, b - at);
+      MPI_Isend(x.local[i] + at, int(len), MPI_FLOAT, r, Exchange::kTag + int(c * 64 + k), MPI_COMM_WORLD,
+                x.rq.send(r, len * sizeof(float)));
+      --left;
+    }
+  }
+#else
+  (void)i;
+#endif
+}
+
+void Comm::reduce_scatter_end(float* out) {
+  NTN_CHECK(exchange_ != nullptr, "reduce_scatter_end without reduce_scatter_begin");
+  Exchange& x = *exchange_;
+  if (size_ == 1) {
+    sum_in_order(x.local.data(), x.parts, x.n, out);
+    return;
+  }
+#ifdef NTN_HAVE_MPI
+  for (std::size_t i = 0; i < x.c1 - x.c0; ++i) {
+    x.top[i] = 0;
+    send_final(i);
+  }
+  x.rq.wait("gradient reduce-scatter");
+  x.rq.clear();
+  const auto [m0, m1] = slice(x.n);
+  const std::size_t mine = m1 - m0;
+  const float* p[limits::kMicroBatches.hi];
+  for (std::size_t c = 0; c < x.parts; ++c)
+    p[c] = c >= x.c0 && c < x.c1 ? x.local[c - x.c0] + m0 : recv_.data() + c * mine;
+  sum_in_order(p, x.parts, mine, out + m0);
+#else
+  (void)out;
 #endif
 }
 

@@ -346,11 +346,22 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::si
     ch.pred.resize(std::max(ch.pred.size(), need * H * Q));
     ch.dpred.resize(need * H * Q);
   }
+  // Over ranks the gradient exchange starts before the compute: every receive is posted now and,
+  // when the micro-batches run on this thread (one thread, or one micro-batch per rank: MPI calls
+  // stay on this thread), each finished range of a micro-batch's gradient is sent while the rest
+  // of its backward runs.
+  const float* local[limits::kMicroBatches.hi];
+  for (std::size_t c = c0; c < c1; ++c) local[c - c0] = c == 0 ? grads_.data() : chunks_[c]->grads.data();
+  if (dist) comm_->reduce_scatter_begin(C, local, slab);
+  const bool overlap = dist && (num_threads() <= 1 || c1 - c0 <= 1);
   parallel_chunks(c1 - c0, [&](std::size_t i) {
     const std::size_t c = c0 + i, r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
     Chunk& ch = *chunks_[c];
     float* g = c == 0 ? grads_.data() : ch.grads.data();
+    auto ready = [&](std::size_t lo, std::size_t hi) { comm_->reduce_scatter_ready(c, lo, hi); };
+    FunctionRef<void(std::size_t, std::size_t)> ready_ref(ready);
     nn::RunCtx ctx;
+    ctx.grads_final = overlap ? &ready_ref : nullptr;
     ctx.accumulate = false;  // the backward overwrites every gradient: no zeroing pass
     ctx.training = true;
     ctx.seed = cfg_.seed;
@@ -377,9 +388,7 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::si
     // slice and updates every parameter. Otherwise each rank updates only its slice (its shard of
     // the optimizer's work and state: elementwise, so the same bits) and the updated parameters
     // are exchanged instead of the gradients (the same bytes).
-    const float* local[limits::kMicroBatches.hi];
-    for (std::size_t c = c0; c < c1; ++c) local[c - c0] = c == 0 ? grads_.data() : chunks_[c]->grads.data();
-    comm_->reduce_scatter(C, local, slab, grads_.data());
+    comm_->reduce_scatter_end(grads_.data());
     if (cfg_.clip_norm > 0) {
       comm_->all_gather(grads_.data(), slab);
       clip_grad_norm(grads_.data(), slab, cfg_.clip_norm);

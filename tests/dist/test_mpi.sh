@@ -44,6 +44,23 @@ for m in nhits gru; do
   check ${m}_bitwise_equal_1_2_3_ranks same "$dir/$m.plain.ntn" "$dir/$m.np1.ntn" "$dir/$m.np2.ntn" "$dir/$m.np3.ntn"
   unset -n args
 done
+# Bigger slabs travel in several buckets, sent while the backward still runs (NHITS reports each
+# block's gradients as it finishes them; an ensemble shifts its members' reports): still the bits
+# of one process.
+big=(train --data "$sp" --target close --model nhits --input-size 60 --horizon 5 --mlp-units 256x256 --max-steps 8
+     --batch 48 --micro-batches 6 --val-every 4 --threads 1 --quiet)
+check buckets_plain "$bin" "${big[@]}" --out "$dir/big.plain.ntn"
+for np in 2 3; do check buckets_ranks_$np "${mpi[@]}" -np $np "$bin" "${big[@]}" --out "$dir/big.np$np.ntn"; done
+check buckets_bitwise_equal_2_3_ranks same "$dir/big.plain.ntn" "$dir/big.np2.ntn" "$dir/big.np3.ntn"
+check buckets_slab_is_several_buckets python3 -c "
+import json, struct, sys
+f = open('$dir/big.plain.ntn', 'rb'); n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n))
+sys.exit(0 if sum(v['data_offsets'][1] - v['data_offsets'][0] for k, v in h.items() if k != '__metadata__') / 4 > 3 * 2 * 16384 else 1)"
+ens=(train --data "$sp" --target close --model nhits --input-size 10 --horizon 5 --mlp-units 32x32 --max-steps 10
+     --batch 32 --micro-batches 2 --threads 1 --quiet --ensemble 2)
+check ensemble_plain "$bin" "${ens[@]}" --out "$dir/ens.plain.ntn"
+check ensemble_ranks_2 "${mpi[@]}" -np 2 "$bin" "${ens[@]}" --out "$dir/ens.np2.ntn"
+check ensemble_bitwise_equal_2_ranks same "$dir/ens.plain.ntn" "$dir/ens.np2.ntn"
 # With clipping every rank updates every parameter (the norm needs the whole gradient); without,
 # each updates its slice (above): both paths give one process's bits.
 check clip_plain "$bin" "${nhits[@]}" --clip 0.05 --out "$dir/clip.plain.ntn"
