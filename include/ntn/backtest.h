@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "ntn/dist.h"
 #include "ntn/pipeline.h"
 #include "ntn/predictor.h"
 
@@ -50,6 +51,10 @@ struct BacktestSpec {
   // forecast with the new model. refit returns the predictor trained on x[0, n). One model only.
   std::size_t refit_every = 0;
   std::function<std::unique_ptr<Predictor>(const double* x, std::size_t n)> refit;
+  // Refit blocks spread over these ranks (block j, the j-th refit, on rank j % N, each trained by
+  // that rank alone); every rank then gets every forecast and the same result. nullptr: this
+  // process alone.
+  dist::Comm* comm = nullptr;
   // Covariates of the series for models that take them, raw and time-major over the same n
   // steps (raw_covariates gives them): hist (n, Ch), futr (n, Cf), stat (S).
   const RawCovariateTable* covariates = nullptr;
@@ -96,9 +101,12 @@ struct SearchResult {
   double train_seconds = 0;
 };
 // Trains every candidate on x[0, first origin + 1) (the backtest's origins and targets stay
-// unseen), backtests it over spec's origins and returns the results sorted by MAE (best first).
+// unseen), backtests it over spec's origins and returns the results sorted by MAE (best first;
+// ties in candidate order). With comm, candidate i runs on rank i % N (trained and scored by that
+// rank alone) and every rank gets every result: the same list as one process, train_seconds aside.
 std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
-                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling);
+                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling,
+                                 dist::Comm* comm = nullptr);
 
 struct SplitRange {
   std::size_t begin, end;

@@ -229,7 +229,8 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out);
 
 // Trains a model (model_cfg) with tc on every window of one series x[0, n) - no validation
 // split - with the per-series scaler fitted on those values (a backtest refit, a search
-// candidate). Deterministic for a given seed, like the trainer. A model with covariates takes
+// candidate), by this process alone (dist::self(): under mpirun each rank trains its own).
+// Deterministic for a given seed, like the trainer. A model with covariates takes
 // them from `raw` (rows >= n: the table of the whole series) with the channels of `columns`
 // (names and calendar flags; each column's scaler is fitted again on the first n rows).
 Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const double* x,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "ntn/error.h"
 #include "ntn/fields.h"
@@ -24,6 +26,51 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   const std::vector<double> xd(x, x + n);
   return backtest(models, series, xd.data(), n, spec);
 }
+
+namespace {
+// Every rank's refit blocks (block j of refit_every origins on rank j % R) to every rank: rank 0
+// gathers them with each rank's retraining seconds and refits, then broadcasts the forecasts
+// (O, H) and the totals. point holds this rank's blocks on entry, every block on return.
+void share_refit_blocks(dist::Comm& comm, std::size_t every, std::size_t H, std::vector<double>& point,
+                        BacktestResult& r) {
+  const std::size_t R = std::size_t(comm.size()), me = std::size_t(comm.rank()), O = point.size() / H;
+  auto blocks_of = [&](std::size_t q, auto&& f) {  // f(first origin, origins) for each of rank q's blocks
+    for (std::size_t k0 = 0, j = 0; k0 < O; k0 += every, ++j)
+      if (j % R == q) f(k0, std::min(every, O - k0));
+  };
+  std::string mine(sizeof(double) + sizeof(std::uint64_t), '\0');
+  const std::uint64_t refits = r.refits;
+  std::memcpy(mine.data(), &r.refit_seconds, sizeof(double));
+  std::memcpy(mine.data() + sizeof(double), &refits, sizeof refits);
+  blocks_of(me, [&](std::size_t k0, std::size_t nb) {
+    mine.append(reinterpret_cast<const char*>(point.data() + k0 * H), nb * H * sizeof(double));
+  });
+  const std::vector<std::string> all = comm.gather_to_root(mine);
+  double totals[2] = {0, 0};  // seconds, refits
+  if (comm.root()) {
+    for (std::size_t q = 0; q < R; ++q) {
+      const std::string& b = all[q];
+      std::size_t at = sizeof(double) + sizeof(std::uint64_t), need = at;
+      blocks_of(q, [&](std::size_t, std::size_t nb) { need += nb * H * sizeof(double); });
+      NTN_CHECK(b.size() == need, "backtest: rank ", q, " sent ", b.size(), " bytes of forecasts, expected ", need);
+      double sec;
+      std::uint64_t k;
+      std::memcpy(&sec, b.data(), sizeof sec);
+      std::memcpy(&k, b.data() + sizeof sec, sizeof k);
+      totals[0] += sec;
+      totals[1] += double(k);
+      blocks_of(q, [&](std::size_t k0, std::size_t nb) {
+        std::memcpy(point.data() + k0 * H, b.data() + at, nb * H * sizeof(double));
+        at += nb * H * sizeof(double);
+      });
+    }
+  }
+  comm.broadcast(point.data(), point.size() * sizeof(double));
+  comm.broadcast(totals, sizeof totals);
+  r.refit_seconds = totals[0];
+  r.refits = std::size_t(totals[1]);
+}
+}  // namespace
 
 BacktestResult backtest(const std::vector<Predictor*>& models, const std::string& series, const double* x,
                         std::size_t n, const BacktestSpec& spec) {
@@ -80,21 +127,26 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     for (std::size_t i = 0; i < nb * H; ++i) dst[i] = one[i * Q + qo];
   };
   const auto c0 = std::chrono::steady_clock::now();
+  double refit_here = 0;  // this rank's retraining time
   if (spec.refit_every > 0) {
     NTN_CHECK(models.size() == 1 && spec.refit, "backtest: refitting needs one model and a refit function");
-    for (std::size_t k0 = 0; k0 < O; k0 += spec.refit_every) {
+    dist::Comm& comm = spec.comm ? *spec.comm : dist::self();
+    const std::size_t R = std::size_t(comm.size()), me = std::size_t(comm.rank());
+    for (std::size_t k0 = 0, j = 0; k0 < O; k0 += spec.refit_every, ++j) {
+      if (j % R != me) continue;  // block j is rank j % R's
       const auto r0 = std::chrono::steady_clock::now();
       std::unique_ptr<Predictor> p = spec.refit(x, t0 + k0 * spec.step + 1);  // data up to the block's first origin
-      r.refit_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      refit_here += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
       ++r.refits;
       NTN_CHECK(p && p->input_size() == L && p->horizon() == H, "backtest: the refit model changed its shape");
       forecast_block(*p, k0, std::min(spec.refit_every, O - k0), point[0].data() + k0 * H);
     }
+    r.refit_seconds = refit_here;
+    if (comm.distributed()) share_refit_blocks(comm, spec.refit_every, H, point[0], r);
   } else {
     for (std::size_t m = 0; m < models.size(); ++m) forecast_block(*models[m], 0, O, point[m].data());
   }
-  r.forecast_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count() - r.refit_seconds;
+  r.forecast_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count() - refit_here;
   std::vector<double> tmp(models.size());
   for (std::size_t i = 0; i < O * H; ++i) {
     if (models.size() == 1) {
@@ -217,7 +269,8 @@ std::vector<SearchCandidate> expand_grid(const nlohmann::json& base_model, const
 }
 
 std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates, const std::string& series,
-                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling) {
+                                 const double* x, std::size_t n, const BacktestSpec& spec, SeriesScaling scaling,
+                                 dist::Comm* comm) {
   NTN_CHECK(!candidates.empty(), "search: no candidate configuration");
   std::vector<SearchResult> out;
   NTN_CHECK(spec.origins > 0 && spec.step > 0, "search: origins and step must be positive");
@@ -236,16 +289,45 @@ std::vector<SearchResult> search(const std::vector<SearchCandidate>& candidates,
                       "): ", e.what()));
     }
   }
-  for (const SearchCandidate& c : candidates) {
+  dist::Comm& cm = comm ? *comm : dist::self();
+  const std::size_t R = std::size_t(cm.size()), me = std::size_t(cm.rank());
+  BacktestSpec one = spec;
+  one.comm = nullptr;  // each candidate's backtest on the rank that trained it
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const SearchCandidate& c = candidates[i];
+    out.push_back({c, {}, 0});
+    if (i % R != me) continue;  // candidate i is rank i % R's
     const TrainConfig tc = TrainConfig::from_json(c.train);
     const std::size_t H = c.model.value("horizon", std::size_t(0));
     const std::size_t first_origin = n - H - 1 - span;
     const auto t0 = std::chrono::steady_clock::now();
     Predictor p(train_on_series(c.model, tc, series, x, first_origin + 1, scaling),
                 PredictorOptions{.max_batch = 64, .workspaces = 0});
-    SearchResult r{c, {}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-    r.aggregate = backtest({&p}, series, x, n, spec).aggregate;
-    out.push_back(std::move(r));
+    out.back().train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.back().aggregate = backtest({&p}, series, x, n, one).aggregate;
+  }
+  if (cm.distributed()) {
+    // Every rank's scores to rank 0 (JSON: its doubles read back to the same bits), then to all.
+    nlohmann::json mine = nlohmann::json::array();
+    for (std::size_t i = me; i < out.size(); i += R)
+      mine.push_back({{"i", i}, {"aggregate", out[i].aggregate}, {"train_seconds", out[i].train_seconds}});
+    const std::vector<std::string> parts = cm.gather_to_root(mine.dump());
+    std::string all;
+    if (cm.root()) {
+      nlohmann::json merged = nlohmann::json::array();
+      for (const std::string& b : parts)
+        for (auto& e : nlohmann::json::parse(b)) merged.push_back(std::move(e));
+      all = merged.dump();
+    }
+    std::uint64_t bytes = all.size();
+    cm.broadcast(&bytes, sizeof bytes);
+    all.resize(bytes);
+    cm.broadcast(all.data(), bytes);
+    for (const auto& e : nlohmann::json::parse(all)) {
+      SearchResult& r = out.at(e.at("i").get<std::size_t>());
+      r.aggregate = e.at("aggregate");
+      r.train_seconds = e.at("train_seconds").get<double>();
+    }
   }
   std::stable_sort(out.begin(), out.end(), [](const SearchResult& a, const SearchResult& b) {
     return a.aggregate["mae"].get<double>() < b.aggregate["mae"].get<double>();

@@ -835,7 +835,7 @@ Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const 
   tc.log_every = 0;
   tc.checkpoint_path.clear();
   derive_schedule(tc, train.size());
-  Trainer trainer(*model, store, train, {}, tc);
+  Trainer trainer(*model, store, train, {}, tc, &dist::self());  // this process alone, also under mpirun
   const TrainSummary summary = trainer.run();
   Artifact a;
   a.model = std::move(model);

@@ -110,6 +110,31 @@ done
 check per_series_unshared_other_rank_writes_nothing test ! -e "$dir/wd1/psx"
 check per_series_no_probe_left test -z "$(ls -A "$dir/wd0/psx" | grep -v -e '\.ntn$' -e '^summary\.json$')"
 
+# ---- search candidates and backtest refits over ranks: one process's results, rank 0 reports ----
+srch=(search --data "$sp" --columns close --model nhits --input-size 10 --horizon 5 --origins 20 --max-steps 10
+      --batch 16 --threads 1 --grid 'mlp_units=[[16,16]]|[[32,32]]; lr=0.001|0.003' --json)
+check search_1_process sh -c '"$0" "$@" > "'"$dir"'/s1.json"' "$bin" "${srch[@]}" --csv "$dir/s1.csv"
+for np in 2 3; do
+  check search_ranks_$np sh -c '"$0" "$@" > "'"$dir"'/s'$np'.json"' "${mpi[@]}" -np $np "$bin" "${srch[@]}" --csv "$dir/s$np.csv"
+done
+check search_ranks_same_ranking python3 -c "
+import json, sys
+r = [json.load(open('$dir/s%d.json' % i)) for i in (1, 2, 3)]
+key = lambda j: [(c['rank'], c['model'], c['train'], c['mae'], c['smape']) for c in j['candidates']]
+sys.exit(0 if len(r[0]['candidates']) == 4 and key(r[0]) == key(r[1]) == key(r[2]) else 1)"
+check search_ranks_one_table test "$(cut -d, -f1-4 "$dir/s1.csv")" = "$(cut -d, -f1-4 "$dir/s3.csv")"
+bt=(backtest --model "$dir/nhits.plain.ntn" --data "$sp" --columns close --origins 40 --refit-every 10 --threads 1 --json)
+check backtest_refit_1_process sh -c '"$0" "$@" > "'"$dir"'/b1.json"' "$bin" "${bt[@]}"
+for np in 2 3; do
+  check backtest_refit_ranks_$np sh -c '"$0" "$@" > "'"$dir"'/b'$np'.json"' "${mpi[@]}" -np $np "$bin" "${bt[@]}"
+done
+check backtest_refit_ranks_same python3 -c "
+import json, sys
+r = [json.load(open('$dir/b%d.json' % i)) for i in (1, 2, 3)]
+for j in r:
+    for k in ('forecast_seconds', 'refit_seconds', 'total_seconds'): j.pop(k)
+sys.exit(0 if r[0]['refits'] == 4 and len(r[0]['per_origin']) == 40 and r[0] == r[1] == r[2] else 1)"
+
 # ---- misuse -----------------------------------------------------------------------------------
 fails_with() {  # fails_with NAME FRAGMENT CMD...: a non-zero exit and the fragment in the output
   local name="$1" frag="$2"; shift 2
@@ -120,7 +145,9 @@ fails_with() {  # fails_with NAME FRAGMENT CMD...: a non-zero exit and the fragm
 fails_with fewer_micro_batches_than_ranks "micro-batches (2) must be at least the ranks (3)" \
   "${mpi[@]}" -np 3 "$bin" "${nhits0[@]}" --micro-batches 2 --out "$dir/x.ntn"
 check fewer_micro_batches_writes_nothing test ! -e "$dir/x.ntn"
-fails_with other_commands_refuse_ranks "only train and bench train run over MPI ranks" \
+fails_with backtest_without_refit_refuses_ranks "backtest runs over MPI ranks only with --refit-every" \
+  "${mpi[@]}" -np 2 "$bin" backtest --model "$dir/nhits.plain.ntn" --data "$sp" --columns close --origins 40
+fails_with other_commands_refuse_ranks "only train, bench train, search and backtest --refit-every run over MPI ranks" \
   "${mpi[@]}" -np 2 "$bin" predict --model "$dir/nhits.plain.ntn" --data "$sp"
 expect_error dist_timeout_negative "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout -1 --out "$dir/y.ntn"
 expect_error dist_timeout_huge "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout 1e30 --out "$dir/y.ntn"

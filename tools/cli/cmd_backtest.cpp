@@ -11,6 +11,7 @@
 #include "common.h"
 #include "ntn/backtest.h"
 #include "ntn/csv.h"
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
@@ -32,6 +33,8 @@ struct BacktestOpts {
 
 int run_backtest(const BacktestOpts& o) {
   set_num_threads(o.threads);
+  NTN_CHECK(!dist::world().distributed() || o.refit_every > 0, "backtest runs over MPI ranks only with --refit-every "
+            "(its refits spread over them); without it run it as one process");
   const double t_start = now_s();
   if (!o.csv.empty() && o.csv != "-") {
     std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path}};
@@ -88,7 +91,11 @@ int run_backtest(const BacktestOpts& o) {
     };
   }
   if (with_cov) spec.covariates = &table;
+  // Under mpirun the refit blocks spread over the ranks (block j on rank j % N); rank 0 reports.
+  dist::Comm& comm = dist::world();
+  spec.comm = &comm;
   const BacktestResult r = backtest(ptrs, f.names[0], x.data(), x.size(), spec);
+  if (!comm.root()) return 0;
   const double total = now_s() - t_start;
   if (!o.csv.empty()) {
     std::string s = "origin,mae,mse,smape,mase,directional_accuracy\n";

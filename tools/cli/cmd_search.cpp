@@ -12,6 +12,7 @@
 #include "common.h"
 #include "ntn/backtest.h"
 #include "ntn/csv.h"
+#include "ntn/dist.h"
 #include "ntn/error.h"
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
@@ -54,8 +55,11 @@ int run_search(const SearchOpts& o) {
   spec.origins = o.origins;
   spec.step = o.step;
   spec.season = o.data.season;
+  // Under mpirun the candidates spread over the ranks (candidate i on rank i % N); rank 0 reports.
+  dist::Comm& comm = dist::world();
   const auto results = search(candidates, f.names[0], x.data(), x.size(), spec,
-                              parse_series_scaling(o.data.scaler.empty() ? "standard" : o.data.scaler));
+                              parse_series_scaling(o.data.scaler.empty() ? "standard" : o.data.scaler), &comm);
+  if (!comm.root()) return 0;
   json rows = json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];

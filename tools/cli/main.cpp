@@ -33,9 +33,9 @@ int main(int argc, char** argv) {
   runs[predict] = ntn::cli::add_predict(*predict);
   CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / bf16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
   runs[quant] = ntn::cli::add_quantize(*quant);
-  CLI::App* bt_cmd = app.add_subcommand("backtest", "Rolling-origin evaluation of a model or an ensemble on one series");
+  CLI::App* bt_cmd = app.add_subcommand("backtest", "Rolling-origin evaluation of a model or an ensemble on one series (--refit-every: over MPI ranks under mpirun)");
   runs[bt_cmd] = ntn::cli::add_backtest(*bt_cmd);
-  CLI::App* search = app.add_subcommand("search", "Grid / random search of configurations scored by a backtest");
+  CLI::App* search = app.add_subcommand("search", "Grid / random search of configurations scored by a backtest (over MPI ranks under mpirun)");
   runs[search] = ntn::cli::add_search(*search);
 
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
                 "(scripts/setup.sh installs libopenmpi-dev; rebuild)");
       comm = &ntn::dist::world();
       if (comm->distributed()) {
-        NTN_CHECK(train->parsed() || bt->parsed(), "only train and bench train run over MPI ranks (", comm->size(),
+        NTN_CHECK(train->parsed() || bt->parsed() || search->parsed() || bt_cmd->parsed(),
+                  "only train, bench train, search and backtest --refit-every run over MPI ranks (", comm->size(),
                   " ranks here): run the other commands as one process");
         // Rank 0 prints and writes; the others compute their share in silence.
         if (!comm->root()) NTN_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", comm->rank(), ": cannot silence stdout");
