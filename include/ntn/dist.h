@@ -10,7 +10,11 @@
 //
 // Built with MPI when CMake finds it (NTN_HAVE_MPI); MPI starts only in a process launched by
 // mpirun / srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in its environment), so a plain run
-// never touches it. Collectives time out (Comm::set_timeout, default 300 s): a rank that died or
+// never touches it. Ranks that share one machine (all of them: MPI_COMM_TYPE_SHARED) exchange the
+// gradient sum and the all-gather through MPI shared memory (MPI_Win_allocate_shared): each rank
+// reads its peers' slices where they lie, with no message and no copy through the kernel; across
+// machines, or with NTN_DIST_SHM=0 in the environment, point-to-point messages. The bits are the
+// same either way. Collectives time out (Comm::set_timeout, default 300 s): a rank that died or
 // hangs ends the job with a message naming it instead of a silent hang.
 #pragma once
 
@@ -58,6 +62,14 @@ class Comm {
   void reduce_scatter_begin(std::size_t parts, const float* const* local, std::size_t n);
   void reduce_scatter_ready(std::size_t part, std::size_t lo, std::size_t hi);
   void reduce_scatter_end(float* out);
+  // Where this rank's local parts of a reduce-scatter of `parts` parts of n floats can be written
+  // so that the exchange reads them in place (part owned(parts).first + i at the result + i * n),
+  // or nullptr when the ranks exchange messages. Every rank calls it, with the same arguments (it
+  // may grow the shared memory, a collective); valid until the next call of it, reduce_scatter*
+  // or all_gather with a larger n.
+  float* shared_parts(std::size_t parts, std::size_t n);
+  // Whether the ranks exchange through shared memory (known after the first exchange).
+  bool shared_memory() const { return shm_ != nullptr; }
   // data (n floats): every rank's slice(n) of it to every rank.
   void all_gather(float* data, std::size_t n);
   // Every rank's values of `parts` doubles, in part order (this rank gives owned(parts)).
@@ -83,6 +95,14 @@ class Comm {
 
  private:
   struct Exchange;  // a reduce-scatter in flight (dist.cpp)
+  struct Shared;    // the shared-memory windows and their counters (dist.cpp)
+  // Sets up shared memory on the first exchange when every rank is on this machine (collective).
+  void init_shared();
+  // Grows the shared regions to hold a gather of n floats and `parts` parts of n (0: the gather
+  // only), the same on every rank (collective).
+  void reserve_shared(std::size_t parts, std::size_t n);
+  // Waits until every other rank's counter `which` reaches `epoch` (timeout: ends the job).
+  void await_peers(int which, std::uint64_t epoch, const char* what);
   // Sends local part i's buckets that lie wholly in its final range, top bucket first.
   void send_final(std::size_t i);
   friend Comm& world();
@@ -93,6 +113,8 @@ class Comm {
   std::uint64_t bytes_sent_ = 0;
   std::vector<float> recv_;  // reused between steps (no allocation after the first)
   std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<Shared> shm_;
+  bool shm_checked_ = false;
 };
 
 // The job's ranks: MPI's world when this process was launched by an MPI launcher (MPI starts on

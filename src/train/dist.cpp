@@ -1,6 +1,7 @@
 #include "ntn/dist.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -14,6 +15,9 @@
 
 #ifdef NTN_HAVE_MPI
 #include <mpi.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace ntn::dist {
@@ -41,9 +45,13 @@ std::pair<std::size_t, std::size_t> slice(std::size_t n, int s, int ranks) {
 // Sum in part order into out: out = p0, then out = out + p_c for c = 1.. (the trainer's order).
 void sum_in_order(const float* const* p, std::size_t parts, std::size_t n, float* out) {
   if (parts == 0) return;
-  if (out != p[0]) std::memcpy(out, p[0], n * sizeof(float));
   const KernelTable& k = kernels();
-  for (std::size_t c = 1; c < parts; ++c) k.f32_add(out, p[c], out, n);
+  if (parts == 1) {
+    if (out != p[0]) std::memcpy(out, p[0], n * sizeof(float));
+    return;
+  }
+  k.f32_add(p[0], p[1], out, n);  // out = p0 + p1 in one pass (elementwise: out may be p0)
+  for (std::size_t c = 2; c < parts; ++c) k.f32_add(out, p[c], out, n);
 }
 }  // namespace
 
@@ -198,7 +206,167 @@ struct Comm::Exchange {
 };
 #endif
 
+// Shared memory between the ranks of one machine. Each rank's data region is [gather | parts]: the
+// gather region holds its slice of an all-gather, the parts region its local parts of a
+// reduce-scatter (written there by the trainer's backward, or copied in). Four counters per rank,
+// each on its own cache line, order the steps without messages: rs_posted / ag_posted = the
+// epoch whose data this rank has published, rs_read / ag_read = the epoch it has finished reading
+// from its peers (a rank overwrites its region only when every peer has read the previous one).
+#ifdef NTN_HAVE_MPI
+struct Comm::Shared {
+  enum Counter { kRsPosted = 0, kRsRead = 1, kAgPosted = 2, kAgRead = 3 };
+  static constexpr std::size_t kLine = 64 / sizeof(std::uint64_t);  // counters per cache line
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Win ctl_win = MPI_WIN_NULL, data_win = MPI_WIN_NULL;
+  std::vector<std::uint64_t*> ctl;  // per rank: its counters, counter i at [i * kLine]
+  std::vector<float*> data;         // per rank: its data region
+  std::size_t gather_cap = 0, parts_cap = 0;  // floats per rank (the same on every rank)
+  std::uint64_t rs_epoch = 0, ag_epoch = 0;
+
+  std::uint64_t load(int rank, Counter c) const {
+    return std::atomic_ref<std::uint64_t>(ctl[std::size_t(rank)][c * kLine]).load(std::memory_order_acquire);
+  }
+  void store(int rank, Counter c, std::uint64_t v) {
+    std::atomic_ref<std::uint64_t>(ctl[std::size_t(rank)][c * kLine]).store(v, std::memory_order_release);
+  }
+  float* gather(int rank) const { return data[std::size_t(rank)]; }
+  float* parts(int rank) const { return data[std::size_t(rank)] + gather_cap; }
+};
+#else
+struct Comm::Shared {};
+#endif
+
 Comm::~Comm() = default;
+
+void Comm::init_shared() {
+  if (shm_checked_) return;
+  shm_checked_ = true;
+#ifdef NTN_HAVE_MPI
+  if (size_ == 1) return;
+  // Every rank on this machine, and none asked for messages: the decision is every rank's (the
+  // minimum over ranks), so that all of them take the same path.
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node);
+  int node_size = 0;
+  MPI_Comm_size(node, &node_size);
+  const char* env = std::getenv("NTN_DIST_SHM");
+  int want = node_size == size_ && !(env && std::strcmp(env, "0") == 0) ? 1 : 0, all = 0;
+  MPI_Allreduce(&want, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all) {
+    MPI_Comm_free(&node);
+    return;
+  }
+  auto sh = std::make_unique<Shared>();
+  sh->node = node;
+  void* base = nullptr;
+  MPI_Win_allocate_shared(MPI_Aint(4 * Shared::kLine * sizeof(std::uint64_t)), sizeof(std::uint64_t),
+                          MPI_INFO_NULL, node, &base, &sh->ctl_win);
+  std::memset(base, 0, 4 * Shared::kLine * sizeof(std::uint64_t));
+  sh->ctl.resize(std::size_t(size_));
+  for (int r = 0; r < size_; ++r) {
+    MPI_Aint bytes = 0;
+    int unit = 0;
+    void* p = nullptr;
+    MPI_Win_shared_query(sh->ctl_win, r, &bytes, &unit, &p);
+    sh->ctl[std::size_t(r)] = static_cast<std::uint64_t*>(p);
+  }
+  sh->data.assign(std::size_t(size_), nullptr);
+  MPI_Barrier(MPI_COMM_WORLD);  // every rank's counters are zero before anyone reads them
+  shm_ = std::move(sh);
+#endif
+}
+
+void Comm::reserve_shared(std::size_t parts, std::size_t n) {
+#ifdef NTN_HAVE_MPI
+  Shared& sh = *shm_;
+  auto round = [](std::size_t v) { return (v + 15) / 16 * 16; };  // whole cache lines
+  const std::size_t R = std::size_t(size_);
+  const std::size_t gather = round((n + R - 1) / R + 1), most = (parts + R - 1) / R;  // largest slice, share
+  const std::size_t part_floats = round(most * n);
+  if (gather <= sh.gather_cap && part_floats <= sh.parts_cap && sh.data_win != MPI_WIN_NULL) return;
+  // Every rank computes the same sizes from the same arguments: all of them grow here together.
+  // Nobody reads the old regions any more (each rank is past its previous exchanges).
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (sh.data_win != MPI_WIN_NULL) MPI_Win_free(&sh.data_win);
+  sh.gather_cap = std::max(sh.gather_cap, gather);
+  sh.parts_cap = std::max(sh.parts_cap, part_floats);
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's region on its own pages
+  void* base = nullptr;
+  MPI_Win_allocate_shared(MPI_Aint((sh.gather_cap + sh.parts_cap) * sizeof(float)), sizeof(float), info, sh.node,
+                          &base, &sh.data_win);
+  MPI_Info_free(&info);
+  for (int r = 0; r < size_; ++r) {
+    MPI_Aint bytes = 0;
+    int unit = 0;
+    void* p = nullptr;
+    MPI_Win_shared_query(sh.data_win, r, &bytes, &unit, &p);
+    sh.data[std::size_t(r)] = static_cast<float*>(p);
+  }
+#else
+  (void)parts;
+  (void)n;
+#endif
+}
+
+void Comm::await_peers(int which, std::uint64_t epoch, const char* what) {
+#ifdef NTN_HAVE_MPI
+  const Shared& sh = *shm_;
+  const auto c = Shared::Counter(which);
+  auto late = [&] {
+    for (int r = 0; r < size_; ++r)
+      if (r != rank_ && sh.load(r, c) < epoch) return true;
+    return false;
+  };
+  if (!late()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (unsigned spins = 1;; ++spins) {
+    if (!late()) return;
+    // Spin briefly (a peer a few microseconds behind), then yield the core (oversubscribed
+    // ranks), then, after a second (a rank far behind, or gone), sleep between looks.
+    if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_pause();
+#endif
+      continue;
+    }
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (waited < 1.0)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (waited <= timeout_s_) continue;
+    std::string names;
+    int count = 0;
+    for (int r = 0; r < size_; ++r)
+      if (r != rank_ && sh.load(r, c) < epoch) {
+        names += cat(names.empty() ? "" : ", ", r);
+        ++count;
+      }
+    if (names.empty()) return;
+    abort(cat("rank ", rank_, ": no answer from rank", count > 1 ? "s " : " ", names, " in the ", what, " for ",
+              timeout_s_, " s: ", count > 1 ? "they died or hang" : "it died or hangs",
+              " (raise the limit with --dist-timeout)"));
+  }
+#else
+  (void)which;
+  (void)epoch;
+  (void)what;
+#endif
+}
+
+float* Comm::shared_parts(std::size_t parts, std::size_t n) {
+  if (size_ == 1) return nullptr;
+  init_shared();
+  if (!shm_) return nullptr;
+#ifdef NTN_HAVE_MPI
+  reserve_shared(parts, n);
+  return shm_->parts(rank_);
+#else
+  return nullptr;
+#endif
+}
 
 void Comm::reduce_scatter(std::size_t parts, const float* const* local, std::size_t n, float* out) {
   reduce_scatter_begin(parts, local, n);
@@ -219,7 +387,16 @@ void Comm::reduce_scatter_begin(std::size_t parts, const float* const* local, st
   x.n = n;
   x.local.assign(local, local + (c1 - c0));
   if (size_ == 1) return;
+  init_shared();
 #ifdef NTN_HAVE_MPI
+  if (shm_) {
+    // My parts region is overwritten from now on (by the caller's compute or at end): every peer
+    // must have read the previous reduce-scatter's parts from it.
+    reserve_shared(parts, n);
+    await_peers(Shared::kRsRead, shm_->rs_epoch, "gradient reduce-scatter");
+    ++shm_->rs_epoch;
+    return;
+  }
   NTN_CHECK(n < std::size_t(INT_MAX), "reduce-scatter of ", n, " floats: too large for one message");
   const int R = size_;
   x.c0 = c0;
@@ -253,7 +430,7 @@ void Comm::reduce_scatter_begin(std::size_t parts, const float* const* local, st
 }
 
 void Comm::reduce_scatter_ready(std::size_t part, std::size_t lo, std::size_t hi) {
-  if (size_ == 1 || !exchange_) return;
+  if (size_ == 1 || !exchange_ || shm_) return;
 #ifdef NTN_HAVE_MPI
   Exchange& x = *exchange_;
   if (part < x.c0 || part >= x.c1 || lo >= hi) return;
@@ -296,14 +473,41 @@ void Comm::reduce_scatter_end(float* out) {
     return;
   }
 #ifdef NTN_HAVE_MPI
+  const auto [m0, m1] = slice(x.n);
+  const std::size_t mine = m1 - m0;
+  if (shm_) {
+    // Publish my parts (copying in those not written in place: the peers' slices of them), wait
+    // for every peer's, and sum my slice reading each part where it lies.
+    Shared& sh = *shm_;
+    const auto [c0, c1] = owned(x.parts);
+    float* region = sh.parts(rank_);
+    for (std::size_t i = 0; i < c1 - c0; ++i) {
+      float* dst = region + i * x.n;
+      for (int r = 0; r < size_; ++r) {
+        const auto [a, b] = ntn::dist::slice(x.n, r, size_);
+        if (r == rank_) continue;
+        if (x.local[i] != dst) std::memcpy(dst + a, x.local[i] + a, (b - a) * sizeof(float));
+        bytes_sent_ += (b - a) * sizeof(float);  // what the peer reads of mine (the cost model's bytes)
+      }
+    }
+    sh.store(rank_, Shared::kRsPosted, sh.rs_epoch);
+    await_peers(Shared::kRsPosted, sh.rs_epoch, "gradient reduce-scatter");
+    const float* p[limits::kMicroBatches.hi];
+    for (int q = 0; q < size_; ++q) {
+      const auto [q0, q1] = owned_by(q, x.parts);
+      for (std::size_t c = q0; c < q1; ++c)
+        p[c] = (q == rank_ ? x.local[c - q0] : sh.parts(q) + (c - q0) * x.n) + m0;
+    }
+    sum_in_order(p, x.parts, mine, out + m0);
+    sh.store(rank_, Shared::kRsRead, sh.rs_epoch);
+    return;
+  }
   for (std::size_t i = 0; i < x.c1 - x.c0; ++i) {
     x.top[i] = 0;
     send_final(i);
   }
   x.rq.wait("gradient reduce-scatter");
   x.rq.clear();
-  const auto [m0, m1] = slice(x.n);
-  const std::size_t mine = m1 - m0;
   const float* p[limits::kMicroBatches.hi];
   for (std::size_t c = 0; c < x.parts; ++c)
     p[c] = c >= x.c0 && c < x.c1 ? x.local[c - x.c0] + m0 : recv_.data() + c * mine;
@@ -315,9 +519,29 @@ void Comm::reduce_scatter_end(float* out) {
 
 void Comm::all_gather(float* data, std::size_t n) {
   if (size_ == 1) return;
+  init_shared();
 #ifdef NTN_HAVE_MPI
-  NTN_CHECK(n < std::size_t(INT_MAX), "all-gather of ", n, " floats: too large for one message");
   const auto [m0, m1] = slice(n);
+  if (shm_) {
+    // My slice into my gather region (once every peer has read the previous one from it), then
+    // every peer's slice out of its region.
+    Shared& sh = *shm_;
+    reserve_shared(0, n);
+    await_peers(Shared::kAgRead, sh.ag_epoch, "all-gather");
+    ++sh.ag_epoch;
+    std::memcpy(sh.gather(rank_), data + m0, (m1 - m0) * sizeof(float));
+    bytes_sent_ += (m1 - m0) * sizeof(float) * std::size_t(size_ - 1);
+    sh.store(rank_, Shared::kAgPosted, sh.ag_epoch);
+    await_peers(Shared::kAgPosted, sh.ag_epoch, "all-gather");
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      const auto [a, b] = ntn::dist::slice(n, r, size_);
+      std::memcpy(data + a, sh.gather(r), (b - a) * sizeof(float));
+    }
+    sh.store(rank_, Shared::kAgRead, sh.ag_epoch);
+    return;
+  }
+  NTN_CHECK(n < std::size_t(INT_MAX), "all-gather of ", n, " floats: too large for one message");
   Requests rq(*this, bytes_sent_, 2 * std::size_t(size_));
   for (int s = 0; s < size_; ++s) {
     if (s == rank_) continue;

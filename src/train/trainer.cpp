@@ -346,18 +346,23 @@ double Trainer::step_on_batch(const Batch<float>& batch, const float* y, std::si
     ch.pred.resize(std::max(ch.pred.size(), need * H * Q));
     ch.dpred.resize(need * H * Q);
   }
-  // Over ranks the gradient exchange starts before the compute: every receive is posted now and,
-  // when the micro-batches run on this thread (one thread, or one micro-batch per rank: MPI calls
-  // stay on this thread), each finished range of a micro-batch's gradient is sent while the rest
-  // of its backward runs.
+  // Between ranks of one machine each micro-batch's gradient is written straight into shared
+  // memory, where the peers read their slices of it. Otherwise the exchange starts before the
+  // compute: every receive is posted now and, when the micro-batches run on this thread (one
+  // thread, or one micro-batch per rank: MPI calls stay on this thread), each finished range of a
+  // micro-batch's gradient is sent while the rest of its backward runs.
+  float* shared = dist ? comm_->shared_parts(C, slab) : nullptr;
+  auto grad_of = [&](std::size_t c) {
+    return shared ? shared + (c - c0) * slab : c == 0 ? grads_.data() : chunks_[c]->grads.data();
+  };
   const float* local[limits::kMicroBatches.hi];
-  for (std::size_t c = c0; c < c1; ++c) local[c - c0] = c == 0 ? grads_.data() : chunks_[c]->grads.data();
+  for (std::size_t c = c0; c < c1; ++c) local[c - c0] = grad_of(c);
   if (dist) comm_->reduce_scatter_begin(C, local, slab);
-  const bool overlap = dist && (num_threads() <= 1 || c1 - c0 <= 1);
+  const bool overlap = dist && !shared && (num_threads() <= 1 || c1 - c0 <= 1);
   parallel_chunks(c1 - c0, [&](std::size_t i) {
     const std::size_t c = c0 + i, r0 = c * B / C, r1 = (c + 1) * B / C, nb = r1 - r0;
     Chunk& ch = *chunks_[c];
-    float* g = c == 0 ? grads_.data() : ch.grads.data();
+    float* g = grad_of(c);
     auto ready = [&](std::size_t lo, std::size_t hi) { comm_->reduce_scatter_ready(c, lo, hi); };
     FunctionRef<void(std::size_t, std::size_t)> ready_ref(ready);
     nn::RunCtx ctx;

@@ -44,13 +44,24 @@ for m in nhits gru; do
   check ${m}_bitwise_equal_1_2_3_ranks same "$dir/$m.plain.ntn" "$dir/$m.np1.ntn" "$dir/$m.np2.ntn" "$dir/$m.np3.ntn"
   unset -n args
 done
-# Bigger slabs travel in several buckets, sent while the backward still runs (NHITS reports each
-# block's gradients as it finishes them; an ensemble shifts its members' reports): still the bits
-# of one process.
+# Ranks on one machine exchange through shared memory; across machines (or NTN_DIST_SHM=0) by
+# messages: the same bits both ways, and each way is the one taken.
+msg=(env NTN_DIST_SHM=0 "${mpi[@]}" -x NTN_DIST_SHM)
+for np in 2 3; do check messages_ranks_$np "${msg[@]}" -np $np "$bin" "${nhits[@]}" --out "$dir/nhits.msg$np.ntn"; done
+check messages_bitwise_equal_2_3_ranks same "$dir/nhits.plain.ntn" "$dir/nhits.msg2.ntn" "$dir/nhits.msg3.ntn"
+exchange_of() {  # the exchange a 2-rank bench train reports
+  "$@" -np 2 "$bin" bench train --model nhits --hidden 32 --batch 16 --micro-batches 2 --threads 1 --reps 3 --json |
+    tail -1 | python3 -c "import json, sys; print(json.load(sys.stdin)['exchange'])"
+}
+check exchange_shared_memory_on_one_machine test "$(exchange_of "${mpi[@]}")" = shared-memory
+check exchange_messages_when_asked test "$(exchange_of "${msg[@]}")" = messages
+# Over messages, bigger slabs travel in several buckets, sent while the backward still runs (NHITS
+# reports each block's gradients as it finishes them; an ensemble shifts its members' reports):
+# still the bits of one process, as through shared memory.
 big=(train --data "$sp" --target close --model nhits --input-size 60 --horizon 5 --mlp-units 256x256 --max-steps 8
      --batch 48 --micro-batches 6 --val-every 4 --threads 1 --quiet)
 check buckets_plain "$bin" "${big[@]}" --out "$dir/big.plain.ntn"
-for np in 2 3; do check buckets_ranks_$np "${mpi[@]}" -np $np "$bin" "${big[@]}" --out "$dir/big.np$np.ntn"; done
+for np in 2 3; do check buckets_ranks_$np "${msg[@]}" -np $np "$bin" "${big[@]}" --out "$dir/big.np$np.ntn"; done
 check buckets_bitwise_equal_2_3_ranks same "$dir/big.plain.ntn" "$dir/big.np2.ntn" "$dir/big.np3.ntn"
 check buckets_slab_is_several_buckets python3 -c "
 import json, struct, sys
@@ -192,5 +203,7 @@ fault() {  # fault NAME SIGNAL FRAGMENT: signal rank 1 mid-training; the job mus
 }
 fault rank_dies KILL "rank 1"
 fault rank_hangs STOP "no answer from rank 1"
+mpi=("${msg[@]}")  # and over messages
+fault rank_hangs_messages STOP "no answer from rank 1"
 
 finish

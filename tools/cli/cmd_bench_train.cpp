@@ -104,6 +104,12 @@ int run(const Opts& o) {
     std::vector<std::vector<float>> parts(c1 - c0, std::vector<float>(slab, 1.0f));
     std::vector<const float*> local;
     for (auto& v : parts) local.push_back(v.data());
+    if (float* sh = comm.shared_parts(C, slab)) {  // where the trainer writes them on one machine
+      for (std::size_t i = 0; i < c1 - c0; ++i) {
+        std::fill(sh + i * slab, sh + (i + 1) * slab, 1.0f);
+        local[i] = sh + i * slab;
+      }
+    }
     std::vector<float> sum(slab);
     comm.ordered_sum(C, local.data(), slab, sum.data());  // warm-up
     for (double& v : per) {
@@ -127,6 +133,7 @@ int run(const Opts& o) {
                       {"ranks", comm.size()},
                       {"bytes_sent_per_step", sent_per_step},  // this rank's, in the gradient and loss exchange
                       {"exchange_ms", exchange_ms},
+                      {"exchange", comm.distributed() ? comm.shared_memory() ? "shared-memory" : "messages" : "none"},
                       {"micro_batches", tc.micro_batches},
                       {"precision", tc.precision},
                       {"step_ms", t.median_s * 1e3},
