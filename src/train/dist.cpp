@@ -250,6 +250,8 @@ void Comm::init_shared() {
   int node_size = 0;
   MPI_Comm_size(node, &node_size);
   const char* env = std::getenv("NTN_DIST_SHM");
+  NTN_CHECK(!env || std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0, "NTN_DIST_SHM is '", env,
+            "': 0 (exchange messages) or 1 (shared memory between ranks of one machine, the default)");
   int want = node_size == size_ && !(env && std::strcmp(env, "0") == 0) ? 1 : 0, all = 0;
   MPI_Allreduce(&want, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all) {

@@ -160,6 +160,9 @@ fails_with backtest_without_refit_refuses_ranks "backtest runs over MPI ranks on
   "${mpi[@]}" -np 2 "$bin" backtest --model "$dir/nhits.plain.ntn" --data "$sp" --columns close --origins 40
 fails_with other_commands_refuse_ranks "only train, bench train, search and backtest --refit-every run over MPI ranks" \
   "${mpi[@]}" -np 2 "$bin" predict --model "$dir/nhits.plain.ntn" --data "$sp"
+fails_with exchange_env_checked "NTN_DIST_SHM is 'yes'" \
+  env NTN_DIST_SHM=yes "${mpi[@]}" -x NTN_DIST_SHM -np 2 "$bin" "${nhits[@]}" --out "$dir/shm.ntn"
+check exchange_env_writes_nothing test ! -e "$dir/shm.ntn"
 expect_error dist_timeout_negative "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout -1 --out "$dir/y.ntn"
 expect_error dist_timeout_huge "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout 1e30 --out "$dir/y.ntn"
 expect_error dist_timeout_nan "--dist-timeout" "$bin" "${nhits[@]}" --dist-timeout nan --out "$dir/y.ntn"
