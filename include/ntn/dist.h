@@ -99,8 +99,9 @@ class Comm {
   // Sets up shared memory on the first exchange when every rank is on this machine (collective).
   void init_shared();
   // Grows the shared regions to hold a gather of n floats and `parts` parts of n (0: the gather
-  // only), the same on every rank (collective).
-  void reserve_shared(std::size_t parts, std::size_t n);
+  // only), the same on every rank (collective). False, with shared memory dropped for good, when
+  // its backing directory lacks the space on any rank: the ranks exchange messages instead.
+  bool reserve_shared(std::size_t parts, std::size_t n);
   // Waits until every other rank's counter `which` reaches `epoch` (timeout: ends the job).
   void await_peers(int which, std::uint64_t epoch, const char* what);
   // Sends local part i's buckets that lie wholly in its final range, top bucket first.

@@ -15,6 +15,7 @@
 
 #ifdef NTN_HAVE_MPI
 #include <mpi.h>
+#include <sys/statvfs.h>
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -278,18 +279,41 @@ void Comm::init_shared() {
 #endif
 }
 
-void Comm::reserve_shared(std::size_t parts, std::size_t n) {
+bool Comm::reserve_shared(std::size_t parts, std::size_t n) {
 #ifdef NTN_HAVE_MPI
   Shared& sh = *shm_;
   auto round = [](std::size_t v) { return (v + 15) / 16 * 16; };  // whole cache lines
   const std::size_t R = std::size_t(size_);
   const std::size_t gather = round((n + R - 1) / R + 1), most = (parts + R - 1) / R;  // largest slice, share
   const std::size_t part_floats = round(most * n);
-  if (gather <= sh.gather_cap && part_floats <= sh.parts_cap && sh.data_win != MPI_WIN_NULL) return;
+  if (gather <= sh.gather_cap && part_floats <= sh.parts_cap && sh.data_win != MPI_WIN_NULL) return true;
   // Every rank computes the same sizes from the same arguments: all of them grow here together.
-  // Nobody reads the old regions any more (each rank is past its previous exchanges).
-  MPI_Barrier(MPI_COMM_WORLD);
+  // Nobody reads the old regions any more (each rank is past its previous exchanges). The regions
+  // are files in MPI's backing directory (tmpfs, /dev/shm unless OMPI_MCA_osc_sm_backing_directory
+  // says otherwise): one larger than its free space would fault when touched, so every rank checks
+  // it and, if any finds it short, the ranks exchange messages from here on.
+  const std::size_t old_bytes = sh.data_win != MPI_WIN_NULL ? (sh.gather_cap + sh.parts_cap) * sizeof(float) : 0;
+  const std::size_t new_bytes = (std::max(sh.gather_cap, gather) + std::max(sh.parts_cap, part_floats)) * sizeof(float);
+  const char* dir_env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+  const std::string dir = dir_env && *dir_env ? dir_env : "/dev/shm";
+  std::uint64_t free_bytes = UINT64_MAX;
+  struct statvfs st{};
+  if (statvfs(dir.c_str(), &st) == 0) free_bytes = std::uint64_t(st.f_bavail) * std::uint64_t(st.f_frsize);
+  const std::uint64_t margin = 16u << 20;  // MPI's own segments live there too
+  int fits = free_bytes == UINT64_MAX ||
+             free_bytes + std::uint64_t(old_bytes) * R >= std::uint64_t(new_bytes) * R + margin, all = 0;
+  MPI_Allreduce(&fits, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (sh.data_win != MPI_WIN_NULL) MPI_Win_free(&sh.data_win);
+  if (!all) {
+    if (fits == 0)
+      std::fprintf(stderr, "ntneural: rank %d: %s has %.1f MB free, the shared-memory exchange needs %.1f MB: the "
+                   "ranks exchange messages instead\n", rank_, dir.c_str(), double(free_bytes) / 1e6,
+                   double(std::uint64_t(new_bytes) * R + margin) / 1e6);
+    MPI_Win_free(&sh.ctl_win);
+    MPI_Comm_free(&sh.node);
+    shm_.reset();
+    return false;
+  }
   sh.gather_cap = std::max(sh.gather_cap, gather);
   sh.parts_cap = std::max(sh.parts_cap, part_floats);
   MPI_Info info;
@@ -306,9 +330,11 @@ void Comm::reserve_shared(std::size_t parts, std::size_t n) {
     MPI_Win_shared_query(sh.data_win, r, &bytes, &unit, &p);
     sh.data[std::size_t(r)] = static_cast<float*>(p);
   }
+  return true;
 #else
   (void)parts;
   (void)n;
+  return false;
 #endif
 }
 
@@ -363,7 +389,7 @@ float* Comm::shared_parts(std::size_t parts, std::size_t n) {
   init_shared();
   if (!shm_) return nullptr;
 #ifdef NTN_HAVE_MPI
-  reserve_shared(parts, n);
+  if (!reserve_shared(parts, n)) return nullptr;
   return shm_->parts(rank_);
 #else
   return nullptr;
@@ -391,10 +417,9 @@ void Comm::reduce_scatter_begin(std::size_t parts, const float* const* local, st
   if (size_ == 1) return;
   init_shared();
 #ifdef NTN_HAVE_MPI
-  if (shm_) {
+  if (shm_ && reserve_shared(parts, n)) {
     // My parts region is overwritten from now on (by the caller's compute or at end): every peer
     // must have read the previous reduce-scatter's parts from it.
-    reserve_shared(parts, n);
     await_peers(Shared::kRsRead, shm_->rs_epoch, "gradient reduce-scatter");
     ++shm_->rs_epoch;
     return;
@@ -524,11 +549,10 @@ void Comm::all_gather(float* data, std::size_t n) {
   init_shared();
 #ifdef NTN_HAVE_MPI
   const auto [m0, m1] = slice(n);
-  if (shm_) {
+  if (shm_ && reserve_shared(0, n)) {
     // My slice into my gather region (once every peer has read the previous one from it), then
     // every peer's slice out of its region.
     Shared& sh = *shm_;
-    reserve_shared(0, n);
     await_peers(Shared::kAgRead, sh.ag_epoch, "all-gather");
     ++sh.ag_epoch;
     std::memcpy(sh.gather(rank_), data + m0, (m1 - m0) * sizeof(float));

@@ -55,6 +55,17 @@ exchange_of() {  # the exchange a 2-rank bench train reports
 }
 check exchange_shared_memory_on_one_machine test "$(exchange_of "${mpi[@]}")" = shared-memory
 check exchange_messages_when_asked test "$(exchange_of "${msg[@]}")" = messages
+# Shared memory lives in MPI's backing directory (tmpfs): when it lacks the space, the ranks say so
+# and exchange messages, with the same bits (needs a tmpfs of our own: root, as in CI).
+if mkdir -p "$dir/tinyshm" && mount -t tmpfs -o size=4m tmpfs "$dir/tinyshm" 2> /dev/null; then
+  check shm_short_runs sh -c '"$0" "$@" 2> "'"$dir"'/tiny.log"' env OMPI_MCA_osc_sm_backing_directory="$dir/tinyshm" \
+    "${mpi[@]}" -x OMPI_MCA_osc_sm_backing_directory -np 2 "$bin" "${nhits[@]}" --out "$dir/tiny.ntn"
+  check shm_short_says_messages grep -q "the ranks exchange messages instead" "$dir/tiny.log"
+  check shm_short_same_bits same "$dir/nhits.plain.ntn" "$dir/tiny.ntn"
+  umount "$dir/tinyshm"
+else
+  echo "NOTE: no tmpfs can be mounted here (not root?): the short-shared-memory fallback is not run"
+fi
 # Over messages, bigger slabs travel in several buckets, sent while the backward still runs (NHITS
 # reports each block's gradients as it finishes them; an ensemble shifts its members' reports):
 # still the bits of one process, as through shared memory.
