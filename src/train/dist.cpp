@@ -65,6 +65,49 @@ void finalize_at_exit() {
   if (init && !fin) MPI_Finalize();
 }
 
+// Polls done() until it holds, for at most c.timeout() seconds: `spins` polls back to back (a
+// peer just behind), then yielding the core between polls (oversubscribed ranks), and after a
+// second of waiting (a rank far behind, or gone) sleeping 1 ms between them. Past the timeout the
+// job ends naming the ranks late() lists; when it lists none, everything arrived meanwhile (this
+// process was the one stopped, not its peers) and the wait returns.
+template <class Done, class Late>
+void wait_for(Comm& c, const char* what, unsigned spins, Done done, Late late) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (unsigned polls = 1;; ++polls) {
+    if (done()) return;
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (polls <= spins) {
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_pause();
+#endif
+    } else if (waited < 1.0) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (waited <= c.timeout()) continue;
+    const std::vector<int> who = late();
+    if (who.empty()) return;
+    std::string names;
+    for (int r : who) names += cat(names.empty() ? "" : ", ", r);
+    c.abort(cat("rank ", c.rank(), ": no answer from rank", who.size() > 1 ? "s " : " ", names, " in the ", what,
+                " for ", c.timeout(), " s: ", who.size() > 1 ? "they died or hang" : "it died or hangs",
+                " (raise the limit with --dist-timeout)"));
+  }
+}
+
+// Every rank's base address in a shared window (MPI_Win_allocate_shared), out.size() ranks.
+template <class T>
+void window_bases(MPI_Win win, std::vector<T*>& out) {
+  for (std::size_t r = 0; r < out.size(); ++r) {
+    MPI_Aint bytes = 0;
+    int unit = 0;
+    void* p = nullptr;
+    MPI_Win_shared_query(win, int(r), &bytes, &unit, &p);
+    out[r] = static_cast<T*>(p);
+  }
+}
+
 // One collective's point-to-point messages: post them with recv(peer) / send(peer, bytes) (each
 // returns the MPI_Request to fill), then wait() for all of them, polling, for at most the
 // communicator's timeout; on a timeout the job ends naming the ranks whose messages never arrived
@@ -92,23 +135,13 @@ class Requests {
     return add(peer, 0);
   }
   void wait(const char* what) {
-    const auto t0 = std::chrono::steady_clock::now();
-    unsigned spins = 0;
-    for (;;) {
+    // Poll hard at first: the transfer progresses only inside MPI calls, and a rank that sleeps
+    // delays its peers.
+    wait_for(c_, what, 16, [&] {
       int done = 0;
       MPI_Testall(int(reqs_.size()), reqs_.data(), &done, MPI_STATUSES_IGNORE);
-      if (done) return;
-      // Poll hard (the transfer progresses only inside MPI calls, and a rank that sleeps delays
-      // its peers), yielding the core to another rank when oversubscribed; after a second of
-      // waiting (a rank far behind, or gone), sleep between polls.
-      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (++spins > 16) {
-        if (waited < 1.0)
-          std::this_thread::yield();
-        else
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      if (waited <= c_.timeout()) continue;
+      return done != 0;
+    }, [&] {
       std::vector<int> late[2];  // [0]: receives missing, [1]: sends not taken
       for (std::size_t i = 0; i < reqs_.size(); ++i) {
         int flag = 1;
@@ -116,14 +149,8 @@ class Requests {
         auto& v = late[recvs_[i] ? 0 : 1];
         if (!flag && std::find(v.begin(), v.end(), peers_[i]) == v.end()) v.push_back(peers_[i]);
       }
-      const std::vector<int>& who = late[0].empty() ? late[1] : late[0];
-      if (who.empty()) return;  // it all arrived meanwhile (this process was stopped, not its peers)
-      std::string names;
-      for (int r : who) names += cat(names.empty() ? "" : ", ", r);
-      c_.abort(cat("rank ", c_.rank(), ": no answer from rank", who.size() > 1 ? "s " : " ", names, " in the ",
-                   what, " for ", c_.timeout(), " s: ", who.size() > 1 ? "they died or hang" : "it died or hangs",
-                   " (raise the limit with --dist-timeout)"));
-    }
+      return late[0].empty() ? late[1] : late[0];
+    });
   }
 
  private:
@@ -266,13 +293,7 @@ void Comm::init_shared() {
                           MPI_INFO_NULL, node, &base, &sh->ctl_win);
   std::memset(base, 0, 4 * Shared::kLine * sizeof(std::uint64_t));
   sh->ctl.resize(std::size_t(size_));
-  for (int r = 0; r < size_; ++r) {
-    MPI_Aint bytes = 0;
-    int unit = 0;
-    void* p = nullptr;
-    MPI_Win_shared_query(sh->ctl_win, r, &bytes, &unit, &p);
-    sh->ctl[std::size_t(r)] = static_cast<std::uint64_t*>(p);
-  }
+  window_bases(sh->ctl_win, sh->ctl);
   sh->data.assign(std::size_t(size_), nullptr);
   MPI_Barrier(MPI_COMM_WORLD);  // every rank's counters are zero before anyone reads them
   shm_ = std::move(sh);
@@ -323,13 +344,7 @@ bool Comm::reserve_shared(std::size_t parts, std::size_t n) {
   MPI_Win_allocate_shared(MPI_Aint((sh.gather_cap + sh.parts_cap) * sizeof(float)), sizeof(float), info, sh.node,
                           &base, &sh.data_win);
   MPI_Info_free(&info);
-  for (int r = 0; r < size_; ++r) {
-    MPI_Aint bytes = 0;
-    int unit = 0;
-    void* p = nullptr;
-    MPI_Win_shared_query(sh.data_win, r, &bytes, &unit, &p);
-    sh.data[std::size_t(r)] = static_cast<float*>(p);
-  }
+  window_bases(sh.data_win, sh.data);
   return true;
 #else
   (void)parts;
@@ -343,40 +358,17 @@ void Comm::await_peers(int which, std::uint64_t epoch, const char* what) {
   const Shared& sh = *shm_;
   const auto c = Shared::Counter(which);
   auto late = [&] {
+    std::vector<int> who;
     for (int r = 0; r < size_; ++r)
-      if (r != rank_ && sh.load(r, c) < epoch) return true;
-    return false;
+      if (r != rank_ && sh.load(r, c) < epoch) who.push_back(r);
+    return who;
   };
-  if (!late()) return;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (unsigned spins = 1;; ++spins) {
-    if (!late()) return;
-    // Spin briefly (a peer a few microseconds behind), then yield the core (oversubscribed
-    // ranks), then, after a second (a rank far behind, or gone), sleep between looks.
-    if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-      _mm_pause();
-#endif
-      continue;
-    }
-    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (waited < 1.0)
-      std::this_thread::yield();
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (waited <= timeout_s_) continue;
-    std::string names;
-    int count = 0;
+  auto done = [&] {
     for (int r = 0; r < size_; ++r)
-      if (r != rank_ && sh.load(r, c) < epoch) {
-        names += cat(names.empty() ? "" : ", ", r);
-        ++count;
-      }
-    if (names.empty()) return;
-    abort(cat("rank ", rank_, ": no answer from rank", count > 1 ? "s " : " ", names, " in the ", what, " for ",
-              timeout_s_, " s: ", count > 1 ? "they died or hang" : "it died or hangs",
-              " (raise the limit with --dist-timeout)"));
-  }
+      if (r != rank_ && sh.load(r, c) < epoch) return false;
+    return true;
+  };
+  wait_for(*this, what, 64, done, late);
 #else
   (void)which;
   (void)epoch;
@@ -392,6 +384,8 @@ float* Comm::shared_parts(std::size_t parts, std::size_t n) {
   if (!reserve_shared(parts, n)) return nullptr;
   return shm_->parts(rank_);
 #else
+  (void)parts;
+  (void)n;
   return nullptr;
 #endif
 }
