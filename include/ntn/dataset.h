@@ -133,11 +133,20 @@ class BatchAssembler {
                 float* futr = nullptr, float* stat = nullptr) const;
   const SeriesStore& store() const { return store_; }
   WindowShape shape() const { return shape_; }
+  // Robust scaling: computes the statistics of every window of the store once (a sorted window
+  // slid along each series), so assemble() looks them up instead of selecting three order
+  // statistics per window and batch - the same values. Costs 16 bytes per window start; skipped
+  // (assemble computes as before) above kMaxCachedWindows starts or for other scalings. Call it
+  // before assembling from several threads: assemble() only reads the table.
+  void cache_window_stats();
+  static constexpr std::size_t kMaxCachedWindows = std::size_t(1) << 20;  // 16 MB
 
  private:
   const SeriesStore& store_;
   WindowShape shape_;
   WindowScaling scaling_;
+  std::vector<NormStats> cached_;     // every window's statistics, series after series
+  std::vector<std::size_t> cached_at_;  // series s's windows start at cached_[cached_at_[s]]
 };
 
 // The buffers of one assembled batch (reused across calls: they only grow).

@@ -47,6 +47,15 @@ NormStats norm_stats(NormKind kind, const float* x, std::size_t n, double* scrat
 // `scratch` holds n values and is reordered; x must be finite.
 double quantile_inplace(double* scratch, std::size_t n, double q);
 
+// The same quantile of n values already sorted ascending.
+double sorted_quantile(const float* sorted, std::size_t n, double q);
+
+// Robust statistics of every window x[t, t + L), t = 0 .. n - L, into out[0 .. n - L]: equal to
+// norm_stats(NormKind::robust, x + t, L) for each t, from one sorted window slid along x (one
+// erase and one insert per step instead of three selections per window). x must be finite (the
+// error names the first index that is not).
+void robust_stats_sliding(const float* x, std::size_t n, std::size_t L, NormStats* out);
+
 void normalize(const NormStats& s, const float* x, float* y, std::size_t n);
 void denormalize(const NormStats& s, const float* y, float* x, std::size_t n);
 void normalize(const NormStats& s, const double* x, double* y, std::size_t n);

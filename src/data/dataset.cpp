@@ -129,12 +129,33 @@ void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float
     NTN_DASSERT(w[b].series < store_.size() && w[b].start + L + (y ? H : 0) <= store_.length(w[b].series));
     const float* src = store_.data(w[b].series) + w[b].start;
     NormStats st;  // identity
-    if (scaling_ != WindowScaling::none)
-      st = norm_stats(scaling_ == WindowScaling::standard ? NormKind::zscore : NormKind::robust, src, L, k);
+    if (scaling_ == WindowScaling::standard) st = norm_stats(NormKind::zscore, src, L, k);
+    if (scaling_ == WindowScaling::robust && !cached_.empty()) {
+      st = cached_[cached_at_[w[b].series] + w[b].start];
+    } else if (scaling_ == WindowScaling::robust) {
+      thread_local std::vector<double> scratch;  // grows once per thread: no allocation per window
+      if (scratch.size() < L) scratch.resize(L);
+      st = norm_stats(NormKind::robust, src, L, scratch.data(), k);
+    }
     k.f32_normalize(src, x + b * L, L, float(st.center), float(st.scale));
     if (y) k.f32_normalize(src + L, y + b * H, H, float(st.center), float(st.scale));
     if (stats) stats[b] = st;
   }
+}
+
+void BatchAssembler::cache_window_stats() {
+  if (scaling_ != WindowScaling::robust || !cached_.empty()) return;
+  const std::size_t L = shape_.input;
+  std::vector<std::size_t> at(store_.size() + 1, 0);
+  for (std::size_t s = 0; s < store_.size(); ++s) {
+    const std::size_t n = store_.length(s);
+    at[s + 1] = at[s] + (n >= L ? n - L + 1 : 0);
+    if (at[s + 1] > kMaxCachedWindows) return;
+  }
+  cached_.resize(at.back());
+  for (std::size_t s = 0; s < store_.size(); ++s)
+    if (at[s + 1] > at[s]) robust_stats_sliding(store_.data(s), store_.length(s), L, cached_.data() + at[s]);
+  cached_at_ = std::move(at);
 }
 
 void WindowBatch::fill(const BatchAssembler& a, const WindowRef* w, std::size_t n, bool with_target) {

@@ -45,15 +45,6 @@ void StreamingPredictor::recompute() {
   since_exact_ = 0;
 }
 
-namespace {
-double sorted_quantile(const std::vector<float>& v, double q) {  // linear interpolation (numpy)
-  const double pos = q * double(v.size() - 1);
-  const std::size_t lo = std::size_t(std::floor(pos));
-  const double frac = pos - double(lo);
-  if (frac == 0.0 || lo + 1 >= v.size()) return v[lo];
-  return double(v[lo]) + frac * (double(v[lo + 1]) - double(v[lo]));
-}
-}  // namespace
 
 bool StreamingPredictor::append(float value) {
   NTN_CHECK(std::isfinite(value), "stream value ", value, " (observation ", ticks_, ") is not finite");
@@ -99,8 +90,8 @@ void StreamingPredictor::forecast(float* y) {
   if (scaling_ == WindowScaling::standard) {
     ws = f32_stats_from((mean_ - ss_.center) / ss_.scale, std::sqrt(std::max(0.0, m2_ / double(L_))) / ss_.scale);
   } else if (scaling_ == WindowScaling::robust) {
-    const double med = sorted_quantile(sorted_, 0.5);
-    const double iqr = sorted_quantile(sorted_, 0.75) - sorted_quantile(sorted_, 0.25);
+    const double med = sorted_quantile(sorted_.data(), L_, 0.5);
+    const double iqr = sorted_quantile(sorted_.data(), L_, 0.75) - sorted_quantile(sorted_.data(), L_, 0.25);
     ws = f32_stats_from((med - ss_.center) / ss_.scale, iqr / ss_.scale);
   }
   p_.predict(window(), y, series_, ws);

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <set>
+#include <string>
 
 #include "ntn/dataset.h"
 #include "ntn/error.h"
@@ -117,6 +120,58 @@ TEST(Dataset, BatchAssemblyCopiesAndScalesPerWindow) {
   EXPECT_DOUBLE_EQ(st[0].center, 4.5);     // median of 3, 4, 5, 6
   EXPECT_DOUBLE_EQ(st[0].scale, 1.5);      // IQR: 5.25 - 3.75
   EXPECT_THROW(parse_window_scaling("minmax"), Error);
+}
+
+// The cached robust statistics (one sorted window slid along each series) must be exactly the
+// per-window selections: same stats, same scaled inputs and targets, for series with ties, a
+// constant stretch (scale sanitised to 1), negative values and lengths around the window.
+TEST(Dataset, CachedRobustStatisticsEqualPerWindowSelection) {
+  SeriesStore s;
+  std::uint64_t state = 12345;
+  auto next = [&] {  // xorshift: a fixed pseudo-random stream
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::size_t L = 7, H = 3;
+  const std::size_t lengths[] = {7, 8, 10, 40, 200};
+  for (std::size_t k = 0; k < std::size(lengths); ++k) {
+    std::vector<float> v(lengths[k]);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      v[i] = k % 2 ? float(int(next() % 5) - 2)                 // ties among five values
+                   : float(double(next() % 100000) / 7.0 - 5000.0);  // distinct
+      if (k == 4 && i >= 50 && i < 70) v[i] = 3.0f;            // a constant stretch
+    }
+    s.add("s" + std::to_string(k), v.data(), v.size());
+  }
+  std::vector<WindowRef> w;
+  for (std::size_t k = 0; k < s.size(); ++k)
+    for (std::size_t t = 0; t + L + H <= s.length(k); ++t) w.push_back({std::uint32_t(k), std::uint32_t(t)});
+  const std::size_t B = w.size();
+  BatchAssembler plain(s, {L, H}, WindowScaling::robust), cached(s, {L, H}, WindowScaling::robust);
+  cached.cache_window_stats();
+  std::vector<float> x0(B * L), y0(B * H), x1(B * L), y1(B * H);
+  std::vector<NormStats> st0(B), st1(B);
+  plain.assemble(w.data(), B, x0.data(), y0.data(), st0.data());
+  cached.assemble(w.data(), B, x1.data(), y1.data(), st1.data());
+  for (std::size_t b = 0; b < B; ++b) {
+    ASSERT_EQ(st0[b].center, st1[b].center) << "series " << w[b].series << " start " << w[b].start;
+    ASSERT_EQ(st0[b].scale, st1[b].scale) << "series " << w[b].series << " start " << w[b].start;
+  }
+  EXPECT_EQ(std::memcmp(x0.data(), x1.data(), x0.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)), 0);
+  // The stretch of 3s gives windows with IQR 0: scale 1, as norm_stats says.
+  EXPECT_TRUE(std::any_of(st1.begin(), st1.end(), [](const NormStats& n) { return n.center == 3.0 && n.scale == 1.0; }));
+  // A non-finite value names its index.
+  const float bad[] = {1, 2, NAN, 4};
+  NormStats out[2];
+  try {
+    robust_stats_sliding(bad, 4, 3, out);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("index 2"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "kernel_test_util.h"
@@ -65,6 +67,39 @@ TEST(Normalize, HandComputedStatistics) {
   normalize(mf, xf.data(), y.data(), y.size());
   EXPECT_EQ(y.front(), 0.0f);
   EXPECT_EQ(y.back(), 1.0f);
+}
+
+// Robust statistics select the quartiles within the median's partition: they must equal numpy's
+// percentiles (linear interpolation between order statistics of a full sort) bit for bit, for every
+// length (each parity and remainder mod 4 moves the interpolation) and with ties.
+TEST(Normalize, RobustStatisticsEqualFullSortForEveryLength) {
+  auto numpy_q = [](const std::vector<double>& sorted, double q) {
+    const double pos = q * double(sorted.size() - 1);
+    const std::size_t lo = std::size_t(std::floor(pos));
+    const double frac = pos - double(lo);
+    if (frac == 0.0 || lo + 1 >= sorted.size()) return sorted[lo];
+    return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+  };
+  for (int ties : {0, 1}) {
+    for (std::size_t n = 1; n <= 130; ++n) {
+      auto xf = rand_vec(n, 100 + n, -50.0f, 50.0f);
+      if (ties)
+        for (float& v : xf) v = std::round(v / 20.0f);  // five distinct values
+      const std::vector<double> x(xf.begin(), xf.end());
+      std::vector<double> sorted = x;
+      std::sort(sorted.begin(), sorted.end());
+      const double med = numpy_q(sorted, 0.5), iqr = numpy_q(sorted, 0.75) - numpy_q(sorted, 0.25);
+      const NormStats d = norm_stats(NormKind::robust, x.data(), n);
+      const NormStats f = norm_stats(NormKind::robust, xf.data(), n);
+      EXPECT_EQ(d.center, med) << "n=" << n << " ties=" << ties;
+      EXPECT_EQ(f.center, med) << "n=" << n << " ties=" << ties;
+      if (iqr > 1e-12 * std::fabs(med) && iqr > 0) {  // else the scale is sanitised to 1
+        EXPECT_EQ(d.scale, iqr) << "n=" << n << " ties=" << ties;
+      } else {
+        EXPECT_EQ(d.scale, 1.0) << "n=" << n << " ties=" << ties;
+      }
+    }
+  }
 }
 
 TEST(Normalize, ConstantSeriesHasDefinedResult) {
