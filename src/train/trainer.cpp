@@ -149,7 +149,7 @@ struct Trainer::Chunk {
   double loss = 0;
 };
 
-// ---- batch prefetcher: assembles the next batch on its own thread ----------------------------
+// ---- batch prefetcher: assembles the next batch on its own thread (or inline) ---------------
 class Trainer::Prefetcher {
  public:
   struct Batch {
@@ -159,9 +159,13 @@ class Trainer::Prefetcher {
     std::uint64_t epoch_after = 0, offset_after = 0;
   };
 
-  Prefetcher(const Trainer& t, std::uint64_t epoch, std::uint64_t offset)
-      : t_(t), epoch_(epoch), offset_(offset), thread_([this] { loop(); }) {}
+  Prefetcher(const Trainer& t, std::uint64_t epoch, std::uint64_t offset, bool threaded)
+      : t_(t), epoch_(epoch), offset_(offset), order_(t.train_) {
+    shuffle_windows(order_, t_.cfg_.seed, epoch_);
+    if (threaded) thread_ = std::thread([this] { loop(); });
+  }
   ~Prefetcher() {
+    if (!thread_.joinable()) return;
     {
       std::lock_guard<std::mutex> l(mu_);
       stop_ = true;
@@ -171,6 +175,10 @@ class Trainer::Prefetcher {
   }
   // Blocks until the next batch is ready; the returned reference is valid until the next call.
   Batch& next() {
+    if (!thread_.joinable()) {  // inline: assemble the batch here, in the caller's time
+      fill(slots_[0]);
+      return slots_[0];
+    }
     std::unique_lock<std::mutex> l(mu_);
     if (consumed_) {  // release the slot handed out last time
       ready_[cur_] = false;
@@ -185,10 +193,28 @@ class Trainer::Prefetcher {
   }
 
  private:
-  void loop() {
+  // The next batch of the shuffled order into b (a new epoch, freshly shuffled, when one ends).
+  void fill(Batch& b) {
     const std::size_t N = t_.train_.size(), B = t_.cfg_.batch_size;
-    std::vector<WindowRef> order = t_.train_;
-    shuffle_windows(order, t_.cfg_.seed, epoch_);
+    if (offset_ >= N) {
+      ++epoch_;
+      offset_ = 0;
+      order_ = t_.train_;
+      shuffle_windows(order_, t_.cfg_.seed, epoch_);
+    }
+    const std::size_t nb = std::min<std::size_t>(B, N - offset_);
+    // This rank's rows only: those of the micro-batches it owns (all of them on one rank).
+    const auto [r0, r1] = t_.local_rows(nb);
+    b.rows = nb;
+    b.row0 = r0;
+    b.windows.assign(order_.begin() + std::ptrdiff_t(offset_ + r0), order_.begin() + std::ptrdiff_t(offset_ + r1));
+    b.data.fill(t_.assembler_, b.windows.data(), r1 - r0, /*with_target=*/true);
+    offset_ += nb;
+    b.epoch_after = epoch_;
+    b.offset_after = offset_;
+  }
+
+  void loop() {
     int slot = 0;
     try {
       for (;;) {
@@ -197,23 +223,7 @@ class Trainer::Prefetcher {
           cv_.wait(l, [&] { return stop_ || !ready_[slot]; });
           if (stop_) return;
         }
-        if (offset_ >= N) {  // next epoch, freshly shuffled
-          ++epoch_;
-          offset_ = 0;
-          order = t_.train_;
-          shuffle_windows(order, t_.cfg_.seed, epoch_);
-        }
-        const std::size_t nb = std::min<std::size_t>(B, N - offset_);
-        Batch& b = slots_[slot];
-        // This rank's rows only: those of the micro-batches it owns (all of them on one rank).
-        const auto [r0, r1] = t_.local_rows(nb);
-        b.rows = nb;
-        b.row0 = r0;
-        b.windows.assign(order.begin() + std::ptrdiff_t(offset_ + r0), order.begin() + std::ptrdiff_t(offset_ + r1));
-        b.data.fill(t_.assembler_, b.windows.data(), r1 - r0, /*with_target=*/true);
-        offset_ += nb;
-        b.epoch_after = epoch_;
-        b.offset_after = offset_;
+        fill(slots_[slot]);
         {
           std::lock_guard<std::mutex> l(mu_);
           ready_[slot] = true;
@@ -230,6 +240,7 @@ class Trainer::Prefetcher {
 
   const Trainer& t_;
   std::uint64_t epoch_, offset_;
+  std::vector<WindowRef> order_;  // this epoch's shuffled windows
   Batch slots_[2];
   bool ready_[2] = {false, false};
   int cur_ = 0;
@@ -271,6 +282,7 @@ Trainer::Trainer(Model<float>& model, const SeriesStore& store, std::vector<Wind
               cpu_features().avx512bf16 ? "it, but NTN_ISA caps the kernels below avx512" : "no AVX512_BF16",
               " (train with --precision fp32)");
   }
+  assembler_.cache_window_stats();  // robust scaling: every window's statistics once, not per batch
   const std::size_t C = cfg_.micro_batches;
   // Training workspaces hold what backward needs for their rows only; validation runs through
   // smaller forward-only workspaces (evaluate), so a large val_batch never multiplies the
@@ -496,7 +508,12 @@ TrainSummary Trainer::run(std::uint64_t until) {
     }
     return s;
   }
-  Prefetcher pf(*this, epoch_, offset_);
+  // The next batch is assembled on a thread of its own only when a core is left idle by this
+  // machine's ranks and their threads (one rank, --threads 1, on two cores); otherwise it would
+  // take a core from the steps (two ranks, or a model per thread), and the hand-offs cost more
+  // than the assembly, so the steps' thread assembles it. The batches are the same either way.
+  const bool spare_core = dist::machine_ranks() * num_threads() < hardware_threads();
+  Prefetcher pf(*this, epoch_, offset_, spare_core);
   double acc = 0;
   std::uint64_t acc_n = 0;
   const bool validating = !val_.empty() && cfg_.val_every > 0;
