@@ -6,9 +6,12 @@ void fill_uniform(float* out, std::size_t n, float lo, float hi, std::uint64_t s
                   std::uint64_t stream, std::uint64_t offset) {
   const Rng rng(seed, stream);
   const float span = hi - lo;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t w = offset + i;  // word w lives in block w/4, lane w%4
-    out[i] = lo + span * u32_to_unit_float(rng.block(w >> 2)[w & 3]);
+  // Word w lives in block w/4, lane w%4: each block is computed once for its (up to) 4 words.
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint64_t w = offset + i;
+    const auto b = rng.block(w >> 2);
+    for (std::size_t lane = w & 3; lane < 4 && i < n; ++lane, ++i) out[i] = lo + span * u32_to_unit_float(b[lane]);
   }
 }
 

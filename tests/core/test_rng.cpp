@@ -29,6 +29,14 @@ TEST(Rng, ValuesArePureFunctionsOfSeedStreamIndex) {
   fill_uniform(b.data(), 500, -1, 1, 7, 3);
   fill_uniform(b.data() + 500, 500, -1, 1, 7, 3, 500);  // second half from its offset
   EXPECT_EQ(a, b);
+  // Pieces starting inside a 4-word block, and shorter than one, give the same words.
+  for (std::size_t cut : {1, 2, 3, 5, 6, 7, 499, 997, 999}) {
+    std::vector<float> d(1000);
+    fill_uniform(d.data(), 1, -1, 1, 7, 3);
+    fill_uniform(d.data() + 1, cut - 1, -1, 1, 7, 3, 1);
+    fill_uniform(d.data() + cut, 1000 - cut, -1, 1, 7, 3, cut);
+    EXPECT_EQ(a, d) << "cut " << cut;
+  }
   fill_uniform(c.data(), 1000, -1, 1, 7, 4);  // another stream differs
   EXPECT_NE(a, c);
   // Sequential Rng draws the same words as the indexed fill.
