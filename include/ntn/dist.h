@@ -124,9 +124,6 @@ Comm& world();
 // One rank alone, whatever the launcher: for work that each rank does by itself (a model per
 // series, a search candidate), never exchanging anything.
 Comm& self();
-// The job's ranks on this machine, this one included, as world() found them when it started MPI;
-// 1 without MPI or before world() was first called. Never starts MPI (any thread may ask).
-int machine_ranks();
 // Whether this binary was built with MPI, and whether this process was launched by mpirun/srun.
 bool built_with_mpi();
 bool launched_by_mpi();

@@ -145,7 +145,7 @@ class Trainer {
 
  private:
   struct Chunk;
-  class Prefetcher;
+  class BatchStream;
   // One step on rows [row0, row0 + in.B) of a global batch of B rows (this rank's micro-batches).
   double step_on_batch(const Batch<float>& in, const float* y, std::size_t B, std::size_t row0);
   // The rows of a global batch of B rows this rank computes (all of them on one rank).

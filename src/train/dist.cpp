@@ -169,12 +169,6 @@ class Requests {
 }  // namespace
 #endif
 
-namespace {
-std::atomic<int> g_machine_ranks{1};
-}
-
-int machine_ranks() { return g_machine_ranks.load(); }
-
 Comm& world() {
   static Comm* w = [] {
     auto* c = new Comm;  // never destroyed: MPI is finalised at exit
@@ -185,12 +179,6 @@ Comm& world() {
       MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
       MPI_Comm_rank(MPI_COMM_WORLD, &c->rank_);
       MPI_Comm_size(MPI_COMM_WORLD, &c->size_);
-      MPI_Comm node = MPI_COMM_NULL;
-      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank_, MPI_INFO_NULL, &node);
-      int on_machine = 1;
-      MPI_Comm_size(node, &on_machine);
-      MPI_Comm_free(&node);
-      g_machine_ranks.store(on_machine);
       std::atexit(finalize_at_exit);
     }
 #endif
