@@ -129,8 +129,9 @@ void BatchAssembler::assemble(const WindowRef* w, std::size_t B, float* x, float
     NTN_DASSERT(w[b].series < store_.size() && w[b].start + L + (y ? H : 0) <= store_.length(w[b].series));
     const float* src = store_.data(w[b].series) + w[b].start;
     NormStats st;  // identity
-    if (scaling_ == WindowScaling::standard) st = norm_stats(NormKind::zscore, src, L, k);
-    if (scaling_ == WindowScaling::robust && !cached_.empty()) {
+    if (scaling_ == WindowScaling::standard) {
+      st = norm_stats(NormKind::zscore, src, L, k);
+    } else if (scaling_ == WindowScaling::robust && !cached_.empty()) {
       st = cached_[cached_at_[w[b].series] + w[b].start];
     } else if (scaling_ == WindowScaling::robust) {
       thread_local std::vector<double> scratch;  // grows once per thread: no allocation per window

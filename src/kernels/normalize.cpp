@@ -31,34 +31,40 @@ double sanitize_scale(double center, double scale, double rel_tiny) {
   return scale > rel_tiny * std::fabs(center) && scale > 0.0 ? scale : 1.0;
 }
 
+// Where quantile q of n values lies (numpy's linear interpolation): between order statistics k
+// and k + 1, frac of the way; frac is 0 when k alone gives it (k + 1 past the end included).
+struct QuantilePos {
+  std::size_t k;
+  double frac;
+};
+QuantilePos quantile_pos(std::size_t n, double q) {
+  const double pos = q * double(n - 1);
+  const std::size_t k = std::size_t(std::floor(pos));
+  return {k, k + 1 >= n ? 0.0 : pos - double(k)};
+}
+double interp(double a, double b, double frac) { return frac == 0.0 ? a : a + frac * (b - a); }
+
 // Quartiles by selection, each within the part the median's partition leaves it (q25 among the
 // km smallest, q75 among the largest): about two passes over the window instead of three, and the
-// same values as quantile_inplace three times (numpy's linear interpolation between the same order
-// statistics). v is permuted.
+// same values as quantile_inplace three times (the same order statistics). v is permuted.
 NormStats robust_from(double* v, std::size_t n) {
-  auto split = [n](double q, std::size_t& k) {
-    const double pos = q * double(n - 1);
-    k = std::size_t(std::floor(pos));
-    return k + 1 >= n ? 0.0 : pos - double(k);  // 0: the order statistic k alone
-  };
-  auto interp = [](double a, double b, double frac) { return frac == 0.0 ? a : a + frac * (b - a); };
-  std::size_t km, k1, k3;
-  const double fm = split(0.5, km), f1 = split(0.25, k1), f3 = split(0.75, k3);
+  const QuantilePos m = quantile_pos(n, 0.5), p1 = quantile_pos(n, 0.25), p3 = quantile_pos(n, 0.75);
+  const std::size_t km = m.k;
   std::nth_element(v, v + km, v + n);  // [0, km) <= v[km] <= (km, n)
   const double am = v[km];
   const double bm = km + 1 < n ? *std::min_element(v + km + 1, v + n) : am;  // order statistic km + 1
-  const double med = interp(am, bm, fm);
-  double q25 = interp(am, bm, f1);  // k1 == km
-  if (k1 < km) {
-    std::nth_element(v, v + k1, v + km);
-    const double b = k1 + 1 < km ? *std::min_element(v + k1 + 1, v + km) : am;
-    q25 = interp(v[k1], b, f1);
+  const double med = interp(am, bm, m.frac);
+  double q25 = interp(am, bm, p1.frac);  // p1.k == km
+  if (p1.k < km) {
+    std::nth_element(v, v + p1.k, v + km);
+    const double b = p1.k + 1 < km ? *std::min_element(v + p1.k + 1, v + km) : am;
+    q25 = interp(v[p1.k], b, p1.frac);
   }
-  double q75 = interp(am, bm, f3);  // k3 == km
-  if (k3 > km) {
-    std::nth_element(v + km + 1, v + k3, v + n);
-    const double b = f3 != 0.0 ? *std::min_element(v + k3 + 1, v + n) : 0.0;
-    q75 = interp(v[k3], b, f3);
+  double q75 = interp(am, bm, p3.frac);  // p3.k == km
+  if (p3.k > km) {
+    std::nth_element(v + km + 1, v + p3.k, v + n);
+    const double b = p3.frac != 0.0 ? *std::min_element(v + p3.k + 1, v + n) : 0.0;
+    q75 = interp(v[p3.k], b, p3.frac);
   }
   return {med, q75 - q25};
 }
@@ -97,23 +103,16 @@ NormKind parse_norm_kind(const std::string& name) {
 
 double quantile_inplace(double* v, std::size_t n, double q) {
   NTN_CHECK(n > 0, "quantile of an empty series");
-  const double pos = q * double(n - 1);
-  const std::size_t lo = std::size_t(std::floor(pos));
-  const double frac = pos - double(lo);
-  std::nth_element(v, v + lo, v + n);
-  const double a = v[lo];
-  if (frac == 0.0 || lo + 1 >= n) return a;
-  const double b = *std::min_element(v + lo + 1, v + n);  // the next order statistic
-  return a + frac * (b - a);
+  const QuantilePos p = quantile_pos(n, q);
+  std::nth_element(v, v + p.k, v + n);
+  if (p.frac == 0.0) return v[p.k];
+  return interp(v[p.k], *std::min_element(v + p.k + 1, v + n), p.frac);  // and the next order statistic
 }
 
 double sorted_quantile(const float* v, std::size_t n, double q) {
   NTN_CHECK(n > 0, "quantile of an empty series");
-  const double pos = q * double(n - 1);
-  const std::size_t lo = std::size_t(std::floor(pos));
-  const double frac = pos - double(lo);
-  if (frac == 0.0 || lo + 1 >= n) return v[lo];
-  return double(v[lo]) + frac * (double(v[lo + 1]) - double(v[lo]));
+  const QuantilePos p = quantile_pos(n, q);
+  return interp(v[p.k], p.frac == 0.0 ? 0.0 : v[p.k + 1], p.frac);
 }
 
 void robust_stats_sliding(const float* x, std::size_t n, std::size_t L, NormStats* out) {
