@@ -269,6 +269,7 @@ struct KernelTable {
 };
 
 inline constexpr std::size_t kDensePanel = 16;  // output rows per packed panel
+inline constexpr std::size_t kI8Group = 4;      // int8 panels interleaved per k quad (i8_dense_pack)
 inline constexpr std::size_t kAttnBlock = 64;   // keys per block of f32_attention
 
 // Active table: best ISA supported by the CPU, capped by NTN_ISA. Resolved on first call;
@@ -284,8 +285,11 @@ Isa active_isa();
 //   bf16:       packed[p * K2 * 16 + (k / 2) * 32 + r * 2 + k % 2]  (K2 = K rounded up to 2, size
 //               dense_packed_size(M, K2)): a row's weights for k and k + 1 share a 32-bit word, so one
 //               load gives both, widened by a shift (k) and a mask (k + 1).
-//   int8:      packed[p * Kp * 16 + (k / 4) * 64 + r * 4 + k % 4]   (Kp = K rounded up to 4,
-//              size dense_packed_size(M, Kp) bytes), w_sum (panels * 16) = row sums of q_w.
+//   int8:      panels in groups of kI8Group, interleaved by k quad: group g (panels 4g ..) with
+//              G of them (4, or fewer in the last group) holds, for each k quad, G rows of 64
+//              bytes: packed[g * 4 * Kp * 16 + (k / 4) * G * 64 + (p % 4) * 64 + r * 4 + k % 4]
+//              (Kp = K rounded up to 4, size dense_packed_size(M, Kp) bytes); a batch-1 tile of
+//              4 panels reads one sequential stream. w_sum (panels * 16) = row sums of q_w.
 std::size_t dense_panels(std::size_t M);
 std::size_t dense_packed_size(std::size_t M, std::size_t K);  // elements
 inline std::size_t i8_padded_k(std::size_t K) { return (K + 3) / 4 * 4; }

@@ -160,6 +160,7 @@ void PackedRunner::run(const nn::Linear<float>& l, const float* x, float* y, std
     // slower: bf16 28.7-29.1 us against 25.6-25.8 on NHITS-default.)
     if (L.precision == Precision::int8) xs_[0] = k.f32_quantize_i8(x, L.K, xq_.data(), L.Kp);
     const std::size_t P = dense_panels(L.M), T = team_->threads();
+    static_assert(kSplitPanels % kI8Group == 0, "a part starts at an int8 panel group (i8_dense_pack)");
     const std::size_t chunk = (P + T * kSplitPanels - 1) / (T * kSplitPanels) * kSplitPanels;
     team_->run((P + chunk - 1) / chunk,
                [&](std::size_t part) { run_panels(L, x, y, part * chunk, std::min(P, (part + 1) * chunk)); });

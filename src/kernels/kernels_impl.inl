@@ -680,7 +680,19 @@ inline void dense_tile(const typename Ld::T* wp, std::size_t K, const float* x, 
     for (std::size_t v = 0; v < NV; ++v) dense_store(y + r * ldy, bias, o0 + v * W, M, acc[r][v]);
 }
 
-// R rows over every panel: tiles of NV vectors, leftover panels one at a time.
+// Calls f(integral_constant<N>) for the N = rem (a multiple of kVpp below NV): the panels left
+// after the whole tiles run as one narrower tile, so their chains are in flight together rather
+// than one panel's chain after another's (a lone chain waits out every FMA's latency).
+template <std::size_t NV, class F>
+inline void with_tail_width(std::size_t rem, F&& f) {
+  if constexpr (NV > kVpp) {
+    constexpr std::size_t N = NV - kVpp;
+    if (rem == N) return f(std::integral_constant<std::size_t, N>{});
+    with_tail_width<N>(rem, f);
+  }
+}
+
+// R rows over every panel: tiles of NV vectors, then the leftover panels in one tile.
 template <class Ld, std::size_t R, std::size_t NV>
 inline void dense_rows(const typename Ld::T* packed, std::size_t M, std::size_t K, const float* x, std::size_t ldx,
                        const float* bias, float* y, std::size_t ldy) {
@@ -688,8 +700,9 @@ inline void dense_rows(const typename Ld::T* packed, std::size_t M, std::size_t 
   std::size_t v0 = 0;
   for (; v0 + NV <= nvec; v0 += NV)
     dense_tile<Ld, R, NV>(packed + v0 / kVpp * Kp * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
-  for (; v0 < nvec; v0 += kVpp)
-    dense_tile<Ld, R, kVpp>(packed + v0 / kVpp * Kp * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+  with_tail_width<NV>(nvec - v0, [&](auto n) {
+    dense_tile<Ld, R, decltype(n)::value>(packed + v0 / kVpp * Kp * kPanel, K, x, ldx, bias, y, ldy, v0 * W, M);
+  });
 }
 
 template <class Ld, std::size_t R>
@@ -749,16 +762,19 @@ float f32_quantize_i8(const float* x, std::size_t K, std::int8_t* q, std::size_t
 
 // One int vector holds W outputs x 4 consecutive k (AVX2: 8 outputs, AVX-512: 16), so an int
 // tile's vector v covers the same outputs as a float vector: the epilogue is shared.
+// wp: the tile's first panel at k = 0 inside its group; ks: bytes per k quad (64 per panel of
+// the group, i8_dense_pack). A tile never straddles groups, so it reads one sequential stream.
 template <std::size_t R, std::size_t NV>
-inline void i8_tile(const std::int8_t* wp, std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs,
-                    const float* ws, const std::int32_t* wsum, const float* bias, float* y, std::size_t ldy,
-                    std::size_t o0, std::size_t M) {
+inline void i8_tile(const std::int8_t* wp, std::size_t ks, std::size_t Kp, const std::int8_t* xq, std::size_t ldq,
+                    const float* xs, const float* ws, const std::int32_t* wsum, const float* bias, float* y,
+                    std::size_t ldy, std::size_t o0, std::size_t M) {
   typename I8::V acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t v = 0; v < NV; ++v) acc[r][v] = I8::zero();
-  for (std::size_t k = 0; k < Kp; k += 4) {
+  const std::int8_t* q = wp;
+  for (std::size_t k = 0; k < Kp; k += 4, q += ks) {
     typename I8::V w[NV];
-    for (std::size_t v = 0; v < NV; ++v) w[v] = I8::load(wp + (v / kVpp) * Kp * kPanel + k * kPanel + (v % kVpp) * W * 4);
+    for (std::size_t v = 0; v < NV; ++v) w[v] = I8::load(q + v * W * 4);
     for (std::size_t r = 0; r < R; ++r) {
       const typename I8::X xb = I8::bcast4(xq + r * ldq + k);
       for (std::size_t v = 0; v < NV; ++v) acc[r][v] = I8::dot4(acc[r][v], w[v], xb);
@@ -780,12 +796,22 @@ template <std::size_t R, std::size_t NV>
 inline void i8_rows(const std::int8_t* packed, const float* ws, const std::int32_t* wsum, std::size_t M,
                     std::size_t Kp, const std::int8_t* xq, std::size_t ldq, const float* xs, const float* bias, float* y,
                     std::size_t ldy) {
-  const std::size_t nvec = (M + kPanel - 1) / kPanel * kVpp;
-  std::size_t v0 = 0;
-  for (; v0 + NV <= nvec; v0 += NV)
-    i8_tile<R, NV>(packed + v0 / kVpp * Kp * kPanel, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
-  for (; v0 < nvec; v0 += kVpp)
-    i8_tile<R, kVpp>(packed + v0 / kVpp * Kp * kPanel, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+  static_assert(kI8Group % (NV / kVpp) == 0, "a tile's panels divide a group");
+  const std::size_t P = (M + kPanel - 1) / kPanel, nvec = P * kVpp;
+  auto at = [&](std::size_t v0, std::size_t& ks) {  // tile start and k-quad stride
+    const std::size_t p = v0 / kVpp, g = p / kI8Group;
+    ks = (P - g * kI8Group < kI8Group ? P - g * kI8Group : kI8Group) * kPanel * 4;
+    return packed + g * kI8Group * Kp * kPanel + p % kI8Group * kPanel * 4;
+  };
+  std::size_t v0 = 0, ks;
+  for (; v0 + NV <= nvec; v0 += NV) {
+    const std::int8_t* wp = at(v0, ks);
+    i8_tile<R, NV>(wp, ks, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+  }
+  with_tail_width<NV>(nvec - v0, [&](auto n) {
+    const std::int8_t* wp = at(v0, ks);
+    i8_tile<R, decltype(n)::value>(wp, ks, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+  });
 }
 
 template <std::size_t R>

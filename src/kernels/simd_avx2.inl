@@ -161,6 +161,7 @@ struct I8 {
     i = _mm256_min_epi32(_mm256_max_epi32(i, _mm256_set1_epi32(-127)), _mm256_set1_epi32(127));
     const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
     const __m128i b8 = _mm_packs_epi16(w16, w16);
+    if (n == 8) return _mm_storel_epi64(reinterpret_cast<__m128i*>(q), b8);
     alignas(16) std::int8_t tmp[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(tmp), b8);
     for (std::size_t k = 0; k < n; ++k) q[k] = tmp[k];

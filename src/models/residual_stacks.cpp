@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/det_math.h"
+#include "ntn/kernels.h"
 
 namespace ntn::models {
 namespace {
@@ -21,6 +23,25 @@ void block_mlp_shape(std::size_t in, const Units& u, std::size_t n_theta, std::v
   }
   widths->push_back(n_theta);
   act->push_back(false);
+}
+
+// out = a - b and y += x over n elements: the float kernels (the same IEEE operations, vectorised)
+// or a plain loop for double.
+template <class T>
+void sub_n(const T* a, const T* b, T* out, std::size_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_sub(a, b, out, n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) out[i] = a[i] - b[i];
+  }
+}
+template <class T>
+void add_n(const T* x, T* y, std::size_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels().f32_add(y, x, y, n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+  }
 }
 
 template <class T>
@@ -293,12 +314,10 @@ class ResidualStacks final : public Model<T> {
                      std::size_t B, Ws& ws) const {
     const BlockSpec& bs = blocks_[j];
     if (bs.basis == Basis::identity) {
-      for (std::size_t b = 0; b < B; ++b)
-        for (std::size_t t = 0; t < L_; ++t) rout[b * L_ + t] = rin[b * L_ + t] - theta[b * nt + t];
+      for (std::size_t b = 0; b < B; ++b) sub_n(rin + b * L_, theta + b * nt, rout + b * L_, L_);
       const std::size_t K = bs.knots;
       if (!bs.q_major) {  // (H, Q) layout, K == H: the knots are the forecast
-        for (std::size_t b = 0; b < B; ++b)
-          for (std::size_t i = 0; i < H_ * Q_; ++i) y[b * H_ * Q_ + i] += theta[b * nt + L_ + i];
+        for (std::size_t b = 0; b < B; ++b) add_n(theta + b * nt + L_, y + b * H_ * Q_, H_ * Q_);
         return;
       }
       for (std::size_t q = 0; q < Q_; ++q) {

@@ -508,14 +508,23 @@ Pool parse_pool(const std::string& name) {
 template <class T>
 void pool1d_forward(Pool mode, const T* x, T* y, std::size_t B, std::size_t L, std::size_t k) {
   const std::size_t P = pooled_length(L, k);
+  auto pick = [](T acc, T v) { return (v > acc) | (v != v) ? v : acc; };  // max; a NaN wins (as PyTorch)
+  if (mode == Pool::max && k == 2) {  // NHITS's usual kernel: one comparison per output, no inner loop
+    for (std::size_t b = 0; b < B; ++b) {
+      const T* xb = x + b * L;
+      T* yb = y + b * P;
+      for (std::size_t p = 0; p < L / 2; ++p) yb[p] = pick(xb[2 * p], xb[2 * p + 1]);
+      if (L % 2) yb[P - 1] = xb[L - 1];
+    }
+    return;
+  }
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t p = 0; p < P; ++p) {
       const T* w = x + b * L + p * k;
       const std::size_t len = std::min(k, L - p * k);
       T acc = w[0];
-      if (mode == Pool::max) {
-        for (std::size_t i = 1; i < len; ++i)
-          if (w[i] > acc || std::isnan(w[i])) acc = w[i];
+      if (mode == Pool::max) {  // branch-free: data-dependent branches mispredict
+        for (std::size_t i = 1; i < len; ++i) acc = pick(acc, w[i]);
         y[b * P + p] = acc;
       } else {
         for (std::size_t i = 1; i < len; ++i) acc += w[i];
@@ -564,8 +573,8 @@ struct Tap {
   std::size_t i0, i1;
   double w1;  // weight of i1; i0 gets 1 - w1
 };
-Tap tap(Interp mode, std::size_t j, std::size_t n, std::size_t m) {
-  const double scale = double(n) / double(m);
+// scale = double(n) / double(m), computed once per call by the callers.
+Tap tap(Interp mode, std::size_t j, std::size_t n, double scale) {
   if (mode == Interp::nearest) {
     const std::size_t i = std::min(std::size_t(std::floor(double(j) * scale)), n - 1);
     return {i, i, 0.0};
@@ -580,8 +589,9 @@ Tap tap(Interp mode, std::size_t j, std::size_t n, std::size_t m) {
 
 template <class T>
 void interp1d_forward(Interp mode, const T* x, T* y, std::size_t B, std::size_t n, std::size_t m) {
+  const double scale = double(n) / double(m);
   for (std::size_t j = 0; j < m; ++j) {
-    const Tap t = tap(mode, j, n, m);
+    const Tap t = tap(mode, j, n, scale);
     const T w1 = T(t.w1), w0 = T(1) - w1;
     for (std::size_t b = 0; b < B; ++b) y[b * m + j] = w0 * x[b * n + t.i0] + w1 * x[b * n + t.i1];
   }
@@ -590,8 +600,9 @@ void interp1d_forward(Interp mode, const T* x, T* y, std::size_t B, std::size_t 
 template <class T>
 void interp1d_backward(Interp mode, const T* dy, T* dx, std::size_t B, std::size_t n, std::size_t m) {
   std::fill(dx, dx + B * n, T(0));
+  const double scale = double(n) / double(m);
   for (std::size_t j = 0; j < m; ++j) {
-    const Tap t = tap(mode, j, n, m);
+    const Tap t = tap(mode, j, n, scale);
     const T w1 = T(t.w1), w0 = T(1) - w1;
     for (std::size_t b = 0; b < B; ++b) {
       dx[b * n + t.i0] += w0 * dy[b * m + j];

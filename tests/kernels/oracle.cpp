@@ -348,9 +348,13 @@ void i8_dense(const std::int8_t* packed, const float* ws, const std::int32_t* /*
               std::size_t ldy) {
   for (std::size_t b = 0; b < B; ++b)
     for (std::size_t o = 0; o < M; ++o) {
-      const std::int8_t* w = packed + o / kDensePanel * Kp * kDensePanel + o % kDensePanel * 4;
+      const std::size_t p = o / kDensePanel, g = p / kI8Group;
+      const std::size_t G = std::min(kI8Group, dense_panels(M) - g * kI8Group);  // panels of p's group
+      const std::int8_t* w =
+          packed + g * kI8Group * Kp * kDensePanel + p % kI8Group * 4 * kDensePanel + o % kDensePanel * 4;
       std::int32_t acc = 0;
-      for (std::size_t k = 0; k < Kp; ++k) acc += std::int32_t(w[k / 4 * 4 * kDensePanel + k % 4]) * xq[b * ldq + k];
+      for (std::size_t k = 0; k < Kp; ++k)
+        acc += std::int32_t(w[k / 4 * G * 4 * kDensePanel + k % 4]) * xq[b * ldq + k];
       const float f = float(acc) * (xs[b] * ws[o]);
       y[b * ldy + o] = bias ? f + bias[o] : f;
     }

@@ -1,4 +1,6 @@
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "grad_check.h"
 #include "ntn/error.h"
@@ -216,6 +218,33 @@ TEST(Layers, PoolingValuesAndGradients) {
     }
   EXPECT_EQ(parse_pool("MaxPool1d"), Pool::max);
   EXPECT_THROW(parse_pool("sum"), Error);
+}
+
+// Max pooling as PyTorch: a NaN anywhere in a window wins, wherever it sits (k = 2 has its own
+// loop; k = 3 the general one), and the partial last window of an odd length is its one value.
+TEST(Layers, MaxPoolingPropagatesNaNForEveryKernel) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  struct Case {
+    std::size_t k;
+    std::vector<float> x, want;  // want: NaN where a NaN is expected
+  };
+  const Case cases[] = {
+      {2, {1, nan, 3, 2, -1, -4, 7}, {nan, 3, -1, 7}},
+      {2, {nan, 1, 2, nan, 5, 6}, {nan, nan, 6}},
+      {3, {1, 2, nan, 4, 9, 5, 8}, {nan, 9, 8}},
+      {3, {nan, -1, -2, -3, nan, -4}, {nan, nan}},
+  };
+  for (const Case& c : cases) {
+    std::vector<float> y(pooled_length(c.x.size(), c.k));
+    ASSERT_EQ(y.size(), c.want.size());
+    pool1d_forward(Pool::max, c.x.data(), y.data(), 1, c.x.size(), c.k);
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      if (std::isnan(c.want[i]))
+        EXPECT_TRUE(std::isnan(y[i])) << "k=" << c.k << " output " << i;
+      else
+        EXPECT_EQ(y[i], c.want[i]) << "k=" << c.k << " output " << i;
+    }
+  }
 }
 
 TEST(Layers, InterpolationValuesAndGradients) {
