@@ -238,10 +238,18 @@ void pool1d_backward(Pool mode, const T* x, const T* dy, T* dx, std::size_t B, s
 // ---- 1-D interpolation from n knots to m points (PyTorch F.interpolate, align_corners=False) --
 enum class Interp { linear, nearest };
 Interp parse_interp(const std::string& name);
+// The taps of one interpolation from n knots to m points, computed once (a model keeps those of
+// its blocks): output j = (1 - w1[j]) x[i0[j]] + w1[j] x[i1[j]].
+struct InterpTaps {
+  std::size_t n = 0, m = 0;
+  std::vector<std::size_t> i0, i1;
+  std::vector<double> w1;
+};
+InterpTaps interp_taps(Interp mode, std::size_t n, std::size_t m);
 template <class T>
-void interp1d_forward(Interp mode, const T* x, T* y, std::size_t B, std::size_t n, std::size_t m);
+void interp1d_forward(const InterpTaps& t, const T* x, T* y, std::size_t B);
 // dx written (not accumulated).
 template <class T>
-void interp1d_backward(Interp mode, const T* dy, T* dx, std::size_t B, std::size_t n, std::size_t m);
+void interp1d_backward(const InterpTaps& t, const T* dy, T* dx, std::size_t B);
 
 }  // namespace ntn::nn

@@ -87,6 +87,11 @@ class ResidualStacks final : public Model<T> {
     }
     mlp_first_block_.assign(n_mlp, blocks_.size());
     for (std::size_t j = blocks_.size(); j-- > 0;) mlp_first_block_[blocks_[j].mlp] = j;
+    // Interpolation taps of the identity blocks whose knots are interpolated to the horizon.
+    taps_.resize(blocks_.size());
+    for (std::size_t j = 0; j < blocks_.size(); ++j)
+      if (blocks_[j].basis == Basis::identity && blocks_[j].q_major)
+        taps_[j] = nn::interp_taps(interp_, blocks_[j].knots, H_);
     // Fixed bases (the authors' definitions), computed in double.
     basis_bc_.resize(blocks_.size());
     basis_fc_.resize(blocks_.size());
@@ -325,7 +330,7 @@ class ResidualStacks final : public Model<T> {
         T* f = ws.tmp_bh.data();      // (B, H)
         for (std::size_t b = 0; b < B; ++b)
           std::memcpy(knots + b * K, theta + b * nt + L_ + q * K, K * sizeof(T));
-        nn::interp1d_forward(interp_, knots, f, B, K, H_);
+        nn::interp1d_forward(taps_[j], knots, f, B);
         for (std::size_t b = 0; b < B; ++b)
           for (std::size_t h = 0; h < H_; ++h) y[(b * H_ + h) * Q_ + q] += f[b * H_ + h];
       }
@@ -365,7 +370,7 @@ class ResidualStacks final : public Model<T> {
         T* dknots = ws.tmp_bk.data();  // (B, K)
         for (std::size_t b = 0; b < B; ++b)
           for (std::size_t h = 0; h < H_; ++h) df[b * H_ + h] = dy[(b * H_ + h) * Q_ + q];
-        nn::interp1d_backward(interp_, df, dknots, B, K, H_);
+        nn::interp1d_backward(taps_[j], df, dknots, B);
         for (std::size_t b = 0; b < B; ++b)
           std::memcpy(dtheta + b * nt + L_ + q * K, dknots + b * K, K * sizeof(T));
       }
@@ -396,6 +401,7 @@ class ResidualStacks final : public Model<T> {
   std::vector<std::size_t> mlp_first_block_;                      // the first block using each MLP
   nn::Pool pool_;
   nn::Interp interp_;
+  std::vector<nn::InterpTaps> taps_;  // per block (identity blocks with interpolated knots)
   std::size_t harmonics_;
   std::vector<std::vector<T>> basis_bc_, basis_fc_;
 };

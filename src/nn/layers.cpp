@@ -566,54 +566,57 @@ Interp parse_interp(const std::string& name) {
   throw Error(cat("unknown interpolation mode '", name, "': expected linear or nearest"));
 }
 
-namespace {
 // Source position of output j, PyTorch's rule for align_corners=False: (j + 0.5) n/m - 0.5,
 // clamped at 0 (linear); floor(j n/m) (nearest).
-struct Tap {
-  std::size_t i0, i1;
-  double w1;  // weight of i1; i0 gets 1 - w1
-};
-// scale = double(n) / double(m), computed once per call by the callers.
-Tap tap(Interp mode, std::size_t j, std::size_t n, double scale) {
-  if (mode == Interp::nearest) {
-    const std::size_t i = std::min(std::size_t(std::floor(double(j) * scale)), n - 1);
-    return {i, i, 0.0};
-  }
-  double src = (double(j) + 0.5) * scale - 0.5;
-  if (src < 0) src = 0;
-  const std::size_t i0 = std::min(std::size_t(src), n - 1);
-  const std::size_t i1 = i0 + (i0 < n - 1 ? 1 : 0);
-  return {i0, i1, src - double(i0)};
-}
-}  // namespace
-
-template <class T>
-void interp1d_forward(Interp mode, const T* x, T* y, std::size_t B, std::size_t n, std::size_t m) {
+InterpTaps interp_taps(Interp mode, std::size_t n, std::size_t m) {
+  InterpTaps t;
+  t.n = n;
+  t.m = m;
+  t.i0.resize(m);
+  t.i1.resize(m);
+  t.w1.resize(m);
   const double scale = double(n) / double(m);
   for (std::size_t j = 0; j < m; ++j) {
-    const Tap t = tap(mode, j, n, scale);
-    const T w1 = T(t.w1), w0 = T(1) - w1;
-    for (std::size_t b = 0; b < B; ++b) y[b * m + j] = w0 * x[b * n + t.i0] + w1 * x[b * n + t.i1];
+    if (mode == Interp::nearest) {
+      t.i0[j] = t.i1[j] = std::min(std::size_t(std::floor(double(j) * scale)), n - 1);
+      t.w1[j] = 0.0;
+      continue;
+    }
+    double src = (double(j) + 0.5) * scale - 0.5;
+    if (src < 0) src = 0;
+    const std::size_t i0 = std::min(std::size_t(src), n - 1);
+    t.i0[j] = i0;
+    t.i1[j] = i0 + (i0 < n - 1 ? 1 : 0);
+    t.w1[j] = src - double(i0);
+  }
+  return t;
+}
+
+template <class T>
+void interp1d_forward(const InterpTaps& t, const T* x, T* y, std::size_t B) {
+  const std::size_t n = t.n, m = t.m;
+  for (std::size_t j = 0; j < m; ++j) {
+    const T w1 = T(t.w1[j]), w0 = T(1) - w1;
+    for (std::size_t b = 0; b < B; ++b) y[b * m + j] = w0 * x[b * n + t.i0[j]] + w1 * x[b * n + t.i1[j]];
   }
 }
 
 template <class T>
-void interp1d_backward(Interp mode, const T* dy, T* dx, std::size_t B, std::size_t n, std::size_t m) {
+void interp1d_backward(const InterpTaps& t, const T* dy, T* dx, std::size_t B) {
+  const std::size_t n = t.n, m = t.m;
   std::fill(dx, dx + B * n, T(0));
-  const double scale = double(n) / double(m);
   for (std::size_t j = 0; j < m; ++j) {
-    const Tap t = tap(mode, j, n, scale);
-    const T w1 = T(t.w1), w0 = T(1) - w1;
+    const T w1 = T(t.w1[j]), w0 = T(1) - w1;
     for (std::size_t b = 0; b < B; ++b) {
-      dx[b * n + t.i0] += w0 * dy[b * m + j];
-      dx[b * n + t.i1] += w1 * dy[b * m + j];
+      dx[b * n + t.i0[j]] += w0 * dy[b * m + j];
+      dx[b * n + t.i1[j]] += w1 * dy[b * m + j];
     }
   }
 }
 
-template void interp1d_forward<float>(Interp, const float*, float*, std::size_t, std::size_t, std::size_t);
-template void interp1d_forward<double>(Interp, const double*, double*, std::size_t, std::size_t, std::size_t);
-template void interp1d_backward<float>(Interp, const float*, float*, std::size_t, std::size_t, std::size_t);
-template void interp1d_backward<double>(Interp, const double*, double*, std::size_t, std::size_t, std::size_t);
+template void interp1d_forward<float>(const InterpTaps&, const float*, float*, std::size_t);
+template void interp1d_forward<double>(const InterpTaps&, const double*, double*, std::size_t);
+template void interp1d_backward<float>(const InterpTaps&, const float*, float*, std::size_t);
+template void interp1d_backward<double>(const InterpTaps&, const double*, double*, std::size_t);
 
 }  // namespace ntn::nn

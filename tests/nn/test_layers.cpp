@@ -250,24 +250,25 @@ TEST(Layers, MaxPoolingPropagatesNaNForEveryKernel) {
 TEST(Layers, InterpolationValuesAndGradients) {
   const std::vector<double> x = {1, 2};
   std::vector<double> y(4);
-  interp1d_forward(Interp::linear, x.data(), y.data(), 1, 2, 4);  // torch: [1, 1.25, 1.75, 2]
+  interp1d_forward(interp_taps(Interp::linear, 2, 4), x.data(), y.data(), 1);  // torch: [1, 1.25, 1.75, 2]
   EXPECT_EQ(y, (std::vector<double>{1, 1.25, 1.75, 2}));
-  interp1d_forward(Interp::nearest, x.data(), y.data(), 1, 2, 4);  // torch: [1, 1, 2, 2]
+  interp1d_forward(interp_taps(Interp::nearest, 2, 4), x.data(), y.data(), 1);  // torch: [1, 1, 2, 2]
   EXPECT_EQ(y, (std::vector<double>{1, 1, 2, 2}));
   const std::vector<double> z = {1, 5, 3};
   std::vector<double> same(3);
-  interp1d_forward(Interp::linear, z.data(), same.data(), 1, 3, 3);  // n == m: identity
+  interp1d_forward(interp_taps(Interp::linear, 3, 3), z.data(), same.data(), 1);  // n == m: identity
   EXPECT_EQ(same, z);
   for (Interp mode : {Interp::linear, Interp::nearest})
     for (auto [n, m] : {std::pair<std::size_t, std::size_t>{6, 24}, {4, 96}, {24, 24}, {1, 5}, {5, 3}}) {
       const std::size_t B = 2;
+      const InterpTaps taps = interp_taps(mode, n, m);
       std::vector<double> xx = rand_d(B * n, 30 + n), r = rand_d(B * m, 40 + m), dx(B * n);
       auto loss = [&] {
         std::vector<double> yy(B * m);
-        interp1d_forward(mode, xx.data(), yy.data(), B, n, m);
+        interp1d_forward(taps, xx.data(), yy.data(), B);
         return dot(yy, r);
       };
-      interp1d_backward(mode, r.data(), dx.data(), B, n, m);
+      interp1d_backward(taps, r.data(), dx.data(), B);
       expect_fd_match(xx, dx, loss, "interp " + std::to_string(n) + "->" + std::to_string(m));
     }
 }
