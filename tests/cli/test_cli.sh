@@ -114,7 +114,7 @@ assert h[w]['dtype'] == 'I8' and h[w + '.scale']['dtype'] == 'F32', h[w]
 " "$dir/m8.ntn"
 expect_error quantize_twice "already int8" "$bin" quantize --model "$dir/m8.ntn" --to fp16 --out "$dir/x.ntn"
 "$bin" bench predict --model "$dir/m.ntn" --requests 500 --ticks 5 --json > "$dir/bench.json"
-check bench_predict_fields python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d[k] for k in ['latency_p50_us','latency_p99_us','throughput_b1_per_s','throughput_b512_per_s','cache_hit_rate','cache_hit_us','allocs_per_predict','load_first_forecast_ms','peak_rss_mb']]; assert d['cache_hit_rate'] > 0.9" "$dir/bench.json"
+check bench_predict_fields python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d[k] for k in ['latency_p50_us','latency_p99_us','throughput_b1_per_s','throughput_b512_per_s','cache_hit_rate','cache_hit_us','allocs_per_predict','load_first_forecast_ms','peak_rss_mb','floor_read_us','latency_paired_median_us']]; assert d['cache_hit_rate'] > 0.9; assert d['floor_read_us'] > 0 and abs(d['latency_over_floor'] - d['latency_paired_median_us'] / d['floor_read_us']) < 1e-9" "$dir/bench.json"
 
 # --ensemble K: one artifact of K members (input 2H..4H, losses mae / mse / huber), each scored alone
 # beside the whole; it evaluates, predicts, quantises and backtests as any model.
