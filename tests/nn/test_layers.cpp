@@ -264,7 +264,7 @@ TEST(Layers, InterpolationValuesAndGradients) {
       const InterpTaps taps = interp_taps(mode, n, m);
       std::vector<double> xx = rand_d(B * n, 30 + n), r = rand_d(B * m, 40 + m), dx(B * n);
       auto loss = [&] {
-        std::vector<double> yy(B * m);
+        std::vector<double> yy(B * taps.m);
         interp1d_forward(taps, xx.data(), yy.data(), B);
         return dot(yy, r);
       };
