@@ -45,6 +45,14 @@ struct BenchPredictOpts {
 
 double us_since(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
 
+// The exact median (the upper one of an even count) of v, which is permuted; 0 for none.
+template <class T>
+double median(std::vector<T>& v) {
+  if (v.empty()) return 0.0;
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+  return double(v[v.size() / 2]);
+}
+
 // n random-walk "price" series of length len, one after another (Philox, seed fixed).
 std::vector<float> random_walks(std::size_t n, std::size_t len, std::uint64_t seed) {
   std::vector<float> v(n * len);
@@ -135,8 +143,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
   }
   const std::uint64_t a1 = allocations();
   const LatencySummary lat = p.latency().summary();
-  std::nth_element(call_ns.begin(), call_ns.begin() + std::ptrdiff_t(o.requests / 2), call_ns.end());
-  out["latency_median_us"] = double(call_ns[o.requests / 2]) / 1e3;  // exact (what the PyTorch scripts report)
+  out["latency_median_us"] = median(call_ns) / 1e3;  // exact (what the PyTorch scripts report)
   out["latency_p50_us"] = lat.p50_us;  // the histogram's bucket edge (within 3.2%, never below)
   out["latency_p95_us"] = lat.p95_us;
   out["latency_p99_us"] = lat.p99_us;
@@ -169,11 +176,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
       fc_ns[r] = std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     }
     (void)sink;
-    auto median_us = [](std::vector<std::uint64_t>& v) {
-      std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
-      return double(v[v.size() / 2]) / 1e3;
-    };
-    const double floor_us = median_us(probe_ns), paired_us = median_us(fc_ns);
+    const double floor_us = median(probe_ns) / 1e3, paired_us = median(fc_ns) / 1e3;
     out["floor_read_us"] = floor_us;  // reading the packed weights once, nothing else
     out["floor_read_gb_per_s"] = double(pw.slab_bytes()) / (floor_us * 1e3);
     out["latency_paired_median_us"] = paired_us;  // the forecasts interleaved with the reads
@@ -234,11 +237,6 @@ int run_bench_predict(const BenchPredictOpts& o) {
           }
         }
     const auto m = cache.metrics();
-    auto median = [](std::vector<double>& v) {
-      if (v.empty()) return 0.0;
-      std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
-      return v[v.size() / 2];
-    };
     out["cache_hit_rate"] = m.hit_rate();
     out["cache_hit_us"] = median(hit_us);
     out["cache_miss_us"] = median(miss_us);
