@@ -293,6 +293,15 @@ Isa active_isa();
 std::size_t dense_panels(std::size_t M);
 std::size_t dense_packed_size(std::size_t M, std::size_t K);  // elements
 inline std::size_t i8_padded_k(std::size_t K) { return (K + 3) / 4 * 4; }
+// Where panel p (of P, k extent Kp) starts in an int8 packing (k = 0, row 0), and the bytes from
+// one k quad of its group to the next: the layout above, for the packer and the kernels alike.
+struct I8PanelAt {
+  std::size_t offset, quad_stride;
+};
+inline I8PanelAt i8_panel_at(std::size_t p, std::size_t P, std::size_t Kp) {
+  const std::size_t g = p / kI8Group, G = P - g * kI8Group < kI8Group ? P - g * kI8Group : kI8Group;
+  return {g * kI8Group * Kp * kDensePanel + p % kI8Group * 4 * kDensePanel, G * 4 * kDensePanel};
+}
 void f32_dense_pack(const float* W, std::size_t M, std::size_t K, float* packed);
 void f16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::uint16_t* packed);
 inline std::size_t bf16_padded_k(std::size_t K) { return (K + 1) / 2 * 2; }

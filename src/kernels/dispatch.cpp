@@ -86,14 +86,14 @@ void bf16_dense_pack(const std::uint16_t* W, std::size_t M, std::size_t K, std::
 void i8_dense_pack(const std::int8_t* q, std::size_t M, std::size_t K, std::int8_t* packed, std::int32_t* w_sum) {
   const std::size_t Kp = i8_padded_k(K), P = dense_panels(M);
   for (std::size_t p = 0; p < P; ++p) {
-    const std::size_t g = p / kI8Group, G = std::min(kI8Group, P - g * kI8Group);
-    std::int8_t* dst = packed + g * kI8Group * Kp * kDensePanel + p % kI8Group * 4 * kDensePanel;
+    const I8PanelAt at = i8_panel_at(p, P, Kp);
+    std::int8_t* dst = packed + at.offset;
     for (std::size_t r = 0; r < kDensePanel; ++r) {
       const std::size_t row = p * kDensePanel + r;
       std::int32_t sum = 0;
       for (std::size_t k = 0; k < Kp; ++k) {
         const std::int8_t v = row < M && k < K ? q[row * K + k] : std::int8_t(0);
-        dst[k / 4 * G * 4 * kDensePanel + r * 4 + k % 4] = v;
+        dst[k / 4 * at.quad_stride + r * 4 + k % 4] = v;
         sum += v;
       }
       w_sum[row] = sum;

@@ -798,19 +798,15 @@ inline void i8_rows(const std::int8_t* packed, const float* ws, const std::int32
                     std::size_t ldy) {
   static_assert(kI8Group % (NV / kVpp) == 0, "a tile's panels divide a group");
   const std::size_t P = (M + kPanel - 1) / kPanel, nvec = P * kVpp;
-  auto at = [&](std::size_t v0, std::size_t& ks) {  // tile start and k-quad stride
-    const std::size_t p = v0 / kVpp, g = p / kI8Group;
-    ks = (P - g * kI8Group < kI8Group ? P - g * kI8Group : kI8Group) * kPanel * 4;
-    return packed + g * kI8Group * Kp * kPanel + p % kI8Group * kPanel * 4;
-  };
-  std::size_t v0 = 0, ks;
+  std::size_t v0 = 0;
   for (; v0 + NV <= nvec; v0 += NV) {
-    const std::int8_t* wp = at(v0, ks);
-    i8_tile<R, NV>(wp, ks, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+    const I8PanelAt at = i8_panel_at(v0 / kVpp, P, Kp);
+    i8_tile<R, NV>(packed + at.offset, at.quad_stride, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
   }
   with_tail_width<NV>(nvec - v0, [&](auto n) {
-    const std::int8_t* wp = at(v0, ks);
-    i8_tile<R, decltype(n)::value>(wp, ks, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy, v0 * W, M);
+    const I8PanelAt at = i8_panel_at(v0 / kVpp, P, Kp);
+    i8_tile<R, decltype(n)::value>(packed + at.offset, at.quad_stride, Kp, xq, ldq, xs, ws, wsum, bias, y, ldy,
+                                   v0 * W, M);
   });
 }
 
