@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev            # JSON (bench output, artifact metadata)
   libcli11-dev                  # command-line parsing for the ntneural binary
   libxxhash-dev                 # XXH3 checksums of model artifacts and checkpoints
+  libsqlite3-dev libssl-dev     # model registry: SQLite file, SHA-256 content addresses (libcrypto)
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz preset): clang, its fuzzer runtime, OpenMP
   libopenmpi-dev openmpi-bin    # training over MPI ranks (mpirun), tested on this machine's loopback

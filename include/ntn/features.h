@@ -85,4 +85,33 @@ double calendar_feature(const std::string& name, double unix_seconds);
 // weekends. Needs at least 2 timestamps.
 std::vector<double> future_times(const std::vector<double>& time, std::size_t h);
 
+// A scale-free signature of a whole series: what it is like, not where it lies - for finding the
+// models trained on the most similar series (the registry's `search --like`). Every entry lies
+// in [-1, 1] (most in [0, 1]), so cosine, euclidean and dot distances weigh them alike. The same
+// series times any positive factor gives the same signature (up to rounding), and every entry
+// but rel_volatility is unchanged by an added constant too.
+// d = x_t - x_{t-1}; m = season (m < 2: none); acf(v, k) = sample autocorrelation at lag k (0 for a
+// constant v); tiles = consecutive blocks of max(m, 10) points (the last, shorter one dropped).
+//   acf1               acf(x, 1)
+//   diff_acf1          acf(d, 1)
+//   season_acf         acf(x, m)  (0 without a season)
+//   diff_season_acf    acf(d, m)  (0 without a season)
+//   trend_strength     max(0, 1 - var(R) / var(T + R)), classical additive decomposition: T the
+//                      centred moving average of length m (2 x m for even m; without a season,
+//                      of length n / 10 rounded up to odd, at least 3), S the per-phase mean of
+//                      x - T centred to sum 0, R = x - T - S, over the points where T exists
+//   seasonal_strength  max(0, 1 - var(R) / var(S + R))  (0 without a season)
+//   spectral_entropy   Shannon entropy of d's normalised power spectrum (Welch: Hann segments of
+//                      min(256, the largest power of two <= n - 1) points, half overlapping, DC
+//                      left out) / log(number of frequencies): 1 = white noise, 0 = one sine
+//   diff_skewness      s / (1 + |s|), s = skewness of d
+//   diff_kurtosis      k / (3 + |k|), k = excess kurtosis of d
+//   arch_acf1          acf(d^2, 1): volatility clustering
+//   stability          var(tile means) / var(x)
+//   lumpiness          l / (1 + l), l = var(tile variances) / var(x)^2
+//   rel_volatility     clamp((log10(std(d) / mean|x|) + 4) / 4, 0, 1)  (0 when mean|x| = 0)
+// Needs n >= max(2 m + 1, 16) finite values (an error names the length or the index).
+const std::vector<std::string>& series_signature_names();
+std::vector<double> series_signature(const double* x, std::size_t n, std::size_t season);
+
 }  // namespace ntn

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "check_finite.h"
@@ -374,6 +376,174 @@ std::vector<double> future_times(const std::vector<double>& time, std::size_t h)
     out.push_back(t);
   }
   return out;
+}
+
+}  // namespace ntn
+
+// ---- series signature -------------------------------------------------------------------------
+namespace ntn {
+namespace {
+
+double mean_of(const double* v, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += v[i];
+  return s / double(n);
+}
+
+// Population variance, two passes (the mean first: no cancellation for a large level).
+double var_of(const double* v, std::size_t n) {
+  const double mu = mean_of(v, n);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += (v[i] - mu) * (v[i] - mu);
+  return s / double(n);
+}
+
+double acf_at(const double* v, std::size_t n, std::size_t k) {
+  if (k == 0 || k >= n) return 0;
+  const double mu = mean_of(v, n);
+  double num = 0, den = 0;
+  for (std::size_t t = 0; t < n; ++t) den += (v[t] - mu) * (v[t] - mu);
+  if (!(den > 0)) return 0;
+  for (std::size_t t = k; t < n; ++t) num += (v[t] - mu) * (v[t - k] - mu);
+  return num / den;
+}
+
+// 1 - var(a) / var(b), floored at 0 (0 when b does not vary).
+double strength(const std::vector<double>& rem, const std::vector<double>& with) {
+  const double vb = var_of(with.data(), with.size());
+  if (!(vb > 0)) return 0;
+  return std::max(0.0, 1 - var_of(rem.data(), rem.size()) / vb);
+}
+
+// Trend and seasonal strength of the classical additive decomposition (see features.h).
+std::pair<double, double> decomposition_strengths(const double* x, std::size_t n, std::size_t m) {
+  std::vector<double> pre(n + 1, 0);
+  for (std::size_t i = 0; i < n; ++i) pre[i + 1] = pre[i] + x[i];
+  std::size_t a, b;  // T exists on [a, b)
+  std::vector<double> T(n, 0);
+  const bool seasonal = m >= 2;
+  if (seasonal && m % 2 == 0) {  // 2 x m: half weights on the two ends
+    const std::size_t h = m / 2;
+    a = h, b = n - h;
+    for (std::size_t t = a; t < b; ++t)
+      T[t] = (0.5 * x[t - h] + (pre[t + h] - pre[t - h + 1]) + 0.5 * x[t + h]) / double(m);
+  } else {
+    std::size_t w = seasonal ? m : std::max<std::size_t>(3, n / 10);
+    if (w % 2 == 0) ++w;
+    const std::size_t h = w / 2;
+    a = h, b = n - h;
+    for (std::size_t t = a; t < b; ++t) T[t] = (pre[t + h + 1] - pre[t - h]) / double(w);
+  }
+  std::vector<double> S(seasonal ? m : 1, 0), cnt(S.size(), 0);
+  if (seasonal) {
+    for (std::size_t t = a; t < b; ++t) S[t % m] += x[t] - T[t], cnt[t % m] += 1;
+    for (std::size_t j = 0; j < m; ++j) S[j] = cnt[j] > 0 ? S[j] / cnt[j] : 0;
+    const double c = mean_of(S.data(), m);
+    for (double& s : S) s -= c;
+  }
+  std::vector<double> R, TR, SR;
+  for (std::size_t t = a; t < b; ++t) {
+    const double s = seasonal ? S[t % m] : 0;
+    R.push_back(x[t] - T[t] - s);
+    TR.push_back(x[t] - s);
+    SR.push_back(x[t] - T[t]);
+  }
+  return {strength(R, TR), seasonal ? strength(R, SR) : 0.0};
+}
+
+// Welch power spectrum of v (Hann, half-overlapping segments, each minus its mean), DC left out,
+// and its normalised Shannon entropy.
+double spectral_entropy(const double* v, std::size_t n) {
+  std::size_t L = 1;
+  while (L * 2 <= n && L < 256) L *= 2;
+  if (L < 4) return 0;
+  const double two_pi = 6.283185307179586476925286766559;
+  std::vector<double> win(L), c(L), s(L), seg(L), P(L / 2, 0);
+  for (std::size_t j = 0; j < L; ++j) {
+    win[j] = 0.5 - 0.5 * std::cos(two_pi * double(j) / double(L));
+    c[j] = std::cos(two_pi * double(j) / double(L));
+    s[j] = std::sin(two_pi * double(j) / double(L));
+  }
+  for (std::size_t at = 0; at + L <= n; at += L / 2) {
+    const double mu = mean_of(v + at, L);
+    for (std::size_t j = 0; j < L; ++j) seg[j] = (v[at + j] - mu) * win[j];
+    for (std::size_t k = 1; k <= L / 2; ++k) {
+      double re = 0, im = 0;
+      for (std::size_t j = 0, idx = 0; j < L; ++j, idx = (idx + k) % L) re += seg[j] * c[idx], im -= seg[j] * s[idx];
+      P[k - 1] += re * re + im * im;
+    }
+  }
+  double total = 0;
+  for (double p : P) total += p;
+  if (!(total > 0)) return 0;
+  double h = 0;
+  for (double p : P)
+    if (p > 0) h -= (p / total) * std::log(p / total);
+  return std::clamp(h / std::log(double(P.size())), 0.0, 1.0);
+}
+
+}  // namespace
+
+const std::vector<std::string>& series_signature_names() {
+  static const std::vector<std::string> names = {
+      "acf1",           "diff_acf1",     "season_acf",    "diff_season_acf", "trend_strength",
+      "seasonal_strength", "spectral_entropy", "diff_skewness", "diff_kurtosis", "arch_acf1",
+      "stability",      "lumpiness",     "rel_volatility"};
+  return names;
+}
+
+std::vector<double> series_signature(const double* x, std::size_t n, std::size_t season) {
+  const std::size_t m = season >= 2 ? season : 0;
+  NTN_CHECK(season <= (std::size_t(1) << 40), "series signature: season ", season, " is not a period");
+  const std::size_t need = std::max<std::size_t>(2 * m + 1, 16);
+  NTN_CHECK(n >= need, "series signature: a series of ", n, " values is too short (needs at least ", need,
+            m ? " for season " : "", m ? std::to_string(m) : std::string(), ")");
+  detail::check_series_finite("series signature", "x", x, n);
+  std::vector<double> d(n - 1), d2(n - 1);
+  for (std::size_t t = 1; t < n; ++t) d[t - 1] = x[t] - x[t - 1];
+  const double dmu = mean_of(d.data(), d.size());
+  double m2 = 0, m3 = 0, m4 = 0;
+  for (std::size_t t = 0; t < d.size(); ++t) {
+    const double e = d[t] - dmu, e2 = e * e;
+    m2 += e2, m3 += e2 * e, m4 += e2 * e2;
+    d2[t] = d[t] * d[t];
+  }
+  m2 /= double(d.size()), m3 /= double(d.size()), m4 /= double(d.size());
+  const double skew = m2 > 0 ? m3 / std::pow(m2, 1.5) : 0, kurt = m2 > 0 ? m4 / (m2 * m2) - 3 : 0;
+  const auto [trend, seas] = decomposition_strengths(x, n, m);
+
+  const std::size_t tile = std::max<std::size_t>(m, 10), tiles = n / tile;
+  const double vx = var_of(x, n);
+  double stability = 0, lumpiness = 0;
+  if (tiles >= 2 && vx > 0) {
+    std::vector<double> means(tiles), vars(tiles);
+    for (std::size_t i = 0; i < tiles; ++i) {
+      means[i] = mean_of(x + i * tile, tile);
+      vars[i] = var_of(x + i * tile, tile);
+    }
+    stability = std::min(1.0, var_of(means.data(), tiles) / vx);
+    const double l = var_of(vars.data(), tiles) / (vx * vx);
+    lumpiness = l / (1 + l);
+  }
+  double abs_mean = 0;
+  for (std::size_t t = 0; t < n; ++t) abs_mean += std::fabs(x[t]);
+  abs_mean /= double(n);
+  const double rv = abs_mean > 0 ? std::sqrt(m2) / abs_mean : 0;
+  const double rel_vol = rv > 0 ? std::clamp((std::log10(rv) + 4) / 4, 0.0, 1.0) : 0.0;
+
+  return {acf_at(x, n, 1),
+          acf_at(d.data(), d.size(), 1),
+          m ? acf_at(x, n, m) : 0.0,
+          m ? acf_at(d.data(), d.size(), m) : 0.0,
+          trend,
+          seas,
+          spectral_entropy(d.data(), d.size()),
+          skew / (1 + std::fabs(skew)),
+          kurt / (3 + std::fabs(kurt)),
+          acf_at(d2.data(), d2.size(), 1),
+          stability,
+          lumpiness,
+          rel_vol};
 }
 
 }  // namespace ntn

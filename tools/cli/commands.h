@@ -29,5 +29,6 @@ Run add_predict(CLI::App& app);
 Run add_quantize(CLI::App& app);
 Run add_backtest(CLI::App& app);
 Run add_search(CLI::App& app);
+Run add_registry(CLI::App& app);
 
 }  // namespace ntn::cli

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   CLI::App* search = app.add_subcommand("search", "Grid / random search of configurations scored by a backtest (over MPI ranks under mpirun)");
   runs[search] = ntn::cli::add_search(*search);
 
+  CLI::App* registry = app.add_subcommand("registry", "Model registry (one SQLite file): add, list, show, search --like, tag, promote, rm, check, gc");
+  runs[registry] = ntn::cli::add_registry(*registry);
+
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print its named figures");
   bench->require_subcommand(1);
   CLI::App* bk = bench->add_subcommand("kernels", "Kernel figures: normalisation, MSE, GEMM/GEMV, tensor pool");

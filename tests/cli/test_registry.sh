@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# ntneural registry from the command line: a round trip (add with the signature of the recorded
+# training data, list with every filter, show, search --like, tag, promote, rm, check, gc), and
+# every bad input a one-line error (exit 2) that leaves the registry as it was.
+# Usage: test_registry.sh path/to/ntneural
+source "$(dirname "$0")/lib.sh" "$1"
+make_ok_csv "$dir/ok.csv"
+train=("$bin" train --data "$dir/ok.csv" --input-size 24 --horizon 6 --mlp-units 16x16 --max-steps 5 --batch 8 --quiet)
+"${train[@]}" --columns price --out "$dir/a.ntn" > /dev/null
+"${train[@]}" --columns price --seed 2 --out "$dir/b.ntn" > /dev/null
+"$bin" train --data "$dir/ok.csv" --input-size 24 --horizon 6 --max-steps 5 --batch 8 --quiet --columns volume \
+  --model mlp --out "$dir/c.ntn" > /dev/null
+db="$dir/reg.db"
+reg=("$bin" registry)
+jq_py() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }
+
+# ---- round trip -------------------------------------------------------------------------------
+check add_a "${reg[@]}" add "$db" "$dir/a.ntn" --name px --tag daily,test --metric val_loss=0.5 --metric mae=2
+check add_b "${reg[@]}" add "$db" "$dir/b.ntn" --name px --tag daily --metric val_loss=0.3 --stage production
+check add_c "${reg[@]}" add "$db" "$dir/c.ntn" --name vol --metric val_loss=0.9 --season 7
+check add_signature_from_recorded_data sh -c "'$bin' registry show '$db' px@1 | grep -q '\"fingerprint\"'"
+check list_all test "$("${reg[@]}" list "$db" --json | jq_py 'print(len(d))')" = 3
+check list_type test "$("${reg[@]}" list "$db" --type mlp --json | jq_py 'print(d[0]["name"], len(d))')" = "vol 1"
+check list_tag_all test "$("${reg[@]}" list "$db" --tag-all daily,test --json | jq_py 'print(d[0]["version"], len(d))')" = "1 1"
+check list_tag_any test "$("${reg[@]}" list "$db" --tag-any test,none --json | jq_py 'print(len(d))')" = 1
+check list_metric test "$("${reg[@]}" list "$db" --metric 'val_loss<=0.5' --json | jq_py 'print(len(d))')" = 2
+check list_metric_range test "$("${reg[@]}" list "$db" --metric 'val_loss>=0.4' --metric 'val_loss<=0.6' --json | jq_py 'print(len(d))')" = 1
+check list_config test "$("${reg[@]}" list "$db" --config model.input_size=24 --config 'model.type="nhits"' --json | jq_py 'print(len(d))')" = 2
+check list_created test "$("${reg[@]}" list "$db" --created-after 2000-01-01 --created-before 2001-01-01 --json | jq_py 'print(len(d))')" = 0
+check list_stage test "$("${reg[@]}" list "$db" --stage production --json | jq_py 'print(d[0]["version"])')" = 2
+check list_limit test "$("${reg[@]}" list "$db" --limit 1 --json | jq_py 'print(d[0]["name"])')" = vol
+check list_table sh -c "'$bin' registry list '$db' | grep -q '^px '"
+check show_best test "$("$bin" registry show "$db" px@best | jq_py 'print(d["version"])')" = 2
+check show_best_mae test "$("$bin" registry show "$db" px@best:mae | jq_py 'print(d["version"])')" = 1
+check show_production test "$("$bin" registry show "$db" px@production | jq_py 'print(d["version"])')" = 2
+uuid=$("$bin" registry show "$db" px@1 | jq_py 'print(d["uuid"])')
+check show_uuid test "$("$bin" registry show "$db" "$uuid" | jq_py 'print(d["name"], d["version"])')" = "px 1"
+check artifact_is_loadable sh -c "'$bin' predict --model \"\$('$bin' registry show '$db' px@1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"artifact\"])')\" --data '$dir/ok.csv' --columns price | grep -q price"
+check search_like test "$("${reg[@]}" search "$db" --like "$dir/ok.csv" --columns volume --season 7 --k 1 --json | jq_py 'print(d["results"][0]["name"])')" = vol
+check search_like_filtered test "$("${reg[@]}" search "$db" --like "$dir/ok.csv" --columns volume --k 3 --type nhits --json | jq_py 'print(len(d["results"]), d["results"][0]["name"])')" = "2 px"
+check search_repeat sh -c "'$bin' registry search '$db' --like '$dir/ok.csv' --k 2 --repeat 3 --json | grep -q warm_search_median_ms"
+check tag_add "${reg[@]}" tag "$db" px@1 --add keep --remove test
+check tag_result test "$("$bin" registry show "$db" px@1 | jq_py 'print(",".join(d["tags"]))')" = "daily,keep"
+check promote "${reg[@]}" promote "$db" px@1 --stage production
+check promote_moves test "$("$bin" registry show "$db" px@2 | jq_py 'print(d["stage"])')" = archived
+check check_ok "${reg[@]}" check "$db"
+check rm "${reg[@]}" rm "$db" vol
+check rm_gone test "$("${reg[@]}" list "$db" --json | jq_py 'print(len(d))')" = 2
+check gc test "$("${reg[@]}" gc "$db" --json | jq_py 'print(d["objects_removed"])')" = 1
+check gc_again test "$("${reg[@]}" gc "$db" --json | jq_py 'print(d["objects_removed"])')" = 0
+# check exits 1 naming a damaged artifact.
+obj=$("$bin" registry show "$db" px@2 | jq_py 'print(d["artifact"])')
+cp "$obj" "$dir/obj.bak"
+printf 'X' | dd of="$obj" bs=1 seek=200 conv=notrunc status=none
+check check_finds_damage sh -c "'$bin' registry check '$db' > '$dir/check.txt'; [ \$? -eq 1 ] && grep -q 'px@2' '$dir/check.txt' && grep -q sha256 '$dir/check.txt'"
+cp "$dir/obj.bak" "$obj"
+check check_ok_again "${reg[@]}" check "$db"
+
+# ---- bad input: one line, exit 2, the registry unchanged ---------------------------------------
+cp "$db" "$dir/before.db" 2>/dev/null
+printf 'not a model' > "$dir/junk.ntn"
+printf 'a,b\n1,2\n' > "$dir/text.db"
+printf 't,x\n1,1\n2,2\n' > "$dir/short.csv"
+prefix=("${reg[@]}")
+error_table <<EOF
+add_to_text_file      | not an ntneural registry (not an SQLite database) | add "$dir/text.db" "$dir/c.ntn" --name x
+add_junk_model        | junk.ntn                     | add "$db" "$dir/junk.ntn" --name x
+add_missing_model     | missing.ntn                  | add "$db" "$dir/missing.ntn" --name x
+add_same_model_again  | already holds model          | add "$db" "$dir/a.ntn" --name again
+add_bad_name          | model name 'a b' must be     | add "$db" "$dir/c.ntn" --name "a b"
+add_uuid_name         | looks like a uuid            | add "$db" "$dir/c.ntn" --name "$uuid"
+add_bad_tag           | tag 'x;y'                    | add "$db" "$dir/c.ntn" --name x --tag "x;y"
+add_metric_text       | --metric                     | add "$db" "$dir/c.ntn" --name x --metric mae=low
+add_metric_nan        | --metric                     | add "$db" "$dir/c.ntn" --name x --metric mae=nan
+add_metric_no_value   | expected NAME<=X             | add "$db" "$dir/c.ntn" --name x --metric mae
+add_metric_range      | expected NAME=X              | add "$db" "$dir/c.ntn" --name x --metric "mae<=1"
+add_bad_stage         | stage 'prod'                 | add "$db" "$dir/c.ntn" --name x --stage prod
+add_parent_unknown    | is not in registry           | add "$db" "$dir/c.ntn" --name x --parent 00000000-0000-0000-0000-000000000000
+add_data_too_short    | too short                    | add "$db" "$dir/c.ntn" --name x --data "$dir/short.csv"
+add_data_missing      | missing.csv                  | add "$db" "$dir/c.ntn" --name x --data "$dir/missing.csv"
+add_season_huge       | --season                     | add "$db" "$dir/c.ntn" --name x --season 99999999
+list_missing_db       | does not exist               | list "$dir/missing.db"
+list_version_alone    | --version needs --name       | list "$db" --version 1
+list_version_negative | --version                    | list "$db" --name px --version -1
+list_bad_metric       | expected NAME<=X             | list "$db" --metric "mae~1"
+list_bad_metric_value | --metric                     | list "$db" --metric "mae<=1e999"
+list_bad_config       | must start with model. or train. | list "$db" --config input_size=24
+list_bad_stage        | stage 'live'                 | list "$db" --stage live
+list_empty_tag_item   | --tag-any                    | list "$db" --tag-any "a,,b"
+show_unknown          | has no model 'nope'          | show "$db" nope
+show_unknown_version  | versions of 'px': 1, 2       | show "$db" px@9
+show_bad_selector     | after '@' expected           | show "$db" px@soon
+search_missing_like   | missing.csv                  | search "$db" --like "$dir/missing.csv"
+search_k_zero         | --k                          | search "$db" --like "$dir/ok.csv" --k 0
+search_bad_similarity | unknown similarity 'manhattan' | search "$db" --like "$dir/ok.csv" --similarity manhattan
+tag_nothing           | give --add and / or --remove | tag "$db" px@1
+promote_bad_stage     | stage 'live'                 | promote "$db" px@1 --stage live
+rm_unknown            | has no model 'nope'          | rm "$db" nope
+gc_text_file          | not an ntneural registry     | gc "$dir/text.db"
+EOF
+check registry_unchanged test "$("${reg[@]}" list "$db" --json | jq_py 'print(len(d), sorted(r["version"] for r in d))')" = "2 [1, 2]"
+check no_registry_made_for_missing test ! -e "$dir/missing.db"
+check text_file_untouched test "$(cat "$dir/text.db")" = "$(printf 'a,b\n1,2')"
+finish
