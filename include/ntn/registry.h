@@ -120,6 +120,9 @@ struct RegistryGc {
 
 class Registry {
  public:
+  // Throws naming the rules when name is not a valid model name.
+  static void check_name(const std::string& name);
+
   // Opens the registry at path; create: make it (and its objects folder) when the file is missing.
   static Registry open(const std::string& path, bool create = true);
   Registry(Registry&&) noexcept;

@@ -478,6 +478,8 @@ struct Registry::Impl {
   }
 };
 
+void Registry::check_name(const std::string& name) { ntn::check_name(name); }
+
 Registry::Registry(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Registry::Registry(Registry&&) noexcept = default;
 Registry& Registry::operator=(Registry&&) noexcept = default;

@@ -56,8 +56,20 @@ check check_finds_damage sh -c "'$bin' registry check '$db' > '$dir/check.txt'; 
 cp "$dir/obj.bak" "$obj"
 check check_ok_again "${reg[@]}" check "$db"
 
+# ---- train --register and --model registry:DB:REF ---------------------------------------------
+check train_register "${train[@]}" --columns price --seed 3 --out "$dir/px3.ntn" --register "$db"
+check train_register_named "${train[@]}" --columns price --seed 4 --out "$dir/d.ntn" --register "$db:px"
+check train_registered_as_stem test "$("${reg[@]}" list "$db" --name px3 --json | jq_py 'print(len(d), "val_loss" in d[0]["metrics"], "test_mae" in d[0]["metrics"], len(d[0]["signature"]))')" = "1 True True 13"
+check train_registered_next_version test "$("$bin" registry show "$db" px | jq_py 'print(d["version"])')" = 3
+check predict_from_registry sh -c "'$bin' predict --model 'registry:$db:px@3' --data '$dir/ok.csv' --columns price > '$dir/r.csv' && '$bin' predict --model '$dir/d.ntn' --data '$dir/ok.csv' --columns price > '$dir/f.csv' && cmp -s '$dir/r.csv' '$dir/f.csv'"
+check evaluate_from_registry sh -c "'$bin' evaluate --model 'registry:$db:px@best' --data '$dir/ok.csv' --columns price --json | grep -q mae"
+check backtest_from_registry sh -c "'$bin' backtest --model 'registry:$db:px@1,registry:$db:px3' --data '$dir/ok.csv' --columns price --origins 5 --json | grep -q mae"
+check quantize_from_registry "$bin" quantize --model "registry:$db:px@production" --out "$dir/q.ntn"
+check bench_predict_from_registry "$bin" bench predict --model "registry:$db:px3" --json --serve 10
+
 # ---- bad input: one line, exit 2, the registry unchanged ---------------------------------------
-cp "$db" "$dir/before.db" 2>/dev/null
+listing() { "${reg[@]}" list "$db" --json | jq_py 'print(sorted((r["name"], r["version"], r["stage"], r["tags"]) for r in d))'; }
+before=$(listing)
 printf 'not a model' > "$dir/junk.ntn"
 printf 'a,b\n1,2\n' > "$dir/text.db"
 printf 't,x\n1,1\n2,2\n' > "$dir/short.csv"
@@ -98,7 +110,19 @@ promote_bad_stage     | stage 'live'                 | promote "$db" px@1 --stag
 rm_unknown            | has no model 'nope'          | rm "$db" nope
 gc_text_file          | not an ntneural registry     | gc "$dir/text.db"
 EOF
-check registry_unchanged test "$("${reg[@]}" list "$db" --json | jq_py 'print(len(d), sorted(r["version"] for r in d))')" = "2 [1, 2]"
+prefix=("$bin")
+error_table <<EOF
+predict_ref_unknown   | has no model 'nope'          | predict --model "registry:$db:nope" --data "$dir/ok.csv"
+predict_ref_no_name   | expected registry:DB:NAME    | predict --model "registry:$db" --data "$dir/ok.csv"
+predict_ref_no_db     | does not exist               | predict --model "registry:$dir/none.db:px" --data "$dir/ok.csv"
+evaluate_ref_version  | versions of 'px'             | evaluate --model "registry:$db:px@42" --data "$dir/ok.csv"
+backtest_ref_stage    | has no model 'px@staging'    | backtest --model "registry:$db:px@staging" --data "$dir/ok.csv"
+train_register_name   | model name 'bad name'        | train --data "$dir/ok.csv" --max-steps 2 --out "$dir/never.ntn" --register "$db:bad name"
+train_register_text   | not an ntneural registry     | train --data "$dir/ok.csv" --max-steps 2 --out "$dir/never.ntn" --register "$dir/text.db"
+train_register_series | not with --per-series        | train --data "$dir/ok.csv" --max-steps 2 --per-series --out "$dir/never" --register "$db"
+EOF
+check train_register_failure_writes_nothing test ! -e "$dir/never.ntn" -a ! -e "$dir/never"
+check registry_unchanged test "$(listing)" = "$before"
 check no_registry_made_for_missing test ! -e "$dir/missing.db"
 check text_file_untouched test "$(cat "$dir/text.db")" = "$(printf 'a,b\n1,2')"
 finish

@@ -38,13 +38,13 @@ int run_backtest(const BacktestOpts& o) {
   const double t_start = now_s();
   if (!o.csv.empty() && o.csv != "-") {
     std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path}};
-    for (const std::string& m : split_list(o.models, "--model")) inputs.emplace_back("--model", m);
+    for (const std::string& m : split_list(o.models, "--model")) inputs.emplace_back("--model", model_path(m));
     check_output_path("--csv", o.csv, inputs);
   }
   std::vector<std::unique_ptr<Predictor>> preds;
   std::vector<Predictor*> ptrs;
   for (const std::string& m : split_list(o.models, "--model")) {
-    preds.push_back(std::make_unique<Predictor>(m, PredictorOptions{.precision = parse_precision(o.precision),
+    preds.push_back(std::make_unique<Predictor>(model_path(m), PredictorOptions{.precision = parse_precision(o.precision),
                                                                     .max_batch = 64,
                                                                     .workspaces = 0}));
     ptrs.push_back(preds.back().get());
@@ -133,7 +133,7 @@ int run_backtest(const BacktestOpts& o) {
 
 Run add_backtest(CLI::App& app) {
   auto o = std::make_shared<BacktestOpts>();
-  app.add_option("--model", o->models, "Model artifact, or several comma-separated (an ensemble)")->required();
+  app.add_option("--model", o->models, "Model artifact (or registry:DB:NAME[@VERSION|@best|@STAGE]), or several comma-separated (an ensemble)")->required();
   add_data_options(app, o->data, false);
   add_uint(app, "--origins", o->origins, limits::kOrigins, "Forecast origins: the last N with complete targets (default 1000)");
   add_uint(app, "--step", o->step, limits::kStep, "Distance between origins (default 1)");

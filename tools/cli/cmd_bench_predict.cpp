@@ -73,7 +73,8 @@ int run_bench_predict(const BenchPredictOpts& o) {
   // ---- load + first forecast ------------------------------------------------------------------
   const auto t_load = Clock::now();
   // --threads also splits ONE forecast's layers (forecast_threads): batch-1 latency on that many cores.
-  Predictor p(o.model, {.precision = prec, .forecast_threads = std::size_t(num_threads())});
+  const std::string model = model_path(o.model);
+  Predictor p(model, {.precision = prec, .forecast_threads = std::size_t(num_threads())});
   const std::size_t L = p.input_size(), HQ = p.output_size();
   const std::size_t series = p.artifact().stats.size() > 1 ? 0 : Predictor::kNoSeries;
   const std::size_t n_windows = 4096;
@@ -109,7 +110,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
   if (prec == Precision::fp32 && p.artifact().precision == Precision::fp32) {
     // The training-time path (BLAS forward, scalers by hand) on the same 64 windows, from a full
     // copy of the artifact (the predictor's own copy never loaded its Linear weights).
-    const Artifact a = Artifact::load(o.model);
+    const Artifact a = Artifact::load(model);
     SeriesStore store;
     const NormStats st = p.series_stats(series);
     for (std::size_t b = 0; b < 64; ++b) {
@@ -257,7 +258,7 @@ int run_bench_predict(const BenchPredictOpts& o) {
 
 Run add_bench_predict(CLI::App& app) {
   auto o = std::make_shared<BenchPredictOpts>();
-  app.add_option("--model", o->model, "Model artifact")->required();
+  app.add_option("--model", o->model, "Model artifact (or registry:DB:NAME[@VERSION|@best|@STAGE])")->required();
   app.add_option("--precision", o->precision, "fp32 (default), fp16, bf16 or int8");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads for batch predictions and for one forecast (its layers' rows split between them; 0: all)");
   add_uint(app, "--requests", o->requests, UintRange{1, 100000000}, "Batch-1 forecasts timed for the latency figures (default 20000)");

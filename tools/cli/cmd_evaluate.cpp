@@ -26,7 +26,7 @@ struct EvalOpts {
 
 int run_evaluate(const EvalOpts& o) {
   set_num_threads(o.threads);
-  const Artifact a = Artifact::load(o.model);
+  const Artifact a = Artifact::load(model_path(o.model));
   std::size_t H = a.model->horizon();
   const Prepared p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
   SampleOptions so;
@@ -45,7 +45,7 @@ int run_evaluate(const EvalOpts& o) {
 
 Run add_evaluate(CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
-  app.add_option("--model", o->model, "Model artifact")->required();
+  app.add_option("--model", o->model, "Model artifact (or registry:DB:NAME[@VERSION|@best|@STAGE])")->required();
   add_data_options(app, o->data, true);
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (mse, mae, rmse, smape, mase, ...)");

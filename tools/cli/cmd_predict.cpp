@@ -142,7 +142,8 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
 int run_predict(const PredictOpts& o) {
   set_num_threads(o.threads);
   // A stream forecasts one window per tick: --threads splits each tick's layers (the same bits).
-  Predictor p(o.model, {.precision = parse_precision(o.precision),
+  const std::string model = model_path(o.model);
+  Predictor p(model, {.precision = parse_precision(o.precision),
                         .max_batch = o.batch,
                         .forecast_threads = o.stream ? std::size_t(num_threads()) : 1});
   const Artifact& a = p.artifact();
@@ -158,7 +159,7 @@ int run_predict(const PredictOpts& o) {
   NTN_CHECK(o.state_every == 0 || !o.state.empty(), "--state-every needs --state FILE");
   if (o.stream) {
     NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
-    if (!o.state.empty()) check_output_path("--state", o.state, {{"--model", o.model}});
+    if (!o.state.empty()) check_output_path("--state", o.state, {{"--model", model}});
     const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
                                                                      : series_of("", "--series"))
                                            : series_of(o.series, "--series");
@@ -231,7 +232,7 @@ int run_predict(const PredictOpts& o) {
   NTN_CHECK(a.output.kind == OutputKind::distribution || (!o.params && o.paths_out.empty()),
             "--params and --paths-out apply to distribution models (this one outputs ",
             output_kind_name(a.output.kind), ")");
-  if (!o.paths_out.empty()) check_output_path("--paths-out", o.paths_out, {{"--model", o.model}, {"--data", o.data.path}});
+  if (!o.paths_out.empty()) check_output_path("--paths-out", o.paths_out, {{"--model", model_path(o.model)}, {"--data", o.data.path}});
   if (sampled) {  // forecasts from sample paths: mean, median, quantiles (and the paths themselves)
     NTN_CHECK(!o.cache, "--cache serves point forecasts; a distribution model's forecast is sampled (use --params)");
     const std::vector<float> qs = parse_floats(o.quantiles, "--quantiles", limits::kQuantile);
@@ -335,7 +336,7 @@ int run_predict(const PredictOpts& o) {
 
 Run add_predict(CLI::App& app) {
   auto o = std::make_shared<PredictOpts>();
-  app.add_option("--model", o->model, "Model artifact")->required();
+  app.add_option("--model", o->model, "Model artifact (or registry:DB:NAME[@VERSION|@best|@STAGE])")->required();
   add_data_options(app, o->data, false, /*data_required=*/false);
   app.add_option("--format", o->format, "wide (default) or m4");
   app.add_option("--precision", o->precision, "Serve the weights as fp32 (default), fp16, bf16 or int8");

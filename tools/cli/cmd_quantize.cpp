@@ -31,16 +31,17 @@ int run_quantize(const QuantizeOpts& o) {
   set_num_threads(o.threads);
   const Precision to = parse_precision(o.to);
   NTN_CHECK(to != Precision::fp32, "--to must be fp16, bf16 or int8");
-  check_output_path("--out", o.out, {{"--model", o.model}, {"--data", o.data.path}, {"--test-data", o.data.test_path}});
+  const std::string model = model_path(o.model);
+  check_output_path("--out", o.out, {{"--model", model}, {"--data", o.data.path}, {"--test-data", o.data.test_path}});
   // Every input is read and validated before the output is created.
-  const Artifact a = Artifact::load(o.model);
+  const Artifact a = Artifact::load(model);
   std::optional<Prepared> p;
   if (!o.data.path.empty()) {
     std::size_t H = a.model->horizon();
     p = prepare(data_spec_for(o.data, a), a.model->input_size(), H);
   }
   quantize(a, to).save(o.out);
-  print_result(quantization_report(o.model, o.out, p ? &*p : nullptr), o.json);
+  print_result(quantization_report(model, o.out, p ? &*p : nullptr), o.json);
   return 0;
 }
 
@@ -48,7 +49,7 @@ int run_quantize(const QuantizeOpts& o) {
 
 Run add_quantize(CLI::App& app) {
   auto o = std::make_shared<QuantizeOpts>();
-  app.add_option("--model", o->model, "fp32 model artifact")->required();
+  app.add_option("--model", o->model, "fp32 model artifact (or registry:DB:NAME[@VERSION|@best|@STAGE])")->required();
   app.add_option("--to", o->to, "int8 (default), fp16 or bf16");
   app.add_option("--out", o->out, "Quantised artifact to write")->required();
   add_data_options(app, o->data, true, /*data_required=*/false);  // --data: the accuracy report's data set

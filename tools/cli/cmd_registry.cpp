@@ -133,31 +133,6 @@ DataDescription describe_file(const std::string& path, const std::string& column
   }
 }
 
-// The training data the artifact records, when its file is still there.
-std::optional<DataDescription> describe_recorded(const Artifact& a, std::size_t season) {
-  if (!a.training.contains("data") || !a.training["data"].contains("source")) return std::nullopt;
-  const json& src = a.training["data"]["source"];
-  const std::string path = src.value("path", "");
-  if (path.empty() || !std::ifstream(path).good()) return std::nullopt;
-  const std::string protocol = src.value("protocol", "none");
-  std::size_t train_rows = 0;
-  if (src.contains("rows") && src["rows"].contains("train")) train_rows = src["rows"]["train"].get<std::size_t>();
-  if (protocol == "m4") {
-    const SeriesSet set = read_m4_csv(path);
-    std::vector<std::vector<double>> cols;
-    for (const auto& id : a.series) cols.push_back(set.values[set.index_of(id)]);
-    if (season == 0 && !a.series.empty()) {
-      const char k = a.series[0][0];
-      season = k == 'H' ? 24 : k == 'Q' ? 4 : k == 'M' ? 12 : k == 'W' ? 1 : k == 'D' ? 1 : 0;
-    }
-    return describe_training_data(a.series, cols, season, {{"path", path}, {"protocol", protocol}});
-  }
-  std::string cols;
-  for (const auto& c : src.value("columns", std::vector<std::string>{})) cols += (cols.empty() ? "" : ",") + c;
-  // A model trained with ltsf / none reads the first rows as its training part.
-  return describe_file(path, cols, train_rows, season, {{"protocol", protocol}});
-}
-
 void print_records(const std::vector<ModelRecord>& rs, const std::vector<double>* scores, bool as_json) {
   if (as_json) {
     json out = json::array();
@@ -184,6 +159,31 @@ void print_records(const std::vector<ModelRecord>& rs, const std::vector<double>
 }
 
 }  // namespace
+
+// The training data the artifact records, when its file is still there.
+std::optional<DataDescription> describe_artifact_data(const Artifact& a, std::size_t season) {
+  if (!a.training.contains("data") || !a.training["data"].contains("source")) return std::nullopt;
+  const json& src = a.training["data"]["source"];
+  const std::string path = src.value("path", "");
+  if (path.empty() || !std::ifstream(path).good()) return std::nullopt;
+  const std::string protocol = src.value("protocol", "none");
+  std::size_t train_rows = 0;
+  if (src.contains("rows") && src["rows"].contains("train")) train_rows = src["rows"]["train"].get<std::size_t>();
+  if (protocol == "m4") {
+    const SeriesSet set = read_m4_csv(path);
+    std::vector<std::vector<double>> cols;
+    for (const auto& id : a.series) cols.push_back(set.values[set.index_of(id)]);
+    if (season == 0 && !a.series.empty()) {
+      const char k = a.series[0][0];
+      season = k == 'H' ? 24 : k == 'Q' ? 4 : k == 'M' ? 12 : k == 'W' ? 1 : k == 'D' ? 1 : 0;
+    }
+    return describe_training_data(a.series, cols, season, {{"path", path}, {"protocol", protocol}});
+  }
+  std::string cols;
+  for (const auto& c : src.value("columns", std::vector<std::string>{})) cols += (cols.empty() ? "" : ",") + c;
+  // A model trained with ltsf / none reads the first rows as its training part.
+  return describe_file(path, cols, train_rows, season, {{"protocol", protocol}});
+}
 
 Run add_registry(CLI::App& app) {
   app.require_subcommand(1);
@@ -231,7 +231,7 @@ Run add_registry(CLI::App& app) {
         if (!o->sig.data.empty())
           d = describe_file(o->sig.data, o->sig.columns, o->sig.rows, o->sig.season, json::object());
         else
-          d = describe_recorded(a, o->sig.season);
+          d = describe_artifact_data(a, o->sig.season);
         if (!d)
           std::fprintf(stderr,
                        "ntneural: note: the training data '%s' is not readable here: registered without a signature "

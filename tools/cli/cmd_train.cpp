@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -54,6 +55,7 @@ struct TrainOpts {
   std::vector<std::string> fixed;      // training settings given on the command line (not searched)
   bool no_restore_best = false, resume = false, json = false, quiet = false;
   bool per_series = false;  // --per-series: one model per series, --out a directory
+  std::string register_to;  // --register DB[:NAME]
 };
 
 json load_config(const std::string& s, const char* flag = "--config") {
@@ -186,6 +188,20 @@ int run_train(const TrainOpts& o) {
               "' exists and is not a directory: with --per-series it names the directory of the models");
   } else {
     check_output_path("--out", o.out, inputs);
+  }
+  // --register: the registry is opened (and the name checked) before any training.
+  std::string reg_db, reg_name;
+  if (!o.register_to.empty()) {
+    NTN_CHECK(!o.per_series, "--register takes one model: not with --per-series (register each file with `ntneural "
+              "registry add`)");
+    const std::size_t colon = o.register_to.rfind(':');
+    reg_db = colon == std::string::npos ? o.register_to : o.register_to.substr(0, colon);
+    reg_name = colon == std::string::npos ? std::filesystem::path(o.out).stem().string() : o.register_to.substr(colon + 1);
+    NTN_CHECK(!reg_db.empty(), "--register '", o.register_to, "': expected DB or DB:NAME");
+    if (comm.root()) {
+      Registry::open(reg_db);
+      Registry::check_name(reg_name);
+    }
   }
   if (!o.checkpoint.empty())
     check_output_path("--checkpoint", o.checkpoint,
@@ -323,6 +339,19 @@ int run_train(const TrainOpts& o) {
   // After the test scoring: a model whose forecasts cannot be scored is never written. Every rank
   // holds the same weights; rank 0 writes them (atomically, as always).
   if (comm.root()) a.save(o.out);
+  if (comm.root() && !reg_db.empty()) {
+    RegisterSpec spec;
+    spec.name = reg_name;
+    if (summary.best_val_loss >= 0) spec.metrics["val_loss"] = summary.best_val_loss;
+    if (result.contains("test"))
+      for (const auto& [k, v] : result["test"].items())
+        if (v.is_number() && k != "windows" && k != "season" && k != "horizon" && k != "series" &&
+            std::isfinite(v.get<double>()))
+          spec.metrics["test_" + k] = v;
+    if (auto d = describe_artifact_data(a, o.data.season)) spec.signature = d->signature, spec.data = d->data;
+    const ModelRecord rec = Registry::open(reg_db).add_file(o.out, spec);
+    result["registered"] = {{"registry", reg_db}, {"name", rec.name}, {"version", rec.version}, {"signature", !rec.signature.empty()}};
+  }
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
@@ -363,6 +392,9 @@ int run_train(const TrainOpts& o) {
     }
     std::printf("model saved to %s (%s, %zu parameters, uuid %s)\n", o.out.c_str(), a.model->type().c_str(),
                 a.model->params().count(), a.uuid.c_str());
+    if (result.contains("registered"))
+      std::printf("registered in %s as %s@%lld\n", reg_db.c_str(), reg_name.c_str(),
+                  (long long)result["registered"]["version"].get<std::int64_t>());
     if (a.model->fits_directly())
       std::printf("fitted on each window's history (no gradient steps): validation in %.1f s", summary.seconds);
     else
@@ -422,6 +454,9 @@ Run add_train(CLI::App& app) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
+  app.add_option("--register", o->register_to,
+                 "Also register the model in this registry file: DB (named after --out's file) or DB:NAME; its "
+                 "metrics are val_loss and the test_* scores, its signature that of the training data");
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else max(2H, 168, a week of sub-daily dates: 30 min 336), shortened so that a quarter of the training rows start a window)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
   app.add_option("--mlp-units", o->mlp_units, "Block MLP pairs, e.g. 512x512,512x512 (nhits/nbeats)");

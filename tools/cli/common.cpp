@@ -11,6 +11,7 @@
 
 #include "ntn/error.h"
 #include "ntn/models.h"
+#include "ntn/registry.h"
 
 namespace ntn::cli {
 
@@ -108,6 +109,21 @@ double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return double(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+std::string model_path(const std::string& model) {
+  const std::string prefix = "registry:";
+  if (model.rfind(prefix, 0) != 0) return model;
+  const std::size_t colon = model.find(':', prefix.size());
+  NTN_CHECK(colon != std::string::npos && colon > prefix.size() && colon + 1 < model.size(), "--model '", model,
+            "': expected registry:DB:NAME[@VERSION|@latest|@best|@best:METRIC|@STAGE] or registry:DB:UUID");
+  const std::string db = model.substr(prefix.size(), colon - prefix.size()), ref = model.substr(colon + 1);
+  const Registry reg = Registry::open(db, /*create=*/false);
+  const ModelRecord r = reg.get(ref);
+  const std::string path = reg.artifact_path(r);
+  NTN_CHECK(::access(path.c_str(), R_OK) == 0, "--model '", model, "': the artifact of ", r.name, "@", r.version, " ('",
+            path, "') is missing; `ntneural registry check ", db, "` lists every such record");
+  return path;
 }
 
 void print_result(const nlohmann::json& j, bool as_json) {

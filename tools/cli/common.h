@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ntn/fields.h"
 #include "ntn/pipeline.h"
+#include "ntn/registry.h"
 #include "ntn/trainer.h"
 
 namespace ntn::cli {
@@ -28,6 +30,17 @@ DataSpec data_spec(const DataOpts& o);
 // The data spec of a command that reads data for an existing model (evaluate, quantize): the
 // covariates (and, when the model has covariates, its target columns) come from the artifact.
 DataSpec data_spec_for(const DataOpts& o, const Artifact& a);
+
+// --model of predict / evaluate / backtest / quantize / bench predict: an artifact file, or
+// registry:DB:REF - a model of the registry file DB (REF: NAME, NAME@VERSION, NAME@best, ...; see
+// ntn/registry.h). Returns the artifact's path; an unknown reference or a missing artifact is an
+// error naming it.
+std::string model_path(const std::string& model);
+
+// The signature and description of the training data an artifact records (its file, columns and
+// training rows; M4 row files by the series it names), or nothing when that file is not readable.
+// season 0: from the dates' spacing (M4: from the ids).
+std::optional<DataDescription> describe_artifact_data(const Artifact& a, std::size_t season);
 
 // Comma-separated lists: an empty item (",," or a trailing comma) is an error naming the option.
 std::vector<std::string> split_list(const std::string& s, const char* what);
