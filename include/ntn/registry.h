@@ -14,6 +14,8 @@
 // committed record loadable; what it leaves behind is an unreferenced object or a temporary,
 // which gc() removes. A file that is not a registry (or not SQLite) is an error naming it.
 //
+// Whole registries move with export_to (a new file with the selected records) and import_from.
+//
 // Model references (get / load): NAME (its latest version), NAME@VERSION, NAME@latest,
 // NAME@best (the lowest value of metric "val_loss", or of NAME@best:METRIC), NAME@STAGE
 // (staging / production / archived), or a uuid.
@@ -113,6 +115,11 @@ struct RegistryCheck {
   std::vector<std::string> problems;  // one line each, naming the record and what is wrong
 };
 
+struct RegistryTransfer {
+  std::size_t copied = 0, skipped = 0, renumbered = 0;
+  std::vector<std::string> lines;  // what was skipped or renumbered, one line each
+};
+
 struct RegistryGc {
   std::size_t objects_removed = 0, temporaries_removed = 0;
   std::uint64_t bytes_freed = 0;
@@ -151,6 +158,14 @@ class Registry {
   // skipped. An exact scan over an in-memory copy of the signatures, refreshed when the file changed.
   std::vector<SimilarModel> search_like(const std::vector<double>& sig, std::size_t k, Similarity how,
                                         const RecordFilter& f = {}) const;
+
+  // A new registry at out_path (which must not exist) with the records f selects and their
+  // artifacts (each checked against its sha256): a backup, or models to hand to another machine.
+  RegistryTransfer export_to(const std::string& out_path, const RecordFilter& f = {}) const;
+  // Every record of the registry at from_path, oldest first, with its artifact (all checked
+  // before anything is written; one transaction): a uuid already here is skipped; a version
+  // already taken becomes the name's next one. Stages, tags, metrics, parents and times are kept.
+  RegistryTransfer import_from(const std::string& from_path);
 
   RegistryCheck check() const;  // every record's artifact: present, its sha256, loadable
   RegistryGc gc();              // objects no record references, stale temporaries

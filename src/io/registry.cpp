@@ -362,6 +362,67 @@ struct Registry::Impl {
 
   std::string object_path(const std::string& sha) const { return cat(objects, "/", sha.substr(0, 2), "/", sha, ".ntn"); }
 
+  std::optional<std::int64_t> find_uuid(const std::string& uuid) const {
+    Stmt s(db, path, "SELECT id FROM models WHERE uuid = ?");
+    s.bind(1, uuid);
+    return s.step() ? std::optional<std::int64_t>(s.i64(0)) : std::nullopt;
+  }
+
+  // Inside a write transaction: stores the artifact bytes (sha256 r.sha256) and inserts r as
+  // version `version` of its name when that is free (0: the next), else as the next. Putting r in
+  // staging / production archives the version there before. Returns (version, renumbered).
+  std::pair<std::int64_t, bool> insert(const ModelRecord& r, const std::string& bytes, std::int64_t version) {
+    // The object goes to disk under the write lock: gc (which takes it too) never sees it
+    // unreferenced, and it is durable before the record that names it commits.
+    const std::string obj = object_path(r.sha256);
+    struct stat ost {};
+    if (::stat(obj.c_str(), &ost) != 0 || std::uint64_t(ost.st_size) != bytes.size()) {
+      const std::string dir = obj.substr(0, obj.rfind('/'));
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      NTN_CHECK(!ec, "registry '", path, "': cannot create '", dir, "': ", ec.message());
+      write_file_atomic(obj, bytes);
+      fsync_dir(dir);
+    }
+    bool renumbered = false;
+    if (version > 0) {
+      Stmt t(db, path, "SELECT 1 FROM models WHERE name = ? AND version = ?");
+      t.bind(1, r.name).bind(2, version);
+      renumbered = t.step();
+    }
+    if (version <= 0 || renumbered) {
+      Stmt v(db, path, "SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?");
+      v.bind(1, r.name);
+      v.step();
+      version = v.i64(0);
+    }
+    if (r.stage == "production" || r.stage == "staging") {
+      Stmt d(db, path, "UPDATE models SET stage = 'archived' WHERE name = ? AND stage = ?");
+      d.bind(1, r.name).bind(2, r.stage);
+      d.run();
+    }
+    Stmt ins(db, path,
+             "INSERT INTO models(uuid, name, version, model_type, created, registered, parent, stage, metrics, "
+             "train_config, model_config, data, sha256, size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    ins.bind(1, r.uuid).bind(2, r.name).bind(3, version).bind(4, r.model_type).bind(5, r.created);
+    ins.bind(6, r.registered).bind(7, r.parent).bind(8, r.stage).bind(9, r.metrics.dump());
+    ins.bind(10, r.train_config.dump()).bind(11, r.model_config.dump()).bind(12, r.data.dump());
+    ins.bind(13, r.sha256).bind(14, std::int64_t(r.size));
+    ins.run();
+    const std::int64_t id = sqlite3_last_insert_rowid(db);
+    if (!r.signature.empty()) {
+      Stmt sg(db, path, "INSERT INTO signatures(model, vec) VALUES (?, ?)");
+      sg.bind(1, id).bind_blob(2, r.signature.data(), r.signature.size() * sizeof(double));
+      sg.run();
+    }
+    for (const auto& t : r.tags) {
+      Stmt tg(db, path, "INSERT INTO tags(model, tag) VALUES (?, ?)");
+      tg.bind(1, id).bind(2, t);
+      tg.run();
+    }
+    return {version, renumbered};
+  }
+
   // The record `ref` names (see registry.h), or an error naming it.
   std::int64_t resolve(const std::string& ref) const {
     NTN_CHECK(!ref.empty(), "registry: empty model reference");
@@ -590,58 +651,14 @@ ModelRecord Registry::add_file(const std::string& artifact_path, const RegisterS
   r.sha256 = sha;
   r.size = bytes.size();
   r.version = R.write([&] {
-    {
-      Stmt s(R.db, R.path, "SELECT name, version FROM models WHERE uuid = ?");
-      s.bind(1, r.uuid);
-      NTN_CHECK(!s.step(), "registry '", R.path, "' already holds model ", r.uuid, " (from '", artifact_path, "') as ",
-                s.text(0), "@", s.i64(1));
+    if (const auto id = R.find_uuid(r.uuid)) {
+      const ModelRecord old = R.record_by_id(*id);
+      throw Error(cat("registry '", R.path, "' already holds model ", r.uuid, " (from '", artifact_path, "') as ",
+                      old.name, "@", old.version));
     }
-    if (!r.parent.empty()) {
-      Stmt s(R.db, R.path, "SELECT 1 FROM models WHERE uuid = ?");
-      s.bind(1, r.parent);
-      NTN_CHECK(s.step(), "registry add: parent ", r.parent, " is not in registry '", R.path, "'");
-    }
-    // The object goes to disk under the write lock: gc (which takes it too) never sees it
-    // unreferenced, and it is durable before the record that names it commits.
-    const std::string obj = R.object_path(sha);
-    struct stat ost {};
-    if (::stat(obj.c_str(), &ost) != 0 || std::uint64_t(ost.st_size) != bytes.size()) {
-      const std::string dir = obj.substr(0, obj.rfind('/'));
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      NTN_CHECK(!ec, "registry '", R.path, "': cannot create '", dir, "': ", ec.message());
-      write_file_atomic(obj, bytes);
-      fsync_dir(dir);
-    }
-    Stmt v(R.db, R.path, "SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?");
-    v.bind(1, r.name);
-    v.step();
-    const std::int64_t version = v.i64(0);
-    if (r.stage == "production" || r.stage == "staging") {
-      Stmt d(R.db, R.path, "UPDATE models SET stage = 'archived' WHERE name = ? AND stage = ?");
-      d.bind(1, r.name).bind(2, r.stage);
-      d.run();
-    }
-    Stmt ins(R.db, R.path,
-             "INSERT INTO models(uuid, name, version, model_type, created, registered, parent, stage, metrics, "
-             "train_config, model_config, data, sha256, size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    ins.bind(1, r.uuid).bind(2, r.name).bind(3, version).bind(4, r.model_type).bind(5, r.created);
-    ins.bind(6, r.registered).bind(7, r.parent).bind(8, r.stage).bind(9, r.metrics.dump());
-    ins.bind(10, r.train_config.dump()).bind(11, r.model_config.dump()).bind(12, r.data.dump());
-    ins.bind(13, r.sha256).bind(14, std::int64_t(r.size));
-    ins.run();
-    const std::int64_t id = sqlite3_last_insert_rowid(R.db);
-    if (!r.signature.empty()) {
-      Stmt sg(R.db, R.path, "INSERT INTO signatures(model, vec) VALUES (?, ?)");
-      sg.bind(1, id).bind_blob(2, r.signature.data(), r.signature.size() * sizeof(double));
-      sg.run();
-    }
-    for (const auto& t : r.tags) {
-      Stmt tg(R.db, R.path, "INSERT INTO tags(model, tag) VALUES (?, ?)");
-      tg.bind(1, id).bind(2, t);
-      tg.run();
-    }
-    return version;
+    NTN_CHECK(r.parent.empty() || R.find_uuid(r.parent), "registry add: parent ", r.parent, " is not in registry '",
+              R.path, "'");
+    return R.insert(r, bytes, 0).first;
   });
   return r;
 }
@@ -809,6 +826,80 @@ std::vector<SimilarModel> Registry::search_like(const std::vector<double>& sig, 
     for (const auto& [key, id] : best) out.push_back({R.record_by_id(id), how == Similarity::euclidean ? key : -key});
     return out;
   });
+}
+
+RegistryTransfer Registry::import_from(const std::string& from_path) {
+  Impl& R = *impl_;
+  NTN_CHECK(from_path != R.path, "registry import: '", from_path, "' is this registry");
+  const Registry src = Registry::open(from_path, /*create=*/false);
+  NTN_CHECK(src.impl_->objects != R.objects, "registry import: '", from_path, "' shares this registry's objects");
+  std::vector<ModelRecord> recs = src.list();
+  // Oldest first: versions keep their order and a parent comes before its children.
+  std::reverse(recs.begin(), recs.end());
+  // Every artifact is read and checked before anything is written.
+  std::vector<std::string> bytes;
+  for (const ModelRecord& r : recs) {
+    const std::string p = src.artifact_path(r);
+    std::string b;
+    try {
+      b = read_whole(p);
+    } catch (const Error&) {
+      throw Error(cat("registry import: the artifact of ", r.name, "@", r.version, " in '", from_path, "' ('", p,
+                      "') is missing; nothing imported"));
+    }
+    NTN_CHECK(b.size() == r.size && sha256_hex(b.data(), b.size()) == r.sha256, "registry import: the artifact of ",
+              r.name, "@", r.version, " in '", from_path, "' ('", p, "') does not match its sha256; nothing imported");
+    bytes.push_back(std::move(b));
+  }
+  RegistryTransfer t;
+  R.write([&] {
+    for (std::size_t i = 0; i < recs.size(); ++i) {
+      const ModelRecord& r = recs[i];
+      if (R.find_uuid(r.uuid)) {
+        ++t.skipped;
+        t.lines.push_back(cat(r.name, "@", r.version, " (", r.uuid, "): already here, skipped"));
+        continue;
+      }
+      const auto [version, renumbered] = R.insert(r, bytes[i], r.version);
+      ++t.copied;
+      if (renumbered) {
+        ++t.renumbered;
+        t.lines.push_back(cat(r.name, "@", r.version, " (", r.uuid, "): version taken here, imported as ", r.name, "@",
+                              version));
+      }
+    }
+  });
+  return t;
+}
+
+RegistryTransfer Registry::export_to(const std::string& out_path, const RecordFilter& f) const {
+  struct stat st {};
+  NTN_CHECK(::stat(out_path.c_str(), &st) != 0, "registry export: '", out_path,
+            "' exists; export writes a new registry (import adds to an existing one)");
+  NTN_CHECK(::stat((out_path + ".objects").c_str(), &st) != 0, "registry export: '", out_path,
+            ".objects' exists; choose another path");
+  const std::vector<ModelRecord> keep = list(f);
+  Registry out = Registry::open(out_path, /*create=*/true);
+  // Copy from a filtered view: records outside the filter are not exported, and a parent that
+  // is not exported stays named by its uuid.
+  Impl& O = *out.impl_;
+  RegistryTransfer t;
+  O.write([&] {
+    for (auto it = keep.rbegin(); it != keep.rend(); ++it) {
+      const std::string p = artifact_path(*it);
+      std::string b;
+      try {
+        b = read_whole(p);
+      } catch (const Error&) {
+        throw Error(cat("registry export: the artifact of ", it->name, "@", it->version, " ('", p, "') is missing"));
+      }
+      NTN_CHECK(b.size() == it->size && sha256_hex(b.data(), b.size()) == it->sha256, "registry export: the artifact of ",
+                it->name, "@", it->version, " ('", p, "') does not match its sha256");
+      O.insert(*it, b, it->version);
+      ++t.copied;
+    }
+  });
+  return t;
 }
 
 RegistryCheck Registry::check() const {

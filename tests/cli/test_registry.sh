@@ -56,6 +56,18 @@ check check_finds_damage sh -c "'$bin' registry check '$db' > '$dir/check.txt'; 
 cp "$dir/obj.bak" "$obj"
 check check_ok_again "${reg[@]}" check "$db"
 
+# ---- export / import ---------------------------------------------------------------------------
+check export_px "${reg[@]}" export "$db" "$dir/px.db" --name px
+check export_has_px test "$("${reg[@]}" list "$dir/px.db" --json | jq_py 'print(sorted((r["name"], r["version"], r["stage"]) for r in d))')" = "[('px', 1, 'production'), ('px', 2, 'archived')]"
+check export_check "${reg[@]}" check "$dir/px.db"
+check import_into_new "${reg[@]}" import "$dir/copy.db" "$dir/px.db"
+check import_same_records test "$("${reg[@]}" list "$dir/copy.db" --json | jq_py 'print(sorted((r["uuid"], r["version"], r["tags"], r["metrics"]["val_loss"]) for r in d))')" = "$("${reg[@]}" list "$dir/px.db" --json | jq_py 'print(sorted((r["uuid"], r["version"], r["tags"], r["metrics"]["val_loss"]) for r in d))')"
+check import_again_skips test "$("${reg[@]}" import "$dir/copy.db" "$dir/px.db" --json | jq_py 'print(d["imported"], d["skipped"])')" = "0 2"
+"${train[@]}" --columns price --seed 9 --out "$dir/other.ntn" > /dev/null
+"${reg[@]}" add "$dir/other.db" "$dir/other.ntn" --name px > /dev/null
+check import_renumbers test "$("${reg[@]}" import "$dir/copy.db" "$dir/other.db" --json | jq_py 'print(d["imported"], d["renumbered"])')" = "1 1"
+check import_renumbered_is_3 test "$("$bin" registry show "$dir/copy.db" px@3 | jq_py 'print(d["uuid"] == "'"$("$bin" registry show "$dir/other.db" px@1 | jq_py 'print(d["uuid"])')"'")')" = True
+
 # ---- train --register and --model registry:DB:REF ---------------------------------------------
 check train_register "${train[@]}" --columns price --seed 3 --out "$dir/px3.ntn" --register "$db"
 check train_register_named "${train[@]}" --columns price --seed 4 --out "$dir/d.ntn" --register "$db:px"
@@ -109,6 +121,11 @@ tag_nothing           | give --add and / or --remove | tag "$db" px@1
 promote_bad_stage     | stage 'live'                 | promote "$db" px@1 --stage live
 rm_unknown            | has no model 'nope'          | rm "$db" nope
 gc_text_file          | not an ntneural registry     | gc "$dir/text.db"
+export_exists         | exists; export writes a new registry | export "$db" "$dir/px.db"
+export_onto_text      | exists; export writes a new registry | export "$db" "$dir/text.db"
+import_itself         | is this registry             | import "$db" "$db"
+import_missing        | does not exist               | import "$db" "$dir/missing.db"
+import_text           | not an ntneural registry     | import "$db" "$dir/text.db"
 EOF
 prefix=("$bin")
 error_table <<EOF

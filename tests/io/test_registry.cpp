@@ -477,3 +477,59 @@ TEST(Registry, SearchLikeRanksByEachSimilarity) {
   reg.remove("late");
   EXPECT_EQ(order(Similarity::euclidean, q, 1), std::vector<std::string>{"m0"});
 }
+
+TEST(Registry, ExportImportKeepRecordsAndRefuseDamage) {
+  TempDir d;
+  Registry reg = Registry::open(d / "r.db");
+  std::vector<std::string> u;
+  for (int i = 0; i < 3; ++i) {
+    u.push_back(write_model(d / cat(i, ".ntn")));
+    RegisterSpec s;
+    s.name = i < 2 ? "a" : "b";
+    s.tags = {cat("t", i)};
+    s.metrics = {{"val_loss", i}};
+    s.signature = sig_of(i, 1);
+    if (i == 1) s.parent = u[0], s.stage = "production";
+    reg.add_file(d / cat(i, ".ntn"), s);
+  }
+  RecordFilter only_a;
+  only_a.name = "a";
+  EXPECT_EQ(reg.export_to(d / "a.db", only_a).copied, 2u);
+  expect_error([&] { reg.export_to(d / "a.db"); }, "exists; export writes a new registry");
+  Registry copy = Registry::open(d / "copy.db");
+  const RegistryTransfer t = copy.import_from(d / "a.db");
+  EXPECT_EQ(t.copied, 2u);
+  EXPECT_EQ(t.renumbered, 0u);
+  for (int i = 0; i < 2; ++i) {
+    const ModelRecord x = reg.get(u[std::size_t(i)]), y = copy.get(u[std::size_t(i)]);
+    EXPECT_EQ(x.to_json(), y.to_json());  // every field, times and stage included
+    EXPECT_EQ(copy.load(u[std::size_t(i)]).uuid, u[std::size_t(i)]);
+  }
+  EXPECT_EQ(copy.import_from(d / "a.db").skipped, 2u);
+  EXPECT_EQ(copy.check().ok, 2u);
+  // A version taken here: the next one; a damaged artifact in the source: nothing imported.
+  Registry other = Registry::open(d / "other.db");
+  write_model(d / "x.ntn");
+  RegisterSpec s;
+  s.name = "a";
+  other.add_file(d / "x.ntn", s);
+  const RegistryTransfer t2 = copy.import_from(d / "other.db");
+  EXPECT_EQ(t2.renumbered, 1u);
+  EXPECT_EQ(copy.get("a").version, 3);
+  Registry bad = Registry::open(d / "bad.db");
+  write_model(d / "y.ntn");
+  write_model(d / "z.ntn");
+  s.name = "y";
+  bad.add_file(d / "y.ntn", s);
+  s.name = "z";
+  bad.add_file(d / "z.ntn", s);
+  {
+    std::fstream f(bad.artifact_path(bad.get("z")), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(64);
+    f.put('\x13');
+  }
+  const std::size_t before = copy.list().size();
+  expect_error([&] { copy.import_from(d / "bad.db"); }, "z@1");
+  EXPECT_EQ(copy.list().size(), before);
+  expect_error([&] { copy.import_from(d / "copy.db"); }, "is this registry");
+}

@@ -368,6 +368,32 @@ Run add_registry(CLI::App& app) {
       return 0;
     });
   }
+  {  // export
+    CLI::App* sub = app.add_subcommand("export", "Write a new registry file with the selected models and their artifacts");
+    common(sub);
+    auto out = std::make_shared<std::string>();
+    auto f = std::make_shared<FilterOpts>();
+    sub->add_option("out", *out, "The new registry file (must not exist)")->required();
+    add_filter_options(*sub, *f);
+    runs->emplace_back(sub, [db, as_json, out, f] {
+      const RecordFilter filter = record_filter(*f);
+      const RegistryTransfer t = Registry::open(*db, false).export_to(*out, filter);
+      print_result({{"exported", t.copied}, {"to", *out}}, *as_json);
+      return 0;
+    });
+  }
+  {  // import
+    CLI::App* sub = app.add_subcommand("import", "Add every model of another registry file (uuids already here are skipped)");
+    common(sub);
+    auto from = std::make_shared<std::string>();
+    sub->add_option("from", *from, "The registry file to import")->required();
+    runs->emplace_back(sub, [db, as_json, from] {
+      const RegistryTransfer t = Registry::open(*db).import_from(*from);
+      print_result({{"imported", t.copied}, {"skipped", t.skipped}, {"renumbered", t.renumbered}, {"notes", t.lines}},
+                   *as_json);
+      return 0;
+    });
+  }
   {  // check
     CLI::App* sub = app.add_subcommand("check", "Verify every record's artifact (present, sha256, loadable); exit 1 on a problem");
     common(sub);
