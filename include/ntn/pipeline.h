@@ -151,6 +151,8 @@ Prepared select_series(const Prepared& p, std::size_t s);
 enum class Precision { fp32, fp16, int8, bf16 };
 Precision parse_precision(const std::string& name);  // "fp32" | "fp16" | "bf16" | "int8"
 const char* precision_name(Precision p);
+// out[i] = x[i] in p's 16-bit format (fp16 or bf16; round to nearest even, NaN stays NaN).
+void narrow_to_16(Precision p, const float* x, std::size_t n, std::uint16_t* out);
 
 // A Linear weight (M, K) in low precision, row-major: the exact stored values.
 struct LowPrecisionWeight {

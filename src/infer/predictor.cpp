@@ -73,9 +73,8 @@ PackedWeights::PackedWeights(const Artifact& a, Precision precision) : precision
       case Precision::bf16: {
         std::vector<std::uint16_t> h;
         if (!lp || lp->precision != precision) {
-          std::uint16_t (*narrow)(float) = precision == Precision::fp16 ? f32_to_f16 : f32_to_bf16;
           h.resize(L->M * L->K);
-          for (std::size_t j = 0; j < h.size(); ++j) h[j] = narrow(w[j]);
+          narrow_to_16(precision, w, h.size(), h.data());
         }
         (precision == Precision::fp16 ? f16_dense_pack : bf16_dense_pack)(h.empty() ? lp->half.data() : h.data(), L->M,
                                                                              L->K, static_cast<std::uint16_t*>(L->data));

@@ -28,9 +28,8 @@ Artifact quantize(const Artifact& a, Precision to) {
       lp.cols = std::size_t(e.shape[1]);
       float* w = ps.value(i);
       if (to == Precision::fp16 || to == Precision::bf16) {
-        std::uint16_t (*narrow)(float) = to == Precision::fp16 ? f32_to_f16 : f32_to_bf16;
         lp.half.resize(e.size);
-        for (std::size_t j = 0; j < e.size; ++j) lp.half[j] = narrow(w[j]);
+        narrow_to_16(to, w, e.size, lp.half.data());
       } else {
         lp.q.resize(e.size);
         lp.scale.resize(lp.rows);

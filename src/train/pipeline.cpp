@@ -785,6 +785,12 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+void narrow_to_16(Precision p, const float* x, std::size_t n, std::uint16_t* out) {
+  NTN_CHECK(p == Precision::fp16 || p == Precision::bf16, "narrow_to_16: ", precision_name(p), " is not a 16-bit format");
+  std::uint16_t (*narrow)(float) = p == Precision::fp16 ? f32_to_f16 : f32_to_bf16;
+  for (std::size_t i = 0; i < n; ++i) out[i] = narrow(x[i]);
+}
+
 Artifact train_on_series(const nlohmann::json& model_cfg, TrainConfig tc, const std::string& name, const double* x,
                          std::size_t n, SeriesScaling scaling, const CovariateInfo* columns,
                          const RawCovariateTable* raw) {
