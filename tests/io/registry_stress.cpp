@@ -19,19 +19,14 @@
 #include "ntn/models.h"
 #include "ntn/pipeline.h"
 #include "ntn/registry.h"
+#include "small_artifact.h"
 
 using namespace ntn;
 
 namespace {
 
 int writer(const std::string& db, long count, const std::string& tag) {
-  Artifact a;
-  a.model = make_model<float>({{"type", "nhits"}, {"input_size", 16}, {"horizon", 4}, {"mlp_units", {{8, 8}}}});
-  a.model->init(3);
-  a.scaling = SeriesScaling::standard;
-  a.series = {"close"};
-  a.stats = {NormStats{100.0, 5.0}};
-  a.version = "stress";
+  Artifact a = ntn::test::small_artifact();
   const std::string tmp = cat(std::filesystem::temp_directory_path().string(), "/ntn_stress_", ::getpid(), ".ntn");
   std::mt19937_64 g(std::hash<std::string>{}(tag));
   std::uniform_real_distribution<double> u(-1, 1);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "small_artifact.h"
 #include "ntn/csv.h"
 #include "ntn/predictor.h"
 #include "ntn/quantize.h"
@@ -27,17 +28,7 @@ using nlohmann::json;
 
 const json kCfg = {{"type", "nhits"}, {"input_size", 16}, {"horizon", 4}, {"mlp_units", {{8, 8}}}};
 
-Artifact base_artifact() {
-  Artifact a;
-  a.model = make_model<float>(kCfg);
-  a.model->init(3);
-  a.scaling = SeriesScaling::standard;
-  a.series = {"close"};
-  a.stats = {NormStats{100.0, 5.0}};
-  a.uuid = make_uuid();
-  a.version = "test";
-  return a;
-}
+Artifact base_artifact() { return test::small_artifact(kCfg); }
 
 std::string tmp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("ntn_hard_" + std::to_string(::getpid()) + "_" + name)).string();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "small_artifact.h"
 #include "ntn/features.h"
 #include "ntn/models.h"
 #include "ntn/pipeline.h"
@@ -62,15 +63,7 @@ struct TempDir {
 // A small real artifact (a fresh uuid each call) written to path.
 std::string write_model(const std::string& path, const json& cfg = {{"type", "nhits"}, {"input_size", 16},
                                                                      {"horizon", 4}, {"mlp_units", {{8, 8}}}}) {
-  Artifact a;
-  a.model = make_model<float>(cfg);
-  a.model->init(3);
-  a.scaling = SeriesScaling::standard;
-  a.series = {"close"};
-  a.stats = {NormStats{100.0, 5.0}};
-  a.uuid = make_uuid();
-  a.version = "test";
-  a.created = utc_now_iso8601();
+  Artifact a = ntn::test::small_artifact(cfg);
   a.training = {{"config", {{"lr", 0.001}, {"batch_size", 32}}}};
   a.save(path);
   return a.uuid;
