@@ -111,6 +111,9 @@ struct Prepared {
 // monthly, 4 quarterly; 0 for yearly, irregular or too few rows. prepare() uses it for MASE and
 // the seasonal-naive baseline when DataSpec::season is 0 and the time column holds dates.
 std::size_t infer_season(const std::vector<double>& time);
+// The season of an M4 series from its id's frequency letter: H 24, D 7, W 52, M 12, Q 4, Y 1;
+// 0 for any other id.
+std::size_t m4_season(const std::string& id);
 
 // The rows of each part of a wide file of R rows (ltsf: 12 / 4 / 4 months of hours when R >= 14400,
 // else 70 / 10 / 20 %; none: the spec's ratios, checked).

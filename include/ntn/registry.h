@@ -177,7 +177,8 @@ class Registry {
 };
 
 // The training data's part of a record: RegisterSpec::signature = the mean of the series'
-// signatures (series_signature with `season`), RegisterSpec::data = {"fingerprint": sha256 of the
+// signatures (series_signature with `season`; a series shorter than 2 season + 1 without it),
+// RegisterSpec::data = {"fingerprint": sha256 of the
 // names and values, "summary": per series n, mean, std, min, max, first, last, "source": source}.
 // cols (C, n_c): each series' training values, names (C).
 struct DataDescription {

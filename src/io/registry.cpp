@@ -983,7 +983,8 @@ DataDescription describe_training_data(const std::vector<std::string>& names, co
     const std::vector<double>& x = cols[c];
     std::vector<double> sig;
     try {
-      sig = series_signature(x.data(), x.size(), season);
+      // A series shorter than two seasons (and a point) is described without its season.
+      sig = series_signature(x.data(), x.size(), x.size() >= 2 * season + 1 ? season : 0);
     } catch (const Error& e) {
       throw Error(cat("series '", names[c], "': ", e.what()));
     }

@@ -444,6 +444,18 @@ json Prepared::describe() const {
           {"source", source}};
 }
 
+std::size_t m4_season(const std::string& id) {
+  switch (id.empty() ? ' ' : id[0]) {
+    case 'H': return 24;
+    case 'D': return 7;
+    case 'W': return 52;
+    case 'M': return 12;
+    case 'Q': return 4;
+    case 'Y': return 1;
+    default: return 0;
+  }
+}
+
 Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
   Prepared p;
   p.protocol = spec.protocol;
@@ -465,17 +477,9 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     p.scaling = SeriesScaling::none;
     p.season = spec.season;
     if (p.season == 0) {  // the M4 frequency letter of the ids: H1, D12, W3, M5, Q7, Y9
-      switch (tr.ids[0].empty() ? ' ' : tr.ids[0][0]) {
-        case 'H': p.season = 24; break;
-        case 'D': p.season = 7; break;
-        case 'W': p.season = 52; break;
-        case 'M': p.season = 12; break;
-        case 'Q': p.season = 4; break;
-        case 'Y': p.season = 1; break;
-        default:
-          throw Error(cat(spec.path, ": cannot infer the season from series id '", tr.ids[0],
-                          "' (M4 ids start with H, D, W, M, Q or Y); give --season"));
-      }
+      p.season = m4_season(tr.ids[0]);
+      NTN_CHECK(p.season != 0, spec.path, ": cannot infer the season from series id '", tr.ids[0],
+                "' (M4 ids start with H, D, W, M, Q or Y); give --season");
     }
     for (std::size_t s = 0; s < tr.size(); ++s) {
       series_f32(tr, s);  // float32 range, else file:line: column

@@ -526,3 +526,23 @@ TEST(Registry, ExportImportKeepRecordsAndRefuseDamage) {
   EXPECT_EQ(copy.list().size(), before);
   expect_error([&] { copy.import_from(d / "copy.db"); }, "is this registry");
 }
+
+TEST(Registry, TrainingDataDescription) {
+  const auto a = random_walk(300, 1), b = random_walk(30, 2);  // b: shorter than two seasons of 24
+  const DataDescription d = describe_training_data({"a", "b"}, {a, b}, 24, {{"path", "x.csv"}});
+  const auto sa = series_signature(a.data(), a.size(), 24), sb = series_signature(b.data(), b.size(), 0);
+  ASSERT_EQ(d.signature.size(), sa.size());
+  for (std::size_t j = 0; j < sa.size(); ++j) EXPECT_DOUBLE_EQ(d.signature[j], sa[j] / 2 + sb[j] / 2);
+  EXPECT_EQ(d.data["summary"][1]["n"], 30);
+  EXPECT_EQ(d.data["summary"][0]["first"], a.front());
+  EXPECT_EQ(d.data["source"]["path"], "x.csv");
+  EXPECT_EQ(d.data["fingerprint"].get<std::string>().size(), 64u);
+  // The fingerprint follows the values and the names.
+  auto a2 = a;
+  a2[7] += 1e-9;
+  EXPECT_NE(describe_training_data({"a", "b"}, {a2, b}, 24).data["fingerprint"], d.data["fingerprint"]);
+  EXPECT_NE(describe_training_data({"a", "c"}, {a, b}, 24).data["fingerprint"], d.data["fingerprint"]);
+  std::vector<double> bad = b;
+  bad[3] = NAN;
+  expect_error([&] { describe_training_data({"a", "b"}, {a, bad}, 24); }, "series 'b': series signature: x[3]");
+}

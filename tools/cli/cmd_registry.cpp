@@ -173,10 +173,7 @@ std::optional<DataDescription> describe_artifact_data(const Artifact& a, std::si
     const SeriesSet set = read_m4_csv(path);
     std::vector<std::vector<double>> cols;
     for (const auto& id : a.series) cols.push_back(set.values[set.index_of(id)]);
-    if (season == 0 && !a.series.empty()) {
-      const char k = a.series[0][0];
-      season = k == 'H' ? 24 : k == 'Q' ? 4 : k == 'M' ? 12 : k == 'W' ? 1 : k == 'D' ? 1 : 0;
-    }
+    if (season == 0 && !a.series.empty()) season = m4_season(a.series[0]);  // as prepare() infers it
     return describe_training_data(a.series, cols, season, {{"path", path}, {"protocol", protocol}});
   }
   std::string cols;
