@@ -4,11 +4,12 @@
 #                 concurrent serving tests under ThreadSanitizer, and a 60 s smoke run of each fuzzer
 #   make fuzz   - the libFuzzer targets (CSV reader, artifact loader, stdin parser, stream snapshot) for
 #                 FUZZ_SECONDS each (default 600), corpora kept in build/fuzz
+#   make python - build, then install the Python package for the user (import ntneural)
 #   make bench  - the Google Benchmark kernel suite (SIMD and scalar side by side)
 #   make bench-baseline / make bench-compare - save a baseline, compare a new run against it
 #   make bench-torch - training step, serving latency / throughput / memory side by side with PyTorch
 #                      (installs python3-torch)
-.PHONY: all setup build build-asan build-tsan build-fuzz demo test test-release test-asan test-tsan test-fuzz fuzz bench bench-baseline bench-compare bench-torch golden format clean
+.PHONY: all setup build python build-asan build-tsan build-fuzz demo test test-release test-asan test-tsan test-fuzz fuzz bench bench-baseline bench-compare bench-torch golden format clean
 
 SHELL := /bin/bash
 RELEASE := build/release
@@ -39,6 +40,11 @@ demo: build
 	  --model nhits --mlp-units 256x256 --max-steps 1000 --batch 64 --val-every 50 --patience 5 \
 	  --out $(DEMO_MODEL)
 	./$(RELEASE)/ntneural predict --model $(DEMO_MODEL) --data data/sp500_2000_2020_daily.csv --columns close
+
+# The Python package into the user's site-packages (for Debian's /usr/bin/python3).
+python: build
+	@site=$$(/usr/bin/python3 -m site --user-site) && mkdir -p "$$site" && rm -rf "$$site/ntneural" && \
+	  cp -r $(RELEASE)/python/ntneural "$$site/" && echo "ntneural installed in $$site"
 
 test-release: build
 	ctest --preset release

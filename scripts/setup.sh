@@ -17,6 +17,7 @@ packages=(
   libcli11-dev                  # command-line parsing for the ntneural binary
   libxxhash-dev                 # XXH3 checksums of model artifacts and checkpoints
   libsqlite3-dev libssl-dev     # model registry: SQLite file, SHA-256 content addresses (libcrypto)
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas  # the Python package, its tests (pandas: long frames)
   python3 python3-scipy         # compare.py (Google Benchmark) needs scipy
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz preset): clang, its fuzzer runtime, OpenMP
   libopenmpi-dev openmpi-bin    # training over MPI ranks (mpirun), tested on this machine's loopback

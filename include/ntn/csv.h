@@ -56,6 +56,11 @@ struct Frame {
 };
 
 Frame read_wide_csv(const std::string& path, const CsvOptions& opt = {});
+// The in-memory counterpart (data from numpy / pandas): the columns of `all` that opt names (every
+// one when empty), in that order, checked like a file's cells - an unknown column, a NaN or an
+// inf is an error naming all.source, the column and the row (0-based here: there is no file line)
+// unless opt.fill repairs it (prepare then checks the float32 range of either).
+Frame select_columns(const Frame& all, const CsvOptions& opt = {});
 // Whether the time column holds dates (YYYY-MM-DD[ HH:MM]), which calendar features need.
 inline bool time_is_dates(const Frame& f) {
   return !f.time_text.empty() && f.time_text[0].size() >= 7 &&

@@ -91,7 +91,13 @@ struct DataSpec {
                                      // (infer_season), none without dates
   CovariateSpec covariates;          // wide files: csv.columns are then the targets (empty: every
                                      // numeric column that is not a covariate)
+  // In-memory wide data instead of the file at path (the Python package passes numpy / pandas
+  // columns): read through select_columns with csv; path then only names the data in messages.
+  std::shared_ptr<const Frame> frame;
 };
+
+// The wide data of spec: its in-memory frame, or its file (read_wide_csv), with the options opt.
+Frame read_wide(const DataSpec& spec, const CsvOptions& opt);
 
 struct Prepared {
   Protocol protocol = Protocol::none;

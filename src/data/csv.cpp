@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <unordered_set>
 
@@ -252,6 +253,47 @@ std::string read_file(const std::string& path) {
   std::fclose(f);
   NTN_CHECK(!bad, "error while reading '", path, "'");
   return s;
+}
+
+Frame select_columns(const Frame& all, const CsvOptions& opt) {
+  const std::size_t R = all.rows();
+  for (std::size_t c = 0; c < all.cols.size(); ++c)
+    NTN_CHECK(all.cols[c].size() == R, all.source, ": column '", all.names[c], "' has ", all.cols[c].size(),
+              " values, the time axis ", R);
+  Frame f;
+  f.source = all.source;
+  f.time_name = all.time_name;
+  f.time_text = all.time_text;
+  f.time = all.time;
+  f.lines = all.lines;
+  f.reversed = all.reversed;
+  const std::vector<std::string> names = opt.columns.empty() ? all.names : opt.columns;
+  NTN_CHECK(!names.empty(), all.source, ": no series column");
+  for (const std::string& name : names) {
+    std::size_t c = 0;
+    while (c < all.names.size() && all.names[c] != name) ++c;
+    NTN_CHECK(c < all.names.size(), all.source, ": unknown column '", name, "' (columns: ", join(all.names), ")");
+    std::vector<double> v = all.cols[c];
+    std::size_t bad = 0;
+    for (std::size_t r = 0; r < R; ++r)
+      if (!std::isfinite(v[r])) {
+        NTN_CHECK(opt.fill != FillPolicy::error, all.source, ": column '", name, "' row ", r, ": value ", v[r],
+                  " is NaN/inf (repair it, or fill it: ffill / linear)");
+        NTN_CHECK(r > 0 || std::isfinite(v[0]), all.source, ": column '", name,
+                  "' row 0 is NaN/inf: a leading gap cannot be filled");
+        ++bad;
+      }
+    if (bad) {
+      // The same repairs as the file reader's: NaN marks the gaps for the fill functions.
+      for (double& x : v)
+        if (!std::isfinite(x)) x = std::numeric_limits<double>::quiet_NaN();
+      (opt.fill == FillPolicy::ffill ? fill_forward : fill_linear)(v.data(), v.size());
+      f.filled += bad;
+    }
+    f.names.push_back(name);
+    f.cols.push_back(std::move(v));
+  }
+  return f;
 }
 
 const std::vector<double>& Frame::col(const std::string& name) const {

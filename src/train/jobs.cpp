@@ -71,7 +71,7 @@ JobFrame job_frame(const TrainJob& job, bool want_dates) {
   const ModelInfo& info = model_info(json_string(f.cfg, ctx, "type", ""));
   std::optional<Frame> frame;  // a wide file, read once when its dates or the default input size matter
   if (f.data.protocol != Protocol::m4 && (want_dates || !info.calendar.empty() || f.L == 0)) {
-    frame = read_wide_csv(f.data.path, f.data.csv);
+    frame = read_wide(f.data, f.data.csv);
     f.dates = time_is_dates(*frame);
   }
   if (!info.calendar.empty() && f.dates && json_bool(f.cfg, ctx, "timestamps", true)) {

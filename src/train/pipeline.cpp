@@ -373,8 +373,12 @@ std::vector<std::string> auto_calendar(const std::vector<double>& t) {
   return {"month"};
 }
 
+Frame read_wide(const DataSpec& spec, const CsvOptions& opt) {
+  return spec.frame ? select_columns(*spec.frame, opt) : read_wide_csv(spec.path, opt);
+}
+
 std::size_t default_input_size(const DataSpec& spec, std::size_t H) {
-  return default_input_size(spec, spec.protocol == Protocol::none ? read_wide_csv(spec.path, spec.csv) : Frame{}, H);
+  return default_input_size(spec, spec.protocol == Protocol::none ? read_wide(spec, spec.csv) : Frame{}, H);
 }
 
 std::size_t default_input_size(const DataSpec& spec, const Frame& f, std::size_t H) {
@@ -510,7 +514,7 @@ Prepared prepare(const DataSpec& spec, std::size_t L, std::size_t& H) {
     NTN_CHECK(std::find(cov_cols.begin(), cov_cols.end(), t) == cov_cols.end(), spec.path, ": column '", t,
               "' is both a target and a covariate");
   if (!given_targets.empty()) opt.columns.insert(opt.columns.end(), cov_cols.begin(), cov_cols.end());
-  const Frame f = read_wide_csv(spec.path, opt);
+  const Frame f = read_wide(spec, opt);
   const std::size_t R = f.rows();
   std::vector<std::size_t> targets;
   for (std::size_t c = 0; c < f.names.size(); ++c)

@@ -1,0 +1,98 @@
+"""ntneural: neural time-series forecasting for market data, from Python.
+
+The C++ library does the work (``ntneural._ntneural``); this module gives it the shape users know
+from NeuralForecast: numpy arrays or a pandas long frame (``unique_id``, ``ds``, ``y``) in, a
+model with ``predict`` / ``predict_batch`` / ``backtest`` / ``evaluate`` / ``save`` / ``quantize``
+out, plus ``Predictor`` (zero-copy float32 serving, GIL released, thread-safe),
+``StreamingPredictor`` (one value in, one forecast out) and the model ``Registry``.
+Errors raise ``ntneural.Error`` (a ``ValueError``) carrying the library's message.
+
+    import numpy as np, ntneural
+    y = np.cumsum(np.random.default_rng(0).normal(size=2000)) + 100
+    m = ntneural.train(y, model="nhits", input_size=60, horizon=5, max_steps=300)
+    m.predict(y[-60:])                     # (5,)
+    p = ntneural.Predictor(m, precision="int8")
+    p.predict(y[-60:].astype(np.float32))  # zero-copy in and out
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from ._ntneural import (  # noqa: F401
+    Error,
+    Model,
+    Predictor,
+    Registry,
+    StreamingPredictor,
+    load,
+    series_signature,
+    series_signature_names,
+)
+from . import _ntneural
+
+__all__ = ["Error", "Model", "Predictor", "Registry", "StreamingPredictor", "load", "train",
+           "series_signature", "series_signature_names", "from_long_frame"]
+
+# Fields of the training configuration (TrainConfig::from_json); every other keyword goes to the
+# model's config (its Config validates it and names an unknown field).
+_TRAIN_FIELDS = {
+    "max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles", "distribution",
+    "huber_delta", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "lr_decays", "clip_norm",
+    "window_scaling", "val_every", "val_batch", "patience", "min_delta", "restore_best", "val_metric",
+    "precision",
+}
+
+
+def from_long_frame(df: Any, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y") -> Dict[str, np.ndarray]:
+    """A pandas long frame (one row per series and time) -> {series id: values in time order}.
+
+    Every series must have the same time stamps (a wide table without holes), as the library's
+    wide files do."""
+    missing = [c for c in (id_col, time_col, target_col) if c not in df.columns]
+    if missing:
+        raise Error(f"long frame: missing column(s) {missing} (columns: {list(df.columns)})")
+    wide = df.pivot(index=time_col, columns=id_col, values=target_col).sort_index()
+    if wide.isna().to_numpy().any():
+        bad = wide.columns[wide.isna().any()].tolist()
+        raise Error(f"long frame: series {bad[:5]} lack values at some time stamps of the others")
+    return {str(c): wide[c].to_numpy(dtype=np.float64) for c in wide.columns}
+
+
+def train(data: Union[np.ndarray, Mapping[str, Sequence[float]], Any], model: str = "nhits", *,
+          input_size: int = 0, horizon: int = 24, names: Optional[Sequence[str]] = None,
+          val_ratio: float = 0.1, test_ratio: float = 0.2, scaler: str = "standard", threads: int = 0,
+          **fields: Any) -> Model:
+    """Train a model on in-memory series and return it.
+
+    data: (T,) one series, (T, S) S series (``names`` names them), a dict name -> (T,), or a
+    pandas long frame (``unique_id``, ``ds``, ``y``). The last ``test_ratio`` of the rows is held
+    out for ``Model.test_metrics`` and the ``val_ratio`` before it validates (early stopping).
+    Keywords: the training fields (max_steps, batch_size, lr, loss, seed, ...) and any field of
+    the model's config (mlp_units, dropout, ...). Deterministic for a seed, like the CLI.
+    """
+    if hasattr(data, "columns") and hasattr(data, "pivot"):
+        data = from_long_frame(data)
+    train_cfg = {k: v for k, v in fields.items() if k in _TRAIN_FIELDS}
+    train_cfg.setdefault("schedule", "step")  # the command line's default: the same model as `ntneural train`
+    model_cfg = {k: v for k, v in fields.items() if k not in _TRAIN_FIELDS}
+    return _ntneural._train(data, model, int(input_size), int(horizon), train_cfg, model_cfg,
+                            list(names or []), float(val_ratio), float(test_ratio), scaler, int(threads))
+
+
+def _predict_batch(self: Model, histories: np.ndarray, series: Optional[str] = None) -> np.ndarray:
+    """(B, L) histories -> (B, H) forecasts (one library call, on the thread pool)."""
+    h = np.asarray(histories, dtype=np.float64)
+    if h.ndim != 2:
+        raise Error("predict_batch: histories must be (B, L)")
+    return self.predict(h, series)
+
+
+def _evaluate(self: Model, y: np.ndarray, origins: int = 200, season: int = 0, series: str = "") -> Dict[str, Any]:
+    """Errors of the model's forecasts at the last ``origins`` origins of y (a rolling backtest)."""
+    return self.backtest(np.asarray(y, dtype=np.float64), origins=origins, season=season, series=series)
+
+
+Model.predict_batch = _predict_batch
+Model.evaluate = _evaluate

@@ -1,0 +1,474 @@
+// ntneural._ntneural: the Python bindings (pybind11). Thin: every call is one library call, made
+// with the GIL released; numpy arrays in and out without copies where the layout allows.
+// The Python-facing API (docstrings, pandas input) is completed in python/ntneural/__init__.py.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ntn/backtest.h"
+#include "ntn/error.h"
+#include "ntn/features.h"
+#include "ntn/jobs.h"
+#include "ntn/parallel.h"
+#include "ntn/pipeline.h"
+#include "ntn/predictor.h"
+#include "ntn/quantize.h"
+#include "ntn/registry.h"
+#include "ntn/safetensors.h"
+
+namespace py = pybind11;
+using nlohmann::json;
+
+namespace {
+
+py::object to_py(const json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
+json to_json(const py::handle& o) {
+  return json::parse(py::module_::import("json").attr("dumps")(o).cast<std::string>());
+}
+
+// "registry:DB:REF" or a file -> the artifact's path.
+std::string artifact_file(const std::string& model) {
+  const std::string prefix = "registry:";
+  if (model.rfind(prefix, 0) != 0) return model;
+  const std::size_t colon = model.find(':', prefix.size());
+  NTN_CHECK(colon != std::string::npos && colon > prefix.size() && colon + 1 < model.size(), "model '", model,
+            "': expected registry:DB:NAME[@VERSION|@best|@STAGE] or registry:DB:UUID");
+  const ntn::Registry reg = ntn::Registry::open(model.substr(prefix.size(), colon - prefix.size()), false);
+  return reg.artifact_path(reg.get(model.substr(colon + 1)));
+}
+
+// A trained or loaded model: its artifact (bytes kept, so predictors and copies are cheap to
+// make), the training summary and test metrics when it was trained here.
+struct PyModel {
+  std::shared_ptr<const std::string> bytes;
+  std::string source;
+  json summary, test;
+  std::shared_ptr<ntn::Predictor> predictor;  // made on first predict
+
+  ntn::Artifact artifact() const {
+    return ntn::Artifact::from_file(
+        std::make_shared<const ntn::SafeTensorsFile>(ntn::SafeTensorsFile::parse(*bytes, source)));
+  }
+  static PyModel from_artifact(const ntn::Artifact& a, const std::string& source) {
+    PyModel m;
+    m.bytes = std::make_shared<const std::string>(a.bytes());
+    m.source = source;
+    return m;
+  }
+  ntn::Predictor& pred() {
+    if (!predictor) predictor = std::make_shared<ntn::Predictor>(artifact(), ntn::PredictorOptions{.max_batch = 64});
+    return *predictor;
+  }
+};
+
+// (T,) / (T, S) float64 array or a dict name -> (T,) -> an in-memory frame.
+std::shared_ptr<ntn::Frame> frame_of(const py::object& data, const std::vector<std::string>& names_in) {
+  auto f = std::make_shared<ntn::Frame>();
+  f->source = "<array>";
+  if (py::isinstance<py::dict>(data)) {
+    for (auto item : data.cast<py::dict>()) {
+      f->names.push_back(py::str(item.first).cast<std::string>());
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(item.second);
+      NTN_CHECK(a && a.ndim() == 1, "train: data['", f->names.back(), "'] must be a 1-D array of numbers");
+      f->cols.emplace_back(a.data(), a.data() + a.shape(0));
+    }
+  } else {
+    auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(data);
+    NTN_CHECK(a && (a.ndim() == 1 || a.ndim() == 2), "train: data must be a 1-D (T,) or 2-D (T, S) array of numbers, or "
+              "a dict of 1-D arrays");
+    const std::size_t T = std::size_t(a.shape(0)), S = a.ndim() == 2 ? std::size_t(a.shape(1)) : 1;
+    for (std::size_t s = 0; s < S; ++s) {
+      f->names.push_back(names_in.size() == S ? names_in[s] : S == 1 ? std::string("y") : ntn::cat("y", s));
+      std::vector<double> c(T);
+      for (std::size_t t = 0; t < T; ++t) c[t] = a.data()[t * S + s];
+      f->cols.push_back(std::move(c));
+    }
+  }
+  NTN_CHECK(!f->cols.empty(), "train: no series in data");
+  const std::size_t T = f->cols[0].size();
+  for (std::size_t c = 0; c < f->cols.size(); ++c)
+    NTN_CHECK(f->cols[c].size() == T, "train: series '", f->names[c], "' has ", f->cols[c].size(), " values, '",
+              f->names[0], "' has ", T);
+  for (std::size_t t = 0; t < T; ++t) f->time.push_back(double(t)), f->lines.push_back(t + 1);
+  return f;
+}
+
+PyModel train(const py::object& data, const std::string& model, std::size_t input_size, std::size_t horizon,
+              const py::dict& train_cfg, const py::dict& model_cfg, const std::vector<std::string>& names,
+              double val_ratio, double test_ratio, const std::string& scaler, std::size_t threads) {
+  ntn::TrainJob job;
+  job.data.frame = frame_of(data, names);
+  job.data.path = "<array>";
+  job.data.protocol = ntn::Protocol::none;
+  job.data.val_ratio = val_ratio;
+  job.data.test_ratio = test_ratio;
+  job.data.scaling = ntn::parse_series_scaling(scaler);
+  job.model = to_json(model_cfg);
+  job.model["type"] = model;
+  if (input_size) job.model["input_size"] = input_size;
+  if (horizon) job.model["horizon"] = horizon;
+  job.train = ntn::TrainConfig::from_json(to_json(train_cfg));
+  ntn::TrainResult r;
+  {
+    py::gil_scoped_release nogil;
+    ntn::set_num_threads(int(threads));
+    r = ntn::train_job(job);
+  }
+  PyModel m = PyModel::from_artifact(r.artifact, "<trained>");
+  m.summary = r.summary.to_json();
+  if (!r.prepared.test.empty()) m.test = ntn::evaluate_test(r.artifact, r.prepared).to_json();
+  return m;
+}
+
+// x: (L,) or (B, L) float64 -> (H,) / (B, H) [x Q when Q > 1], through predict_batch in double.
+py::array_t<double> model_predict(PyModel& m, const py::array_t<double, py::array::c_style | py::array::forcecast>& x,
+                                  const std::optional<std::string>& series) {
+  ntn::Predictor& p = m.pred();
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
+  NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, "predict: history must be (L,) or (B, L)");
+  const std::size_t B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
+  NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, "predict: the model reads the last ", L, " values (got ",
+            x.shape(x.ndim() - 1), ")");
+  std::vector<std::size_t> rows(B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
+  std::vector<py::ssize_t> shape;
+  if (x.ndim() == 2) shape.push_back(py::ssize_t(B));
+  shape.push_back(py::ssize_t(H));
+  if (Q > 1) shape.push_back(py::ssize_t(Q));
+  py::array_t<double> y(shape);
+  const double* xp = x.data();
+  double* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    p.predict_batch(xp, B, yp, rows.data());
+  }
+  return y;
+}
+
+// A float32, C-contiguous, aligned, native-order numpy array seen in place, with no new reference
+// or conversion: at a few microseconds a forecast, the generic array casts cost as much as the
+// forecast. Anything else: nullopt (the caller converts).
+struct F32View {
+  float* data;
+  int nd;
+  py::ssize_t n0, n1;  // shape (n1 = 1 for 1-D)
+  bool writeable;
+};
+std::optional<F32View> f32_view(PyObject* o) {
+  const auto& api = py::detail::npy_api::get();
+  if (!api.PyArray_Check_(o)) return std::nullopt;
+  const auto* a = py::detail::array_proxy(o);
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (d->type_num != py::detail::npy_api::NPY_FLOAT_ || (a->flags & need) != need || d->byteorder == '>' ||
+      a->nd < 1 || a->nd > 2)
+    return std::nullopt;
+  return F32View{reinterpret_cast<float*>(a->data), a->nd, a->dimensions[0], a->nd == 2 ? a->dimensions[1] : 1,
+                 (a->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0};
+}
+
+// The zero-copy serving object: float32 in, float32 out, the GIL released while it computes;
+// thread-safe (each calling thread gets a workspace of its own).
+struct PyPredictor {
+  std::shared_ptr<ntn::Predictor> p;
+
+  std::size_t series_of(py::handle series) const {
+    if (series.is_none()) return ntn::Predictor::kNoSeries;
+    if (PyLong_Check(series.ptr())) {
+      const long long i = PyLong_AsLongLong(series.ptr());
+      NTN_CHECK(i >= 0 && std::size_t(i) < std::max<std::size_t>(1, p->artifact().series.size()),
+                "Predictor.predict: series index ", i, " is not one of the model's ", p->artifact().series.size(),
+                " series");
+      return std::size_t(i);
+    }
+    return p->series_index(series.cast<std::string>());
+  }
+
+  py::object predict(py::handle x_in, py::handle series, py::handle out) {
+    const std::size_t L = p->input_size(), HQ = p->output_size();
+    py::object x_keep;  // a converted copy when x is not float32 C-contiguous
+    std::optional<F32View> x = f32_view(x_in.ptr());
+    if (!x) {
+      x_keep = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(x_in);
+      NTN_CHECK(x_keep, "Predictor.predict: x must be an array of numbers, (L,) or (B, L)");
+      x = f32_view(x_keep.ptr());
+      NTN_CHECK(x, "Predictor.predict: x must be (L,) or (B, L)");
+    }
+    const std::size_t B = x->nd == 2 ? std::size_t(x->n0) : 1, width = std::size_t(x->nd == 2 ? x->n1 : x->n0);
+    NTN_CHECK(width == L, "Predictor.predict: the model reads the last ", L, " values (got ", width, ")");
+    const std::size_t s = series_of(series);
+    py::object y;
+    float* yp;
+    if (out.is_none()) {
+      std::vector<py::ssize_t> shape;
+      if (x->nd == 2) shape.push_back(py::ssize_t(B));
+      shape.push_back(py::ssize_t(p->horizon()));
+      if (p->outputs() > 1) shape.push_back(py::ssize_t(p->outputs()));
+      py::array_t<float> a(shape);
+      yp = a.mutable_data();
+      y = std::move(a);
+    } else {
+      const std::optional<F32View> o = f32_view(out.ptr());
+      NTN_CHECK(o && o->writeable && std::size_t(o->n0 * o->n1) == B * HQ,
+                "Predictor.predict: out must be a writeable C-contiguous float32 array of ", B * HQ, " values");
+      yp = o->data;
+      y = py::reinterpret_borrow<py::object>(out);
+    }
+    const float* xp = x->data;
+    {
+      py::gil_scoped_release nogil;
+      if (B == 1) {
+        p->predict(xp, yp, s);
+      } else {
+        std::vector<std::size_t> rows(B, s);
+        p->predict_batch(xp, B, yp, rows.data());
+      }
+    }
+    return y;
+  }
+};
+
+struct PyStream {
+  std::shared_ptr<ntn::Predictor> p;  // keeps the predictor alive
+  std::unique_ptr<ntn::StreamingPredictor> s;
+  std::vector<float> y;
+  py::object push(double value) {
+    bool ready;
+    {
+      py::gil_scoped_release nogil;
+      ready = s->push(float(value), y.data());
+    }
+    if (!ready) return py::none();
+    py::array_t<float> out(py::ssize_t(y.size()));
+    std::copy(y.begin(), y.end(), out.mutable_data());
+    return out;
+  }
+};
+
+ntn::RecordFilter filter_of(const py::kwargs& kw) {
+  ntn::RecordFilter f;
+  for (auto item : kw) {
+    const std::string k = py::str(item.first);
+    const py::handle v = item.second;
+    if (k == "name") f.name = v.cast<std::string>();
+    else if (k == "version") f.version = v.cast<std::int64_t>();
+    else if (k == "model_type") f.model_types = {v.cast<std::string>()};
+    else if (k == "model_types") f.model_types = v.cast<std::vector<std::string>>();
+    else if (k == "tags_any") f.tags_any = v.cast<std::vector<std::string>>();
+    else if (k == "tags_all") f.tags_all = v.cast<std::vector<std::string>>();
+    else if (k == "created_after") f.created_after = v.cast<std::string>();
+    else if (k == "created_before") f.created_before = v.cast<std::string>();
+    else if (k == "parent") f.parent = v.cast<std::string>();
+    else if (k == "stage") f.stage = v.cast<std::string>();
+    else if (k == "limit") f.limit = v.cast<std::size_t>();
+    else if (k == "metrics") {  // {"val_mae": (None, 0.5)}
+      for (auto m : v.cast<py::dict>()) {
+        auto range = m.second.cast<py::tuple>();
+        NTN_CHECK(range.size() == 2, "registry filter metrics['", py::str(m.first).cast<std::string>(),
+                  "'] must be (min, max) with None for no bound");
+        ntn::MetricRange r{py::str(m.first), std::nullopt, std::nullopt};
+        if (!range[0].is_none()) r.min = range[0].cast<double>();
+        if (!range[1].is_none()) r.max = range[1].cast<double>();
+        f.metrics.push_back(r);
+      }
+    } else if (k == "config") {  // {"model.input_size": 168}
+      for (auto c : v.cast<py::dict>()) f.config.push_back({py::str(c.first), to_json(c.second)});
+    } else {
+      throw ntn::Error(ntn::cat("registry filter: unknown field '", k,
+                                "' (name, version, model_type(s), tags_any, tags_all, metrics, created_after, "
+                                "created_before, parent, stage, config, limit)"));
+    }
+  }
+  return f;
+}
+
+py::list records(const std::vector<ntn::ModelRecord>& rs) {
+  py::list out;
+  for (const auto& r : rs) out.append(to_py(r.to_json()));
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_ntneural, m) {
+  m.doc() = "ntneural: neural time-series forecasting (C++ library bindings)";
+  static py::exception<ntn::Error> error(m, "Error", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr e) {
+    try {
+      if (e) std::rethrow_exception(e);
+    } catch (const ntn::Error& x) {
+      error(x.what());
+    }
+  });
+
+  py::class_<PyModel>(m, "Model")
+      .def_property_readonly("model_type", [](const PyModel& s) { return s.artifact().model->type(); })
+      .def_property_readonly("uuid", [](const PyModel& s) { return s.artifact().uuid; })
+      .def_property_readonly("input_size", [](const PyModel& s) { return s.artifact().model->input_size(); })
+      .def_property_readonly("horizon", [](const PyModel& s) { return s.artifact().model->horizon(); })
+      .def_property_readonly("series", [](const PyModel& s) { return s.artifact().series; })
+      .def_property_readonly("summary", [](const PyModel& s) { return to_py(s.summary); })
+      .def_property_readonly("test_metrics", [](const PyModel& s) { return to_py(s.test); })
+      .def_property_readonly("training", [](const PyModel& s) { return to_py(s.artifact().training); })
+      .def("save", [](const PyModel& s, const std::string& path) { ntn::write_file_atomic(path, *s.bytes); },
+           py::arg("path"))
+      .def("predict", &model_predict, py::arg("history"), py::arg("series") = py::none())
+      .def(
+          "quantize",
+          [](const PyModel& s, const std::string& to) {
+            return PyModel::from_artifact(ntn::quantize(s.artifact(), ntn::parse_precision(to)), s.source);
+          },
+          py::arg("to") = "int8")
+      .def(
+          "backtest",
+          [](PyModel& s, const py::array_t<double, py::array::c_style | py::array::forcecast>& y, std::size_t origins,
+             std::size_t step, std::size_t season, const std::string& series) {
+            NTN_CHECK(y.ndim() == 1, "backtest: y must be a 1-D array");
+            ntn::BacktestSpec spec;
+            spec.origins = origins, spec.step = step, spec.season = season;
+            std::vector<ntn::Predictor*> ps = {&s.pred()};
+            const auto& names = s.pred().artifact().series;
+            const std::string name = series.empty() && names.size() == 1 ? names[0] : series;
+            ntn::BacktestResult r;
+            {
+              py::gil_scoped_release nogil;
+              r = ntn::backtest(ps, name, y.data(), std::size_t(y.shape(0)), spec);
+            }
+            return to_py(r.aggregate);
+          },
+          py::arg("y"), py::arg("origins") = 1000, py::arg("step") = 1, py::arg("season") = 0, py::arg("series") = "");
+
+  m.def("_train", &train, py::arg("data"), py::arg("model"), py::arg("input_size"), py::arg("horizon"),
+        py::arg("train_cfg"), py::arg("model_cfg"), py::arg("names"), py::arg("val_ratio"), py::arg("test_ratio"),
+        py::arg("scaler"), py::arg("threads"));
+  m.def(
+      "load",
+      [](const std::string& model) {
+        const std::string path = artifact_file(model);
+        PyModel pm;
+        pm.bytes = std::make_shared<const std::string>(ntn::read_file(path));
+        pm.source = path;
+        pm.artifact();  // validates
+        return pm;
+      },
+      py::arg("model"), "Load an artifact file or registry:DB:REF.");
+
+  py::class_<PyPredictor>(m, "Predictor")
+      .def(py::init([](py::object model, const std::string& precision, std::size_t max_batch, std::size_t threads) {
+             ntn::PredictorOptions o{.precision = ntn::parse_precision(precision), .max_batch = max_batch,
+                                     .forecast_threads = threads};
+             PyPredictor p;
+             if (py::isinstance<PyModel>(model)) {
+               p.p = std::make_shared<ntn::Predictor>(model.cast<PyModel&>().artifact(), o);
+             } else {
+               const std::string path = artifact_file(model.cast<std::string>());
+               py::gil_scoped_release nogil;
+               p.p = std::make_shared<ntn::Predictor>(path, o);
+             }
+             return p;
+           }),
+           py::arg("model"), py::arg("precision") = "fp32", py::arg("max_batch") = 32, py::arg("threads") = 1)
+      .def_property_readonly("input_size", [](const PyPredictor& s) { return s.p->input_size(); })
+      .def_property_readonly("horizon", [](const PyPredictor& s) { return s.p->horizon(); })
+      .def_property_readonly("outputs", [](const PyPredictor& s) { return s.p->outputs(); })
+      .def("series_index", [](const PyPredictor& s, const std::string& name) { return s.p->series_index(name); },
+           py::arg("name"))
+      .def("predict", &PyPredictor::predict, py::arg("x"), py::arg("series") = py::none(), py::arg("out") = py::none());
+
+  py::class_<PyStream>(m, "StreamingPredictor")
+      .def(py::init([](const PyPredictor& pred, const std::optional<std::string>& series) {
+             PyStream s;
+             s.p = pred.p;
+             s.s = std::make_unique<ntn::StreamingPredictor>(*s.p, series ? s.p->series_index(*series)
+                                                                          : ntn::Predictor::kNoSeries);
+             s.y.resize(s.p->output_size());
+             return s;
+           }),
+           py::arg("predictor"), py::arg("series") = py::none())
+      .def("push", &PyStream::push, py::arg("value"));
+
+  m.def(
+      "series_signature",
+      [](const py::array_t<double, py::array::c_style | py::array::forcecast>& x, std::size_t season) {
+        NTN_CHECK(x.ndim() == 1, "series_signature: x must be a 1-D array");
+        return ntn::series_signature(x.data(), std::size_t(x.shape(0)), season);
+      },
+      py::arg("x"), py::arg("season") = 0);
+  m.def("series_signature_names", &ntn::series_signature_names);
+
+  py::class_<ntn::Registry>(m, "Registry")
+      .def(py::init([](const std::string& path, bool create) { return ntn::Registry::open(path, create); }),
+           py::arg("path"), py::arg("create") = true)
+      .def(
+          "add",
+          [](ntn::Registry& r, py::object model, const std::string& name, const std::vector<std::string>& tags,
+             const py::dict& metrics, const std::string& parent, const std::string& stage, py::object signature) {
+            ntn::RegisterSpec s;
+            s.name = name, s.tags = tags, s.metrics = to_json(metrics), s.parent = parent, s.stage = stage;
+            if (!signature.is_none()) s.signature = signature.cast<std::vector<double>>();
+            std::string path;
+            std::string tmp;
+            if (py::isinstance<PyModel>(model)) {
+              tmp = ntn::cat(r.path(), ".import.", ::getpid(), ".ntn");
+              ntn::write_file_atomic(tmp, *model.cast<PyModel&>().bytes);
+              path = tmp;
+            } else {
+              path = model.cast<std::string>();
+            }
+            ntn::ModelRecord rec;
+            try {
+              py::gil_scoped_release nogil;
+              rec = r.add_file(path, s);
+            } catch (...) {
+              if (!tmp.empty()) std::remove(tmp.c_str());
+              throw;
+            }
+            if (!tmp.empty()) std::remove(tmp.c_str());
+            return to_py(rec.to_json());
+          },
+          py::arg("model"), py::arg("name"), py::arg("tags") = std::vector<std::string>{},
+          py::arg("metrics") = py::dict(), py::arg("parent") = "", py::arg("stage") = "",
+          py::arg("signature") = py::none())
+      .def("list", [](const ntn::Registry& r, const py::kwargs& kw) { return records(r.list(filter_of(kw))); })
+      .def("get", [](const ntn::Registry& r, const std::string& ref) { return to_py(r.get(ref).to_json()); },
+           py::arg("ref"))
+      .def(
+          "load",
+          [](const ntn::Registry& r, const std::string& ref) {
+            const std::string path = r.artifact_path(r.get(ref));
+            PyModel pm;
+            pm.bytes = std::make_shared<const std::string>(ntn::read_file(path));
+            pm.source = path;
+            pm.artifact();
+            return pm;
+          },
+          py::arg("ref"))
+      .def(
+          "search_like",
+          [](const ntn::Registry& r, const std::vector<double>& sig, std::size_t k, const std::string& how,
+             const py::kwargs& kw) {
+            py::list out;
+            for (const auto& m : r.search_like(sig, k, ntn::parse_similarity(how), filter_of(kw)))
+              out.append(py::make_tuple(to_py(m.record.to_json()), m.score));
+            return out;
+          },
+          py::arg("signature"), py::arg("k") = 5, py::arg("similarity") = "cosine")
+      .def("tag", &ntn::Registry::tag, py::arg("ref"), py::arg("add") = std::vector<std::string>{},
+           py::arg("remove") = std::vector<std::string>{})
+      .def("promote", &ntn::Registry::promote, py::arg("ref"), py::arg("stage"))
+      .def("remove", &ntn::Registry::remove, py::arg("ref"))
+      .def("check",
+           [](const ntn::Registry& r) {
+             const ntn::RegistryCheck c = r.check();
+             return py::dict(py::arg("records") = c.records, py::arg("ok") = c.ok, py::arg("problems") = c.problems);
+           })
+      .def("gc", [](ntn::Registry& r) {
+        const ntn::RegistryGc g = r.gc();
+        return py::dict(py::arg("objects_removed") = g.objects_removed,
+                        py::arg("temporaries_removed") = g.temporaries_removed, py::arg("bytes_freed") = g.bytes_freed);
+      });
+}
