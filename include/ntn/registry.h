@@ -188,6 +188,11 @@ struct DataDescription {
 DataDescription describe_training_data(const std::vector<std::string>& names, const std::vector<std::vector<double>>& cols,
                                        std::size_t season, const nlohmann::json& source = nlohmann::json::object());
 
+// A model argument of the CLI and the Python package: an artifact file (returned as is), or
+// registry:DB:REF - a model of the registry file DB (REF as above; DB may not contain ':'), whose
+// artifact's path is returned. An unknown reference or a missing artifact is an error naming it.
+std::string resolve_model_file(const std::string& model);
+
 // sha256 of bytes as 64 lowercase hex digits.
 std::string sha256_hex(const void* data, std::size_t n);
 

@@ -31,17 +31,6 @@ json to_json(const py::handle& o) {
   return json::parse(py::module_::import("json").attr("dumps")(o).cast<std::string>());
 }
 
-// "registry:DB:REF" or a file -> the artifact's path.
-std::string artifact_file(const std::string& model) {
-  const std::string prefix = "registry:";
-  if (model.rfind(prefix, 0) != 0) return model;
-  const std::size_t colon = model.find(':', prefix.size());
-  NTN_CHECK(colon != std::string::npos && colon > prefix.size() && colon + 1 < model.size(), "model '", model,
-            "': expected registry:DB:NAME[@VERSION|@best|@STAGE] or registry:DB:UUID");
-  const ntn::Registry reg = ntn::Registry::open(model.substr(prefix.size(), colon - prefix.size()), false);
-  return reg.artifact_path(reg.get(model.substr(colon + 1)));
-}
-
 // A trained or loaded model: its artifact (bytes kept, so predictors and copies are cheap to
 // make), the training summary and test metrics when it was trained here.
 struct PyModel {
@@ -53,6 +42,13 @@ struct PyModel {
   ntn::Artifact artifact() const {
     return ntn::Artifact::from_file(
         std::make_shared<const ntn::SafeTensorsFile>(ntn::SafeTensorsFile::parse(*bytes, source)));
+  }
+  static PyModel from_file(const std::string& path) {
+    PyModel m;
+    m.bytes = std::make_shared<const std::string>(ntn::read_file(path));
+    m.source = path;
+    m.artifact();  // validates
+    return m;
   }
   static PyModel from_artifact(const ntn::Artifact& a, const std::string& source) {
     PyModel m;
@@ -347,14 +343,7 @@ PYBIND11_MODULE(_ntneural, m) {
         py::arg("scaler"), py::arg("threads"));
   m.def(
       "load",
-      [](const std::string& model) {
-        const std::string path = artifact_file(model);
-        PyModel pm;
-        pm.bytes = std::make_shared<const std::string>(ntn::read_file(path));
-        pm.source = path;
-        pm.artifact();  // validates
-        return pm;
-      },
+      [](const std::string& model) { return PyModel::from_file(ntn::resolve_model_file(model)); },
       py::arg("model"), "Load an artifact file or registry:DB:REF.");
 
   py::class_<PyPredictor>(m, "Predictor")
@@ -365,7 +354,7 @@ PYBIND11_MODULE(_ntneural, m) {
              if (py::isinstance<PyModel>(model)) {
                p.p = std::make_shared<ntn::Predictor>(model.cast<PyModel&>().artifact(), o);
              } else {
-               const std::string path = artifact_file(model.cast<std::string>());
+               const std::string path = ntn::resolve_model_file(model.cast<std::string>());
                py::gil_scoped_release nogil;
                p.p = std::make_shared<ntn::Predictor>(path, o);
              }
@@ -438,14 +427,7 @@ PYBIND11_MODULE(_ntneural, m) {
            py::arg("ref"))
       .def(
           "load",
-          [](const ntn::Registry& r, const std::string& ref) {
-            const std::string path = r.artifact_path(r.get(ref));
-            PyModel pm;
-            pm.bytes = std::make_shared<const std::string>(ntn::read_file(path));
-            pm.source = path;
-            pm.artifact();
-            return pm;
-          },
+          [](const ntn::Registry& r, const std::string& ref) { return PyModel::from_file(r.artifact_path(r.get(ref))); },
           py::arg("ref"))
       .def(
           "search_like",

@@ -970,6 +970,21 @@ RegistryGc Registry::gc() {
 
 namespace ntn {
 
+std::string resolve_model_file(const std::string& model) {
+  const std::string prefix = "registry:";
+  if (model.rfind(prefix, 0) != 0) return model;
+  const std::size_t colon = model.find(':', prefix.size());
+  NTN_CHECK(colon != std::string::npos && colon > prefix.size() && colon + 1 < model.size(), "model '", model,
+            "': expected registry:DB:NAME[@VERSION|@latest|@best|@best:METRIC|@STAGE] or registry:DB:UUID");
+  const std::string db = model.substr(prefix.size(), colon - prefix.size()), ref = model.substr(colon + 1);
+  const Registry reg = Registry::open(db, /*create=*/false);
+  const ModelRecord r = reg.get(ref);
+  const std::string path = reg.artifact_path(r);
+  NTN_CHECK(::access(path.c_str(), R_OK) == 0, "model '", model, "': the artifact of ", r.name, "@", r.version, " ('",
+            path, "') is missing; `ntneural registry check ", db, "` lists every such record");
+  return path;
+}
+
 DataDescription describe_training_data(const std::vector<std::string>& names, const std::vector<std::vector<double>>& cols,
                                        std::size_t season, const nlohmann::json& source) {
   NTN_CHECK(!cols.empty() && names.size() == cols.size(), "describe training data: ", cols.size(), " series and ",
