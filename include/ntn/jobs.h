@@ -32,6 +32,11 @@ struct TrainJob {
   nlohmann::json model = {{"type", "nhits"}};
   TrainConfig train;               // derive_schedule is applied to it
   bool resume = false;             // continue from train.checkpoint_path when that file exists
+  // A checkpoint to start from instead of fresh weights (a fine-tune or refit, on this job's
+  // data): its weights, optimizer state and progress; the same model and training config (the
+  // step budget, patience and validation settings may differ). A resumed checkpoint
+  // (resume, when train.checkpoint_path exists) takes precedence: it is this job's own progress.
+  std::string init_from;
   std::function<void(const TrainLog&)> on_log;  // progress (every train.log_every steps)
 };
 

@@ -6,10 +6,12 @@
 // tags, a stage ("" or staging / production / archived), metrics (JSON numbers), the training and
 // model config (from the artifact), the training data (fingerprint, summary statistics, source)
 // and its signature (features.h series_signature: what the similarity search compares), and the
-// artifact's sha256 and size.
+// artifact's sha256 and size, and optionally a training checkpoint of the model (weights, optimizer
+// state and progress: what `train --init-from` continues a fine-tune or refit from), stored the
+// same way as "<sha256>.ckpt".
 //
 // Concurrency and crash safety: WAL journal, a busy timeout and retries, so many processes read
-// and write at once. An artifact is written (temp file, fsync, rename, directory fsync) before
+// and write at once; one Registry may also be shared by threads (its transactions take turns). An artifact is written (temp file, fsync, rename, directory fsync) before
 // the transaction that references it commits, so a writer killed at any point leaves every
 // committed record loadable; what it leaves behind is an unreferenced object or a temporary,
 // which gc() removes. A file that is not a registry (or not SQLite) is an error naming it.
@@ -60,6 +62,8 @@ struct ModelRecord {
   std::vector<double> signature;  // series_signature of the training data (empty if unknown)
   std::string sha256;             // of the artifact's bytes
   std::uint64_t size = 0;         // artifact bytes
+  std::string checkpoint_sha256;  // of its training checkpoint, or "" when none was registered
+  std::uint64_t checkpoint_size = 0;
   nlohmann::json to_json() const;
 };
 
@@ -72,6 +76,7 @@ struct RegisterSpec {
   std::string stage;                   // "" or a stage (promote's rules apply)
   nlohmann::json data = nlohmann::json::object();     // training data: fingerprint, summary, source
   std::vector<double> signature;       // finite, series_signature_names().size() entries, or empty
+  std::string checkpoint;              // a training checkpoint file of the same model to store with it, or ""
 };
 
 struct MetricRange {
@@ -145,6 +150,7 @@ class Registry {
   std::vector<ModelRecord> list(const RecordFilter& f = {}) const;
   ModelRecord get(const std::string& ref) const;  // throws naming the reference when nothing matches
   std::string artifact_path(const ModelRecord& r) const;
+  std::string checkpoint_path(const ModelRecord& r) const;  // "" when r has no checkpoint
   Artifact load(const std::string& ref, bool linear_weights = true) const;
 
   void tag(const std::string& ref, const std::vector<std::string>& add, const std::vector<std::string>& remove);
@@ -167,7 +173,7 @@ class Registry {
   // already taken becomes the name's next one. Stages, tags, metrics, parents and times are kept.
   RegistryTransfer import_from(const std::string& from_path);
 
-  RegistryCheck check() const;  // every record's artifact: present, its sha256, loadable
+  RegistryCheck check() const;  // every record's artifact (and checkpoint): present, its sha256, loadable
   RegistryGc gc();              // objects no record references, stale temporaries
 
  private:
@@ -192,6 +198,11 @@ DataDescription describe_training_data(const std::vector<std::string>& names, co
 // registry:DB:REF - a model of the registry file DB (REF as above; DB may not contain ':'), whose
 // artifact's path is returned. An unknown reference or a missing artifact is an error naming it.
 std::string resolve_model_file(const std::string& model);
+
+// The training checkpoint a fine-tune starts from: a checkpoint file (returned as is), or
+// registry:DB:REF - the checkpoint registered with that model (an error when it has none). uuid,
+// when given, receives the registered model's uuid ("" for a file): the fine-tune's parent.
+std::string resolve_checkpoint_file(const std::string& model, std::string* uuid = nullptr);
 
 // sha256 of bytes as 64 lowercase hex digits.
 std::string sha256_hex(const void* data, std::size_t n);

@@ -123,6 +123,9 @@ class Trainer {
   ~Trainer();
 
   std::function<void(const TrainLog&)> on_log;  // progress reporting (CLI: bar or JSON lines)
+  // Also write the checkpoint (cfg.checkpoint_path) when run() ends, before it restores the best
+  // weights: the state a later fine-tune or a longer run continues from.
+  bool checkpoint_at_end = false;
 
   // Loads a checkpoint written by a trainer of the same model and config; run() continues it.
   void resume(const std::string& checkpoint_path);

@@ -41,7 +41,7 @@ _TRAIN_FIELDS = {
     "max_steps", "epochs", "batch_size", "micro_batches", "seed", "loss", "quantiles", "distribution",
     "huber_delta", "optimizer", "lr", "weight_decay", "decay_on", "schedule", "lr_decays", "clip_norm",
     "window_scaling", "val_every", "val_batch", "patience", "min_delta", "restore_best", "val_metric",
-    "precision",
+    "precision", "checkpoint_every",
 }
 
 
@@ -63,7 +63,7 @@ def from_long_frame(df: Any, id_col: str = "unique_id", time_col: str = "ds", ta
 def train(data: Union[np.ndarray, Mapping[str, Sequence[float]], Any], model: str = "nhits", *,
           input_size: int = 0, horizon: int = 24, names: Optional[Sequence[str]] = None,
           val_ratio: float = 0.1, test_ratio: float = 0.2, scaler: str = "standard", threads: int = 0,
-          **fields: Any) -> Model:
+          checkpoint: str = "", init_from: str = "", **fields: Any) -> Model:
     """Train a model on in-memory series and return it.
 
     data: (T,) one series, (T, S) S series (``names`` names them), a dict name -> (T,), or a
@@ -71,6 +71,10 @@ def train(data: Union[np.ndarray, Mapping[str, Sequence[float]], Any], model: st
     out for ``Model.test_metrics`` and the ``val_ratio`` before it validates (early stopping).
     Keywords: the training fields (max_steps, batch_size, lr, loss, seed, ...) and any field of
     the model's config (mlp_units, dropout, ...). Deterministic for a seed, like the CLI.
+    checkpoint: a file for the training checkpoint (written every ``checkpoint_every`` steps and
+    at the end; ``Registry.add(..., checkpoint=)`` stores it with the model). init_from: a
+    checkpoint file or ``registry:DB:REF`` (the one registered with that model) to continue - a
+    fine-tune or refit on ``data`` with the same model and training settings, a larger max_steps.
     """
     if hasattr(data, "columns") and hasattr(data, "pivot"):
         data = from_long_frame(data)
@@ -78,7 +82,8 @@ def train(data: Union[np.ndarray, Mapping[str, Sequence[float]], Any], model: st
     train_cfg.setdefault("schedule", "step")  # the command line's default: the same model as `ntneural train`
     model_cfg = {k: v for k, v in fields.items() if k not in _TRAIN_FIELDS}
     return _ntneural._train(data, model, int(input_size), int(horizon), train_cfg, model_cfg,
-                            list(names or []), float(val_ratio), float(test_ratio), scaler, int(threads))
+                            list(names or []), float(val_ratio), float(test_ratio), scaler, int(threads),
+                            str(checkpoint), str(init_from))
 
 
 def _predict_batch(self: Model, histories: np.ndarray, series: Optional[str] = None) -> np.ndarray:

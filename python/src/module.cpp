@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,7 +97,8 @@ std::shared_ptr<ntn::Frame> frame_of(const py::object& data, const std::vector<s
 
 PyModel train(const py::object& data, const std::string& model, std::size_t input_size, std::size_t horizon,
               const py::dict& train_cfg, const py::dict& model_cfg, const std::vector<std::string>& names,
-              double val_ratio, double test_ratio, const std::string& scaler, std::size_t threads) {
+              double val_ratio, double test_ratio, const std::string& scaler, std::size_t threads,
+              const std::string& checkpoint, const std::string& init_from) {
   ntn::TrainJob job;
   job.data.frame = frame_of(data, names);
   job.data.path = "<array>";
@@ -109,6 +111,14 @@ PyModel train(const py::object& data, const std::string& model, std::size_t inpu
   if (input_size) job.model["input_size"] = input_size;
   if (horizon) job.model["horizon"] = horizon;
   job.train = ntn::TrainConfig::from_json(to_json(train_cfg));
+  job.train.checkpoint_path = checkpoint;
+  if (!init_from.empty()) {
+    std::string parent;
+    job.init_from = ntn::resolve_checkpoint_file(init_from, &parent);
+    std::error_code ec;
+    NTN_CHECK(parent.empty() || checkpoint.empty() || !std::filesystem::equivalent(checkpoint, job.init_from, ec),
+              "train: checkpoint '", checkpoint, "' is the registered checkpoint init_from reads; choose another path");
+  }
   ntn::TrainResult r;
   {
     py::gil_scoped_release nogil;
@@ -340,7 +350,7 @@ PYBIND11_MODULE(_ntneural, m) {
 
   m.def("_train", &train, py::arg("data"), py::arg("model"), py::arg("input_size"), py::arg("horizon"),
         py::arg("train_cfg"), py::arg("model_cfg"), py::arg("names"), py::arg("val_ratio"), py::arg("test_ratio"),
-        py::arg("scaler"), py::arg("threads"));
+        py::arg("scaler"), py::arg("threads"), py::arg("checkpoint") = "", py::arg("init_from") = "");
   m.def(
       "load",
       [](const std::string& model) { return PyModel::from_file(ntn::resolve_model_file(model)); },
@@ -395,9 +405,11 @@ PYBIND11_MODULE(_ntneural, m) {
       .def(
           "add",
           [](ntn::Registry& r, py::object model, const std::string& name, const std::vector<std::string>& tags,
-             const py::dict& metrics, const std::string& parent, const std::string& stage, py::object signature) {
+             const py::dict& metrics, const std::string& parent, const std::string& stage, py::object signature,
+             const std::string& checkpoint) {
             ntn::RegisterSpec s;
             s.name = name, s.tags = tags, s.metrics = to_json(metrics), s.parent = parent, s.stage = stage;
+            s.checkpoint = checkpoint;
             if (!signature.is_none()) s.signature = signature.cast<std::vector<double>>();
             std::string path;
             std::string tmp;
@@ -421,8 +433,17 @@ PYBIND11_MODULE(_ntneural, m) {
           },
           py::arg("model"), py::arg("name"), py::arg("tags") = std::vector<std::string>{},
           py::arg("metrics") = py::dict(), py::arg("parent") = "", py::arg("stage") = "",
-          py::arg("signature") = py::none())
-      .def("list", [](const ntn::Registry& r, const py::kwargs& kw) { return records(r.list(filter_of(kw))); })
+          py::arg("signature") = py::none(), py::arg("checkpoint") = "")
+      .def("list",
+           [](const ntn::Registry& r, const py::kwargs& kw) {
+             const ntn::RecordFilter f = filter_of(kw);
+             std::vector<ntn::ModelRecord> rs;
+             {
+               py::gil_scoped_release nogil;
+               rs = r.list(f);
+             }
+             return records(rs);
+           })
       .def("get", [](const ntn::Registry& r, const std::string& ref) { return to_py(r.get(ref).to_json()); },
            py::arg("ref"))
       .def(
@@ -430,11 +451,25 @@ PYBIND11_MODULE(_ntneural, m) {
           [](const ntn::Registry& r, const std::string& ref) { return PyModel::from_file(r.artifact_path(r.get(ref))); },
           py::arg("ref"))
       .def(
+          "checkpoint_path",
+          [](const ntn::Registry& r, const std::string& ref) -> py::object {
+            const std::string p = r.checkpoint_path(r.get(ref));
+            return p.empty() ? py::object(py::none()) : py::object(py::str(p));
+          },
+          py::arg("ref"))
+      .def(
           "search_like",
           [](const ntn::Registry& r, const std::vector<double>& sig, std::size_t k, const std::string& how,
              const py::kwargs& kw) {
+            const ntn::RecordFilter f = filter_of(kw);
+            const ntn::Similarity sim = ntn::parse_similarity(how);
+            std::vector<ntn::SimilarModel> found;
+            {
+              py::gil_scoped_release nogil;
+              found = r.search_like(sig, k, sim, f);
+            }
             py::list out;
-            for (const auto& m : r.search_like(sig, k, ntn::parse_similarity(how), filter_of(kw)))
+            for (const auto& m : found)
               out.append(py::make_tuple(to_py(m.record.to_json()), m.score));
             return out;
           },
@@ -445,7 +480,11 @@ PYBIND11_MODULE(_ntneural, m) {
       .def("remove", &ntn::Registry::remove, py::arg("ref"))
       .def("check",
            [](const ntn::Registry& r) {
-             const ntn::RegistryCheck c = r.check();
+             ntn::RegistryCheck c;
+             {
+               py::gil_scoped_release nogil;
+               c = r.check();
+             }
              return py::dict(py::arg("records") = c.records, py::arg("ok") = c.ok, py::arg("problems") = c.problems);
            })
       .def("gc", [](ntn::Registry& r) {

@@ -168,6 +168,54 @@ def test_registry_round_trip(model, tmp_path):
         reg.list(colour="red")
 
 
+def test_registry_checkpoints_fine_tune_and_shared_handle(tmp_path):
+    db = str(tmp_path / "reg.db")
+    reg = ntneural.Registry(db)
+    ck = str(tmp_path / "a.ckpt")
+    a = ntneural.train(series(), checkpoint=ck, **SMALL)
+    rec = reg.add(a, name="ft", checkpoint=ck)
+    assert len(rec["checkpoint_sha256"]) == 64 and reg.checkpoint_path("ft").endswith(".ckpt")
+    x = series()[-24:]
+    # Continued to the budget it was saved at: exactly the registered model.
+    same = ntneural.train(series(), init_from=f"registry:{db}:ft", **SMALL)
+    assert np.array_equal(same.predict(x), a.predict(x))
+    # Further, on newer data: from the registry or from the file, the same weights.
+    longer = dict(SMALL, max_steps=45)
+    b = ntneural.train(series(seed=8), init_from=f"registry:{db}:ft", **longer)
+    c = ntneural.train(series(seed=8), init_from=ck, **longer)
+    assert np.array_equal(b.predict(x), c.predict(x)) and not np.array_equal(b.predict(x), a.predict(x))
+    assert b.summary["steps"] == 45
+    child = reg.add(b, name="ft", parent=reg.get("ft@1")["uuid"])
+    assert child["version"] == 2 and reg.checkpoint_path("ft@2") is None
+    assert [r["version"] for r in reg.list(parent=rec["uuid"])] == [2]
+    with pytest.raises(ntneural.Error, match="registered without a training checkpoint"):
+        ntneural.train(series(), init_from=f"registry:{db}:ft@2", **longer)
+    with pytest.raises(ntneural.Error, match="is the registered checkpoint"):
+        ntneural.train(series(), init_from=f"registry:{db}:ft@1", checkpoint=reg.checkpoint_path("ft@1"), **longer)
+    with pytest.raises(ntneural.Error, match="another configuration"):
+        ntneural.train(series(), init_from=ck, **dict(longer, batch_size=16))
+    # One handle, many threads: every call takes its turn (the GIL is released while they run).
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                reg.list(name="ft")
+                reg.search_like(ntneural.series_signature(series()), k=2)
+                reg.tag("ft@1", add=[f"t{i}"])
+                reg.check()
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    assert set(reg.get("ft@1")["tags"]) == {"t0", "t1", "t2", "t3"}
+
+
 def test_pandas_long_frame():
     pd = pytest.importorskip("pandas")
     y1, y2 = series(seed=1), series(seed=2)

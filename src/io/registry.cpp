@@ -49,12 +49,14 @@ nlohmann::json ModelRecord::to_json() const {
           {"created", created}, {"registered", registered}, {"parent", parent}, {"stage", stage},
           {"tags", tags},       {"metrics", metrics}, {"train_config", train_config},
           {"model_config", model_config}, {"data", data}, {"signature", signature},
-          {"sha256", sha256},   {"size", size}};
+          {"sha256", sha256},   {"size", size}, {"checkpoint_sha256", checkpoint_sha256},
+          {"checkpoint_size", checkpoint_size}};
 }
 
 namespace {
 
-constexpr int kSchema = 1;
+// 2: models.checkpoint_sha256 / checkpoint_size (a schema-1 file is upgraded when opened).
+constexpr int kSchema = 2;
 constexpr int kBusyMs = 60000;  // a writer waits this long for another's lock before giving up
 
 bool valid_chars(const std::string& s, const char* extra) {
@@ -217,6 +219,8 @@ CREATE TABLE IF NOT EXISTS models(
   data TEXT NOT NULL DEFAULT '{}',
   sha256 TEXT NOT NULL,
   size INTEGER NOT NULL,
+  checkpoint_sha256 TEXT NOT NULL DEFAULT '',
+  checkpoint_size INTEGER NOT NULL DEFAULT 0,
   UNIQUE(name, version));
 CREATE INDEX IF NOT EXISTS models_type ON models(model_type);
 CREATE INDEX IF NOT EXISTS models_created ON models(created);
@@ -233,7 +237,8 @@ CREATE TABLE IF NOT EXISTS signatures(model INTEGER PRIMARY KEY REFERENCES model
 const char* kColumns =
     "m.id, m.uuid, m.name, m.version, m.model_type, m.created, m.registered, m.parent, m.stage, m.metrics, "
     "m.train_config, m.model_config, m.data, (SELECT vec FROM signatures WHERE model = m.id), m.sha256, m.size, "
-    "(SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM tags WHERE model = m.id ORDER BY tag))";
+    "(SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM tags WHERE model = m.id ORDER BY tag)), "
+    "m.checkpoint_sha256, m.checkpoint_size";
 
 nlohmann::json parse_stored(const std::string& text, const std::string& path, const char* field) {
   try {
@@ -266,7 +271,23 @@ ModelRecord read_record(const Stmt& s, const std::string& path) {
     r.tags.push_back(tags.substr(at, end - at));
     at = end + 1;
   }
+  r.checkpoint_sha256 = s.text(17);
+  r.checkpoint_size = std::uint64_t(s.i64(18));
   return r;
+}
+
+// Checks that bytes (of file) are a training checkpoint of the model whose config is model_config
+// (what Trainer::resume would refuse otherwise).
+void check_checkpoint(const std::string& bytes, const std::string& file, const nlohmann::json& model_config,
+                      const std::string& who) {
+  const SafeTensorsFile f = SafeTensorsFile::parse(bytes, file);
+  NTN_CHECK(f.metadata().count("format") && f.meta("format") == "ntneural-checkpoint", "registry: '", file,
+            "' is not an ntneural training checkpoint");
+  nlohmann::json mc = nlohmann::json::parse(f.meta("model_config"), nullptr, /*allow_exceptions=*/false);
+  NTN_CHECK(!mc.is_discarded(), "registry: '", file, "': checkpoint metadata is not valid JSON (corrupted file)");
+  NTN_CHECK(mc == model_config, "registry: the checkpoint '", file, "' is of another model than ", who, " (",
+            mc.dump().substr(0, 200), ")");
+  NTN_CHECK(f.has("params"), "registry: the checkpoint '", file, "' holds no parameters");
 }
 
 // The JSON value at a dot path ("input_size", "a.b") of j, or nullptr when absent.
@@ -307,6 +328,8 @@ struct Registry::Impl {
   mutable std::vector<std::int64_t> cache_ids;
   mutable std::vector<double> cache_sigs;  // (records, F)
   std::uint64_t writes = 0;
+  // One transaction at a time on this connection: threads sharing the handle take turns.
+  mutable std::recursive_mutex tx_mu;
 
   ~Impl() {
     if (db) sqlite3_close_v2(db);
@@ -330,6 +353,7 @@ struct Registry::Impl {
   // writers never deadlock upgrading); rolls back on any error.
   template <class F>
   auto write(F&& f) {
+    std::lock_guard<std::recursive_mutex> lock(tx_mu);
     exec("BEGIN IMMEDIATE");
     try {
       if constexpr (std::is_void_v<decltype(f())>) {
@@ -349,6 +373,7 @@ struct Registry::Impl {
   }
   template <class F>
   auto read(F&& f) const {
+    std::lock_guard<std::recursive_mutex> lock(tx_mu);
     exec("BEGIN");
     try {
       auto r = f();
@@ -360,7 +385,23 @@ struct Registry::Impl {
     }
   }
 
-  std::string object_path(const std::string& sha) const { return cat(objects, "/", sha.substr(0, 2), "/", sha, ".ntn"); }
+  // An artifact is "<sha>.ntn", a checkpoint "<sha>.ckpt".
+  std::string object_path(const std::string& sha, const char* ext = ".ntn") const {
+    return cat(objects, "/", sha.substr(0, 2), "/", sha, ext);
+  }
+
+  // Inside a write transaction (under its lock: gc, which takes it too, never sees the object
+  // unreferenced, and it is durable before the record that names it commits).
+  void store_object(const std::string& obj, const std::string& bytes) const {
+    struct stat ost {};
+    if (::stat(obj.c_str(), &ost) == 0 && std::uint64_t(ost.st_size) == bytes.size()) return;
+    const std::string dir = obj.substr(0, obj.rfind('/'));
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    NTN_CHECK(!ec, "registry '", path, "': cannot create '", dir, "': ", ec.message());
+    write_file_atomic(obj, bytes);
+    fsync_dir(dir);
+  }
 
   std::optional<std::int64_t> find_uuid(const std::string& uuid) const {
     Stmt s(db, path, "SELECT id FROM models WHERE uuid = ?");
@@ -368,22 +409,14 @@ struct Registry::Impl {
     return s.step() ? std::optional<std::int64_t>(s.i64(0)) : std::nullopt;
   }
 
-  // Inside a write transaction: stores the artifact bytes (sha256 r.sha256) and inserts r as
-  // version `version` of its name when that is free (0: the next), else as the next. Putting r in
-  // staging / production archives the version there before. Returns (version, renumbered).
-  std::pair<std::int64_t, bool> insert(const ModelRecord& r, const std::string& bytes, std::int64_t version) {
-    // The object goes to disk under the write lock: gc (which takes it too) never sees it
-    // unreferenced, and it is durable before the record that names it commits.
-    const std::string obj = object_path(r.sha256);
-    struct stat ost {};
-    if (::stat(obj.c_str(), &ost) != 0 || std::uint64_t(ost.st_size) != bytes.size()) {
-      const std::string dir = obj.substr(0, obj.rfind('/'));
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      NTN_CHECK(!ec, "registry '", path, "': cannot create '", dir, "': ", ec.message());
-      write_file_atomic(obj, bytes);
-      fsync_dir(dir);
-    }
+  // Inside a write transaction: stores the artifact bytes (sha256 r.sha256) and the checkpoint's
+  // (r.checkpoint_sha256, when r has one) and inserts r as version `version` of its name when
+  // that is free (0: the next), else as the next. Putting r in staging / production archives the
+  // version there before. Returns (version, renumbered).
+  std::pair<std::int64_t, bool> insert(const ModelRecord& r, const std::string& bytes, std::int64_t version,
+                                       const std::string& checkpoint = {}) {
+    store_object(object_path(r.sha256), bytes);
+    if (!r.checkpoint_sha256.empty()) store_object(object_path(r.checkpoint_sha256, ".ckpt"), checkpoint);
     bool renumbered = false;
     if (version > 0) {
       Stmt t(db, path, "SELECT 1 FROM models WHERE name = ? AND version = ?");
@@ -403,11 +436,13 @@ struct Registry::Impl {
     }
     Stmt ins(db, path,
              "INSERT INTO models(uuid, name, version, model_type, created, registered, parent, stage, metrics, "
-             "train_config, model_config, data, sha256, size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+             "train_config, model_config, data, sha256, size, checkpoint_sha256, checkpoint_size) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     ins.bind(1, r.uuid).bind(2, r.name).bind(3, version).bind(4, r.model_type).bind(5, r.created);
     ins.bind(6, r.registered).bind(7, r.parent).bind(8, r.stage).bind(9, r.metrics.dump());
     ins.bind(10, r.train_config.dump()).bind(11, r.model_config.dump()).bind(12, r.data.dump());
     ins.bind(13, r.sha256).bind(14, std::int64_t(r.size));
+    ins.bind(15, r.checkpoint_sha256).bind(16, std::int64_t(r.checkpoint_size));
     ins.run();
     const std::int64_t id = sqlite3_last_insert_rowid(db);
     if (!r.signature.empty()) {
@@ -593,18 +628,28 @@ Registry Registry::open(const std::string& path, bool create) {
       s.run();
     });
   }
-  impl->read([&] {
+  auto schema = [&] {
     Stmt has(impl->db, path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
     has.step();
     NTN_CHECK(has.i64(0) == 1, "'", path, "' is an SQLite database but not an ntneural registry");
     Stmt s(impl->db, path, "SELECT (SELECT value FROM meta WHERE key = 'format'), (SELECT value FROM meta WHERE key = 'schema')");
     s.step();
     NTN_CHECK(s.text(0) == "ntneural-registry", "'", path, "' is an SQLite database but not an ntneural registry");
-    const std::string v = s.text(1);
-    NTN_CHECK(v == std::to_string(kSchema), "registry '", path, "' has schema version '", v, "'; this ntneural reads ",
-              kSchema, (v.size() < 6 && std::atoi(v.c_str()) > kSchema ? " (it was written by a newer ntneural)" : ""));
-    return 0;
-  });
+    return s.text(1);
+  };
+  std::string v = impl->read(schema);
+  if (v == "1") {  // upgraded in place (once: another process may be doing it too)
+    v = impl->write([&] {
+      if (schema() == "1") {
+        impl->exec("ALTER TABLE models ADD COLUMN checkpoint_sha256 TEXT NOT NULL DEFAULT ''");
+        impl->exec("ALTER TABLE models ADD COLUMN checkpoint_size INTEGER NOT NULL DEFAULT 0");
+        impl->exec("UPDATE meta SET value = '2' WHERE key = 'schema'");
+      }
+      return schema();
+    });
+  }
+  NTN_CHECK(v == std::to_string(kSchema), "registry '", path, "' has schema version '", v, "'; this ntneural reads ",
+            kSchema, (v.size() < 6 && std::atoi(v.c_str()) > kSchema ? " (it was written by a newer ntneural)" : ""));
   std::error_code ec;
   std::filesystem::create_directories(impl->objects, ec);
   NTN_CHECK(!ec, "registry '", path, "': cannot create its objects folder '", impl->objects, "': ", ec.message());
@@ -650,6 +695,13 @@ ModelRecord Registry::add_file(const std::string& artifact_path, const RegisterS
   r.signature = spec.signature;
   r.sha256 = sha;
   r.size = bytes.size();
+  std::string ckpt;
+  if (!spec.checkpoint.empty()) {
+    ckpt = read_whole(spec.checkpoint);
+    check_checkpoint(ckpt, spec.checkpoint, r.model_config, cat("'", artifact_path, "'"));
+    r.checkpoint_sha256 = sha256_hex(ckpt.data(), ckpt.size());
+    r.checkpoint_size = ckpt.size();
+  }
   r.version = R.write([&] {
     if (const auto id = R.find_uuid(r.uuid)) {
       const ModelRecord old = R.record_by_id(*id);
@@ -658,7 +710,7 @@ ModelRecord Registry::add_file(const std::string& artifact_path, const RegisterS
     }
     NTN_CHECK(r.parent.empty() || R.find_uuid(r.parent), "registry add: parent ", r.parent, " is not in registry '",
               R.path, "'");
-    return R.insert(r, bytes, 0).first;
+    return R.insert(r, bytes, 0, ckpt).first;
   });
   return r;
 }
@@ -682,6 +734,9 @@ ModelRecord Registry::get(const std::string& ref) const {
 }
 
 std::string Registry::artifact_path(const ModelRecord& r) const { return impl_->object_path(r.sha256); }
+std::string Registry::checkpoint_path(const ModelRecord& r) const {
+  return r.checkpoint_sha256.empty() ? std::string() : impl_->object_path(r.checkpoint_sha256, ".ckpt");
+}
 
 Artifact Registry::load(const std::string& ref, bool linear_weights) const {
   const ModelRecord r = get(ref);
@@ -828,6 +883,34 @@ std::vector<SimilarModel> Registry::search_like(const std::vector<double>& sig, 
   });
 }
 
+namespace {
+
+// A record's artifact and checkpoint bytes, each checked against its sha256; an error names the
+// record, the file and what is wrong, after `what`.
+struct ObjectBytes {
+  std::string artifact, checkpoint;
+};
+ObjectBytes read_objects(const Registry& reg, const ModelRecord& r, const std::string& what) {
+  auto one = [&](const std::string& p, const char* kind, const std::string& sha, std::uint64_t size) {
+    std::string b;
+    try {
+      b = read_whole(p);
+    } catch (const Error&) {
+      throw Error(cat(what, ": the ", kind, " of ", r.name, "@", r.version, " ('", p, "') is missing"));
+    }
+    NTN_CHECK(b.size() == size && sha256_hex(b.data(), b.size()) == sha, what, ": the ", kind, " of ", r.name, "@",
+              r.version, " ('", p, "') does not match its sha256");
+    return b;
+  };
+  ObjectBytes o;
+  o.artifact = one(reg.artifact_path(r), "artifact", r.sha256, r.size);
+  if (!r.checkpoint_sha256.empty())
+    o.checkpoint = one(reg.checkpoint_path(r), "checkpoint", r.checkpoint_sha256, r.checkpoint_size);
+  return o;
+}
+
+}  // namespace
+
 RegistryTransfer Registry::import_from(const std::string& from_path) {
   Impl& R = *impl_;
   NTN_CHECK(from_path != R.path, "registry import: '", from_path, "' is this registry");
@@ -837,19 +920,13 @@ RegistryTransfer Registry::import_from(const std::string& from_path) {
   // Oldest first: versions keep their order and a parent comes before its children.
   std::reverse(recs.begin(), recs.end());
   // Every artifact is read and checked before anything is written.
-  std::vector<std::string> bytes;
+  std::vector<ObjectBytes> bytes;
   for (const ModelRecord& r : recs) {
-    const std::string p = src.artifact_path(r);
-    std::string b;
     try {
-      b = read_whole(p);
-    } catch (const Error&) {
-      throw Error(cat("registry import: the artifact of ", r.name, "@", r.version, " in '", from_path, "' ('", p,
-                      "') is missing; nothing imported"));
+      bytes.push_back(read_objects(src, r, cat("registry import from '", from_path, "'")));
+    } catch (const Error& e) {
+      throw Error(cat(e.what(), "; nothing imported"));
     }
-    NTN_CHECK(b.size() == r.size && sha256_hex(b.data(), b.size()) == r.sha256, "registry import: the artifact of ",
-              r.name, "@", r.version, " in '", from_path, "' ('", p, "') does not match its sha256; nothing imported");
-    bytes.push_back(std::move(b));
   }
   RegistryTransfer t;
   R.write([&] {
@@ -860,7 +937,7 @@ RegistryTransfer Registry::import_from(const std::string& from_path) {
         t.lines.push_back(cat(r.name, "@", r.version, " (", r.uuid, "): already here, skipped"));
         continue;
       }
-      const auto [version, renumbered] = R.insert(r, bytes[i], r.version);
+      const auto [version, renumbered] = R.insert(r, bytes[i].artifact, r.version, bytes[i].checkpoint);
       ++t.copied;
       if (renumbered) {
         ++t.renumbered;
@@ -886,16 +963,8 @@ RegistryTransfer Registry::export_to(const std::string& out_path, const RecordFi
   RegistryTransfer t;
   O.write([&] {
     for (auto it = keep.rbegin(); it != keep.rend(); ++it) {
-      const std::string p = artifact_path(*it);
-      std::string b;
-      try {
-        b = read_whole(p);
-      } catch (const Error&) {
-        throw Error(cat("registry export: the artifact of ", it->name, "@", it->version, " ('", p, "') is missing"));
-      }
-      NTN_CHECK(b.size() == it->size && sha256_hex(b.data(), b.size()) == it->sha256, "registry export: the artifact of ",
-                it->name, "@", it->version, " ('", p, "') does not match its sha256");
-      O.insert(*it, b, it->version);
+      const ObjectBytes b = read_objects(*this, *it, "registry export");
+      O.insert(*it, b.artifact, it->version, b.checkpoint);
       ++t.copied;
     }
   });
@@ -931,6 +1000,20 @@ RegistryCheck Registry::check() const {
       c.problems.push_back(cat(who, ": artifact '", p, "' does not load: ", e.what()));
       continue;
     }
+    if (!r.checkpoint_sha256.empty()) {
+      const std::string cp = checkpoint_path(r);
+      try {
+        const std::string cb = read_whole(cp);
+        if (cb.size() != r.checkpoint_size || sha256_hex(cb.data(), cb.size()) != r.checkpoint_sha256) {
+          c.problems.push_back(cat(who, ": checkpoint '", cp, "' does not match its sha256"));
+          continue;
+        }
+        check_checkpoint(cb, cp, r.model_config, who);
+      } catch (const Error& e) {
+        c.problems.push_back(cat(who, ": checkpoint '", cp, "': ", e.what()));
+        continue;
+      }
+    }
     ++c.ok;
   }
   return c;
@@ -943,6 +1026,8 @@ RegistryGc Registry::gc() {
     std::set<std::string> live;
     Stmt s(R.db, R.path, "SELECT DISTINCT sha256 FROM models");
     while (s.step()) live.insert(s.text(0) + ".ntn");
+    Stmt c(R.db, R.path, "SELECT DISTINCT checkpoint_sha256 FROM models WHERE checkpoint_sha256 != ''");
+    while (c.step()) live.insert(c.text(0) + ".ckpt");
     std::error_code ec;
     for (const auto& sub : std::filesystem::directory_iterator(R.objects, ec)) {
       std::error_code ec2;
@@ -951,9 +1036,11 @@ RegistryGc Registry::gc() {
         const std::string name = e.path().filename().string();
         struct stat st {};
         if (::lstat(e.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        const bool temporary = name.find(".ntn.tmp.") != std::string::npos;
+        const bool temporary =
+            name.find(".ntn.tmp.") != std::string::npos || name.find(".ckpt.tmp.") != std::string::npos;
+        const bool object = (name.size() == 68 && name.ends_with(".ntn")) || (name.size() == 69 && name.ends_with(".ckpt"));
         // Under the write lock no writer is between writing an object and committing its record.
-        if (temporary || (name.size() == 68 && !live.count(name))) {
+        if (temporary || (object && !live.count(name))) {
           std::error_code ec3;
           if (std::filesystem::remove(e.path(), ec3)) {
             (temporary ? out.temporaries_removed : out.objects_removed) += 1;
@@ -970,8 +1057,12 @@ RegistryGc Registry::gc() {
 
 namespace ntn {
 
-std::string resolve_model_file(const std::string& model) {
+namespace {
+
+// registry:DB:REF -> the artifact's (or the checkpoint's) path; anything else as is.
+std::string resolve_registry_file(const std::string& model, bool checkpoint, std::string* uuid) {
   const std::string prefix = "registry:";
+  if (uuid) uuid->clear();
   if (model.rfind(prefix, 0) != 0) return model;
   const std::size_t colon = model.find(':', prefix.size());
   NTN_CHECK(colon != std::string::npos && colon > prefix.size() && colon + 1 < model.size(), "model '", model,
@@ -979,10 +1070,23 @@ std::string resolve_model_file(const std::string& model) {
   const std::string db = model.substr(prefix.size(), colon - prefix.size()), ref = model.substr(colon + 1);
   const Registry reg = Registry::open(db, /*create=*/false);
   const ModelRecord r = reg.get(ref);
-  const std::string path = reg.artifact_path(r);
-  NTN_CHECK(::access(path.c_str(), R_OK) == 0, "model '", model, "': the artifact of ", r.name, "@", r.version, " ('",
-            path, "') is missing; `ntneural registry check ", db, "` lists every such record");
+  NTN_CHECK(!checkpoint || !r.checkpoint_sha256.empty(), "model '", model, "': ", r.name, "@", r.version,
+            " was registered without a training checkpoint (train it with --checkpoint FILE --register, or "
+            "`ntneural registry add ... --checkpoint FILE`)");
+  const std::string path = checkpoint ? reg.checkpoint_path(r) : reg.artifact_path(r);
+  NTN_CHECK(::access(path.c_str(), R_OK) == 0, "model '", model, "': the ", checkpoint ? "checkpoint" : "artifact",
+            " of ", r.name, "@", r.version, " ('", path, "') is missing; `ntneural registry check ", db,
+            "` lists every such record");
+  if (uuid) *uuid = r.uuid;
   return path;
+}
+
+}  // namespace
+
+std::string resolve_model_file(const std::string& model) { return resolve_registry_file(model, false, nullptr); }
+
+std::string resolve_checkpoint_file(const std::string& model, std::string* uuid) {
+  return resolve_registry_file(model, true, uuid);
 }
 
 DataDescription describe_training_data(const std::vector<std::string>& names, const std::vector<std::vector<double>>& cols,

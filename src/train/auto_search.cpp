@@ -160,7 +160,8 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   NTN_CHECK(spec.eta >= 2 && spec.eta <= 100, "--auto-eta: expected 2..100 (got ", spec.eta, ")");
   NTN_CHECK(job.train.val_every > 0,
             "--auto scores candidates on the validation part: --val-every must be > 0");
-  NTN_CHECK(!job.resume, "--auto does not resume a checkpoint (each candidate keeps its own)");
+  NTN_CHECK(!job.resume && job.init_from.empty(),
+            "--auto does not resume a checkpoint (each candidate keeps its own): no --resume / --init-from");
   const double t0 = now_s();
   const detail::JobFrame f = detail::job_frame(job, spec.space.is_null());  // dates: the calendar setting
   const std::string type = json_string(f.cfg, "model config", "type", "");

@@ -28,8 +28,8 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
   NTN_CHECK(spec.members >= 1 && spec.members <= 256, "--ensemble: expected 1..256 members (got ", spec.members, ")");
   NTN_CHECK(spec.combine == "median" || spec.combine == "mean", "--ensemble combine '", spec.combine,
             "': expected median or mean");
-  NTN_CHECK(!job.resume && job.train.checkpoint_path.empty(),
-            "--ensemble trains its members one after the other and keeps no checkpoint (drop --checkpoint / --resume)");
+  NTN_CHECK(!job.resume && job.train.checkpoint_path.empty() && job.init_from.empty(),
+            "--ensemble trains its members one after the other and keeps no checkpoint (drop --checkpoint / --resume / --init-from)");
   const detail::JobFrame f = detail::job_frame(job);
   const std::string type = json_string(f.cfg, "model config", "type", "");
   const ModelInfo& info = model_info(type);

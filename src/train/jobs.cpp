@@ -155,18 +155,20 @@ TrainResult train_job(const TrainJob& job) {
   derive_schedule(tc, p.train.size());
   Trainer trainer(*model, p.store, p.train, p.val, tc);
   if (job.on_log) trainer.on_log = job.on_log;
-  if (job.resume) {
-    NTN_CHECK(!tc.checkpoint_path.empty(), "resume needs a checkpoint file (--checkpoint)");
-    if (std::filesystem::exists(tc.checkpoint_path)) trainer.resume(tc.checkpoint_path);
-  }
+  trainer.checkpoint_at_end = true;
+  NTN_CHECK(!job.resume || !tc.checkpoint_path.empty(), "resume needs a checkpoint file (--checkpoint)");
+  if (job.resume && std::filesystem::exists(tc.checkpoint_path))
+    trainer.resume(tc.checkpoint_path);
+  else if (!job.init_from.empty())
+    trainer.resume(job.init_from);
   r.summary = trainer.run();
   r.artifact = Artifact::from_training(std::move(model), p, tc, r.summary);
   return r;
 }
 
 std::vector<SeriesRun> train_per_series(const TrainJob& job, dist::Comm& comm, const SeriesSink& sink) {
-  NTN_CHECK(!job.resume && job.train.checkpoint_path.empty(),
-            "--per-series trains one model per series: no --checkpoint / --resume (each model is short)");
+  NTN_CHECK(!job.resume && job.train.checkpoint_path.empty() && job.init_from.empty(),
+            "--per-series trains one model per series: no --checkpoint / --resume / --init-from (each model is short)");
   const detail::JobFrame f = detail::job_frame(job);
   json cfg = f.cfg;
   const Prepared all = detail::prepare_model(f, f.L0, job.train, cfg);

@@ -506,6 +506,10 @@ TrainSummary Trainer::run(std::uint64_t until) {
     if (stop) break;
   }
   s.paused = !s.stopped_early && step_ < total;
+  if (checkpoint_at_end && !cfg_.checkpoint_path.empty()) {
+    sync_state();
+    if (comm_->root()) save_checkpoint(cfg_.checkpoint_path);
+  }
   if (keep_best && !s.paused && !best_params_.empty()) {
     std::memcpy(model_.params().values(), best_params_.data(), best_params_.size() * sizeof(float));
     s.restored_best = true;

@@ -79,6 +79,28 @@ check backtest_from_registry sh -c "'$bin' backtest --model 'registry:$db:px@1,r
 check quantize_from_registry "$bin" quantize --model "registry:$db:px@production" --out "$dir/q.ntn"
 check bench_predict_from_registry "$bin" bench predict --model "registry:$db:px3" --json --serve 10
 
+# ---- checkpoints: train --checkpoint --register stores it, train --init-from continues it ------
+ft=("$bin" train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 16x16 --batch 8 --quiet)
+check train_register_checkpoint "${ft[@]}" --max-steps 5 --out "$dir/ft1.ntn" --checkpoint "$dir/ft1.ckpt" --register "$db:ft"
+check registered_checkpoint test "$("$bin" registry show "$db" ft | jq_py 'print(len(d["checkpoint_sha256"]), d["checkpoint_size"] > 0, d["checkpoint"].endswith(".ckpt"))')" = "64 True True"
+# To the same step budget: no step more, so the weights are exactly the registered model's.
+check init_from_same_budget sh -c "'${ft[0]}' ${ft[*]:1} --max-steps 5 --out '$dir/ft1b.ntn' --init-from 'registry:$db:ft' && '$bin' predict --model '$dir/ft1b.ntn' --data '$dir/ok.csv' --columns price > '$dir/p1b.csv' && '$bin' predict --model '$dir/ft1.ntn' --data '$dir/ok.csv' --columns price > '$dir/p1.csv' && cmp -s '$dir/p1.csv' '$dir/p1b.csv'"
+# Further: the new model is registered as a child of the one it continued, with its own checkpoint.
+check init_from_longer "${ft[@]}" --max-steps 9 --out "$dir/ft2.ntn" --checkpoint "$dir/ft2.ckpt" --init-from "registry:$db:ft@1" --register "$db:ft" --json
+check init_from_parent test "$("$bin" registry show "$db" ft@2 | jq_py 'print(d["parent"])')" = "$("$bin" registry show "$db" ft@1 | jq_py 'print(d["uuid"])')"
+check init_from_children test "$("${reg[@]}" list "$db" --parent "$("$bin" registry show "$db" ft@1 | jq_py 'print(d["uuid"])')" --json | jq_py 'print(len(d), d[0]["version"])')" = "1 2"
+check init_from_new_checkpoint test "$("$bin" registry show "$db" ft@2 | jq_py 'print(d["checkpoint_sha256"] != "")')" = True
+# A checkpoint file works as well (what a resumed run left), and registry add takes one.
+check init_from_file "${ft[@]}" --max-steps 9 --out "$dir/ft3.ntn" --init-from "$dir/ft1.ckpt"
+check init_from_file_equals sh -c "'$bin' predict --model '$dir/ft3.ntn' --data '$dir/ok.csv' --columns price > '$dir/p3.csv' && '$bin' predict --model '$dir/ft2.ntn' --data '$dir/ok.csv' --columns price > '$dir/p2.csv' && cmp -s '$dir/p2.csv' '$dir/p3.csv'"
+check add_with_checkpoint test "$("${reg[@]}" add "$db" "$dir/ft3.ntn" --name ft --checkpoint "$dir/ft1.ckpt" --json | jq_py 'print(d["version"], d["checkpoint"])')" = "3 True"
+check check_with_checkpoints "${reg[@]}" check "$db"
+ck=$("$bin" registry show "$db" ft@2 | jq_py 'print(d["checkpoint"])')
+cp "$ck" "$dir/ck.bak"
+printf 'X' | dd of="$ck" bs=1 seek=300 conv=notrunc status=none
+check check_finds_damaged_checkpoint sh -c "'$bin' registry check '$db' > '$dir/check2.txt'; [ \$? -eq 1 ] && grep -q 'ft@2' '$dir/check2.txt' && grep -q checkpoint '$dir/check2.txt'"
+cp "$dir/ck.bak" "$ck"
+
 # ---- bad input: one line, exit 2, the registry unchanged ---------------------------------------
 listing() { "${reg[@]}" list "$db" --json | jq_py 'print(sorted((r["name"], r["version"], r["stage"], r["tags"]) for r in d))'; }
 before=$(listing)
@@ -137,9 +159,20 @@ backtest_ref_stage    | has no model 'px@staging'    | backtest --model "registr
 train_register_name   | model name 'bad name'        | train --data "$dir/ok.csv" --max-steps 2 --out "$dir/never.ntn" --register "$db:bad name"
 train_register_text   | not an ntneural registry     | train --data "$dir/ok.csv" --max-steps 2 --out "$dir/never.ntn" --register "$dir/text.db"
 train_register_series | not with --per-series        | train --data "$dir/ok.csv" --max-steps 2 --per-series --out "$dir/never" --register "$db"
+init_from_no_ckpt     | px3@1 was registered without a training checkpoint | train --data "$dir/ok.csv" --columns price --max-steps 9 --out "$dir/never.ntn" --init-from "registry:$db:px3"
+init_from_unknown     | has no model 'nope'          | train --data "$dir/ok.csv" --max-steps 9 --out "$dir/never.ntn" --init-from "registry:$db:nope"
+init_from_missing     | missing.ckpt                 | train --data "$dir/ok.csv" --max-steps 9 --out "$dir/never.ntn" --init-from "$dir/missing.ckpt"
+init_from_not_ckpt    | not an ntneural checkpoint   | train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 16x16 --batch 8 --max-steps 9 --out "$dir/never.ntn" --init-from "$dir/ft1.ntn"
+init_from_other_model | the checkpoint is of another model | train --data "$dir/ok.csv" --columns price --input-size 32 --horizon 6 --mlp-units 16x16 --batch 8 --max-steps 9 --out "$dir/never.ntn" --init-from "registry:$db:ft"
+init_from_other_train | trained with another configuration | train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 16x16 --batch 16 --max-steps 9 --out "$dir/never.ntn" --init-from "registry:$db:ft"
+init_from_per_series  | --init-from continues one model | train --data "$dir/ok.csv" --max-steps 9 --per-series --out "$dir/never" --init-from "registry:$db:ft"
+init_from_overwrite   | is the same file as --init-from | train --data "$dir/ok.csv" --columns price --max-steps 9 --out "$dir/never.ntn" --init-from "registry:$db:ft@2" --checkpoint "$ck"
+add_ckpt_other_model  | is of another model          | registry add "$db" "$dir/c.ntn" --name x --checkpoint "$dir/ft1.ckpt"
+add_ckpt_not_ckpt     | not an ntneural training checkpoint | registry add "$db" "$dir/c.ntn" --name x --checkpoint "$dir/a.ntn"
 EOF
 check train_register_failure_writes_nothing test ! -e "$dir/never.ntn" -a ! -e "$dir/never"
 check registry_unchanged test "$(listing)" = "$before"
+check registered_checkpoint_untouched "${reg[@]}" check "$db"
 check no_registry_made_for_missing test ! -e "$dir/missing.db"
 check text_file_untouched test "$(cat "$dir/text.db")" = "$(printf 'a,b\n1,2')"
 finish

@@ -10,6 +10,7 @@
 #include <set>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "expect_error.h"
@@ -18,6 +19,7 @@
 #include "ntn/models.h"
 #include "ntn/pipeline.h"
 #include "ntn/registry.h"
+#include "ntn/safetensors.h"
 
 using namespace ntn;
 using nlohmann::json;
@@ -396,7 +398,7 @@ TEST(Registry, OpenRefusesWhatIsNotARegistry) {
     Registry::open(d / "new.db");
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((d / "new.db").c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'schema';", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema';", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
   }
   expect_error([&] { Registry::open(d / "new.db"); }, "written by a newer ntneural");
@@ -545,4 +547,182 @@ TEST(Registry, TrainingDataDescription) {
   std::vector<double> bad = b;
   bad[3] = NAN;
   expect_error([&] { describe_training_data({"a", "b"}, {a, bad}, 24); }, "series 'b': series signature: x[3]");
+}
+
+namespace {
+
+// A training checkpoint of the model whose config is model_config (the layout Trainer writes:
+// format, model_config, params; what the registry checks of one).
+void write_checkpoint(const std::string& path, const json& model_config, float fill = 0.5f) {
+  SafeTensorsWriter w;
+  const std::vector<float> p(64, fill);
+  w.add("params", DType::f32, Shape{64}, p.data());
+  w.add("optim.exp_avg", DType::f32, Shape{64}, p.data());
+  w.metadata["format"] = "ntneural-checkpoint";
+  w.metadata["model_config"] = model_config.dump();
+  w.metadata["train_config"] = json{{"lr", 0.001}}.dump();
+  w.metadata["trainer_state"] = json{{"step", 10}}.dump();
+  w.write(path);
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST(Registry, CheckpointsTravelWithTheirModel) {
+  TempDir d;
+  Registry reg = Registry::open(d / "r.db");
+  write_model(d / "m.ntn");
+  const json mc = Artifact::load(d / "m.ntn").model->config();
+  write_checkpoint(d / "m.ckpt", mc);
+  RegisterSpec s;
+  s.name = "m";
+  s.checkpoint = d / "m.ckpt";
+  const ModelRecord r = reg.add_file(d / "m.ntn", s);
+  ASSERT_EQ(r.checkpoint_sha256.size(), 64u);
+  EXPECT_EQ(r.checkpoint_size, fs::file_size(d / "m.ckpt"));
+  EXPECT_EQ(reg.get("m").checkpoint_sha256, r.checkpoint_sha256);
+  const std::string cp = reg.checkpoint_path(reg.get("m"));
+  EXPECT_EQ(read_bytes(cp), read_bytes(d / "m.ckpt"));
+  std::string uuid = "stale";
+  EXPECT_EQ(resolve_checkpoint_file("registry:" + (d / "r.db") + ":m@1", &uuid), cp);
+  EXPECT_EQ(uuid, r.uuid);
+  EXPECT_EQ(resolve_checkpoint_file(d / "m.ckpt", &uuid), d / "m.ckpt");
+  EXPECT_EQ(uuid, "");
+
+  // What is not a checkpoint of this model changes nothing.
+  write_model(d / "other.ntn", {{"type", "nhits"}, {"input_size", 16}, {"horizon", 4}, {"mlp_units", {{16, 16}}}});
+  write_checkpoint(d / "other.ckpt", Artifact::load(d / "other.ntn").model->config());
+  write_model(d / "n.ntn");
+  const struct {
+    std::string checkpoint, fragment;
+  } bad[] = {
+      {d / "nope.ckpt", "nope.ckpt"},
+      {d / "m.ntn", "is not an ntneural training checkpoint"},
+      {d / "other.ckpt", "is of another model"},
+  };
+  for (const auto& c : bad) {
+    SCOPED_TRACE(c.checkpoint);
+    RegisterSpec b;
+    b.name = "n";
+    b.checkpoint = c.checkpoint;
+    expect_error([&] { reg.add_file(d / "n.ntn", b); }, c.fragment);
+  }
+  EXPECT_EQ(reg.list().size(), 1u);
+  RegisterSpec plain;
+  plain.name = "n";
+  reg.add_file(d / "n.ntn", plain);
+  EXPECT_EQ(reg.checkpoint_path(reg.get("n")), "");
+  expect_error([&] { resolve_checkpoint_file("registry:" + (d / "r.db") + ":n"); },
+               "n@1 was registered without a training checkpoint");
+
+  // Export and import carry it; check verifies it.
+  reg.export_to(d / "copy.db");
+  Registry copy = Registry::open(d / "copy.db", false);
+  EXPECT_EQ(read_bytes(copy.checkpoint_path(copy.get("m"))), read_bytes(d / "m.ckpt"));
+  EXPECT_EQ(copy.check().ok, 2u);
+  Registry back = Registry::open(d / "back.db");
+  back.import_from(d / "copy.db");
+  EXPECT_EQ(back.get("m").checkpoint_sha256, r.checkpoint_sha256);
+  EXPECT_EQ(back.check().ok, 2u);
+  {
+    std::fstream f(cp, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(40);
+    f.put('\x7f');
+  }
+  RegistryCheck c = reg.check();
+  ASSERT_EQ(c.problems.size(), 1u);
+  EXPECT_NE(c.problems[0].find("m@1"), std::string::npos);
+  EXPECT_NE(c.problems[0].find("checkpoint"), std::string::npos);
+  expect_error([&] { reg.export_to(d / "x.db"); }, "the checkpoint of m@1");
+  expect_error([&] { Registry::open(d / "y.db").import_from(d / "r.db"); }, "the checkpoint of m@1");
+  fs::remove(cp);
+  c = reg.check();
+  ASSERT_EQ(c.problems.size(), 1u);
+  EXPECT_NE(c.problems[0].find("checkpoint"), std::string::npos);
+
+  // gc keeps a referenced checkpoint and removes an unreferenced one with its artifact.
+  const std::string bcp = back.checkpoint_path(back.get("m"));
+  EXPECT_EQ(back.gc().objects_removed, 0u);
+  EXPECT_TRUE(fs::exists(bcp));
+  back.remove("m");
+  const RegistryGc g = back.gc();
+  EXPECT_EQ(g.objects_removed, 2u);
+  EXPECT_FALSE(fs::exists(bcp));
+  EXPECT_EQ(back.check().ok, 1u);
+}
+
+TEST(Registry, SchemaOneFileIsUpgradedInPlace) {
+  TempDir d;
+  std::string uuid;
+  {
+    Registry reg = Registry::open(d / "r.db");
+    write_model(d / "m.ntn");
+    RegisterSpec s;
+    s.name = "m";
+    s.tags = {"old"};
+    uuid = reg.add_file(d / "m.ntn", s).uuid;
+  }
+  {  // what a schema-1 registry looked like: no checkpoint columns
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((d / "r.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "ALTER TABLE models DROP COLUMN checkpoint_sha256; ALTER TABLE models DROP COLUMN "
+                           "checkpoint_size; UPDATE meta SET value = '1' WHERE key = 'schema';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  Registry reg = Registry::open(d / "r.db", false);
+  const ModelRecord r = reg.get("m");
+  EXPECT_EQ(r.uuid, uuid);
+  EXPECT_EQ(r.tags, std::vector<std::string>{"old"});
+  EXPECT_EQ(r.checkpoint_sha256, "");
+  EXPECT_EQ(reg.check().ok, 1u);
+  write_model(d / "m2.ntn");
+  write_checkpoint(d / "m2.ckpt", Artifact::load(d / "m2.ntn").model->config());
+  RegisterSpec s;
+  s.name = "m";
+  s.checkpoint = d / "m2.ckpt";
+  EXPECT_EQ(reg.add_file(d / "m2.ntn", s).version, 2);
+  EXPECT_EQ(Registry::open(d / "r.db", false).check().ok, 2u);
+}
+
+TEST(Registry, OneHandleSharedByThreads) {
+  TempDir d;
+  Registry reg = Registry::open(d / "r.db");
+  constexpr int kThreads = 4, kEach = 6;
+  std::vector<std::string> files;
+  for (int i = 0; i < kThreads * kEach; ++i) {
+    files.push_back(d / ("m" + std::to_string(i) + ".ntn"));
+    write_model(files.back());
+  }
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < kEach; ++i) {
+          RegisterSpec s;
+          s.name = "t" + std::to_string(t);
+          s.signature = sig_of(t, i);
+          s.metrics = {{"val_loss", i}};
+          reg.add_file(files[std::size_t(t * kEach + i)], s);
+          (void)reg.list();
+          (void)reg.search_like(sig_of(1, 1), 3, Similarity::cosine);
+          reg.tag(s.name, {"seen"}, {});
+          (void)reg.get(s.name + "@best");
+        }
+      } catch (const std::exception& e) {
+        errors[std::size_t(t)] = e.what();
+      }
+    });
+  for (auto& th : ts) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[std::size_t(t)], "") << "thread " << t;
+  EXPECT_EQ(reg.list().size(), std::size_t(kThreads * kEach));
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(reg.get("t" + std::to_string(t)).version, kEach);
+  EXPECT_EQ(reg.check().ok, std::size_t(kThreads * kEach));
 }

@@ -196,7 +196,7 @@ Run add_registry(CLI::App& app) {
     CLI::App* sub = app.add_subcommand("add", "Register a model artifact as the next version of a name");
     common(sub);
     struct O {
-      std::string model, name, parent, stage;
+      std::string model, name, parent, stage, checkpoint;
       std::vector<std::string> tags, metrics;
       SignatureOpts sig;
     };
@@ -207,6 +207,9 @@ Run add_registry(CLI::App& app) {
     sub->add_option("--metric", o->metrics, "Metric NAME=X, repeatable (e.g. val_mae=0.41)");
     sub->add_option("--parent", o->parent, "uuid of the model this one was refit / fine-tuned from");
     sub->add_option("--stage", o->stage, "staging, production or archived");
+    sub->add_option("--checkpoint", o->checkpoint,
+                    "Training checkpoint of this model to store with it (what `train --init-from registry:DB:REF` "
+                    "continues)");
     add_signature_options(*sub, o->sig, "--data",
                           "Training data for the signature (default: the file and training rows the artifact records)");
     sub->add_flag("--no-signature", o->sig.no_signature, "Register without a signature (not found by search --like)");
@@ -216,6 +219,7 @@ Run add_registry(CLI::App& app) {
       spec.tags = o->tags;
       spec.parent = o->parent;
       spec.stage = o->stage;
+      spec.checkpoint = o->checkpoint;
       for (const auto& m : o->metrics) {
         const MetricRange r = parse_metric_condition(m);
         NTN_CHECK(r.min && r.max && *r.min == *r.max, "--metric '", m, "': expected NAME=X");
@@ -239,7 +243,7 @@ Run add_registry(CLI::App& app) {
       Registry reg = Registry::open(*db);
       const ModelRecord r = reg.add_file(o->model, spec);
       print_result({{"name", r.name}, {"version", r.version}, {"uuid", r.uuid}, {"sha256", r.sha256},
-                    {"signature", !r.signature.empty()}},
+                    {"signature", !r.signature.empty()}, {"checkpoint", !r.checkpoint_sha256.empty()}},
                    *as_json);
       return 0;
     });
@@ -266,6 +270,7 @@ Run add_registry(CLI::App& app) {
       const ModelRecord r = reg.get(*ref);
       json j = r.to_json();
       j["artifact"] = reg.artifact_path(r);
+      if (!r.checkpoint_sha256.empty()) j["checkpoint"] = reg.checkpoint_path(r);
       std::printf("%s\n", j.dump(2).c_str());
       return 0;
     });

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,7 @@ struct TrainOpts {
   bool no_restore_best = false, resume = false, json = false, quiet = false;
   bool per_series = false;  // --per-series: one model per series, --out a directory
   std::string register_to;  // --register DB[:NAME]
+  std::string init_from;    // --init-from CHECKPOINT | registry:DB:REF
 };
 
 json load_config(const std::string& s, const char* flag = "--config") {
@@ -175,10 +177,20 @@ int run_train(const TrainOpts& o) {
   dist::Comm& comm = dist::world();  // one rank unless launched by mpirun / srun
   comm.set_timeout(o.dist_timeout);
   const std::string config_file = !o.config.empty() && std::filesystem::exists(o.config) ? o.config : "";
+  // --init-from: a checkpoint file, or the one registered with a model (whose uuid becomes the
+  // registered result's parent).
+  std::string init_from, init_parent;
+  if (!o.init_from.empty()) {
+    NTN_CHECK(!o.per_series && !o.auto_search && !o.ensemble,
+              "--init-from continues one model: not with --per-series, --auto or --ensemble");
+    init_from = resolve_checkpoint_file(o.init_from, &init_parent);
+    NTN_CHECK(std::ifstream(init_from).good(), "--init-from '", o.init_from, "': cannot read '", init_from, "'");
+  }
   const std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path},
                                                                    {"--test-data", o.data.test_path},
                                                                    {"--config", config_file},
-                                                                   {"--checkpoint", o.checkpoint}};
+                                                                   {"--checkpoint", o.checkpoint},
+                                                                   {"--init-from", init_from}};
   if (o.per_series) {
     NTN_CHECK(!o.auto_search && !o.ensemble,
               "--per-series trains one plain model per series: not with --auto or --ensemble");
@@ -203,9 +215,13 @@ int run_train(const TrainOpts& o) {
       Registry::check_name(reg_name);
     }
   }
-  if (!o.checkpoint.empty())
-    check_output_path("--checkpoint", o.checkpoint,
-                      {{"--data", o.data.path}, {"--test-data", o.data.test_path}, {"--config", config_file}});
+  if (!o.checkpoint.empty()) {
+    std::vector<std::pair<const char*, std::string>> ins = {
+        {"--data", o.data.path}, {"--test-data", o.data.test_path}, {"--config", config_file}};
+    // A registered checkpoint is never written over; a checkpoint file may be continued in place.
+    if (!init_parent.empty()) ins.emplace_back("--init-from", init_from);
+    check_output_path("--checkpoint", o.checkpoint, ins);
+  }
   TrainJob job;
   job.data = data_spec(o.data);
   // Model config: --config, then the per-model flags (aliases of fields), then --set key=value.
@@ -258,6 +274,7 @@ int run_train(const TrainOpts& o) {
   tc.log_every = o.quiet ? 0 : 50;
   tc.lr_decays = o.lr_decays;
   job.resume = o.resume;
+  job.init_from = init_from;
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
   if (o.per_series) return run_per_series(o, job, comm, inputs);
@@ -342,6 +359,8 @@ int run_train(const TrainOpts& o) {
   if (comm.root() && !reg_db.empty()) {
     RegisterSpec spec;
     spec.name = reg_name;
+    spec.checkpoint = o.checkpoint;  // the state at the end of training (with the optimizer's)
+    spec.parent = init_parent;
     if (summary.best_val_loss >= 0) spec.metrics["val_loss"] = summary.best_val_loss;
     if (result.contains("test"))
       for (const auto& [k, v] : result["test"].items())
@@ -456,7 +475,8 @@ Run add_train(CLI::App& app) {
   app.add_option("--out", o->out, "Artifact to write (safetensors + JSON metadata)")->required();
   app.add_option("--register", o->register_to,
                  "Also register the model in this registry file: DB (named after --out's file) or DB:NAME; its "
-                 "metrics are val_loss and the test_* scores, its signature that of the training data");
+                 "metrics are val_loss and the test_* scores, its signature that of the training data; with --checkpoint "
+                 "the checkpoint at the end of training too (what --init-from continues)");
   add_uint(app, "--input-size", o->input_size, limits::kWindow, "Input window L (default: m4 2H, ltsf 5H, else max(2H, 168, a week of sub-daily dates: 30 min 336), shortened so that a quarter of the training rows start a window)");
   add_uint(app, "--horizon", o->horizon, limits::kHorizon, "Forecast horizon H (default 24; m4: from the test file)");
   app.add_option("--mlp-units", o->mlp_units, "Block MLP pairs, e.g. 512x512,512x512 (nhits/nbeats)");
@@ -517,6 +537,10 @@ Run add_train(CLI::App& app) {
   app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (written atomically)");
   add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
+  app.add_option("--init-from", o->init_from,
+                 "Fine-tune / refit: start from this checkpoint (a file, or registry:DB:REF - the one registered "
+                 "with that model, which becomes the new model's parent) instead of fresh weights; same model and "
+                 "training settings, a larger --max-steps");
   app.add_flag("--auto", o->auto_search,
                "Search the model's default space (input size, learning rate, batch, window scaler, seed, calendar features on dated data, model "
                "knobs; README 'Automatic configuration') by successive halving on the validation part, then keep the best; settings "
