@@ -48,6 +48,14 @@ struct TrainResult {
   std::vector<Artifact> members;  // ensemble_train: each member alone
 };
 
+// The defaults `ntneural train` and the Python package share. The loss: mae, or nll for a model
+// that only outputs a distribution (deepar). The window scaler: none for a model that fits each
+// window itself (prophet), robust under the m4 protocol, standard for a likelihood of a location /
+// scale law (gaussian / student_t: its scale follows the window's volatility, as DeepAR scales
+// every window), else none (negative_binomial mean-scales counts itself).
+std::string default_loss(const std::string& model_type);
+std::string default_window_scaler(const std::string& model_type, Protocol protocol, const LossSpec& loss);
+
 // Reads and splits the data, builds and initialises the model (seed train.seed), trains it and
 // packages the artifact (Artifact::from_training). Errors name the file, row, column or field.
 TrainResult train_job(const TrainJob& job);

@@ -16,9 +16,19 @@ class Model:
     summary: Dict[str, Any]        # training summary (steps, best_val_loss, ...) when trained here
     test_metrics: Dict[str, Any]   # scores on the held-out test part when trained here
     training: Dict[str, Any]       # the artifact's training record
+    covariates: Dict[str, List[str]]  # channel names: hist, futr (columns, then calendar features), stat
     def save(self, path: str) -> None: ...
-    def predict(self, history: npt.ArrayLike, series: Optional[str] = None) -> npt.NDArray[np.float64]:
-        """(L,) -> (H,) or (B, L) -> (B, H); (..., H, Q) for a quantile model. Original scale."""
+    def predict(self, history: npt.ArrayLike, series: Optional[str] = None, hist: Optional[npt.ArrayLike] = None,
+                futr: Optional[npt.ArrayLike] = None, stat: Optional[npt.ArrayLike] = None) -> npt.NDArray[np.float64]:
+        """(L,) -> (H,) or (B, L) -> (B, H); (..., H, Q) for a quantile model. Original scale.
+        A model with covariates (``covariates``) takes them on their own scale: hist (L, Ch),
+        futr (L + H, Cf) - its columns, then calendar_feature of each step's time - and stat (S,);
+        with a batch dimension first for (B, L) histories."""
+    def sample(self, history: npt.ArrayLike, paths: int = 100, seed: int = 1, series: Optional[str] = None,
+               hist: Optional[npt.ArrayLike] = None, futr: Optional[npt.ArrayLike] = None,
+               stat: Optional[npt.ArrayLike] = None) -> npt.NDArray[np.float64]:
+        """Sample paths of a distribution model (deepar): (L,) -> (P, H), (B, L) -> (B, P, H);
+        reproducible for a seed."""
     def predict_batch(self, histories: npt.ArrayLike, series: Optional[str] = None) -> npt.NDArray[np.float64]: ...
     def quantize(self, to: str = "int8") -> "Model": ...
     def backtest(self, y: npt.ArrayLike, origins: int = 1000, step: int = 1, season: int = 0,
@@ -30,7 +40,8 @@ def load(model: str) -> Model:
 
 def _train(data: Any, model: str, input_size: int, horizon: int, train_cfg: Dict[str, Any],
            model_cfg: Dict[str, Any], names: List[str], val_ratio: float, test_ratio: float, scaler: str,
-           threads: int) -> Model: ...
+           threads: int, checkpoint: str = "", init_from: str = "", targets: List[str] = ...,
+           covariates: Dict[str, List[str]] = ..., times: List[str] = ...) -> Model: ...
 
 class Predictor:
     """Zero-copy float32 serving; the GIL is released while it computes; thread-safe."""
@@ -51,6 +62,10 @@ class StreamingPredictor:
 
 def series_signature(x: npt.ArrayLike, season: int = 0) -> List[float]: ...
 def series_signature_names() -> List[str]: ...
+def calendar_feature(name: str, unix_seconds: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A calendar covariate (hour, dow, dom, doy, month, epoch_day, day_fraction) of each time."""
+def future_times(times: Sequence[float], h: int) -> List[float]:
+    """The h time stamps after times[-1] (the median spacing; business days for daily bars)."""
 
 class Registry:
     def __init__(self, path: str, create: bool = True) -> None: ...

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ntn/backtest.h"
+#include "ntn/csv.h"
 #include "ntn/error.h"
 #include "ntn/features.h"
 #include "ntn/jobs.h"
@@ -64,7 +65,8 @@ struct PyModel {
 };
 
 // (T,) / (T, S) float64 array or a dict name -> (T,) -> an in-memory frame.
-std::shared_ptr<ntn::Frame> frame_of(const py::object& data, const std::vector<std::string>& names_in) {
+std::shared_ptr<ntn::Frame> frame_of(const py::object& data, const std::vector<std::string>& names_in,
+                                     const std::vector<std::string>& times) {
   auto f = std::make_shared<ntn::Frame>();
   f->source = "<array>";
   if (py::isinstance<py::dict>(data)) {
@@ -91,16 +93,43 @@ std::shared_ptr<ntn::Frame> frame_of(const py::object& data, const std::vector<s
   for (std::size_t c = 0; c < f->cols.size(); ++c)
     NTN_CHECK(f->cols[c].size() == T, "train: series '", f->names[c], "' has ", f->cols[c].size(), " values, '",
               f->names[0], "' has ", T);
-  for (std::size_t t = 0; t < T; ++t) f->time.push_back(double(t)), f->lines.push_back(t + 1);
+  for (std::size_t t = 0; t < T; ++t) f->lines.push_back(t + 1);
+  if (times.empty()) {
+    for (std::size_t t = 0; t < T; ++t) f->time.push_back(double(t));
+    return f;
+  }
+  // Dates (what calendar covariates and the season read): ISO text, one per row, increasing.
+  NTN_CHECK(times.size() == T, "train: ", times.size(), " dates for ", T, " rows");
+  f->time_name = "ds";
+  f->time_text = times;
+  for (std::size_t t = 0; t < T; ++t) {
+    double v;
+    NTN_CHECK(ntn::parse_time(times[t], &v), "train: date ", t, " '", times[t],
+              "' is not YYYY-MM-DD[THH:MM[:SS]] or a number");
+    NTN_CHECK(t == 0 || v > f->time.back(), "train: dates must increase: date ", t, " '", times[t], "' after '",
+              times[t - 1], "'");
+    f->time.push_back(v);
+  }
   return f;
 }
 
 PyModel train(const py::object& data, const std::string& model, std::size_t input_size, std::size_t horizon,
               const py::dict& train_cfg, const py::dict& model_cfg, const std::vector<std::string>& names,
               double val_ratio, double test_ratio, const std::string& scaler, std::size_t threads,
-              const std::string& checkpoint, const std::string& init_from) {
+              const std::string& checkpoint, const std::string& init_from, const std::vector<std::string>& targets,
+              const py::dict& covariates, const std::vector<std::string>& times) {
   ntn::TrainJob job;
-  job.data.frame = frame_of(data, names);
+  job.data.frame = frame_of(data, names, times);
+  job.data.csv.columns = targets;
+  for (auto item : covariates) {
+    const std::string k = py::str(item.first);
+    auto v = item.second.cast<std::vector<std::string>>();
+    if (k == "hist") job.data.covariates.hist = v;
+    else if (k == "futr") job.data.covariates.futr = v;
+    else if (k == "stat") job.data.covariates.stat = v;
+    else if (k == "calendar") job.data.covariates.calendar = v;
+    else throw ntn::Error(ntn::cat("train: unknown covariate kind '", k, "' (hist, futr, stat, calendar)"));
+  }
   job.data.path = "<array>";
   job.data.protocol = ntn::Protocol::none;
   job.data.val_ratio = val_ratio;
@@ -110,7 +139,13 @@ PyModel train(const py::object& data, const std::string& model, std::size_t inpu
   job.model["type"] = model;
   if (input_size) job.model["input_size"] = input_size;
   if (horizon) job.model["horizon"] = horizon;
-  job.train = ntn::TrainConfig::from_json(to_json(train_cfg));
+  // The command line's defaults for what train_cfg leaves out (the same model as `ntneural train`).
+  nlohmann::json tj = to_json(train_cfg);
+  if (!tj.contains("loss")) tj["loss"] = ntn::default_loss(model);
+  job.train = ntn::TrainConfig::from_json(tj);
+  if (!tj.contains("window_scaling"))
+    job.train.window_scaling =
+        ntn::parse_window_scaling(ntn::default_window_scaler(model, ntn::Protocol::none, job.train.loss));
   job.train.checkpoint_path = checkpoint;
   if (!init_from.empty()) {
     std::string parent;
@@ -132,14 +167,57 @@ PyModel train(const py::object& data, const std::string& model, std::size_t inpu
 }
 
 // x: (L,) or (B, L) float64 -> (H,) / (B, H) [x Q when Q > 1], through predict_batch in double.
-py::array_t<double> model_predict(PyModel& m, const py::array_t<double, py::array::c_style | py::array::forcecast>& x,
-                                  const std::optional<std::string>& series) {
+using DArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+// The covariates of B rows for a model that takes them (Predictor::covariates()): hist (L, Ch) or
+// (B, L, Ch), futr (L + H, Cf) or (B, L + H, Cf) - the columns, then the calendar features
+// (calendar_feature) - and stat (S,) or (B, S); one row's arrays serve every row when B > 1 only
+// if given with the batch dimension. keep holds the converted arrays while cov points into them.
+ntn::RawCovariates covariates_of(const ntn::Predictor& p, std::size_t B, const py::object& hist,
+                                 const py::object& futr, const py::object& stat, const char* who,
+                                 std::vector<DArray>& keep) {
+  const ntn::Covariates c = p.covariates();
+  const std::size_t L = p.input_size(), H = p.horizon();
+  ntn::RawCovariates cov;
+  auto one = [&](const py::object& o, const char* name, std::size_t n, std::vector<std::size_t> inner,
+                 const char* layout) -> const double* {
+    if (n == 0) {
+      NTN_CHECK(o.is_none(), who, ": the model takes no ", name, " covariates (drop ", name, "=)");
+      return nullptr;
+    }
+    NTN_CHECK(!o.is_none(), who, ": the model takes ", n, " ", name, " covariate channel(s): give ", name, "= ",
+              layout);
+    DArray a = DArray::ensure(o);
+    NTN_CHECK(a, who, ": ", name, " must be an array of numbers ", layout);
+    inner.push_back(n);
+    const bool batched = std::size_t(a.ndim()) == inner.size() + 1;
+    bool ok = batched || std::size_t(a.ndim()) == inner.size();
+    if (ok && batched) ok = std::size_t(a.shape(0)) == B;
+    if (ok && !batched) ok = B == 1;
+    for (std::size_t i = 0; ok && i < inner.size(); ++i) ok = std::size_t(a.shape(py::ssize_t(i + batched))) == inner[i];
+    std::string shape;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape(i));
+    NTN_CHECK(ok, who, ": ", name, " must be ", layout, " for ", B, " row(s) (got (", shape, "))");
+    keep.push_back(a);
+    return keep.back().data();
+  };
+  keep.reserve(3);
+  cov.hist = one(hist, "hist", c.hist, {L}, ntn::cat("(L, Ch) = (", L, ", ", c.hist, ") or (B, L, Ch)").c_str());
+  cov.futr = one(futr, "futr", c.futr, {L + H}, ntn::cat("(L + H, Cf) = (", L + H, ", ", c.futr, ") or (B, L + H, Cf)").c_str());
+  cov.stat = one(stat, "stat", c.stat, {}, ntn::cat("(S,) = (", c.stat, ",) or (B, S)").c_str());
+  return cov;
+}
+
+py::array_t<double> model_predict(PyModel& m, const DArray& x, const std::optional<std::string>& series,
+                                  const py::object& hist, const py::object& futr, const py::object& stat) {
   ntn::Predictor& p = m.pred();
   const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
   NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, "predict: history must be (L,) or (B, L)");
   const std::size_t B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
   NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, "predict: the model reads the last ", L, " values (got ",
             x.shape(x.ndim() - 1), ")");
+  std::vector<DArray> keep;
+  const ntn::RawCovariates cov = covariates_of(p, B, hist, futr, stat, "predict", keep);
   std::vector<std::size_t> rows(B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
   std::vector<py::ssize_t> shape;
   if (x.ndim() == 2) shape.push_back(py::ssize_t(B));
@@ -150,7 +228,38 @@ py::array_t<double> model_predict(PyModel& m, const py::array_t<double, py::arra
   double* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    p.predict_batch(xp, B, yp, rows.data());
+    if (p.covariates().any())
+      p.predict_batch(xp, B, yp, cov, rows.data());
+    else
+      p.predict_batch(xp, B, yp, rows.data());
+  }
+  return y;
+}
+
+// (L,) / (B, L) -> (P, H) / (B, P, H) sample paths of a distribution model.
+py::array_t<double> model_sample(PyModel& m, const DArray& x, std::size_t paths, std::uint64_t seed,
+                                 const std::optional<std::string>& series, const py::object& hist,
+                                 const py::object& futr, const py::object& stat) {
+  ntn::Predictor& p = m.pred();
+  const std::size_t L = p.input_size(), H = p.horizon();
+  NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, "sample: history must be (L,) or (B, L)");
+  NTN_CHECK(paths >= 1 && paths <= 100000, "sample: paths must be 1..100000 (got ", paths, ")");
+  const std::size_t B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
+  NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, "sample: the model reads the last ", L, " values (got ",
+            x.shape(x.ndim() - 1), ")");
+  std::vector<DArray> keep;
+  const ntn::RawCovariates cov = covariates_of(p, B, hist, futr, stat, "sample", keep);
+  std::vector<std::size_t> rows(B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
+  std::vector<py::ssize_t> shape;
+  if (x.ndim() == 2) shape.push_back(py::ssize_t(B));
+  shape.push_back(py::ssize_t(paths));
+  shape.push_back(py::ssize_t(H));
+  py::array_t<double> y(shape);
+  const double* xp = x.data();
+  double* yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    p.sample_batch(xp, B, paths, seed, yp, rows.data(), p.covariates().any() ? &cov : nullptr);
   }
   return y;
 }
@@ -322,7 +431,23 @@ PYBIND11_MODULE(_ntneural, m) {
       .def_property_readonly("training", [](const PyModel& s) { return to_py(s.artifact().training); })
       .def("save", [](const PyModel& s, const std::string& path) { ntn::write_file_atomic(path, *s.bytes); },
            py::arg("path"))
-      .def("predict", &model_predict, py::arg("history"), py::arg("series") = py::none())
+      .def("predict", &model_predict, py::arg("history"), py::arg("series") = py::none(), py::arg("hist") = py::none(),
+           py::arg("futr") = py::none(), py::arg("stat") = py::none())
+      .def("sample", &model_sample, py::arg("history"), py::arg("paths") = 100, py::arg("seed") = 1,
+           py::arg("series") = py::none(), py::arg("hist") = py::none(), py::arg("futr") = py::none(),
+           py::arg("stat") = py::none())
+      .def_property_readonly("covariates",
+                             [](const PyModel& s) {
+                               const ntn::CovariateInfo c = s.artifact().covariates;
+                               auto names = [](const std::vector<ntn::CovariateColumn>& v) {
+                                 std::vector<std::string> n;
+                                 for (const auto& x : v) n.push_back(x.name);
+                                 return n;
+                               };
+                               py::dict d;
+                               d["hist"] = names(c.hist), d["futr"] = names(c.futr), d["stat"] = names(c.stat);
+                               return d;
+                             })
       .def(
           "quantize",
           [](const PyModel& s, const std::string& to) {
@@ -350,7 +475,9 @@ PYBIND11_MODULE(_ntneural, m) {
 
   m.def("_train", &train, py::arg("data"), py::arg("model"), py::arg("input_size"), py::arg("horizon"),
         py::arg("train_cfg"), py::arg("model_cfg"), py::arg("names"), py::arg("val_ratio"), py::arg("test_ratio"),
-        py::arg("scaler"), py::arg("threads"), py::arg("checkpoint") = "", py::arg("init_from") = "");
+        py::arg("scaler"), py::arg("threads"), py::arg("checkpoint") = "", py::arg("init_from") = "",
+        py::arg("targets") = std::vector<std::string>{}, py::arg("covariates") = py::dict(),
+        py::arg("times") = std::vector<std::string>{});
   m.def(
       "load",
       [](const std::string& model) { return PyModel::from_file(ntn::resolve_model_file(model)); },
@@ -398,6 +525,17 @@ PYBIND11_MODULE(_ntneural, m) {
       },
       py::arg("x"), py::arg("season") = 0);
   m.def("series_signature_names", &ntn::series_signature_names);
+  m.def(
+      "calendar_feature",
+      [](const std::string& name, const DArray& unix_seconds) {
+        py::array_t<double> out(unix_seconds.request().shape);
+        const double* t = unix_seconds.data();
+        double* o = out.mutable_data();
+        for (py::ssize_t i = 0; i < unix_seconds.size(); ++i) o[i] = ntn::calendar_feature(name, t[i]);
+        return out;
+      },
+      py::arg("name"), py::arg("unix_seconds"));
+  m.def("future_times", &ntn::future_times, py::arg("times"), py::arg("h"));
 
   py::class_<ntn::Registry>(m, "Registry")
       .def(py::init([](const std::string& path, bool create) { return ntn::Registry::open(path, create); }),

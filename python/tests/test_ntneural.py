@@ -216,6 +216,101 @@ def test_registry_checkpoints_fine_tune_and_shared_handle(tmp_path):
     assert set(reg.get("ft@1")["tags"]) == {"t0", "t1", "t2", "t3"}
 
 
+def covariate_frame(n=500):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(4)
+    vol = 1000 + 100 * rng.random(n)
+    flag = (np.arange(n) % 10 == 0).astype(float)
+    y = series(n) + 0.002 * vol + 3 * flag
+    return pd.DataFrame({"y": y, "vol": vol, "flag": flag}, index=pd.date_range("2021-01-01", periods=n, freq="D"))
+
+
+COV = dict(model="nhits", input_size=24, horizon=6, mlp_units=[[16, 16]], max_steps=30, batch_size=8, threads=1,
+           hist_exog_list=["vol"], futr_exog_list=["flag"], calendar=["dow"])
+
+
+def cov_inputs(df, end, L=24, H=6):
+    t = (df.index.to_numpy().astype("datetime64[s]").astype(np.int64)).astype(float)
+    span = t[end - L:end + H]
+    futr = np.stack([df["flag"].to_numpy()[end - L:end + H], ntneural.calendar_feature("dow", span)], axis=1)
+    return df["y"].to_numpy()[end - L:end], df[["vol"]].to_numpy()[end - L:end], futr
+
+
+def test_covariates_same_model_as_the_cli(tmp_path):
+    df = covariate_frame()
+    m = ntneural.train(df, **COV)
+    assert m.covariates == {"hist": ["vol"], "futr": ["flag", "dow"], "stat": []}
+    x, hist, futr = cov_inputs(df, 450)
+    f = m.predict(x, hist=hist, futr=futr)
+    assert f.shape == (6,) and np.all(np.isfinite(f))
+    # Batched rows equal one at a time.
+    x2, hist2, futr2 = cov_inputs(df, 460)
+    fb = m.predict(np.stack([x, x2]), hist=np.stack([hist, hist2]), futr=np.stack([futr, futr2]))
+    assert np.array_equal(fb[0], f) and np.array_equal(fb[1], m.predict(x2, hist=hist2, futr=futr2))
+    # The flag matters: the model reads the future channel.
+    futr_off = futr.copy()
+    futr_off[:, 0] = 0
+    assert not np.array_equal(m.predict(x, hist=hist, futr=futr_off), f)
+    if not CLI:
+        pytest.skip("NTN_CLI not set (ctest sets it)")
+    csv = tmp_path / "c.csv"
+    with open(csv, "w") as fh:
+        fh.write("date,y,vol,flag\n")
+        for d, r in zip(df.index, df.itertuples()):
+            fh.write(f"{d.date()},{r.y!r},{r.vol!r},{r.flag!r}\n")
+    out = tmp_path / "cli.ntn"
+    subprocess.run([CLI, "train", "--data", str(csv), "--target", "y", "--hist-exog", "vol", "--futr-exog", "flag",
+                    "--calendar", "dow", "--input-size", "24", "--horizon", "6", "--mlp-units", "16x16",
+                    "--max-steps", "30", "--batch", "8", "--threads", "1", "--quiet", "--out", str(out)],
+                   check=True, capture_output=True)
+    cli = ntneural.load(str(out))
+    assert np.array_equal(cli.predict(x, hist=hist, futr=futr), f)
+
+
+def test_covariates_from_a_long_frame_and_bad_covariate_input():
+    pd = pytest.importorskip("pandas")
+    df = covariate_frame(300)
+    long = pd.concat([pd.DataFrame({"unique_id": k, "ds": df.index, "y": df["y"] * s, "vol": df["vol"]})
+                      for k, s in (("a", 1.0), ("b", 1.5))])
+    m = ntneural.train(long, **dict(COV, futr_exog_list=[], calendar=[]))
+    assert m.series == ["a", "b"] and m.covariates["hist"] == ["vol"]
+    x, hist, _ = cov_inputs(df, 250)
+    assert m.predict(x * 1.5, series="b", hist=hist).shape == (6,)
+    bad = long.copy()
+    bad.loc[(bad["unique_id"] == "b") & (bad["ds"] == df.index[7]), "vol"] = -1
+    with pytest.raises(ntneural.Error, match="covariate 'vol' differs between series at ds=2021-01-08"):
+        ntneural.train(bad, **dict(COV, futr_exog_list=[], calendar=[]))
+    cases = [
+        (dict(), "takes 1 hist covariate channel"),
+        (dict(hist=hist), "takes 2 futr covariate channel"),
+        (dict(hist=hist[:10], futr=np.zeros((30, 2))), r"hist must be \(L, Ch\) = \(24, 1\).*got \(10, 1\)"),
+        (dict(hist=hist, futr=np.zeros((30, 3))), r"got \(30, 3\)"),
+        (dict(hist=hist, futr=np.zeros((30, 2)), stat=[1.0]), "takes no stat covariates"),
+        (dict(hist=np.full((24, 1), np.nan), futr=np.zeros((30, 2))), "vol"),
+    ]
+    cm = ntneural.train(covariate_frame(), **COV)
+    for kw, msg in cases:
+        with pytest.raises(ntneural.Error, match=msg):
+            cm.predict(x, **kw)
+    with pytest.raises(ntneural.Error, match="takes no hist covariates"):
+        ntneural.train(series(), **SMALL).predict(series()[-24:], hist=hist)
+    with pytest.raises(ntneural.Error, match="colour"):
+        ntneural.train(covariate_frame(), **dict(COV, hist_exog_list=["colour"]))
+    with pytest.raises(ntneural.Error, match="dates must increase"):
+        ntneural.train(covariate_frame()["y"].to_numpy(), dates=["2021-01-02", "2021-01-01"] * 250, **SMALL)
+
+
+def test_sample_paths_of_a_distribution_model():
+    m = ntneural.train(series(), model="deepar", input_size=24, horizon=6, max_steps=20, batch_size=8, threads=1)
+    x = series()[-24:]
+    p = m.sample(x, paths=50, seed=3)
+    assert p.shape == (50, 6) and np.all(np.isfinite(p))
+    assert np.array_equal(p, m.sample(x, paths=50, seed=3)) and not np.array_equal(p, m.sample(x, paths=50, seed=4))
+    assert m.sample(np.stack([x, x]), paths=5).shape == (2, 5, 6)
+    with pytest.raises(ntneural.Error, match="paths must be 1..100000"):
+        m.sample(x, paths=0)
+
+
 def test_pandas_long_frame():
     pd = pytest.importorskip("pandas")
     y1, y2 = series(seed=1), series(seed=2)

@@ -143,6 +143,16 @@ TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc
 
 }  // namespace detail
 
+std::string default_loss(const std::string& model_type) {
+  return model_info(model_type).distribution_only() ? "nll" : "mae";
+}
+
+std::string default_window_scaler(const std::string& model_type, Protocol protocol, const LossSpec& loss) {
+  if (model_info(model_type).direct_fit) return "none";
+  if (protocol == Protocol::m4) return "robust";
+  return loss.kind == LossKind::nll && loss.dist != DistKind::negative_binomial ? "standard" : "none";
+}
+
 TrainResult train_job(const TrainJob& job) {
   const detail::JobFrame f = detail::job_frame(job);
   TrainResult r;

@@ -243,8 +243,7 @@ int run_train(const TrainOpts& o) {
   tc.micro_batches = o.micro;
   tc.val_batch = o.val_batch;
   tc.seed = o.seed;
-  // Default loss: mae, or nll for a model that only outputs a distribution (deepar).
-  const std::string loss = !o.loss.empty() ? o.loss : model_info(o.model).distribution_only() ? "nll" : "mae";
+  const std::string loss = !o.loss.empty() ? o.loss : default_loss(o.model);
   tc.loss = parse_loss(loss, parse_floats(o.quantiles, "--quantiles", limits::kQuantile), o.huber_delta,
                        o.distribution);
   tc.optim.name = o.optimizer;
@@ -253,15 +252,8 @@ int run_train(const TrainOpts& o) {
   tc.optim.decay_on = o.decay_on;
   tc.clip_norm = o.clip;
   tc.schedule.name = o.schedule;
-  // Default window scaler: m4 robust; a likelihood model of a location / scale law (deepar
-  // gaussian / student_t) standard, so its scale follows the window's volatility (DeepAR scales
-  // every window); counts (negative_binomial) none - the model mean-scales them itself.
-  std::string window_scaler = o.window_scaler;
-  if (window_scaler.empty())
-    window_scaler = model_info(o.model).direct_fit         ? "none"  // prophet scales each window itself (max |y|)
-                    : job.data.protocol == Protocol::m4 ? "robust"
-                    : tc.loss.kind == LossKind::nll && tc.loss.dist != DistKind::negative_binomial ? "standard"
-                                                                                                    : "none";
+  const std::string window_scaler =
+      !o.window_scaler.empty() ? o.window_scaler : default_window_scaler(o.model, job.data.protocol, tc.loss);
   tc.window_scaling = parse_window_scaling(window_scaler);
   tc.val_every = o.val_every;
   tc.patience = o.patience;
