@@ -19,6 +19,7 @@
 #include "ntn/models.h"
 #include "ntn/pipeline.h"
 #include "ntn/registry.h"
+#include "ntn/safetensors.h"
 #include "small_artifact.h"
 
 using namespace ntn;
@@ -28,6 +29,8 @@ namespace {
 int writer(const std::string& db, long count, const std::string& tag) {
   Artifact a = ntn::test::small_artifact();
   const std::string tmp = cat(std::filesystem::temp_directory_path().string(), "/ntn_stress_", ::getpid(), ".ntn");
+  const std::string ckpt = tmp + ".ckpt";
+  const std::string model_config = a.model->config().dump();
   std::mt19937_64 g(std::hash<std::string>{}(tag));
   std::uniform_real_distribution<double> u(-1, 1);
   Registry reg = Registry::open(db);
@@ -41,9 +44,21 @@ int writer(const std::string& db, long count, const std::string& tag) {
     s.metrics = {{"val_loss", u(g) + 2}};
     s.signature.resize(series_signature_names().size());
     for (double& v : s.signature) v = u(g);
+    if (i % 2) {  // every other model with a training checkpoint: two objects before the commit
+      SafeTensorsWriter w;
+      const std::vector<float> p(256, float(i));
+      w.add("params", DType::f32, Shape{256}, p.data());
+      w.metadata["format"] = "ntneural-checkpoint";
+      w.metadata["model_config"] = model_config;
+      w.metadata["train_config"] = "{}";
+      w.metadata["trainer_state"] = "{}";
+      w.write(ckpt);
+      s.checkpoint = ckpt;
+    }
     reg.add_file(tmp, s);
   }
   std::filesystem::remove(tmp);
+  std::filesystem::remove(ckpt);
   return 0;
 }
 
@@ -78,7 +93,12 @@ int verify(const std::string& db, long expected) {
   const RegistryCheck c = reg.check();
   for (const auto& p : c.problems) std::fprintf(stderr, "problem: %s\n", p.c_str());
   NTN_CHECK(c.problems.empty(), c.problems.size(), " problems in ", c.records, " records");
-  for (const ModelRecord& r : reg.list()) NTN_CHECK(reg.load(r.uuid, false).uuid == r.uuid, "cannot load ", r.uuid);
+  std::size_t with_checkpoint = 0;
+  for (const ModelRecord& r : reg.list()) {
+    NTN_CHECK(reg.load(r.uuid, false).uuid == r.uuid, "cannot load ", r.uuid);
+    with_checkpoint += !r.checkpoint_sha256.empty();
+  }
+  NTN_CHECK(c.records < 4 || with_checkpoint > 0, "no record with a checkpoint among ", c.records);
   NTN_CHECK(expected < 0 || long(c.records) == expected, c.records, " records, expected ", expected);
   std::printf("%zu\n", c.records);
   return 0;

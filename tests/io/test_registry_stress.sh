@@ -2,7 +2,8 @@
 # The registry under concurrent use and killed writers (issue #16's acceptance):
 #  1. WRITERS processes register MODELS models between them while READERS processes list, search,
 #     get and load in a loop: every model present and loadable afterwards, `check` clean, and no
-#     reader ever saw an error.
+#     reader ever saw an error. Every other model carries a training checkpoint (two objects
+#     written before its record commits).
 #  2. KILLS times: a writer registering in a loop is killed with SIGKILL after a random 20-150 ms;
 #     each time the registry opens, `check` passes (every committed model loadable) and no model
 #     was lost; gc then removes what the killed writers left behind.
@@ -44,9 +45,11 @@ orphans() {
   python3 - "$db" <<'PY'
 import glob, os, sqlite3, sys
 db = sys.argv[1]
-live = {r[0] for r in sqlite3.connect(db).execute("SELECT sha256 FROM models")}
+con = sqlite3.connect(db)
+live = {r[0] + ".ntn" for r in con.execute("SELECT sha256 FROM models")}
+live |= {r[0] + ".ckpt" for r in con.execute("SELECT checkpoint_sha256 FROM models WHERE checkpoint_sha256 != ''")}
 files = glob.glob(db + ".objects/*/*")
-print(sum(1 for f in files if ".tmp." in f or os.path.basename(f)[:-4] not in live))
+print(sum(1 for f in files if ".tmp." in f or os.path.basename(f) not in live))
 PY
 }
 left=$(orphans)
