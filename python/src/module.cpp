@@ -208,30 +208,44 @@ ntn::RawCovariates covariates_of(const ntn::Predictor& p, std::size_t B, const p
   return cov;
 }
 
+// The checked inputs of a forecast call: B histories of x ((L,) or (B, L)), their covariates
+// (covariates_of; keep holds the arrays cov points into) and each row's series.
+struct Rows {
+  std::size_t B = 0;
+  std::vector<DArray> keep;
+  ntn::RawCovariates cov;
+  std::vector<std::size_t> series;
+};
+Rows rows_of(const ntn::Predictor& p, const DArray& x, const std::optional<std::string>& series,
+             const py::object& hist, const py::object& futr, const py::object& stat, const char* who) {
+  const std::size_t L = p.input_size();
+  NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, who, ": history must be (L,) or (B, L)");
+  Rows r;
+  r.B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
+  NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, who, ": the model reads the last ", L, " values (got ",
+            x.shape(x.ndim() - 1), ")");
+  r.cov = covariates_of(p, r.B, hist, futr, stat, who, r.keep);
+  r.series.assign(r.B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
+  return r;
+}
+
 py::array_t<double> model_predict(PyModel& m, const DArray& x, const std::optional<std::string>& series,
                                   const py::object& hist, const py::object& futr, const py::object& stat) {
   ntn::Predictor& p = m.pred();
-  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
-  NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, "predict: history must be (L,) or (B, L)");
-  const std::size_t B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
-  NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, "predict: the model reads the last ", L, " values (got ",
-            x.shape(x.ndim() - 1), ")");
-  std::vector<DArray> keep;
-  const ntn::RawCovariates cov = covariates_of(p, B, hist, futr, stat, "predict", keep);
-  std::vector<std::size_t> rows(B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
+  const Rows r = rows_of(p, x, series, hist, futr, stat, "predict");
   std::vector<py::ssize_t> shape;
-  if (x.ndim() == 2) shape.push_back(py::ssize_t(B));
-  shape.push_back(py::ssize_t(H));
-  if (Q > 1) shape.push_back(py::ssize_t(Q));
+  if (x.ndim() == 2) shape.push_back(py::ssize_t(r.B));
+  shape.push_back(py::ssize_t(p.horizon()));
+  if (p.outputs() > 1) shape.push_back(py::ssize_t(p.outputs()));
   py::array_t<double> y(shape);
   const double* xp = x.data();
   double* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
     if (p.covariates().any())
-      p.predict_batch(xp, B, yp, cov, rows.data());
+      p.predict_batch(xp, r.B, yp, r.cov, r.series.data());
     else
-      p.predict_batch(xp, B, yp, rows.data());
+      p.predict_batch(xp, r.B, yp, r.series.data());
   }
   return y;
 }
@@ -241,25 +255,18 @@ py::array_t<double> model_sample(PyModel& m, const DArray& x, std::size_t paths,
                                  const std::optional<std::string>& series, const py::object& hist,
                                  const py::object& futr, const py::object& stat) {
   ntn::Predictor& p = m.pred();
-  const std::size_t L = p.input_size(), H = p.horizon();
-  NTN_CHECK(x.ndim() == 1 || x.ndim() == 2, "sample: history must be (L,) or (B, L)");
   NTN_CHECK(paths >= 1 && paths <= 100000, "sample: paths must be 1..100000 (got ", paths, ")");
-  const std::size_t B = x.ndim() == 2 ? std::size_t(x.shape(0)) : 1;
-  NTN_CHECK(std::size_t(x.shape(x.ndim() - 1)) == L, "sample: the model reads the last ", L, " values (got ",
-            x.shape(x.ndim() - 1), ")");
-  std::vector<DArray> keep;
-  const ntn::RawCovariates cov = covariates_of(p, B, hist, futr, stat, "sample", keep);
-  std::vector<std::size_t> rows(B, series ? p.series_index(*series) : ntn::Predictor::kNoSeries);
+  const Rows r = rows_of(p, x, series, hist, futr, stat, "sample");
   std::vector<py::ssize_t> shape;
-  if (x.ndim() == 2) shape.push_back(py::ssize_t(B));
+  if (x.ndim() == 2) shape.push_back(py::ssize_t(r.B));
   shape.push_back(py::ssize_t(paths));
-  shape.push_back(py::ssize_t(H));
+  shape.push_back(py::ssize_t(p.horizon()));
   py::array_t<double> y(shape);
   const double* xp = x.data();
   double* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    p.sample_batch(xp, B, paths, seed, yp, rows.data(), p.covariates().any() ? &cov : nullptr);
+    p.sample_batch(xp, r.B, paths, seed, yp, r.series.data(), p.covariates().any() ? &r.cov : nullptr);
   }
   return y;
 }
