@@ -37,6 +37,9 @@ struct TrainJob {
   // step budget, patience and validation settings may differ). A resumed checkpoint
   // (resume, when train.checkpoint_path exists) takes precedence: it is this job's own progress.
   std::string init_from;
+  // Split-conformal intervals calibrated on the validation windows (conformal.h; empty: none).
+  std::vector<double> conformal_levels = {0.8, 0.95};
+  ConformalScore conformal_score = ConformalScore::absolute;
   std::function<void(const TrainLog&)> on_log;  // progress (every train.log_every steps)
 };
 

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "ntn/conformal.h"
 #include "ntn/csv.h"
 #include "ntn/dataset.h"
 #include "ntn/heads.h"
@@ -205,6 +206,7 @@ struct Artifact {
   WindowScaling window_scaling = WindowScaling::none;
   OutputSpec output;                 // what the model's Q outputs per step are (point, quantiles, distribution)
   CovariateInfo covariates;          // the model's covariate channels (counts == model->covariates())
+  Conformal conformal;               // split-conformal intervals of the point forecast (empty: none)
   nlohmann::json training;           // train config, summary, data description
   std::string uuid, version, created;
   std::string source;                // the file it was loaded from ("" if built in memory), for messages

@@ -331,6 +331,7 @@ TrainResult auto_train(const TrainJob& job, const AutoSpec& spec) {
   r.artifact.training["search"] = report;
   r.search = std::move(report);
   r.prepared = std::move(p);
+  detail::add_conformal(r, job, !spec.refit);
   return r;
 }
 

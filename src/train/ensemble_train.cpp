@@ -165,6 +165,7 @@ TrainResult ensemble_train(const TrainJob& job, const EnsembleSpec& spec) {
   r.artifact = Artifact::from_training(std::move(joint), p, tc, total);
   r.artifact.training["ensemble"] = report;
   r.search = std::move(report);
+  detail::add_conformal(r, job, validated.empty());  // a refit joint model has seen the validation windows
   return r;
 }
 

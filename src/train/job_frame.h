@@ -41,6 +41,12 @@ void apply_draw(const nlohmann::json& draw, std::size_t H, std::size_t& L, DataS
 TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc, std::uint64_t steps,
                    nlohmann::json& record);
 
+// Calibrates r.artifact's split-conformal intervals (conformal.h) on r.prepared's validation
+// windows at job.conformal_levels. held_out: the model never trained on them (false after a refit
+// on the validation part). What cannot be calibrated - no or too few windows for a level, a refit
+// model - is recorded in r.artifact.training["conformal"] ("skipped") instead of failing the run.
+void add_conformal(TrainResult& r, const TrainJob& job, bool held_out);
+
 // The validation metric of a search or an ensemble: the one asked for, else smape for m4, else mae.
 inline std::string validation_metric(const std::string& asked, Protocol protocol) {
   return !asked.empty() ? asked : protocol == Protocol::m4 ? "smape" : "mae";

@@ -127,6 +127,28 @@ void apply_draw(const json& draw, std::size_t H, std::size_t& L, DataSpec& data,
   }
 }
 
+void add_conformal(TrainResult& r, const TrainJob& job, bool held_out) {
+  if (job.conformal_levels.empty()) return;
+  const std::size_t n = r.prepared.val.size();
+  std::string why;
+  std::vector<double> levels;
+  if (!held_out) {
+    why = "the model was refit on the validation windows: none is held out to calibrate on";
+  } else {
+    for (double a : job.conformal_levels) {
+      if (n >= conformal_min_windows(a)) {
+        levels.push_back(a);
+      } else {
+        why += cat(why.empty() ? "" : "; ", a * 100, "% needs ", conformal_min_windows(a), " calibration windows, the "
+                   "validation part has ", n);
+      }
+    }
+  }
+  if (!levels.empty())
+    r.artifact.conformal = calibrate_conformal(r.artifact, r.prepared.store, r.prepared.val, levels, job.conformal_score);
+  if (!why.empty()) r.artifact.training["conformal"] = {{"skipped", why}};
+}
+
 TrainSummary refit(Model<float>& model, const Prepared& p, const TrainConfig& tc, std::uint64_t steps,
                    json& record) {
   std::vector<WindowRef> all = p.train;
@@ -173,6 +195,7 @@ TrainResult train_job(const TrainJob& job) {
     trainer.resume(job.init_from);
   r.summary = trainer.run();
   r.artifact = Artifact::from_training(std::move(model), p, tc, r.summary);
+  detail::add_conformal(r, job, true);
   return r;
 }
 

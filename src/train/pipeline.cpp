@@ -621,6 +621,7 @@ std::string Artifact::bytes() const {
   w.metadata["output"] = output.to_json().dump();
   w.metadata["covariates"] = covariates.to_json().dump();
   w.metadata["training"] = training.dump();
+  if (!conformal.empty()) w.metadata["conformal"] = conformal.to_json().dump();
   return w.bytes();
 }
 
@@ -646,6 +647,15 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
             ": not an ntneural model artifact (metadata 'format' missing or different)");
   NTN_CHECK(f.checksummed(), path, ": the artifact has no ntn_checksum (written by an older ntneural, or edited); "
             "train it again");
+  // An optional metadata entry as JSON (null when absent); ill-formed text names the entry.
+  auto meta_json = [&](const char* key) -> json {
+    if (!f.metadata().count(key)) return nullptr;
+    try {
+      return json::parse(f.meta(key));
+    } catch (const json::exception&) {
+      throw Error(cat(path, ": artifact ", key, " metadata is not valid JSON (corrupted file)"));
+    }
+  };
   Artifact a;
   json cfg, scaler, q;
   try {
@@ -729,13 +739,7 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
     std::vector<float> levels;
     for (double level : json_real_list(json{{"quantiles", q}}, path, "quantiles", {}, limits::kQuantile))
       levels.push_back(float(level));
-    if (f.metadata().count("output")) {
-      json oj;
-      try {
-        oj = json::parse(f.meta("output"));
-      } catch (const json::exception&) {
-        throw Error(cat(path, ": artifact output metadata is not valid JSON (corrupted file)"));
-      }
+    if (const json oj = meta_json("output"); !oj.is_null()) {
       a.output = OutputSpec::from_json(oj, path);
       NTN_CHECK(a.output.levels == levels, path, ": quantile levels differ between 'quantiles' and 'output' (corrupted file?)");
     } else if (!levels.empty()) {
@@ -749,15 +753,9 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
   }
   NTN_CHECK(a.output.outputs() == a.model->outputs(), path, ": a ", output_kind_name(a.output.kind), " output with ",
             a.output.outputs(), " values per step for a model with ", a.model->outputs(), " outputs");
-  if (f.metadata().count("covariates")) {
-    json cj;
-    try {
-      cj = json::parse(f.meta("covariates"));
-    } catch (const json::exception&) {
-      throw Error(cat(path, ": artifact covariates metadata is not valid JSON (corrupted file)"));
-    }
-    a.covariates = CovariateInfo::from_json(cj, path);
-  }
+  if (const json cj = meta_json("covariates"); !cj.is_null()) a.covariates = CovariateInfo::from_json(cj, path);
+  if (const json cj = meta_json("conformal"); !cj.is_null())
+    a.conformal = Conformal::from_json(cj, a.model->horizon(), path);
   const Covariates mc = a.model->covariates(), ac = a.covariates.counts();
   NTN_CHECK(mc == ac, path, ": the model takes ", mc.hist, "/", mc.futr, "/", mc.stat,
             " historic/future/static covariates but the artifact describes ", ac.hist, "/", ac.futr, "/", ac.stat,
@@ -889,6 +887,9 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   // errors (float would round them to 0).
   MetricSums sums, naive;  // naive: the random-walk forecast (last input value repeated)
   MetricSums snaive;       // seasonal naive: the last season before the origin repeated
+  const Conformal& cf = a.conformal;
+  IntervalSums cover(cf.levels);  // the conformal intervals' coverage, width and MSIS
+  std::vector<double> lo(cf.levels.size() * H), hi(lo.size());  // (levels, H)
   const std::size_t M = p.season;
   bool seasonal = M > 1;
   for (const WindowRef& w : p.test) seasonal = seasonal && w.start + L >= M;  // a season of history everywhere
@@ -904,6 +905,13 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
     }
     double last = s[w.start + L - 1];
     for (std::size_t k = 0; k < last_season.size(); ++k) last_season[k] = s[w.start + L - M + k];
+    // Conformal bounds in the series-scaled space (f -+ r s); mapped back with y and f below.
+    const double wscale = cf.empty() ? 1.0 : conformal_window_scale(cf.score, s + w.start, L);
+    for (std::size_t k = 0; k < cf.levels.size(); ++k) {
+      double *l = lo.data() + k * H, *u = hi.data() + k * H;
+      for (std::size_t h = 0; h < H; ++h) l[h] = f[h] - cf.r(k, h) * wscale, u[h] = f[h] + cf.r(k, h) * wscale;
+      if (original) denormalize(st, l, l, H), denormalize(st, u, u, H);
+    }
     if (original) {
       denormalize(st, y.data(), y.data(), H);
       denormalize(st, f.data(), f.data(), H);
@@ -917,6 +925,8 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
       scale = mase_scale(hist.data(), hist.size(), p.season);
     }
     sums.add(y.data(), f.data(), H, scale, &last);
+    for (std::size_t k = 0; k < cf.levels.size(); ++k)
+      cover.add(k, y.data(), lo.data() + k * H, hi.data() + k * H, H, scale);
     std::fill(f.begin(), f.end(), last);
     naive.add(y.data(), f.data(), H, scale, nullptr);
     if (seasonal) {
@@ -940,6 +950,11 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   if (naive.mase() >= 0) t.json["naive"]["mase"] = naive.mase();
   if (naive.mae() > 0) t.json["mae_over_naive"] = sums.mae() / naive.mae();  // undefined vs a perfect random walk
   if (M > 0) t.json["season"] = M;
+  if (!cf.empty())
+    t.json["intervals"] = {{"method", "split conformal"},
+                           {"score", conformal_score_name(cf.score)},
+                           {"calibration_windows", cf.windows},
+                           {"levels", cover.to_json()}};
   if (seasonal) {
     t.json["seasonal_naive"] = {{"mse", snaive.mse()}, {"mae", snaive.mae()}, {"smape", snaive.smape()}};
     if (snaive.mase() >= 0) t.json["seasonal_naive"]["mase"] = snaive.mase();

@@ -55,8 +55,8 @@ expect_error per_series_checkpoint "no --checkpoint / --resume" "${ps[@]}" --per
 # A single-quantile model: one output column in the header and in every row.
 "${train[@]}" --data "$dir/ok.csv" --columns price --loss mq --quantiles 0.5 --out "$dir/q1.ntn" > /dev/null
 "$bin" predict --model "$dir/q1.ntn" --data "$dir/ok.csv" --columns price > "$dir/q1.csv"
-check single_quantile_header test "$(head -1 "$dir/q1.csv")" = "series,step,q0.5"
-check single_quantile_rows awk -F, 'NF != 3 { exit 1 }' "$dir/q1.csv"
+check single_quantile_header test "$(head -1 "$dir/q1.csv")" = "series,step,q0.5,lo80,hi80,lo95,hi95"
+check single_quantile_rows awk -F, 'NF != 7 { exit 1 }' "$dir/q1.csv"
 
 # Round trip on the clean file.
 "${train[@]}" --data "$dir/ok.csv" --columns price --out "$dir/m.ntn" --json > "$dir/train.json" 2>/dev/null
@@ -213,7 +213,7 @@ check deepar_predict_rows test "$(wc -l < "$dir/dar.pred.csv")" -eq 7
 check deepar_paths_out test "$(wc -l < "$dir/dar.paths.csv")" -eq 51
 check deepar_quantiles_ordered python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); assert all(float(x['q0.05']) <= float(x['median']) <= float(x['q0.95']) for x in r), r" "$dir/dar.pred.csv"
 "$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --params > "$dir/dar.params.csv"
-check deepar_params_header test "$(head -1 "$dir/dar.params.csv")" = "series,step,mu,sigma,nu"
+check deepar_params_header test "$(head -1 "$dir/dar.params.csv")" = "series,step,mu,sigma,nu,lo80,hi80,lo95,hi95"
 "$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --seed 3 --json > "$dir/dar.s3a.json"
 "$bin" predict --model "$dir/dar.ntn" --data "$dir/ok.csv" --columns price --seed 3 --json --threads 1 > "$dir/dar.s3b.json"
 check deepar_seeded python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['forecasts']; b=json.load(open(sys.argv[2]))['forecasts']; assert a == b" "$dir/dar.s3a.json" "$dir/dar.s3b.json"

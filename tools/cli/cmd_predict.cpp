@@ -56,15 +56,6 @@ std::string fmt_value(double v, double scale) {
 }
 
 template <class T>
-void print_forecast_row(const std::string& name, const T* f, std::size_t H, std::size_t Q, double scale) {
-  for (std::size_t h = 0; h < H; ++h) {
-    std::printf("%s,%zu", name.c_str(), h + 1);
-    for (std::size_t q = 0; q < Q; ++q) std::printf(",%s", fmt_value(double(f[h * Q + q]), scale).c_str());
-    std::printf("\n");
-  }
-}
-
-template <class T>
 json forecast_json(const T* f, std::size_t H, std::size_t Q) {
   json steps = json::array();
   for (std::size_t h = 0; h < H; ++h) {
@@ -306,6 +297,17 @@ int run_predict(const PredictOpts& o) {
     p.predict_batch(xd.data(), n, out.data(), series.data());
   }
   const double secs = now_s() - t0;
+  // The model's conformal intervals around each point forecast: (series, levels, H) lo / hi.
+  const Conformal& cf = a.conformal;
+  const std::size_t K = cf.levels.size(), qo = a.point_output();
+  std::vector<double> lo(n * K * H), hi(n * K * H), point(H);
+  for (std::size_t s = 0; s < n; ++s) {
+    for (std::size_t h = 0; h < H; ++h) point[h] = out[(s * H + h) * Q + qo];
+    for (std::size_t k = 0; k < K; ++k)
+      conformal_interval(cf, k, p.series_stats(series[s]), xd.data() + s * L, L, point.data(),
+                         lo.data() + (s * K + k) * H, hi.data() + (s * K + k) * H);
+  }
+  auto level_name = [](double level) { return cat(level * 100); };
   if (o.json) {
     json fc = json::object();
     for (std::size_t s = 0; s < n; ++s) fc[names[s]] = forecast_json(out.data() + s * H * Q, H, Q);
@@ -314,6 +316,17 @@ int run_predict(const PredictOpts& o) {
     if (!a.output.levels.empty()) j["quantiles"] = a.output.levels;
     if (a.output.kind == OutputKind::distribution) j["output"] = a.output.to_json();
     if (cache) j["cache"] = cache_json(*cache);
+    if (K) {
+      json iv = json::object();
+      for (std::size_t s = 0; s < n; ++s)
+        for (std::size_t k = 0; k < K; ++k)
+          iv[names[s]][level_name(cf.levels[k])] = {
+              {"lo", std::vector<double>(lo.begin() + std::ptrdiff_t((s * K + k) * H),
+                                         lo.begin() + std::ptrdiff_t((s * K + k + 1) * H))},
+              {"hi", std::vector<double>(hi.begin() + std::ptrdiff_t((s * K + k) * H),
+                                         hi.begin() + std::ptrdiff_t((s * K + k + 1) * H))}};
+      j["intervals"] = {{"method", "split conformal"}, {"levels", cf.levels}, {"bounds", iv}};
+    }
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -325,10 +338,20 @@ int run_predict(const PredictOpts& o) {
     std::printf(a.output.dist == DistKind::gaussian   ? ",mu,sigma"
                 : a.output.dist == DistKind::student_t ? ",mu,sigma,nu"
                                                         : ",mu,alpha");
+  for (std::size_t k = 0; k < K; ++k)
+    std::printf(",lo%s,hi%s", level_name(cf.levels[k]).c_str(), level_name(cf.levels[k]).c_str());
   std::printf("\n");
-  for (std::size_t s = 0; s < n; ++s)
-    print_forecast_row(names[s], out.data() + s * H * Q, H, Q,
-                       a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale);
+  for (std::size_t s = 0; s < n; ++s) {
+    const double scale = a.scaling == SeriesScaling::none ? 0.0 : p.series_stats(series[s]).scale;
+    for (std::size_t h = 0; h < H; ++h) {
+      std::printf("%s,%zu", names[s].c_str(), h + 1);
+      for (std::size_t q = 0; q < Q; ++q) std::printf(",%s", fmt_value(out[(s * H + h) * Q + q], scale).c_str());
+      for (std::size_t k = 0; k < K; ++k)
+        std::printf(",%s,%s", fmt_value(lo[(s * K + k) * H + h], scale).c_str(),
+                    fmt_value(hi[(s * K + k) * H + h], scale).c_str());
+      std::printf("\n");
+    }
+  }
   return 0;
 }
 

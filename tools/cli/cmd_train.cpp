@@ -58,6 +58,7 @@ struct TrainOpts {
   bool per_series = false;  // --per-series: one model per series, --out a directory
   std::string register_to;  // --register DB[:NAME]
   std::string init_from;    // --init-from CHECKPOINT | registry:DB:REF
+  std::string conformal = "0.8,0.95", conformal_score = "absolute";
 };
 
 json load_config(const std::string& s, const char* flag = "--config") {
@@ -267,6 +268,12 @@ int run_train(const TrainOpts& o) {
   tc.lr_decays = o.lr_decays;
   job.resume = o.resume;
   job.init_from = init_from;
+  job.conformal_levels = o.conformal == "none" ? std::vector<double>{}
+                                                : parse_real_list("--conformal", o.conformal, {1e-6, 1 - 1e-6});
+  for (std::size_t k = 1; k < job.conformal_levels.size(); ++k)  // checked before any training
+    NTN_CHECK(job.conformal_levels[k] > job.conformal_levels[k - 1], "--conformal: levels must increase (",
+              job.conformal_levels[k - 1], " then ", job.conformal_levels[k], ")");
+  job.conformal_score = parse_conformal_score(o.conformal_score);
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
   if (o.per_series) return run_per_series(o, job, comm, inputs);
@@ -345,6 +352,7 @@ int run_train(const TrainOpts& o) {
     result["search"]["steps"] = steps;
   }
   if (!r.prepared.test.empty()) result["test"] = evaluate_test(a, r.prepared).to_json();
+  if (a.training.contains("conformal")) result["conformal"] = a.training["conformal"];
   // After the test scoring: a model whose forecasts cannot be scored is never written. Every rank
   // holds the same weights; rank 0 writes them (atomically, as always).
   if (comm.root()) a.save(o.out);
@@ -446,7 +454,18 @@ int run_train(const TrainOpts& o) {
                       cat(iv["level"].get<double>() * 100, "% coverage").c_str(), iv["coverage"].get<double>(),
                       iv["mean_width"].get<double>());
       }
+      if (t.contains("intervals")) {  // split-conformal intervals of the point forecast
+        const json& ci = t["intervals"];
+        std::printf("  split conformal (%s score, %zu calibration windows):\n", ci["score"].get<std::string>().c_str(),
+                    ci["calibration_windows"].get<std::size_t>());
+        for (const json& iv : ci["levels"])
+          std::printf("  %-22s %12.3f  (mean width %.5g%s)\n",
+                      cat(iv["level"].get<double>() * 100, "% coverage").c_str(), iv["coverage"].get<double>(),
+                      iv["mean_width"].get<double>(),
+                      iv.contains("msis") ? cat(", msis ", iv["msis"].get<double>()).c_str() : "");
+      }
     }
+    if (result.contains("conformal")) std::printf("note: conformal: %s\n", result["conformal"].value("skipped", "").c_str());
   }
   return 0;
 }
@@ -529,6 +548,12 @@ Run add_train(CLI::App& app) {
   app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (written atomically)");
   add_uint(app, "--checkpoint-every", o->checkpoint_every, limits::kEvery, "Steps between checkpoints");
   app.add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
+  app.add_option("--conformal", o->conformal,
+                 "Split-conformal interval levels calibrated on the validation windows and stored with the model "
+                 "(default 0.8,0.95; none: no intervals)");
+  app.add_option("--conformal-score", o->conformal_score,
+                 "Conformal score: absolute (residuals in the series' scaled units, default) or window (residuals "
+                 "over the window's mean absolute step: intervals follow recent volatility)");
   app.add_option("--init-from", o->init_from,
                  "Fine-tune / refit: start from this checkpoint (a file, or registry:DB:REF - the one registered "
                  "with that model, which becomes the new model's parent) instead of fresh weights; same model and "

@@ -1,0 +1,92 @@
+// Conformal prediction intervals around any model's point forecast: split conformal (Vovk et al.
+// 2005; what NeuralForecast's conformal_distribution and Darts' conformal models do) from the
+// residuals of calibration windows held out of training.
+//
+// A window's nonconformity score at step h is |y_h - f_h| / s in the series-scaled space the
+// model forecasts in, s the window's scale: 1 (score "absolute": plain residuals, per series in
+// units of its scaler) or the mean absolute one-step change of its L inputs (score "window": the
+// interval follows the volatility the window shows). Split conformal at level a from n
+// calibration windows takes, per step h, the radius r_h = the ceil((n + 1) a)-th smallest of the n
+// scores at h; the interval [f_h - r_h s, f_h + r_h s] then holds y_h with probability >= a when
+// calibration and test windows are exchangeable. That needs (n + 1) a <= n: n >= a / (1 - a)
+// windows (4 for 80%, 19 for 95%).
+//
+// The series scalers are affine (center + scale x), so on the original scale the interval is
+// f -+ r s scale: s scale is the window's mean absolute step in original units (score window) or
+// the series' scale (score absolute).
+//
+// Intended usage:
+//   ntn::Conformal c = ntn::calibrate_conformal(artifact, prepared.store, prepared.val, {0.8, 0.95},
+//                                               ntn::ConformalScore::absolute);
+//   artifact.conformal = c;                               // saved with it
+//   ntn::conformal_interval(c, 1, stats, x, L, f, lo, hi);  // the 95% bounds of forecast f
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ntn/dataset.h"
+#include "ntn/normalize.h"
+
+namespace ntn {
+
+struct Artifact;
+
+enum class ConformalScore { absolute, window };
+ConformalScore parse_conformal_score(const std::string& name);  // "absolute" | "window"
+const char* conformal_score_name(ConformalScore s);
+
+struct Conformal {
+  ConformalScore score = ConformalScore::absolute;
+  std::vector<double> levels;      // nominal coverages, increasing, each in (0, 1)
+  std::size_t horizon = 0;         // H
+  std::size_t windows = 0;         // calibration windows n
+  std::vector<double> radius;      // (levels, H): the score quantile r_h of each level
+  bool empty() const { return levels.empty(); }
+  double r(std::size_t level, std::size_t h) const { return radius[level * horizon + h]; }
+  nlohmann::json to_json() const;
+  // Validated (levels, finite non-negative radii, horizon); ctx names the file in errors.
+  static Conformal from_json(const nlohmann::json& j, std::size_t horizon, const std::string& ctx);
+};
+
+// The fewest calibration windows split conformal needs for level a: ceil(a / (1 - a)).
+std::size_t conformal_min_windows(double level);
+
+// Split conformal from scores (n, H) (finite, >= 0). Throws naming the level and the windows it
+// needs when n is too small for one, and any level outside (0, 1) or out of order.
+Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std::size_t H,
+                          const std::vector<double>& levels, ConformalScore score);
+
+// The scale s of a window of L inputs (any affine scale): 1 for score absolute; for score
+// window the mean |x[t] - x[t-1]|, floored at 1e-9 (1 + mean |x|) so a flat window keeps an interval.
+template <class T>
+double conformal_window_scale(ConformalScore score, const T* x, std::size_t L);
+
+// Calibrates the artifact's point forecast on `windows` of store (held out of its training):
+// forecasts them, scores each step in the series-scaled space, and returns split_conformal.
+Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
+                              const std::vector<double>& levels, ConformalScore score);
+
+// The interval of level index `level` around a forecast on the original scale: x (L) the window's
+// inputs and f (H) the point forecast, both original scale, st the series' scaler; lo, hi (H).
+void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
+                        const double* f, double* lo, double* hi);
+
+// Empirical coverage, mean width and mean interval score of intervals against outcomes, per level:
+// add() a window at a time; msis: the interval score divided by the window's MASE scale (M4's
+// MSIS), over the windows that have one.
+struct IntervalSums {
+  explicit IntervalSums(std::vector<double> levels);
+  // y, lo, hi (n) for level index k; mase_scale <= 0 leaves the window out of MSIS.
+  void add(std::size_t k, const double* y, const double* lo, const double* hi, std::size_t n, double mase_scale);
+  nlohmann::json to_json() const;  // [{level, coverage, mean_width, msis (when any scale)}, ...]
+
+  std::vector<double> levels;
+  std::vector<double> hits, width, is_scaled;
+  std::vector<std::size_t> n, scaled_n;
+};
+
+}  // namespace ntn

@@ -1,0 +1,193 @@
+#include "ntn/conformal.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ntn/error.h"
+#include "ntn/fields.h"
+#include "ntn/pipeline.h"
+#include "ntn/trainer.h"
+
+namespace ntn {
+
+using nlohmann::json;
+
+ConformalScore parse_conformal_score(const std::string& name) {
+  if (name == "absolute") return ConformalScore::absolute;
+  if (name == "window") return ConformalScore::window;
+  throw Error(cat("unknown conformal score '", name, "': expected absolute or window"));
+}
+
+const char* conformal_score_name(ConformalScore s) { return s == ConformalScore::window ? "window" : "absolute"; }
+
+std::size_t conformal_min_windows(double level) {
+  // The smallest n with ceil((n + 1) a) <= n, checked directly (no rounding surprise at a = 0.8).
+  std::size_t n = std::size_t(std::floor(level / (1 - level)));
+  while (std::ceil(double(n + 1) * level) > double(n)) ++n;
+  return n;
+}
+
+namespace {
+void check_levels(const std::vector<double>& levels, const std::string& ctx) {
+  for (std::size_t k = 0; k < levels.size(); ++k) {
+    NTN_CHECK(std::isfinite(levels[k]) && levels[k] > 0 && levels[k] < 1, ctx, ": conformal level ", levels[k],
+              " is outside (0, 1) (0.8 for an 80% interval)");
+    NTN_CHECK(k == 0 || levels[k] > levels[k - 1], ctx, ": conformal levels must increase (", levels[k - 1],
+              " then ", levels[k], ")");
+  }
+}
+}  // namespace
+
+json Conformal::to_json() const {
+  json r = json::array();
+  for (std::size_t k = 0; k < levels.size(); ++k)
+    r.push_back(std::vector<double>(radius.begin() + std::ptrdiff_t(k * horizon),
+                                    radius.begin() + std::ptrdiff_t((k + 1) * horizon)));
+  return {{"method", "split"}, {"score", conformal_score_name(score)}, {"levels", levels},
+          {"windows", windows},  {"radius", r}};
+}
+
+Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& ctx) {
+  const std::string where = ctx + ": conformal";
+  NTN_CHECK(j.is_object(), where, " must be a JSON object (corrupted file)");
+  json_known_fields(j, where, {"method", "score", "levels", "windows", "radius"});
+  NTN_CHECK(json_string(j, where, "method", "split") == "split", where, ": method must be split");
+  Conformal c;
+  try {
+    c.score = parse_conformal_score(json_string(j, where, "score", "absolute"));
+  } catch (const Error& e) {
+    throw Error(cat(where, ": ", e.what()));
+  }
+  c.levels = json_real_list(j, where, "levels", {}, {1e-9, 1 - 1e-9});
+  check_levels(c.levels, where);
+  c.windows = json_uint(j, where, "windows", 0, {1, std::uint64_t(1) << 40});
+  c.horizon = H;
+  NTN_CHECK(j.contains("radius") && j["radius"].is_array() && j["radius"].size() == c.levels.size(), where,
+            ": radius must hold one list per level (corrupted file)");
+  for (std::size_t k = 0; k < c.levels.size(); ++k) {
+    const json& row = j["radius"][k];
+    NTN_CHECK(row.is_array() && row.size() == H, where, ": radius of level ", c.levels[k], " must hold ", H,
+              " values, one per horizon step (corrupted file)");
+    for (const json& v : row) {
+      NTN_CHECK(v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 && v.get<double>() < 1e30,
+                where, ": radius of level ", c.levels[k], " holds ", v.dump(), " (must be finite and >= 0)");
+      c.radius.push_back(v.get<double>());
+    }
+    NTN_CHECK(c.windows >= conformal_min_windows(c.levels[k]), where, ": level ", c.levels[k], " from ", c.windows,
+              " windows (needs ", conformal_min_windows(c.levels[k]), ")");
+  }
+  return c;
+}
+
+Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std::size_t H,
+                          const std::vector<double>& levels, ConformalScore score) {
+  NTN_CHECK(H > 0 && scores.size() == n * H, "split conformal: ", scores.size(), " scores for ", n, " windows x ", H,
+            " steps");
+  check_levels(levels, "split conformal");
+  for (double a : levels)
+    NTN_CHECK(n >= conformal_min_windows(a), "split conformal: a ", a * 100, "% interval needs at least ",
+              conformal_min_windows(a), " calibration windows (have ", n, ")");
+  for (std::size_t i = 0; i < scores.size(); ++i)
+    NTN_CHECK(std::isfinite(scores[i]) && scores[i] >= 0, "split conformal: score ", scores[i], " of window ", i / H,
+              " step ", i % H + 1, " (scores are finite and >= 0)");
+  Conformal c;
+  c.score = score;
+  c.levels = levels;
+  c.horizon = H;
+  c.windows = n;
+  c.radius.resize(levels.size() * H);
+  std::vector<double> col(n);
+  for (std::size_t h = 0; h < H; ++h) {
+    for (std::size_t i = 0; i < n; ++i) col[i] = scores[i * H + h];
+    std::sort(col.begin(), col.end());
+    for (std::size_t k = 0; k < levels.size(); ++k) {
+      const std::size_t rank = std::size_t(std::ceil(double(n + 1) * levels[k]));  // 1-based, <= n
+      c.radius[k * H + h] = col[rank - 1];
+    }
+  }
+  return c;
+}
+
+template <class T>
+double conformal_window_scale(ConformalScore score, const T* x, std::size_t L) {
+  if (score == ConformalScore::absolute || L < 2) return 1.0;
+  double steps = 0, level = 0;
+  for (std::size_t t = 0; t < L; ++t) {
+    level += std::fabs(double(x[t]));
+    if (t) steps += std::fabs(double(x[t]) - double(x[t - 1]));
+  }
+  return std::max(steps / double(L - 1), 1e-9 * (1 + level / double(L)));
+}
+template double conformal_window_scale<float>(ConformalScore, const float*, std::size_t);
+template double conformal_window_scale<double>(ConformalScore, const double*, std::size_t);
+
+Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
+                              const std::vector<double>& levels, ConformalScore score) {
+  const Model<float>& m = *a.model;
+  const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size(), n = windows.size();
+  NTN_CHECK(n > 0, "conformal calibration: no calibration windows (the validation part is empty: raise "
+            "--val-ratio, or calibrate on other data)");
+  std::vector<float> out(n * H * Q);
+  predict_windows(m, store, windows, a.window_scaling, out.data(), 1024, &a.output);
+  const std::size_t qo = a.point_output();
+  std::vector<double> scores(n * H);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* s = store.data(windows[i].series) + windows[i].start;
+    const double sc = conformal_window_scale(score, s, L);
+    for (std::size_t h = 0; h < H; ++h)
+      scores[i * H + h] = std::fabs(double(s[L + h]) - double(out[(i * H + h) * Q + qo])) / sc;
+  }
+  return split_conformal(scores, n, H, levels, score);
+}
+
+void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
+                        const double* f, double* lo, double* hi) {
+  NTN_CHECK(level < c.levels.size(), "conformal interval: level index ", level, " of ", c.levels.size());
+  // The window's scale on the original scale: s (an affine map multiplies steps by st.scale).
+  const double s = c.score == ConformalScore::absolute ? std::fabs(st.scale)
+                                                        : conformal_window_scale(c.score, x, L);
+  for (std::size_t h = 0; h < c.horizon; ++h) {
+    const double r = c.r(level, h) * s;
+    lo[h] = f[h] - r;
+    hi[h] = f[h] + r;
+  }
+}
+
+IntervalSums::IntervalSums(std::vector<double> lv)
+    : levels(std::move(lv)),
+      hits(levels.size()),
+      width(levels.size()),
+      is_scaled(levels.size()),
+      n(levels.size()),
+      scaled_n(levels.size()) {}
+
+void IntervalSums::add(std::size_t k, const double* y, const double* lo, const double* hi, std::size_t m,
+                       double mase_scale) {
+  const double alpha = 1 - levels[k];
+  double is = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    hits[k] += y[i] >= lo[i] && y[i] <= hi[i];
+    width[k] += hi[i] - lo[i];
+    is += hi[i] - lo[i];
+    if (y[i] < lo[i]) is += 2 / alpha * (lo[i] - y[i]);
+    if (y[i] > hi[i]) is += 2 / alpha * (y[i] - hi[i]);
+  }
+  n[k] += m;
+  if (mase_scale > 0 && m > 0) {
+    is_scaled[k] += is / double(m) / mase_scale;
+    ++scaled_n[k];
+  }
+}
+
+json IntervalSums::to_json() const {
+  json out = json::array();
+  for (std::size_t k = 0; k < levels.size(); ++k) {
+    if (n[k] == 0) continue;
+    json j = {{"level", levels[k]}, {"coverage", hits[k] / double(n[k])}, {"mean_width", width[k] / double(n[k])}};
+    if (scaled_n[k]) j["msis"] = is_scaled[k] / double(scaled_n[k]);
+    out.push_back(j);
+  }
+  return out;
+}
+
+}  // namespace ntn

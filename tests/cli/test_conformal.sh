@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Conformal intervals from the command line: train calibrates them on the validation windows and
+# reports their test coverage; predict prints them beside the forecast (CSV and JSON); evaluate
+# scores them on other data; --conformal none leaves them out; a level the validation part cannot
+# support is a note, not a failure; bad levels and scores are one-line errors (exit 2).
+# Usage: test_conformal.sh path/to/ntneural
+source "$(dirname "$0")/lib.sh" "$1"
+make_ok_csv "$dir/ok.csv"
+train=("$bin" train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 16x16 --max-steps 20 --batch 8 --quiet)
+jq_py() { python3 -c "import json, sys; d = json.load(sys.stdin); $1"; }
+
+check train_default "${train[@]}" --out "$dir/m.ntn" --json
+"${train[@]}" --out "$dir/m.ntn" --json > "$dir/m.json"
+check test_intervals test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"]["levels"]], d["test"]["intervals"]["score"])' < "$dir/m.json")" = "[0.8, 0.95] absolute"
+check test_coverage_in_range jq_py 'assert all(0 <= l["coverage"] <= 1 and l["mean_width"] > 0 and l["msis"] > 0 for l in d["test"]["intervals"]["levels"])' < "$dir/m.json"
+check train_table sh -c "'${train[0]}' ${train[*]:1} --out '$dir/m2.ntn' | grep -q '95% coverage'"
+# predict: lo80 <= hi80 and lo95 <= lo80 <= forecast <= hi80 <= hi95 on every row.
+"$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price > "$dir/p.csv"
+check predict_header test "$(head -1 "$dir/p.csv")" = "series,step,forecast,lo80,hi80,lo95,hi95"
+check predict_nested python3 -c "
+import csv
+rows = list(csv.DictReader(open('$dir/p.csv')))
+assert len(rows) == 6
+for r in rows:
+    v = [float(r[k]) for k in ('lo95', 'lo80', 'forecast', 'hi80', 'hi95')]
+    assert v == sorted(v) and v[0] < v[-1], r"
+check predict_json sh -c "'$bin' predict --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; d=json.load(sys.stdin); b=d['intervals']['bounds']['price']; assert len(b['80']['lo']) == 6 and all(l < h for l, h in zip(b['95']['lo'], b['95']['hi']))\""
+check evaluate_intervals sh -c "'$bin' evaluate --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert [l['level'] for l in d['intervals']['levels']] == [0.8, 0.95]\""
+# The window score: the interval follows the window's volatility.
+check window_score sh -c "'${train[0]}' ${train[*]:1} --out '$dir/w.ntn' --conformal-score window --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['test']['intervals']['score'] == 'window'\""
+check conformal_none "${train[@]}" --out "$dir/n.ntn" --conformal none
+check none_has_no_columns test "$("$bin" predict --model "$dir/n.ntn" --data "$dir/ok.csv" --columns price | head -1)" = "series,step,forecast"
+check none_has_no_test_intervals sh -c "'$bin' evaluate --model '$dir/n.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; assert 'intervals' not in json.load(sys.stdin)\""
+# 400 rows, 10% validation: 35 windows - enough for 95%, not for 99.9%.
+"${train[@]}" --out "$dir/s.ntn" --conformal 0.5,0.999 --json > "$dir/s.json"
+check skipped_level_recorded jq_py 'assert "99.9% needs 999 calibration windows" in d["conformal"]["skipped"], d' < "$dir/s.json"
+check kept_level test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"]["levels"]])' < "$dir/s.json")" = "[0.5]"
+
+prefix=("${train[@]}" --out "$dir/never.ntn")
+error_table <<ROWS
+level_one             | --conformal                  | --conformal 1
+level_zero            | --conformal                  | --conformal 0
+level_negative        | --conformal                  | --conformal -0.5
+level_huge            | --conformal                  | --conformal 1e300
+level_nan             | --conformal                  | --conformal nan
+level_text            | --conformal                  | --conformal wide
+level_empty_item      | --conformal                  | --conformal 0.8,,0.9
+levels_unordered      | must increase (0.95 then 0.8) | --conformal 0.95,0.8
+score_unknown         | unknown conformal score 'relative' | --conformal-score relative
+ROWS
+check failures_write_nothing test ! -e "$dir/never.ntn"
+finish

@@ -1,0 +1,217 @@
+// Conformal prediction intervals (ntn/conformal.h): the split-conformal rank rule, the coverage it
+// promises on exchangeable data (a model trained and calibrated end to end), the artifact round
+// trip, and bad input - levels, scores and corrupted files - named in a clear error.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "expect_error.h"
+#include "ntn/conformal.h"
+#include "ntn/jobs.h"
+#include "ntn/pipeline.h"
+#include "small_artifact.h"
+
+using namespace ntn;
+using nlohmann::json;
+
+namespace {
+
+template <class F>
+void expect_error(F&& f, const std::string& fragment) {
+  ntn::test::expect_error(std::forward<F>(f), {fragment.c_str()});
+}
+
+}  // namespace
+
+TEST(Conformal, MinimumWindowsPerLevel) {
+  EXPECT_EQ(conformal_min_windows(0.5), 1u);
+  EXPECT_EQ(conformal_min_windows(0.8), 4u);
+  EXPECT_EQ(conformal_min_windows(0.9), 9u);
+  EXPECT_EQ(conformal_min_windows(0.95), 19u);
+  EXPECT_EQ(conformal_min_windows(0.99), 99u);
+  // The rule itself: ceil((n + 1) a) <= n exactly from that n on.
+  for (double a : {0.5, 0.8, 0.9, 0.95, 0.975, 0.99}) {
+    const std::size_t n = conformal_min_windows(a);
+    EXPECT_LE(std::ceil(double(n + 1) * a), double(n)) << a;
+    if (n > 1) EXPECT_GT(std::ceil(double(n) * a), double(n - 1)) << a;
+  }
+}
+
+TEST(Conformal, SplitTakesTheCeilRankOfEachStep) {
+  // Step 0's scores are 1..20 shuffled, step 1's twice those: the 80% radius is the
+  // ceil(21 * 0.8) = 17th smallest, the 95% one the 20th.
+  const std::size_t n = 20, H = 2;
+  std::vector<double> scores(n * H);
+  std::mt19937_64 g(5);
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = double(i + 1);
+  std::shuffle(v.begin(), v.end(), g);
+  for (std::size_t i = 0; i < n; ++i) scores[i * H] = v[i], scores[i * H + 1] = 2 * v[i];
+  const Conformal c = split_conformal(scores, n, H, {0.8, 0.95}, ConformalScore::absolute);
+  EXPECT_EQ(c.windows, n);
+  EXPECT_EQ(c.r(0, 0), 17.0);
+  EXPECT_EQ(c.r(0, 1), 34.0);
+  EXPECT_EQ(c.r(1, 0), 20.0);
+  EXPECT_EQ(c.r(1, 1), 40.0);
+  // The interval on the original scale: f -+ r x the series' scale (score absolute), or x the
+  // window's mean absolute step (score window), which follows the window's units.
+  const double x[4] = {10, 12, 11, 14}, f[2] = {15, 16};
+  double lo[2], hi[2];
+  conformal_interval(c, 0, NormStats{100, 0.5}, x, 4, f, lo, hi);
+  EXPECT_DOUBLE_EQ(lo[0], 15 - 17 * 0.5);
+  EXPECT_DOUBLE_EQ(hi[1], 16 + 34 * 0.5);
+  Conformal w = c;
+  w.score = ConformalScore::window;
+  conformal_interval(w, 1, NormStats{100, 0.5}, x, 4, f, lo, hi);  // mean |step| = (2 + 1 + 3) / 3 = 2
+  EXPECT_DOUBLE_EQ(lo[0], 15 - 20 * 2.0);
+  EXPECT_DOUBLE_EQ(hi[1], 16 + 40 * 2.0);
+  EXPECT_DOUBLE_EQ(conformal_window_scale(ConformalScore::window, x, 4), 2.0);
+  const double flat[3] = {5, 5, 5};
+  EXPECT_GT(conformal_window_scale(ConformalScore::window, flat, 3), 0.0);  // a flat window keeps an interval
+}
+
+TEST(Conformal, BadInputIsAClearError) {
+  const std::vector<double> ok(10 * 2, 1.0);
+  const struct {
+    std::vector<double> scores;
+    std::size_t n;
+    std::vector<double> levels;
+    std::string fragment;
+  } cases[] = {
+      {ok, 10, {0.95}, "a 95% interval needs at least 19 calibration windows (have 10)"},
+      {ok, 10, {0.0}, "conformal level 0 is outside (0, 1)"},
+      {ok, 10, {1.0}, "conformal level 1 is outside (0, 1)"},
+      {ok, 10, {NAN}, "is outside (0, 1)"},
+      {ok, 10, {0.8, 0.5}, "must increase (0.8 then 0.5)"},
+      {ok, 9, {0.8}, "20 scores for 9 windows x 2 steps"},
+      {[] { auto s = std::vector<double>(20, 1.0); s[7] = NAN; return s; }(), 10, {0.8}, "window 3 step 2"},
+      {[] { auto s = std::vector<double>(20, 1.0); s[4] = -1; return s; }(), 10, {0.8}, "score -1 of window 2 step 1"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fragment);
+    expect_error([&] { split_conformal(c.scores, c.n, 2, c.levels, ConformalScore::absolute); }, c.fragment);
+  }
+  expect_error([] { parse_conformal_score("relative"); }, "unknown conformal score 'relative'");
+}
+
+TEST(Conformal, CorruptedFileFieldsAreNamed) {
+  const json good = split_conformal(std::vector<double>(20 * 2, 1.0), 20, 2, {0.8, 0.95}, ConformalScore::window).to_json();
+  EXPECT_EQ(Conformal::from_json(good, 2, "m.ntn").to_json(), good);
+  const struct {
+    std::function<void(json&)> edit;
+    std::size_t H;
+    std::string fragment;
+  } cases[] = {
+      {[](json&) {}, 3, "radius of level 0.8 must hold 3 values"},
+      {[](json& j) { j["radius"][1][0] = -0.5; }, 2, "radius of level 0.95 holds -0.5"},
+      {[](json& j) { j["radius"][0][1] = "wide"; }, 2, "holds \"wide\""},
+      {[](json& j) { j["radius"][0][1] = 1e300; }, 2, "must be finite and >= 0"},
+      {[](json& j) { j["radius"].erase(1); }, 2, "one list per level"},
+      {[](json& j) { j["levels"] = {0.95, 0.8}; }, 2, "must increase"},
+      {[](json& j) { j["levels"] = {0.8, 1.5}; }, 2, "levels"},
+      {[](json& j) { j["windows"] = 10; }, 2, "level 0.95 from 10 windows (needs 19)"},
+      {[](json& j) { j["windows"] = -3; }, 2, "windows"},
+      {[](json& j) { j["score"] = "relative"; }, 2, "unknown conformal score"},
+      {[](json& j) { j["method"] = "aci"; }, 2, "method must be split"},
+      {[](json& j) { j["colour"] = 1; }, 2, "colour"},
+      {[](json& j) { j = json::array(); }, 2, "must be a JSON object"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fragment);
+    json j = good;
+    c.edit(j);
+    expect_error([&] { Conformal::from_json(j, c.H, "m.ntn"); }, c.fragment);
+    expect_error([&] { Conformal::from_json(j, c.H, "m.ntn"); }, "m.ntn: conformal");
+  }
+}
+
+TEST(Conformal, TravelsWithTheArtifact) {
+  Artifact a = ntn::test::small_artifact();  // horizon 4
+  a.conformal = split_conformal(std::vector<double>(20 * 4, 0.25), 20, 4, {0.8, 0.95}, ConformalScore::absolute);
+  const std::string path = (std::filesystem::temp_directory_path() / ("ntn_conformal_" + std::to_string(::getpid()) + ".ntn")).string();
+  a.save(path);
+  const Artifact b = Artifact::load(path);
+  std::filesystem::remove(path);
+  EXPECT_EQ(b.conformal.to_json(), a.conformal.to_json());
+  Artifact none = ntn::test::small_artifact();
+  none.save(path);
+  EXPECT_TRUE(Artifact::load(path).conformal.empty());
+  std::filesystem::remove(path);
+}
+
+namespace {
+
+// Exchangeable data: a sine of period 24 plus i.i.d. N(0, 0.3) noise, long enough for thousands
+// of validation and test windows. A model trained on it leaves residuals whose distribution is
+// the same in the validation and test parts: split conformal must cover at its level.
+std::shared_ptr<Frame> stationary_frame(std::size_t n) {
+  auto f = std::make_shared<Frame>();
+  f->source = "<stationary>";
+  f->names = {"y"};
+  std::mt19937_64 g(11);
+  std::normal_distribution<double> e(0, 0.3);
+  std::vector<double> y(n);
+  for (std::size_t t = 0; t < n; ++t) {
+    y[t] = 5 + std::sin(6.283185307179586 * double(t) / 24) + e(g);
+    f->time.push_back(double(t));
+    f->lines.push_back(t + 2);
+  }
+  f->cols = {y};
+  return f;
+}
+
+}  // namespace
+
+TEST(Conformal, SplitCoversItsLevelOnExchangeableData) {
+  TrainJob job;
+  job.data.frame = stationary_frame(12000);
+  job.data.path = "<stationary>";
+  job.data.val_ratio = 0.3;
+  job.data.test_ratio = 0.3;
+  job.model = {{"type", "mlp"}, {"input_size", 48}, {"horizon", 12}, {"hidden_size", 32}, {"num_layers", 2}};
+  job.train.max_steps = 300;
+  job.train.batch_size = 64;
+  job.train.val_every = 100;
+  for (ConformalScore score : {ConformalScore::absolute, ConformalScore::window}) {
+    SCOPED_TRACE(conformal_score_name(score));
+    job.conformal_score = score;
+    const TrainResult r = train_job(job);
+    EXPECT_EQ(r.summary.steps, 300u);
+    ASSERT_FALSE(r.artifact.conformal.empty());
+    EXPECT_EQ(r.artifact.conformal.windows, r.prepared.val.size());
+    const json iv = evaluate_test(r.artifact, r.prepared).json.at("intervals");
+    ASSERT_EQ(iv["levels"].size(), 2u);
+    for (const json& l : iv["levels"]) {
+      const double level = l["level"], coverage = l["coverage"];
+      std::printf("level %.2f coverage %.4f\n", level, coverage);
+      EXPECT_NEAR(coverage, level, 0.02) << "level " << level << ", " << r.prepared.val.size() << " calibration and "
+                                         << r.prepared.test.size() << " test windows";
+      EXPECT_GT(l["mean_width"].get<double>(), 0.0);
+    }
+  }
+}
+
+TEST(Conformal, LevelsTheValidationPartCannotSupportAreRecordedNotFatal) {
+  TrainJob job;
+  job.data.frame = stationary_frame(400);
+  job.data.path = "<stationary>";
+  job.data.val_ratio = 0.03;  // 12 rows: 12 - 4 + 1 = 9 validation windows (their inputs reach back)
+  job.model = {{"type", "mlp"}, {"input_size", 24}, {"horizon", 4}, {"hidden_size", 8}, {"num_layers", 1}};
+  job.train.max_steps = 5;
+  job.train.batch_size = 8;
+  const TrainResult r = train_job(job);
+  ASSERT_GE(r.prepared.val.size(), 4u);
+  ASSERT_LT(r.prepared.val.size(), 19u);
+  EXPECT_EQ(r.artifact.conformal.levels, std::vector<double>{0.8});
+  EXPECT_NE(r.artifact.training.at("conformal").at("skipped").get<std::string>().find("95% needs 19 calibration windows"),
+            std::string::npos);
+  job.conformal_levels.clear();
+  EXPECT_TRUE(train_job(job).artifact.conformal.empty());
+}
