@@ -45,8 +45,16 @@ struct Conformal {
   std::size_t horizon = 0;         // H
   std::size_t windows = 0;         // calibration windows n
   std::vector<double> radius;      // (levels, H): the score quantile r_h of each level
+  // (H, G) order statistics of each step's scores at ranks ceil(n (g + 1) / G), G = min(n, 100):
+  // the score quantile at any level (quantile()), what adaptive intervals move along.
+  std::vector<double> grid;
+  std::size_t grid_size() const { return horizon ? grid.size() / horizon : 0; }
   bool empty() const { return levels.empty(); }
   double r(std::size_t level, std::size_t h) const { return radius[level * horizon + h]; }
+  // The split-conformal radius of step h at any level b: the ceil((n + 1) b)-th smallest score
+  // (from the grid, rounded up to its next order statistic: never narrower); 0 for b <= 0 and
+  // infinity when (n + 1) b > n.
+  double quantile(std::size_t h, double b) const;
   nlohmann::json to_json() const;
   // Validated (levels, finite non-negative radii, horizon); ctx names the file in errors.
   static Conformal from_json(const nlohmann::json& j, std::size_t horizon, const std::string& ctx);
@@ -74,6 +82,41 @@ Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const
 // inputs and f (H) the point forecast, both original scale, st the series' scaler; lo, hi (H).
 void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
                         const double* f, double* lo, double* hi);
+
+// Online adaptive conformal inference (ACI, Gibbs & Candes 2021) over one stream of forecasts: each
+// horizon step h has its own miscoverage alpha_h, starting at 1 - level; when the value that a
+// step-h forecast aimed at arrives, alpha_h += gamma (1 - level - miss) (miss: 1 when the value fell
+// outside). The interval uses the split-conformal radius at level 1 - alpha_h, so it widens after
+// misses and narrows after hits: coverage returns to `level` after a change of regime, which a
+// fixed split-conformal interval does not. O(H) per tick (O(1) per step); the state (alphas and
+// the pending intervals of the last H forecasts) is saved and restored as JSON.
+class AdaptiveConformal {
+ public:
+  AdaptiveConformal() = default;
+  // c: a calibration with its grid; level in (0, 1); gamma in (0, 1] (the step size).
+  AdaptiveConformal(const Conformal& c, double level, double gamma = 0.005);
+  // A value arrived: scores every pending forecast that aimed at it, updating its step's alpha.
+  void observe(double y);
+  // The interval of a forecast made now (after the values observed so far): f (H) the point
+  // forecast and scale the window's scale on the original scale (conformal_interval's s x the
+  // series scale); writes lo, hi (H) and keeps them to score against the values to come.
+  void interval(const double* f, double scale, double* lo, double* hi);
+  double alpha(std::size_t h) const { return alpha_[h]; }
+  double level() const { return level_; }
+  double gamma() const { return gamma_; }
+  std::uint64_t observed() const { return t_; }
+  nlohmann::json state() const;                // alphas, pending intervals, counters
+  void restore(const nlohmann::json& state);   // from state() of the same calibration, level and gamma
+
+ private:
+  Conformal c_;
+  double level_ = 0.8, gamma_ = 0.005;
+  std::size_t H_ = 0;
+  std::vector<double> alpha_;         // (H)
+  std::vector<double> lo_, hi_;       // (H slots, H steps): the forecast made after m values sits in slot m % H
+  std::vector<std::int64_t> made_;    // (H slots): m, or -1 when empty
+  std::uint64_t t_ = 0;               // values observed
+};
 
 // Empirical coverage, mean width and mean interval score of intervals against outcomes, per level:
 // add() a window at a time; msis: the interval score divided by the window's MASE scale (M4's

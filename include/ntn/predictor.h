@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -308,8 +309,20 @@ class StreamingPredictor {
   std::string snapshot() const;
   void restore(const std::string& bytes);
 
+  // Adaptive conformal intervals (ACI, conformal.h) around every forecast from now on, from the
+  // artifact's split-conformal calibration (its grid) at `level`; each value that arrives scores
+  // the pending forecasts that aimed at it. The ACI state travels in snapshot() / restore(); a
+  // snapshot taken without it starts it afresh. Forecasts must come from forecast() (not a cache).
+  void enable_adaptive(double level, double gamma = 0.005);
+  bool adaptive() const { return aci_.has_value(); }
+  const AdaptiveConformal* adaptive_state() const { return aci_ ? &*aci_ : nullptr; }
+  // The last forecast's adaptive interval (H each, original scale); empty before one.
+  const std::vector<double>& interval_lo() const { return lo_; }
+  const std::vector<double>& interval_hi() const { return hi_; }
+
  private:
   void recompute();
+  void adaptive_interval(const float* y);
   Predictor& p_;
   std::size_t series_, L_;
   NormStats ss_;               // series scaler
@@ -322,6 +335,8 @@ class StreamingPredictor {
   double mean_ = 0, m2_ = 0;   // raw window (standard scaler)
   std::vector<float> sorted_;  // raw window, sorted (robust scaler)
   std::vector<float> last_;    // (H, Q) the last forecast of a carried state
+  std::optional<AdaptiveConformal> aci_;
+  std::vector<double> f_, lo_, hi_;  // (H) the last forecast's point and adaptive interval
 };
 
 // The text protocol of a tick stream (ntneural predict --stream): one value per line, '\n' or

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ntn/error.h"
 #include "ntn/fields.h"
@@ -43,14 +44,18 @@ json Conformal::to_json() const {
   for (std::size_t k = 0; k < levels.size(); ++k)
     r.push_back(std::vector<double>(radius.begin() + std::ptrdiff_t(k * horizon),
                                     radius.begin() + std::ptrdiff_t((k + 1) * horizon)));
+  json g = json::array();
+  const std::size_t G = grid_size();
+  for (std::size_t h = 0; h < horizon && G; ++h)
+    g.push_back(std::vector<double>(grid.begin() + std::ptrdiff_t(h * G), grid.begin() + std::ptrdiff_t((h + 1) * G)));
   return {{"method", "split"}, {"score", conformal_score_name(score)}, {"levels", levels},
-          {"windows", windows},  {"radius", r}};
+          {"windows", windows},  {"radius", r}, {"grid", g}};
 }
 
 Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& ctx) {
   const std::string where = ctx + ": conformal";
   NTN_CHECK(j.is_object(), where, " must be a JSON object (corrupted file)");
-  json_known_fields(j, where, {"method", "score", "levels", "windows", "radius"});
+  json_known_fields(j, where, {"method", "score", "levels", "windows", "radius", "grid"});
   NTN_CHECK(json_string(j, where, "method", "split") == "split", where, ": method must be split");
   Conformal c;
   try {
@@ -76,6 +81,24 @@ Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& 
     NTN_CHECK(c.windows >= conformal_min_windows(c.levels[k]), where, ": level ", c.levels[k], " from ", c.windows,
               " windows (needs ", conformal_min_windows(c.levels[k]), ")");
   }
+  if (j.contains("grid")) {  // H rows of G = min(windows, 100) non-decreasing order statistics
+    const std::size_t G = std::min<std::size_t>(c.windows, 100);
+    NTN_CHECK(j["grid"].is_array() && j["grid"].size() == H, where, ": grid must hold one list per horizon step "
+              "(corrupted file)");
+    for (std::size_t h = 0; h < H; ++h) {
+      const json& row = j["grid"][h];
+      NTN_CHECK(row.is_array() && row.size() == G, where, ": grid of step ", h + 1, " must hold ", G,
+                " values (corrupted file)");
+      for (std::size_t g = 0; g < G; ++g) {
+        const json& v = row[g];
+        NTN_CHECK(v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 && v.get<double>() < 1e30 &&
+                      (g == 0 || v.get<double>() >= c.grid.back()),
+                  where, ": grid of step ", h + 1, " holds ", v.dump(), " at ", g,
+                  " (must be finite, >= 0 and non-decreasing)");
+        c.grid.push_back(v.get<double>());
+      }
+    }
+  }
   return c;
 }
 
@@ -96,6 +119,8 @@ Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std:
   c.horizon = H;
   c.windows = n;
   c.radius.resize(levels.size() * H);
+  const std::size_t G = std::min<std::size_t>(n, 100);
+  c.grid.resize(H * G);
   std::vector<double> col(n);
   for (std::size_t h = 0; h < H; ++h) {
     for (std::size_t i = 0; i < n; ++i) col[i] = scores[i * H + h];
@@ -104,8 +129,100 @@ Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std:
       const std::size_t rank = std::size_t(std::ceil(double(n + 1) * levels[k]));  // 1-based, <= n
       c.radius[k * H + h] = col[rank - 1];
     }
+    for (std::size_t g = 0; g < G; ++g) c.grid[h * G + g] = col[(n * (g + 1) + G - 1) / G - 1];
   }
   return c;
+}
+
+double Conformal::quantile(std::size_t h, double b) const {
+  NTN_CHECK(h < horizon && !grid.empty(), "conformal quantile: step ", h, " of ", horizon,
+            grid.empty() ? " (a calibration without its grid: calibrate again)" : "");
+  if (!(b > 0)) return 0.0;
+  const double rank = std::ceil(double(windows + 1) * b);  // 1-based
+  if (rank > double(windows)) return std::numeric_limits<double>::infinity();
+  const std::size_t G = grid_size(), k = std::size_t(rank);
+  const std::size_t g = (k * G + windows - 1) / windows - 1;  // the first order statistic at or above rank k
+  return grid[h * G + g];
+}
+
+AdaptiveConformal::AdaptiveConformal(const Conformal& c, double level, double gamma)
+    : c_(c), level_(level), gamma_(gamma), H_(c.horizon) {
+  NTN_CHECK(!c.grid.empty(), "adaptive conformal: the calibration has no score grid (calibrate the model again)");
+  NTN_CHECK(std::isfinite(level) && level > 0 && level < 1, "adaptive conformal: level ", level, " is outside (0, 1)");
+  NTN_CHECK(std::isfinite(gamma) && gamma > 0 && gamma <= 1, "adaptive conformal: gamma ", gamma,
+            " is outside (0, 1] (0.005 is usual)");
+  alpha_.assign(H_, 1 - level);
+  lo_.assign(H_ * H_, 0.0);
+  hi_.assign(H_ * H_, 0.0);
+  made_.assign(H_, -1);
+}
+
+void AdaptiveConformal::observe(double y) {
+  NTN_CHECK(std::isfinite(y), "adaptive conformal: observed value ", y, " is not finite");
+  for (std::size_t slot = 0; slot < H_; ++slot) {
+    if (made_[slot] < 0) continue;
+    const std::uint64_t h = t_ - std::uint64_t(made_[slot]);  // this value is step h of that forecast
+    if (h >= H_) continue;
+    const double lo = lo_[slot * H_ + h], hi = hi_[slot * H_ + h];
+    const double miss = (y < lo || y > hi) ? 1.0 : 0.0;
+    alpha_[h] += gamma_ * ((1 - level_) - miss);
+  }
+  ++t_;
+}
+
+void AdaptiveConformal::interval(const double* f, double scale, double* lo, double* hi) {
+  const std::size_t slot = std::size_t(t_ % H_);
+  for (std::size_t h = 0; h < H_; ++h) {
+    const double r = c_.quantile(h, 1 - alpha_[h]) * scale;  // alpha_h <= 0: infinite; >= 1: zero width
+    lo[h] = f[h] - r;
+    hi[h] = f[h] + r;
+    lo_[slot * H_ + h] = lo[h];
+    hi_[slot * H_ + h] = hi[h];
+  }
+  made_[slot] = std::int64_t(t_);
+}
+
+json AdaptiveConformal::state() const {
+  // Infinite bounds (alpha <= 0) are kept as null: JSON has no infinity.
+  auto bounds = [](const std::vector<double>& v) {
+    json a = json::array();
+    for (double x : v) a.push_back(std::isfinite(x) ? json(x) : json(nullptr));
+    return a;
+  };
+  return {{"level", level_}, {"gamma", gamma_}, {"observed", t_}, {"alpha", alpha_},
+          {"made", made_},   {"lo", bounds(lo_)}, {"hi", bounds(hi_)}};
+}
+
+void AdaptiveConformal::restore(const json& s) {
+  const std::string ctx = "adaptive conformal state";
+  NTN_CHECK(s.is_object(), ctx, ": not a JSON object");
+  NTN_CHECK(json_real(s, ctx, "level", -1, {-1, 2}) == level_ && json_real(s, ctx, "gamma", -1, {-1, 2}) == gamma_, ctx,
+            ": saved with another level or gamma (", s.value("level", json()).dump(), ", ",
+            s.value("gamma", json()).dump(), "; now ", level_, ", ", gamma_, ")");
+  AdaptiveConformal n = *this;
+  n.t_ = json_uint(s, ctx, "observed", 0, {0, UINT64_MAX});
+  n.alpha_ = json_real_list(s, ctx, "alpha", {}, {-1e6, 1e6});
+  NTN_CHECK(n.alpha_.size() == H_, ctx, ": ", n.alpha_.size(), " alphas for horizon ", H_);
+  NTN_CHECK(s.contains("made") && s["made"].is_array() && s["made"].size() == H_ && s.contains("lo") &&
+                s["lo"].is_array() && s["lo"].size() == H_ * H_ && s.contains("hi") && s["hi"].is_array() &&
+                s["hi"].size() == H_ * H_,
+            ctx, ": pending intervals of another horizon (corrupted state)");
+  for (std::size_t i = 0; i < H_; ++i) {
+    const json& m = s["made"][i];
+    NTN_CHECK(m.is_number_integer() && m.get<std::int64_t>() >= -1 && m.get<std::int64_t>() <= std::int64_t(n.t_), ctx,
+              ": pending forecast ", i, " made at ", m.dump(), " (corrupted state)");
+    n.made_[i] = m.get<std::int64_t>();
+  }
+  for (std::size_t i = 0; i < H_ * H_; ++i) {
+    const json &l = s["lo"][i], &u = s["hi"][i];
+    NTN_CHECK((l.is_null() || l.is_number()) && (u.is_null() || u.is_number()), ctx, ": bound ", i,
+              " is not a number (corrupted state)");
+    n.lo_[i] = l.is_null() ? -std::numeric_limits<double>::infinity() : l.get<double>();
+    n.hi_[i] = u.is_null() ? std::numeric_limits<double>::infinity() : u.get<double>();
+    NTN_CHECK(!std::isnan(n.lo_[i]) && !std::isnan(n.hi_[i]) && n.lo_[i] <= n.hi_[i], ctx, ": bound ", i,
+              " is empty (corrupted state)");
+  }
+  *this = std::move(n);
 }
 
 template <class T>

@@ -31,6 +31,7 @@ void StreamingPredictor::reset() {
   mean_ = m2_ = 0;
   sorted_.clear();
   if (carried_) std::fill(st_.model->values(), st_.model->values() + st_.model->size(), 0.0f);
+  if (aci_) enable_adaptive(aci_->level(), aci_->gamma());
 }
 
 // Exact two-pass statistics of the current (full) window.
@@ -48,6 +49,7 @@ void StreamingPredictor::recompute() {
 
 bool StreamingPredictor::append(float value) {
   NTN_CHECK(std::isfinite(value), "stream value ", value, " (observation ", ticks_, ") is not finite");
+  if (aci_) aci_->observe(value);  // scores the pending forecasts that aimed at this value
   if (carried_) p_.step(st_, value, last_.data(), series_);  // the state sees every tick
   ++ticks_;
   const bool full = n_ == L_;
@@ -84,6 +86,7 @@ void StreamingPredictor::forecast(float* y) {
   NTN_CHECK(n_ == L_, "streaming forecast before the window is full (", n_, " of ", L_, " values)");
   if (carried_) {
     std::memcpy(y, last_.data(), last_.size() * sizeof(float));
+    if (aci_) adaptive_interval(y);
     return;
   }
   NormStats ws;  // window statistics on the series-scaled values: affine image of the raw ones
@@ -95,6 +98,28 @@ void StreamingPredictor::forecast(float* y) {
     ws = f32_stats_from((med - ss_.center) / ss_.scale, iqr / ss_.scale);
   }
   p_.predict(window(), y, series_, ws);
+  if (aci_) adaptive_interval(y);
+}
+
+void StreamingPredictor::enable_adaptive(double level, double gamma) {
+  const Artifact& a = p_.artifact();
+  NTN_CHECK(!a.conformal.empty(), "adaptive intervals: the model has no conformal calibration (train it with "
+            "--conformal, the default)");
+  aci_.emplace(a.conformal, level, gamma);
+  f_.assign(p_.horizon(), 0.0);
+  lo_.clear();
+  hi_.clear();
+}
+
+void StreamingPredictor::adaptive_interval(const float* y) {
+  const Artifact& a = p_.artifact();
+  const std::size_t H = p_.horizon(), Q = p_.outputs(), qo = a.point_output();
+  for (std::size_t h = 0; h < H; ++h) f_[h] = y[h * Q + qo];
+  // The window's scale on the original scale (conformal_interval's rule).
+  const double s = a.conformal.score == ConformalScore::absolute ? std::fabs(ss_.scale)
+                                                                  : conformal_window_scale(a.conformal.score, window(), L_);
+  lo_.resize(H), hi_.resize(H);
+  aci_->interval(f_.data(), s, lo_.data(), hi_.data());
 }
 
 // ---- snapshot / restore ----------------------------------------------------------------------
@@ -163,6 +188,12 @@ std::string StreamingPredictor::snapshot() const {
   w.vec(sorted_.data(), sorted_.size());
   w.vec(last_.data(), last_.size());
   if (carried_) w.vec(st_.model->values(), st_.model->size());
+  // The adaptive intervals' state (JSON), when the stream has them.
+  w.pod(std::uint8_t(aci_ ? 1 : 0));
+  if (aci_) {
+    const std::string s = aci_->state().dump();
+    w.vec(s.data(), s.size());
+  }
   w.pod(fnv1a_bytes(w.out.data(), w.out.size()));
   return std::move(w.out);
 }
@@ -201,6 +232,23 @@ void StreamingPredictor::restore(const std::string& bytes) {
   auto last = r.vec<float>("last forecast", last_.size());
   std::vector<float> state;
   if (carried_) state = r.vec<float>("model state", st_.model->size());
+  // The adaptive section (absent from snapshots of earlier builds: the ACI state then starts afresh).
+  std::optional<AdaptiveConformal> aci = aci_;
+  if (aci) aci.emplace(p_.artifact().conformal, aci_->level(), aci_->gamma());
+  if (r.at < body.size() && r.pod<std::uint8_t>("adaptive flag")) {
+    NTN_CHECK(aci_.has_value(), "stream snapshot: it holds adaptive intervals (predict --stream --aci); this stream "
+              "has none");
+    const std::uint64_t len = r.pod<std::uint64_t>("adaptive state size");
+    NTN_CHECK(len <= body.size() - r.at, "stream snapshot: truncated in the adaptive state");
+    nlohmann::json js = nlohmann::json::parse(body.substr(r.at, len), nullptr, /*allow_exceptions=*/false);
+    r.at += len;
+    NTN_CHECK(!js.is_discarded(), "stream snapshot: the adaptive state is not JSON (damaged)");
+    try {
+      aci->restore(js);
+    } catch (const Error& e) {
+      throw Error(cat("stream snapshot: ", e.what()));
+    }
+  }
   NTN_CHECK(r.at == body.size(), "stream snapshot: ", body.size() - r.at, " unexpected trailing bytes");
   for (float v : buf) NTN_CHECK(std::isfinite(v), "stream snapshot: a window value is not finite");
   for (float v : state) NTN_CHECK(std::isfinite(v), "stream snapshot: a state value is not finite");
@@ -212,6 +260,7 @@ void StreamingPredictor::restore(const std::string& bytes) {
   sorted_.reserve(L_);
   last_ = std::move(last);
   if (carried_) std::copy(state.begin(), state.end(), st_.model->values());
+  aci_ = std::move(aci);
 }
 
 void StreamLineParser::feed(const char* data, std::size_t n) {

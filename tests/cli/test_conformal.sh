@@ -36,6 +36,40 @@ check none_has_no_test_intervals sh -c "'$bin' evaluate --model '$dir/n.ntn' --d
 check skipped_level_recorded jq_py 'assert "99.9% needs 999 calibration windows" in d["conformal"]["skipped"], d' < "$dir/s.json"
 check kept_level test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"]["levels"]])' < "$dir/s.json")" = "[0.5]"
 
+# ---- adaptive intervals over a stream (ACI) ------------------------------------------------------
+python3 -c "
+import csv
+v = [r['price'] for r in csv.DictReader(open('$dir/ok.csv'))]
+open('$dir/all.txt', 'w').write('\n'.join(v) + '\n')
+open('$dir/a.txt', 'w').write('\n'.join(v[:200]) + '\n')
+open('$dir/b.txt', 'w').write('\n'.join(v[200:]) + '\n')"
+"$bin" predict --model "$dir/m.ntn" --stream --aci 0.8 < "$dir/all.txt" > "$dir/aci.out"
+check aci_line_width awk -F, 'NF != 18 { exit 1 }' "$dir/aci.out"   # 6 forecasts, 6 lower, 6 upper bounds
+check aci_bounds_nested python3 -c "
+for line in open('$dir/aci.out'):
+    v = [float(x) for x in line.split(',')]
+    f, lo, hi = v[:6], v[6:12], v[12:]
+    assert all(l <= x <= h for l, x, h in zip(lo, f, hi)), line"
+check aci_json sh -c "'$bin' predict --model '$dir/m.ntn' --stream --aci 0.8 --json < '$dir/all.txt' | tail -1 | python3 -c \"import json,sys; d=json.loads(sys.stdin.read()); assert len(d['interval']['lo']) == 6 and 0 < d['interval']['coverage_level'] <= 1\""
+# Stopped with --state and resumed, the stream prints what the unbroken one prints (ACI state included).
+"$bin" predict --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0.05 < "$dir/all.txt" | tail -n 1 > "$dir/aci.whole"
+"$bin" predict --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0.05 --state "$dir/aci.st" < "$dir/a.txt" > /dev/null
+"$bin" predict --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0.05 --state "$dir/aci.st" < "$dir/b.txt" | tail -n 1 > "$dir/aci.resumed"
+check aci_resume_equals_unbroken cmp -s "$dir/aci.whole" "$dir/aci.resumed"
+check aci_moves_the_interval bash -c "! cmp -s '$dir/aci.whole' <('$bin' predict --model '$dir/m.ntn' --stream --aci 0.8 --aci-gamma 0.000001 < '$dir/all.txt' | tail -n 1)"
+prefix=("$bin" predict)
+error_table <<ROWS
+aci_without_stream    | --aci goes with --stream     | --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --aci 0.8
+aci_with_cache        | drop --cache                 | --model "$dir/m.ntn" --stream --aci 0.8 --cache 10
+aci_level_one         | --aci                        | --model "$dir/m.ntn" --stream --aci 1
+aci_level_negative    | --aci                        | --model "$dir/m.ntn" --stream --aci -0.2
+aci_gamma_zero        | --aci-gamma                  | --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0
+aci_gamma_huge        | --aci-gamma                  | --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 7
+aci_no_calibration    | has no conformal calibration | --model "$dir/n.ntn" --stream --aci 0.8
+aci_state_without_aci | holds adaptive intervals     | --model "$dir/m.ntn" --stream --state "$dir/aci.st"
+aci_state_other_gamma | saved with another level or gamma | --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0.01 --state "$dir/aci.st"
+ROWS
+
 prefix=("${train[@]}" --out "$dir/never.ntn")
 error_table <<ROWS
 level_one             | --conformal                  | --conformal 1

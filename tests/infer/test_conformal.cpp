@@ -215,3 +215,124 @@ TEST(Conformal, LevelsTheValidationPartCannotSupportAreRecordedNotFatal) {
   job.conformal_levels.clear();
   EXPECT_TRUE(train_job(job).artifact.conformal.empty());
 }
+
+namespace {
+
+// Split conformal from n calibration windows of |N(0, 1)| scores at H steps.
+Conformal unit_normal_calibration(std::size_t n, std::size_t H, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> e(0, 1);
+  std::vector<double> scores(n * H);
+  for (double& s : scores) s = std::fabs(e(g));
+  return split_conformal(scores, n, H, {0.8, 0.95}, ConformalScore::absolute);
+}
+
+}  // namespace
+
+TEST(Conformal, GridQuantileIsTheSplitRankAtAnyLevel) {
+  const Conformal c = unit_normal_calibration(1000, 2, 3);
+  ASSERT_EQ(c.grid_size(), 100u);
+  for (std::size_t h = 0; h < 2; ++h) {
+    // Ranks 801 and 951 of 1,000 round up to the grid's order statistics 810 and 960: never
+    // narrower than the exact rank, at most n / G ranks wider.
+    EXPECT_GE(c.quantile(h, 0.8), c.r(0, h));
+    EXPECT_GE(c.quantile(h, 0.95), c.r(1, h));
+    EXPECT_EQ(c.quantile(h, 0.8), c.grid[h * 100 + 80]);
+    EXPECT_EQ(c.quantile(h, 0.95), c.grid[h * 100 + 95]);
+    EXPECT_EQ(c.quantile(h, 0.0), 0.0);
+    EXPECT_EQ(c.quantile(h, -0.3), 0.0);
+    EXPECT_TRUE(std::isinf(c.quantile(h, 0.9995)));  // (n + 1) b > n
+    double prev = 0;
+    for (double b = 0.01; b < 0.999; b += 0.01) {
+      EXPECT_GE(c.quantile(h, b), prev);
+      prev = c.quantile(h, b);
+    }
+  }
+  // With n <= 100 the grid holds every order statistic: exactly the split rule.
+  const Conformal small = unit_normal_calibration(60, 1, 4);
+  for (double b : {0.5, 0.8, 0.9, 0.95})
+    EXPECT_EQ(small.quantile(0, b), split_conformal(std::vector<double>(small.grid), 60, 1, {b}, ConformalScore::absolute).r(0, 0));
+}
+
+TEST(Conformal, AdaptiveRecoversCoverageAfterAVolatilityShiftWhereSplitDoesNot) {
+  // Calibrated on N(0, 1) errors; the stream's errors are N(0, 1) for 3,000 ticks, then N(0, 2).
+  // A fixed 80% split interval then covers P(|N(0, 4)| < q80) ~ 0.52; ACI's steps in alpha move
+  // its level until the interval covers 80% again.
+  const std::size_t H = 3, T1 = 3000, T2 = 9000;
+  const Conformal c = unit_normal_calibration(2000, H, 7);
+  AdaptiveConformal aci(c, 0.8, 0.01);
+  std::mt19937_64 g(8);
+  std::normal_distribution<double> e(0, 1);
+  const std::vector<double> f(H, 0.0);
+  std::vector<double> lo(H), hi(H);
+  // Values y_t; the forecast made after t values aims at y_t .. y_{t+H-1} (all forecast as 0).
+  std::vector<double> y(T1 + T2);
+  for (std::size_t t = 0; t < y.size(); ++t) y[t] = e(g) * (t < T1 ? 1.0 : 2.0);
+  std::vector<std::vector<double>> aci_lo(y.size()), aci_hi(y.size());
+  for (std::size_t t = 0; t < y.size(); ++t) {
+    aci.interval(f.data(), 1.0, lo.data(), hi.data());
+    aci_lo[t] = lo, aci_hi[t] = hi;
+    aci.observe(y[t]);
+  }
+  // Coverage of step h over the last 3,000 ticks of the regime (each forecast scored on its value).
+  for (std::size_t h = 0; h < H; ++h) {
+    std::size_t aci_hits = 0, split_hits = 0, n = 0, early = 0, early_n = 0;
+    for (std::size_t t = T1 + T2 - 3000; t + h < y.size(); ++t, ++n) {
+      aci_hits += y[t + h] >= aci_lo[t][h] && y[t + h] <= aci_hi[t][h];
+      split_hits += std::fabs(y[t + h]) <= c.r(0, h);
+    }
+    for (std::size_t t = 500; t + h < T1; ++t, ++early_n) early += y[t + h] >= aci_lo[t][h] && y[t + h] <= aci_hi[t][h];
+    const double aci_cov = double(aci_hits) / double(n), split_cov = double(split_hits) / double(n);
+    std::printf("step %zu: calm ACI %.3f; after the shift ACI %.3f, split %.3f (nominal 0.8)\n", h + 1,
+                double(early) / double(early_n), aci_cov, split_cov);
+    EXPECT_NEAR(double(early) / double(early_n), 0.8, 0.03);  // before the shift both are calibrated
+    EXPECT_NEAR(aci_cov, 0.8, 0.03);
+    EXPECT_LT(split_cov, 0.8 - 0.2);
+  }
+}
+
+TEST(Conformal, AdaptiveStateRestoresExactly) {
+  const std::size_t H = 4;
+  const Conformal c = unit_normal_calibration(500, H, 9);
+  AdaptiveConformal a(c, 0.9, 0.02), b(c, 0.9, 0.02);
+  std::mt19937_64 g(10);
+  std::normal_distribution<double> e(0, 1.5);
+  std::vector<double> f(H, 0.1), lo(H), hi(H), lo2(H), hi2(H);
+  for (int t = 0; t < 300; ++t) a.interval(f.data(), 1.0, lo.data(), hi.data()), a.observe(e(g));
+  const json s = a.state();
+  b.restore(json::parse(s.dump()));  // through text, as a stream state file holds it
+  for (int t = 0; t < 300; ++t) {
+    const double y = e(g);
+    a.interval(f.data(), 1.0, lo.data(), hi.data());
+    b.interval(f.data(), 1.0, lo2.data(), hi2.data());
+    ASSERT_EQ(lo, lo2);
+    ASSERT_EQ(hi, hi2);
+    a.observe(y), b.observe(y);
+  }
+  for (std::size_t h = 0; h < H; ++h) EXPECT_EQ(a.alpha(h), b.alpha(h));
+  // What does not fit is refused, the adaptive state unchanged.
+  AdaptiveConformal other(c, 0.8, 0.02);
+  const struct {
+    std::function<void(json&)> edit;
+    std::string fragment;
+  } cases[] = {
+      {[](json& j) { j["alpha"].erase(0); }, "3 alphas for horizon 4"},
+      {[](json& j) { j["lo"][3] = "x"; }, "bound 3 is not a number"},
+      {[](json& j) { j["made"][1] = 1e9; }, "pending forecast 1 made at"},
+      {[](json& j) { j["lo"][2] = 5.0; j["hi"][2] = 4.0; }, "bound 2 is empty"},
+      {[](json& j) { j["gamma"] = 0.5; }, "saved with another level or gamma"},
+      {[](json& j) { j = json::array(); }, "not a JSON object"},
+  };
+  const json before = b.state();
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.fragment);
+    json j = s;
+    k.edit(j);
+    expect_error([&] { b.restore(j); }, k.fragment);
+    EXPECT_EQ(b.state(), before);
+  }
+  expect_error([&] { other.restore(s); }, "saved with another level or gamma");
+  expect_error([&] { AdaptiveConformal(c, 1.2); }, "level 1.2 is outside (0, 1)");
+  expect_error([&] { AdaptiveConformal(c, 0.8, 0.0); }, "gamma 0 is outside (0, 1]");
+  expect_error([&] { a.observe(NAN); }, "not finite");
+}

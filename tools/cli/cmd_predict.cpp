@@ -37,6 +37,7 @@ struct PredictOpts {
   std::size_t batch = 32, cache = 0, state_every = 0;
   int threads = 0;
   bool json = false, stream = false;
+  double aci = 0, aci_gamma = 0.005;  // --stream: adaptive conformal intervals at this level (0: none)
   // distribution models
   std::size_t paths = 100;
   std::uint64_t seed = 1;
@@ -79,6 +80,10 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
   NTN_CHECK(!(o.cache && s.carries_state()), "--cache: this ", p.artifact().model->type(),
             " model carries its state from tick to tick, so its forecast depends on the whole stream, not only the "
             "window a cache would key on; drop --cache");
+  if (o.aci > 0) {
+    NTN_CHECK(!o.cache, "--aci scores every forecast the stream makes; drop --cache");
+    s.enable_adaptive(o.aci, o.aci_gamma);
+  }
   if (!o.state.empty()) {
     std::ifstream in(o.state, std::ios::binary);
     if (in) {  // resume
@@ -107,10 +112,17 @@ int run_stream(const PredictOpts& o, Predictor& p, std::size_t series) {
       if (cache) cache->put(p.model_key(), series, s.window(), y.data());
     }
     if (o.json) {
-      std::printf("%s\n", json({{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}}).dump().c_str());
-    } else {
+      json j = {{"t", lineno}, {"forecast", forecast_json(y.data(), H, Q)}};
+      if (s.adaptive())
+        j["interval"] = {{"level", o.aci}, {"lo", s.interval_lo()}, {"hi", s.interval_hi()},
+                         {"coverage_level", 1 - s.adaptive_state()->alpha(0)}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {  // the forecast's H x Q values, then (--aci) the H lower and the H upper bounds
       for (std::size_t i = 0; i < H * Q; ++i)
         std::printf("%s%s", i ? "," : "", fmt_value(double(y[i]), scale).c_str());
+      if (s.adaptive())
+        for (const auto* b : {&s.interval_lo(), &s.interval_hi()})
+          for (double v : *b) std::printf(",%s", fmt_value(v, scale).c_str());
       std::printf("\n");
     }
     NTN_CHECK(std::fflush(stdout) == 0, "cannot write the forecast to stdout");
@@ -148,6 +160,7 @@ int run_predict(const PredictOpts& o) {
   };
   NTN_CHECK(o.stream || (o.state.empty() && o.state_every == 0), "--state and --state-every go with --stream");
   NTN_CHECK(o.state_every == 0 || !o.state.empty(), "--state-every needs --state FILE");
+  NTN_CHECK(o.stream || o.aci == 0, "--aci goes with --stream (adaptive intervals follow a stream of values)");
   if (o.stream) {
     NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
     if (!o.state.empty()) check_output_path("--state", o.state, {{"--model", model}});
@@ -368,6 +381,10 @@ Run add_predict(CLI::App& app) {
   app.add_flag("--stream", o->stream, "Read one value per line from stdin; print a forecast per line once the "
                                       "input window is full");
   app.add_option("--series", o->series, "--stream: the series the values belong to (its scaler)");
+  add_real(app, "--aci", o->aci, {0, 1 - 1e-9},
+           "--stream: adaptive conformal intervals (ACI) at this level, e.g. 0.8: each line then ends with the H "
+           "lower and H upper bounds; they widen after misses and narrow after hits (0: none)");
+  add_real(app, "--aci-gamma", o->aci_gamma, {1e-9, 1}, "--stream --aci: step of the miscoverage update (default 0.005)");
   app.add_option("--state", o->state,
                  "--stream: resume the stream saved in FILE if it exists (window, statistics, the model's carried "
                  "state), and save it there (atomically) at the end of the input");
