@@ -313,7 +313,7 @@ class StreamingPredictor {
   // artifact's split-conformal calibration (its grid) at `level`; each value that arrives scores
   // the pending forecasts that aimed at it. The ACI state travels in snapshot() / restore(); a
   // snapshot taken without it starts it afresh. Forecasts must come from forecast() (not a cache).
-  void enable_adaptive(double level, double gamma = 0.005);
+  void enable_adaptive(double level, double gamma = kAciGamma);
   bool adaptive() const { return aci_.has_value(); }
   const AdaptiveConformal* adaptive_state() const { return aci_ ? &*aci_ : nullptr; }
   // The last forecast's adaptive interval (H each, original scale); empty before one.

@@ -150,7 +150,7 @@ AdaptiveConformal::AdaptiveConformal(const Conformal& c, double level, double ga
   NTN_CHECK(!c.grid.empty(), "adaptive conformal: the calibration has no score grid (calibrate the model again)");
   NTN_CHECK(std::isfinite(level) && level > 0 && level < 1, "adaptive conformal: level ", level, " is outside (0, 1)");
   NTN_CHECK(std::isfinite(gamma) && gamma > 0 && gamma <= 1, "adaptive conformal: gamma ", gamma,
-            " is outside (0, 1] (0.005 is usual)");
+            " is outside (0, 1] (", kAciGamma, " by default)");
   alpha_.assign(H_, 1 - level);
   lo_.assign(H_ * H_, 0.0);
   hi_.assign(H_ * H_, 0.0);

@@ -37,7 +37,7 @@ struct PredictOpts {
   std::size_t batch = 32, cache = 0, state_every = 0;
   int threads = 0;
   bool json = false, stream = false;
-  double aci = 0, aci_gamma = 0.005;  // --stream: adaptive conformal intervals at this level (0: none)
+  double aci = 0, aci_gamma = kAciGamma;  // --stream: adaptive conformal intervals at this level (0: none)
   // distribution models
   std::size_t paths = 100;
   std::uint64_t seed = 1;
@@ -384,7 +384,7 @@ Run add_predict(CLI::App& app) {
   add_real(app, "--aci", o->aci, {0, 1 - 1e-9},
            "--stream: adaptive conformal intervals (ACI) at this level, e.g. 0.8: each line then ends with the H "
            "lower and H upper bounds; they widen after misses and narrow after hits (0: none)");
-  add_real(app, "--aci-gamma", o->aci_gamma, {1e-9, 1}, "--stream --aci: step of the miscoverage update (default 0.005)");
+  add_real(app, "--aci-gamma", o->aci_gamma, {1e-9, 1}, "--stream --aci: step of the miscoverage update (default 0.05: follows a crash within weeks)");
   app.add_option("--state", o->state,
                  "--stream: resume the stream saved in FILE if it exists (window, statistics, the model's carried "
                  "state), and save it there (atomically) at the end of the input");
