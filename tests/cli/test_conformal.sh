@@ -36,6 +36,22 @@ check none_has_no_test_intervals sh -c "'$bin' evaluate --model '$dir/n.ntn' --d
 check skipped_level_recorded jq_py 'assert "99.9% needs 999 calibration windows" in d["conformal"]["skipped"], d' < "$dir/s.json"
 check kept_level test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"]["levels"]])' < "$dir/s.json")" = "[0.5]"
 
+# ---- calibrate: other levels, score or data; a new artifact ------------------------------------
+check calibrate_test_part "$bin" calibrate --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --part test --levels 0.5,0.9 --out "$dir/c.ntn"
+# Calibrated on the test windows themselves, the test coverage is the split rule's in-sample one:
+# at least the level, and above it by no more than one window's share (plus ties).
+check calibrate_in_sample sh -c "'$bin' evaluate --model '$dir/c.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; d=json.load(sys.stdin); n=d['windows']; lv=d['intervals']['levels']; assert [l['level'] for l in lv] == [0.5, 0.9]; assert all(l['level'] <= l['coverage'] <= l['level'] + 1.5 / n + 0.01 for l in lv), lv\""
+check calibrate_new_uuid test "$("$bin" calibrate --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --out "$dir/c2.ntn" --json | jq_py 'print(d["uuid"] != d["calibrated_from"], d["part"])')" = "True val"
+check calibrate_header test "$("$bin" predict --model "$dir/c.ntn" --data "$dir/ok.csv" --columns price | head -1)" = "series,step,forecast,lo50,hi50,lo90,hi90"
+prefix=("$bin" calibrate --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price)
+error_table <<ROWS
+calibrate_onto_model  | is the same file as --model   | --out "$dir/m.ntn"
+calibrate_bad_part    | --part must be val, test or all | --part train --out "$dir/never.ntn"
+calibrate_bad_level   | --levels                     | --levels 1.5 --out "$dir/never.ntn"
+calibrate_bad_score   | unknown conformal score      | --score relative --out "$dir/never.ntn"
+calibrate_too_few     | needs at least 999 calibration windows | --levels 0.999 --out "$dir/never.ntn"
+ROWS
+
 # ---- adaptive intervals over a stream (ACI) ------------------------------------------------------
 python3 -c "
 import csv

@@ -25,6 +25,7 @@ Run add_bench_data(CLI::App& bench);
 Run add_bench_fit(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
+Run add_calibrate(CLI::App& app);
 Run add_predict(CLI::App& app);
 Run add_quantize(CLI::App& app);
 Run add_backtest(CLI::App& app);
