@@ -179,6 +179,16 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     for (std::size_t s = 0; s < n; ++s) pre[s + 1] = pre[s] + (s >= m ? std::fabs(double(x[s]) - x[s - m]) : 0.0);
   MetricSums all, naive;  // in double, against the double series
   std::vector<double> last(H);
+  // One model without refits: its split-conformal intervals around each origin's forecast.
+  const Conformal* cf = models.size() == 1 && spec.refit_every == 0 && !models[0]->artifact().conformal.empty()
+                            ? &models[0]->artifact().conformal
+                            : nullptr;
+  IntervalSums cover(cf ? cf->levels : std::vector<double>{});
+  std::vector<double> lo(H), hi(H);
+  const NormStats st = cf ? models[0]->series_stats(models[0]->artifact().scaling == SeriesScaling::none
+                                                        ? Predictor::kNoSeries
+                                                        : models[0]->series_index(series))
+                          : NormStats{};
   r.per_origin.reserve(O);
   for (std::size_t k = 0; k < O; ++k) {
     const std::size_t t = t0 + k * spec.step;
@@ -190,6 +200,10 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     all.add(y, fk, H, scale, x + t);
     std::fill(last.begin(), last.end(), x[t]);
     naive.add(y, last.data(), H, scale, nullptr);
+    for (std::size_t lv = 0; cf && lv < cf->levels.size(); ++lv) {
+      conformal_interval(*cf, lv, st, x + t + 1 - L, L, fk, lo.data(), hi.data());
+      cover.add(lv, y, lo.data(), hi.data(), H, scale);
+    }
     r.per_origin.push_back({t, s.mae(), s.mse(), s.smape(), s.mase(), s.directional_accuracy()});
   }
   r.forecasts = std::move(f);
@@ -204,6 +218,9 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     r.aggregate["mase"] = all.mase();
     r.aggregate["naive"]["mase"] = naive.mase();
   }
+  if (cf)
+    r.aggregate["intervals"] = {{"method", "split conformal"}, {"score", conformal_score_name(cf->score)},
+                                {"levels", cover.to_json()}};
   return r;
 }
 

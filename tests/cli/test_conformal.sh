@@ -36,6 +36,10 @@ check none_has_no_test_intervals sh -c "'$bin' evaluate --model '$dir/n.ntn' --d
 check skipped_level_recorded jq_py 'assert "99.9% needs 999 calibration windows" in d["conformal"]["skipped"], d' < "$dir/s.json"
 check kept_level test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"]["levels"]])' < "$dir/s.json")" = "[0.5]"
 
+# backtest: the single model's intervals over every origin (an ensemble of models has none).
+check backtest_intervals sh -c "'$bin' backtest --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); lv=d['intervals']['levels']; assert [l['level'] for l in lv] == [0.8, 0.95] and lv[0]['coverage'] <= lv[1]['coverage'] and lv[0]['mean_width'] < lv[1]['mean_width'], lv\""
+check backtest_ensemble_no_intervals sh -c "'$bin' backtest --model '$dir/m.ntn,$dir/w.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; assert 'intervals' not in json.load(sys.stdin)\""
+
 # ---- calibrate: other levels, score or data; a new artifact ------------------------------------
 check calibrate_test_part "$bin" calibrate --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --part test --levels 0.5,0.9 --out "$dir/c.ntn"
 # Calibrated on the test windows themselves, the test coverage is the split rule's in-sample one:
