@@ -24,6 +24,11 @@ class Model:
         A model with covariates (``covariates``) takes them on their own scale: hist (L, Ch),
         futr (L + H, Cf) - its columns, then calendar_feature of each step's time - and stat (S,);
         with a batch dimension first for (B, L) histories."""
+    conformal: Optional[Dict[str, Any]]  # levels, score, windows of its split-conformal calibration
+    def intervals(self, history: npt.ArrayLike, series: Optional[str] = None, hist: Optional[npt.ArrayLike] = None,
+                  futr: Optional[npt.ArrayLike] = None, stat: Optional[npt.ArrayLike] = None
+                  ) -> Dict[float, Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """{level: (lo, hi)} split-conformal intervals around the point forecast, (H,) or (B, H)."""
     def sample(self, history: npt.ArrayLike, paths: int = 100, seed: int = 1, series: Optional[str] = None,
                hist: Optional[npt.ArrayLike] = None, futr: Optional[npt.ArrayLike] = None,
                stat: Optional[npt.ArrayLike] = None) -> npt.NDArray[np.float64]:
@@ -56,7 +61,12 @@ class Predictor:
         """x (L,) or (B, L) float32 (others are converted) -> (H,) / (B, H) [x Q]; into out when given."""
 
 class StreamingPredictor:
-    def __init__(self, predictor: Predictor, series: Optional[str] = None) -> None: ...
+    def __init__(self, predictor: Predictor, series: Optional[str] = None, aci: float = 0.0,
+                 aci_gamma: float = 0.05) -> None:
+        """aci: a level (e.g. 0.8) for adaptive conformal intervals around every forecast."""
+    interval: Optional[Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]  # the last forecast's ACI (lo, hi)
+    def snapshot(self) -> bytes: ...
+    def restore(self, state: bytes) -> None: ...
     def push(self, value: float) -> Optional[npt.NDArray[np.float32]]:
         """One observation in; None until input_size values have arrived, then the forecast."""
 

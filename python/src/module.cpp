@@ -250,6 +250,34 @@ py::array_t<double> model_predict(PyModel& m, const DArray& x, const std::option
   return y;
 }
 
+// The model's split-conformal intervals around its point forecasts: {level: (lo, hi)}, each (H,)
+// or (B, H), original scale.
+py::dict model_intervals(PyModel& m, const DArray& x, const std::optional<std::string>& series,
+                         const py::object& hist, const py::object& futr, const py::object& stat) {
+  ntn::Predictor& p = m.pred();
+  const ntn::Conformal& c = p.artifact().conformal;
+  NTN_CHECK(!c.empty(), "intervals: the model has no conformal calibration (train with conformal levels, or "
+            "`ntneural calibrate`)");
+  const py::array_t<double> f = model_predict(m, x, series, hist, futr, stat);
+  const Rows r = rows_of(p, x, series, hist, futr, stat, "intervals");
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs(), qo = p.artifact().point_output();
+  std::vector<py::ssize_t> shape;
+  if (x.ndim() == 2) shape.push_back(py::ssize_t(r.B));
+  shape.push_back(py::ssize_t(H));
+  py::dict out;
+  std::vector<double> point(H);
+  for (std::size_t k = 0; k < c.levels.size(); ++k) {
+    py::array_t<double> lo(shape), hi(shape);
+    for (std::size_t b = 0; b < r.B; ++b) {
+      for (std::size_t h = 0; h < H; ++h) point[h] = f.data()[(b * H + h) * Q + qo];
+      ntn::conformal_interval(c, k, p.series_stats(r.series[b]), x.data() + b * L, L, point.data(),
+                              lo.mutable_data() + b * H, hi.mutable_data() + b * H);
+    }
+    out[py::float_(c.levels[k])] = py::make_tuple(lo, hi);
+  }
+  return out;
+}
+
 // (L,) / (B, L) -> (P, H) / (B, P, H) sample paths of a distribution model.
 py::array_t<double> model_sample(PyModel& m, const DArray& x, std::size_t paths, std::uint64_t seed,
                                  const std::optional<std::string>& series, const py::object& hist,
@@ -443,6 +471,17 @@ PYBIND11_MODULE(_ntneural, m) {
       .def("sample", &model_sample, py::arg("history"), py::arg("paths") = 100, py::arg("seed") = 1,
            py::arg("series") = py::none(), py::arg("hist") = py::none(), py::arg("futr") = py::none(),
            py::arg("stat") = py::none())
+      .def_property_readonly("conformal",
+                             [](const PyModel& s) -> py::object {  // levels, score, windows; None without
+                               const ntn::Conformal& c = s.artifact().conformal;
+                               if (c.empty()) return py::none();
+                               py::dict d;
+                               d["levels"] = c.levels, d["score"] = ntn::conformal_score_name(c.score);
+                               d["windows"] = c.windows;
+                               return d;
+                             })
+      .def("intervals", &model_intervals, py::arg("history"), py::arg("series") = py::none(),
+           py::arg("hist") = py::none(), py::arg("futr") = py::none(), py::arg("stat") = py::none())
       .def_property_readonly("covariates",
                              [](const PyModel& s) {
                                const ntn::CovariateInfo c = s.artifact().covariates;
@@ -513,16 +552,28 @@ PYBIND11_MODULE(_ntneural, m) {
       .def("predict", &PyPredictor::predict, py::arg("x"), py::arg("series") = py::none(), py::arg("out") = py::none());
 
   py::class_<PyStream>(m, "StreamingPredictor")
-      .def(py::init([](const PyPredictor& pred, const std::optional<std::string>& series) {
+      .def(py::init([](const PyPredictor& pred, const std::optional<std::string>& series, double aci, double gamma) {
              PyStream s;
              s.p = pred.p;
              s.s = std::make_unique<ntn::StreamingPredictor>(*s.p, series ? s.p->series_index(*series)
                                                                           : ntn::Predictor::kNoSeries);
+             if (aci > 0) s.s->enable_adaptive(aci, gamma);
              s.y.resize(s.p->output_size());
              return s;
            }),
-           py::arg("predictor"), py::arg("series") = py::none())
-      .def("push", &PyStream::push, py::arg("value"));
+           py::arg("predictor"), py::arg("series") = py::none(), py::arg("aci") = 0.0,
+           py::arg("aci_gamma") = ntn::kAciGamma)
+      .def("push", &PyStream::push, py::arg("value"))
+      .def_property_readonly("interval",
+                             [](const PyStream& s) -> py::object {  // the last forecast's ACI (lo, hi), or None
+                               if (!s.s->adaptive() || s.s->interval_lo().empty()) return py::none();
+                               return py::make_tuple(py::array_t<double>(py::ssize_t(s.s->interval_lo().size()),
+                                                                         s.s->interval_lo().data()),
+                                                     py::array_t<double>(py::ssize_t(s.s->interval_hi().size()),
+                                                                         s.s->interval_hi().data()));
+                             })
+      .def("snapshot", [](const PyStream& s) { return py::bytes(s.s->snapshot()); })
+      .def("restore", [](PyStream& s, const py::bytes& b) { s.s->restore(std::string(b)); }, py::arg("state"));
 
   m.def(
       "series_signature",

@@ -65,6 +65,17 @@ def test_same_model_as_the_cli(model, tmp_path):
     cli = ntneural.load(str(out))
     x = y[-24:]
     assert np.array_equal(cli.predict(x), model.predict(x))
+    # The same calibration, so the same conformal intervals as `ntneural predict` prints.
+    assert model.conformal["levels"] == [0.8, 0.95] and model.conformal == cli.conformal
+    got = model.intervals(x)
+    printed = subprocess.run([CLI, "predict", "--model", str(out), "--data", str(csv), "--columns", "y"], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+    cols = printed[0].split(",")
+    rows = [dict(zip(cols, line.split(","))) for line in printed[1:]]
+    for level, name in ((0.8, "80"), (0.95, "95")):
+        lo, hi = got[level]
+        assert np.allclose(lo, [float(r["lo" + name]) for r in rows], rtol=1e-6)
+        assert np.allclose(hi, [float(r["hi" + name]) for r in rows], rtol=1e-6)
 
 
 def test_save_load_quantize_backtest(model, tmp_path):
@@ -119,6 +130,32 @@ def test_streaming_equals_batch(model):
         if i < 23:
             assert got is None
     assert np.array_equal(got, p.predict(y[40 - 24:40]))
+
+
+def test_intervals_and_adaptive_stream(model):
+    y = series()
+    iv = model.intervals(y[-24:])
+    f = model.predict(y[-24:])
+    lo80, hi80 = iv[0.8]
+    lo95, hi95 = iv[0.95]
+    assert np.all(lo95 <= lo80) and np.all(lo80 <= f) and np.all(f <= hi80) and np.all(hi80 <= hi95)
+    b = model.intervals(np.stack([y[-24:], y[-30:-6]]))
+    assert b[0.8][0].shape == (2, 6) and np.array_equal(b[0.8][0][0], lo80)
+    p = ntneural.Predictor(model)
+    s = ntneural.StreamingPredictor(p, aci=0.8)
+    for v in y[:300]:
+        s.push(float(v))
+    lo, hi = s.interval
+    assert lo.shape == (6,) and np.all(lo < hi)
+    # Snapshot and restore: the resumed stream gives what the unbroken one gives.
+    t = ntneural.StreamingPredictor(p, aci=0.8)
+    t.restore(s.snapshot())
+    for v in y[300:400]:
+        a, c = s.push(float(v)), t.push(float(v))
+        assert np.array_equal(a, c) and np.array_equal(s.interval[0], t.interval[0])
+    assert ntneural.StreamingPredictor(p).interval is None
+    with pytest.raises(ntneural.Error, match="level 1.5 is outside"):
+        ntneural.StreamingPredictor(p, aci=1.5)
 
 
 def test_errors_name_the_problem(model):
