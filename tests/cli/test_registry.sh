@@ -93,6 +93,9 @@ check init_from_new_checkpoint test "$("$bin" registry show "$db" ft@2 | jq_py '
 # A checkpoint file works as well (what a resumed run left), and registry add takes one.
 check init_from_file "${ft[@]}" --max-steps 9 --out "$dir/ft3.ntn" --init-from "$dir/ft1.ckpt"
 check init_from_file_equals sh -c "'$bin' predict --model '$dir/ft3.ntn' --data '$dir/ok.csv' --columns price > '$dir/p3.csv' && '$bin' predict --model '$dir/ft2.ntn' --data '$dir/ok.csv' --columns price > '$dir/p2.csv' && cmp -s '$dir/p2.csv' '$dir/p3.csv'"
+# Continued from one registry into another: registered there without a parent (a note says so).
+check init_from_other_registry sh -c "'${ft[0]}' ${ft[*]:1} --max-steps 9 --out '$dir/ft4.ntn' --init-from 'registry:$db:ft@1' --register '$dir/second.db:ft' 2> '$dir/note.txt' && grep -q 'registered without a parent' '$dir/note.txt'"
+check other_registry_no_parent test "$("$bin" registry show "$dir/second.db" ft | jq_py 'print(repr(d["parent"]))')" = "''"
 check add_with_checkpoint test "$("${reg[@]}" add "$db" "$dir/ft3.ntn" --name ft --checkpoint "$dir/ft1.ckpt" --json | jq_py 'print(d["version"], d["checkpoint"])')" = "3 True"
 check check_with_checkpoints "${reg[@]}" check "$db"
 ck=$("$bin" registry show "$db" ft@2 | jq_py 'print(d["checkpoint"])')

@@ -212,8 +212,19 @@ int run_train(const TrainOpts& o) {
     reg_name = colon == std::string::npos ? std::filesystem::path(o.out).stem().string() : o.register_to.substr(colon + 1);
     NTN_CHECK(!reg_db.empty(), "--register '", o.register_to, "': expected DB or DB:NAME");
     if (comm.root()) {
-      Registry::open(reg_db);
+      const Registry reg = Registry::open(reg_db);
       Registry::check_name(reg_name);
+      // A model continued from another registry: its parent is not in this one (checked now, not
+      // after the training, where registering would fail).
+      if (!init_parent.empty()) {
+        try {
+          reg.get(init_parent);
+        } catch (const Error&) {
+          std::fprintf(stderr, "ntneural: note: --init-from's model %s is not in '%s': the new model is registered "
+                       "without a parent\n", init_parent.c_str(), reg_db.c_str());
+          init_parent.clear();
+        }
+      }
     }
   }
   if (!o.checkpoint.empty()) {
