@@ -73,6 +73,14 @@ Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std:
 template <class T>
 double conformal_window_scale(ConformalScore score, const T* x, std::size_t L);
 
+// The scale s of a window of L inputs x on the original scale, st the series' scaler: |st.scale|
+// (score absolute: an affine scaler multiplies residuals by it), or the window's mean absolute step.
+template <class T>
+double conformal_original_scale(const Conformal& c, const NormStats& st, const T* x, std::size_t L) {
+  return c.score == ConformalScore::absolute ? (st.scale < 0 ? -st.scale : st.scale)
+                                             : conformal_window_scale(c.score, x, L);
+}
+
 // Calibrates the artifact's point forecast on `windows` of store (held out of its training):
 // forecasts them, scores each step in the series-scaled space, and returns split_conformal.
 Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,

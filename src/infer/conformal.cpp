@@ -260,9 +260,7 @@ Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const
 void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
                         const double* f, double* lo, double* hi) {
   NTN_CHECK(level < c.levels.size(), "conformal interval: level index ", level, " of ", c.levels.size());
-  // The window's scale on the original scale: s (an affine map multiplies steps by st.scale).
-  const double s = c.score == ConformalScore::absolute ? std::fabs(st.scale)
-                                                        : conformal_window_scale(c.score, x, L);
+  const double s = conformal_original_scale(c, st, x, L);
   for (std::size_t h = 0; h < c.horizon; ++h) {
     const double r = c.r(level, h) * s;
     lo[h] = f[h] - r;

@@ -115,9 +115,7 @@ void StreamingPredictor::adaptive_interval(const float* y) {
   const Artifact& a = p_.artifact();
   const std::size_t H = p_.horizon(), Q = p_.outputs(), qo = a.point_output();
   for (std::size_t h = 0; h < H; ++h) f_[h] = y[h * Q + qo];
-  // The window's scale on the original scale (conformal_interval's rule).
-  const double s = a.conformal.score == ConformalScore::absolute ? std::fabs(ss_.scale)
-                                                                  : conformal_window_scale(a.conformal.score, window(), L_);
+  const double s = conformal_original_scale(a.conformal, ss_, window(), L_);
   lo_.resize(H), hi_.resize(H);
   aci_->interval(f_.data(), s, lo_.data(), hi_.data());
 }
