@@ -105,6 +105,18 @@ struct TrainSummary {
   bool stopped_early = false;
   bool restored_best = false;
   bool paused = false;              // run(until) stopped at `until` (more steps to go)
+  // The learning curve: every logged step (train.log_every) and every validation, with the mean
+  // training loss since the previous point and the validation loss (< 0: not evaluated there).
+  // Past kCurvePoints points every other point is dropped (the last one kept), so a long run's
+  // curve stays a few kB in the artifact. to_json writes it as {"step", "train", "val" (null:
+  // not evaluated)}.
+  struct CurvePoint {
+    std::uint64_t step;
+    double train, val;
+  };
+  static constexpr std::size_t kCurvePoints = 1024;
+  std::vector<CurvePoint> curve;
+  void add_curve_point(const CurvePoint& p);
   nlohmann::json to_json() const;
 };
 

@@ -135,7 +135,25 @@ json TrainSummary::to_json() const {
     j["best_val_loss"] = best_val_loss;
     j["best_step"] = best_step;
   }
+  if (!curve.empty()) {
+    json st = json::array(), tr = json::array(), va = json::array();
+    for (const CurvePoint& p : curve) {
+      st.push_back(p.step);
+      tr.push_back(p.train);
+      va.push_back(p.val >= 0 ? json(p.val) : json(nullptr));
+    }
+    j["curve"] = {{"step", st}, {"train", tr}, {"val", va}};
+  }
   return j;
+}
+
+void TrainSummary::add_curve_point(const CurvePoint& p) {
+  curve.push_back(p);
+  if (curve.size() <= kCurvePoints) return;
+  std::size_t w = 0;  // keep points 0, 2, 4, ... and the newest
+  for (std::size_t r = 0; r + 1 < curve.size(); r += 2) curve[w++] = curve[r];
+  curve[w++] = curve.back();
+  curve.resize(w);
 }
 
 // ---- per-micro-batch state ------------------------------------------------------------------
@@ -501,6 +519,7 @@ TrainSummary Trainer::run(std::uint64_t until) {
       log.final = stop || step_ == total;
       acc = 0;
       acc_n = 0;
+      s.add_curve_point({log.step, log.train_loss, log.val_loss});
       if (on_log) on_log(log);
     }
     if (stop) break;
