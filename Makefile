@@ -31,15 +31,18 @@ build-asan: setup
 	@cmake --build --preset debug-asan
 
 # The demo trains a small NHITS on the embedded S&P 500 closes (data/README.md), scores the last
-# 20% of the days against the random-walk forecast, then forecasts the 5 days after the data.
+# 20% of the days against the random-walk forecast, then forecasts the 5 days after the data, and
+# ends with the run's report (forecast fan, backtest, learning curve, metrics, model card).
 DEMO_MODEL := build/demo_sp500.ntn
+DEMO_REPORT := build/demo_report.html
 demo: build
 	./$(RELEASE)/ntneural info
 	./$(RELEASE)/ntneural train --data data/sp500_2000_2020_daily.csv --columns close \
 	  --scaler none --window-scaler standard --input-size 60 --horizon 5 \
 	  --model nhits --mlp-units 256x256 --max-steps 1000 --batch 64 --val-every 50 --patience 5 \
-	  --out $(DEMO_MODEL)
+	  --out $(DEMO_MODEL) --plot $(DEMO_REPORT)
 	./$(RELEASE)/ntneural predict --model $(DEMO_MODEL) --data data/sp500_2000_2020_daily.csv --columns close
+	@echo "demo report (open it in a browser): $(abspath $(DEMO_REPORT))"
 
 # The Python package into the user's site-packages (for Debian's /usr/bin/python3).
 python: build

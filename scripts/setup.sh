@@ -22,6 +22,7 @@ packages=(
   clang libclang-rt-14-dev libomp-dev  # libFuzzer targets (fuzz preset): clang, its fuzzer runtime, OpenMP
   libopenmpi-dev openmpi-bin    # training over MPI ranks (mpirun), tested on this machine's loopback
   openssh-client                # mpirun's launcher looks for an rsh agent even for local ranks
+  chromium poppler-utils python3-pil  # the report test: render it headless, read its printed text and pixels
 )
 
 if [ "${1:-}" = "--torch" ]; then

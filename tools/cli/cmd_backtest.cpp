@@ -17,6 +17,7 @@
 #include "ntn/safetensors.h"
 #include "ntn/timing.h"
 #include "ntn/trainer.h"
+#include "report.h"
 
 namespace ntn::cli {
 namespace {
@@ -26,6 +27,7 @@ using nlohmann::json;
 struct BacktestOpts {
   DataOpts data;
   std::string models, precision = "fp32", ensemble = "mean", weights, csv;
+  PlotRequest plot;  // --plot FILE (.svg: the backtest's charts; .html: the report)
   std::size_t origins = 1000, step = 1, season = 0, refit_every = 0;
   int threads = 0;
   bool json = false;
@@ -40,6 +42,15 @@ int run_backtest(const BacktestOpts& o) {
     std::vector<std::pair<const char*, std::string>> inputs = {{"--data", o.data.path}};
     for (const std::string& m : split_list(o.models, "--model")) inputs.emplace_back("--model", model_path(m));
     check_output_path("--csv", o.csv, inputs);
+  }
+  PlotRequest plot = o.plot;
+  if (!plot.out.empty()) {
+    const std::vector<std::string> ms = split_list(o.models, "--model");
+    NTN_CHECK(ms.size() == 1, "--plot draws one model's backtest (got ", ms.size(), " models)");
+    plot.model = model_path(ms[0]);
+    plot.data = o.data;
+    plot.command = "backtest";
+    check_plot_request(plot, "--plot", {{"--data", o.data.path}, {"--model", plot.model}, {"--csv", o.csv}});
   }
   std::vector<std::unique_ptr<Predictor>> preds;
   std::vector<Predictor*> ptrs;
@@ -96,6 +107,13 @@ int run_backtest(const BacktestOpts& o) {
   spec.comm = &comm;
   const BacktestResult r = backtest(ptrs, f.names[0], x.data(), x.size(), spec);
   if (!comm.root()) return 0;
+  std::string plot_line;
+  if (!plot.out.empty()) {
+    plot.backtest = &r;
+    plot.backtest_series = f.names[0];
+    plot.data.columns = f.names[0];
+    plot_line = write_plot(plot);
+  }
   const double total = now_s() - t_start;
   if (!o.csv.empty()) {
     std::string s = "origin,mae,mse,smape,mase,directional_accuracy\n";
@@ -118,6 +136,7 @@ int run_backtest(const BacktestOpts& o) {
   if (r.refits) j["refit_seconds"] = r.refit_seconds;
   j["total_seconds"] = total;
   if (ptrs.size() > 1) j["ensemble"] = o.ensemble;
+  if (!plot_line.empty()) j["plot"] = plot.out;
   if (o.json) {
     json po = json::array();
     for (const auto& p : r.per_origin)
@@ -146,6 +165,10 @@ Run add_backtest(CLI::App& app) {
   app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file (- : print them on stdout instead of the summary)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   app.add_flag("--json", o->json, "Print one JSON object (aggregate + per_origin)");
+  app.add_option("--plot", o->plot.out,
+                 "Draw the backtest: FILE.svg forecast vs actual, error by horizon step and rolling interval coverage "
+                 "(split conformal, and adaptive with --step 1); FILE.html the report with the forecast and model card");
+  add_plot_options(app, o->plot);
   return [o] { return run_backtest(*o); };
 }
 

@@ -25,6 +25,7 @@
 #include "common.h"
 #include "ntn/error.h"
 #include "ntn/parallel.h"
+#include "report.h"
 
 namespace ntn::cli {
 namespace {
@@ -43,6 +44,7 @@ struct PredictOpts {
   std::uint64_t seed = 1;
   std::string quantiles = "0.1,0.9", paths_out;
   bool params = false;
+  PlotRequest plot;  // --plot FILE (.svg: forecast fans; .html: the report)
 };
 
 // Text of a forecast value: 6 significant digits of the series' variation (its scaler's scale),
@@ -163,6 +165,7 @@ int run_predict(const PredictOpts& o) {
   NTN_CHECK(o.stream || o.aci == 0, "--aci goes with --stream (adaptive intervals follow a stream of values)");
   if (o.stream) {
     NTN_CHECK(o.data.path.empty(), "--stream reads the values from stdin; drop --data");
+    NTN_CHECK(o.plot.out.empty(), "--plot draws the forecasts of --data's series; not with --stream");
     if (!o.state.empty()) check_output_path("--state", o.state, {{"--model", model}});
     const std::size_t s = o.series.empty() ? (a.series.size() == 1 ? series_of(a.series[0], "--series")
                                                                      : series_of("", "--series"))
@@ -170,6 +173,17 @@ int run_predict(const PredictOpts& o) {
     return run_stream(o, p, s);
   }
   NTN_CHECK(!o.data.path.empty(), "--data is required (or --stream to read values from stdin)");
+  PlotRequest plot = o.plot;
+  if (!plot.out.empty()) {
+    plot.model = model;
+    plot.data = o.data;
+    plot.data.format = o.format;
+    plot.command = "predict";
+    check_plot_request(plot, "--plot", {{"--model", model}, {"--data", o.data.path}, {"--future", o.future},
+                                        {"--paths-out", o.paths_out}});
+    // Drawn first (its own forecasts of the same windows): stdout stays the forecasts alone.
+    std::fprintf(stderr, "plot: %s\n", write_plot(plot).c_str());
+  }
   std::vector<std::string> names;
   // (series, L): the last L values of each, original scale, in double (the predictor scales
   // them in double: a series far from zero keeps its digits) and float (the cache's keys).
@@ -404,6 +418,10 @@ Run add_predict(CLI::App& app) {
                "previous step's location: one deterministic path)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all): batches split by rows of windows, --stream by rows of each layer");
   app.add_flag("--json", o->json, "Print JSON (one object; with --stream one object per line)");
+  app.add_option("--plot", o->plot.out,
+                 "Draw the forecasts: FILE.svg each series' history, forecast and interval fan; FILE.html the report "
+                 "(with a backtest of the first series and the model card). Models without covariates, wide files");
+  add_plot_options(app, o->plot);
   return [o] { return run_predict(*o); };
 }
 

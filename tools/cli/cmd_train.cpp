@@ -24,6 +24,7 @@
 #include "ntn/parallel.h"
 #include "ntn/safetensors.h"
 #include "ntn/timing.h"
+#include "report.h"
 
 namespace ntn::cli {
 namespace {
@@ -58,6 +59,7 @@ struct TrainOpts {
   bool per_series = false;  // --per-series: one model per series, --out a directory
   std::string register_to;  // --register DB[:NAME]
   std::string init_from;    // --init-from CHECKPOINT | registry:DB:REF
+  PlotRequest plot;         // --plot FILE (.svg: the learning curve; .html: the run's report)
   std::string conformal = "0.8,0.95", conformal_score = "absolute";
 };
 
@@ -201,6 +203,21 @@ int run_train(const TrainOpts& o) {
               "' exists and is not a directory: with --per-series it names the directory of the models");
   } else {
     check_output_path("--out", o.out, inputs);
+  }
+  PlotRequest plot = o.plot;
+  if (!plot.out.empty()) {
+    NTN_CHECK(!o.per_series, "--plot draws one model: not with --per-series (draw each with `ntneural plot`)");
+    plot.model = o.out;
+    plot.data = o.data;
+    // A covariate model's pictures read its target and covariate columns by name (the artifact's).
+    if (!(o.data.target.empty() && o.data.hist_exog.empty() && o.data.futr_exog.empty() && o.data.static_cols.empty() &&
+          o.data.calendar.empty()))
+      plot.data.columns = plot.data.target = plot.data.hist_exog = plot.data.futr_exog = plot.data.static_cols =
+          plot.data.calendar = "";
+    plot.command = "train";
+    auto ins = inputs;
+    ins.emplace_back("--out", o.out);
+    check_plot_request(plot, "--plot", ins);
   }
   // --register: the registry is opened (and the name checked) before any training.
   std::string reg_db, reg_name;
@@ -382,6 +399,12 @@ int run_train(const TrainOpts& o) {
     const ModelRecord rec = Registry::open(reg_db).add_file(o.out, spec);
     result["registered"] = {{"registry", reg_db}, {"name", rec.name}, {"version", rec.version}, {"signature", !rec.signature.empty()}};
   }
+  std::string plot_line;
+  if (comm.root() && !plot.out.empty()) {
+    if (result.contains("test")) plot.metrics = {{"test", result["test"]}};
+    plot_line = write_plot(plot);
+    result["plot"] = plot.out;
+  }
   if (o.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
@@ -477,6 +500,7 @@ int run_train(const TrainOpts& o) {
       }
     }
     if (result.contains("conformal")) std::printf("note: conformal: %s\n", result["conformal"].value("skipped", "").c_str());
+    if (!plot_line.empty()) std::printf("plot: %s\n", plot_line.c_str());
   }
   return 0;
 }
@@ -592,6 +616,10 @@ Run add_train(CLI::App& app) {
       ->check(CLI::IsMember({"median", "mean"}));
   app.add_flag("--json", o->json, "Print the result as one JSON object");
   app.add_flag("--quiet", o->quiet, "No progress output");
+  app.add_option("--plot", o->plot.out,
+                 "Draw the trained model: FILE.svg its learning curve, FILE.html the run's report (forecast fans on "
+                 "--data, a backtest of its first series, learning curve, test metrics, model card)");
+  add_plot_options(app, o->plot);
   return [o, &app] {
     // Training settings given explicitly are fixed in an --auto search.
     for (const auto& [flag, key] : std::vector<std::pair<const char*, const char*>>{

@@ -26,6 +26,7 @@ Run add_bench_fit(CLI::App& bench);
 Run add_train(CLI::App& app);
 Run add_evaluate(CLI::App& app);
 Run add_calibrate(CLI::App& app);
+Run add_plot(CLI::App& app);
 Run add_predict(CLI::App& app);
 Run add_quantize(CLI::App& app);
 Run add_backtest(CLI::App& app);

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   runs[evaluate] = ntn::cli::add_evaluate(*evaluate);
   CLI::App* calibrate = app.add_subcommand("calibrate", "Calibrate a model's conformal intervals on other data or levels; write a new artifact");
   runs[calibrate] = ntn::cli::add_calibrate(*calibrate);
+  CLI::App* plot = app.add_subcommand("plot", "Draw a model on a data file: an SVG chart (forecast fan, backtest, learning curve) or the one-page HTML report");
+  runs[plot] = ntn::cli::add_plot(*plot);
   CLI::App* predict = app.add_subcommand("predict", "Forecast after the end of each series, or tick by tick from stdin (--stream)");
   runs[predict] = ntn::cli::add_predict(*predict);
   CLI::App* quant = app.add_subcommand("quantize", "Write an fp16 / bf16 / int8 copy of an artifact; with --data, compare its accuracy with fp32");
