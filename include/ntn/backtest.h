@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "ntn/conformal.h"
 #include "ntn/dist.h"
 #include "ntn/pipeline.h"
 #include "ntn/predictor.h"
@@ -58,6 +59,10 @@ struct BacktestSpec {
   // Covariates of the series for models that take them, raw and time-major over the same n
   // steps (raw_covariates gives them): hist (n, Ch), futr (n, Cf), stat (S).
   const RawCovariateTable* covariates = nullptr;
+  // One model without refits, origins one step apart: also adaptive conformal intervals (ACI,
+  // conformal.h) with this step size over the origins, each value observed before the next
+  // origin's forecast - what a stream would have shown (0: none).
+  double aci_gamma = kAciGamma;
 };
 
 struct OriginResult {
@@ -68,6 +73,12 @@ struct OriginResult {
 struct BacktestResult {
   std::vector<OriginResult> per_origin;
   std::vector<double> forecasts;  // (origins, H): the (combined) point forecast
+  // One model without refits, with conformal intervals (empty otherwise): the levels, and each
+  // origin's interval of every level and step (origins, levels, H), split conformal in lo / hi
+  // and (spec.aci_gamma > 0, step 1) adaptive in aci_lo / aci_hi. aggregate "intervals" and
+  // "adaptive_intervals" hold their coverage, mean width and MSIS.
+  std::vector<double> levels;
+  std::vector<double> lo, hi, aci_lo, aci_hi;
   nlohmann::json aggregate;      // mae, mse, rmse, smape, mase, directional_accuracy, naive {...}
   double forecast_seconds = 0;   // time spent forecasting (all models, all origins)
   double refit_seconds = 0;      // time spent retraining

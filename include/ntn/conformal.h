@@ -133,7 +133,10 @@ class AdaptiveConformal {
 
 // Empirical coverage, mean width and mean interval score of intervals against outcomes, per level:
 // add() a window at a time; msis: the interval score divided by the window's MASE scale (M4's
-// MSIS), over the windows that have one.
+// MSIS), over the windows that have one. An interval of infinite width (adaptive conformal after
+// a run of misses asks for a level past its calibration: the whole line, which covers) counts in
+// the coverage and in "unbounded" (the share of such steps), not in the mean width, and leaves its
+// window out of MSIS.
 struct IntervalSums {
   explicit IntervalSums(std::vector<double> levels);
   // y, lo, hi (n) for level index k; mase_scale <= 0 leaves the window out of MSIS.
@@ -142,7 +145,7 @@ struct IntervalSums {
 
   std::vector<double> levels;
   std::vector<double> hits, width, is_scaled;
-  std::vector<std::size_t> n, scaled_n;
+  std::vector<std::size_t> n, scaled_n, unbounded;
 };
 
 }  // namespace ntn

@@ -80,6 +80,7 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     NTN_CHECK(p->input_size() == L && p->horizon() == H, "backtest: every model needs input ", L, " and horizon ", H,
               " (one has ", p->input_size(), " and ", p->horizon(), ")");
   NTN_CHECK(spec.origins > 0 && spec.step > 0, "backtest: origins and step must be positive");
+  NTN_CHECK(spec.aci_gamma >= 0 && spec.aci_gamma <= 1, "backtest: aci_gamma ", spec.aci_gamma, " is not in [0, 1]");
   if (spec.ensemble == Ensemble::weighted) {
     NTN_CHECK(spec.weights.size() == models.size(), "backtest: ", spec.weights.size(), " weights for ", models.size(),
               " models");
@@ -183,12 +184,25 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   const Conformal* cf = models.size() == 1 && spec.refit_every == 0 && !models[0]->artifact().conformal.empty()
                             ? &models[0]->artifact().conformal
                             : nullptr;
+  const std::size_t K = cf ? cf->levels.size() : 0;
   IntervalSums cover(cf ? cf->levels : std::vector<double>{});
-  std::vector<double> lo(H), hi(H);
   const NormStats st = cf ? models[0]->series_stats(models[0]->artifact().scaling == SeriesScaling::none
                                                         ? Predictor::kNoSeries
                                                         : models[0]->series_index(series))
                           : NormStats{};
+  // Origins one step apart are a stream: adaptive conformal intervals follow it, each value
+  // arriving (observe) before the forecast of the origin it ends.
+  const bool adaptive = cf && spec.step == 1 && spec.aci_gamma > 0;
+  std::vector<AdaptiveConformal> aci;
+  for (std::size_t k = 0; adaptive && k < K; ++k) aci.emplace_back(*cf, cf->levels[k], spec.aci_gamma);
+  IntervalSums aci_cover(adaptive ? cf->levels : std::vector<double>{});
+  r.levels = cf ? cf->levels : std::vector<double>{};
+  r.lo.resize(O * K * H);
+  r.hi.resize(O * K * H);
+  if (adaptive) {
+    r.aci_lo.resize(O * K * H);
+    r.aci_hi.resize(O * K * H);
+  }
   r.per_origin.reserve(O);
   for (std::size_t k = 0; k < O; ++k) {
     const std::size_t t = t0 + k * spec.step;
@@ -200,9 +214,17 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     all.add(y, fk, H, scale, x + t);
     std::fill(last.begin(), last.end(), x[t]);
     naive.add(y, last.data(), H, scale, nullptr);
-    for (std::size_t lv = 0; cf && lv < cf->levels.size(); ++lv) {
-      conformal_interval(*cf, lv, st, x + t + 1 - L, L, fk, lo.data(), hi.data());
-      cover.add(lv, y, lo.data(), hi.data(), H, scale);
+    for (std::size_t lv = 0; lv < K; ++lv) {
+      double* lo = r.lo.data() + (k * K + lv) * H;
+      double* hi = r.hi.data() + (k * K + lv) * H;
+      conformal_interval(*cf, lv, st, x + t + 1 - L, L, fk, lo, hi);
+      cover.add(lv, y, lo, hi, H, scale);
+      if (!adaptive) continue;
+      if (k > 0) aci[lv].observe(double(x[t]));
+      lo = r.aci_lo.data() + (k * K + lv) * H;
+      hi = r.aci_hi.data() + (k * K + lv) * H;
+      aci[lv].interval(fk, conformal_original_scale(*cf, st, x + t + 1 - L, L), lo, hi);
+      aci_cover.add(lv, y, lo, hi, H, scale);
     }
     r.per_origin.push_back({t, s.mae(), s.mse(), s.smape(), s.mase(), s.directional_accuracy()});
   }
@@ -221,6 +243,9 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   if (cf)
     r.aggregate["intervals"] = {{"method", "split conformal"}, {"score", conformal_score_name(cf->score)},
                                 {"levels", cover.to_json()}};
+  if (adaptive)
+    r.aggregate["adaptive_intervals"] = {{"method", "adaptive conformal (ACI)"}, {"gamma", spec.aci_gamma},
+                                         {"levels", aci_cover.to_json()}};
   return r;
 }
 

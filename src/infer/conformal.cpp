@@ -274,21 +274,28 @@ IntervalSums::IntervalSums(std::vector<double> lv)
       width(levels.size()),
       is_scaled(levels.size()),
       n(levels.size()),
-      scaled_n(levels.size()) {}
+      scaled_n(levels.size()),
+      unbounded(levels.size()) {}
 
 void IntervalSums::add(std::size_t k, const double* y, const double* lo, const double* hi, std::size_t m,
                        double mase_scale) {
   const double alpha = 1 - levels[k];
   double is = 0;
+  bool bounded = true;
   for (std::size_t i = 0; i < m; ++i) {
     hits[k] += y[i] >= lo[i] && y[i] <= hi[i];
+    if (!std::isfinite(hi[i] - lo[i])) {  // an adaptive interval past its calibration: the whole line
+      ++unbounded[k];
+      bounded = false;
+      continue;
+    }
     width[k] += hi[i] - lo[i];
     is += hi[i] - lo[i];
     if (y[i] < lo[i]) is += 2 / alpha * (lo[i] - y[i]);
     if (y[i] > hi[i]) is += 2 / alpha * (y[i] - hi[i]);
   }
   n[k] += m;
-  if (mase_scale > 0 && m > 0) {
+  if (bounded && mase_scale > 0 && m > 0) {
     is_scaled[k] += is / double(m) / mase_scale;
     ++scaled_n[k];
   }
@@ -298,7 +305,9 @@ json IntervalSums::to_json() const {
   json out = json::array();
   for (std::size_t k = 0; k < levels.size(); ++k) {
     if (n[k] == 0) continue;
-    json j = {{"level", levels[k]}, {"coverage", hits[k] / double(n[k])}, {"mean_width", width[k] / double(n[k])}};
+    json j = {{"level", levels[k]}, {"coverage", hits[k] / double(n[k])}};
+    if (unbounded[k] < n[k]) j["mean_width"] = width[k] / double(n[k] - unbounded[k]);
+    if (unbounded[k]) j["unbounded"] = double(unbounded[k]) / double(n[k]);
     if (scaled_n[k]) j["msis"] = is_scaled[k] / double(scaled_n[k]);
     out.push_back(j);
   }

@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "expect_error.h"
+#include "ntn/backtest.h"
 #include "ntn/conformal.h"
 #include "ntn/jobs.h"
 #include "ntn/pipeline.h"
+#include "ntn/predictor.h"
 #include "small_artifact.h"
 
 using namespace ntn;
@@ -40,7 +42,9 @@ TEST(Conformal, MinimumWindowsPerLevel) {
   for (double a : {0.5, 0.8, 0.9, 0.95, 0.975, 0.99}) {
     const std::size_t n = conformal_min_windows(a);
     EXPECT_LE(std::ceil(double(n + 1) * a), double(n)) << a;
-    if (n > 1) EXPECT_GT(std::ceil(double(n) * a), double(n - 1)) << a;
+    if (n > 1) {
+      EXPECT_GT(std::ceil(double(n) * a), double(n - 1)) << a;
+    }
   }
 }
 
@@ -335,4 +339,62 @@ TEST(Conformal, AdaptiveStateRestoresExactly) {
   expect_error([&] { AdaptiveConformal(c, 1.2); }, "level 1.2 is outside (0, 1)");
   expect_error([&] { AdaptiveConformal(c, 0.8, 0.0); }, "gamma 0 is outside (0, 1]");
   expect_error([&] { a.observe(NAN); }, "not finite");
+}
+
+// A backtest over origins one step apart is a stream: its adaptive intervals are the ones a
+// StreamingPredictor with the same calibration, level and gamma shows after the same values
+// (started at the first origin's window), up to the stream forecasting in float.
+TEST(Conformal, BacktestAdaptiveIntervalsAreTheStreamsOverTheSameValues) {
+  Artifact a = ntn::test::small_artifact();  // 16 -> 4, standard scaler (100, 5) for "close"
+  const std::size_t L = 16, H = 4, n = 400, O = 200;
+  std::mt19937_64 g(5);
+  std::normal_distribution<double> e(0, 1);
+  std::vector<double> scores(60 * H);
+  for (double& v : scores) v = std::fabs(e(g)) * 0.3;
+  a.conformal = split_conformal(scores, 60, H, {0.8, 0.95}, ConformalScore::absolute);
+  Predictor p(std::move(a));
+  std::vector<double> x(n);
+  for (std::size_t t = 0; t < n; ++t) x[t] = 100 + 3 * std::sin(double(t) / 9) + (t < 300 ? 0.5 : 3.0) * e(g);
+  BacktestSpec spec;
+  spec.origins = O;
+  const BacktestResult r = backtest({&p}, "close", x.data(), n, spec);
+  ASSERT_EQ(r.levels, (std::vector<double>{0.8, 0.95}));
+  ASSERT_EQ(r.aci_lo.size(), O * 2 * H);
+  ASSERT_EQ(r.lo.size(), O * 2 * H);
+  ASSERT_TRUE(r.aggregate.contains("adaptive_intervals"));
+  const std::size_t t0 = r.per_origin.front().origin;
+  for (std::size_t k = 0; k < 2; ++k) {
+    StreamingPredictor s(p, p.series_index("close"));
+    s.enable_adaptive(r.levels[k], kAciGamma);
+    std::vector<float> y(H);
+    std::size_t o = 0;
+    double worst = 0;
+    for (std::size_t t = t0 + 1 - L; t < t0 + O; ++t) {
+      if (!s.append(float(x[t]))) continue;
+      s.forecast(y.data());
+      ASSERT_EQ(t, r.per_origin[o].origin);
+      for (std::size_t h = 0; h < H; ++h) {
+        const std::size_t at = (o * 2 + k) * H + h;
+        worst = std::max({worst, std::fabs(s.interval_lo()[h] - r.aci_lo[at]), std::fabs(s.interval_hi()[h] - r.aci_hi[at])});
+      }
+      ++o;
+    }
+    EXPECT_EQ(o, O);
+    EXPECT_LT(worst, 1e-3) << "level " << r.levels[k];  // float forecasts of values near 100
+  }
+  // Split conformal over the same origins: each interval is conformal_interval's.
+  std::vector<double> lo(H), hi(H);
+  conformal_interval(p.artifact().conformal, 1, p.series_stats(0), x.data() + t0 + 1 - L, L, r.forecasts.data(),
+                     lo.data(), hi.data());
+  for (std::size_t h = 0; h < H; ++h) {
+    EXPECT_EQ(lo[h], r.lo[(0 * 2 + 1) * H + h]);
+    EXPECT_EQ(hi[h], r.hi[(0 * 2 + 1) * H + h]);
+  }
+  // Origins two steps apart are not a stream: no adaptive intervals.
+  spec.step = 2;
+  spec.origins = 50;
+  const BacktestResult r2 = backtest({&p}, "close", x.data(), n, spec);
+  EXPECT_TRUE(r2.aci_lo.empty());
+  EXPECT_FALSE(r2.aggregate.contains("adaptive_intervals"));
+  EXPECT_TRUE(r2.aggregate.contains("intervals"));
 }

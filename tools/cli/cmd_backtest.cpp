@@ -29,6 +29,7 @@ struct BacktestOpts {
   std::string models, precision = "fp32", ensemble = "mean", weights, csv;
   PlotRequest plot;  // --plot FILE (.svg: the backtest's charts; .html: the report)
   std::size_t origins = 1000, step = 1, season = 0, refit_every = 0;
+  double aci_gamma = kAciGamma;
   int threads = 0;
   bool json = false;
 };
@@ -82,6 +83,7 @@ int run_backtest(const BacktestOpts& o) {
   spec.origins = o.origins;
   spec.step = o.step;
   spec.season = o.season;
+  spec.aci_gamma = o.aci_gamma;
   spec.ensemble = parse_ensemble(o.ensemble);
   if (!o.weights.empty())
     for (float w : parse_floats(o.weights, "--weights", limits::kWeight)) spec.weights.push_back(w);
@@ -161,6 +163,9 @@ Run add_backtest(CLI::App& app) {
   app.add_option("--weights", o->weights, "--ensemble weighted: one weight per model, summing to 1");
   add_uint(app, "--refit-every", o->refit_every, limits::kOrigins, "Retrain every K origins on the data before them, with the "
                                                   "artifact's model and training configuration (0: never)");
+  add_real(app, "--aci-gamma", o->aci_gamma, {0, 1},
+           "Step of the adaptive conformal intervals scored beside the split ones (one model with intervals, "
+           "--step 1; default 0.05, 0: none)");
   app.add_option("--precision", o->precision, "fp32 (default), fp16, bf16 or int8");
   app.add_option("--csv", o->csv, "Write the per-origin metrics to this CSV file (- : print them on stdout instead of the summary)");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");

@@ -234,39 +234,28 @@ BacktestView backtest_view(const PlotRequest& r, Predictor& p, const Series& s) 
     xh[k] = double(bt->per_origin[k].origin + H);
     fh[k] = bt->forecasts[k * H + H - 1];
   }
-  // Intervals: the model's split conformal (one model, no refits: what the backtest scored).
-  const Artifact& art = p.artifact();
-  const bool intervals = !art.conformal.empty() && bt->refits == 0 && bt->aggregate.contains("intervals");
-  const std::size_t K = intervals ? art.conformal.levels.size() : 0;
-  const NormStats st = p.series_stats(s.index[col]);
-  std::vector<std::vector<double>> cover_split(K, std::vector<double>(O)), cover_aci(K, std::vector<double>(O, kNaN));
-  std::vector<std::vector<double>> lo1(K, std::vector<double>(O)), hi1(K, std::vector<double>(O));
-  std::vector<double> lo(H), hi(H);
-  const bool aci = intervals && step == 1;
-  std::vector<AdaptiveConformal> adaptive;
-  for (std::size_t k = 0; aci && k < K; ++k) adaptive.emplace_back(art.conformal, art.conformal.levels[k]);
-  std::vector<double> aci_hits(K, 0.0);
-  for (std::size_t o = 0; o < O; ++o) {
-    const std::size_t t = bt->per_origin[o].origin;
-    const double* fo = bt->forecasts.data() + o * H;
-    for (std::size_t k = 0; k < K; ++k) {
-      conformal_interval(art.conformal, k, st, x.data() + t + 1 - L, L, fo, lo.data(), hi.data());
+  // Intervals: the backtest's (one model, no refits): split conformal, and adaptive when the
+  // origins are one step apart. Per origin, the share of its H steps each covered.
+  const std::size_t K = bt->levels.size();
+  const bool aci = !bt->aci_lo.empty();
+  auto covered = [&](const std::vector<double>& lo, const std::vector<double>& hi, std::size_t k) {
+    std::vector<double> c(O);
+    for (std::size_t o = 0; o < O; ++o) {
+      const std::size_t t = bt->per_origin[o].origin, at = (o * K + k) * H;
       double hit = 0;
-      for (std::size_t h = 0; h < H; ++h) hit += x[t + 1 + h] >= lo[h] && x[t + 1 + h] <= hi[h];
-      cover_split[k][o] = hit / double(H);
-      lo1[k][o] = lo[0];
-      hi1[k][o] = hi[0];
-      if (!aci) continue;
-      if (o > 0) adaptive[k].observe(x[t]);  // the value at t arrived before this origin's forecast
-      adaptive[k].interval(fo, conformal_original_scale(art.conformal, st, x.data() + t + 1 - L, L), lo.data(), hi.data());
-      hit = 0;
-      for (std::size_t h = 0; h < H; ++h) hit += x[t + 1 + h] >= lo[h] && x[t + 1 + h] <= hi[h];
-      cover_aci[k][o] = hit / double(H);
-      aci_hits[k] += hit;
+      for (std::size_t h = 0; h < H; ++h) hit += x[t + 1 + h] >= lo[at + h] && x[t + 1 + h] <= hi[at + h];
+      c[o] = hit / double(H);
     }
-  }
+    return c;
+  };
+  std::vector<std::vector<double>> lo1(K, std::vector<double>(O)), hi1(K, std::vector<double>(O));
+  for (std::size_t k = 0; k < K; ++k)
+    for (std::size_t o = 0; o < O; ++o) {
+      lo1[k][o] = bt->lo[(o * K + k) * H];
+      hi1[k][o] = bt->hi[(o * K + k) * H];
+    }
   for (std::size_t k = K; k-- > 0;)
-    a.bands.push_back({cat(pct(art.conformal.levels[k]), " interval (step 1)"), ox, lo1[k], hi1[k], plot::color(0),
+    a.bands.push_back({cat(pct(bt->levels[k]), " interval (step 1)"), ox, lo1[k], hi1[k], plot::color(0),
                        0.14 + 0.16 * double(K - 1 - k) / double(std::max<std::size_t>(K - 1, 1))});
   a.lines.push_back({"forecast, step 1", ox, f1, plot::color(0)});
   if (H > 1) a.lines.push_back({cat("forecast, step ", H), xh, fh, plot::color(1), true});
@@ -284,7 +273,7 @@ BacktestView backtest_view(const PlotRequest& r, Predictor& p, const Series& s) 
   e.lines.push_back({"model", iota(1, H), mae, plot::color(0), false, H <= 48});
   e.lines.push_back({"random walk", iota(1, H), naive, plot::color(7), true, H <= 48});
   v.charts.push_back(std::move(e));
-  if (!intervals) {
+  if (K == 0) {
     v.note += " No interval coverage: the model has no conformal intervals, or the backtest refitted it.";
     return v;
   }
@@ -306,17 +295,14 @@ BacktestView backtest_view(const PlotRequest& r, Predictor& p, const Series& s) 
     }
     return r;
   };
-  json aci_json = json::array();
   for (std::size_t k = 0; k < K; ++k) {
-    const double level = art.conformal.levels[k];
-    c.lines.push_back({cat("split ", pct(level)), ox, rolling(cover_split[k]), plot::color(2 * k)});
-    if (aci) {
-      c.lines.push_back({cat("adaptive ", pct(level)), ox, rolling(cover_aci[k]), plot::color(2 * k + 1)});
-      aci_json.push_back({{"level", level}, {"coverage", aci_hits[k] / double(O * H)}, {"gamma", kAciGamma}});
-    }
+    const double level = bt->levels[k];
+    c.lines.push_back({cat("split ", pct(level)), ox, rolling(covered(bt->lo, bt->hi, k)), plot::color(2 * k)});
+    if (aci)
+      c.lines.push_back({cat("adaptive ", pct(level)), ox, rolling(covered(bt->aci_lo, bt->aci_hi, k)),
+                         plot::color(2 * k + 1)});
     c.lines.push_back({cat("nominal ", pct(level)), {ox.front(), ox.back()}, {level, level}, "#888888", true});
   }
-  if (aci) v.metrics["adaptive_intervals"] = aci_json;
   v.charts.push_back(std::move(c));
   return v;
 }
