@@ -146,7 +146,7 @@ double Conformal::quantile(std::size_t h, double b) const {
 }
 
 AdaptiveConformal::AdaptiveConformal(const Conformal& c, double level, double gamma)
-    : c_(c), level_(level), gamma_(gamma), H_(c.horizon) {
+    : c_(c), level_(level), gamma_(gamma), H_(c.horizon), W_(c.grid_size()) {
   NTN_CHECK(!c.grid.empty(), "adaptive conformal: the calibration has no score grid (calibrate the model again)");
   NTN_CHECK(std::isfinite(level) && level > 0 && level < 1, "adaptive conformal: level ", level, " is outside (0, 1)");
   NTN_CHECK(std::isfinite(gamma) && gamma > 0 && gamma <= 1, "adaptive conformal: gamma ", gamma,
@@ -154,7 +154,50 @@ AdaptiveConformal::AdaptiveConformal(const Conformal& c, double level, double ga
   alpha_.assign(H_, 1 - level);
   lo_.assign(H_ * H_, 0.0);
   hi_.assign(H_ * H_, 0.0);
+  f_.assign(H_ * H_, 0.0);
+  scale_.assign(H_, 0.0);
   made_.assign(H_, -1);
+  // The scores start as the calibration's order statistics, in a fixed shuffled order (so the
+  // first ones replaced are not all the smallest): Fisher-Yates with splitmix64, seed fixed.
+  std::vector<std::size_t> order(W_);
+  for (std::size_t i = 0; i < W_; ++i) order[i] = i;
+  std::uint64_t z = 0x9E3779B97F4A7C15ull;
+  for (std::size_t i = W_; i > 1; --i) {
+    z += 0x9E3779B97F4A7C15ull;
+    std::uint64_t x = z;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    x ^= x >> 31;
+    std::swap(order[i - 1], order[std::size_t(x % i)]);
+  }
+  ring_.resize(H_ * W_);
+  sorted_.resize(H_ * W_);
+  head_.assign(H_, 0);
+  for (std::size_t h = 0; h < H_; ++h)
+    for (std::size_t i = 0; i < W_; ++i) {
+      ring_[h * W_ + i] = c.grid[h * W_ + order[i]];
+      sorted_[h * W_ + i] = c.grid[h * W_ + i];  // the grid is ascending
+    }
+}
+
+void AdaptiveConformal::add_score(std::size_t h, double s) {
+  double* ring = ring_.data() + h * W_;
+  double* sorted = sorted_.data() + h * W_;
+  const double old = ring[head_[h]];
+  ring[head_[h]] = s;
+  head_[h] = (head_[h] + 1) % W_;
+  // Replace `old` in the sorted row by s, shifting the values between them by one place.
+  std::size_t i = std::size_t(std::lower_bound(sorted, sorted + W_, old) - sorted);
+  while (i + 1 < W_ && sorted[i + 1] < s) sorted[i] = sorted[i + 1], ++i;
+  while (i > 0 && sorted[i - 1] > s) sorted[i] = sorted[i - 1], --i;
+  sorted[i] = s;
+}
+
+double AdaptiveConformal::radius(std::size_t h, double b) const {
+  if (!(b > 0)) return 0.0;
+  const double rank = std::ceil(double(W_ + 1) * b);  // 1-based
+  const double* sorted = sorted_.data() + h * W_;
+  return rank > double(W_) ? sorted[W_ - 1] : sorted[std::size_t(rank) - 1];
 }
 
 void AdaptiveConformal::observe(double y) {
@@ -165,7 +208,9 @@ void AdaptiveConformal::observe(double y) {
     if (h >= H_) continue;
     const double lo = lo_[slot * H_ + h], hi = hi_[slot * H_ + h];
     const double miss = (y < lo || y > hi) ? 1.0 : 0.0;
-    alpha_[h] += gamma_ * ((1 - level_) - miss);
+    alpha_[h] = std::max(alpha_[h] + gamma_ * ((1 - level_) - miss), -gamma_);
+    const double s = std::fabs(y - f_[slot * H_ + h]) / scale_[slot];
+    if (scale_[slot] > 0 && std::isfinite(s)) add_score(std::size_t(h), s);
   }
   ++t_;
 }
@@ -173,12 +218,14 @@ void AdaptiveConformal::observe(double y) {
 void AdaptiveConformal::interval(const double* f, double scale, double* lo, double* hi) {
   const std::size_t slot = std::size_t(t_ % H_);
   for (std::size_t h = 0; h < H_; ++h) {
-    const double r = c_.quantile(h, 1 - alpha_[h]) * scale;  // alpha_h <= 0: infinite; >= 1: zero width
+    const double r = radius(h, 1 - alpha_[h]) * scale;  // alpha_h >= 1: zero width
     lo[h] = f[h] - r;
     hi[h] = f[h] + r;
     lo_[slot * H_ + h] = lo[h];
     hi_[slot * H_ + h] = hi[h];
+    f_[slot * H_ + h] = f[h];
   }
+  scale_[slot] = std::isfinite(scale) && scale > 0 ? scale : 0.0;
   made_[slot] = std::int64_t(t_);
 }
 
@@ -189,8 +236,9 @@ json AdaptiveConformal::state() const {
     for (double x : v) a.push_back(std::isfinite(x) ? json(x) : json(nullptr));
     return a;
   };
-  return {{"level", level_}, {"gamma", gamma_}, {"observed", t_}, {"alpha", alpha_},
-          {"made", made_},   {"lo", bounds(lo_)}, {"hi", bounds(hi_)}};
+  return {{"level", level_},    {"gamma", gamma_}, {"observed", t_},       {"alpha", alpha_},
+          {"made", made_},      {"lo", bounds(lo_)}, {"hi", bounds(hi_)}, {"f", f_},
+          {"scale", scale_},    {"scores", ring_}, {"head", head_}};
 }
 
 void AdaptiveConformal::restore(const json& s) {
@@ -222,6 +270,27 @@ void AdaptiveConformal::restore(const json& s) {
     NTN_CHECK(!std::isnan(n.lo_[i]) && !std::isnan(n.hi_[i]) && n.lo_[i] <= n.hi_[i], ctx, ": bound ", i,
               " is empty (corrupted state)");
   }
+  if (s.contains("scores")) {  // the online scores and the pending forecasts they come from
+    n.f_ = json_real_list(s, ctx, "f", {}, {-1e300, 1e300});
+    n.scale_ = json_real_list(s, ctx, "scale", {}, {0, 1e300});
+    const std::vector<double> ring = json_real_list(s, ctx, "scores", {}, {0, 1e300});
+    NTN_CHECK(n.f_.size() == H_ * H_ && n.scale_.size() == H_ && ring.size() == H_ * W_ && s.contains("head") &&
+                  s["head"].is_array() && s["head"].size() == H_,
+              ctx, ": scores of another horizon or calibration (corrupted state)");
+    for (std::size_t h = 0; h < H_; ++h) {
+      const json& hd = s["head"][h];
+      NTN_CHECK(hd.is_number_unsigned() && hd.get<std::uint64_t>() < W_, ctx, ": score position ", hd.dump(),
+                " of step ", h, " (corrupted state)");
+      n.head_[h] = hd.get<std::size_t>();
+    }
+    n.ring_ = ring;
+    n.sorted_ = ring;
+    for (std::size_t h = 0; h < H_; ++h)
+      std::sort(n.sorted_.begin() + std::ptrdiff_t(h * W_), n.sorted_.begin() + std::ptrdiff_t((h + 1) * W_));
+  } else {  // saved before the scores were online: they start from the calibration
+    std::fill(n.scale_.begin(), n.scale_.end(), 0.0);
+  }
+  for (double& a : n.alpha_) a = std::max(a, -gamma_);
   *this = std::move(n);
 }
 
