@@ -56,6 +56,17 @@ check no_interval_note grep -q "no calibrated intervals" "$dir/n.html"
 "$bin" train --data "$dir/ok.csv" --columns price --input-size 24 --horizon 6 --mlp-units 16x16 --max-steps 20 --batch 8 --quiet --conformal none --loss mq --quantiles 0.1,0.5,0.9 --out "$dir/q.ntn"
 check quantile_fan "$bin" plot --model "$dir/q.ntn" --data "$dir/ok.csv" --columns price --out "$dir/q.svg"
 check quantile_band svg "$dir/q.svg" charts=1 bands_min=1 "text=q0.1 - q0.9"
+# Every kind of model draws: recurrent, convolutional, attention, a distribution head (its
+# location), an ensemble.
+for m in gru tcn transformer deepar; do
+  check model_${m}_report "$bin" train --data "$dir/ok.csv" --columns price --model $m --input-size 24 --horizon 6 \
+    --max-steps 20 --batch 8 --val-every 10 --quiet --out "$dir/$m.ntn" --plot "$dir/$m.html"
+  check model_${m}_charts svg "$dir/$m.html" charts=5 "text=80% interval" "text=validation loss"
+done
+check deepar_location svg "$dir/deepar.html" "text=forecast (location)"
+check ensemble_report "$bin" train --data "$dir/ok.csv" --columns price --ensemble 2 --input-size 24 --horizon 6 \
+  --max-steps 20 --batch 8 --val-every 10 --quiet --out "$dir/ens.ntn" --plot "$dir/ens.html"
+check ensemble_charts svg "$dir/ens.html" charts=4 "text=80% interval"
 # A series long enough to forecast but not to backtest: the report says so instead of failing.
 head -27 "$dir/ok.csv" > "$dir/short.csv"
 check short_report "$bin" plot --model "$dir/m.ntn" --data "$dir/short.csv" --columns price --out "$dir/s.html"

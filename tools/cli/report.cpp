@@ -176,7 +176,9 @@ std::vector<Chart> forecast_charts(const PlotRequest& r, Predictor& p, const Ser
                        std::vector<double>(f.cols[i].end() - std::ptrdiff_t(shown), f.cols[i].end()), "#333333"});
     std::vector<double> point(H);
     for (std::size_t h = 0; h < H; ++h) point[h] = out[(i * H + h) * Q + p.artifact().point_output()];
-    c.lines.push_back({"forecast", fx, point, plot::color(0), false, H <= 48});
+    // A distribution model's point forecast is its location parameter (mu).
+    c.lines.push_back({p.artifact().output.kind == OutputKind::distribution ? "forecast (location)" : "forecast", fx,
+                       point, plot::color(0), false, H <= 48});
     charts.push_back(std::move(c));
   }
   return charts;
