@@ -22,10 +22,7 @@ using plot::Chart;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-bool is_html(const std::string& path) { return ends_with(path, ".html") || ends_with(path, ".htm"); }
+bool is_html(const std::string& path) { return path.ends_with(".html") || path.ends_with(".htm"); }
 
 std::string fmt(double v) {
   char b[40];
@@ -381,7 +378,7 @@ plot::Table model_card(const PlotRequest& r, const Predictor& p, const Series& s
 
 void check_plot_request(const PlotRequest& r, const char* option,
                         const std::vector<std::pair<const char*, std::string>>& inputs) {
-  NTN_CHECK(ends_with(r.out, ".svg") || is_html(r.out), option, " ", r.out,
+  NTN_CHECK(r.out.ends_with(".svg") || is_html(r.out), option, " ", r.out,
             ": the file name must end in .svg (a chart) or .html (the report)");
   NTN_CHECK(r.kind.empty() || r.kind == "forecast" || r.kind == "backtest" || r.kind == "loss", "--kind must be "
             "forecast, backtest or loss (got '", r.kind, "')");
