@@ -306,23 +306,35 @@ BacktestView backtest_view(const PlotRequest& r, Predictor& p, const Series& s) 
   return v;
 }
 
+// The learning curve the artifact records (training.summary.curve), checked like every file
+// field: a corrupted one is an error naming the file and the field.
 std::optional<Chart> loss_chart(const Artifact& a) {
   const json& t = a.training;
-  if (!t.contains("summary") || !t["summary"].contains("curve")) return std::nullopt;
+  if (!t.is_object() || !t.contains("summary") || !t["summary"].is_object() || !t["summary"].contains("curve"))
+    return std::nullopt;
   const json& cv = t["summary"]["curve"];
-  Chart c{.title = "Learning curve", .x_label = "step",
-          .y_label = cat(t.contains("config") ? t["config"].value("loss", std::string("loss")) : std::string("loss"),
-                         " (scaled)")};
+  const std::string ctx = cat(a.source, ": training.summary.curve");
+  NTN_CHECK(cv.is_object() && cv.contains("step") && cv.contains("train") && cv.contains("val") && cv["step"].is_array() &&
+                cv["train"].is_array() && cv["val"].is_array() && cv["train"].size() == cv["step"].size() &&
+                cv["val"].size() == cv["step"].size(),
+            ctx, " must hold lists step, train and val of one length (corrupted file)");
   std::vector<double> sx, ty, vx, vy;
   for (std::size_t i = 0; i < cv["step"].size(); ++i) {
-    sx.push_back(cv["step"][i].get<double>());
-    ty.push_back(cv["train"][i].get<double>());
-    if (!cv["val"][i].is_null()) {
+    const json &st = cv["step"][i], &tr = cv["train"][i], &va = cv["val"][i];
+    NTN_CHECK(st.is_number() && tr.is_number() && (va.is_null() || va.is_number()), ctx, ": point ", i, " is ",
+              st.dump(), ", ", tr.dump(), ", ", va.dump(), " (numbers; val may be null) (corrupted file)");
+    sx.push_back(st.get<double>());
+    ty.push_back(tr.get<double>());
+    if (!va.is_null()) {
       vx.push_back(sx.back());
-      vy.push_back(cv["val"][i].get<double>());
+      vy.push_back(va.get<double>());
     }
   }
   if (sx.empty()) return std::nullopt;
+  const json& cfg = t.contains("config") && t["config"].is_object() ? t["config"] : json::object();
+  Chart c{.title = "Learning curve", .x_label = "step",
+          .y_label = cat(cfg.contains("loss") && cfg["loss"].is_string() ? cfg["loss"].get<std::string>() : "loss",
+                         " (scaled)")};
   c.lines.push_back({"training loss", sx, ty, plot::color(0), false, sx.size() <= 2});
   if (!vx.empty()) c.lines.push_back({"validation loss", vx, vy, plot::color(1), false, vx.size() <= 40});
   return c;
@@ -341,20 +353,26 @@ plot::Table model_card(const PlotRequest& r, const Predictor& p, const Series& s
   row("uuid", a.uuid);
   row("created", a.created);
   row("ntneural version", a.version);
-  if (t.contains("summary")) {
-    const json& su = t["summary"];
-    row("training time", cat(fmt(su.value("seconds", 0.0)), " s, ", su.value("steps", 0), " steps"));
-    if (su.contains("best_val_loss"))
-      row("best validation loss", cat(fmt(su["best_val_loss"].get<double>()), " at step ", su.value("best_step", 0)));
+  // The training record as written by ntneural; a field of another type (a corrupted or
+  // hand-edited file) shows as unreadable instead of failing the picture.
+  try {
+    if (t.contains("summary")) {
+      const json& su = t["summary"];
+      row("training time", cat(fmt(su.value("seconds", 0.0)), " s, ", su.value("steps", 0), " steps"));
+      if (su.contains("best_val_loss"))
+        row("best validation loss", cat(fmt(su["best_val_loss"].get<double>()), " at step ", su.value("best_step", 0)));
+    }
+    if (t.contains("config")) {
+      const json& tc = t["config"];
+      row("training", cat("loss ", tc.value("loss", std::string("?")), ", optimizer ", tc.value("optimizer", std::string("?")),
+                          ", lr ", fmt(tc.value("lr", 0.0)), ", batch ", tc.value("batch_size", 0), ", seed ",
+                          tc.value("seed", 0)));
+    }
+    if (t.contains("data") && t["data"].contains("source"))
+      row("training data", t["data"]["source"].value("path", std::string("")));
+  } catch (const json::exception&) {
+    row("training record", "unreadable (a field of another type: corrupted file)");
   }
-  if (t.contains("config")) {
-    const json& tc = t["config"];
-    row("training", cat("loss ", tc.value("loss", std::string("?")), ", optimizer ", tc.value("optimizer", std::string("?")),
-                        ", lr ", fmt(tc.value("lr", 0.0)), ", batch ", tc.value("batch_size", 0), ", seed ",
-                        tc.value("seed", 0)));
-  }
-  if (t.contains("data") && t["data"].contains("source"))
-    row("training data", t["data"]["source"].value("path", std::string("")));
   try {
     if (auto d = describe_artifact_data(a, 0)) row("training data fingerprint (sha256)", d->data["fingerprint"]);
   } catch (const Error&) {
