@@ -39,6 +39,16 @@ check kept_level test "$(jq_py 'print([l["level"] for l in d["test"]["intervals"
 # backtest: the single model's intervals over every origin (an ensemble of models has none).
 check backtest_intervals sh -c "'$bin' backtest --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); lv=d['intervals']['levels']; assert [l['level'] for l in lv] == [0.8, 0.95] and lv[0]['coverage'] <= lv[1]['coverage'] and lv[0]['mean_width'] < lv[1]['mean_width'], lv\""
 check backtest_ensemble_no_intervals sh -c "'$bin' backtest --model '$dir/m.ntn,$dir/w.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; assert 'intervals' not in json.load(sys.stdin)\""
+check backtest_adaptive sh -c "'$bin' backtest --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); a=d['adaptive_intervals']; assert a['gamma'] == 0.05 and [l['level'] for l in a['levels']] == [0.8, 0.95], a\""
+check backtest_adaptive_off sh -c "'$bin' backtest --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --origins 50 --aci-gamma 0 --json | python3 -c \"import json,sys; assert 'adaptive_intervals' not in json.load(sys.stdin)\""
+prefix=("$bin" backtest --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --origins 50)
+error_table <<ROWS
+aci_gamma_negative | --aci-gamma | --aci-gamma -0.1
+aci_gamma_huge     | --aci-gamma | --aci-gamma 2
+aci_gamma_inf      | --aci-gamma | --aci-gamma 1e999
+aci_gamma_nan      | --aci-gamma | --aci-gamma nan
+aci_gamma_text     | --aci-gamma | --aci-gamma fast
+ROWS
 
 # ---- calibrate: other levels, score or data; a new artifact ------------------------------------
 check calibrate_test_part "$bin" calibrate --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --part test --levels 0.5,0.9 --out "$dir/c.ntn"
