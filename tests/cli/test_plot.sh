@@ -29,6 +29,10 @@ check curve_svg svg "$dir/l.svg" charts=1 series_min=2
 check predict_plot sh -c "'$bin' predict --model '$dir/m.ntn' --data '$dir/ok.csv' --plot '$dir/f.svg' > '$dir/p1.csv'"
 check predict_stdout_same cmp "$dir/p0.csv" "$dir/p1.csv"
 check predict_fans svg "$dir/f.svg" charts=2 bands_min=4 series_min=4 "text=80% interval" text=date
+# --precision: the pictures draw the forecasts predict printed (int8 weights), not fp32 ones.
+"$bin" predict --model "$dir/m.ntn" --data "$dir/ok.csv" --precision int8 --json > "$dir/p8.json"
+check predict_int8_plot sh -c "'$bin' predict --model '$dir/m.ntn' --data '$dir/ok.csv' --precision int8 --plot '$dir/f8.html' > /dev/null"
+check predict_int8_subtitle grep -q "(int8 weights)" "$dir/f8.html"
 check predict_history sh -c "'$bin' predict --model '$dir/m.ntn' --data '$dir/ok.csv' --plot '$dir/f1.svg' --plot-series 1 --plot-history 100 > /dev/null"
 check predict_one_series svg "$dir/f1.svg" charts=1 "text=price: forecast of the next 6 steps"
 

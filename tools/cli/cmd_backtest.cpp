@@ -51,6 +51,7 @@ int run_backtest(const BacktestOpts& o) {
     plot.model = model_path(ms[0]);
     plot.data = o.data;
     plot.command = "backtest";
+    plot.precision = o.precision;
     check_plot_request(plot, "--plot", {{"--data", o.data.path}, {"--model", plot.model}, {"--csv", o.csv}});
   }
   std::vector<std::unique_ptr<Predictor>> preds;

@@ -50,6 +50,7 @@ Run add_plot(CLI::App& app) {
   add_uint(app, "--step", o->req.step, limits::kStep, "Backtest: distance between origins (default 1)");
   app.add_option("--backtest-series", o->req.backtest_series, "Backtest: the column (default: the first)");
   add_plot_options(app, o->req);
+  app.add_option("--precision", o->req.precision, "Draw forecasts with fp32 (default), fp16, bf16 or int8 weights");
   add_uint(app, "--threads", o->threads, limits::kThreads, "Threads (0: all)");
   return [o] { return run_plot(*o); };
 }

@@ -179,6 +179,7 @@ int run_predict(const PredictOpts& o) {
     plot.data = o.data;
     plot.data.format = o.format;
     plot.command = "predict";
+    plot.precision = o.precision;
     check_plot_request(plot, "--plot", {{"--model", model}, {"--data", o.data.path}, {"--future", o.future},
                                         {"--paths-out", o.paths_out}});
     // Drawn first (its own forecasts of the same windows): stdout stays the forecasts alone.

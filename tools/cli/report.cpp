@@ -409,7 +409,7 @@ void check_plot_request(const PlotRequest& r, const char* option,
 }
 
 std::string write_plot(const PlotRequest& r) {
-  Predictor p(r.model, {.precision = Precision::fp32, .max_batch = 64, .workspaces = 0});
+  Predictor p(r.model, {.precision = parse_precision(r.precision), .max_batch = 64, .workspaces = 0});
   const Artifact& a = p.artifact();
   const Series s = read_series(r, p);
   std::string kind = r.kind;
@@ -430,7 +430,8 @@ std::string write_plot(const PlotRequest& r) {
   }
   plot::Report rep;
   rep.title = cat(a.model->type(), " on ", s.targets == 1 ? s.frame.names[0] : cat(s.targets, " series"));
-  rep.subtitle = cat("ntneural ", r.command, " - model ", r.model, " - data ", r.data.path, " - drawn ", utc_now_iso8601());
+  rep.subtitle = cat("ntneural ", r.command, " - model ", r.model, " (", r.precision, " weights) - data ", r.data.path,
+                     " - drawn ", utc_now_iso8601());
   std::string note;
   rep.sections.push_back({"Forecast", "", forecast_charts(r, p, s, note), {}});
   rep.sections.back().text = cat(note.empty() ? "" : note + " ", a.conformal.empty() && a.output.kind != OutputKind::quantiles

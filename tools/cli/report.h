@@ -23,6 +23,7 @@ struct PlotRequest {
   std::string out;          // FILE.svg: one kind of chart; FILE.html: the report
   std::string kind;         // .svg: forecast | backtest | loss ("": the command's own, else forecast)
   std::string command;      // the command that drew it (plot, predict, backtest, train), for the report
+  std::string precision = "fp32";  // the weights the forecasts are drawn with (predict / backtest --precision)
   std::size_t history = 0;  // forecast: values of history drawn before it (0: max(input size, 3 horizons))
   std::size_t series = 6;   // forecast: at most this many series (the file's first ones)
   std::size_t origins = 250, step = 1;  // backtest of the report (the first series) when none is given
