@@ -1,25 +1,36 @@
-// Conformal prediction intervals around any model's point forecast: split conformal (Vovk et al.
-// 2005; what NeuralForecast's conformal_distribution and Darts' conformal models do) from the
-// residuals of calibration windows held out of training.
+// Conformal prediction intervals around any model's forecast: split conformal (Vovk et al. 2005;
+// what NeuralForecast's conformal_distribution and Darts' conformal models do) from the residuals
+// of calibration windows held out of training.
 //
-// A window's nonconformity score at step h is |y_h - f_h| / s in the series-scaled space the
-// model forecasts in, s the window's scale: 1 (score "absolute": plain residuals, per series in
-// units of its scaler) or the mean absolute one-step change of its L inputs (score "window": the
-// interval follows the volatility the window shows). Split conformal at level a from n
-// calibration windows takes, per step h, the radius r_h = the ceil((n + 1) a)-th smallest of the n
-// scores at h; the interval [f_h - r_h s, f_h + r_h s] then holds y_h with probability >= a when
-// calibration and test windows are exchangeable. That needs (n + 1) a <= n: n >= a / (1 - a)
-// windows (4 for 80%, 19 for 95%).
+// A window's nonconformity score at step h is the residual y_h - f_h over a scale, in the
+// series-scaled space the model forecasts in. The scale is one of three:
+//   absolute  1: plain residuals (per series in units of its scaler);
+//   window    the mean absolute one-step change of the window's L inputs: the interval follows
+//             the volatility the window shows;
+//   head      the model's own spread, for quantile and distribution heads (conformalised
+//             quantile / distribution forecasts, Romano et al. 2019's CQR in its scaled form,
+//             Lei et al. 2018's locally weighted scores): below the forecast s_lo = f - q_first,
+//             above it s_hi = q_last - f (the outermost quantile levels around the median); a
+//             distribution's standard deviation (sigma for the Gaussian and the Student-t's
+//             scale, sqrt(mu + alpha mu^2) for the negative binomial) on both sides. The
+//             interval keeps the head's shape (skew, width per window and step) and the
+//             calibration sets how far to stretch it.
+// The score is (y - f) / s_hi above the forecast and (f - y) / s_lo below it (s_lo = s_hi = s for
+// the first two). Split conformal at level a from n calibration windows takes, per step h, the
+// radius r_h = the ceil((n + 1) a)-th smallest of the n scores at h; the interval
+// [f_h - r_h s_lo, f_h + r_h s_hi] then holds y_h with probability >= a when calibration and test
+// windows are exchangeable. That needs (n + 1) a <= n: n >= a / (1 - a) windows (4 for 80%, 19
+// for 95%).
 //
-// The series scalers are affine (center + scale x), so on the original scale the interval is
-// f -+ r s scale: s scale is the window's mean absolute step in original units (score window) or
-// the series' scale (score absolute).
+// The series scalers are affine (center + scale x), so on the original scale the scales are in
+// original units: s x |scale| (absolute), the window's mean absolute step (window), the spread of
+// the head's unscaled outputs (head).
 //
 // Intended usage:
 //   ntn::Conformal c = ntn::calibrate_conformal(artifact, prepared.store, prepared.val, {0.8, 0.95},
 //                                               ntn::ConformalScore::absolute);
-//   artifact.conformal = c;                               // saved with it
-//   ntn::conformal_interval(c, 1, stats, x, L, f, lo, hi);  // the 95% bounds of forecast f
+//   artifact.conformal = c;                                         // saved with it
+//   ntn::conformal_interval(c, 1, artifact.output, stats, x, L, y, lo, hi);  // 95% bounds of outputs y (H, Q)
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,14 +40,15 @@
 #include <vector>
 
 #include "ntn/dataset.h"
+#include "ntn/heads.h"
 #include "ntn/normalize.h"
 
 namespace ntn {
 
 struct Artifact;
 
-enum class ConformalScore { absolute, window };
-ConformalScore parse_conformal_score(const std::string& name);  // "absolute" | "window"
+enum class ConformalScore { absolute, window, head };
+ConformalScore parse_conformal_score(const std::string& name);  // "absolute" | "window" | "head"
 const char* conformal_score_name(ConformalScore s);
 
 struct Conformal {
@@ -75,21 +87,43 @@ double conformal_window_scale(ConformalScore score, const T* x, std::size_t L);
 
 // The scale s of a window of L inputs x on the original scale, st the series' scaler: |st.scale|
 // (score absolute: an affine scaler multiplies residuals by it), or the window's mean absolute step.
+// Not for score head (its scales come from the forecast: conformal_scales).
 template <class T>
 double conformal_original_scale(const Conformal& c, const NormStats& st, const T* x, std::size_t L) {
   return c.score == ConformalScore::absolute ? (st.scale < 0 ? -st.scale : st.scale)
                                              : conformal_window_scale(c.score, x, L);
 }
 
-// Calibrates the artifact's point forecast on `windows` of store (held out of its training):
-// forecasts them, scores each step in the series-scaled space, and returns split_conformal.
+// Whether score head applies to a model with this output: a distribution head, or quantiles with
+// a level on each side of the point forecast. Throws naming ctx and what the model has otherwise.
+void check_conformal_head(const OutputSpec& out, const std::string& ctx);
+
+// The per-step scales of one forecast: y (H, Q) the model's outputs (unscaled: original scale,
+// or the series-scaled space with st = identity), x (L) the window's inputs on the same scale, st
+// the series' scaler; writes s_lo, s_hi (H), each > 0 (floored at 1e-9 (1 + |f|)), and f (H), the
+// point forecast (the output point_index of each step).
+template <class T>
+void conformal_scales(const Conformal& c, const OutputSpec& out, const NormStats& st, const T* x, std::size_t L,
+                      const double* y, double* f, double* s_lo, double* s_hi);
+
+// The nonconformity score of value v against a forecast f with scales s_lo, s_hi.
+inline double conformal_score(double v, double f, double s_lo, double s_hi) {
+  return v >= f ? (v - f) / s_hi : (f - v) / s_lo;
+}
+
+// Calibrates the artifact's forecast on `windows` of store (held out of its training): forecasts
+// them, scores each step in the series-scaled space, and returns split_conformal.
 Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
                               const std::vector<double>& levels, ConformalScore score);
 
-// The interval of level index `level` around a forecast on the original scale: x (L) the window's
-// inputs and f (H) the point forecast, both original scale, st the series' scaler; lo, hi (H).
-void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
-                        const double* f, double* lo, double* hi);
+// The interval of level index `level` of a forecast with scales s_lo, s_hi (conformal_scales):
+// [f - r s_lo, f + r s_hi] per step; lo, hi (H).
+void conformal_interval(const Conformal& c, std::size_t level, const double* f, const double* s_lo,
+                        const double* s_hi, double* lo, double* hi);
+// The same from the model's outputs y (H, Q) on the original scale (out the artifact's output,
+// st the series' scaler, x (L) the window's inputs): the forecast's own scales, then the interval.
+void conformal_interval(const Conformal& c, std::size_t level, const OutputSpec& out, const NormStats& st,
+                        const double* x, std::size_t L, const double* y, double* lo, double* hi);
 
 // Online adaptive conformal inference (ACI, Gibbs & Candes 2021) over one stream of forecasts: each
 // horizon step h has its own miscoverage alpha_h, starting at 1 - level; when the value that a
@@ -98,7 +132,7 @@ void conformal_interval(const Conformal& c, std::size_t level, const NormStats& 
 // widens after misses and narrows after hits: coverage returns to `level` after a change of
 // regime, which a fixed split-conformal interval does not.
 // The scores are online, as in Gibbs & Candes' own experiments (a moving calibration set): each
-// step keeps its last W scores |y - f| / scale (W = the calibration's grid size, <= 100), starting
+// step keeps its last W scores (conformal_score; W = the calibration's grid size, <= 100), starting
 // from the calibration's order statistics, so a crash's errors enter the scores as they arrive.
 // A level past the scores (the ceil((W + 1) b)-th of W) takes the largest recent score instead
 // of the whole line: the interval stays finite and as wide as the worst recent error (the
@@ -117,9 +151,9 @@ class AdaptiveConformal {
   // A value arrived: scores every pending forecast that aimed at it, updating its step's alpha.
   void observe(double y);
   // The interval of a forecast made now (after the values observed so far): f (H) the point
-  // forecast and scale the window's scale on the original scale (conformal_interval's s x the
-  // series scale); writes lo, hi (H) and keeps them to score against the values to come.
-  void interval(const double* f, double scale, double* lo, double* hi);
+  // forecast and s_lo, s_hi (H) its scales on the original scale (conformal_scales); writes lo,
+  // hi (H) and keeps them to score against the values to come.
+  void interval(const double* f, const double* s_lo, const double* s_hi, double* lo, double* hi);
   double alpha(std::size_t h) const { return alpha_[h]; }
   double level() const { return level_; }
   double gamma() const { return gamma_; }
@@ -128,7 +162,8 @@ class AdaptiveConformal {
   double radius(std::size_t h, double b) const;
   nlohmann::json state() const;                // alphas, scores, pending forecasts, counters
   // From state() of the same calibration, level and gamma. A state saved before the scores were
-  // online (no "scores") restores its alphas and pending intervals; the scores start afresh.
+  // online (no "scores") restores its alphas and pending intervals; the scores start afresh. One
+  // saved with one scale per pending forecast ("scale") restores it on both sides of every step.
   void restore(const nlohmann::json& state);
 
  private:
@@ -139,7 +174,7 @@ class AdaptiveConformal {
   std::vector<double> alpha_;         // (H)
   std::vector<double> lo_, hi_;       // (H slots, H steps): the forecast made after m values sits in slot m % H
   std::vector<double> f_;             // (H slots, H steps): those forecasts' centres
-  std::vector<double> scale_;         // (H slots): their scales (0: not scored)
+  std::vector<double> slo_, shi_;     // (H slots, H steps): their scales (0: not scored)
   std::vector<std::int64_t> made_;    // (H slots): m, or -1 when empty
   std::vector<double> ring_;          // (H, W): each step's last W scores; the oldest at head_[h]
   std::vector<std::size_t> head_;     // (H)

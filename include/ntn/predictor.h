@@ -337,6 +337,7 @@ class StreamingPredictor {
   std::vector<float> last_;    // (H, Q) the last forecast of a carried state
   std::optional<AdaptiveConformal> aci_;
   std::vector<double> f_, lo_, hi_;  // (H) the last forecast's point and adaptive interval
+  std::vector<double> row_, slo_, shi_;  // its outputs (H, Q) in double and interval scales (H)
 };
 
 // The text protocol of a tick stream (ntneural predict --stream): one value per line, '\n' or

@@ -260,19 +260,16 @@ py::dict model_intervals(PyModel& m, const DArray& x, const std::optional<std::s
             "`ntneural calibrate`)");
   const py::array_t<double> f = model_predict(m, x, series, hist, futr, stat);
   const Rows r = rows_of(p, x, series, hist, futr, stat, "intervals");
-  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs(), qo = p.artifact().point_output();
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
   std::vector<py::ssize_t> shape;
   if (x.ndim() == 2) shape.push_back(py::ssize_t(r.B));
   shape.push_back(py::ssize_t(H));
   py::dict out;
-  std::vector<double> point(H);
   for (std::size_t k = 0; k < c.levels.size(); ++k) {
     py::array_t<double> lo(shape), hi(shape);
-    for (std::size_t b = 0; b < r.B; ++b) {
-      for (std::size_t h = 0; h < H; ++h) point[h] = f.data()[(b * H + h) * Q + qo];
-      ntn::conformal_interval(c, k, p.series_stats(r.series[b]), x.data() + b * L, L, point.data(),
-                              lo.mutable_data() + b * H, hi.mutable_data() + b * H);
-    }
+    for (std::size_t b = 0; b < r.B; ++b)
+      ntn::conformal_interval(c, k, p.artifact().output, p.series_stats(r.series[b]), x.data() + b * L, L,
+                              f.data() + b * H * Q, lo.mutable_data() + b * H, hi.mutable_data() + b * H);
     out[py::float_(c.levels[k])] = py::make_tuple(lo, hi);
   }
   return out;

@@ -102,6 +102,12 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   std::vector<double> f(O * H, 0.0), one;  // one: a block's raw (rows, H, Q) forecasts
   std::vector<double> stat_rows;           // the static covariates repeated per row
   std::vector<std::vector<double>> point(models.size(), std::vector<double>(O * H));
+  // One model without refits with the score head keeps its outputs (O, H, Q): its intervals
+  // stretch each forecast's own spread.
+  const bool keep_rows = models.size() == 1 && spec.refit_every == 0 &&
+                         models[0]->artifact().conformal.score == ConformalScore::head &&
+                         !models[0]->artifact().conformal.empty();
+  std::vector<double> rows_all(keep_rows ? O * H * models[0]->outputs() : 0);
   // Point forecasts of origins [k0, k0 + nb) by p into dst (nb, H): one batched call whose rows
   // are overlapping views of the series, scaled and unscaled in double.
   auto forecast_block = [&](Predictor& p, std::size_t k0, std::size_t nb, double* dst) {
@@ -126,6 +132,7 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     }
     const std::size_t qo = p.artifact().point_output();
     for (std::size_t i = 0; i < nb * H; ++i) dst[i] = one[i * Q + qo];
+    if (keep_rows) std::copy_n(one.data(), nb * H * Q, rows_all.data() + k0 * H * Q);
   };
   const auto c0 = std::chrono::steady_clock::now();
   double refit_here = 0;  // this rank's retraining time
@@ -204,6 +211,9 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     r.aci_hi.resize(O * K * H);
   }
   r.per_origin.reserve(O);
+  const OutputSpec out = cf ? models[0]->artifact().output : OutputSpec{};
+  const std::size_t Q1 = cf ? models[0]->outputs() : 1;
+  std::vector<double> slo(H), shi(H), fc(H);
   for (std::size_t k = 0; k < O; ++k) {
     const std::size_t t = t0 + k * spec.step;
     const double* y = x + t + 1;
@@ -214,16 +224,26 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     all.add(y, fk, H, scale, x + t);
     std::fill(last.begin(), last.end(), x[t]);
     naive.add(y, last.data(), H, scale, nullptr);
+    if (cf) {  // the interval scales of this forecast (f is the ensemble-free point forecast here)
+      if (keep_rows) {
+        conformal_scales(*cf, out, st, x + t + 1 - L, L, rows_all.data() + k * H * Q1, fc.data(), slo.data(),
+                         shi.data());
+      } else {
+        const double sc = conformal_original_scale(*cf, st, x + t + 1 - L, L);
+        std::fill(slo.begin(), slo.end(), sc);
+        std::fill(shi.begin(), shi.end(), sc);
+      }
+    }
     for (std::size_t lv = 0; lv < K; ++lv) {
       double* lo = r.lo.data() + (k * K + lv) * H;
       double* hi = r.hi.data() + (k * K + lv) * H;
-      conformal_interval(*cf, lv, st, x + t + 1 - L, L, fk, lo, hi);
+      conformal_interval(*cf, lv, fk, slo.data(), shi.data(), lo, hi);
       cover.add(lv, y, lo, hi, H, scale);
       if (!adaptive) continue;
       if (k > 0) aci[lv].observe(double(x[t]));
       lo = r.aci_lo.data() + (k * K + lv) * H;
       hi = r.aci_hi.data() + (k * K + lv) * H;
-      aci[lv].interval(fk, conformal_original_scale(*cf, st, x + t + 1 - L, L), lo, hi);
+      aci[lv].interval(fk, slo.data(), shi.data(), lo, hi);
       aci_cover.add(lv, y, lo, hi, H, scale);
     }
     r.per_origin.push_back({t, s.mae(), s.mse(), s.smape(), s.mase(), s.directional_accuracy()});

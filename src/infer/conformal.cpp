@@ -16,10 +16,13 @@ using nlohmann::json;
 ConformalScore parse_conformal_score(const std::string& name) {
   if (name == "absolute") return ConformalScore::absolute;
   if (name == "window") return ConformalScore::window;
-  throw Error(cat("unknown conformal score '", name, "': expected absolute or window"));
+  if (name == "head") return ConformalScore::head;
+  throw Error(cat("unknown conformal score '", name, "': expected absolute, window or head"));
 }
 
-const char* conformal_score_name(ConformalScore s) { return s == ConformalScore::window ? "window" : "absolute"; }
+const char* conformal_score_name(ConformalScore s) {
+  return s == ConformalScore::window ? "window" : s == ConformalScore::head ? "head" : "absolute";
+}
 
 std::size_t conformal_min_windows(double level) {
   // The smallest n with ceil((n + 1) a) <= n, checked directly (no rounding surprise at a = 0.8).
@@ -155,7 +158,8 @@ AdaptiveConformal::AdaptiveConformal(const Conformal& c, double level, double ga
   lo_.assign(H_ * H_, 0.0);
   hi_.assign(H_ * H_, 0.0);
   f_.assign(H_ * H_, 0.0);
-  scale_.assign(H_, 0.0);
+  slo_.assign(H_ * H_, 0.0);
+  shi_.assign(H_ * H_, 0.0);
   made_.assign(H_, -1);
   // The scores start as the calibration's order statistics, in a fixed shuffled order (so the
   // first ones replaced are not all the smallest): Fisher-Yates with splitmix64, seed fixed.
@@ -209,23 +213,26 @@ void AdaptiveConformal::observe(double y) {
     const double lo = lo_[slot * H_ + h], hi = hi_[slot * H_ + h];
     const double miss = (y < lo || y > hi) ? 1.0 : 0.0;
     alpha_[h] = std::max(alpha_[h] + gamma_ * ((1 - level_) - miss), -gamma_);
-    const double s = std::fabs(y - f_[slot * H_ + h]) / scale_[slot];
-    if (scale_[slot] > 0 && std::isfinite(s)) add_score(std::size_t(h), s);
+    const std::size_t i = slot * H_ + std::size_t(h);
+    const double s = conformal_score(y, f_[i], slo_[i], shi_[i]);
+    if (slo_[i] > 0 && shi_[i] > 0 && std::isfinite(s)) add_score(std::size_t(h), s);
   }
   ++t_;
 }
 
-void AdaptiveConformal::interval(const double* f, double scale, double* lo, double* hi) {
+void AdaptiveConformal::interval(const double* f, const double* s_lo, const double* s_hi, double* lo, double* hi) {
   const std::size_t slot = std::size_t(t_ % H_);
   for (std::size_t h = 0; h < H_; ++h) {
-    const double r = radius(h, 1 - alpha_[h]) * scale;  // alpha_h >= 1: zero width
-    lo[h] = f[h] - r;
-    hi[h] = f[h] + r;
-    lo_[slot * H_ + h] = lo[h];
-    hi_[slot * H_ + h] = hi[h];
-    f_[slot * H_ + h] = f[h];
+    const double r = radius(h, 1 - alpha_[h]);  // alpha_h >= 1: zero width
+    const std::size_t i = slot * H_ + h;
+    lo[h] = f[h] - r * s_lo[h];
+    hi[h] = f[h] + r * s_hi[h];
+    lo_[i] = lo[h];
+    hi_[i] = hi[h];
+    f_[i] = f[h];
+    slo_[i] = std::isfinite(s_lo[h]) && s_lo[h] > 0 ? s_lo[h] : 0.0;
+    shi_[i] = std::isfinite(s_hi[h]) && s_hi[h] > 0 ? s_hi[h] : 0.0;
   }
-  scale_[slot] = std::isfinite(scale) && scale > 0 ? scale : 0.0;
   made_[slot] = std::int64_t(t_);
 }
 
@@ -238,7 +245,7 @@ json AdaptiveConformal::state() const {
   };
   return {{"level", level_},    {"gamma", gamma_}, {"observed", t_},       {"alpha", alpha_},
           {"made", made_},      {"lo", bounds(lo_)}, {"hi", bounds(hi_)}, {"f", f_},
-          {"scale", scale_},    {"scores", ring_}, {"head", head_}};
+          {"scale_lo", slo_},   {"scale_hi", shi_}, {"scores", ring_},    {"head", head_}};
 }
 
 void AdaptiveConformal::restore(const json& s) {
@@ -272,9 +279,19 @@ void AdaptiveConformal::restore(const json& s) {
   }
   if (s.contains("scores")) {  // the online scores and the pending forecasts they come from
     n.f_ = json_real_list(s, ctx, "f", {}, {-1e300, 1e300});
-    n.scale_ = json_real_list(s, ctx, "scale", {}, {0, 1e300});
+    if (s.contains("scale")) {  // one scale per pending forecast: both sides of each of its steps
+      const std::vector<double> sc = json_real_list(s, ctx, "scale", {}, {0, 1e300});
+      NTN_CHECK(sc.size() == H_, ctx, ": ", sc.size(), " scales for horizon ", H_, " (corrupted state)");
+      for (std::size_t i = 0; i < H_ * H_; ++i) n.slo_[i] = n.shi_[i] = sc[i / H_];
+    } else {
+      NTN_CHECK(s.contains("scale_lo") && s.contains("scale_hi"), ctx,
+                ": the pending forecasts' scale_lo / scale_hi are missing (corrupted state)");
+      n.slo_ = json_real_list(s, ctx, "scale_lo", {}, {0, 1e300});
+      n.shi_ = json_real_list(s, ctx, "scale_hi", {}, {0, 1e300});
+    }
     const std::vector<double> ring = json_real_list(s, ctx, "scores", {}, {0, 1e300});
-    NTN_CHECK(n.f_.size() == H_ * H_ && n.scale_.size() == H_ && ring.size() == H_ * W_ && s.contains("head") &&
+    NTN_CHECK(n.f_.size() == H_ * H_ && n.slo_.size() == H_ * H_ && n.shi_.size() == H_ * H_ &&
+                  ring.size() == H_ * W_ && s.contains("head") &&
                   s["head"].is_array() && s["head"].size() == H_,
               ctx, ": scores of another horizon or calibration (corrupted state)");
     for (std::size_t h = 0; h < H_; ++h) {
@@ -288,7 +305,8 @@ void AdaptiveConformal::restore(const json& s) {
     for (std::size_t h = 0; h < H_; ++h)
       std::sort(n.sorted_.begin() + std::ptrdiff_t(h * W_), n.sorted_.begin() + std::ptrdiff_t((h + 1) * W_));
   } else {  // saved before the scores were online: they start from the calibration
-    std::fill(n.scale_.begin(), n.scale_.end(), 0.0);
+    std::fill(n.slo_.begin(), n.slo_.end(), 0.0);
+    std::fill(n.shi_.begin(), n.shi_.end(), 0.0);
   }
   for (double& a : n.alpha_) a = std::max(a, -gamma_);
   *this = std::move(n);
@@ -307,34 +325,86 @@ double conformal_window_scale(ConformalScore score, const T* x, std::size_t L) {
 template double conformal_window_scale<float>(ConformalScore, const float*, std::size_t);
 template double conformal_window_scale<double>(ConformalScore, const double*, std::size_t);
 
+void check_conformal_head(const OutputSpec& out, const std::string& ctx) {
+  if (out.kind == OutputKind::distribution) return;
+  const std::size_t Q = out.outputs(), po = out.point_index();
+  NTN_CHECK(out.kind == OutputKind::quantiles && po > 0 && po + 1 < Q, ctx,
+            ": conformal score head scales the model's own spread: it needs a distribution head (--loss nll) or "
+            "quantile levels on both sides of the median (--loss pinball --quantiles 0.1,0.5,0.9); this model's "
+            "head is ",
+            output_kind_name(out.kind), out.kind == OutputKind::quantiles ? cat(" ", json(out.levels).dump()) : "");
+}
+
+template <class T>
+void conformal_scales(const Conformal& c, const OutputSpec& out, const NormStats& st, const T* x, std::size_t L,
+                      const double* y, double* f, double* s_lo, double* s_hi) {
+  const std::size_t H = c.horizon, Q = out.outputs(), po = out.point_index();
+  const double ws = c.score == ConformalScore::head ? 0.0 : conformal_original_scale(c, st, x, L);
+  const double sc = st.scale < 0 ? -st.scale : st.scale;
+  for (std::size_t h = 0; h < H; ++h) {
+    const double* q = y + h * Q;
+    f[h] = q[po];
+    double lo = ws, hi = ws;
+    if (c.score == ConformalScore::head) {
+      if (out.kind == OutputKind::quantiles) {
+        lo = q[po] - q[0];
+        hi = q[Q - 1] - q[po];
+      } else if (out.dist == DistKind::negative_binomial) {
+        // Not scale-equivariant: the spread of the count the series scaler maps it from, rescaled.
+        const double mu = sc > 0 ? q[0] / sc : q[0];
+        lo = hi = std::sqrt(std::max(mu + q[1] * mu * mu, 0.0)) * (sc > 0 ? sc : 1.0);
+      } else {
+        lo = hi = q[1];  // sigma (the Student-t's scale)
+      }
+    }
+    const double floor = 1e-9 * (1 + std::fabs(f[h]));
+    s_lo[h] = std::isfinite(lo) ? std::max(lo, floor) : lo;
+    s_hi[h] = std::isfinite(hi) ? std::max(hi, floor) : hi;
+  }
+}
+template void conformal_scales<float>(const Conformal&, const OutputSpec&, const NormStats&, const float*,
+                                      std::size_t, const double*, double*, double*, double*);
+template void conformal_scales<double>(const Conformal&, const OutputSpec&, const NormStats&, const double*,
+                                       std::size_t, const double*, double*, double*, double*);
+
 Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
                               const std::vector<double>& levels, ConformalScore score) {
   const Model<float>& m = *a.model;
   const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size(), n = windows.size();
   NTN_CHECK(n > 0, "conformal calibration: no calibration windows (the validation part is empty: raise "
             "--val-ratio, or calibrate on other data)");
+  if (score == ConformalScore::head) check_conformal_head(a.output, "conformal calibration");
   std::vector<float> out(n * H * Q);
   predict_windows(m, store, windows, a.window_scaling, out.data(), 1024, &a.output);
-  const std::size_t qo = a.point_output();
-  std::vector<double> scores(n * H);
+  std::vector<double> scores(n * H), y(H * Q), f(H), slo(H), shi(H);
+  Conformal c;  // the score and horizon conformal_scales reads
+  c.score = score;
+  c.horizon = H;
+  const NormStats identity{0.0, 1.0};  // the store is already series-scaled
   for (std::size_t i = 0; i < n; ++i) {
     const float* s = store.data(windows[i].series) + windows[i].start;
-    const double sc = conformal_window_scale(score, s, L);
-    for (std::size_t h = 0; h < H; ++h)
-      scores[i * H + h] = std::fabs(double(s[L + h]) - double(out[(i * H + h) * Q + qo])) / sc;
+    std::copy_n(out.data() + i * H * Q, H * Q, y.data());
+    conformal_scales(c, a.output, identity, s, L, y.data(), f.data(), slo.data(), shi.data());
+    for (std::size_t h = 0; h < H; ++h) scores[i * H + h] = conformal_score(double(s[L + h]), f[h], slo[h], shi[h]);
   }
   return split_conformal(scores, n, H, levels, score);
 }
 
-void conformal_interval(const Conformal& c, std::size_t level, const NormStats& st, const double* x, std::size_t L,
-                        const double* f, double* lo, double* hi) {
+void conformal_interval(const Conformal& c, std::size_t level, const double* f, const double* s_lo,
+                        const double* s_hi, double* lo, double* hi) {
   NTN_CHECK(level < c.levels.size(), "conformal interval: level index ", level, " of ", c.levels.size());
-  const double s = conformal_original_scale(c, st, x, L);
   for (std::size_t h = 0; h < c.horizon; ++h) {
-    const double r = c.r(level, h) * s;
-    lo[h] = f[h] - r;
-    hi[h] = f[h] + r;
+    const double r = c.r(level, h);
+    lo[h] = f[h] - r * s_lo[h];
+    hi[h] = f[h] + r * s_hi[h];
   }
+}
+
+void conformal_interval(const Conformal& c, std::size_t level, const OutputSpec& out, const NormStats& st,
+                        const double* x, std::size_t L, const double* y, double* lo, double* hi) {
+  std::vector<double> f(c.horizon), slo(c.horizon), shi(c.horizon);
+  conformal_scales(c, out, st, x, L, y, f.data(), slo.data(), shi.data());
+  conformal_interval(c, level, f.data(), slo.data(), shi.data(), lo, hi);
 }
 
 IntervalSums::IntervalSums(std::vector<double> lv)

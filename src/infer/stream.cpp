@@ -113,11 +113,11 @@ void StreamingPredictor::enable_adaptive(double level, double gamma) {
 
 void StreamingPredictor::adaptive_interval(const float* y) {
   const Artifact& a = p_.artifact();
-  const std::size_t H = p_.horizon(), Q = p_.outputs(), qo = a.point_output();
-  for (std::size_t h = 0; h < H; ++h) f_[h] = y[h * Q + qo];
-  const double s = conformal_original_scale(a.conformal, ss_, window(), L_);
-  lo_.resize(H), hi_.resize(H);
-  aci_->interval(f_.data(), s, lo_.data(), hi_.data());
+  const std::size_t H = p_.horizon(), Q = p_.outputs();
+  row_.assign(y, y + H * Q);
+  slo_.resize(H), shi_.resize(H), lo_.resize(H), hi_.resize(H);
+  conformal_scales(a.conformal, a.output, ss_, window(), L_, row_.data(), f_.data(), slo_.data(), shi_.data());
+  aci_->interval(f_.data(), slo_.data(), shi_.data(), lo_.data(), hi_.data());
 }
 
 // ---- snapshot / restore ----------------------------------------------------------------------

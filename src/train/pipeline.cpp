@@ -754,8 +754,10 @@ Artifact Artifact::from_file(std::shared_ptr<const SafeTensorsFile> file, bool l
   NTN_CHECK(a.output.outputs() == a.model->outputs(), path, ": a ", output_kind_name(a.output.kind), " output with ",
             a.output.outputs(), " values per step for a model with ", a.model->outputs(), " outputs");
   if (const json cj = meta_json("covariates"); !cj.is_null()) a.covariates = CovariateInfo::from_json(cj, path);
-  if (const json cj = meta_json("conformal"); !cj.is_null())
+  if (const json cj = meta_json("conformal"); !cj.is_null()) {
     a.conformal = Conformal::from_json(cj, a.model->horizon(), path);
+    if (a.conformal.score == ConformalScore::head) check_conformal_head(a.output, path);
+  }
   const Covariates mc = a.model->covariates(), ac = a.covariates.counts();
   NTN_CHECK(mc == ac, path, ": the model takes ", mc.hist, "/", mc.futr, "/", mc.stat,
             " historic/future/static covariates but the artifact describes ", ac.hist, "/", ac.futr, "/", ac.stat,
@@ -893,7 +895,8 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   const std::size_t M = p.season;
   bool seasonal = M > 1;
   for (const WindowRef& w : p.test) seasonal = seasonal && w.start + L >= M;  // a season of history everywhere
-  std::vector<double> y(H), f(H), hist, last_season(seasonal ? M : 0);
+  std::vector<double> y(H), f(H), hist, last_season(seasonal ? M : 0), row(H * Q), slo(H), shi(H);
+  const NormStats identity{0.0, 1.0};  // conformal bounds are made in the series-scaled space
   for (std::size_t i = 0; i < p.test.size(); ++i) {
     const WindowRef w = p.test[i];
     const float* s = p.store.data(w.series);
@@ -905,11 +908,14 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
     }
     double last = s[w.start + L - 1];
     for (std::size_t k = 0; k < last_season.size(); ++k) last_season[k] = s[w.start + L - M + k];
-    // Conformal bounds in the series-scaled space (f -+ r s); mapped back with y and f below.
-    const double wscale = cf.empty() ? 1.0 : conformal_window_scale(cf.score, s + w.start, L);
+    // Conformal bounds in the series-scaled space (f - r s_lo, f + r s_hi); mapped back with y and f below.
+    if (!cf.empty()) {
+      std::copy_n(out + i * H * Q, H * Q, row.data());
+      conformal_scales(cf, a.output, identity, s + w.start, L, row.data(), f.data(), slo.data(), shi.data());
+    }
     for (std::size_t k = 0; k < cf.levels.size(); ++k) {
       double *l = lo.data() + k * H, *u = hi.data() + k * H;
-      for (std::size_t h = 0; h < H; ++h) l[h] = f[h] - cf.r(k, h) * wscale, u[h] = f[h] + cf.r(k, h) * wscale;
+      conformal_interval(cf, k, f.data(), slo.data(), shi.data(), l, u);
       if (original) denormalize(st, l, l, H), denormalize(st, u, u, H);
     }
     if (original) {

@@ -64,6 +64,7 @@ calibrate_bad_part    | --part must be val, test or all | --part train --out "$d
 calibrate_bad_level   | --levels                     | --levels 1.5 --out "$dir/never.ntn"
 calibrate_bad_score   | unknown conformal score      | --score relative --out "$dir/never.ntn"
 calibrate_too_few     | needs at least 999 calibration windows | --levels 0.999 --out "$dir/never.ntn"
+calibrate_head_point  | needs a distribution head (--loss nll) or quantile levels on both sides | --score head --out "$dir/never.ntn"
 ROWS
 
 # ---- adaptive intervals over a stream (ACI) ------------------------------------------------------
@@ -87,6 +88,39 @@ check aci_json sh -c "'$bin' predict --model '$dir/m.ntn' --stream --aci 0.8 --j
 "$bin" predict --model "$dir/m.ntn" --stream --aci 0.8 --aci-gamma 0.05 --state "$dir/aci.st" < "$dir/b.txt" | tail -n 1 > "$dir/aci.resumed"
 check aci_resume_equals_unbroken cmp -s "$dir/aci.whole" "$dir/aci.resumed"
 check aci_moves_the_interval bash -c "! cmp -s '$dir/aci.whole' <('$bin' predict --model '$dir/m.ntn' --stream --aci 0.8 --aci-gamma 0.000001 < '$dir/all.txt' | tail -n 1)"
+# ---- score head: a quantile head's own spread, stretched by the calibration ---------------------
+"${train[@]}" --loss pinball --quantiles 0.1,0.5,0.9 --conformal-score head --out "$dir/q.ntn" --json > "$dir/q.json"
+check head_test_intervals test "$(jq_py 'print(d["test"]["intervals"]["score"], len(d["test"]["intervals"]["levels"]))' < "$dir/q.json")" = "head 2"
+"$bin" predict --model "$dir/q.ntn" --data "$dir/ok.csv" --columns price > "$dir/q.csv"
+check head_predict_header test "$(head -1 "$dir/q.csv")" = "series,step,q0.1,q0.5,q0.9,lo80,hi80,lo95,hi95"
+# Each interval stretches both sides of the head by the same factor: (median - lo) / (median - q0.1)
+# equals (hi - median) / (q0.9 - median) for each level, and the 95% one holds the 80% one.
+check head_keeps_the_heads_shape python3 -c "
+import csv
+rows = list(csv.DictReader(open('$dir/q.csv')))
+assert len(rows) == 6
+for r in rows:
+    q1, m, q9 = (float(r[k]) for k in ('q0.1', 'q0.5', 'q0.9'))
+    assert q1 < m < q9, r
+    for lv in ('80', '95'):
+        lo, hi = float(r['lo' + lv]), float(r['hi' + lv])
+        a, b = (m - lo) / (m - q1), (hi - m) / (q9 - m)
+        assert a > 0 and abs(a - b) <= 1e-3 * a, (lv, a, b, r)
+    assert float(r['lo95']) <= float(r['lo80']) and float(r['hi80']) <= float(r['hi95']), r"
+check head_backtest sh -c "'$bin' backtest --model '$dir/q.ntn' --data '$dir/ok.csv' --columns price --origins 50 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['intervals']['score'] == 'head' and [l['level'] for l in d['adaptive_intervals']['levels']] == [0.8, 0.95], d['intervals']\""
+"$bin" predict --model "$dir/q.ntn" --stream --aci 0.8 < "$dir/all.txt" > "$dir/qaci.out"
+check head_aci_bounds python3 -c "
+n = 0
+for line in open('$dir/qaci.out'):
+    v = [float(x) for x in line.split(',')]
+    assert len(v) == 30, len(v)   # 6 steps x 3 quantiles, then 6 lower and 6 upper bounds
+    q, lo, hi = v[:18], v[18:24], v[24:]
+    assert all(l <= q[3 * h + 1] <= u for h, (l, u) in enumerate(zip(lo, hi))), line
+    n += 1
+assert n > 100, n"
+check head_calibrate "$bin" calibrate --model "$dir/q.ntn" --data "$dir/ok.csv" --columns price --score head --part test --out "$dir/qc.ntn"
+check head_calibrate_in_sample sh -c "'$bin' evaluate --model '$dir/qc.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; d=json.load(sys.stdin); n=d['windows']; lv=d['intervals']['levels']; assert d['intervals']['score'] == 'head' and all(l['level'] <= l['coverage'] <= l['level'] + 1.5 / n + 0.01 for l in lv), lv\""
+
 prefix=("$bin" predict)
 error_table <<ROWS
 aci_without_stream    | --aci goes with --stream     | --model "$dir/m.ntn" --data "$dir/ok.csv" --columns price --aci 0.8
@@ -111,6 +145,8 @@ level_text            | --conformal                  | --conformal wide
 level_empty_item      | --conformal                  | --conformal 0.8,,0.9
 levels_unordered      | must increase (0.95 then 0.8) | --conformal 0.95,0.8
 score_unknown         | unknown conformal score 'relative' | --conformal-score relative
+score_head_point      | --conformal-score head: conformal score head scales the model's own spread | --conformal-score head
+score_head_one_side   | quantile levels on both sides of the median | --conformal-score head --loss pinball --quantiles 0.5,0.9
 ROWS
 check failures_write_nothing test ! -e "$dir/never.ntn"
 finish

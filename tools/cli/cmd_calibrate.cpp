@@ -70,7 +70,8 @@ Run add_calibrate(CLI::App& app) {
   add_data_options(app, o->data, true);
   app.add_option("--out", o->out, "The calibrated artifact (a new uuid)")->required();
   app.add_option("--levels", o->levels, "Interval levels (default 0.8,0.95)");
-  app.add_option("--score", o->score, "absolute (default) or window (residuals over the window's mean absolute step)");
+  app.add_option("--score", o->score, "absolute (default), window (residuals over the window's mean absolute step) or head (over the quantile or "
+                 "distribution head's own spread)");
   app.add_option("--part", o->part,
                  "Windows to calibrate on: val (default: the validation part of --data under its protocol), test, or "
                  "all (every window: data the model never saw)");

@@ -327,12 +327,12 @@ int run_predict(const PredictOpts& o) {
   const double secs = now_s() - t0;
   // The model's conformal intervals around each point forecast: (series, levels, H) lo / hi.
   const Conformal& cf = a.conformal;
-  const std::size_t K = cf.levels.size(), qo = a.point_output();
-  std::vector<double> lo(n * K * H), hi(n * K * H), point(H);
+  const std::size_t K = cf.levels.size();
+  std::vector<double> lo(n * K * H), hi(n * K * H), row(H * Q);
   for (std::size_t s = 0; s < n; ++s) {
-    for (std::size_t h = 0; h < H; ++h) point[h] = out[(s * H + h) * Q + qo];
+    std::copy_n(out.data() + s * H * Q, H * Q, row.data());
     for (std::size_t k = 0; k < K; ++k)
-      conformal_interval(cf, k, p.series_stats(series[s]), xd.data() + s * L, L, point.data(),
+      conformal_interval(cf, k, a.output, p.series_stats(series[s]), xd.data() + s * L, L, row.data(),
                          lo.data() + (s * K + k) * H, hi.data() + (s * K + k) * H);
   }
   auto level_name = [](double level) { return cat(level * 100); };

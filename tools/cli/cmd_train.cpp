@@ -302,6 +302,8 @@ int run_train(const TrainOpts& o) {
     NTN_CHECK(job.conformal_levels[k] > job.conformal_levels[k - 1], "--conformal: levels must increase (",
               job.conformal_levels[k - 1], " then ", job.conformal_levels[k], ")");
   job.conformal_score = parse_conformal_score(o.conformal_score);
+  if (job.conformal_score == ConformalScore::head && !job.conformal_levels.empty())  // before any training
+    check_conformal_head(output_spec(tc.loss), "--conformal-score head");
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
   if (!o.quiet) job.on_log = report_progress;
   if (o.per_series) return run_per_series(o, job, comm, inputs);
@@ -587,8 +589,9 @@ Run add_train(CLI::App& app) {
                  "Split-conformal interval levels calibrated on the validation windows and stored with the model "
                  "(default 0.8,0.95; none: no intervals)");
   app.add_option("--conformal-score", o->conformal_score,
-                 "Conformal score: absolute (residuals in the series' scaled units, default) or window (residuals "
-                 "over the window's mean absolute step: intervals follow recent volatility)");
+                 "Conformal score: absolute (residuals in the series' scaled units, default), window (residuals "
+                 "over the window's mean absolute step: intervals follow recent volatility) or head (residuals over "
+                 "the quantile or distribution head's own spread: conformalised quantiles / distributions)");
   app.add_option("--init-from", o->init_from,
                  "Fine-tune / refit: start from this checkpoint (a file, or registry:DB:REF - the one registered "
                  "with that model, which becomes the new model's parent) instead of fresh weights; same model and "

@@ -105,15 +105,13 @@ struct Fan {
 
 Fan forecast_fan(const Predictor& p, const NormStats& st, const double* x, const double* out) {
   const Artifact& a = p.artifact();
-  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs(), qo = a.point_output();
+  const std::size_t L = p.input_size(), H = p.horizon(), Q = p.outputs();
   Fan fan;
-  std::vector<double> point(H);
-  for (std::size_t h = 0; h < H; ++h) point[h] = out[h * Q + qo];
   const Conformal& cf = a.conformal;
   for (std::size_t k = cf.levels.size(); k-- > 0;) {
     fan.lo.emplace_back(H);
     fan.hi.emplace_back(H);
-    conformal_interval(cf, k, st, x, L, point.data(), fan.lo.back().data(), fan.hi.back().data());
+    conformal_interval(cf, k, a.output, st, x, L, out, fan.lo.back().data(), fan.hi.back().data());
     fan.labels.push_back(pct(cf.levels[k]) + " interval");
   }
   if (cf.empty() && a.output.kind == OutputKind::quantiles)
