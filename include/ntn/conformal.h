@@ -22,6 +22,14 @@
 // windows are exchangeable. That needs (n + 1) a <= n: n >= a / (1 - a) windows (4 for 80%, 19
 // for 95%).
 //
+// Markets are not exchangeable: the calibration windows nearest the forecast are the likeliest to
+// look like it. With a half-life T (time steps; 0: off, the default) each calibration window
+// weighs w_i = 2^(-age_i / T), age_i its distance from its series' last calibration window, and
+// the radius is Barber et al. 2023's weighted split-conformal quantile (the "nexCP" rule): the
+// smallest score s_(k) whose cumulative weight reaches a (W + 1), W the weights' sum and the test
+// point weighing 1 at +infinity. With every weight 1 it is the plain rule; the level then needs
+// a (W + 1) <= W, i.e. W >= a / (1 - a).
+//
 // The series scalers are affine (center + scale x), so on the original scale the scales are in
 // original units: s x |scale| (absolute), the window's mean absolute step (window), the spread of
 // the head's unscaled outputs (head).
@@ -56,6 +64,7 @@ struct Conformal {
   std::vector<double> levels;      // nominal coverages, increasing, each in (0, 1)
   std::size_t horizon = 0;         // H
   std::size_t windows = 0;         // calibration windows n
+  double half_life = 0;            // recency weighting of the windows (time steps; 0: none)
   std::vector<double> radius;      // (levels, H): the score quantile r_h of each level
   // (H, G) order statistics of each step's scores at ranks ceil(n (g + 1) / G), G = min(n, 100):
   // the score quantile at any level (quantile()), what adaptive intervals move along.
@@ -76,9 +85,17 @@ struct Conformal {
 std::size_t conformal_min_windows(double level);
 
 // Split conformal from scores (n, H) (finite, >= 0). Throws naming the level and the windows it
-// needs when n is too small for one, and any level outside (0, 1) or out of order.
+// needs when n is too small for one, and any level outside (0, 1) or out of order. weights (n,
+// each in [0, 1]; empty: all 1) make it the weighted rule above (the grid then holds the weighted
+// quantiles at the plain grid's levels, the largest score where the weights do not reach one).
 Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std::size_t H,
-                          const std::vector<double>& levels, ConformalScore score);
+                          const std::vector<double>& levels, ConformalScore score,
+                          const std::vector<double>& weights = {});
+
+// The recency weights of calibration windows for half-life T > 0 (see above); all 1 for T = 0.
+std::vector<double> conformal_weights(const std::vector<WindowRef>& windows, double half_life);
+// Whether weights summing to W support level a: a (W + 1) <= W.
+inline bool conformal_supports(double level, double weight_sum) { return level * (weight_sum + 1) <= weight_sum; }
 
 // The scale s of a window of L inputs (any affine scale): 1 for score absolute; for score
 // window the mean |x[t] - x[t-1]|, floored at 1e-9 (1 + mean |x|) so a flat window keeps an interval.
@@ -112,9 +129,10 @@ inline double conformal_score(double v, double f, double s_lo, double s_hi) {
 }
 
 // Calibrates the artifact's forecast on `windows` of store (held out of its training): forecasts
-// them, scores each step in the series-scaled space, and returns split_conformal.
+// them, scores each step in the series-scaled space, and returns split_conformal (weighted by
+// recency with half_life > 0).
 Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
-                              const std::vector<double>& levels, ConformalScore score);
+                              const std::vector<double>& levels, ConformalScore score, double half_life = 0);
 
 // The interval of level index `level` of a forecast with scales s_lo, s_hi (conformal_scales):
 // [f - r s_lo, f + r s_hi] per step; lo, hi (H).

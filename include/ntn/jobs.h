@@ -40,6 +40,7 @@ struct TrainJob {
   // Split-conformal intervals calibrated on the validation windows (conformal.h; empty: none).
   std::vector<double> conformal_levels = {0.8, 0.95};
   ConformalScore conformal_score = ConformalScore::absolute;
+  double conformal_half_life = 0;  // recency weighting of the calibration windows (time steps; 0: none)
   std::function<void(const TrainLog&)> on_log;  // progress (every train.log_every steps)
 };
 

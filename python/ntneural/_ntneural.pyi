@@ -24,11 +24,11 @@ class Model:
         A model with covariates (``covariates``) takes them on their own scale: hist (L, Ch),
         futr (L + H, Cf) - its columns, then calendar_feature of each step's time - and stat (S,);
         with a batch dimension first for (B, L) histories."""
-    conformal: Optional[Dict[str, Any]]  # levels, score, windows of its split-conformal calibration
+    conformal: Optional[Dict[str, Any]]  # levels, score (absolute|window|head), windows, half_life of its calibration
     def intervals(self, history: npt.ArrayLike, series: Optional[str] = None, hist: Optional[npt.ArrayLike] = None,
                   futr: Optional[npt.ArrayLike] = None, stat: Optional[npt.ArrayLike] = None
                   ) -> Dict[float, Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
-        """{level: (lo, hi)} split-conformal intervals around the point forecast, (H,) or (B, H)."""
+        """{level: (lo, hi)} split-conformal intervals around the forecast (score head: its quantiles stretched), (H,) or (B, H)."""
     def sample(self, history: npt.ArrayLike, paths: int = 100, seed: int = 1, series: Optional[str] = None,
                hist: Optional[npt.ArrayLike] = None, futr: Optional[npt.ArrayLike] = None,
                stat: Optional[npt.ArrayLike] = None) -> npt.NDArray[np.float64]:

@@ -475,6 +475,7 @@ PYBIND11_MODULE(_ntneural, m) {
                                py::dict d;
                                d["levels"] = c.levels, d["score"] = ntn::conformal_score_name(c.score);
                                d["windows"] = c.windows;
+                               d["half_life"] = c.half_life;
                                return d;
                              })
       .def("intervals", &model_intervals, py::arg("history"), py::arg("series") = py::none(),

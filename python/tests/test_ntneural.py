@@ -132,6 +132,36 @@ def test_streaming_equals_batch(model):
     assert np.array_equal(got, p.predict(y[40 - 24:40]))
 
 
+def test_head_score_intervals_equal_the_clis(tmp_path):
+    """A quantile model calibrated with score head: Model.intervals stretches its own quantiles
+    exactly as `ntneural predict` prints them."""
+    if not CLI:
+        pytest.skip("NTN_CLI not set (ctest sets it)")
+    y = series()
+    csv = tmp_path / "s.csv"
+    with open(csv, "w") as f:
+        f.write("t,y\n")
+        for i, v in enumerate(y):
+            f.write(f"{i},{v!r}\n")
+    out = tmp_path / "q.ntn"
+    subprocess.run([CLI, "train", "--data", str(csv), "--columns", "y", "--input-size", "24", "--horizon", "6",
+                    "--mlp-units", "16x16", "--max-steps", "30", "--batch", "8", "--threads", "1", "--quiet",
+                    "--loss", "pinball", "--quantiles", "0.1,0.5,0.9", "--conformal-score", "head",
+                    "--conformal-half-life", "100", "--out", str(out)], check=True, capture_output=True)
+    m = ntneural.load(str(out))
+    assert m.conformal["score"] == "head" and m.conformal["half_life"] == 100
+    got = m.intervals(y[-24:])
+    printed = subprocess.run([CLI, "predict", "--model", str(out), "--data", str(csv), "--columns", "y"], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+    cols = printed[0].split(",")
+    rows = [dict(zip(cols, line.split(","))) for line in printed[1:]]
+    for level, name in ((0.8, "80"), (0.95, "95")):
+        lo, hi = got[level]
+        assert np.allclose(lo, [float(r["lo" + name]) for r in rows], rtol=1e-6)
+        assert np.allclose(hi, [float(r["hi" + name]) for r in rows], rtol=1e-6)
+        assert np.all(lo < hi)
+
+
 def test_intervals_and_adaptive_stream(model):
     y = series()
     iv = model.intervals(y[-24:])

@@ -260,9 +260,11 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     r.aggregate["mase"] = all.mase();
     r.aggregate["naive"]["mase"] = naive.mase();
   }
-  if (cf)
+  if (cf) {
     r.aggregate["intervals"] = {{"method", "split conformal"}, {"score", conformal_score_name(cf->score)},
                                 {"levels", cover.to_json()}};
+    if (cf->half_life > 0) r.aggregate["intervals"]["half_life"] = cf->half_life;
+  }
   if (adaptive)
     r.aggregate["adaptive_intervals"] = {{"method", "adaptive conformal (ACI)"}, {"gamma", spec.aci_gamma},
                                          {"levels", aci_cover.to_json()}};

@@ -51,14 +51,16 @@ json Conformal::to_json() const {
   const std::size_t G = grid_size();
   for (std::size_t h = 0; h < horizon && G; ++h)
     g.push_back(std::vector<double>(grid.begin() + std::ptrdiff_t(h * G), grid.begin() + std::ptrdiff_t((h + 1) * G)));
-  return {{"method", "split"}, {"score", conformal_score_name(score)}, {"levels", levels},
-          {"windows", windows},  {"radius", r}, {"grid", g}};
+  json j = {{"method", "split"}, {"score", conformal_score_name(score)}, {"levels", levels},
+            {"windows", windows},  {"radius", r}, {"grid", g}};
+  if (half_life > 0) j["half_life"] = half_life;
+  return j;
 }
 
 Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& ctx) {
   const std::string where = ctx + ": conformal";
   NTN_CHECK(j.is_object(), where, " must be a JSON object (corrupted file)");
-  json_known_fields(j, where, {"method", "score", "levels", "windows", "radius", "grid"});
+  json_known_fields(j, where, {"method", "score", "levels", "windows", "radius", "grid", "half_life"});
   NTN_CHECK(json_string(j, where, "method", "split") == "split", where, ": method must be split");
   Conformal c;
   try {
@@ -69,6 +71,7 @@ Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& 
   c.levels = json_real_list(j, where, "levels", {}, {1e-9, 1 - 1e-9});
   check_levels(c.levels, where);
   c.windows = json_uint(j, where, "windows", 0, {1, std::uint64_t(1) << 40});
+  c.half_life = json_real(j, where, "half_life", 0, {0, 1e15});
   c.horizon = H;
   NTN_CHECK(j.contains("radius") && j["radius"].is_array() && j["radius"].size() == c.levels.size(), where,
             ": radius must hold one list per level (corrupted file)");
@@ -105,14 +108,41 @@ Conformal Conformal::from_json(const json& j, std::size_t H, const std::string& 
   return c;
 }
 
+std::vector<double> conformal_weights(const std::vector<WindowRef>& windows, double half_life) {
+  NTN_CHECK(std::isfinite(half_life) && half_life >= 0, "conformal half-life ", half_life,
+            " must be finite and >= 0 (time steps; 0: every window weighs the same)");
+  std::vector<double> w(windows.size(), 1.0);
+  if (half_life == 0) return w;
+  std::vector<std::uint32_t> last;  // each series' latest calibration window start
+  for (const WindowRef& r : windows) {
+    if (r.series >= last.size()) last.resize(r.series + 1, 0);
+    last[r.series] = std::max(last[r.series], r.start);
+  }
+  for (std::size_t i = 0; i < windows.size(); ++i)
+    w[i] = std::exp2(-double(last[windows[i].series] - windows[i].start) / half_life);
+  return w;
+}
+
 Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std::size_t H,
-                          const std::vector<double>& levels, ConformalScore score) {
+                          const std::vector<double>& levels, ConformalScore score, const std::vector<double>& weights) {
   NTN_CHECK(H > 0 && scores.size() == n * H, "split conformal: ", scores.size(), " scores for ", n, " windows x ", H,
             " steps");
   check_levels(levels, "split conformal");
   for (double a : levels)
     NTN_CHECK(n >= conformal_min_windows(a), "split conformal: a ", a * 100, "% interval needs at least ",
               conformal_min_windows(a), " calibration windows (have ", n, ")");
+  NTN_CHECK(weights.empty() || weights.size() == n, "split conformal: ", weights.size(), " weights for ", n,
+            " windows");
+  double wsum = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    NTN_CHECK(std::isfinite(weights[i]) && weights[i] >= 0 && weights[i] <= 1, "split conformal: weight ", weights[i],
+              " of window ", i, " (weights are in [0, 1])");
+    wsum += weights[i];
+  }
+  for (double a : levels)
+    NTN_CHECK(weights.empty() || conformal_supports(a, wsum), "split conformal: a ", a * 100,
+              "% interval needs calibration weights summing to at least ", a / (1 - a), " (have ", wsum,
+              ": a longer half-life, or more windows)");
   for (std::size_t i = 0; i < scores.size(); ++i)
     NTN_CHECK(std::isfinite(scores[i]) && scores[i] >= 0, "split conformal: score ", scores[i], " of window ", i / H,
               " step ", i % H + 1, " (scores are finite and >= 0)");
@@ -125,7 +155,26 @@ Conformal split_conformal(const std::vector<double>& scores, std::size_t n, std:
   const std::size_t G = std::min<std::size_t>(n, 100);
   c.grid.resize(H * G);
   std::vector<double> col(n);
-  for (std::size_t h = 0; h < H; ++h) {
+  std::vector<std::size_t> order(weights.empty() ? 0 : n);
+  std::vector<double> cum(order.size());  // cumulative weight of the sorted scores
+  for (std::size_t h = 0; h < H && !weights.empty(); ++h) {
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) {
+      return scores[i * H + h] < scores[j * H + h] || (scores[i * H + h] == scores[j * H + h] && i < j);
+    });
+    double run = 0;
+    for (std::size_t k = 0; k < n; ++k) col[k] = scores[order[k] * H + h], cum[k] = run += weights[order[k]];
+    // The smallest score whose cumulative weight reaches `target`; the largest when none does.
+    auto at = [&](double target) {
+      const std::size_t k = std::size_t(std::lower_bound(cum.begin(), cum.end(), target) - cum.begin());
+      return col[std::min(k, n - 1)];
+    };
+    for (std::size_t k = 0; k < levels.size(); ++k) c.radius[k * H + h] = at(levels[k] * (wsum + 1));
+    // The plain grid's order statistic r sits at level r / (n + 1): cumulative weight r (W + 1) / (n + 1).
+    for (std::size_t g = 0; g < G; ++g)
+      c.grid[h * G + g] = at(double((n * (g + 1) + G - 1) / G) * ((wsum + 1) / double(n + 1)));
+  }
+  for (std::size_t h = 0; h < H && weights.empty(); ++h) {
     for (std::size_t i = 0; i < n; ++i) col[i] = scores[i * H + h];
     std::sort(col.begin(), col.end());
     for (std::size_t k = 0; k < levels.size(); ++k) {
@@ -368,7 +417,7 @@ template void conformal_scales<double>(const Conformal&, const OutputSpec&, cons
                                        std::size_t, const double*, double*, double*, double*);
 
 Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const std::vector<WindowRef>& windows,
-                              const std::vector<double>& levels, ConformalScore score) {
+                              const std::vector<double>& levels, ConformalScore score, double half_life) {
   const Model<float>& m = *a.model;
   const std::size_t H = m.horizon(), Q = m.outputs(), L = m.input_size(), n = windows.size();
   NTN_CHECK(n > 0, "conformal calibration: no calibration windows (the validation part is empty: raise "
@@ -387,7 +436,10 @@ Conformal calibrate_conformal(const Artifact& a, const SeriesStore& store, const
     conformal_scales(c, a.output, identity, s, L, y.data(), f.data(), slo.data(), shi.data());
     for (std::size_t h = 0; h < H; ++h) scores[i * H + h] = conformal_score(double(s[L + h]), f[h], slo[h], shi[h]);
   }
-  return split_conformal(scores, n, H, levels, score);
+  if (half_life == 0) return split_conformal(scores, n, H, levels, score);
+  Conformal r = split_conformal(scores, n, H, levels, score, conformal_weights(windows, half_life));
+  r.half_life = half_life;
+  return r;
 }
 
 void conformal_interval(const Conformal& c, std::size_t level, const double* f, const double* s_lo,

@@ -135,17 +135,23 @@ void add_conformal(TrainResult& r, const TrainJob& job, bool held_out) {
   if (!held_out) {
     why = "the model was refit on the validation windows: none is held out to calibrate on";
   } else {
+    double wsum = 0;
+    for (double w : conformal_weights(r.prepared.val, job.conformal_half_life)) wsum += w;
     for (double a : job.conformal_levels) {
-      if (n >= conformal_min_windows(a)) {
-        levels.push_back(a);
-      } else {
+      if (n < conformal_min_windows(a)) {
         why += cat(why.empty() ? "" : "; ", a * 100, "% needs ", conformal_min_windows(a), " calibration windows, the "
                    "validation part has ", n);
+      } else if (!conformal_supports(a, wsum)) {
+        why += cat(why.empty() ? "" : "; ", a * 100, "% needs calibration weights summing to ", a / (1 - a),
+                   ", half-life ", job.conformal_half_life, " gives ", wsum);
+      } else {
+        levels.push_back(a);
       }
     }
   }
   if (!levels.empty())
-    r.artifact.conformal = calibrate_conformal(r.artifact, r.prepared.store, r.prepared.val, levels, job.conformal_score);
+    r.artifact.conformal = calibrate_conformal(r.artifact, r.prepared.store, r.prepared.val, levels, job.conformal_score,
+                                               job.conformal_half_life);
   if (!why.empty()) r.artifact.training["conformal"] = {{"skipped", why}};
 }
 

@@ -956,11 +956,13 @@ TestMetrics score_test(const Artifact& a, const Prepared& p, const float* out) {
   if (naive.mase() >= 0) t.json["naive"]["mase"] = naive.mase();
   if (naive.mae() > 0) t.json["mae_over_naive"] = sums.mae() / naive.mae();  // undefined vs a perfect random walk
   if (M > 0) t.json["season"] = M;
-  if (!cf.empty())
+  if (!cf.empty()) {
     t.json["intervals"] = {{"method", "split conformal"},
                            {"score", conformal_score_name(cf.score)},
                            {"calibration_windows", cf.windows},
                            {"levels", cover.to_json()}};
+    if (cf.half_life > 0) t.json["intervals"]["half_life"] = cf.half_life;
+  }
   if (seasonal) {
     t.json["seasonal_naive"] = {{"mse", snaive.mse()}, {"mae", snaive.mae()}, {"smape", snaive.smape()}};
     if (snaive.mase() >= 0) t.json["seasonal_naive"]["mase"] = snaive.mase();

@@ -65,7 +65,25 @@ calibrate_bad_level   | --levels                     | --levels 1.5 --out "$dir/
 calibrate_bad_score   | unknown conformal score      | --score relative --out "$dir/never.ntn"
 calibrate_too_few     | needs at least 999 calibration windows | --levels 0.999 --out "$dir/never.ntn"
 calibrate_head_point  | needs a distribution head (--loss nll) or quantile levels on both sides | --score head --out "$dir/never.ntn"
+half_life_negative    | --half-life must be a finite number | --half-life -5 --out "$dir/never.ntn"
+half_life_nan         | --half-life must be a finite number | --half-life nan --out "$dir/never.ntn"
+half_life_inf         | --half-life must be a finite number | --half-life 1e999 --out "$dir/never.ntn"
+half_life_text        | --half-life                  | --half-life week --out "$dir/never.ntn"
+half_life_too_short   | 80% interval needs calibration weights summing to at least 4 | --half-life 1 --out "$dir/never.ntn"
 ROWS
+# Recency weighting: the artifact and the reports keep the half-life; a half-life as long as the
+# data weighs the windows nearly alike (the radii move little); a short one moves them.
+check half_life_calibrate sh -c "'$bin' calibrate --model '$dir/m.ntn' --data '$dir/ok.csv' --columns price --half-life 20 --json --out '$dir/h.ntn' | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['half_life'] == 20, d\""
+check half_life_reported sh -c "'$bin' evaluate --model '$dir/h.ntn' --data '$dir/ok.csv' --columns price --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['intervals']['half_life'] == 20, d['intervals']\""
+check half_life_backtest sh -c "'$bin' backtest --model '$dir/h.ntn' --data '$dir/ok.csv' --columns price --origins 20 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['intervals']['half_life'] == 20, d['intervals']\""
+check half_life_train sh -c "'${train[0]}' ${train[*]:1} --out '$dir/h2.ntn' --conformal-half-life 1e9 --json | python3 -c \"import json,sys; d=json.load(sys.stdin); assert d['test']['intervals']['half_life'] == 1e9, d['test']['intervals']\""
+check half_life_long_is_plain python3 -c "
+import csv, subprocess
+def bounds(m):
+    out = subprocess.run(['$bin', 'predict', '--model', m, '--data', '$dir/ok.csv', '--columns', 'price'], capture_output=True, text=True, check=True).stdout
+    return [float(r['hi95']) - float(r['lo95']) for r in csv.DictReader(out.splitlines())]
+a, b = bounds('$dir/m.ntn'), bounds('$dir/h2.ntn')
+assert all(abs(x - y) <= 1e-3 * x for x, y in zip(a, b)), (a, b)"
 
 # ---- adaptive intervals over a stream (ACI) ------------------------------------------------------
 python3 -c "
@@ -147,6 +165,10 @@ levels_unordered      | must increase (0.95 then 0.8) | --conformal 0.95,0.8
 score_unknown         | unknown conformal score 'relative' | --conformal-score relative
 score_head_point      | --conformal-score head: conformal score head scales the model's own spread | --conformal-score head
 score_head_one_side   | quantile levels on both sides of the median | --conformal-score head --loss pinball --quantiles 0.5,0.9
+half_life_negative    | --conformal-half-life must be a finite number | --conformal-half-life -1
+half_life_nan         | --conformal-half-life must be a finite number | --conformal-half-life nan
+half_life_huge        | --conformal-half-life must be a finite number | --conformal-half-life 1e300
+half_life_text        | --conformal-half-life        | --conformal-half-life week
 ROWS
 check failures_write_nothing test ! -e "$dir/never.ntn"
 finish

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "commands.h"
 #include "common.h"
 #include "ntn/conformal.h"
@@ -20,6 +22,7 @@ using nlohmann::json;
 struct CalibrateOpts {
   DataOpts data;
   std::string model, out, levels = "0.8,0.95", score = "absolute", part = "val";
+  double half_life = 0;
   int threads = 0;
   bool json = false;
 };
@@ -28,6 +31,9 @@ int run_calibrate(const CalibrateOpts& o) {
   set_num_threads(o.threads);
   const std::vector<double> levels = parse_real_list("--levels", o.levels, {1e-6, 1 - 1e-6});
   const ConformalScore score = parse_conformal_score(o.score);
+  NTN_CHECK(std::isfinite(o.half_life) && o.half_life >= 0 && o.half_life <= 1e15,
+            "--half-life must be a finite number of time steps >= 0 (0: every window weighs the same; got ", o.half_life,
+            ")");
   NTN_CHECK(o.part == "val" || o.part == "test" || o.part == "all", "--part must be val, test or all (got '", o.part,
             "')");
   const std::string model = model_path(o.model);
@@ -42,7 +48,7 @@ int run_calibrate(const CalibrateOpts& o) {
   }
   NTN_CHECK(!windows.empty(), "--part ", o.part, ": the data '", o.data.path, "' has no such windows for a model of ",
             a.model->input_size(), " inputs and horizon ", a.model->horizon());
-  a.conformal = calibrate_conformal(a, p.store, windows, levels, score);
+  a.conformal = calibrate_conformal(a, p.store, windows, levels, score, o.half_life);
   // Another artifact (its intervals differ): a fresh uuid, the one it was calibrated from recorded.
   const std::string from = a.uuid;
   a.uuid = make_uuid();
@@ -57,7 +63,8 @@ int run_calibrate(const CalibrateOpts& o) {
     radius[cat(levels[k] * 100)] = sum / double(a.conformal.horizon);
   }
   const json r = {{"model", o.out}, {"uuid", a.uuid},  {"calibrated_from", from}, {"windows", windows.size()},
-                  {"part", o.part}, {"score", o.score}, {"levels", levels},         {"mean_radius", radius}};
+                  {"part", o.part}, {"score", o.score}, {"levels", levels},         {"mean_radius", radius},
+                  {"half_life", o.half_life}};
   print_result(r, o.json);
   return 0;
 }
@@ -72,6 +79,8 @@ Run add_calibrate(CLI::App& app) {
   app.add_option("--levels", o->levels, "Interval levels (default 0.8,0.95)");
   app.add_option("--score", o->score, "absolute (default), window (residuals over the window's mean absolute step) or head (over the quantile or "
                  "distribution head's own spread)");
+  app.add_option("--half-life", o->half_life,
+                 "Weigh the windows by recency: one T time steps older than its series' last weighs half (0: none)");
   app.add_option("--part", o->part,
                  "Windows to calibrate on: val (default: the validation part of --data under its protocol), test, or "
                  "all (every window: data the model never saw)");

@@ -61,6 +61,7 @@ struct TrainOpts {
   std::string init_from;    // --init-from CHECKPOINT | registry:DB:REF
   PlotRequest plot;         // --plot FILE (.svg: the learning curve; .html: the run's report)
   std::string conformal = "0.8,0.95", conformal_score = "absolute";
+  double conformal_half_life = 0;
 };
 
 json load_config(const std::string& s, const char* flag = "--config") {
@@ -302,6 +303,10 @@ int run_train(const TrainOpts& o) {
     NTN_CHECK(job.conformal_levels[k] > job.conformal_levels[k - 1], "--conformal: levels must increase (",
               job.conformal_levels[k - 1], " then ", job.conformal_levels[k], ")");
   job.conformal_score = parse_conformal_score(o.conformal_score);
+  NTN_CHECK(std::isfinite(o.conformal_half_life) && o.conformal_half_life >= 0 && o.conformal_half_life <= 1e15,
+            "--conformal-half-life must be a finite number of time steps >= 0 (0: every window weighs the same; got ",
+            o.conformal_half_life, ")");
+  job.conformal_half_life = o.conformal_half_life;
   if (job.conformal_score == ConformalScore::head && !job.conformal_levels.empty())  // before any training
     check_conformal_head(output_spec(tc.loss), "--conformal-score head");
   NTN_CHECK(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint FILE");
@@ -592,6 +597,9 @@ Run add_train(CLI::App& app) {
                  "Conformal score: absolute (residuals in the series' scaled units, default), window (residuals "
                  "over the window's mean absolute step: intervals follow recent volatility) or head (residuals over "
                  "the quantile or distribution head's own spread: conformalised quantiles / distributions)");
+  app.add_option("--conformal-half-life", o->conformal_half_life,
+                 "Weigh the calibration windows by recency: a window T time steps older than its series' last one "
+                 "weighs half as much (weighted split conformal for drifting data; 0, the default: all the same)");
   app.add_option("--init-from", o->init_from,
                  "Fine-tune / refit: start from this checkpoint (a file, or registry:DB:REF - the one registered "
                  "with that model, which becomes the new model's parent) instead of fresh weights; same model and "
