@@ -24,6 +24,35 @@ def series(n=600, seed=0):
 SMALL = dict(model="nhits", input_size=24, horizon=6, mlp_units=[[16, 16]], max_steps=30, batch_size=8, threads=1)
 
 
+def write_csv(tmp_path, y):
+    """y as a one-column CSV (t, y) for the CLI."""
+    csv = tmp_path / "s.csv"
+    with open(csv, "w") as f:
+        f.write("t,y\n")
+        for i, v in enumerate(y):
+            f.write(f"{i},{v!r}\n")
+    return csv
+
+
+def cli_train(csv, out, *extra):
+    subprocess.run([CLI, "train", "--data", str(csv), "--columns", "y", "--input-size", "24", "--horizon", "6",
+                    "--mlp-units", "16x16", "--max-steps", "30", "--batch", "8", "--threads", "1", "--quiet",
+                    "--out", str(out), *extra], check=True, capture_output=True)
+
+
+def expect_cli_intervals(got, out, csv):
+    """Model.intervals' bounds equal what `ntneural predict` prints for the same model and data."""
+    printed = subprocess.run([CLI, "predict", "--model", str(out), "--data", str(csv), "--columns", "y"], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+    cols = printed[0].split(",")
+    rows = [dict(zip(cols, line.split(","))) for line in printed[1:]]
+    for level, name in ((0.8, "80"), (0.95, "95")):
+        lo, hi = got[level]
+        assert np.allclose(lo, [float(r["lo" + name]) for r in rows], rtol=1e-6)
+        assert np.allclose(hi, [float(r["hi" + name]) for r in rows], rtol=1e-6)
+        assert np.all(lo < hi)
+
+
 @pytest.fixture(scope="module")
 def model():
     return ntneural.train(series(), **SMALL)
@@ -53,29 +82,15 @@ def test_same_model_as_the_cli(model, tmp_path):
     if not CLI:
         pytest.skip("NTN_CLI not set (ctest sets it)")
     y = series()
-    csv = tmp_path / "s.csv"
-    with open(csv, "w") as f:
-        f.write("t,y\n")
-        for i, v in enumerate(y):
-            f.write(f"{i},{v!r}\n")
+    csv = write_csv(tmp_path, y)
     out = tmp_path / "cli.ntn"
-    subprocess.run([CLI, "train", "--data", str(csv), "--columns", "y", "--input-size", "24", "--horizon", "6",
-                    "--mlp-units", "16x16", "--max-steps", "30", "--batch", "8", "--threads", "1", "--quiet",
-                    "--out", str(out)], check=True, capture_output=True)
+    cli_train(csv, out)
     cli = ntneural.load(str(out))
     x = y[-24:]
     assert np.array_equal(cli.predict(x), model.predict(x))
     # The same calibration, so the same conformal intervals as `ntneural predict` prints.
     assert model.conformal["levels"] == [0.8, 0.95] and model.conformal == cli.conformal
-    got = model.intervals(x)
-    printed = subprocess.run([CLI, "predict", "--model", str(out), "--data", str(csv), "--columns", "y"], check=True,
-                             capture_output=True, text=True).stdout.splitlines()
-    cols = printed[0].split(",")
-    rows = [dict(zip(cols, line.split(","))) for line in printed[1:]]
-    for level, name in ((0.8, "80"), (0.95, "95")):
-        lo, hi = got[level]
-        assert np.allclose(lo, [float(r["lo" + name]) for r in rows], rtol=1e-6)
-        assert np.allclose(hi, [float(r["hi" + name]) for r in rows], rtol=1e-6)
+    expect_cli_intervals(model.intervals(x), out, csv)
 
 
 def test_save_load_quantize_backtest(model, tmp_path):
@@ -138,28 +153,13 @@ def test_head_score_intervals_equal_the_clis(tmp_path):
     if not CLI:
         pytest.skip("NTN_CLI not set (ctest sets it)")
     y = series()
-    csv = tmp_path / "s.csv"
-    with open(csv, "w") as f:
-        f.write("t,y\n")
-        for i, v in enumerate(y):
-            f.write(f"{i},{v!r}\n")
+    csv = write_csv(tmp_path, y)
     out = tmp_path / "q.ntn"
-    subprocess.run([CLI, "train", "--data", str(csv), "--columns", "y", "--input-size", "24", "--horizon", "6",
-                    "--mlp-units", "16x16", "--max-steps", "30", "--batch", "8", "--threads", "1", "--quiet",
-                    "--loss", "pinball", "--quantiles", "0.1,0.5,0.9", "--conformal-score", "head",
-                    "--conformal-half-life", "100", "--out", str(out)], check=True, capture_output=True)
+    cli_train(csv, out, "--loss", "pinball", "--quantiles", "0.1,0.5,0.9", "--conformal-score", "head",
+              "--conformal-half-life", "100")
     m = ntneural.load(str(out))
     assert m.conformal["score"] == "head" and m.conformal["half_life"] == 100
-    got = m.intervals(y[-24:])
-    printed = subprocess.run([CLI, "predict", "--model", str(out), "--data", str(csv), "--columns", "y"], check=True,
-                             capture_output=True, text=True).stdout.splitlines()
-    cols = printed[0].split(",")
-    rows = [dict(zip(cols, line.split(","))) for line in printed[1:]]
-    for level, name in ((0.8, "80"), (0.95, "95")):
-        lo, hi = got[level]
-        assert np.allclose(lo, [float(r["lo" + name]) for r in rows], rtol=1e-6)
-        assert np.allclose(hi, [float(r["hi" + name]) for r in rows], rtol=1e-6)
-        assert np.all(lo < hi)
+    expect_cli_intervals(m.intervals(y[-24:]), out, csv)
 
 
 def test_intervals_and_adaptive_stream(model):
