@@ -102,11 +102,10 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   std::vector<double> f(O * H, 0.0), one;  // one: a block's raw (rows, H, Q) forecasts
   std::vector<double> stat_rows;           // the static covariates repeated per row
   std::vector<std::vector<double>> point(models.size(), std::vector<double>(O * H));
-  // One model without refits with the score head keeps its outputs (O, H, Q): its intervals
-  // stretch each forecast's own spread.
-  const bool keep_rows = models.size() == 1 && spec.refit_every == 0 &&
-                         models[0]->artifact().conformal.score == ConformalScore::head &&
-                         !models[0]->artifact().conformal.empty();
+  // One model without refits has conformal intervals: it keeps its outputs (O, H, Q), whose
+  // scales (conformal_scales: the window's, or a quantile head's own spread) the intervals take.
+  const bool keep_rows =
+      models.size() == 1 && spec.refit_every == 0 && !models[0]->artifact().conformal.empty();
   std::vector<double> rows_all(keep_rows ? O * H * models[0]->outputs() : 0);
   // Point forecasts of origins [k0, k0 + nb) by p into dst (nb, H): one batched call whose rows
   // are overlapping views of the series, scaled and unscaled in double.
@@ -188,9 +187,7 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
   MetricSums all, naive;  // in double, against the double series
   std::vector<double> last(H);
   // One model without refits: its split-conformal intervals around each origin's forecast.
-  const Conformal* cf = models.size() == 1 && spec.refit_every == 0 && !models[0]->artifact().conformal.empty()
-                            ? &models[0]->artifact().conformal
-                            : nullptr;
+  const Conformal* cf = keep_rows ? &models[0]->artifact().conformal : nullptr;
   const std::size_t K = cf ? cf->levels.size() : 0;
   IntervalSums cover(cf ? cf->levels : std::vector<double>{});
   const NormStats st = cf ? models[0]->series_stats(models[0]->artifact().scaling == SeriesScaling::none
@@ -224,16 +221,9 @@ BacktestResult backtest(const std::vector<Predictor*>& models, const std::string
     all.add(y, fk, H, scale, x + t);
     std::fill(last.begin(), last.end(), x[t]);
     naive.add(y, last.data(), H, scale, nullptr);
-    if (cf) {  // the interval scales of this forecast (f is the ensemble-free point forecast here)
-      if (keep_rows) {
-        conformal_scales(*cf, out, st, x + t + 1 - L, L, rows_all.data() + k * H * Q1, fc.data(), slo.data(),
-                         shi.data());
-      } else {
-        const double sc = conformal_original_scale(*cf, st, x + t + 1 - L, L);
-        std::fill(slo.begin(), slo.end(), sc);
-        std::fill(shi.begin(), shi.end(), sc);
-      }
-    }
+    if (cf)  // the interval scales of this forecast (fc: its point forecast, the same as fk here)
+      conformal_scales(*cf, out, st, x + t + 1 - L, L, rows_all.data() + k * H * Q1, fc.data(), slo.data(),
+                       shi.data());
     for (std::size_t lv = 0; lv < K; ++lv) {
       double* lo = r.lo.data() + (k * K + lv) * H;
       double* hi = r.hi.data() + (k * K + lv) * H;
